@@ -1,0 +1,1 @@
+"""Matching requests against rules and attributing sources to worm families."""

@@ -1,0 +1,76 @@
+"""The exception tree of wormsign.
+
+Every error the library raises on purpose derives from :class:`WormsignError`; the CLI turns
+them into one-line messages and exit status 2, the web app into one JSON error shape.
+
+    WormsignError
+    ├── InputError            a file cannot be read or decoded (names the file, maybe the line)
+    │   └── LogFormatError    no reader accepts the file, or a forced format does not fit
+    ├── RuleError             a rule pack is invalid (carries every problem found)
+    ├── ConfigError           bad parameters, presets or inventories
+    └── StoreError            the incident store refused an operation
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class WormsignError(Exception):
+    """Root of all wormsign errors."""
+
+
+class InputError(WormsignError):
+    """An input file cannot be read; ``path`` and ``line`` say where."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path if self.line is None else f"{self.path}:{self.line}"
+            where += ": "
+        return f"{where}{self.message}"
+
+
+class LogFormatError(InputError):
+    """No log reader accepts the input, or the forced format does not fit it."""
+
+
+class ConfigError(InputError):
+    """Invalid parameters, presets, inventories or configuration files."""
+
+
+class StoreError(WormsignError):
+    """The incident store refused an operation."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found while validating a data file (rules, presets, inventories)."""
+
+    path: str
+    line: int | None
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.severity}: {self.message}"
+
+
+class RuleError(WormsignError):
+    """A rule pack is invalid; ``problems`` lists every problem, not only the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in rule pack"
+        return head + "".join(f"\n  {p}" for p in self.problems)

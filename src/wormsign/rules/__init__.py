@@ -1,0 +1,1 @@
+"""The rule model, the rule-pack loader and the built-in pack (``packs/*.yml``)."""
