@@ -1,0 +1,135 @@
+"""Summaries of a scan: per family and per source, as JSON (a stable contract), CSV, text.
+
+The ``--json`` contract::
+
+    {"files": [{"path", "format", "lines", "parsed", "skipped", ...}],
+     "lines", "parsed", "skipped", "alerts",
+     "families": {family: {"requests", "sources", "first_seen", "last_seen", ...}},
+     "sources": [{"ip", "family", "requests", "first_seen", "last_seen", ...}]}
+
+``sources`` holds one entry per (source, family): a host that sent both Code Red and Nimda
+appears twice. Times are ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from wormsign.detect.alert import SEVERITY_LEVELS, Alert
+from wormsign.detect.scanner import ScanReport
+
+
+def iso(ts: datetime | None) -> str | None:
+    """ISO 8601 UTC with a ``Z`` (None stays None)."""
+    return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Tally:
+    """Requests, first and last seen, for a family or a (source, family)."""
+
+    requests: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    rules: Counter[str] = field(default_factory=Counter)
+    severity: str = "informational"
+
+    def add(self, a: Alert) -> None:
+        self.requests += 1
+        self.rules[a.rule_id] += 1
+        if SEVERITY_LEVELS.get(a.severity, 0) > SEVERITY_LEVELS.get(self.severity, 0):
+            self.severity = a.severity
+        if a.timestamp is not None:
+            if self.first is None or a.timestamp < self.first:
+                self.first = a.timestamp
+            if self.last is None or a.timestamp > self.last:
+                self.last = a.timestamp
+
+
+@dataclass
+class Summary:
+    """Per-family and per-source tallies of a scan's alerts."""
+
+    families: dict[str, Tally]
+    family_sources: dict[str, set[str]]
+    sources: dict[tuple[str, str], Tally]
+
+    @classmethod
+    def of(cls, alerts: list[Alert]) -> Summary:
+        fams: dict[str, Tally] = {}
+        fsrc: dict[str, set[str]] = {}
+        srcs: dict[tuple[str, str], Tally] = {}
+        for a in alerts:
+            fams.setdefault(a.family, Tally()).add(a)
+            fsrc.setdefault(a.family, set()).add(a.source_ip)
+            srcs.setdefault((a.source_ip, a.family), Tally()).add(a)
+        return cls(fams, fsrc, srcs)
+
+    def ranked_sources(self) -> list[tuple[tuple[str, str], Tally]]:
+        return sorted(self.sources.items(), key=lambda kv: (
+            -SEVERITY_LEVELS.get(kv[1].severity, 0), -kv[1].requests, kv[0]))
+
+
+def to_json(report: ScanReport) -> dict[str, Any]:
+    """The ``scan --json`` document."""
+    s = Summary.of(report.alerts)
+    lines = sum(f.lines for f in report.files)
+    skipped = sum(f.skipped for f in report.files)
+    fam_order = sorted(s.families, key=lambda k: (-s.families[k].requests, k))
+    return {
+        "files": [f.to_dict() for f in report.files],
+        "lines": lines,
+        "parsed": lines - skipped,
+        "skipped": skipped,
+        "alerts": len(report.alerts),
+        "errors": [{"path": f.path, "error": f.error} for f in report.errors],
+        "families": {
+            k: {
+                "title": report.pack.families[k].title if k in report.pack.families else k,
+                "worm": bool(report.pack.families[k].worm) if k in report.pack.families
+                else False,
+                "severity": s.families[k].severity,
+                "requests": s.families[k].requests,
+                "sources": len(s.family_sources[k]),
+                "first_seen": iso(s.families[k].first),
+                "last_seen": iso(s.families[k].last),
+                "rules": dict(s.families[k].rules.most_common()),
+            }
+            for k in fam_order
+        },
+        "sources": [
+            {"ip": ip, "family": fam, "severity": t.severity, "requests": t.requests,
+             "first_seen": iso(t.first), "last_seen": iso(t.last),
+             "rules": dict(t.rules.most_common())}
+            for (ip, fam), t in s.ranked_sources()
+        ],
+    }
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that spreadsheets will not run as a formula (OWASP's advice: prefix ')."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA):
+        return "'" + text
+    return text
+
+
+def to_csv(report: ScanReport) -> str:
+    """One row per (source, family)."""
+    s = Summary.of(report.alerts)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["ip", "family", "severity", "requests", "first_seen", "last_seen", "rules"])
+    for (ip, fam), t in s.ranked_sources():
+        w.writerow([csv_cell(v) for v in (
+            ip, fam, t.severity, t.requests, iso(t.first), iso(t.last),
+            ";".join(f"{r}={n}" for r, n in t.rules.most_common()))])
+    return out.getvalue()

@@ -1,0 +1,161 @@
+"""Scanning logs: read, validate, prefilter, parse, match, attribute.
+
+``scan_paths(paths)`` is the library call behind ``wormsign scan``. Each file is read in
+chunks of whole lines; its format's fast validator counts the lines no parser accepts, the
+prefilter flags the few lines worth a closer look, and only those are parsed and matched.
+A file that cannot be read (binary, truncated archive, unknown format) is reported with its
+error and the other files are still scanned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wormsign.detect.alert import Alert
+from wormsign.detect.attribute import Hit, attribute
+from wormsign.detect.prefilter import Prefilter
+from wormsign.errors import InputError
+from wormsign.logs import formats
+from wormsign.logs.record import Request
+from wormsign.logs.source import Input, expand, read_chunks
+from wormsign.rules.loader import load_pack
+from wormsign.rules.model import RulePack
+
+MAX_BAD_LINES = 5
+
+
+@dataclass
+class FileStats:
+    """What happened to one input file."""
+
+    path: str
+    format: str = "unknown"
+    lines: int = 0
+    skipped: int = 0
+    records: int = 0
+    first_skipped: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def parsed(self) -> int:
+        return self.lines - self.skipped
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path, "format": self.format, "lines": self.lines,
+            "parsed": self.parsed, "skipped": self.skipped,
+            "first_skipped_lines": list(self.first_skipped), "error": self.error,
+        }
+
+
+@dataclass
+class ScanReport:
+    """The result of a scan: per-file statistics and the attributed alerts."""
+
+    files: list[FileStats]
+    alerts: list[Alert]
+    pack: RulePack
+
+    @property
+    def errors(self) -> list[FileStats]:
+        return [f for f in self.files if f.error is not None]
+
+
+class _Interner:
+    """Share equal strings between requests (worm requests repeat verbatim)."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, str] = {}
+
+    def __call__(self, s: str | None) -> str | None:
+        if s is None:
+            return None
+        return self.table.setdefault(s, s)
+
+
+def _scan_file(inp: Input, pack: RulePack, prefilter: Prefilter, fmt_name: str | None,
+               hits: list[Hit], intern: _Interner,
+               on_bytes: Callable[[int], None] | None) -> FileStats:
+    stats = FileStats(path="<stdin>" if inp.is_stdin else inp.name)
+    fmt: formats.LogFormat | None = formats.get(fmt_name) if fmt_name else None
+    state = None
+    base = 0
+    try:
+        for chunk in read_chunks(inp, on_bytes=on_bytes):
+            if fmt is None:
+                fmt = formats.detect(chunk[:65536], stats.path)
+            if stats.format == "unknown":
+                stats.format = fmt.name
+                state = fmt.new_state()
+            n, bad, first = fmt.validate(chunk, base, state, MAX_BAD_LINES)
+            stats.skipped += bad
+            room = MAX_BAD_LINES - len(stats.first_skipped)
+            stats.first_skipped += first[:max(room, 0)]
+            newlines = 0
+            pos = 0
+            for start, end, rule_idx in prefilter.candidates(chunk):
+                newlines += chunk.count(b"\n", pos, start)
+                pos = start
+                req = fmt.parse(chunk[start:end], base + newlines + 1, state, stats.path)
+                if req is None:
+                    continue
+                cache: dict[str, str | None] = {}
+                matched = tuple(pack.rules[i] for i in sorted(rule_idx)
+                                if pack.rules[i].matches(req, cache))
+                if matched:
+                    hits.append(Hit(_shrink(req, intern), matched))
+            stats.lines += n
+            base += n
+    except InputError as exc:
+        stats.error = exc.message
+        stats.lines = max(stats.lines, base)
+    return stats
+
+
+def _shrink(req: Request, intern: _Interner) -> Request:
+    return Request(
+        timestamp=req.timestamp, source_ip=intern(req.source_ip) or "", method=intern(req.method),
+        url=intern(req.url) or "", status=req.status, protocol=intern(req.protocol),
+        user_agent=intern(req.user_agent), host=intern(req.host), size=req.size,
+        referer=intern(req.referer), message=req.message, path=intern(req.path) or "",
+        line=req.line, format=req.format,
+    )
+
+
+def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None = None,
+               on_bytes: Callable[[int], None] | None = None,
+               on_file: Callable[[FileStats], None] | None = None) -> ScanReport:
+    """Scan files, directories (recursively) and ``-`` (stdin) for worm activity.
+
+    ``fmt`` forces a format id (see :data:`wormsign.logs.formats.FORMATS`); otherwise it is
+    detected per file. ``on_bytes`` receives the number of (compressed) bytes read as the scan
+    progresses; ``on_file`` each file's statistics when it is done.
+    """
+    pack = pack or load_pack()
+    if fmt is not None:
+        formats.get(fmt)  # fail early on an unknown format
+    prefilter = Prefilter(pack.rules)
+    hits: list[Hit] = []
+    files: list[FileStats] = []
+    intern = _Interner()
+    for inp in expand(paths):
+        stats = _scan_file(inp, pack, prefilter, fmt, hits, intern, on_bytes)
+        files.append(stats)
+        if on_file is not None:
+            on_file(stats)
+    return ScanReport(files=files, alerts=attribute(hits), pack=pack)
+
+
+def total_size(paths: list[str]) -> int | None:
+    """Total bytes of the inputs (None when stdin is among them): for progress bars."""
+    total = 0
+    for inp in expand(paths):
+        size = inp.size()
+        if size is None:
+            return None
+        total += size
+    return total
+
+
+__all__ = ["FileStats", "ScanReport", "scan_paths", "total_size"]

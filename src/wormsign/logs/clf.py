@@ -1,0 +1,126 @@
+"""Apache/nginx access logs: common, combined and the vhost-prefixed variants.
+
+    host ident user [date] "request" status bytes ["referer" "user-agent"]
+    vhost[:port] host ident user [date] "request" status bytes "referer" "user-agent"
+
+Worm lines break naive parsers: request lines of 450+ characters, lowercase methods, no HTTP
+version, status 200/400/404/501, lines cut short by the logger. The structural check here (and
+its C twin, ``_clfscan``) accepts a line once the prefix up to the opening quote of the request
+is well formed; the rest is parsed as far as it goes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
+
+from wormsign.logs.record import Request
+from wormsign.logs.text import decode
+
+try:  # the optional C accelerator (built by setup.py); same results as the regex below
+    from wormsign.logs import _clfscan
+except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
+    _clfscan = None  # type: ignore[assignment]
+
+_PREFIX = {
+    3: re.compile(rb"[^ \n]+ [^ \n]+ [^ \n]+ \[[^\]\n]*\] \""),
+    4: re.compile(rb"[^ \n]+ [^ \n]+ [^ \n]+ [^ \n]+ \[[^\]\n]*\] \""),
+}
+_QS = r'((?:[^"\\]|\\.)*)'
+_LINE = {
+    n: re.compile(
+        r"^" + r"([^ ]+) " * n + r"\[([^\]]*)\] \"" + _QS
+        + r'(?:"(?: (\d{3}|-)(?: (\d+|-))?)?(?: "' + _QS + r'"(?: "' + _QS + r'")?)?)?'
+    )
+    for n in (3, 4)
+}
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])}
+_PROTO = re.compile(r"^[A-Za-z]+/\d+(\.\d+)?$")
+
+
+def validate(buf: bytes, prefix_tokens: int, max_bad: int, *, force_python: bool = False,
+             ) -> tuple[int, int, list[int]]:
+    """Count the lines of ``buf`` and those that are not access-log lines.
+
+    Returns ``(lines, bad, first_bad)`` with 1-based line numbers relative to ``buf``. A final
+    line without a newline counts as a line; an empty ``buf`` has none.
+    """
+    if not buf:
+        return 0, 0, []
+    if _clfscan is not None and not force_python:
+        return _clfscan.validate(buf, prefix_tokens, max_bad)
+    prefix = _PREFIX[prefix_tokens]
+    lines = bad = 0
+    first: list[int] = []
+    for line in buf.split(b"\n") if not buf.endswith(b"\n") else buf[:-1].split(b"\n"):
+        lines += 1
+        if line in (b"", b"\r"):
+            continue
+        if prefix.match(line) is None:
+            bad += 1
+            if len(first) < max_bad:
+                first.append(lines)
+    return lines, bad, first
+
+
+@lru_cache(maxsize=4096)
+def parse_time(text: str) -> datetime | None:
+    """``19/Jul/2001:10:23:45 -0700`` → aware datetime in UTC (None when malformed)."""
+    try:
+        day, mon, rest = text.split("/", 2)
+        year, hh, mm, ss_zone = rest.split(":", 3)
+        ss, _, zone = ss_zone.partition(" ")
+        dt = datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss[:2]))
+        if zone and zone[0] in "+-" and len(zone) >= 5:
+            sign = -1 if zone[0] == "-" else 1
+            off = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+            return dt.replace(tzinfo=timezone(sign * off)).astimezone(UTC)
+        return dt.replace(tzinfo=UTC)
+    except (ValueError, KeyError, IndexError):
+        return None
+
+
+def split_request(request: str) -> tuple[str | None, str, str | None]:
+    """``METHOD URL [PROTO]`` → (method, url, protocol); tolerant of missing parts."""
+    parts = request.split(" ")
+    if len(parts) == 1:
+        return None, parts[0], None
+    if len(parts) >= 3 and _PROTO.match(parts[-1]):
+        return parts[0], " ".join(parts[1:-1]), parts[-1]
+    return parts[0], " ".join(parts[1:]), None
+
+
+def _opt(s: str | None) -> str | None:
+    return None if s is None or s in ("", "-") else s
+
+
+def parse_line(raw: bytes, prefix_tokens: int, path: str = "", line: int = 0,
+               fmt: str = "combined") -> Request | None:
+    """Parse one access-log line into a :class:`Request` (None when it is not one)."""
+    text = decode(raw.rstrip(b"\r\n"))
+    m = _LINE[prefix_tokens].match(text)
+    if m is None:
+        return None
+    g = m.groups()
+    off = prefix_tokens - 3
+    host = g[0] if off else None
+    ip = g[off]
+    method, url, proto = split_request(g[off + 4].replace('\\"', '"'))
+    status_s, size_s = g[off + 5], g[off + 6]
+    return Request(
+        timestamp=parse_time(g[off + 3]),
+        source_ip=ip,
+        method=method,
+        url=url,
+        status=int(status_s) if status_s and status_s != "-" else None,
+        protocol=proto,
+        user_agent=_opt(g[off + 8]),
+        host=host,
+        size=int(size_s) if size_s and size_s != "-" else None,
+        referer=_opt(g[off + 7]),
+        path=path,
+        line=line,
+        format=fmt,
+    )

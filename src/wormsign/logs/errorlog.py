@@ -1,0 +1,99 @@
+"""Apache error logs, 1.3 and 2.x styles.
+
+    [Thu Jul 19 10:23:45 2001] [error] [client 10.0.0.1] File does not exist: /var/www/default.ida
+    [Thu Jul 19 10:23:45.123456 2001] [core:error] [pid 12:tid 34] [client 10.0.0.1:5678] AH00128: File does not exist: /var/www/html/scripts/root.exe
+    [Tue Sep 18 10:23:45 2001] [error] [client 10.0.0.1] Invalid method in request get /scripts/..%5c../winnt/system32/cmd.exe?/c+dir
+
+Apache has decoded one level of ``%`` escapes in file paths and writes non-ASCII bytes as
+``\\xNN``. Times carry no zone; they are read as UTC. Lines without a client (start-up notices)
+are valid error-log lines but no request.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from wormsign.logs.clf import split_request
+from wormsign.logs.record import Request
+from wormsign.logs.text import decode
+
+LINE = re.compile(rb"\[(?:[A-Z][a-z]{2} )?[A-Z][a-z]{2} [ \d]\d [\d:.]+ \d{4}\] \[[^\]\n]*\]")
+_PARSE = re.compile(
+    r"^\[(?:[A-Z][a-z]{2} )?([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.\d+)? (\d{4})\]"
+    r" \[([^\]]*)\](.*)$"
+)
+_CLIENT = re.compile(r"\[client ([0-9A-Fa-f.:]+?)(?::\d+)?\] ?")
+_IN_REQUEST = re.compile(r"(?:in request|request failed: [^:]*:|request:) ?(.+)$")
+_FILE_PATH = re.compile(
+    r"(?:File does not exist|script not found or unable to stat|client denied by server "
+    r"configuration|Directory index forbidden by (?:rule|Options directive)|File name too long|"
+    r"attempt to invoke directory as script|Filename is not valid|"
+    r"(?:AH\d+: )?[A-Za-z ]+?): ((?:/|[A-Za-z]:[\\/])\S*)"
+)
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])}
+
+
+def validate(buf: bytes, base_line: int, max_bad: int) -> tuple[int, int, list[int]]:
+    """Count lines and those that are not error-log lines (absolute 1-based numbers)."""
+    if not buf:
+        return 0, 0, []
+    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
+    bad = 0
+    first: list[int] = []
+    match = LINE.match
+    for i, line in enumerate(parts):
+        if line and line != b"\r" and match(line) is None:
+            bad += 1
+            if len(first) < max_bad:
+                first.append(base_line + i + 1)
+    return len(parts), bad, first
+
+
+@lru_cache(maxsize=4096)
+def _when(mon: str, day: str, hh: str, mm: str, ss: str, year: str) -> datetime | None:
+    try:
+        return datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss), tzinfo=UTC)
+    except (ValueError, KeyError):
+        return None
+
+
+def parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | None:
+    """Parse an error-log line into a :class:`Request` when it names a client and a URL."""
+    m = _PARSE.match(decode(raw.rstrip(b"\r\n")))
+    if m is None:
+        return None
+    mon, day, hh, mm, ss, year, _level, rest = m.groups()
+    client = _CLIENT.search(rest)
+    if client is None:
+        return None
+    msg = rest[client.end():].strip()
+    msg, _, referer = msg.partition(", referer: ")
+    method: str | None = None
+    proto: str | None = None
+    url: str | None = None
+    req = _IN_REQUEST.search(msg)
+    if req is not None:
+        method, url, proto = split_request(req.group(1).strip())
+        if method is not None and not url:
+            method, url = None, method
+    else:
+        fm = _FILE_PATH.search(msg)
+        if fm is not None:
+            url = fm.group(1).rstrip(",")
+    if not url:
+        return None
+    return Request(
+        timestamp=_when(mon, day, hh, mm, ss, year),
+        source_ip=client.group(1),
+        method=method,
+        url=url,
+        protocol=proto,
+        referer=referer or None,
+        message=msg,
+        path=path,
+        line=line,
+        format="apache-error",
+    )

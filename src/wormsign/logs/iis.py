@@ -1,0 +1,123 @@
+"""IIS W3C extended logs: columns named by ``#Fields:``, in any order, changing mid-file.
+
+    #Software: Microsoft Internet Information Services 5.0
+    #Date: 2001-07-19 00:00:01
+    #Fields: date time c-ip cs-method cs-uri-stem cs-uri-query sc-status cs(User-Agent)
+    2001-07-19 00:00:01 10.1.2.3 GET /default.ida NNNN...%u9090... 404 -
+
+``cs-uri-stem`` and ``cs-uri-query`` are separate fields (joined with ``?`` into ``url``);
+``-`` means empty; spaces inside fields are written as ``+``. IIS records requests decoded
+one level, with raw bytes where the request had ``%c1%1c``-style escapes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+
+from wormsign.logs.record import Request
+from wormsign.logs.text import decode
+
+
+@dataclass
+class IISState:
+    """Header context of one file: which ``#Fields:`` applies from which line on."""
+
+    starts: list[int] = field(default_factory=list)
+    fields: list[tuple[str, ...]] = field(default_factory=list)
+    dates: list[tuple[int, str]] = field(default_factory=list)
+
+    def fields_at(self, line: int) -> tuple[str, ...] | None:
+        i = bisect.bisect_right(self.starts, line) - 1
+        return self.fields[i] if i >= 0 else None
+
+    def date_at(self, line: int) -> str | None:
+        i = bisect.bisect_right(self.dates, (line, "\uffff")) - 1
+        return self.dates[i][1] if i >= 0 else None
+
+
+def validate(buf: bytes, base_line: int, state: IISState, max_bad: int,
+             ) -> tuple[int, int, list[int]]:
+    """Count lines, record header changes in ``state``, and find lines that do not fit.
+
+    A data line fits when it has as many space-separated fields as the ``#Fields:`` in force.
+    ``base_line`` is the number of lines before ``buf`` in the file; returned line numbers are
+    absolute (1-based).
+    """
+    if not buf:
+        return 0, 0, []
+    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
+    bad = 0
+    first: list[int] = []
+    current = state.fields[-1] if state.fields else None
+    expected = len(current) if current else -1
+    for i, line in enumerate(parts):
+        if not line or line == b"\r":
+            continue
+        if line[:1] == b"#":
+            if line.startswith(b"#Fields:"):
+                names = tuple(decode(line[8:]).split())
+                state.starts.append(base_line + i + 1)
+                state.fields.append(names)
+                expected = len(names)
+            elif line.startswith(b"#Date:"):
+                state.dates.append((base_line + i + 1, decode(line[6:]).strip()[:10]))
+            continue
+        if line.rstrip(b"\r").count(b" ") + 1 != expected:
+            bad += 1
+            if len(first) < max_bad:
+                first.append(base_line + i + 1)
+    return len(parts), bad, first
+
+
+@lru_cache(maxsize=65536)
+def _when(d: str, t: str) -> datetime | None:
+    try:
+        return datetime.combine(date.fromisoformat(d), datetime.strptime(t[:8], "%H:%M:%S").time(),
+                                tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _val(v: str | None) -> str | None:
+    return None if v is None or v == "-" else v
+
+
+def parse_line(raw: bytes, state: IISState, path: str = "", line: int = 0) -> Request | None:
+    """Parse one data line with the ``#Fields:`` in force at ``line``."""
+    names = state.fields_at(line)
+    if names is None:
+        return None
+    values = decode(raw.rstrip(b"\r\n")).split(" ")
+    if len(values) != len(names):
+        return None
+    row = dict(zip(names, values, strict=True))
+    ip = _val(row.get("c-ip"))
+    stem = _val(row.get("cs-uri-stem"))
+    if ip is None or stem is None:
+        return None
+    query = _val(row.get("cs-uri-query"))
+    url = stem if query is None else f"{stem}?{query}"
+    day = _val(row.get("date")) or state.date_at(line)
+    tod = _val(row.get("time"))
+    ts = _when(day, tod) if day and tod else None
+    status = _val(row.get("sc-status"))
+    ua = _val(row.get("cs(User-Agent)"))
+    size = _val(row.get("sc-bytes"))
+    return Request(
+        timestamp=ts,
+        source_ip=ip,
+        method=_val(row.get("cs-method")),
+        url=url,
+        status=int(status) if status and status.isdigit() else None,
+        protocol=_val(row.get("cs-version")),
+        user_agent=ua.replace("+", " ") if ua else None,
+        host=_val(row.get("cs-host")) or _val(row.get("s-ip")),
+        size=int(size) if size and size.isdigit() else None,
+        referer=_val(row.get("cs(Referer)")),
+        path=path,
+        line=line,
+        format="iis-w3c",
+    )

@@ -1,0 +1,234 @@
+"""Loading rule packs from YAML, reporting every problem with file and line at once.
+
+A pack file holds ``families:`` (id → title, description, worm) and ``rules:`` (a list).
+``load_pack()`` reads the built-in pack; ``load_paths()`` adds the user's files or directories
+(``--rules PATH``). A user rule with the id of a built-in one replaces it.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wormsign.errors import Problem, RuleError
+from wormsign.rules.model import (
+    FIELDS,
+    OPERATORS,
+    SEVERITIES,
+    Burst,
+    Condition,
+    Family,
+    Rule,
+    RulePack,
+)
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_LINE = "__line__"
+_RULE_KEYS = {"id", "title", "family", "severity", "match", "keywords", "description",
+              "references", "priority", "burst", _LINE}
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that remembers the line of every mapping."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping[_LINE] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _strip(v) for k, v in d.items() if k != _LINE}
+    if isinstance(d, list):
+        return [_strip(v) for v in d]
+    return d
+
+
+def _conditions(spec: Any, path: str, line: int | None, problems: list[Problem],
+                ) -> tuple[Condition, ...]:
+    out: list[Condition] = []
+    if not isinstance(spec, dict) or not [k for k in spec if k != _LINE]:
+        problems.append(Problem(path, line, "match must be a non-empty mapping of field|op: value"))
+        return ()
+    line = spec.get(_LINE, line)
+    for key, value in spec.items():
+        if key == _LINE:
+            continue
+        parts = str(key).split("|")
+        fld, mods = parts[0], parts[1:]
+        cased = "cased" in mods
+        ops = [m for m in mods if m != "cased"]
+        op = ops[0] if ops else "equals"
+        if fld not in FIELDS:
+            problems.append(Problem(path, line, f"unknown field {fld!r} "
+                                    f"(known: {', '.join(sorted(FIELDS))})"))
+            continue
+        if len(ops) > 1 or op not in OPERATORS:
+            problems.append(Problem(path, line, f"unknown operator in {key!r} "
+                                    f"(known: {', '.join(OPERATORS)}, cased)"))
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str | int) for v in values):
+            problems.append(Problem(path, line, f"{key}: values must be strings"))
+            continue
+        try:
+            out.append(Condition(fld, op, tuple(str(v) for v in values), cased))
+        except re.error as exc:
+            problems.append(Problem(path, line, f"{key}: invalid regular expression: {exc}"))
+    return tuple(out)
+
+
+def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
+    if not isinstance(d, dict):
+        problems.append(Problem(path, None, "each rule must be a mapping"))
+        return None
+    line = d.get(_LINE)
+    n = len(problems)
+    for key in ("id", "title", "family", "severity", "match"):
+        if key not in d:
+            problems.append(Problem(path, line, f"rule is missing {key!r}"))
+    for key in d:
+        if key not in _RULE_KEYS:
+            problems.append(Problem(path, line, f"unknown rule key {key!r}"))
+    rid = str(d.get("id", ""))
+    if "id" in d and not _ID.match(rid):
+        problems.append(Problem(path, line, f"invalid rule id {rid!r} (lowercase, digits, .-_)"))
+    sev = d.get("severity")
+    if sev is not None and sev not in SEVERITIES:
+        problems.append(Problem(path, line, f"rule {rid}: severity must be one of "
+                                f"{', '.join(SEVERITIES)}, not {sev!r}"))
+    spec = d.get("match")
+    specs = spec if isinstance(spec, list) else [spec]
+    match = tuple(_conditions(s, path, line, problems) for s in specs) if "match" in d else ()
+    kw = d.get("keywords", [])
+    if not isinstance(kw, list) or not all(isinstance(k, str) and k for k in kw):
+        problems.append(Problem(path, line, f"rule {rid}: keywords must be a list of strings"))
+        kw = []
+    prio = d.get("priority", 50)
+    if not isinstance(prio, int):
+        problems.append(Problem(path, line, f"rule {rid}: priority must be an integer"))
+        prio = 50
+    burst = None
+    if "burst" in d:
+        b = d["burst"]
+        try:
+            if not isinstance(b, dict):
+                raise TypeError("must be a mapping")
+            extra = set(b) - {"within", "min_requests", "min_distinct", "methods",
+                              "max_other_share", _LINE}
+            if extra:
+                raise TypeError(f"unknown keys {sorted(extra)}")
+            burst = Burst(
+                within=float(b.get("within", 60)), min_requests=int(b.get("min_requests", 4)),
+                min_distinct=int(b.get("min_distinct", 3)),
+                methods=tuple(str(m) for m in b.get("methods", [])),
+                max_other_share=float(b.get("max_other_share", 0.5)),
+            )
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(path, b.get(_LINE, line) if isinstance(b, dict) else line,
+                                    f"rule {rid}: invalid burst: {exc}"))
+    if len(problems) > n:
+        return None
+    refs = d.get("references", {})
+    return Rule(
+        id=rid, title=str(d["title"]), family=str(d["family"]), severity=str(sev),
+        match=match, keywords=tuple(kw), description=str(d.get("description", "")).strip(),
+        references=_strip(refs) if isinstance(refs, dict) else {}, priority=prio,
+        burst=burst, source=path, line=line,
+    )
+
+
+def parse_text(text: str, path: str) -> tuple[list[Rule], dict[str, Family], list[Problem]]:
+    """Parse one pack file; returns rules, families and every problem found."""
+    problems: list[Problem] = []
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or str(exc)
+        return [], {}, [Problem(path, line, f"YAML syntax error: {what}")]
+    if doc is None:
+        return [], {}, []
+    if isinstance(doc, list):
+        doc = {"rules": doc}
+    if not isinstance(doc, dict):
+        return [], {}, [Problem(path, 1, "a rule file holds a mapping with 'rules:' or a list")]
+    families: dict[str, Family] = {}
+    for fid, fd in (doc.get("families") or {}).items():
+        if fid == _LINE:
+            continue
+        if not isinstance(fd, dict) or "title" not in fd:
+            problems.append(Problem(path, doc.get(_LINE), f"family {fid!r} needs a title"))
+            continue
+        families[str(fid)] = Family(str(fid), str(fd["title"]),
+                                    str(fd.get("description", "")).strip(), bool(fd.get("worm")))
+    rules: list[Rule] = []
+    seen: dict[str, int | None] = {}
+    raw_rules = doc.get("rules", [])
+    if not isinstance(raw_rules, list):
+        problems.append(Problem(path, doc.get(_LINE), "'rules' must be a list"))
+        raw_rules = []
+    for d in raw_rules:
+        rule = _rule(d, path, problems)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            problems.append(Problem(path, rule.line, f"duplicate rule id {rule.id!r} "
+                                    f"(first at line {seen[rule.id]})"))
+            continue
+        seen[rule.id] = rule.line
+        rules.append(rule)
+    return rules, families, problems
+
+
+def _builtin_files() -> list[tuple[str, str]]:
+    pack = resources.files("wormsign.rules") / "packs"
+    return sorted((f"<builtin>/{p.name}", p.read_text("utf-8")) for p in pack.iterdir()
+                  if p.name.endswith((".yml", ".yaml")))
+
+
+def _user_files(paths: list[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    for p in paths:
+        path = Path(p)
+        files = sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
+        for f in files:
+            try:
+                out.append((str(f), f.read_text("utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(Problem(str(f), None, f"cannot read rule file: {exc}"))
+    if problems:
+        raise RuleError(problems)
+    return out
+
+
+def load_pack(user_paths: list[str] | None = None, builtin: bool = True) -> RulePack:
+    """The built-in pack plus the user's rule files; raises :class:`RuleError` with every
+    problem in every file when anything is wrong."""
+    files = (_builtin_files() if builtin else []) + _user_files(user_paths or [])
+    rules: dict[str, Rule] = {}
+    families: dict[str, Family] = {}
+    problems: list[Problem] = []
+    for name, text in files:
+        rs, fams, probs = parse_text(text, name)
+        problems += probs
+        families.update(fams)
+        for r in rs:
+            rules[r.id] = r
+    for r in rules.values():
+        if r.family not in families:
+            families[r.family] = Family(r.family, r.family)
+    if problems:
+        raise RuleError(problems)
+    return RulePack(tuple(rules.values()), families)

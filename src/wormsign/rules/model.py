@@ -1,0 +1,162 @@
+"""Rule and family records.
+
+A rule says which requests it matches (``match``: fields, operators, values), what it means
+(``family``, ``severity``, ``references``) and which literal ``keywords`` must appear in the raw
+log line for it to match at all: the fast pattern, as Snort's ``content:`` is to ``pcre:``.
+A rule with ``burst`` is a correlation rule: it fires only for a source that sent enough
+matching requests within a window (Nimda's 16-request burst).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wormsign.logs.normalize import canonical, escaped
+from wormsign.logs.record import Request
+
+SEVERITIES = ("informational", "low", "medium", "high", "critical")
+OPERATORS = ("re", "contains", "startswith", "endswith", "equals")
+
+FIELDS: dict[str, Callable[[Request], str | None]] = {
+    "url": lambda r: r.url,
+    "path": lambda r: r.url.partition("?")[0],
+    "query": lambda r: r.url.partition("?")[2],
+    "escaped": lambda r: escaped(r.url),
+    "normalized": lambda r: canonical(r.url),
+    "method": lambda r: r.method,
+    "user_agent": lambda r: r.user_agent,
+    "status": lambda r: None if r.status is None else str(r.status),
+    "message": lambda r: r.message,
+    "host": lambda r: r.host,
+    "referer": lambda r: r.referer,
+}
+#: Fields whose text can differ from the raw line (decoded or re-encoded): a rule on them
+#: also needs the obfuscation prefilter, since its keywords may appear encoded in the log.
+DERIVED_FIELDS = frozenset({"escaped", "normalized"})
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``field|op[|cased]: value(s)`` — true when any value matches."""
+
+    field: str
+    op: str
+    values: tuple[str, ...]
+    cased: bool = False
+    _compiled: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        flags = 0 if self.cased else re.IGNORECASE
+        if self.op == "re":
+            pats = tuple(re.compile(v, flags) for v in self.values)
+        else:
+            pats = tuple(re.compile(self._literal(v), flags) for v in self.values)
+        object.__setattr__(self, "_compiled", pats)
+
+    def _literal(self, v: str) -> str:
+        e = re.escape(v)
+        return {"contains": e, "startswith": "^" + e, "endswith": e + r"\Z",
+                "equals": "^" + e + r"\Z"}[self.op]
+
+    def test(self, value: str | None) -> bool:
+        if value is None:
+            return False
+        return any(p.search(value) is not None for p in self._compiled)
+
+
+@dataclass(frozen=True)
+class Burst:
+    """Correlation: enough matching requests from one source within ``within`` seconds."""
+
+    within: float = 60.0
+    min_requests: int = 4
+    min_distinct: int = 3
+    methods: tuple[str, ...] = ()
+    max_other_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One detection rule (see the module docstring)."""
+
+    id: str
+    title: str
+    family: str
+    severity: str
+    match: tuple[tuple[Condition, ...], ...]
+    keywords: tuple[str, ...] = ()
+    description: str = ""
+    references: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    priority: int = 50
+    burst: Burst | None = None
+    source: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    def matches(self, req: Request, cache: dict[str, str | None] | None = None) -> bool:
+        """True when any of the ``match`` alternatives holds for ``req``."""
+        cache = {} if cache is None else cache
+        for conj in self.match:
+            ok = True
+            for cond in conj:
+                if cond.field not in cache:
+                    cache[cond.field] = FIELDS[cond.field](req)
+                if not cond.test(cache[cond.field]):
+                    ok = False
+                    break
+            if ok:
+                return True
+        return False
+
+    @property
+    def needs_deobfuscation(self) -> bool:
+        return any(c.field in DERIVED_FIELDS for conj in self.match for c in conj)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as the YAML it came from would say it (for ``rules show``)."""
+        def conj(cs: tuple[Condition, ...]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for c in cs:
+                key = f"{c.field}|{c.op}" + ("|cased" if c.cased else "")
+                out[key] = c.values[0] if len(c.values) == 1 else list(c.values)
+            return out
+
+        d: dict[str, Any] = {
+            "id": self.id, "title": self.title, "family": self.family,
+            "severity": self.severity, "priority": self.priority,
+        }
+        if self.description:
+            d["description"] = self.description
+        d["keywords"] = list(self.keywords)
+        d["match"] = conj(self.match[0]) if len(self.match) == 1 else [conj(c) for c in self.match]
+        if self.burst is not None:
+            d["burst"] = {
+                "within": self.burst.within, "min_requests": self.burst.min_requests,
+                "min_distinct": self.burst.min_distinct, "methods": list(self.burst.methods),
+                "max_other_share": self.burst.max_other_share,
+            }
+        d["references"] = dict(self.references)
+        return d
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of detections (a worm, or a generic attack class)."""
+
+    id: str
+    title: str
+    description: str = ""
+    worm: bool = False
+
+
+@dataclass(frozen=True)
+class RulePack:
+    """The rules in force: built-in pack plus any ``--rules`` the user adds."""
+
+    rules: tuple[Rule, ...]
+    families: Mapping[str, Family] = field(default_factory=dict)
+
+    def get(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
