@@ -38,7 +38,8 @@ def _fired_bursts(hits: list[Hit], rule: Rule) -> set[int]:
     fired: set[int] = set()
     for idxs in by_source.values():
         members = [i for i in idxs if rule in hits[i].rules
-                   and (not b.methods or hits[i].request.method in b.methods)]
+                   and (not b.methods or hits[i].request.method is None  # error logs
+                        or hits[i].request.method in b.methods)]
         if len(members) < b.min_requests:
             continue
         all_t = sorted(hits[i].request.timestamp.timestamp() for i in idxs)  # type: ignore[union-attr]
@@ -57,7 +58,9 @@ def _fired_bursts(hits: list[Hit], rule: Rule) -> set[int]:
             n = hi - lo + 1
             if n < b.min_requests or len(distinct) < b.min_distinct:
                 continue
-            total = bisect.bisect_right(all_t, ts[hi]) - bisect.bisect_left(all_t, ts[lo])
+            # Everything the source sent from `within` before the burst to `within` after it.
+            total = (bisect.bisect_right(all_t, ts[hi] + b.within)
+                     - bisect.bisect_left(all_t, ts[lo] - b.within))
             if total and (total - n) / total <= b.max_other_share:
                 fired.update(members[lo:hi + 1])
     return fired

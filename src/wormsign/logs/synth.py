@@ -1,0 +1,203 @@
+"""Synthetic, clearly labelled web-server logs for demos, tests and benchmarks.
+
+Background traffic plus Code Red (19 July 2001), Code Red II (4 August), Nimda (18 September)
+and the look-alikes a detector must not call Nimda (a lowercase-``get`` bot, a Nikto run, a
+lone traversal probe), written as Apache combined, IIS W3C extended (decoded one level, as IIS
+logs it) and Apache error logs. Every value is generated from a seeded generator; nothing here
+is real traffic. The worm requests are the strings worms sent, as they appear in logs: text,
+not exploit code.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+CODE_RED_TAIL = (
+    "%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090%u9090"
+    "%u8190%u00c3%u0003%u8b00%u531b%u53ff%u0078%u0000%u00=a"
+)
+CODE_RED = "/default.ida?" + "N" * 224 + CODE_RED_TAIL
+CODE_RED_II = "/default.ida?" + "X" * 224 + CODE_RED_TAIL
+NIMDA = (
+    "/scripts/root.exe?/c+dir",
+    "/MSADC/root.exe?/c+dir",
+    "/c/winnt/system32/cmd.exe?/c+dir",
+    "/d/winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%255c../winnt/system32/cmd.exe?/c+dir",
+    "/_vti_bin/..%255c../..%255c../..%255c../winnt/system32/cmd.exe?/c+dir",
+    "/_mem_bin/..%255c../..%255c../..%255c../winnt/system32/cmd.exe?/c+dir",
+    "/msadc/..%255c../..%255c../..%255c/..%c1%1c../..%c1%1c../..%c1%1c../winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%c1%1c../winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%c0%2f../winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%c0%af../winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%c1%9c../winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%%35%63../winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%%35c../winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%25%35%63../winnt/system32/cmd.exe?/c+dir",
+    "/scripts/..%252f../winnt/system32/cmd.exe?/c+dir",
+)
+NIKTO_EXTRA = (
+    "/cgi-bin/phf?Qalias=x%0a/bin/cat%20/etc/passwd", "/scripts/samples/details.idc",
+    "/iisadmpwd/aexp2.htr", "/NULL.printer", "/_vti_bin/shtml.exe/_vti_rpc", "/../../../etc/passwd",
+    "/msadc/msadcs.dll", "/cgi-bin/test-cgi", "/admin/", "/robots.txt", "/scripts/tools/newdsn.exe",
+)
+_PAGES = ("/", "/index.html", "/about/", "/news/2001/07/index.html", "/products/widgets.html",
+          "/images/logo.gif", "/images/banner.jpg", "/css/site.css", "/js/menu.js",
+          "/cgi-bin/search.pl?q=web+server", "/support/faq.html", "/contact.html",
+          "/downloads/catalog.pdf", "/favicon.ico")
+_AGENTS = ("Mozilla/4.0 (compatible; MSIE 5.5; Windows NT 5.0)",
+           "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)",
+           "Mozilla/5.0 (X11; U; Linux i686; en-US; rv:0.9.2) Gecko/20010726 Netscape6/6.1",
+           "Mozilla/4.77 [en] (Windows NT 5.0; U)", "Googlebot/2.1 (+http://www.googlebot.com/bot.html)",
+           "Lynx/2.8.4rel.1 libwww-FM/2.14")
+LABEL = "wormsign SYNTHETIC sample - generated, not real traffic"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One generated request."""
+
+    when: datetime
+    ip: str
+    method: str
+    url: str
+    status: int
+    size: int
+    agent: str
+    referer: str
+    proto: str = "HTTP/1.0"
+
+
+def _ip(rng: random.Random) -> str:
+    while True:
+        a = rng.randrange(1, 224)
+        if a not in (10, 127):
+            return f"{a}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def events(background: int = 20000, seed: int = 2001, code_red: int = 300,
+           code_red_ii: int = 80, nimda: int = 25,
+           start: datetime = datetime(2001, 7, 18, tzinfo=UTC),
+           end: datetime = datetime(2001, 9, 20, tzinfo=UTC)) -> list[Event]:
+    """All events, sorted by time."""
+    rng = random.Random(seed)
+    span = (end - start).total_seconds()
+    out: list[Event] = []
+    visitors = [_ip(rng) for _ in range(max(50, background // 40))]
+    for _ in range(background):
+        t = start + timedelta(seconds=rng.random() * span)
+        page = rng.choice(_PAGES)
+        ok = rng.random() < 0.93
+        out.append(Event(t, rng.choice(visitors), "GET", page, 200 if ok else 404,
+                         rng.randrange(200, 40000) if ok else 280, rng.choice(_AGENTS),
+                         "http://www.example.com/" if rng.random() < 0.5 else "-", "HTTP/1.1"))
+
+    def burst_of(kind: str, n: int, t0: datetime, hours: float) -> None:
+        for _ in range(n):
+            ip = _ip(rng)
+            t = t0 + timedelta(seconds=rng.random() * hours * 3600)
+            if kind == "nimda":
+                for i, url in enumerate(NIMDA):
+                    t += timedelta(milliseconds=rng.randrange(80, 400))
+                    status = 400 if "%%" in url else 404
+                    out.append(Event(t, ip, "GET", url, status, 300, "-", "-"))
+                    del i
+            else:
+                url = CODE_RED if kind == "code-red" else CODE_RED_II
+                for _ in range(rng.choice((1, 1, 1, 2))):
+                    out.append(Event(t, ip, "GET", url, rng.choice((404, 404, 404, 400, 200)),
+                                     300, "-", "-"))
+                    t += timedelta(minutes=rng.randrange(1, 90))
+
+    burst_of("code-red", code_red, datetime(2001, 7, 19, 10, tzinfo=UTC), 14)
+    burst_of("code-red-ii", code_red_ii, datetime(2001, 8, 4, 6, tzinfo=UTC), 30)
+    burst_of("nimda", nimda, datetime(2001, 9, 18, 13, tzinfo=UTC), 30)
+    # Look-alikes that are not Nimda.
+    bot = _ip(rng)
+    t = datetime(2001, 8, 20, 3, 12, tzinfo=UTC)
+    for url in NIMDA[8:12]:
+        out.append(Event(t, bot, "get", url, 400, 300, "-", "-", ""))
+        t += timedelta(seconds=1)
+    nikto = _ip(rng)
+    t = datetime(2001, 9, 19, 22, 0, tzinfo=UTC)
+    for url in list(NIKTO_EXTRA) * 3 + list(NIMDA) + list(NIKTO_EXTRA) * 3:
+        out.append(Event(t, nikto, "GET", url, 404, 280, "Mozilla/4.75 (Nikto/1.10 )", "-"))
+        t += timedelta(milliseconds=150)
+    out.append(Event(datetime(2001, 8, 30, 17, 5, tzinfo=UTC), _ip(rng), "GET",
+                     "/scripts/..%c0%af../winnt/system32/cmd.exe?/c+dir", 404, 300, "-", "-"))
+    out.sort(key=lambda e: e.when)
+    return out
+
+
+def combined_lines(evs: list[Event]) -> Iterator[str]:
+    """Apache combined log lines."""
+    for e in evs:
+        ts = e.when.strftime("%d/%b/%Y:%H:%M:%S +0000")
+        req = f"{e.method} {e.url} {e.proto}".rstrip()
+        yield f'{e.ip} - - [{ts}] "{req}" {e.status} {e.size} "{e.referer}" "{e.agent}"\n'
+
+
+def _iis_once(url: str) -> bytes:
+    """How IIS writes a URL: decoded one level (``%255c`` → ``%5c``, ``%c0%af`` → raw bytes)."""
+    raw = unquote_to_bytes(url.replace("+", "%2B")).replace(b" ", b"+")
+    return b"".join(b"%%%02X" % c if c < 0x20 or c == 0x7F else bytes([c]) for c in raw)
+
+
+def iis_lines(evs: list[Event]) -> Iterator[bytes]:
+    """IIS W3C extended lines, with a header change part-way through (a service restart)."""
+    fields_a = "date time c-ip cs-username s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status cs(User-Agent)"
+    fields_b = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status sc-bytes"
+    half = len(evs) // 2
+    for i, e in enumerate(evs):
+        if i in (0, half):
+            fields = fields_a if i == 0 else fields_b
+            yield (f"#Software: Microsoft Internet Information Services 5.0 ({LABEL})\n"
+                   f"#Version: 1.0\n#Date: {e.when:%Y-%m-%d %H:%M:%S}\n#Fields: {fields}\n"
+                   ).encode()
+        stem, _, query = e.url.partition("?")
+        row = {
+            "date": e.when.strftime("%Y-%m-%d").encode(), "time": e.when.strftime("%H:%M:%S").encode(),
+            "c-ip": e.ip.encode(), "cs-username": b"-", "s-ip": b"192.0.2.80", "s-port": b"80",
+            "cs-method": e.method.encode(), "cs-uri-stem": _iis_once(stem) or b"/",
+            "cs-uri-query": _iis_once(query) if query else b"-", "sc-status": str(e.status).encode(),
+            "cs(User-Agent)": e.agent.replace(" ", "+").encode(), "sc-bytes": str(e.size).encode(),
+        }
+        names = (fields_a if i < half else fields_b).split()
+        yield b" ".join(row[n] for n in names) + b"\n"
+
+
+def error_lines(evs: list[Event]) -> Iterator[bytes]:
+    """Apache 1.3-style error-log lines for the worm requests (404s and 400s)."""
+    for e in evs:
+        if e.status not in (400, 404) or e.agent not in ("-",):
+            continue
+        ts = e.when.strftime("%a %b %d %H:%M:%S %Y").encode()
+        path = unquote_to_bytes(e.url.partition("?")[0])
+        esc = b"".join(bytes([c]) if 0x20 < c < 0x7F else b"\\x%02x" % c for c in path)
+        if e.method != "GET":
+            msg = b"Invalid method in request " + f"{e.method} {e.url}".encode()
+        elif e.status == 400:
+            msg = b"Invalid URI in request " + f"{e.method} {e.url} HTTP/1.0".encode()
+        else:
+            msg = b"File does not exist: /var/www/html" + esc
+        yield b"[" + ts + b"] [error] [client " + e.ip.encode() + b"] " + msg + b"\n"
+
+
+def write_sample(out_dir: str | Path, background: int = 20000, seed: int = 2001) -> list[Path]:
+    """Write the three sample logs into ``out_dir``; returns their paths."""
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    evs = events(background=background, seed=seed)
+    paths = [d / "synthetic-access.log", d / "synthetic-iis-w3c.log", d / "synthetic-error.log"]
+    with open(paths[0], "w", encoding="utf-8") as f:
+        f.writelines(combined_lines(evs))
+    with open(paths[1], "wb") as fb:
+        fb.writelines(iis_lines(evs))
+    with open(paths[2], "wb") as fb:
+        fb.writelines(error_lines(evs))
+    return paths

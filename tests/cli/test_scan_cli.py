@@ -1,0 +1,177 @@
+"""The ``wormsign scan`` command as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wormsign import __version__
+from wormsign.cli.main import main
+from wormsign.logs.synth import CODE_RED
+
+LINE = '1.1.1.1 - - [19/Jul/2001:10:23:45 +0000] "GET {url} HTTP/1.0" 404 1 "-" "{ua}"\n'
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    rc = main(args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_json_contract_and_exit_status(sample_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(["scan", "--json", str(sample_dir)], capsys)
+    assert rc == 1
+    d = json.loads(out)
+    for key in ("files", "lines", "parsed", "skipped", "alerts", "families", "sources"):
+        assert key in d
+    for f in d["files"]:
+        assert set(f) >= {"path", "format", "lines", "parsed", "skipped"}
+        assert f["lines"] == f["parsed"] + f["skipped"]
+    assert {f["format"] for f in d["files"]} == {"combined", "iis-w3c", "apache-error"}
+    assert d["lines"] == sum(f["lines"] for f in d["files"])
+    for fam in ("code-red", "code-red-ii", "nimda"):
+        v = d["families"][fam]
+        assert set(v) >= {"requests", "sources", "first_seen", "last_seen"}
+        assert v["first_seen"] <= v["last_seen"]
+    assert d["families"]["code-red"]["first_seen"].startswith("2001-07-19")
+    s = d["sources"][0]
+    assert set(s) >= {"ip", "family", "requests", "first_seen", "last_seen"}
+    assert d["alerts"] == sum(v["requests"] for v in d["families"].values())
+
+
+def test_nothing_found_is_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "clean.log"
+    p.write_text(LINE.format(url="/index.html", ua="Mozilla/4.0") * 3)
+    rc, out, _ = run(["scan", str(p)], capsys)
+    assert rc == 0 and "No worm activity" in out
+
+
+def test_alerts_are_ecs_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "a.log"
+    p.write_text(LINE.format(url="/index.html", ua="x") + LINE.format(url=CODE_RED, ua="-"))
+    out = tmp_path / "alerts.jsonl"
+    rc, _, _ = run(["scan", "-q", "--alerts", str(out), str(p)], capsys)
+    assert rc == 1
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 1
+    a = rows[0]
+    assert a["@timestamp"] == "2001-07-19T10:23:45Z"
+    assert a["source.ip"] == "1.1.1.1" and a["url.original"] == CODE_RED
+    assert a["http.request.method"] == "GET" and a["http.response.status_code"] == 404
+    assert a["rule.id"] == "code-red" and a["rule.name"]
+    assert a["log.file.path"] == str(p) and a["log.file.line"] == 2
+
+
+def test_csv_has_no_formula_injection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "a.log"
+    p.write_text('=cmd|calc!A1 - - [19/Jul/2001:10:23:45 +0000] "GET ' + CODE_RED + '" 404 1\n')
+    out = tmp_path / "s.csv"
+    run(["scan", "--csv", str(out), str(p)], capsys)
+    with out.open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:2] == ["ip", "family"]
+    assert rows[1][0] == "'=cmd|calc!A1"
+
+
+def test_terminal_output_has_no_control_characters(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "a.log"
+    p.write_bytes(b'1.1.1.1\x1b[2J - - [19/Jul/2001:10:23:45 +0000] "GET ' + CODE_RED.encode()
+                  + b'" 404 1\n')
+    rc, out, err = run(["scan", str(p)], capsys)
+    assert rc == 1 and "\x1b" not in out + err and "\\x1b[2J" in out
+
+
+def test_bad_lines_are_counted_and_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "a.log"
+    p.write_bytes(LINE.format(url="/", ua="x").encode() + b"junk\n\xff\xfe garbage\n"
+                  + LINE.format(url=CODE_RED, ua="-").encode())
+    rc, out, _ = run(["scan", "--json", str(p)], capsys)
+    f = json.loads(out)["files"][0]
+    assert (f["lines"], f["parsed"], f["skipped"]) == (4, 2, 2)
+    assert f["first_skipped_lines"] == [2, 3]
+    rc, out, _ = run(["scan", str(p)], capsys)
+    assert "2 line(s) skipped (first: 2, 3)" in out
+
+
+def test_broken_files_do_not_stop_the_scan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.log"
+    good.write_text(LINE.format(url=CODE_RED, ua="-"))
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(gzip.compress((LINE.format(url="/", ua="x") * 2000).encode())[:-100])
+    binary = tmp_path / "core"
+    binary.write_bytes(bytes(range(256)) * 40)
+    rc, out, err = run(["scan", "--json", str(cut), str(binary), str(good)], capsys)
+    assert rc == 2
+    d = json.loads(out)
+    assert d["alerts"] == 1
+    assert [bool(f["error"]) for f in d["files"]] == [True, True, False]
+    err_lines = [x for x in err.splitlines() if x]
+    assert len(err_lines) == 2 and str(cut) in err_lines[0] and str(binary) in err_lines[1]
+    assert "Traceback" not in err
+
+
+def test_stdin_and_forced_format(tmp_path: Path) -> None:
+    data = LINE.format(url=CODE_RED, ua="-").encode()
+    r = subprocess.run([sys.executable, "-m", "wormsign", "scan", "--json", "--format",
+                        "combined", "-"], input=data, capture_output=True, check=False)
+    assert r.returncode == 1, r.stderr
+    d = json.loads(r.stdout)
+    assert d["files"][0]["path"] == "<stdin>" and d["families"]["code-red"]["requests"] == 1
+    assert r.stderr == b""  # no progress bar when stderr is not a terminal
+
+
+def test_broken_rule_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "r.yml"
+    bad.write_text("- id: X!\n  title: t\n")
+    rc, _, err = run(["scan", "--rules", str(bad), str(tmp_path)], capsys)
+    assert rc == 2 and f"{bad}:1" in err and "Traceback" not in err
+
+
+def test_rules_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(["rules", "list"], capsys)
+    assert rc == 0 and "code-red-ii" in out and "nimda" in out
+    rc, out, _ = run(["rules", "show", "code-red"], capsys)
+    assert rc == 0 and "CVE-2001-0500" in out and "MS01-033" in out
+    rc, _, err = run(["rules", "show", "nope"], capsys)
+    assert rc == 2 and "no rule" in err
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ei:
+        main(["--version"])
+    assert ei.value.code == 0 and __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    assert "--alerts" in capsys.readouterr().out
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    pytest.importorskip("pty")
+    import os
+    import pty
+
+    p = tmp_path / "a.log"
+    p.write_text(LINE.format(url="/", ua="x") * 50000)
+    master, slave = pty.openpty()
+    r = subprocess.run([sys.executable, "-m", "wormsign", "scan", "--json", str(p)],
+                       stdout=subprocess.PIPE, stderr=slave, check=False, env={
+                           **os.environ, "TERM": "xterm", "COLUMNS": "100"})
+    os.close(slave)
+    err = b""
+    try:
+        while chunk := os.read(master, 65536):
+            err += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert r.returncode == 0 and b"scanning" in err
+    r2 = subprocess.run([sys.executable, "-m", "wormsign", "scan", "-q", str(p)],
+                        capture_output=True, check=False)
+    assert r2.stderr == b""

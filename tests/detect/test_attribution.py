@@ -1,0 +1,80 @@
+"""Attribution per source: Nimda only for the burst, never for its look-alikes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from wormsign.detect.scanner import scan_paths
+from wormsign.logs.synth import NIKTO_EXTRA, NIMDA, Event, combined_lines, error_lines, iis_lines
+
+T0 = datetime(2001, 9, 18, 13, 0, tzinfo=UTC)
+
+
+def _ev(ip: str, urls: list[str], method: str = "GET", step_ms: int = 200, agent: str = "-",
+        start: datetime = T0) -> list[Event]:
+    return [Event(start + timedelta(milliseconds=i * step_ms), ip, method, u, 404, 1, agent, "-")
+            for i, u in enumerate(urls)]
+
+
+def _families(tmp_path: Path, evs: list[Event], kind: str = "combined") -> dict[str, set[str]]:
+    p = tmp_path / f"{kind}.log"
+    if kind == "combined":
+        p.write_text("".join(combined_lines(evs)))
+    elif kind == "iis":
+        p.write_bytes(b"".join(iis_lines(evs)))
+    else:
+        p.write_bytes(b"".join(error_lines(evs)))
+    out: dict[str, set[str]] = {}
+    for a in scan_paths([str(p)]).alerts:
+        out.setdefault(a.source_ip, set()).add(a.family)
+    return out
+
+
+def test_full_burst_is_nimda_in_every_log_form(tmp_path: Path) -> None:
+    for kind in ("combined", "iis", "error"):
+        fams = _families(tmp_path, _ev("6.6.6.6", list(NIMDA)), kind)
+        assert fams == {"6.6.6.6": {"nimda"}}, kind
+
+
+def test_part_of_the_burst_is_enough(tmp_path: Path) -> None:
+    fams = _families(tmp_path, _ev("6.6.6.6", [NIMDA[0], NIMDA[2], NIMDA[4], NIMDA[10]]))
+    assert fams["6.6.6.6"] == {"nimda"}
+
+
+def test_single_traversal_probe_is_not_nimda(tmp_path: Path) -> None:
+    fams = _families(tmp_path, _ev("7.7.7.7", [NIMDA[10]]))
+    assert "nimda" not in fams["7.7.7.7"]
+
+
+def test_lowercase_get_bot_is_not_nimda(tmp_path: Path) -> None:
+    fams = _families(tmp_path, _ev("8.8.8.1", list(NIMDA), method="get"))
+    assert fams["8.8.8.1"] and "nimda" not in fams["8.8.8.1"]
+
+
+def test_slow_requests_are_not_a_burst(tmp_path: Path) -> None:
+    fams = _families(tmp_path, _ev("8.8.8.2", list(NIMDA), step_ms=600_000))
+    assert "nimda" not in fams["8.8.8.2"]
+
+
+def test_nikto_run_is_not_nimda(tmp_path: Path) -> None:
+    urls = list(NIKTO_EXTRA) * 3 + list(NIMDA) + list(NIKTO_EXTRA) * 3
+    fams = _families(tmp_path, _ev("9.9.9.9", urls, agent="Mozilla/4.75 (Nikto/1.10 )"))
+    assert "nimda" not in fams["9.9.9.9"] and "scanner" in fams["9.9.9.9"]
+
+
+def test_code_red_and_nimda_from_one_host(tmp_path: Path) -> None:
+    from wormsign.logs.synth import CODE_RED
+
+    evs = _ev("5.5.5.5", [CODE_RED], start=T0 - timedelta(hours=5)) + _ev("5.5.5.5", list(NIMDA))
+    assert _families(tmp_path, evs)["5.5.5.5"] == {"code-red", "nimda"}
+
+
+def test_sample_attribution(sample_dir: Path) -> None:
+    rep = scan_paths([str(sample_dir)])
+    fams: dict[str, set[str]] = {}
+    for a in rep.alerts:
+        fams.setdefault(a.family, set()).add(a.source_ip)
+    assert len(fams["nimda"]) == 25
+    assert len(fams["code-red"]) == 300 and len(fams["code-red-ii"]) == 80
+    assert sum(f.skipped for f in rep.files) == 0

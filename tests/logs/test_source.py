@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from pathlib import Path
+
+import pytest
+
+from wormsign.errors import InputError
+from wormsign.logs.source import Input, expand, read_chunks
+
+TEXT = b"".join(b"line %d\n" % i for i in range(5000))
+
+
+@pytest.mark.parametrize("kind", ["plain", "gz", "bz2", "xz"])
+def test_compressed_inputs_by_magic(tmp_path: Path, kind: str) -> None:
+    data = {"plain": TEXT, "gz": gzip.compress(TEXT), "bz2": bz2.compress(TEXT),
+            "xz": lzma.compress(TEXT)}[kind]
+    p = tmp_path / "log.txt"  # the extension says nothing: magic bytes decide
+    p.write_bytes(data)
+    chunks = list(read_chunks(Input(str(p)), chunk_size=1000))
+    assert b"".join(chunks) == TEXT
+    assert all(c.endswith(b"\n") for c in chunks)
+
+
+def test_truncated_gzip_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "cut.log.gz"
+    p.write_bytes(gzip.compress(TEXT)[:-200])
+    got = b""
+    with pytest.raises(InputError) as ei:
+        for c in read_chunks(Input(str(p)), chunk_size=1000):
+            got += c
+    assert str(p) in str(ei.value) and "truncated" in str(ei.value)
+    assert TEXT.startswith(got) and len(got) > 0
+
+
+def test_binary_file_is_rejected(tmp_path: Path) -> None:
+    p = tmp_path / "a.out"
+    p.write_bytes(bytes(range(256)) * 10)
+    with pytest.raises(InputError, match="binary"):
+        list(read_chunks(Input(str(p))))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="No such file"):
+        list(read_chunks(Input(str(tmp_path / "nope.log"))))
+
+
+def test_directories_are_walked_recursively(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.log").write_text("x\n")
+    (tmp_path / "a.log").write_text("y\n")
+    (tmp_path / ".hidden").write_text("z\n")
+    names = [Path(i.name).name for i in expand([str(tmp_path)])]
+    assert names == ["a.log", "x.log"]

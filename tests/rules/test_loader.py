@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wormsign.errors import RuleError
+from wormsign.rules.loader import load_pack
+
+REQUIRED = {"code-red", "code-red-ii", "nimda", "crii-root-exe", "iis-unicode-traversal",
+            "iis-double-decode", "cmd-exe-access", "isapi-ida-overflow", "isapi-printer",
+            "isapi-htr"}
+
+
+def test_builtin_pack_has_the_required_rules_with_references() -> None:
+    pack = load_pack()
+    ids = {r.id for r in pack.rules}
+    assert REQUIRED <= ids
+    for r in pack.rules:
+        assert r.title and r.family and r.severity and r.references, r.id
+    assert pack.get("code-red").references["cve"] == ["CVE-2001-0500"]  # type: ignore[union-attr]
+    assert 1256 in pack.get("crii-root-exe").references["snort"]  # type: ignore[union-attr]
+
+
+def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yml"
+    p.write_text(
+        "rules:\n"
+        "  - id: one\n"
+        "    title: missing family\n"
+        "    severity: high\n"
+        "    match: {url|contains: x}\n"
+        "  - id: two\n"
+        "    title: bad regex\n"
+        "    family: f\n"
+        "    severity: high\n"
+        "    match: {url|re: '(unclosed'}\n"
+        "  - id: three\n"
+        "    title: bad severity and field\n"
+        "    family: f\n"
+        "    severity: apocalyptic\n"
+        "    match: {nosuchfield|contains: x}\n"
+    )
+    with pytest.raises(RuleError) as ei:
+        load_pack([str(p)])
+    probs = ei.value.problems
+    text = str(ei.value)
+    assert len(probs) == 4
+    # rule-level problems point at the rule, condition problems at its match mapping
+    assert {pr.line for pr in probs} == {2, 10, 11, 15}
+    assert all(pr.path == str(p) for pr in probs)
+    assert "missing 'family'" in text and "invalid regular expression" in text
+    assert "apocalyptic" in text and "nosuchfield" in text
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "broken.yml"
+    p.write_text("rules:\n  - id: x\n    title: [unclosed\n")
+    with pytest.raises(RuleError) as ei:
+        load_pack([str(p)])
+    assert ei.value.problems[0].line is not None and "YAML" in str(ei.value)
+
+
+def test_user_rule_extends_and_overrides(tmp_path: Path) -> None:
+    p = tmp_path / "mine.yml"
+    p.write_text(
+        "- id: code-red\n  title: mine\n  family: code-red\n  severity: low\n"
+        "  match: {url|contains: default.ida}\n"
+        "- id: my-probe\n  title: mine too\n  family: custom\n  severity: low\n"
+        "  match: {path|endswith: /secret.asp}\n"
+    )
+    pack = load_pack([str(tmp_path)])
+    assert pack.get("code-red").title == "mine"  # type: ignore[union-attr]
+    assert pack.get("my-probe") is not None and "custom" in pack.families
