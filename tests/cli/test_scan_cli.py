@@ -92,11 +92,11 @@ def test_bad_lines_are_counted_and_located(tmp_path: Path, capsys: pytest.Captur
     p = tmp_path / "a.log"
     p.write_bytes(LINE.format(url="/", ua="x").encode() + b"junk\n\xff\xfe garbage\n"
                   + LINE.format(url=CODE_RED, ua="-").encode())
-    rc, out, _ = run(["scan", "--json", str(p)], capsys)
+    _, out, _ = run(["scan", "--json", str(p)], capsys)
     f = json.loads(out)["files"][0]
     assert (f["lines"], f["parsed"], f["skipped"]) == (4, 2, 2)
     assert f["first_skipped_lines"] == [2, 3]
-    rc, out, _ = run(["scan", str(p)], capsys)
+    _, out, _ = run(["scan", str(p)], capsys)
     assert "2 line(s) skipped (first: 2, 3)" in out
 
 

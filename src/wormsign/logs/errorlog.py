@@ -1,8 +1,10 @@
 """Apache error logs, 1.3 and 2.x styles.
 
-    [Thu Jul 19 10:23:45 2001] [error] [client 10.0.0.1] File does not exist: /var/www/default.ida
-    [Thu Jul 19 10:23:45.123456 2001] [core:error] [pid 12:tid 34] [client 10.0.0.1:5678] AH00128: File does not exist: /var/www/html/scripts/root.exe
-    [Tue Sep 18 10:23:45 2001] [error] [client 10.0.0.1] Invalid method in request get /scripts/..%5c../winnt/system32/cmd.exe?/c+dir
+    [Thu Jul 19 10:23:45 2001] [error] [client 10.0.0.1] File does not exist: /www/default.ida
+    [Thu Jul 19 10:23:45.123456 2001] [core:error] [pid 12:tid 34] [client 10.0.0.1:5678]
+        AH00128: File does not exist: /var/www/html/scripts/root.exe      (one line)
+    [Tue Sep 18 10:23:45 2001] [error] [client 10.0.0.1] Invalid method in request get
+        /scripts/..%5c../winnt/system32/cmd.exe?/c+dir                    (one line)
 
 Apache has decoded one level of ``%`` escapes in file paths and writes non-ASCII bytes as
 ``\\xNN``. Times carry no zone; they are read as UTC. Lines without a client (start-up notices)

@@ -19,8 +19,13 @@ from wormsign.logs.record import Request
 class LogFormat(Protocol):
     """What the scanner needs from a log format."""
 
-    name: str
-    description: str
+    @property
+    def name(self) -> str:
+        """The format id (``--format``)."""
+
+    @property
+    def description(self) -> str:
+        """One line for humans."""
 
     def sniff(self, lines: list[bytes]) -> int:
         """How many of these sample lines look like this format."""

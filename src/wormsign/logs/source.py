@@ -111,7 +111,7 @@ def read_chunks(inp: Input, chunk_size: int = CHUNK,
     chunks yielded before the problem stay valid.
     """
     try:
-        raw: IO[bytes] = sys.stdin.buffer if inp.is_stdin else open(inp.name, "rb")  # noqa: SIM115
+        raw: IO[bytes] = sys.stdin.buffer if inp.is_stdin else open(inp.name, "rb")  # noqa: SIM115 - closed in finally
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), path=inp.name) from None
     counting = _Counting(raw)
@@ -120,11 +120,11 @@ def read_chunks(inp: Input, chunk_size: int = CHUNK,
         kind = _compression(head)
         stream: IO[bytes]
         if kind == "gzip":
-            stream = gzip.GzipFile(fileobj=counting, mode="rb")  # type: ignore[arg-type]
+            stream = gzip.GzipFile(fileobj=counting, mode="rb")  # type: ignore[call-overload]
         elif kind == "bzip2":
-            stream = bz2.BZ2File(counting, "rb")  # type: ignore[arg-type]
+            stream = bz2.BZ2File(counting, "rb")  # type: ignore[call-overload]
         elif kind == "xz":
-            stream = lzma.LZMAFile(counting, "rb")  # type: ignore[arg-type]
+            stream = lzma.LZMAFile(counting, "rb")  # type: ignore[arg-type]  # noqa: SIM115
         else:
             stream = counting  # type: ignore[assignment]
         carry = b""

@@ -150,8 +150,10 @@ def _iis_once(url: str) -> bytes:
 
 def iis_lines(evs: list[Event]) -> Iterator[bytes]:
     """IIS W3C extended lines, with a header change part-way through (a service restart)."""
-    fields_a = "date time c-ip cs-username s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status cs(User-Agent)"
-    fields_b = "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status sc-bytes"
+    fields_a = ("date time c-ip cs-username s-ip s-port cs-method cs-uri-stem cs-uri-query "
+                "sc-status cs(User-Agent)")
+    fields_b = ("date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip "
+                "cs(User-Agent) sc-status sc-bytes")
     half = len(evs) // 2
     for i, e in enumerate(evs):
         if i in (0, half):
@@ -161,10 +163,12 @@ def iis_lines(evs: list[Event]) -> Iterator[bytes]:
                    ).encode()
         stem, _, query = e.url.partition("?")
         row = {
-            "date": e.when.strftime("%Y-%m-%d").encode(), "time": e.when.strftime("%H:%M:%S").encode(),
+            "date": e.when.strftime("%Y-%m-%d").encode(),
+            "time": e.when.strftime("%H:%M:%S").encode(),
             "c-ip": e.ip.encode(), "cs-username": b"-", "s-ip": b"192.0.2.80", "s-port": b"80",
             "cs-method": e.method.encode(), "cs-uri-stem": _iis_once(stem) or b"/",
-            "cs-uri-query": _iis_once(query) if query else b"-", "sc-status": str(e.status).encode(),
+            "cs-uri-query": _iis_once(query) if query else b"-",
+            "sc-status": str(e.status).encode(),
             "cs(User-Agent)": e.agent.replace(" ", "+").encode(), "sc-bytes": str(e.size).encode(),
         }
         names = (fields_a if i < half else fields_b).split()

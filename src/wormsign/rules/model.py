@@ -9,6 +9,7 @@ matching requests within a window (Nimda's 16-request burst).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +47,8 @@ class Condition:
     op: str
     values: tuple[str, ...]
     cased: bool = False
-    _compiled: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+    _compiled: tuple[re.Pattern[str], ...] = dataclasses.field(default=(), compare=False,
+                                                               repr=False)
 
     def __post_init__(self) -> None:
         flags = 0 if self.cased else re.IGNORECASE
