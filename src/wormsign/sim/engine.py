@@ -1,0 +1,205 @@
+"""``simulate(scenario, seed)``: lay out the population, run the compiled kernel, wrap the result.
+
+Everything random comes from one ``numpy.random.Generator`` seeded with ``seed``, which the
+kernel keeps drawing from, so a seed gives the same run on any machine with the same numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from wormsign.errors import ConfigError
+from wormsign.sim import calendar, kernel
+from wormsign.sim.pools import build_pool
+from wormsign.sim.population import load_density, place_clustered, place_uniform
+from wormsign.sim.result import SimResult
+from wormsign.sim.scenario import STRATEGIES, Scenario
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+ADAPTIVE_EPS = 0.01
+"""Largest relative growth of the infected population allowed in one adaptive step."""
+MAX_SUBSTEPS = 256
+
+
+def _excluded(sc: Scenario) -> list[tuple[int, int]]:
+    return [sc.block(c) for c in sc.exclude] if sc.address_bits == 32 else []
+
+
+def _overlap_len(lo: I64 | int, hi: I64 | int, a: int, b: int) -> I64:
+    return np.asarray(np.maximum(0, np.minimum(hi, b) - np.maximum(lo, a)), dtype=np.int64)
+
+
+def _scan_rates(sc: Scenario, n: int, rng: np.random.Generator) -> F64:
+    if sc.scan_rate_dist == "constant":
+        return np.full(n, float(sc.scan_rate))
+    if sc.scan_rate_dist == "exponential":
+        return np.maximum(rng.exponential(sc.scan_rate, n), 1e-9)
+    s = sc.scan_rate_sigma
+    return rng.lognormal(math.log(sc.scan_rate) - s * s / 2.0, s, n)
+
+
+def _schedules(sc: Scenario) -> tuple[F64, F64, I64]:
+    scheds = (sc.patch_rate, sc.removal_rate, sc.reboot_rate)
+    m = max(1, *(len(s) for s in scheds))
+    st = np.full((3, m), np.inf)
+    sv = np.zeros((3, m))
+    sn = np.zeros(3, dtype=np.int64)
+    for i, sched in enumerate(scheds):
+        for j, (hour, per_hour) in enumerate(sched):
+            st[i, j] = hour * 3600.0
+            sv[i, j] = per_hour / 3600.0
+        sn[i] = len(sched)
+    return st, sv, sn
+
+
+def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
+    """One stochastic run of ``sc`` (see :mod:`wormsign.sim.kernel` for the model)."""
+    rng = np.random.default_rng(seed)
+    bits = sc.address_bits
+    space = sc.space
+    n = sc.vulnerable
+    code = STRATEGIES.index(sc.strategy)
+    excluded = _excluded(sc)
+    any_space = space - sum(hi - lo for lo, hi in excluded)
+
+    # population
+    if sc.placement == "clustered":
+        if bits < 17:
+            raise ConfigError("clustered placement needs address_bits >= 17")
+        addr = place_clustered(n, bits, load_density(sc.density), excluded, rng)
+    else:
+        addr = place_uniform(n, bits, excluded, rng)
+    rate = _scan_rates(sc, n, rng)
+    side = np.zeros(n, dtype=np.int64)
+    if sc.filter_block:
+        lo, hi = sc.block(sc.filter_block)
+        side = ((addr >= lo) & (addr < hi)).astype(np.int64)
+
+    local = code == kernel.LOCAL
+    pr1, pr2 = sc.local_prefixes
+    size1, size2 = 1 << (bits - pr1), 1 << (bits - pr2)
+    if local:
+        g1 = addr >> (bits - pr1)
+        g2 = addr >> (bits - pr2)
+        pool1 = build_pool(g1 * 2 + side, 2 << pr1)
+        pool2 = build_pool(g2 * 2 + side, 2 << pr2)
+        p_any, p1, p2 = sc.local_probs
+    else:
+        g1 = g2 = np.zeros(n, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        pool1 = pool2 = (empty, empty, np.zeros(3, dtype=np.int64), np.zeros(2, dtype=np.int64))
+        p_any, p1, p2 = 1.0, 0.0, 0.0
+    pool0 = build_pool(side, 2)
+
+    # the order that sequence walkers follow
+    walks = code in (kernel.STATIC, kernel.PERM, kernel.SEQ) or (
+        code == kernel.HITLIST and sc.hitlist_then == "permutation")
+    if code == kernel.SEQ:
+        seqpos = addr
+    elif walks:
+        seqpos = place_uniform(n, bits, [], rng)
+    else:
+        seqpos = np.zeros(n, dtype=np.int64)
+    order = np.argsort(seqpos, kind="stable").astype(np.int64)
+    seq_sorted = seqpos[order].astype(np.int64)
+
+    # telescopes: chance that one probe of each host lands in the block
+    k_tel = len(sc.telescopes)
+    qtel = np.zeros((k_tel, n))
+    tel_lo = np.zeros(k_tel, dtype=np.int64)
+    tel_hi = np.zeros(k_tel, dtype=np.int64)
+    for k, cidr in enumerate(sc.telescopes):
+        lo, hi = sc.block(cidr)
+        tel_lo[k], tel_hi[k] = lo, hi
+        if code == kernel.SEQ:
+            continue
+        allowed = (hi - lo) - sum(int(_overlap_len(lo, hi, a, b)) for a, b in excluded)
+        qtel[k, :] = p_any * allowed / any_space
+        if local:
+            qtel[k, :] += p1 * _overlap_len(g1 * size1, (g1 + 1) * size1, lo, hi) / size1
+            qtel[k, :] += p2 * _overlap_len(g2 * size2, (g2 + 1) * size2, lo, hi) / size2
+
+    init_ids = rng.choice(n, size=sc.initial, replace=False).astype(np.int64)
+    if code == kernel.HITLIST:
+        hl_hosts = rng.choice(n, size=min(sc.hitlist_size, n), replace=False).astype(np.int64)
+    else:
+        hl_hosts = np.zeros(0, dtype=np.int64)
+
+    st, sv, sn = _schedules(sc)
+    cal_t, cal_ph = calendar.transitions(sc.start_datetime(), sc.duration_s, sc.calendar)
+    allow = np.ones((2, 2))
+    if sc.filter_block:
+        if sc.filter_egress:
+            allow[1, 0] = 0.0
+        if sc.filter_ingress:
+            allow[0, 1] = 0.0
+
+    pf = np.zeros(kernel.N_PF)
+    pf[kernel.P_SPACE] = space
+    pf[kernel.P_ANY_SPACE] = any_space
+    pf[kernel.P_SIZE1] = size1
+    pf[kernel.P_SIZE2] = size2
+    pf[kernel.P_ANY] = p_any
+    pf[kernel.P_1] = p1
+    pf[kernel.P_2] = p2
+    pf[kernel.P_DURATION] = sc.duration_s
+    step = sc.output_step()
+    pf[kernel.P_STEP] = step
+    pf[kernel.P_DT] = sc.dt_s or 0.0
+    pf[kernel.P_EPS] = ADAPTIVE_EPS
+    pf[kernel.P_CAP] = sc.probe_cap or 0.0
+    pf[kernel.P_DELAY] = sc.infection_delay_s
+    pf[kernel.P_BL_REACT] = -1.0 if sc.blacklist_reaction_s is None else sc.blacklist_reaction_s
+    pf[kernel.P_BL_COV] = sc.blacklist_coverage
+    pf[kernel.P_CF_REACT] = (-1.0 if sc.content_filter_reaction_s is None
+                             else sc.content_filter_reaction_s)
+    pf[kernel.P_CF_COV] = sc.content_filter_coverage
+    pf[kernel.P_FLOOD] = sc.flood_rate
+    pf[kernel.P_JITTER] = sc.wake_jitter_hours * 3600.0
+    pi = np.zeros(kernel.N_PI, dtype=np.int64)
+    pi[kernel.Q_STRATEGY] = code
+    pi[kernel.Q_HITLIST_THEN] = 1 if sc.hitlist_then == "permutation" else 0
+    pi[kernel.Q_SEQ_START] = 0 if sc.sequential_start == "own" else 1
+    pi[kernel.Q_KMAX] = MAX_SUBSTEPS
+
+    nb = max(1, math.ceil(sc.duration_s / step - 1e-9))
+    out = np.zeros((nb, kernel.N_BASE_COLS + 2 * k_tel))
+    thr = np.ceil(np.array([0.1, 0.5, 0.9]) * n - 1e-9)
+    thr_t = np.full(3, -1.0)
+    kernel.run_kernel(
+        pf, pi, g1, g2, side, rate, seq_sorted, order, seqpos, qtel, tel_lo, tel_hi,
+        init_ids, hl_hosts, *pool0, *pool1, *pool2, st, sv, sn, cal_t, cal_ph, allow,
+        out, thr, thr_t, rng,
+    )
+    tel = {cidr: (out[:, kernel.N_BASE_COLS + 2 * k].copy(),
+                  out[:, kernel.N_BASE_COLS + 2 * k + 1].copy())
+           for k, cidr in enumerate(sc.telescopes)}
+    times = tuple(float(x) if x >= 0 else math.nan for x in thr_t)
+    return SimResult(
+        scenario=sc, seed=seed,
+        t=out[:, kernel.C_T].copy(),
+        susceptible=out[:, kernel.C_S].copy(),
+        infected=out[:, kernel.C_I].copy(),
+        removed=out[:, kernel.C_R].copy(),
+        new_infections=out[:, kernel.C_NEW].copy(),
+        probes=out[:, kernel.C_PROBES].copy(),
+        ever_infected=out[:, kernel.C_EVER].copy(),
+        scanning=out[:, kernel.C_SCAN].copy(),
+        flood=out[:, kernel.C_FLOOD].copy(),
+        telescopes=tel,
+        threshold_times=(times[0], times[1], times[2]),
+    )
+
+
+def simulate(scenario: Scenario, seed: int | None = None) -> SimResult:
+    """Run ``scenario`` once: stochastic, or the deterministic model it names."""
+    if scenario.model == "stochastic":
+        return simulate_stochastic(scenario, seed)
+    from wormsign.sim import models
+
+    return models.solve(scenario, seed)

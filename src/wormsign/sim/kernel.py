@@ -1,0 +1,798 @@
+"""The compiled inner loop: one stochastic outbreak, every probe's outcome without drawing it.
+
+Model (the per-probe reference in ``tests/sim/bruteforce.py`` draws each probe of the same
+model). Time runs in steps of ``dt``; a host infected during a step starts scanning at the
+next one. Every scanning host sends ``rate * dt`` probes per step.
+
+* Random scanners (``uniform``, ``local-preference``, hitlist's uniform fall-back): a probe picks
+  its target independently, so the number of probes reaching one address in a step is Poisson
+  with a mean that depends only on where the address is (its side of a filtered block, its /8,
+  its /16). Each susceptible host is therefore infected with probability ``1 - exp(-hazard)``
+  independently: a binomial draw per group and level, then that many distinct hosts picked at
+  random. The hazard sums three independent parts (anywhere, own prefix 1, own prefix 2), so
+  the levels are drawn separately from the step-start population and united.
+* Sequence walkers (``static-sequence``, ``permutation``, ``sequential``): a probe's target is
+  fixed by the walker's position in a known order, so the walker jumps straight from one
+  vulnerable address to the next in that order (a sorted array) and skips the empty ones.
+* ``hitlist``: each holder probes its share of the list in order, handing half of what is left
+  to every host it infects (Staniford et al.'s divide and conquer), then falls back.
+
+Per-host state is struct-of-arrays; timed events (end of the infection delay, blacklisting,
+first probe seen by a telescope, wake-up) sit in a binary heap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from wormsign.sim._jit import njit
+from wormsign.sim.pools import pool_add, pool_pick, pool_remove
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+U8 = npt.NDArray[np.uint8]
+
+# strategies
+UNIFORM, STATIC, LOCAL, HITLIST, PERM, SEQ = 0, 1, 2, 3, 4, 5
+# float parameters
+P_SPACE, P_ANY_SPACE, P_SIZE1, P_SIZE2, P_ANY, P_1, P_2 = 0, 1, 2, 3, 4, 5, 6
+P_DURATION, P_STEP, P_DT, P_EPS, P_CAP, P_DELAY = 7, 8, 9, 10, 11, 12
+P_BL_REACT, P_BL_COV, P_CF_REACT, P_CF_COV, P_FLOOD, P_JITTER = 13, 14, 15, 16, 17, 18
+N_PF = 19
+# int parameters
+Q_STRATEGY, Q_HITLIST_THEN, Q_SEQ_START, Q_KMAX = 0, 1, 2, 3
+N_PI = 4
+# output columns
+C_T, C_S, C_I, C_R, C_NEW, C_PROBES, C_EVER, C_FLOOD, C_SCAN = 0, 1, 2, 3, 4, 5, 6, 7, 8
+N_BASE_COLS = 9
+# host states and event kinds
+S_SUS, S_INF, S_REM = 0, 1, 2
+E_ACTIVATE, E_BLACKLIST, E_TELESCOPE = 0, 1, 2
+# calendar phases
+PH_SPREAD, PH_FLOOD, PH_DORMANT = 0, 1, 2
+
+
+# ------------------------------------------------------------------------ event heap
+@njit
+def heap_push(ht: F64, hh: I64, hk: I64, he: I64, hn: I64, t: float, h: int, k: int,
+              e: int) -> None:
+    """Push (t, host, kind, epoch); capacity is checked by the caller."""
+    i = hn[0]
+    hn[0] += 1
+    while i > 0:
+        p = (i - 1) >> 1
+        if ht[p] <= t:
+            break
+        ht[i] = ht[p]
+        hh[i] = hh[p]
+        hk[i] = hk[p]
+        he[i] = he[p]
+        i = p
+    ht[i] = t
+    hh[i] = h
+    hk[i] = k
+    he[i] = e
+
+
+@njit
+def heap_pop(ht: F64, hh: I64, hk: I64, he: I64, hn: I64) -> None:
+    """Drop the earliest event (read it at index 0 first)."""
+    n = hn[0] - 1
+    hn[0] = n
+    if n == 0:
+        return
+    t = ht[n]
+    h = hh[n]
+    k = hk[n]
+    e = he[n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and ht[c + 1] < ht[c]:
+            c += 1
+        if ht[c] >= t:
+            break
+        ht[i] = ht[c]
+        hh[i] = hh[c]
+        hk[i] = hk[c]
+        he[i] = he[c]
+        i = c
+    ht[i] = t
+    hh[i] = h
+    hk[i] = k
+    he[i] = e
+
+
+# ------------------------------------------------------------------------ small helpers
+@njit
+def list_add(lst: I64, lpos: I64, n: I64, h: int) -> None:
+    lst[n[0]] = h
+    lpos[h] = n[0]
+    n[0] += 1
+
+
+@njit
+def list_remove(lst: I64, lpos: I64, n: I64, h: int) -> None:
+    i = lpos[h]
+    last = lst[n[0] - 1]
+    lst[i] = last
+    lpos[last] = i
+    lpos[h] = -1
+    n[0] -= 1
+
+
+@njit
+def schedule_value(st: F64, sv: F64, m: int, t: float) -> float:
+    """Piecewise-constant rate at time ``t`` (0 before the first point)."""
+    v = 0.0
+    for i in range(m):
+        if st[i] <= t:
+            v = sv[i]
+    return v
+
+
+@njit
+def first_at_or_after(arr: I64, x: float) -> int:
+    """Index of the first element >= x in a sorted array."""
+    lo = 0
+    hi = arr.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if arr[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit
+def overlap(a: float, b: float, lo: int, hi: int) -> int:
+    """Integers in [a, b) that fall in [lo, hi)."""
+    x = max(math.ceil(a), lo)
+    y = min(math.ceil(b), hi)
+    return y - x if y > x else 0
+
+
+# ------------------------------------------------------------------------ the run
+@njit
+def run_kernel(
+    pf: F64, pi: I64,
+    g1: I64, g2: I64, side: I64, rate: F64,
+    seq_sorted: I64, seq_order: I64, seq_own: I64,
+    qtel: F64, tel_lo: I64, tel_hi: I64,
+    init_ids: I64, hl_hosts: I64,
+    m0: I64, p0: I64, s0: I64, c0: I64,
+    m1: I64, p1: I64, s1: I64, c1: I64,
+    m2: I64, p2: I64, s2: I64, c2: I64,
+    sched_t: F64, sched_v: F64, sched_n: I64,
+    cal_t: F64, cal_ph: I64,
+    allow: F64,
+    out: F64, thr: F64, thr_t: F64,
+    rng: np.random.Generator,
+) -> None:
+    n = g1.shape[0]
+    strategy = pi[Q_STRATEGY]
+    hl_then = pi[Q_HITLIST_THEN]
+    ntel = qtel.shape[0]
+    space = pf[P_SPACE]
+    any_space = pf[P_ANY_SPACE]
+    pany = pf[P_ANY]
+    pl1 = pf[P_1]
+    pl2 = pf[P_2]
+    size1 = pf[P_SIZE1]
+    size2 = pf[P_SIZE2]
+    cap = pf[P_CAP]
+    delay = pf[P_DELAY]
+    bl_react = pf[P_BL_REACT]
+    bl_cov = pf[P_BL_COV]
+    cf_react = pf[P_CF_REACT]
+    cf_cov = pf[P_CF_COV]
+    local = strategy == LOCAL
+    walk_restart = strategy == PERM or (strategy == HITLIST and hl_then == 1)
+
+    # per-host state
+    state = np.zeros(n, np.uint8)
+    scanning = np.zeros(n, np.uint8)
+    black = np.zeros(n, np.uint8)
+    ever = np.zeros(n, np.uint8)
+    seen = np.zeros((ntel, n), np.uint8)
+    epoch = np.zeros(n, np.int64)  # infection episodes
+    sepoch = np.zeros(n, np.int64)  # scanning spells
+    walker = np.zeros(n, np.uint8)
+    randomer = np.zeros(n, np.uint8)
+    wpos = np.zeros(n, np.float64)
+    wptr = np.zeros(n, np.int64)
+    budget = np.zeros(n, np.float64)
+    hl_lo = np.zeros(n, np.int64)
+    hl_hi = np.zeros(n, np.int64)
+    inf_list = np.empty(n, np.int64)
+    inf_pos = np.full(n, -1, np.int64)
+    n_inf = np.zeros(1, np.int64)
+    scan_list = np.empty(n, np.int64)
+    scan_pos = np.full(n, -1, np.int64)
+    n_scan = np.zeros(1, np.int64)
+    hl_list = np.empty(n, np.int64)
+    hl_pos = np.full(n, -1, np.int64)
+    n_hl = np.zeros(1, np.int64)
+    # aggregates of scanning hosts
+    r_sent = 0.0
+    r_eff = np.zeros(2)
+    ng1 = s1.shape[0] - 1
+    ng2 = s2.shape[0] - 1
+    rate1 = np.zeros(ng1)
+    rate2 = np.zeros(ng2)
+    cnt_g1 = np.zeros(max(ng1 // 2, 1), np.int64)
+    cnt_g2 = np.zeros(max(ng2 // 2, 1), np.int64)
+    act1 = np.empty(max(ng1 // 2, 1), np.int64)
+    act1_pos = np.full(max(ng1 // 2, 1), -1, np.int64)
+    n_act1 = np.zeros(1, np.int64)
+    act2 = np.empty(max(ng2 // 2, 1), np.int64)
+    act2_pos = np.full(max(ng2 // 2, 1), -1, np.int64)
+    n_act2 = np.zeros(1, np.int64)
+    qsum = np.zeros(ntel)
+    tel_unique = np.zeros(ntel, np.int64)
+    # heap
+    cap_heap = 4 * n * (2 + ntel) + 1024
+    ht = np.empty(cap_heap)
+    hh = np.empty(cap_heap, np.int64)
+    hk = np.empty(cap_heap, np.int64)
+    he = np.empty(cap_heap, np.int64)
+    hn = np.zeros(1, np.int64)
+    newly = np.empty(n, np.int64)
+    finished = np.empty(n, np.int64)
+    picked = np.empty(n, np.int64)
+    n_removed = 0
+    n_ever = 0
+    n_sus = n
+
+    phase = cal_ph[0]
+    cal_i = 1
+
+    # ---- initial infections (scan from t = 0)
+    n0 = init_ids.shape[0]
+    for idx in range(n0):
+        h = init_ids[idx]
+        state[h] = S_INF
+        ever[h] = 1
+        n_ever += 1
+        n_sus -= 1
+        pool_remove(m0, p0, s0, c0, side[h], h)
+        if local:
+            pool_remove(m1, p1, s1, c1, g1[h] * 2 + side[h], h)
+            pool_remove(m2, p2, s2, c2, g2[h] * 2 + side[h], h)
+        list_add(inf_list, inf_pos, n_inf, h)
+        if strategy == HITLIST:
+            L = hl_hosts.shape[0]
+            hl_lo[h] = (idx * L) // n0
+            hl_hi[h] = ((idx + 1) * L) // n0
+        if bl_react >= 0.0:
+            heap_push(ht, hh, hk, he, hn, bl_react, h, E_BLACKLIST, epoch[h])
+    for idx in range(n0):
+        h = init_ids[idx]
+        if phase == PH_SPREAD:
+            # start scanning (inlined below as a block; kept identical to the one in apply)
+            scanning[h] = 1
+            sepoch[h] += 1
+            list_add(scan_list, scan_pos, n_scan, h)
+            r_sent += rate[h]
+            eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+            in_list = strategy == HITLIST and hl_lo[h] < hl_hi[h]
+            if in_list:
+                list_add(hl_list, hl_pos, n_hl, h)
+            elif strategy == UNIFORM or local or (strategy == HITLIST and hl_then == 0):
+                randomer[h] = 1
+                r_eff[side[h]] += eff
+                if local:
+                    a = g1[h]
+                    b = g2[h]
+                    rate1[a * 2 + side[h]] += eff
+                    rate2[b * 2 + side[h]] += eff
+                    if cnt_g1[a] == 0:
+                        list_add(act1, act1_pos, n_act1, a)
+                    cnt_g1[a] += 1
+                    if cnt_g2[b] == 0:
+                        list_add(act2, act2_pos, n_act2, b)
+                    cnt_g2[b] += 1
+            else:
+                walker[h] = 1
+                if strategy == STATIC:
+                    wpos[h] = 0.0
+                elif strategy == SEQ and pi[Q_SEQ_START] == 0:
+                    wpos[h] = float(seq_own[h]) + 1.0
+                else:
+                    wpos[h] = math.floor(rng.random() * space)
+                wptr[h] = first_at_or_after(seq_sorted, wpos[h])
+            for k in range(ntel):
+                q = qtel[k, h]
+                qsum[k] += rate[h] * q
+                if q > 0.0 and seen[k, h] == 0:
+                    if hn[0] + 8 >= ht.shape[0]:
+                        ht = np.concatenate((ht, np.empty(ht.shape[0])))
+                        hh = np.concatenate((hh, np.empty(hh.shape[0], np.int64)))
+                        hk = np.concatenate((hk, np.empty(hk.shape[0], np.int64)))
+                        he = np.concatenate((he, np.empty(he.shape[0], np.int64)))
+                    heap_push(ht, hh, hk, he, hn, rng.exponential(1.0 / (rate[h] * q)), h,
+                              E_TELESCOPE + k, sepoch[h])
+
+    for k in range(3):
+        if n_ever >= thr[k]:
+            thr_t[k] = 0.0
+
+    # ---- main loop over output bins
+    duration = pf[P_DURATION]
+    step = pf[P_STEP]
+    nb = out.shape[0]
+    t = 0.0
+    g_obs = 0.0
+    for b in range(nb):
+        t_end = min((b + 1) * step, duration)
+        blen = t_end - t
+        if pf[P_DT] > 0.0:
+            ksub = max(1, round(blen / pf[P_DT]))
+        else:
+            mean_rate = r_sent / max(n_scan[0], 1)
+            g = max(g_obs, mean_rate * n_sus / space)
+            ksub = max(1, min(pi[Q_KMAX], math.ceil(blen * g / pf[P_EPS])))
+        dt = blen / ksub
+        bin_new = 0
+        bin_probes = 0.0
+        bin_flood = 0.0
+        bin_tel = np.zeros(ntel)
+        for _sub in range(ksub):
+            t0 = t
+            t1 = t + dt
+            if _sub == ksub - 1:
+                t1 = t_end
+            dt = t1 - t0
+            # -- calendar
+            while cal_i < cal_t.shape[0] and cal_t[cal_i] <= t0:
+                newph = cal_ph[cal_i]
+                tc = cal_t[cal_i]
+                cal_i += 1
+                if newph == phase:
+                    continue
+                if newph == PH_SPREAD:
+                    for ii in range(n_inf[0]):
+                        h = inf_list[ii]
+                        if hn[0] + 8 >= ht.shape[0]:
+                            ht = np.concatenate((ht, np.empty(ht.shape[0])))
+                            hh = np.concatenate((hh, np.empty(hh.shape[0], np.int64)))
+                            hk = np.concatenate((hk, np.empty(hk.shape[0], np.int64)))
+                            he = np.concatenate((he, np.empty(he.shape[0], np.int64)))
+                        heap_push(ht, hh, hk, he, hn, tc + rng.random() * pf[P_JITTER], h,
+                                  E_ACTIVATE, epoch[h])
+                elif phase == PH_SPREAD:
+                    while n_scan[0] > 0:
+                        h = scan_list[n_scan[0] - 1]
+                        # stop scanning
+                        scanning[h] = 0
+                        sepoch[h] += 1
+                        list_remove(scan_list, scan_pos, n_scan, h)
+                        r_sent -= rate[h]
+                        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+                        if hl_pos[h] >= 0:
+                            list_remove(hl_list, hl_pos, n_hl, h)
+                        if randomer[h]:
+                            randomer[h] = 0
+                            r_eff[side[h]] -= eff
+                            if local:
+                                a = g1[h]
+                                bb = g2[h]
+                                rate1[a * 2 + side[h]] -= eff
+                                rate2[bb * 2 + side[h]] -= eff
+                                cnt_g1[a] -= 1
+                                if cnt_g1[a] == 0:
+                                    list_remove(act1, act1_pos, n_act1, a)
+                                    rate1[a * 2] = 0.0
+                                    rate1[a * 2 + 1] = 0.0
+                                cnt_g2[bb] -= 1
+                                if cnt_g2[bb] == 0:
+                                    list_remove(act2, act2_pos, n_act2, bb)
+                                    rate2[bb * 2] = 0.0
+                                    rate2[bb * 2 + 1] = 0.0
+                        walker[h] = 0
+                        for k in range(ntel):
+                            qsum[k] -= rate[h] * qtel[k, h]
+                    if n_scan[0] == 0:
+                        r_sent = 0.0
+                        r_eff[0] = 0.0
+                        r_eff[1] = 0.0
+                        for k in range(ntel):
+                            qsum[k] = 0.0
+                phase = newph
+
+            # -- due events
+            n_new = 0
+            while hn[0] > 0 and ht[0] <= t0:
+                h = hh[0]
+                kind = hk[0]
+                ep = he[0]
+                heap_pop(ht, hh, hk, he, hn)
+                if kind == E_ACTIVATE:
+                    if state[h] == S_INF and ep == epoch[h] and scanning[h] == 0 \
+                            and phase == PH_SPREAD:
+                        newly[n_new] = h
+                        n_new += 1
+                elif kind == E_BLACKLIST:
+                    if state[h] == S_INF and ep == epoch[h] and black[h] == 0:
+                        black[h] = 1
+                        if randomer[h]:
+                            d = rate[h] * bl_cov
+                            r_eff[side[h]] -= d
+                            if local:
+                                rate1[g1[h] * 2 + side[h]] -= d
+                                rate2[g2[h] * 2 + side[h]] -= d
+                else:
+                    k = kind - E_TELESCOPE
+                    if scanning[h] and ep == sepoch[h] and seen[k, h] == 0:
+                        seen[k, h] = 1
+                        tel_unique[k] += 1
+            # hosts whose delay or wake-up is over start scanning now
+            n_start = n_new
+
+            # -- life cycle: patching of susceptible hosts, removal and reboot of infected
+            mu = schedule_value(sched_t[0], sched_v[0], sched_n[0], t0)
+            if mu > 0.0:
+                pr = -math.expm1(-mu * dt)
+                for sd in range(2):
+                    cnt = c0[sd]
+                    if cnt == 0:
+                        continue
+                    kk = rng.binomial(cnt, pr)
+                    kk = pool_pick(m0, p0, s0, c0, sd, kk, rng)
+                    for j in range(kk):
+                        picked[j] = m0[s0[sd] + j]
+                    for j in range(kk):
+                        h = picked[j]
+                        state[h] = S_REM
+                        n_removed += 1
+                        n_sus -= 1
+                        pool_remove(m0, p0, s0, c0, side[h], h)
+                        if local:
+                            pool_remove(m1, p1, s1, c1, g1[h] * 2 + side[h], h)
+                            pool_remove(m2, p2, s2, c2, g2[h] * 2 + side[h], h)
+            gam = schedule_value(sched_t[1], sched_v[1], sched_n[1], t0)
+            rho = schedule_value(sched_t[2], sched_v[2], sched_n[2], t0)
+            if gam + rho > 0.0 and n_inf[0] > 0:
+                pr = -math.expm1(-(gam + rho) * dt)
+                kk = rng.binomial(n_inf[0], pr)
+                for j in range(kk):
+                    r = j + rng.integers(0, n_inf[0] - j)
+                    a = inf_list[j]
+                    bb = inf_list[r]
+                    inf_list[j] = bb
+                    inf_list[r] = a
+                    inf_pos[bb] = j
+                    inf_pos[a] = r
+                for j in range(kk):
+                    picked[j] = inf_list[j]
+                for j in range(kk):
+                    h = picked[j]
+                    if scanning[h]:
+                        scanning[h] = 0
+                        sepoch[h] += 1
+                        list_remove(scan_list, scan_pos, n_scan, h)
+                        r_sent -= rate[h]
+                        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+                        if hl_pos[h] >= 0:
+                            list_remove(hl_list, hl_pos, n_hl, h)
+                        if randomer[h]:
+                            randomer[h] = 0
+                            r_eff[side[h]] -= eff
+                            if local:
+                                a = g1[h]
+                                bb = g2[h]
+                                rate1[a * 2 + side[h]] -= eff
+                                rate2[bb * 2 + side[h]] -= eff
+                                cnt_g1[a] -= 1
+                                if cnt_g1[a] == 0:
+                                    list_remove(act1, act1_pos, n_act1, a)
+                                    rate1[a * 2] = 0.0
+                                    rate1[a * 2 + 1] = 0.0
+                                cnt_g2[bb] -= 1
+                                if cnt_g2[bb] == 0:
+                                    list_remove(act2, act2_pos, n_act2, bb)
+                                    rate2[bb * 2] = 0.0
+                                    rate2[bb * 2 + 1] = 0.0
+                        walker[h] = 0
+                        for k in range(ntel):
+                            qsum[k] -= rate[h] * qtel[k, h]
+                    list_remove(inf_list, inf_pos, n_inf, h)
+                    epoch[h] += 1
+                    black[h] = 0
+                    hl_lo[h] = 0
+                    hl_hi[h] = 0
+                    if rng.random() * (gam + rho) < gam:
+                        state[h] = S_REM
+                        n_removed += 1
+                    else:
+                        state[h] = S_SUS
+                        n_sus += 1
+                        pool_add(m0, p0, s0, c0, side[h], h)
+                        if local:
+                            pool_add(m1, p1, s1, c1, g1[h] * 2 + side[h], h)
+                            pool_add(m2, p2, s2, c2, g2[h] * 2 + side[h], h)
+                # hosts due to start scanning may have been removed meanwhile
+                kept = 0
+                for j in range(n_start):
+                    h = newly[j]
+                    if state[h] == S_INF:
+                        newly[kept] = h
+                        kept += 1
+                n_start = kept
+                n_new = kept
+
+            # -- spread
+            step_new = 0
+            if phase == PH_SPREAD and n_scan[0] > 0:
+                capf = 1.0
+                if cap > 0.0 and r_sent > cap:
+                    capf = cap / r_sent
+                cf = 1.0
+                if cf_react >= 0.0 and t0 >= cf_react:
+                    cf = 1.0 - cf_cov
+                bin_probes += r_sent * capf * dt
+                for k in range(ntel):
+                    if qsum[k] > 0.0:
+                        bin_tel[k] += rng.poisson(qsum[k] * capf * dt)
+                n_fin = 0
+                extra0 = 0.0
+                extra1 = 0.0
+                # (a) sequence walkers
+                if strategy != UNIFORM and strategy != LOCAL:
+                    for ii in range(n_scan[0]):
+                        h = scan_list[ii]
+                        if walker[h] == 0:
+                            continue
+                        succ = cf * ((1.0 - bl_cov) if black[h] else 1.0)
+                        old = wpos[h]
+                        dist = rate[h] * capf * dt
+                        if strategy == SEQ:
+                            for k in range(ntel):
+                                c = overlap(old, old + dist, tel_lo[k], tel_hi[k])
+                                c += overlap(old - space, old + dist - space, tel_lo[k],
+                                             tel_hi[k])
+                                if c > 0:
+                                    bin_tel[k] += c
+                                    if seen[k, h] == 0:
+                                        seen[k, h] = 1
+                                        tel_unique[k] += 1
+                        while dist > 0.0:
+                            pos = wpos[h]
+                            end = pos + dist
+                            ptr = wptr[h]
+                            restarted = False
+                            while ptr < n and seq_sorted[ptr] < end:
+                                j = seq_order[ptr]
+                                ptr += 1
+                                if j == h:
+                                    continue
+                                if state[j] == S_SUS:
+                                    pa = succ * allow[side[h], side[j]]
+                                    if pa >= 1.0 or rng.random() < pa:
+                                        state[j] = S_INF
+                                        newly[n_new] = j
+                                        n_new += 1
+                                        step_new += 1
+                                elif state[j] == S_INF and walk_restart:
+                                    dist = end - (seq_sorted[ptr - 1] + 1.0)
+                                    wpos[h] = math.floor(rng.random() * space)
+                                    wptr[h] = first_at_or_after(seq_sorted, wpos[h])
+                                    restarted = True
+                                    break
+                            if restarted:
+                                continue
+                            if end >= space:
+                                dist = end - space
+                                wpos[h] = 0.0
+                                wptr[h] = 0
+                            else:
+                                wpos[h] = end
+                                wptr[h] = ptr
+                                dist = 0.0
+                # (b) hit-list holders
+                if strategy == HITLIST:
+                    ii = 0
+                    while ii < n_hl[0]:
+                        h = hl_list[ii]
+                        succ = cf * ((1.0 - bl_cov) if black[h] else 1.0)
+                        budget[h] += rate[h] * capf * dt
+                        while budget[h] >= 1.0 and hl_lo[h] < hl_hi[h]:
+                            j = hl_hosts[hl_lo[h]]
+                            hl_lo[h] += 1
+                            budget[h] -= 1.0
+                            if state[j] == S_SUS:
+                                pa = succ * allow[side[h], side[j]]
+                                if pa >= 1.0 or rng.random() < pa:
+                                    state[j] = S_INF
+                                    newly[n_new] = j
+                                    n_new += 1
+                                    step_new += 1
+                                    mid = hl_lo[h] + (hl_hi[h] - hl_lo[h]) // 2
+                                    hl_lo[j] = mid
+                                    hl_hi[j] = hl_hi[h]
+                                    hl_hi[h] = mid
+                        if hl_lo[h] >= hl_hi[h]:
+                            left = budget[h]
+                            budget[h] = 0.0
+                            list_remove(hl_list, hl_pos, n_hl, h)
+                            finished[n_fin] = h
+                            n_fin += 1
+                            if hl_then == 0:
+                                if side[h] == 0:
+                                    extra0 += left * ((1.0 - bl_cov) if black[h] else 1.0)
+                                else:
+                                    extra1 += left * ((1.0 - bl_cov) if black[h] else 1.0)
+                            else:
+                                walker[h] = 1
+                                wpos[h] = math.floor(rng.random() * space)
+                                wptr[h] = first_at_or_after(seq_sorted, wpos[h])
+                                # its remaining probes this step are walked with the others
+                                # next step; the loss is under one probe-step per holder
+                        else:
+                            ii += 1
+                # (c) random scanning: anywhere, own prefix 1, own prefix 2
+                if strategy == UNIFORM or local or (strategy == HITLIST and hl_then == 0):
+                    scale = capf * cf * dt
+                    for sd in range(2):
+                        cnt = c0[sd]
+                        if cnt == 0:
+                            continue
+                        lam = ((r_eff[0] * allow[0, sd] + r_eff[1] * allow[1, sd]) * scale
+                               + extra0 * allow[0, sd] * cf + extra1 * allow[1, sd] * cf)
+                        lam *= pany / any_space
+                        if lam <= 0.0:
+                            continue
+                        kk = rng.binomial(cnt, -math.expm1(-lam))
+                        kk = pool_pick(m0, p0, s0, c0, sd, kk, rng)
+                        for j in range(kk):
+                            h = m0[s0[sd] + j]
+                            if state[h] == S_SUS:
+                                state[h] = S_INF
+                                newly[n_new] = h
+                                n_new += 1
+                                step_new += 1
+                    if local:
+                        for ia in range(n_act1[0]):
+                            a = act1[ia]
+                            for sd in range(2):
+                                grp = a * 2 + sd
+                                cnt = c1[grp]
+                                if cnt == 0:
+                                    continue
+                                lam = (rate1[a * 2] * allow[0, sd] + rate1[a * 2 + 1]
+                                       * allow[1, sd]) * scale * pl1 / size1
+                                if lam <= 0.0:
+                                    continue
+                                kk = rng.binomial(cnt, -math.expm1(-lam))
+                                kk = pool_pick(m1, p1, s1, c1, grp, kk, rng)
+                                for j in range(kk):
+                                    h = m1[s1[grp] + j]
+                                    if state[h] == S_SUS:
+                                        state[h] = S_INF
+                                        newly[n_new] = h
+                                        n_new += 1
+                                        step_new += 1
+                        for ib in range(n_act2[0]):
+                            bb = act2[ib]
+                            for sd in range(2):
+                                grp = bb * 2 + sd
+                                cnt = c2[grp]
+                                if cnt == 0:
+                                    continue
+                                lam = (rate2[bb * 2] * allow[0, sd] + rate2[bb * 2 + 1]
+                                       * allow[1, sd]) * scale * pl2 / size2
+                                if lam <= 0.0:
+                                    continue
+                                kk = rng.binomial(cnt, -math.expm1(-lam))
+                                kk = pool_pick(m2, p2, s2, c2, grp, kk, rng)
+                                for j in range(kk):
+                                    h = m2[s2[grp] + j]
+                                    if state[h] == S_SUS:
+                                        state[h] = S_INF
+                                        newly[n_new] = h
+                                        n_new += 1
+                                        step_new += 1
+                # hit-list holders that ran out now scan at random
+                for j in range(n_fin):
+                    h = finished[j]
+                    if hl_then == 0 and scanning[h]:
+                        randomer[h] = 1
+                        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+                        r_eff[side[h]] += eff
+
+            # -- apply: new infections leave the pools; due hosts start scanning
+            for j in range(n_start, n_new):
+                h = newly[j]
+                ever[h] = 1
+                n_ever += 1
+                n_sus -= 1
+                epoch[h] += 1
+                pool_remove(m0, p0, s0, c0, side[h], h)
+                if local:
+                    pool_remove(m1, p1, s1, c1, g1[h] * 2 + side[h], h)
+                    pool_remove(m2, p2, s2, c2, g2[h] * 2 + side[h], h)
+                list_add(inf_list, inf_pos, n_inf, h)
+                if hn[0] + 8 >= ht.shape[0]:
+                    ht = np.concatenate((ht, np.empty(ht.shape[0])))
+                    hh = np.concatenate((hh, np.empty(hh.shape[0], np.int64)))
+                    hk = np.concatenate((hk, np.empty(hk.shape[0], np.int64)))
+                    he = np.concatenate((he, np.empty(he.shape[0], np.int64)))
+                if bl_react >= 0.0:
+                    heap_push(ht, hh, hk, he, hn, t1 + bl_react, h, E_BLACKLIST, epoch[h])
+                if delay > 0.0:
+                    heap_push(ht, hh, hk, he, hn, t1 + delay, h, E_ACTIVATE, epoch[h])
+            bin_new += step_new
+            for j in range(n_new):
+                h = newly[j]
+                if j >= n_start and delay > 0.0:
+                    continue
+                if state[h] != S_INF or scanning[h] or phase != PH_SPREAD:
+                    continue
+                scanning[h] = 1
+                sepoch[h] += 1
+                list_add(scan_list, scan_pos, n_scan, h)
+                r_sent += rate[h]
+                eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+                in_list = strategy == HITLIST and hl_lo[h] < hl_hi[h]
+                if in_list:
+                    list_add(hl_list, hl_pos, n_hl, h)
+                elif strategy == UNIFORM or local or (strategy == HITLIST and hl_then == 0):
+                    randomer[h] = 1
+                    r_eff[side[h]] += eff
+                    if local:
+                        a = g1[h]
+                        bb = g2[h]
+                        rate1[a * 2 + side[h]] += eff
+                        rate2[bb * 2 + side[h]] += eff
+                        if cnt_g1[a] == 0:
+                            list_add(act1, act1_pos, n_act1, a)
+                        cnt_g1[a] += 1
+                        if cnt_g2[bb] == 0:
+                            list_add(act2, act2_pos, n_act2, bb)
+                        cnt_g2[bb] += 1
+                else:
+                    walker[h] = 1
+                    if strategy == STATIC:
+                        wpos[h] = 0.0
+                    elif strategy == SEQ and pi[Q_SEQ_START] == 0:
+                        wpos[h] = float(seq_own[h]) + 1.0
+                    else:
+                        wpos[h] = math.floor(rng.random() * space)
+                    wptr[h] = first_at_or_after(seq_sorted, wpos[h])
+                for k in range(ntel):
+                    q = qtel[k, h]
+                    qsum[k] += rate[h] * q
+                    if q > 0.0 and seen[k, h] == 0:
+                        if hn[0] + 8 >= ht.shape[0]:
+                            ht = np.concatenate((ht, np.empty(ht.shape[0])))
+                            hh = np.concatenate((hh, np.empty(hh.shape[0], np.int64)))
+                            hk = np.concatenate((hk, np.empty(hk.shape[0], np.int64)))
+                            he = np.concatenate((he, np.empty(he.shape[0], np.int64)))
+                        heap_push(ht, hh, hk, he, hn, t1 + rng.exponential(1.0 / (rate[h] * q)),
+                                  h, E_TELESCOPE + k, sepoch[h])
+            if phase == PH_FLOOD:
+                bin_flood += n_inf[0] * pf[P_FLOOD] * dt
+            for k in range(3):
+                if thr_t[k] < 0.0 and n_ever >= thr[k]:
+                    thr_t[k] = t1
+            g_obs = step_new / (dt * max(n_scan[0], 1))
+            t = t1
+        # -- record the bin
+        out[b, C_T] = t_end
+        out[b, C_S] = n_sus
+        out[b, C_I] = n_inf[0]
+        out[b, C_R] = n_removed
+        out[b, C_NEW] = bin_new
+        out[b, C_PROBES] = bin_probes
+        out[b, C_EVER] = n_ever
+        out[b, C_FLOOD] = bin_flood
+        out[b, C_SCAN] = n_scan[0]
+        for k in range(ntel):
+            out[b, N_BASE_COLS + 2 * k] = bin_tel[k]
+            out[b, N_BASE_COLS + 2 * k + 1] = tel_unique[k]

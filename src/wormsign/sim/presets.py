@@ -1,0 +1,40 @@
+"""Named scenarios shipped as YAML data (``presets/*.yaml``), each with its sources."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from wormsign.errors import ConfigError
+from wormsign.sim.population import _read_yaml
+from wormsign.sim.scenario import Scenario
+
+
+def _dir() -> Any:
+    return resources.files("wormsign.sim") / "presets"
+
+
+def list_presets() -> list[str]:
+    """Names of the packaged presets, sorted."""
+    return sorted(p.name[:-5] for p in _dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> Scenario:
+    """The packaged preset ``name`` (see :func:`list_presets`), or a scenario YAML file path."""
+    if name.endswith((".yaml", ".yml")):
+        from pathlib import Path
+
+        path = name
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read preset: {exc.strerror}", path=name) from exc
+    else:
+        ref = _dir() / f"{name}.yaml"
+        if not ref.is_file():
+            raise ConfigError(f"unknown preset {name!r}; known: {', '.join(list_presets())}")
+        path, text = str(ref), ref.read_text(encoding="utf-8")
+    data = _read_yaml(path, text)
+    if not isinstance(data, dict):
+        raise ConfigError("a preset must be a mapping of scenario parameters", path=path)
+    return Scenario.from_dict(data, path=path)

@@ -1,0 +1,66 @@
+"""The public surface of wormsign.sim that other parts of wormsign depend on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import wormsign.sim as sim
+from wormsign.errors import ConfigError
+from wormsign.sim import Scenario, SimResult, list_presets, load_preset, simulate
+
+SMALL = Scenario(address_bits=20, vulnerable=2000, scan_rate=20.0, initial=5, hours=2.0)
+
+
+def test_exported_members() -> None:
+    for name in ("Scenario", "SimResult", "load_preset", "list_presets", "simulate"):
+        assert name in sim.__all__
+        assert hasattr(sim, name)
+
+
+def test_scenario_is_frozen_and_validated() -> None:
+    sc = Scenario()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sc.vulnerable = 1  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="strategy"):
+        Scenario(strategy="nope")
+    with pytest.raises(ConfigError, match="initial"):
+        Scenario(vulnerable=5, initial=6)
+
+
+def test_presets_listed_and_loaded() -> None:
+    names = list_presets()
+    for required in ("code-red-v2", "code-red-v1", "code-red-ii", "slammer", "warhol"):
+        assert required in names
+        sc = load_preset(required)
+        assert sc.name == required
+        assert sc.sources, f"{required} cites no source"
+    with pytest.raises(ConfigError, match="unknown preset"):
+        load_preset("code-red-v9")
+
+
+def test_simulate_returns_series_and_summary() -> None:
+    res = simulate(SMALL, seed=3)
+    assert isinstance(res, SimResult)
+    n = res.t.size
+    for arr in (res.susceptible, res.infected, res.removed, res.new_infections, res.probes):
+        assert isinstance(arr, np.ndarray)
+        assert arr.shape == (n,)
+    assert np.all(np.diff(res.t) > 0)
+    np.testing.assert_allclose(res.susceptible + res.infected + res.removed, SMALL.vulnerable)
+    summary = res.summary()
+    assert set(summary) == set(sim.SUMMARY_KEYS)
+    assert summary["final_infected"] == res.ever_infected[-1]
+    rate = res.probe_rate_per_address()
+    np.testing.assert_allclose(rate * res.step_s * SMALL.space, res.probes)
+
+
+def test_same_seed_same_run() -> None:
+    a = simulate(SMALL, seed=11)
+    b = simulate(SMALL, seed=11)
+    c = simulate(SMALL, seed=12)
+    np.testing.assert_array_equal(a.infected, b.infected)
+    assert a.summary() == b.summary()
+    assert not np.array_equal(a.infected, c.infected)
