@@ -1,0 +1,1 @@
+"""Revisions of the incident store schema, oldest first."""

@@ -1,0 +1,95 @@
+"""Address classification for incidents: internal (RFC 1918 and own networks) and allowlisted.
+
+An internal host that shows up as the *source* of worm requests is a victim that is scanning
+others: it needs cleaning, not only blocking. Allowlisted networks (own networks, partners)
+are never put on a blocklist.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from wormsign.errors import ConfigError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Private address space that is internal in every incident (RFC 1918, plus the IPv6 unique
+#: local range RFC 4193).
+PRIVATE_NETWORKS: tuple[str, ...] = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+
+#: Space that is never worth blocking: loopback, link-local, unspecified, multicast.
+NEVER_BLOCK: tuple[str, ...] = ("127.0.0.0/8", "0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4",
+                                "255.255.255.255/32", "::1/128", "fe80::/10", "ff00::/8")
+
+
+def parse_network(text: str) -> IPNetwork:
+    """Parse a CIDR (or a bare address) strictly; a bad value raises :class:`ConfigError`."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError as exc:
+        raise ConfigError(f"not a network or address: {text!r}") from exc
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """The address in ``text``, or None when it is not one (hostnames, garbage)."""
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+@dataclass
+class Classifier:
+    """Decides whether an address is internal or allowlisted; caches per address."""
+
+    own: list[IPNetwork] = field(default_factory=list)
+    allow: list[IPNetwork] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._internal_nets = [parse_network(n) for n in PRIVATE_NETWORKS] + list(self.own)
+        self._never = ([parse_network(n) for n in NEVER_BLOCK] + self._internal_nets
+                       + list(self.allow))
+        self._cache: dict[str, tuple[bool, bool]] = {}
+
+    @classmethod
+    def from_cidrs(cls, own: Iterable[str] = (), allow: Iterable[str] = ()) -> Classifier:
+        return cls([parse_network(c) for c in own], [parse_network(c) for c in allow])
+
+    def _classify(self, text: str) -> tuple[bool, bool]:
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        addr = parse_address(text)
+        if addr is None:
+            result = (False, True)  # not an address: never blocked, never a victim
+        else:
+            internal = any(addr in n for n in self._internal_nets if n.version == addr.version)
+            never = any(addr in n for n in self._never if n.version == addr.version)
+            result = (internal, never)
+        if len(self._cache) < 1_000_000:
+            self._cache[text] = result
+        return result
+
+    def is_internal(self, address: str) -> bool:
+        """True for RFC 1918 / unique-local addresses and the incident's own networks."""
+        return self._classify(address)[0]
+
+    def is_blockable(self, address: str) -> bool:
+        """False for internal, allowlisted, special-purpose addresses and non-addresses."""
+        return not self._classify(address)[1]
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as ``3600``, ``90m``, ``12h``, ``7d`` or ``2w``."""
+    m = _DURATION.match(text)
+    if not m or int(m.group(1)) <= 0:
+        raise ConfigError(f"not a positive duration: {text!r} (use e.g. 12h, 7d, 2w)")
+    return int(m.group(1)) * _UNIT[m.group(2)]

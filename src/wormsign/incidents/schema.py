@@ -1,0 +1,160 @@
+"""Table definitions of the incident store (SQLAlchemy Core).
+
+The Alembic migrations in :mod:`wormsign.incidents.migrations` create exactly these tables;
+a test compares the migrated schema with this metadata so they cannot drift apart.
+
+Times are stored as integer seconds since the epoch (UTC): cheap to bucket in SQL on both
+SQLite and PostgreSQL, and exact for log timestamps, which have one-second resolution.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+#: 64-bit integer primary keys that are rowid aliases on SQLite.
+PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("closed_at", sa.BigInteger, nullable=True),
+)
+
+#: CIDRs of an incident: ``own`` networks are internal (like RFC 1918) and never blocked,
+#: ``allow`` networks (partners) are never blocked.
+networks = sa.Table(
+    "networks",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("cidr", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.UniqueConstraint("incident_id", "cidr", "kind", name="uq_networks"),
+)
+
+#: One row per input file and ingest run; ``position`` is the number of input records
+#: committed so far, updated in the same transaction as each batch of alerts.
+jobs = sa.Table(
+    "ingest_jobs",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("added", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("duplicates", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("skipped", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Index("ix_jobs_incident_path", "incident_id", "path"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("akey", sa.BigInteger, nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=True),
+    sa.Column("source_ip", sa.String(64), nullable=False),
+    sa.Column("internal", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("family", sa.String(64), nullable=False),
+    sa.Column("rule_family", sa.String(64), nullable=False),
+    sa.Column("rule_id", sa.String(128), nullable=False),
+    sa.Column("rule_name", sa.Text, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("method", sa.String(32), nullable=True),
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("user_agent", sa.Text, nullable=True),
+    sa.Column("host", sa.Text, nullable=True),
+    sa.Column("file_path", sa.Text, nullable=False),
+    sa.Column("line", sa.BigInteger, nullable=False),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("job_id", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("incident_id", "akey", name="uq_alerts_key"),
+    # Covering indexes for the aggregates of `incident show`.
+    sa.Index("ix_alerts_source", "incident_id", "source_ip", "family", "internal", "ts"),
+    sa.Index("ix_alerts_time", "incident_id", "ts", "family"),
+)
+
+#: Assessment verdicts (``assess --json``); one row per host and vulnerability, the latest
+#: assessment wins.
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("exposure", sa.String(32), nullable=True),
+    sa.Column("vuln_id", sa.String(64), nullable=False),
+    sa.Column("aliases", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("fix", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("incident_id", "host", "vuln_id", name="uq_findings"),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("playbook", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(128), nullable=False),
+    sa.Column("phase", sa.String(32), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("owner", sa.String(128), nullable=True),
+    sa.Column("notes", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("incident_id", "playbook", "key", name="uq_tasks"),
+)
+
+#: The blocklist: one entry per address, with an expiry refreshed while the source is active.
+blocklist = sa.Table(
+    "blocklist",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("address", sa.String(64), nullable=False),
+    sa.Column("family", sa.String(64), nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=True),
+    sa.Column("last_seen", sa.BigInteger, nullable=True),
+    sa.Column("added_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("incident_id", "address", name="uq_blocklist"),
+)
+
+#: The audit trail shown as "actions taken" in reports.
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_actions_incident", "incident_id", "at"),
+)

@@ -1,0 +1,391 @@
+"""The incident store: opening (SQLite or PostgreSQL), migrations, incidents, tasks, actions.
+
+``Store.open(url)`` accepts a SQLAlchemy URL (``sqlite:///path``,
+``postgresql+psycopg://user:pw@host/db``; plain ``postgresql://`` is mapped to psycopg), a
+file path (a SQLite file), or None: then ``$WORMSIGN_DB``, else
+``$XDG_DATA_HOME/wormsign/wormsign.db`` (``~/.local/share/wormsign/wormsign.db``). The schema
+is brought to the newest Alembic revision on open. SQLite files run in WAL mode with
+``synchronous=NORMAL``: a committed transaction survives a killed process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection, Engine
+
+from wormsign.errors import StoreError
+from wormsign.incidents import schema as t
+from wormsign.incidents.networks import Classifier, parse_network
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+TASK_STATUSES = ("open", "in-progress", "done", "skipped")
+
+
+def now_s() -> int:
+    """The current time in integer seconds since the epoch."""
+    return int(time.time())
+
+
+def default_db_path() -> Path:
+    """The per-user default SQLite file (XDG data directory)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "wormsign" / "wormsign.db"
+
+
+def resolve_url(db: str | None = None) -> str:
+    """Turn ``--db`` (URL, path or None) into a SQLAlchemy URL string."""
+    if not db:
+        db = os.environ.get("WORMSIGN_DB") or str(default_db_path())
+    if "://" in db:
+        for prefix in ("postgresql://", "postgres://"):
+            if db.startswith(prefix):
+                return "postgresql+psycopg://" + db[len(prefix):]
+        return db
+    path = Path(db).expanduser().resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the directory of {path}: {exc.strerror}") from exc
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                   "busy_timeout=30000", "temp_store=MEMORY", "cache_size=-65536"):
+        cur.execute(f"PRAGMA {pragma}")
+    cur.close()
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One incident as listed."""
+
+    id: int
+    name: str
+    status: str
+    created_at: int
+    closed_at: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One playbook task of an incident."""
+
+    id: int
+    incident_id: int
+    playbook: str
+    key: str
+    phase: str
+    seq: int
+    title: str
+    description: str
+    status: str
+    owner: str | None
+    notes: str
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One entry of the audit trail ("actions taken")."""
+
+    at: int
+    kind: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Store:
+    """An open incident store. Use :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- opening -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
+        """Open (and create or migrate) the store at ``url``; see the module docstring."""
+        real = resolve_url(url)
+        try:
+            if real.startswith("sqlite"):
+                engine = sa.create_engine(real, connect_args={"timeout": 30})
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = sa.create_engine(real, pool_pre_ping=True)
+            store = cls(engine)
+            if migrate:
+                store.migrate()
+        except sa.exc.ArgumentError as exc:
+            raise StoreError(f"not a database URL: {url!r}") from exc
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            shown = sa.engine.make_url(real).render_as_string(hide_password=True)
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(f"cannot open the incident store {shown}: {reason}") from exc
+        except ModuleNotFoundError as exc:
+            raise StoreError(f"database driver missing: {exc.name}") from exc
+        return store
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent, cheap when current)."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        with self.engine.begin() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def insert(self, table: sa.Table) -> Any:
+        """A dialect-specific INSERT that supports ``on_conflict_do_nothing``."""
+        if self.dialect == "postgresql":
+            return pg_dialect.insert(table)
+        return sqlite_dialect.insert(table)
+
+    def insert_ignore(self, conn: Connection, table: sa.Table, rows: list[dict[str, Any]],
+                      ) -> int:
+        """``INSERT ... ON CONFLICT DO NOTHING`` of many rows; returns how many were new.
+
+        SQLite reports the count of an executemany; with psycopg SQLAlchemy batches rows into
+        multi-row INSERTs whose counts it does not add up, so there the new rows come back
+        through ``RETURNING``.
+        """
+        if not rows:
+            return 0
+        stmt = self.insert(table).on_conflict_do_nothing()
+        if self.dialect == "sqlite":
+            return max(int(conn.execute(stmt, rows).rowcount), 0)
+        pk = next(iter(table.primary_key.columns))
+        return len(conn.execute(stmt.returning(pk), rows).all())
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside one transaction (committed on success)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- incidents ---------------------------------------------------------------------
+    def create_incident(self, name: str, own: Iterable[str] = (),
+                        allow: Iterable[str] = ()) -> int:
+        """Create an open incident and return its id; ``own``/``allow`` are CIDRs."""
+        name = name.strip()
+        if not name:
+            raise StoreError("an incident needs a name")
+        own_nets = [str(parse_network(c)) for c in own]
+        allow_nets = [str(parse_network(c)) for c in allow]
+        with self.begin() as conn:
+            res = conn.execute(t.incidents.insert().values(name=name, status="open",
+                                                           created_at=now_s())
+                               .returning(t.incidents.c.id))
+            iid = int(res.scalar_one())
+            self._add_networks(conn, iid, own_nets, "own")
+            self._add_networks(conn, iid, allow_nets, "allow")
+            self.log_action(conn, iid, "created", f"incident {name!r} opened")
+        return iid
+
+    def _add_networks(self, conn: Connection, iid: int, cidrs: list[str], kind: str) -> None:
+        if cidrs:
+            conn.execute(self.insert(t.networks).on_conflict_do_nothing(),
+                         [{"incident_id": iid, "cidr": c, "kind": kind} for c in cidrs])
+
+    def add_networks(self, incident_id: int, cidrs: Iterable[str], kind: str = "allow") -> None:
+        """Add own (``kind="own"``) or allowlisted (``"allow"``) networks to an incident.
+
+        Own networks change which sources are internal: stored alerts are reclassified.
+        """
+        if kind not in ("own", "allow"):
+            raise StoreError(f"network kind must be own or allow, not {kind!r}")
+        nets = [str(parse_network(c)) for c in cidrs]
+        self.get_incident(incident_id)
+        with self.begin() as conn:
+            self._add_networks(conn, incident_id, nets, kind)
+            self.log_action(conn, incident_id, "networks", f"{kind}: {', '.join(nets)}")
+        if kind == "own":
+            self.reclassify(incident_id)
+
+    def networks(self, incident_id: int) -> dict[str, list[str]]:
+        """The incident's ``own`` and ``allow`` CIDRs."""
+        out: dict[str, list[str]] = {"own": [], "allow": []}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.networks.c.cidr, t.networks.c.kind)
+                                .where(t.networks.c.incident_id == incident_id)
+                                .order_by(t.networks.c.id))
+            for cidr, kind in rows:
+                out[kind].append(cidr)
+        return out
+
+    def classifier(self, incident_id: int) -> Classifier:
+        """The address classifier of an incident (RFC 1918 + own networks, allowlist)."""
+        nets = self.networks(incident_id)
+        return Classifier.from_cidrs(nets["own"], nets["allow"])
+
+    def reclassify(self, incident_id: int) -> None:
+        """Recompute the ``internal`` flag of stored alerts after the networks changed."""
+        cls = self.classifier(incident_id)
+        a = t.alerts
+        with self.begin() as conn:
+            sources = [r[0] for r in conn.execute(
+                sa.select(a.c.source_ip).where(a.c.incident_id == incident_id).distinct())]
+            internal = [s for s in sources if cls.is_internal(s)]
+            conn.execute(a.update().where(a.c.incident_id == incident_id).values(internal=0))
+            for i in range(0, len(internal), 500):
+                conn.execute(a.update().where(a.c.incident_id == incident_id,
+                                              a.c.source_ip.in_(internal[i:i + 500]))
+                             .values(internal=1))
+
+    def list_incidents(self, include_closed: bool = True) -> list[Incident]:
+        """All incidents, newest first."""
+        q = sa.select(t.incidents).order_by(t.incidents.c.id.desc())
+        if not include_closed:
+            q = q.where(t.incidents.c.status == "open")
+        with self.engine.connect() as conn:
+            return [Incident(**r._mapping) for r in conn.execute(q)]
+
+    def get_incident(self, incident_id: int) -> Incident:
+        """The incident with that id; :class:`StoreError` when there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.incidents)
+                               .where(t.incidents.c.id == incident_id)).first()
+        if row is None:
+            raise StoreError(f"no incident with id {incident_id}")
+        return Incident(**row._mapping)
+
+    def close_incident(self, incident_id: int) -> Incident:
+        """Close an incident (idempotent); closed incidents accept no more evidence."""
+        inc = self.get_incident(incident_id)
+        if inc.status != "closed":
+            with self.begin() as conn:
+                conn.execute(t.incidents.update().where(t.incidents.c.id == incident_id)
+                             .values(status="closed", closed_at=now_s()))
+                self.log_action(conn, incident_id, "closed", "incident closed")
+        return self.get_incident(incident_id)
+
+    def require_open(self, incident_id: int) -> Incident:
+        inc = self.get_incident(incident_id)
+        if inc.status != "open":
+            raise StoreError(f"incident {incident_id} is closed")
+        return inc
+
+    # -- actions -----------------------------------------------------------------------
+    def log_action(self, conn: Connection, incident_id: int, kind: str, detail: str) -> None:
+        """Append to the audit trail inside the caller's transaction."""
+        conn.execute(t.actions.insert().values(incident_id=incident_id, at=now_s(), kind=kind,
+                                               detail=detail))
+
+    def record_action(self, incident_id: int, kind: str, detail: str) -> None:
+        """Append to the audit trail in a transaction of its own."""
+        with self.begin() as conn:
+            self.log_action(conn, incident_id, kind, detail)
+
+    def list_actions(self, incident_id: int) -> list[Action]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.actions.c.at, t.actions.c.kind, t.actions.c.detail)
+                                .where(t.actions.c.incident_id == incident_id)
+                                .order_by(t.actions.c.id))
+            return [Action(*r) for r in rows]
+
+    # -- tasks -------------------------------------------------------------------------
+    def list_tasks(self, incident_id: int) -> list[Task]:
+        """The incident's playbook tasks, by playbook and order."""
+        q = (sa.select(t.tasks).where(t.tasks.c.incident_id == incident_id)
+             .order_by(t.tasks.c.playbook, t.tasks.c.seq))
+        with self.engine.connect() as conn:
+            return [Task(**r._mapping) for r in conn.execute(q)]
+
+    def find_task(self, incident_id: int, ref: str | int) -> Task:
+        """A task by numeric id or by key (``contain.block-sources`` or
+        ``nimda/contain.block-sources`` when several playbooks share the key)."""
+        tasks = self.list_tasks(incident_id)
+        ref_s = str(ref)
+        if ref_s.isdigit():
+            hits = [x for x in tasks if x.id == int(ref_s)]
+        elif "/" in ref_s:
+            pb, key = ref_s.split("/", 1)
+            hits = [x for x in tasks if x.playbook == pb and x.key == key]
+        else:
+            hits = [x for x in tasks if x.key == ref_s]
+        if not hits:
+            raise StoreError(f"incident {incident_id} has no task {ref_s!r}")
+        if len(hits) > 1:
+            names = ", ".join(f"{x.playbook}/{x.key}" for x in hits)
+            raise StoreError(f"task {ref_s!r} is ambiguous: {names}")
+        return hits[0]
+
+    def update_task(self, incident_id: int, ref: str | int, *, status: str | None = None,
+                    owner: str | None = None, note: str | None = None) -> Task:
+        """Change a task's status/owner and append a note; recorded in the audit trail."""
+        if status is not None and status not in TASK_STATUSES:
+            raise StoreError(f"task status must be one of {', '.join(TASK_STATUSES)}")
+        task = self.find_task(incident_id, ref)
+        values: dict[str, Any] = {"updated_at": now_s()}
+        changes = []
+        if status is not None and status != task.status:
+            values["status"] = status
+            changes.append(f"status {task.status} -> {status}")
+        if owner is not None:
+            values["owner"] = owner or None
+            changes.append(f"owner {owner or '-'}")
+        if note:
+            stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(values["updated_at"]))
+            line = f"[{stamp}] {note.strip()}"
+            values["notes"] = f"{task.notes}\n{line}" if task.notes else line
+            changes.append("note added")
+        with self.begin() as conn:
+            conn.execute(t.tasks.update().where(t.tasks.c.id == task.id).values(**values))
+            if changes:
+                self.log_action(conn, incident_id, "task",
+                                f"{task.playbook}/{task.key}: {'; '.join(changes)}")
+        return self.find_task(incident_id, task.id)
+
+    # -- queries (see wormsign.incidents.query) ----------------------------------------
+    def get_incident_summary(self, incident_id: int, *, top: int = 50) -> dict[str, Any]:
+        """Everything ``incident show --json`` prints; see :func:`query.incident_summary`."""
+        from wormsign.incidents.query import incident_summary
+        return incident_summary(self, incident_id, top=top)
+
+    def list_alerts(self, incident_id: int, page: int = 1, per_page: int = 50,
+                    filters: dict[str, Any] | None = None) -> Any:
+        """One page of alerts; see :func:`query.list_alerts`."""
+        from wormsign.incidents.query import list_alerts
+        return list_alerts(self, incident_id, page, per_page, filters)

@@ -1,0 +1,1 @@
+"""Tests of wormsign.incidents; helpers in ``helpers``."""

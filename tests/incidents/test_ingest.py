@@ -1,0 +1,182 @@
+"""Ingest: kind detection, idempotence, bad lines, assessments, raw logs, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from incidents.helpers import assess_doc, make_alert, synthetic_alerts, write_jsonl
+from wormsign.errors import InputError
+from wormsign.incidents import Store, detect_kind, ingest_paths
+from wormsign.incidents import schema as t
+from wormsign.incidents.ingest import alert_key
+
+
+def _count(store: Store, iid: int) -> tuple[int, int]:
+    with store.engine.connect() as conn:
+        n, keys = conn.execute(sa.select(sa.func.count(), sa.func.count(t.alerts.c.akey.distinct()))
+                               .where(t.alerts.c.incident_id == iid)).one()
+    return int(n), int(keys)
+
+
+def test_detect_kind(tmp_path: Path) -> None:
+    alerts = write_jsonl(tmp_path / "a.jsonl", [make_alert(0, "198.51.100.1", "nimda")])
+    compact = tmp_path / "assess1.json"
+    compact.write_text(json.dumps(assess_doc()))
+    pretty = tmp_path / "assess2.json"
+    pretty.write_text(json.dumps(assess_doc(), indent=2))
+    eve = tmp_path / "eve.json"
+    eve.write_text('{"event_type": "http", "src_ip": "1.2.3.4"}\n')
+    log = tmp_path / "access.log"
+    log.write_text('1.2.3.4 - - [19/Jul/2001:12:00:00 +0000] "GET / HTTP/1.0" 200 1\n')
+    assert detect_kind(alerts) == "alerts"
+    assert detect_kind(compact) == "assess"
+    assert detect_kind(pretty) == "assess"
+    assert detect_kind(eve) == "log"
+    assert detect_kind(log) == "log"
+    with pytest.raises(InputError, match="cannot read"):
+        detect_kind(tmp_path / "missing")
+
+
+def test_alert_key_depends_on_identity_fields() -> None:
+    a = make_alert(1, "198.51.100.1", "code-red")
+    assert alert_key(a) == alert_key(make_alert(1, "198.51.100.1", "code-red"))
+    assert alert_key(a) != alert_key(make_alert(2, "198.51.100.1", "code-red"))
+    assert alert_key(a) != alert_key(make_alert(1, "198.51.100.2", "code-red"))
+    assert alert_key(a) != alert_key(make_alert(1, "198.51.100.1", "code-red", file_path="/x"))
+
+
+def test_ingest_twice_adds_nothing(store: Store, tmp_path: Path) -> None:
+    alerts = synthetic_alerts(1200, seed=5)
+    path = write_jsonl(tmp_path / "a.jsonl", alerts)
+    iid = store.create_incident("idem")
+    first = ingest_paths(store, iid, [path], batch_size=100)
+    assert first.added == 1200 and first.duplicates == 0
+    again = ingest_paths(store, iid, [path], batch_size=333)
+    assert again.added == 0 and again.duplicates == 1200
+    assert _count(store, iid) == (1200, 1200)
+    # Overlapping evidence in another file: only the new alerts are added.
+    more = alerts[600:] + synthetic_alerts(1300, seed=5)[1200:]
+    third = ingest_paths(store, iid, [write_jsonl(tmp_path / "b.jsonl", more)])
+    assert third.added == 100 and third.duplicates == 600
+    assert _count(store, iid) == (1300, 1300)
+    # The same alerts in another incident are that incident's own.
+    other = store.create_incident("other")
+    assert ingest_paths(store, other, [path]).added == 1200
+
+
+def test_bad_lines_are_skipped_with_line_numbers(store: Store, tmp_path: Path) -> None:
+    alerts = [make_alert(i, "198.51.100.7", "code-red") for i in range(3)]
+    path = write_jsonl(tmp_path / "a.jsonl", alerts,
+                       ["{not json", "[1, 2]", '{"rule.id": "x"}', "", "  "])
+    iid = store.create_incident("bad")
+    res = ingest_paths(store, iid, [path])
+    assert res.added == 3 and res.skipped == 3
+    errs = res.files[0].errors
+    assert [e.split(":")[1] for e in errs] == ["4", "5", "6"]
+    assert all(e.startswith(str(path)) for e in errs)
+
+
+def test_missing_file_is_an_input_error(store: Store, tmp_path: Path) -> None:
+    iid = store.create_incident("missing")
+    with pytest.raises(InputError, match="no such file"):
+        ingest_paths(store, iid, [tmp_path / "nope.jsonl"])
+
+
+def test_assess_json_is_ingested_and_updated(store: Store, tmp_path: Path) -> None:
+    doc = assess_doc()
+    doc["hosts"].append({"findings": []})
+    path = tmp_path / "assess.json"
+    path.write_text(json.dumps(doc, indent=1))
+    iid = store.create_incident("assess")
+    res = ingest_paths(store, iid, [path])
+    assert res.files[0].kind == "assess" and res.added == 2 and res.skipped == 1
+    assets = {h["host"]: h for h in store.get_incident_summary(iid)["assets"]}
+    assert assets["iis01"]["findings"][0]["status"] == "exploitable"
+    assert assets["iis01"]["findings"][0]["aliases"] == ["CVE-2001-0500"]
+    assert assets["iis02"]["exposure"] == "internal"
+    doc["hosts"][0]["findings"][0]["status"] = "patched"
+    path.write_text(json.dumps(doc))
+    ingest_paths(store, iid, [path])
+    assets = {h["host"]: h for h in store.get_incident_summary(iid)["assets"]}
+    assert assets["iis01"]["findings"][0]["status"] == "patched"
+    assert len(assets) == 2
+
+
+def test_raw_log_is_scanned_on_the_fly(store: Store, tmp_path: Path) -> None:
+    pytest.importorskip("wormsign.detect.scanner")
+    cr = "/default.ida?" + "N" * 224 + (
+        "%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090"
+        "%u9090%u8190%u00c3%u0003%u8b00%u531b%u53ff%u0078%u0000%u00=a")
+    log = tmp_path / "access.log"
+    log.write_text("".join(
+        f'198.51.100.{i} - - [19/Jul/2001:12:0{i}:00 +0000] "GET {cr} HTTP/1.0" 404 300 "-" "-"\n'
+        for i in range(1, 4)) + '192.0.2.1 - - [19/Jul/2001:12:00:00 +0000] "GET / HTTP/1.0" '
+        '200 10 "-" "Mozilla/4.0"\n')
+    iid = store.create_incident("raw")
+    res = ingest_paths(store, iid, [log])
+    assert res.files[0].kind == "log"
+    assert res.added == 3
+    assert "code-red" in res.families
+    assert ingest_paths(store, iid, [log]).added == 0
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from wormsign.incidents import Store, ingest_paths
+    store = Store.open(sys.argv[1])
+    def slow(path, pos, added):
+        print(pos, flush=True)
+        time.sleep(0.05)
+    ingest_paths(store, int(sys.argv[2]), [sys.argv[3]], batch_size=int(sys.argv[4]),
+                 progress=slow)
+    print("finished", flush=True)
+""")
+
+
+def test_killed_ingest_leaves_consistent_store_and_rerun_completes(
+        store_url: str, tmp_path: Path) -> None:
+    n, batch = 6000, 250
+    path = write_jsonl(tmp_path / "big.jsonl", synthetic_alerts(n, seed=11))
+    with Store.open(store_url) as store:
+        iid = store.create_incident("crash")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, store_url, str(iid), str(path),
+                             str(batch)], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    batches = 0
+    deadline = time.monotonic() + 60
+    while batches < 4 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        batches += 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    assert batches >= 4, "the child did not get far enough to be killed mid-ingest"
+    with Store.open(store_url) as store:
+        count, keys = _count(store, iid)
+        with store.engine.connect() as conn:
+            job = conn.execute(sa.select(t.jobs).where(t.jobs.c.incident_id == iid)).one()
+        # Whole batches only, and the job's bookkeeping agrees with the rows.
+        assert 0 < count < n and count == keys
+        assert count % batch == 0
+        assert job.status == "running" and job.added == count
+        res = ingest_paths(store, iid, [path], batch_size=batch)
+        assert res.files[0].resumed_from == job.position > 0
+        assert _count(store, iid) == (n, n)
+        assert res.added == n - count
+        with store.engine.connect() as conn:
+            statuses = conn.execute(sa.select(t.jobs.c.status)
+                                    .where(t.jobs.c.incident_id == iid)).scalars().all()
+        assert statuses == ["done"]

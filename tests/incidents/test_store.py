@@ -1,0 +1,152 @@
+"""The store: opening, URLs, migrations, incidents, networks, tasks, summary and alert pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from incidents.helpers import make_alert, synthetic_alerts, write_jsonl
+from wormsign.errors import ConfigError, StoreError
+from wormsign.incidents import Store, ingest_paths
+from wormsign.incidents.schema import metadata
+from wormsign.incidents.store import default_db_path, resolve_url
+
+
+def test_migrated_schema_matches_metadata(store: Store) -> None:
+    insp = sa.inspect(store.engine)
+    tables = set(insp.get_table_names())
+    assert set(metadata.tables) <= tables
+    assert "alembic_version" in tables
+    for name, table in metadata.tables.items():
+        cols = {c["name"] for c in insp.get_columns(name)}
+        assert cols == {c.name for c in table.columns}, name
+        idx = {i["name"] for i in insp.get_indexes(name)}
+        assert {i.name for i in table.indexes} <= idx, name
+
+
+def test_reopen_is_idempotent(store_url: str) -> None:
+    with Store.open(store_url) as s:
+        iid = s.create_incident("first")
+    with Store.open(store_url) as s:
+        assert [i.id for i in s.list_incidents()] == [iid]
+        with s.engine.connect() as conn:
+            assert conn.execute(sa.text("select count(*) from alembic_version")).scalar() == 1
+
+
+def test_resolve_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert resolve_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert resolve_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert resolve_url(str(tmp_path / "x" / "a.db")) == f"sqlite:///{tmp_path / 'x' / 'a.db'}"
+    assert (tmp_path / "x").is_dir()
+    monkeypatch.setenv("WORMSIGN_DB", str(tmp_path / "env.db"))
+    assert resolve_url(None) == f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.delenv("WORMSIGN_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_db_path() == tmp_path / "xdg" / "wormsign" / "wormsign.db"
+    assert resolve_url(None).endswith("/xdg/wormsign/wormsign.db")
+
+
+def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
+    with Store.open(str(tmp_path / "w.db")) as s, s.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_unreachable_or_bad_store_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot open"):
+        Store.open("postgresql://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(StoreError) as exc:
+        Store.open("postgresql://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+    assert "secret" not in str(exc.value)
+    with pytest.raises(StoreError):
+        Store.open("nosuchdialect://x/y")
+
+
+def test_incident_lifecycle(store: Store) -> None:
+    a = store.create_incident("web farm", own=["203.0.113.0/24"], allow=["192.0.2.0/24"])
+    b = store.create_incident("second")
+    assert [i.id for i in store.list_incidents()] == [b, a]
+    assert store.get_incident(a).name == "web farm"
+    assert store.networks(a) == {"own": ["203.0.113.0/24"], "allow": ["192.0.2.0/24"]}
+    closed = store.close_incident(a)
+    assert closed.status == "closed" and closed.closed_at is not None
+    assert [i.id for i in store.list_incidents(include_closed=False)] == [b]
+    with pytest.raises(StoreError, match="closed"):
+        ingest_paths(store, a, [])
+    with pytest.raises(StoreError, match="no incident"):
+        store.get_incident(9999)
+    with pytest.raises(StoreError):
+        store.create_incident("  ")
+    with pytest.raises(ConfigError):
+        store.create_incident("x", own=["not-a-cidr"])
+    kinds = [x.kind for x in store.list_actions(a)]
+    assert kinds[0] == "created" and kinds[-1] == "closed"
+
+
+def test_summary_families_victims_and_timeline(store: Store, tmp_path: Path) -> None:
+    alerts = synthetic_alerts(3000, seed=7)
+    iid = store.create_incident("case")
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl", alerts)])
+    s = store.get_incident_summary(iid, top=5)
+    assert s["totals"]["alerts"] == len(alerts)
+    assert s["totals"]["sources"] == len({a.source_ip for a in alerts})
+    fam_counts = {f["family"]: f["alerts"] for f in s["families"]}
+    for fam in fam_counts:
+        assert fam_counts[fam] == sum(1 for a in alerts if a.family == fam)
+    assert len(s["sources"]) == 5
+    assert s["sources"][0]["alerts"] >= s["sources"][-1]["alerts"]
+    internal = {a.source_ip for a in alerts if a.source_ip.startswith("10.")}
+    assert {v["host"] for v in s["victims"]} == internal
+    assert all(v["status"] == "infected" for v in s["victims"])
+    assert sum(p["alerts"] for p in s["timeline"]["series"]) == len(alerts)
+    top10 = [x["source_ip"] for x in store.get_incident_summary(iid, top=10)["sources"]]
+    per_src = {}
+    for p in s["source_timeline"]["series"]:
+        per_src[p["source"]] = per_src.get(p["source"], 0) + p["alerts"]
+    assert set(per_src) == set(top10)
+    for ip, n in per_src.items():
+        assert n == sum(1 for a in alerts if a.source_ip == ip)
+    assert s["timeline"]["series"][0]["start"].endswith("Z")
+
+
+def test_own_networks_reclassify_victims(store: Store, tmp_path: Path) -> None:
+    alerts = [make_alert(i, "203.0.113.9", "code-red") for i in range(3)]
+    alerts += [make_alert(10 + i, "198.51.100.1", "code-red") for i in range(2)]
+    iid = store.create_incident("own")
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl", alerts)])
+    assert store.get_incident_summary(iid)["victims"] == []
+    store.add_networks(iid, ["203.0.113.0/24"], "own")
+    victims = store.get_incident_summary(iid)["victims"]
+    assert [v["host"] for v in victims] == ["203.0.113.9"]
+    assert victims[0]["alerts"] == 3
+
+
+def test_list_alerts_pages_and_filters(store: Store, tmp_path: Path) -> None:
+    alerts = synthetic_alerts(500, seed=3)
+    iid = store.create_incident("pages")
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl", alerts)])
+    p1 = store.list_alerts(iid, 1, 200)
+    p3 = store.list_alerts(iid, 3, 200)
+    assert p1.total == 500 and p1.pages == 3 and len(p1.items) == 200 and len(p3.items) == 100
+    times = [x["timestamp"] for x in p1.items]
+    assert times == sorted(times)
+    nimda = store.list_alerts(iid, 1, 1000, {"family": "nimda"})
+    assert nimda.total == sum(1 for a in alerts if a.family == "nimda")
+    assert all(x["family"] == "nimda" for x in nimda.items)
+    src = alerts[0].source_ip
+    assert store.list_alerts(iid, 1, 1000, {"source_ip": src}).total == sum(
+        1 for a in alerts if a.source_ip == src)
+    internal = store.list_alerts(iid, 1, 1000, {"internal": True})
+    assert internal.total == sum(1 for a in alerts if a.source_ip.startswith("10."))
+    assert store.list_alerts(iid, 1, 10, {"q": "cmd.exe"}).total == nimda.total
+    mid = alerts[250].timestamp
+    assert mid is not None
+    since = store.list_alerts(iid, 1, 10, {"since": mid.isoformat()}).total
+    assert since == sum(1 for a in alerts if a.timestamp is not None and a.timestamp >= mid)
+    with pytest.raises(StoreError, match="unknown"):
+        store.list_alerts(iid, 1, 10, {"colour": "red"})
+    with pytest.raises(StoreError):
+        store.list_alerts(iid, 0, 10)
