@@ -25,7 +25,6 @@ Migrations live in ``migrations/`` and run on :meth:`Store.open`.
 
 from __future__ import annotations
 
-
 from wormsign.incidents.ingest import IngestResult, detect_kind, ingest_paths
 from wormsign.incidents.query import AlertPage
 from wormsign.incidents.store import Action, Incident, Store, Task
