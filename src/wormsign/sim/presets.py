@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from wormsign.errors import ConfigError
@@ -19,11 +20,8 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in _dir().iterdir() if p.name.endswith(".yaml"))
 
 
-def load_preset(name: str) -> Scenario:
-    """The packaged preset ``name`` (see :func:`list_presets`), or a scenario YAML file path."""
+def _load(name: str) -> tuple[str, dict[str, Any]]:
     if name.endswith((".yaml", ".yml")):
-        from pathlib import Path
-
         path = name
         try:
             text = Path(name).read_text(encoding="utf-8")
@@ -37,4 +35,18 @@ def load_preset(name: str) -> Scenario:
     data = _read_yaml(path, text)
     if not isinstance(data, dict):
         raise ConfigError("a preset must be a mapping of scenario parameters", path=path)
+    return path, data
+
+
+def load_preset(name: str) -> Scenario:
+    """The packaged preset ``name`` (see :func:`list_presets`), or a scenario YAML file path."""
+    path, data = _load(name)
+    data.pop("published", None)
     return Scenario.from_dict(data, path=path)
+
+
+def published_figures(name: str) -> dict[str, Any]:
+    """The published figures a preset is meant to land on (its ``published:`` mapping)."""
+    _path, data = _load(name)
+    pub = data.get("published") or {}
+    return dict(pub) if isinstance(pub, dict) else {}
