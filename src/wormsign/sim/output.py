@@ -76,7 +76,7 @@ def plot(path: str, result: SimResult | Ensemble, published: Mapping[str, Any] |
         lo, mid, hi = result.bands["ever_infected"]
         ax1.fill_between(th, lo, hi, alpha=0.3, color="C0", label=f"5-95 % of {n_runs} runs")
         ax1.plot(th, mid, color="C0", label="ever infected (median)")
-        ilo, imid, ihi = result.bands["infected"]
+        imid = result.bands["infected"][1]
         if not np.allclose(imid, mid):
             ax1.plot(th, imid, color="C2", label="currently infected (median)")
         nlo, nmid, nhi = (_per_minute(result.t, b) for b in result.bands["new_infections"])
