@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         _write(args.csv, to_csv(report))
     if args.json:
-        json.dump(to_json(report), sys.stdout, indent=2, ensure_ascii=False)
+        # Compact: the C encoder is ~10x faster than indent= on scans with many sources.
+        sys.stdout.write(json.dumps(to_json(report), ensure_ascii=False, separators=(",", ":")))
         sys.stdout.write("\n")
     else:
         print_summary(report, sys.stdout, args.top)

@@ -16,8 +16,14 @@ from dataclasses import dataclass
 
 from wormsign.rules.model import Condition, Rule
 
+# Percent-escapes of letters, digits and . / \\ _ %, and overlong lead bytes, as literals
+# (Hyperscan scans ~60 short literals about twice as fast as the equivalent class regex).
+_HEX = (["2e", "2f", "5c", "5f", "25", "c0", "c1", "e0"] + [f"3{d}" for d in "0123456789"]
+        + [f"{a}{b}" for a in "46" for b in "123456789abcdef"]
+        + [f"{a}{b}" for a in "57" for b in "0123456789a"])
 OBFUSCATION = (
-    rb"%(?:2[ef]|3[0-9]|[46][1-9a-f]|[57][0-9a]|5[cf]|25|c[01]|e0|u[0-9a-f]{4})",
+    *(re.escape("%" + h).encode() for h in _HEX),
+    rb"%u00[2-7][0-9a-f]",
     rb"%%",
     rb"\\x[0-9a-f]{2}",
     rb"[\xc0\xc1]",

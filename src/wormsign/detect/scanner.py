@@ -20,7 +20,7 @@ from wormsign.logs import formats
 from wormsign.logs.record import Request
 from wormsign.logs.source import Input, expand, read_chunks
 from wormsign.rules.loader import load_pack
-from wormsign.rules.model import RulePack
+from wormsign.rules.model import Rule, RulePack
 
 MAX_BAD_LINES = 5
 
@@ -74,13 +74,15 @@ class _Interner:
         return self.table.setdefault(s, s)
 
 
-def _scan_file(inp: Input, pack: RulePack, prefilter: Prefilter, fmt_name: str | None,
+def _scan_file(inp: Input, rules: tuple[Rule, ...], prefilter: Prefilter, fmt_name: str | None,
                hits: list[Hit], intern: _Interner,
                on_bytes: Callable[[int], None] | None) -> FileStats:
     stats = FileStats(path="<stdin>" if inp.is_stdin else inp.name)
     fmt: formats.LogFormat | None = formats.get(fmt_name) if fmt_name else None
     state = None
     base = 0
+    # Worms repeat the same request verbatim: remember what each distinct request matched.
+    memo: dict[tuple[object, ...], tuple[Rule, ...]] = {}
     try:
         for chunk in read_chunks(inp, on_bytes=on_bytes):
             if fmt is None:
@@ -100,9 +102,13 @@ def _scan_file(inp: Input, pack: RulePack, prefilter: Prefilter, fmt_name: str |
                 req = fmt.parse(chunk[start:end], base + newlines + 1, state, stats.path)
                 if req is None:
                     continue
-                cache: dict[str, str | None] = {}
-                matched = tuple(pack.rules[i] for i in sorted(rule_idx)
-                                if pack.rules[i].matches(req, cache))
+                key = (rule_idx, req.url, req.method, req.user_agent, req.status, req.message,
+                       req.host, req.referer)
+                matched = memo.get(key)
+                if matched is None:
+                    if len(memo) > 200_000:
+                        memo.clear()
+                    matched = memo[key] = _match(rules, rule_idx, req)
                 if matched:
                     hits.append(Hit(_shrink(req, intern), matched))
             stats.lines += n
@@ -111,6 +117,23 @@ def _scan_file(inp: Input, pack: RulePack, prefilter: Prefilter, fmt_name: str |
         stats.error = exc.message
         stats.lines = max(stats.lines, base)
     return stats
+
+
+def _match(rules: tuple[Rule, ...], idx: frozenset[int], req: Request) -> tuple[Rule, ...]:
+    """Rules that hold for ``req``: the best plain rule (``rules`` are in priority order, so
+    lower ones need no test) and every burst rule, which count towards their bursts."""
+    cache: dict[str, str | None] = {}
+    out: list[Rule] = []
+    have_plain = False
+    for i in sorted(idx):
+        r = rules[i]
+        if r.burst is None:
+            if not have_plain and r.matches(req, cache):
+                out.append(r)
+                have_plain = True
+        elif r.matches(req, cache):
+            out.append(r)
+    return tuple(out)
 
 
 def _shrink(req: Request, intern: _Interner) -> Request:
@@ -135,12 +158,13 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
     pack = pack or load_pack()
     if fmt is not None:
         formats.get(fmt)  # fail early on an unknown format
-    prefilter = Prefilter(pack.rules)
+    rules = tuple(sorted(pack.rules, key=lambda r: -r.priority))
+    prefilter = Prefilter(rules)
     hits: list[Hit] = []
     files: list[FileStats] = []
     intern = _Interner()
     for inp in expand(paths):
-        stats = _scan_file(inp, pack, prefilter, fmt, hits, intern, on_bytes)
+        stats = _scan_file(inp, rules, prefilter, fmt, hits, intern, on_bytes)
         files.append(stats)
         if on_file is not None:
             on_file(stats)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import sys
@@ -66,31 +67,6 @@ def _compression(head: bytes) -> str | None:
     return None
 
 
-class _Counting:
-    """A raw binary stream that counts the bytes read from it (for progress)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.count += len(data)
-        return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        if self.raw is not sys.stdin.buffer:
-            self.raw.close()
-
-
 def looks_binary(head: bytes) -> bool:
     """True for content that is clearly not a text log (NUL bytes or mostly non-text)."""
     if not head:
@@ -111,52 +87,63 @@ def read_chunks(inp: Input, chunk_size: int = CHUNK,
     chunks yielded before the problem stay valid.
     """
     try:
-        raw: IO[bytes] = sys.stdin.buffer if inp.is_stdin else open(inp.name, "rb")  # noqa: SIM115 - closed in finally
+        raw: IO[bytes] = sys.stdin.buffer if inp.is_stdin else open(inp.name, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), path=inp.name) from None
-    counting = _Counting(raw)
     try:
         head = raw.peek(8)[:8] if hasattr(raw, "peek") else b""
         kind = _compression(head)
-        stream: IO[bytes]
+        stream: IO[bytes] | io.BufferedIOBase
         if kind == "gzip":
-            stream = gzip.GzipFile(fileobj=counting, mode="rb")  # type: ignore[call-overload]
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")
         elif kind == "bzip2":
-            stream = bz2.BZ2File(counting, "rb")  # type: ignore[call-overload]
+            stream = bz2.BZ2File(raw, "rb")
         elif kind == "xz":
-            stream = lzma.LZMAFile(counting, "rb")  # type: ignore[arg-type]  # noqa: SIM115
+            stream = lzma.LZMAFile(raw, "rb")  # noqa: SIM115
         else:
-            stream = counting  # type: ignore[assignment]
-        carry = b""
-        first = True
-        last_count = 0
-        while True:
-            try:
-                block = stream.read(chunk_size)
-            except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
-                what = f"truncated or corrupt {kind} data" if kind else str(exc)
-                if carry:
-                    yield carry
-                raise InputError(what, path=inp.name) from None
-            if on_bytes is not None:
-                on_bytes(counting.count - last_count)
-                last_count = counting.count
-            if first:
-                first = False
-                if looks_binary(block):
-                    raise InputError("binary file, not a text log", path=inp.name)
-            if not block:
-                if carry:
-                    yield carry
-                return
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                if len(carry) > 64 * chunk_size:
-                    raise InputError("line longer than 512 MB", path=inp.name)
-                continue
-            carry = data[cut + 1:]
-            yield data[: cut + 1]
+            stream = raw
+        yield from _chunks(stream, raw, inp, kind, chunk_size, on_bytes)
     finally:
-        counting.close()
+        if not inp.is_stdin:
+            raw.close()
+
+
+def _chunks(stream: IO[bytes] | io.BufferedIOBase, raw: IO[bytes], inp: Input,
+            kind: str | None, chunk_size: int, on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
+    """Blocks of about ``chunk_size`` bytes completed to the end of their last line.
+
+    Compressed streams are read in small pieces so that a truncated archive loses nothing
+    before the point where it breaks.
+    """
+    piece = chunk_size if kind is None else min(chunk_size, 1 << 18)
+    pos = 0
+    first = True
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            b = stream.read(piece)
+            if size + len(b) >= chunk_size and b and not b.endswith(b"\n"):
+                b += stream.readline()
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            if parts:
+                yield b"".join(parts)
+            raise InputError(f"truncated or corrupt {kind} data" if kind else str(exc),
+                             path=inp.name) from None
+        if on_bytes is not None and not inp.is_stdin:
+            now = raw.tell()
+            on_bytes(now - pos)
+            pos = now
+        if first:
+            first = False
+            if looks_binary(b):
+                raise InputError("binary file, not a text log", path=inp.name)
+        if b:
+            parts.append(b)
+            size += len(b)
+        if (not b or size >= chunk_size) and parts:
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+            parts.clear()
+            size = 0
+        if not b:
+            return
