@@ -109,7 +109,8 @@ def read_chunks(inp: Input, chunk_size: int = CHUNK,
 
 
 def _chunks(stream: IO[bytes] | io.BufferedIOBase, raw: IO[bytes], inp: Input,
-            kind: str | None, chunk_size: int, on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
+            kind: str | None, chunk_size: int,
+            on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
     """Blocks of about ``chunk_size`` bytes completed to the end of their last line.
 
     Compressed streams are read in small pieces so that a truncated archive loses nothing
