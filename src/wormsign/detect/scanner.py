@@ -137,13 +137,15 @@ def _match(rules: tuple[Rule, ...], idx: frozenset[int], req: Request) -> tuple[
 
 
 def _shrink(req: Request, intern: _Interner) -> Request:
-    return Request(
-        timestamp=req.timestamp, source_ip=intern(req.source_ip) or "", method=intern(req.method),
-        url=intern(req.url) or "", status=req.status, protocol=intern(req.protocol),
-        user_agent=intern(req.user_agent), host=intern(req.host), size=req.size,
-        referer=intern(req.referer), message=req.message, path=intern(req.path) or "",
-        line=req.line, format=req.format,
-    )
+    """Share the long, repeated strings of a kept request (worms send the same URL verbatim).
+
+    Requests are frozen; this swaps equal strings in place, which no observer can tell."""
+    for name in ("url", "user_agent", "source_ip", "path"):
+        value = getattr(req, name)
+        shared = intern(value)
+        if shared is not value:
+            object.__setattr__(req, name, shared)
+    return req
 
 
 def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None = None,
