@@ -1,0 +1,28 @@
+"""Fleet assessment: which of our servers are exposed to Code Red and Nimda, why, and in what
+order to patch them.
+
+- ``inventory`` / ``nmap``   host inventories (CSV, JSON, YAML, nmap -sV XML) → ``Host`` records
+- ``kb`` + ``kb/*.json``     the knowledge base: OSV advisories, patches and supersedence
+- ``audit`` (+ ``audit_iis``, ``audit_unix``)  configuration exports → findings with file:line
+- ``verdict``                one verdict per host × advisory, with its evidence
+- ``urgency``                how soon the first worm probe arrives (simulator or closed form)
+- ``plan``                   risk ranking and patch waves (max per wave, maintenance windows)
+- ``assess``                 the whole pipeline as one call
+- ``output``                 table, JSON, CSV and SARIF 2.1.0 renderings
+- ``probe``                  the non-destructive remote check (banner, /NULL.ida)
+"""
+
+from wormsign.fleet.assess import AssessReport, assess
+from wormsign.fleet.audit import ConfigAudit, Finding, audit_file, audit_text
+from wormsign.fleet.inventory import Host, Inventory, SkippedRow, load_inventory
+from wormsign.fleet.kb import Advisory, KnowledgeBase, load_kb, validate_kb
+from wormsign.fleet.plan import Wave, Window, parse_window
+from wormsign.fleet.urgency import Outbreak, UrgencyModel, closed_form, from_simulator
+from wormsign.fleet.verdict import Judge, ProbeEvidence, Verdict
+
+__all__ = [
+    "Advisory", "AssessReport", "ConfigAudit", "Finding", "Host", "Inventory", "Judge",
+    "KnowledgeBase", "Outbreak", "ProbeEvidence", "SkippedRow", "UrgencyModel", "Verdict",
+    "Wave", "Window", "assess", "audit_file", "audit_text", "closed_form", "from_simulator",
+    "load_inventory", "load_kb", "parse_window", "validate_kb",
+]

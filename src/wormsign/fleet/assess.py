@@ -1,0 +1,96 @@
+"""``assess``: inventory → configuration audit → verdicts → patch plan, as one library call.
+
+    from wormsign.fleet import assess
+    report = assess("examples/fleet/inventory.csv", max_per_wave=2)
+    report.to_json()          # the --json contract
+    report.exploitable        # True when any verdict is exploitable (exit status 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wormsign.fleet.audit import ConfigAudit, audit_file
+from wormsign.fleet.inventory import Host, Inventory, load_inventory
+from wormsign.fleet.kb import KnowledgeBase, load_kb
+from wormsign.fleet.plan import Ranked, Wave, Window, make_plan, rank
+from wormsign.fleet.urgency import UrgencyModel
+from wormsign.fleet.verdict import Judge, ProbeEvidence, Verdict
+
+
+@dataclass
+class AssessReport:
+    """Everything one assessment found."""
+
+    inventory: Inventory
+    kb: KnowledgeBase
+    verdicts: dict[str, tuple[Verdict, ...]]
+    audits: dict[str, ConfigAudit]
+    ranked: list[Ranked]
+    plan: list[Wave]
+    urgency: UrgencyModel
+    host_audit: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def hosts(self) -> list[Host]:
+        return self.inventory.hosts
+
+    @property
+    def exploitable(self) -> bool:
+        return any(v.status == "exploitable" for vs in self.verdicts.values() for v in vs)
+
+    def counts(self) -> dict[str, int]:
+        """Number of verdicts per status."""
+        out: dict[str, int] = {}
+        for vs in self.verdicts.values():
+            for v in vs:
+                out[v.status] = out.get(v.status, 0) + 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable ``--json`` contract of ``wormsign assess``."""
+        return {
+            "hosts": [{"host": h.host, "exposure": h.exposure,
+                       "findings": [v.to_dict() for v in self.verdicts[h.host]]}
+                      for h in self.inventory.hosts],
+            "plan": [w.to_dict() for w in self.plan],
+            "skipped_rows": [{"line": s.line, "error": s.error}
+                             for s in self.inventory.skipped],
+        }
+
+
+def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
+           kb_dirs: Sequence[str] = (), fmt: str | None = None,
+           default_exposure: str | None = None, assume_defaults: bool = False,
+           outbreak_state: str = "peak", outbreak_source: str = "auto", seed: int = 1,
+           max_per_wave: int | None = None, windows: Sequence[Window] = (),
+           probes: Mapping[str, ProbeEvidence] | None = None) -> AssessReport:
+    """Assess a fleet: read the inventory, audit each configuration export once, decide a
+    verdict per host and advisory, and plan the patching.
+
+    ``probes`` maps host names (or addresses) to what ``wormsign probe`` saw.
+    """
+    inv = inventory if isinstance(inventory, Inventory) else load_inventory(
+        inventory, fmt=fmt, exposure=default_exposure)
+    kb = kb or load_kb(kb_dirs)
+    judge = Judge(kb, assume_defaults=assume_defaults)
+    audits: dict[str, ConfigAudit] = {}
+    verdicts: dict[str, tuple[Verdict, ...]] = {}
+    host_audit: dict[str, str] = {}
+    for h in inv.hosts:
+        audit = None
+        if h.config is not None:
+            audit = audits.get(h.config)
+            if audit is None:
+                audit = audits[h.config] = audit_file(h.config)
+            host_audit[h.host] = h.config
+        probe = None
+        if probes:
+            probe = probes.get(h.host) or (probes.get(h.address) if h.address else None)
+        verdicts[h.host] = judge.judge(h, audit, probe)
+    urgency = UrgencyModel(outbreak_state, outbreak_source, seed)
+    ranked = rank(inv.hosts, verdicts, kb, urgency)
+    plan = make_plan(ranked, kb, urgency, max_per_wave, windows)
+    return AssessReport(inv, kb, verdicts, audits, ranked, plan, urgency, host_audit)

@@ -1,0 +1,165 @@
+"""Configuration audit of web-server configuration exports; every finding names file and line.
+
+Formats (recognised from the content; see :func:`sniff_config`):
+
+``adsutil``   IIS 4/5 metabase as ``cscript adsutil.vbs ENUM /P`` or ``ENUM_ALL`` prints it:
+              ``[/w3svc/1/root/scripts]`` key headers, ``Name : (TYPE) value`` properties,
+              ``ScriptMaps : (LIST) (n Items)`` followed by one quoted entry per line
+``metabase``  IIS 6 ``MetaBase.xml`` (``IIsWebService``/``IIsWebVirtualDir`` elements)
+``iis7``      IIS 7+ ``applicationHost.config`` / ``web.config`` (``system.webServer``)
+``apache``    Apache ``httpd.conf``
+``nginx``     ``nginx.conf``
+
+Finding rules (``Finding.rule``):
+
+``mapping-ida`` ``mapping-idq``   the Indexing Service ISAPI extension is mapped (MS01-033,
+                                  Code Red)
+``mapping-printer``               Internet Printing ISAPI (.printer) is mapped
+``mapping-htr``                   the legacy .htr (ism.dll) mapping is present
+``executable-vdir``               a virtual directory grants execute permission (/scripts and
+                                  /msadc are what Nimda and Code Red II's backdoor use)
+``directory-browsing``            directory listings are enabled
+``verbose-banner``                the server announces product and version details
+
+Besides findings the audit keeps facts the verdicts need: the set of mapped extensions,
+extensions denied by request filtering, whether URLScan is loaded, executable directories.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WATCHED = {".ida": "mapping-ida", ".idq": "mapping-idq", ".printer": "mapping-printer",
+           ".htr": "mapping-htr"}
+WHY = {
+    ".ida": "Indexing Service ISAPI (idq.dll) reachable: MS01-033 / Code Red",
+    ".idq": "Indexing Service ISAPI (idq.dll) reachable: MS01-033 / Code Red",
+    ".printer": "Internet Printing ISAPI (msw3prt.dll) reachable: remove unless needed",
+    ".htr": "legacy .htr (ism.dll) mapping: remove unless needed",
+}
+RULES = ("mapping-ida", "mapping-idq", "mapping-printer", "mapping-htr", "executable-vdir",
+         "directory-browsing", "verbose-banner")
+RULE_TEXT = {
+    "mapping-ida": "The .ida script map (Indexing Service ISAPI) is present",
+    "mapping-idq": "The .idq script map (Indexing Service ISAPI) is present",
+    "mapping-printer": "The .printer script map (Internet Printing ISAPI) is present",
+    "mapping-htr": "The .htr script map (ism.dll) is present",
+    "executable-vdir": "A virtual directory grants execute permission",
+    "directory-browsing": "Directory browsing is enabled",
+    "verbose-banner": "The server banner discloses product or version details",
+}
+CONFIG_FORMATS = ("adsutil", "metabase", "iis7", "apache", "nginx")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One configuration finding."""
+
+    rule: str
+    path: str
+    line: int
+    message: str
+    severity: str = "warning"
+
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass
+class ConfigAudit:
+    """What one configuration export says: findings plus the facts verdicts join."""
+
+    path: str
+    format: str
+    findings: list[Finding] = field(default_factory=list)
+    mappings: dict[str, int] = field(default_factory=dict)
+    denied: dict[str, int] = field(default_factory=dict)
+    urlscan: int | None = None
+    exec_vdirs: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def map_ext(self, ext: str, line: int) -> None:
+        ext = ext.lower().strip()
+        if not ext.startswith("."):
+            ext = "." + ext
+        self.mappings.setdefault(ext, line)
+
+    def unmap_ext(self, ext: str) -> None:
+        self.mappings.pop(ext.lower(), None)
+
+    def add(self, rule: str, line: int, message: str, severity: str = "warning") -> None:
+        self.findings.append(Finding(rule, self.path, line, message, severity))
+
+    def exec_vdir(self, vdir: str, line: int) -> None:
+        self.exec_vdirs.setdefault(vdir, line)
+
+    def finish(self) -> ConfigAudit:
+        """Turn mappings and executable directories into findings (once, in line order)."""
+        for ext, line in sorted(self.mappings.items(), key=lambda kv: kv[1]):
+            if ext in WATCHED and ext not in self.denied:
+                sev = "error" if ext in (".ida", ".idq") else "warning"
+                self.add(WATCHED[ext], line, f"{ext} is mapped: {WHY[ext]}", sev)
+        for vdir, line in sorted(self.exec_vdirs.items(), key=lambda kv: kv[1]):
+            worm = vdir.rstrip("/").lower().rsplit("/", 1)[-1] in ("scripts", "msadc")
+            note = " (used by Nimda and Code Red II's root.exe)" if worm else ""
+            self.add("executable-vdir", line, f"{vdir} has execute permission{note}",
+                     "error" if worm else "warning")
+        self.findings.sort(key=lambda f: (f.line, f.rule))
+        return self
+
+
+def sniff_config(text: str) -> str | None:
+    """The configuration format of ``text``, or None when none fits."""
+    head = text[:20000]
+    if re.search(r"^\s*\w+\s*:\s*\((STRING|INTEGER|BOOLEAN|LIST|EXPANDSZ|MULTISZ|BINARY)\)",
+                 head, re.MULTILINE) or re.search(r"^\s*\[/w3svc", head, re.I | re.M):
+        return "adsutil"
+    if "<configuration" in head or "<system.webServer" in head:
+        if "IIsWebService" in head or "IIsConfigObject" in head or "IIs_Global" in head:
+            return "metabase"
+        return "iis7"
+    if "IIsWebService" in head or "<MBProperty" in head or "IIsWebVirtualDir" in head:
+        return "metabase"
+    if re.search(r"^\s*(ServerRoot|LoadModule|Listen|DocumentRoot|<Directory|<VirtualHost)\b",
+                 head, re.MULTILINE):
+        return "apache"
+    if re.search(r"^\s*(http|server|events|worker_processes)\b[^;\n]*[{;]", head, re.M):
+        return "nginx"
+    return None
+
+
+def audit_text(text: str, path: str, fmt: str | None = None) -> ConfigAudit:
+    """Audit one configuration export given as text."""
+    fmt = fmt or sniff_config(text)
+    if fmt is None:
+        return ConfigAudit(path, "unknown", error="unrecognised configuration format")
+    if fmt == "adsutil":
+        from wormsign.fleet.audit_iis import audit_adsutil
+
+        return audit_adsutil(text, path).finish()
+    if fmt in ("metabase", "iis7"):
+        from wormsign.fleet.audit_iis import audit_xml
+
+        return audit_xml(text, path, fmt).finish()
+    from wormsign.fleet.audit_unix import audit_apache, audit_nginx
+
+    return (audit_apache if fmt == "apache" else audit_nginx)(text, path).finish()
+
+
+def audit_file(path: str, fmt: str | None = None) -> ConfigAudit:
+    """Audit one configuration file; a missing or unreadable file is an audit with ``error``
+    set (the host's verdicts then say the configuration evidence is missing)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return ConfigAudit(path, "unknown", error=f"cannot read: {exc.strerror}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    return audit_text(text, path, fmt)

@@ -1,0 +1,371 @@
+"""Fleet inventories: CSV, JSON, YAML and nmap ``-sV`` XML, read into :class:`Host` records.
+
+Schema (the same fields in every format; CSV header names, JSON/YAML keys):
+
+``host``         (required) the name the reports use; unique within an inventory
+``software``     (required) product, e.g. ``IIS``, ``Microsoft IIS httpd``, ``Apache``, ``nginx``
+``version``      (required column; the cell may be empty: the verdict is then ``unknown``)
+``address``      IP address
+``os``           operating system, e.g. ``Windows 2000 Server SP2`` (a service pack named here
+                 counts as an installed patch: ``WIN2000-SP2``)
+``patches``      ``;``-separated bulletin or hotfix ids, ``MS01-033;Q300972`` (a list in
+                 JSON/YAML). An empty cell or ``none`` means "none installed"; ``?`` or
+                 ``unknown``, or no ``patches`` column at all, means "not reported"
+``exposure``     ``internet`` or ``internal``; empty means ``unknown`` (ranked between them)
+``role``         free text (``web``, ``intranet``...); maintenance windows can target a role
+``criticality``  ``low`` | ``medium`` | ``high`` | ``critical`` or a number 0–10 (5 = medium)
+``config``       path, relative to the inventory file, of the host's web-server configuration
+                 export (see :mod:`wormsign.fleet.audit`)
+
+JSON is a list of objects or ``{"hosts": [...]}``; YAML the same. nmap XML (``nmap -sV -oX``):
+one host per open port whose service product is a web server; the host is named by its first
+hostname or address (``name:port`` when it has several web ports), ``os`` from ``ostype``,
+exposure ``unknown`` unless the reader is told otherwise.
+
+Bad rows (missing host or software, unknown exposure, duplicate host, wrong number of cells)
+are skipped and reported with their line numbers in :attr:`Inventory.skipped`; they are never
+fatal. An unreadable file is a :class:`~wormsign.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wormsign.errors import ConfigError
+from wormsign.fleet.products import normalise_product
+
+REQUIRED = ("host", "software", "version")
+OPTIONAL = ("address", "os", "patches", "exposure", "role", "criticality", "config")
+EXPOSURES = ("internet", "internal", "unknown")
+CRITICALITY = {"low": 2.5, "medium": 5.0, "high": 7.5, "critical": 10.0}
+FORMATS = ("csv", "json", "yaml", "nmap")
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One inventoried host (one web server)."""
+
+    host: str
+    software: str
+    version: str
+    product: str
+    address: str = ""
+    os: str = ""
+    patches: tuple[str, ...] | None = None
+    exposure: str = "unknown"
+    role: str = ""
+    criticality: float = 5.0
+    config: str | None = field(default=None)
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRow:
+    """A row that was not used, and why."""
+
+    line: int
+    error: str
+
+
+@dataclass
+class Inventory:
+    """The hosts of one inventory file and the rows skipped."""
+
+    source: str
+    format: str
+    hosts: list[Host]
+    skipped: list[SkippedRow]
+
+
+class RowError(ValueError):
+    """A row cannot be used (message says why)."""
+
+
+def _text(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise RowError(f"{name}: expected text, got {type(value).__name__}")
+    return str(value).strip()
+
+
+def _patches(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        items = [_text(v, "patches") for v in value]
+    else:
+        text = _text(value, "patches")
+        if text.lower() in ("?", "unknown"):
+            return None
+        if text.lower() in ("", "none", "-"):
+            return ()
+        items = text.replace(",", ";").split(";")
+    return tuple(dict.fromkeys(i.strip().upper() for i in items if i.strip()))
+
+
+def _criticality(value: Any) -> float:
+    text = _text(value, "criticality").lower()
+    if not text:
+        return 5.0
+    if text in CRITICALITY:
+        return CRITICALITY[text]
+    try:
+        num = float(text)
+    except ValueError:
+        raise RowError(f"criticality {text!r}: use low, medium, high, critical or 0-10") from None
+    if not 0 <= num <= 10:
+        raise RowError(f"criticality {text!r} is outside 0-10")
+    return num
+
+
+def make_host(fields: Mapping[str, Any], line: int, base_dir: Path | None) -> Host:
+    """A :class:`Host` from one row's fields; raises :class:`RowError` if unusable."""
+    host = _text(fields.get("host"), "host")
+    if not host:
+        raise RowError("host is empty")
+    software = _text(fields.get("software"), "software")
+    if not software:
+        raise RowError("software is empty")
+    exposure = _text(fields.get("exposure"), "exposure").lower() or "unknown"
+    if exposure == "external":
+        exposure = "internet"
+    if exposure not in EXPOSURES:
+        raise RowError(f"exposure {exposure!r}: use internet or internal")
+    config = _text(fields.get("config"), "config") or None
+    if config is not None and base_dir is not None and not Path(config).is_absolute():
+        config = str(base_dir / config)
+    return Host(
+        host=host, software=software, version=_text(fields.get("version"), "version"),
+        product=normalise_product(software), address=_text(fields.get("address"), "address"),
+        os=_text(fields.get("os"), "os"), patches=_patches(fields.get("patches")),
+        exposure=exposure, role=_text(fields.get("role"), "role"),
+        criticality=_criticality(fields.get("criticality")), config=config, line=line,
+    )
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.hosts: list[Host] = []
+        self.skipped: list[SkippedRow] = []
+        self._seen: dict[str, int] = {}
+
+    def add(self, fields: Mapping[str, Any], line: int, base_dir: Path | None) -> None:
+        try:
+            h = make_host(fields, line, base_dir)
+        except RowError as exc:
+            self.skipped.append(SkippedRow(line, str(exc)))
+            return
+        first = self._seen.get(h.host)
+        if first is not None:
+            self.skipped.append(SkippedRow(line, f"host {h.host!r} already listed on line {first}"))
+            return
+        self._seen[h.host] = line
+        self.hosts.append(h)
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def read_csv_text(text: str, base_dir: Path | None = None, source: str = "<csv>") -> Inventory:
+    """Parse CSV inventory text (header row first)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    col = _Collector()
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ConfigError("empty inventory: no header row", path=source, line=1) from None
+    except csv.Error as exc:
+        raise ConfigError(f"bad CSV header: {exc}", path=source, line=1) from None
+    names = [h.strip().lower().lstrip("\ufeff") for h in header]
+    missing = [r for r in REQUIRED if r not in names]
+    if missing:
+        raise ConfigError(f"inventory header lacks {', '.join(missing)} "
+                          f"(needs at least {','.join(REQUIRED)})", path=source, line=1)
+    has_patches = "patches" in names
+    width = len(names)
+    prev_end = reader.line_num
+    while True:
+        start = prev_end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            col.skipped.append(SkippedRow(start, f"bad CSV: {exc}"))
+            prev_end = reader.line_num
+            continue
+        prev_end = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        if row[0].lstrip().startswith("#"):
+            continue
+        if len(row) != width:
+            col.skipped.append(SkippedRow(start, f"expected {width} cells, found {len(row)}"))
+            continue
+        fields: dict[str, Any] = dict(zip(names, row, strict=True))
+        if not has_patches:
+            fields["patches"] = None
+        col.add(fields, start, base_dir)
+    return Inventory(source, "csv", col.hosts, col.skipped)
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _json_items(text: str, source: str) -> Iterator[tuple[int, Any]]:
+    """The elements of the top-level host list with the line each starts on."""
+    dec = json.JSONDecoder()
+    ws = " \t\r\n"
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in ws:
+            i += 1
+        return i
+
+    def err(msg: str, i: int) -> ConfigError:
+        return ConfigError(msg, path=source, line=text.count("\n", 0, i) + 1)
+
+    i = skip(0)
+    if i < len(text) and text[i] == "{":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        if not isinstance(doc.get("hosts"), list):
+            raise err("a JSON inventory is a list of hosts or {\"hosts\": [...]}", i)
+        key = text.find('"hosts"')
+        i = text.find("[", key)
+    if i >= len(text) or text[i] != "[":
+        raise err("a JSON inventory is a list of hosts or {\"hosts\": [...]}", i)
+    i = skip(i + 1)
+    line, pos = 1, 0
+    if i < len(text) and text[i] == "]":
+        return
+    while i < len(text):
+        line += text.count("\n", pos, i)
+        pos = i
+        try:
+            value, end = dec.raw_decode(text, i)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        yield line, value
+        i = skip(end)
+        if i < len(text) and text[i] == ",":
+            i = skip(i + 1)
+        elif i < len(text) and text[i] == "]":
+            return
+        else:
+            raise err("invalid JSON: expected , or ] between hosts", i)
+    raise err("invalid JSON: unterminated host list", i)
+
+
+def read_json_text(text: str, base_dir: Path | None = None, source: str = "<json>") -> Inventory:
+    """Parse a JSON inventory."""
+    col = _Collector()
+    for line, item in _json_items(text, source):
+        if not isinstance(item, dict):
+            col.skipped.append(SkippedRow(line, "a host must be an object"))
+            continue
+        col.add(item, line, base_dir)
+    return Inventory(source, "json", col.hosts, col.skipped)
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def read_yaml_text(text: str, base_dir: Path | None = None, source: str = "<yaml>") -> Inventory:
+    """Parse a YAML inventory (safe loader only)."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is not None and isinstance(root, yaml.MappingNode):
+            for k, v in root.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == "hosts":
+                    root = v
+                    break
+        if not isinstance(root, yaml.SequenceNode):
+            line = 1 if root is None else root.start_mark.line + 1
+            raise ConfigError("a YAML inventory is a list of hosts or hosts: [...]",
+                              path=source, line=line)
+        col = _Collector()
+        for node in root.value:
+            line = node.start_mark.line + 1
+            item = loader.construct_object(node, deep=True)
+            if not isinstance(item, dict):
+                col.skipped.append(SkippedRow(line, "a host must be a mapping"))
+                continue
+            col.add(item, line, base_dir)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=source,
+                          line=None if mark is None else mark.line + 1) from None
+    finally:
+        loader.dispose()
+    return Inventory(source, "yaml", col.hosts, col.skipped)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def sniff_format(path: str, text: str) -> str:
+    """``csv``, ``json``, ``yaml`` or ``nmap`` from the extension, else from the content."""
+    ext = Path(path).suffix.lower()
+    by_ext = {".csv": "csv", ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".xml": "nmap"}
+    if ext in by_ext:
+        return by_ext[ext]
+    head = text.lstrip()[:512]
+    if head.startswith("<"):
+        return "nmap"
+    if head.startswith(("[", "{")):
+        return "json"
+    first = head.splitlines()[0] if head else ""
+    if "," in first and "host" in first.lower():
+        return "csv"
+    return "yaml"
+
+
+def load_inventory(path: str, fmt: str | None = None, exposure: str | None = None) -> Inventory:
+    """Read an inventory file in any supported format (``fmt`` forces one).
+
+    ``exposure`` sets the exposure of hosts whose inventory says nothing (nmap scans).
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read inventory: {exc.strerror}", path=path) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    fmt = fmt or sniff_format(path, text)
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown inventory format {fmt!r}: use {', '.join(FORMATS)}")
+    base = p.resolve().parent
+    if fmt == "csv":
+        inv = read_csv_text(text, base, path)
+    elif fmt == "json":
+        inv = read_json_text(text, base, path)
+    elif fmt == "yaml":
+        inv = read_yaml_text(text, base, path)
+    else:
+        from wormsign.fleet.nmap import read_nmap_bytes
+
+        inv = read_nmap_bytes(data, path)
+    if exposure is not None:
+        if exposure not in EXPOSURES:
+            raise ConfigError(f"exposure {exposure!r}: use internet or internal")
+        from dataclasses import replace
+
+        inv.hosts = [replace(h, exposure=exposure) if h.exposure == "unknown" else h
+                     for h in inv.hosts]
+    return inv
