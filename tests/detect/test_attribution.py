@@ -71,10 +71,26 @@ def test_code_red_and_nimda_from_one_host(tmp_path: Path) -> None:
 
 
 def test_sample_attribution(sample_dir: Path) -> None:
-    rep = scan_paths([str(sample_dir)])
+    # The error log cannot tell Code Red from Code Red II (no query): count the other two.
+    rep = scan_paths([str(sample_dir / "synthetic-access.log"),
+                      str(sample_dir / "synthetic-iis-w3c.log")])
     fams: dict[str, set[str]] = {}
     for a in rep.alerts:
         fams.setdefault(a.family, set()).add(a.source_ip)
     assert len(fams["nimda"]) == 25
     assert len(fams["code-red"]) == 300 and len(fams["code-red-ii"]) == 80
     assert sum(f.skipped for f in rep.files) == 0
+
+
+def test_apache13_error_log_bare_directories_count_towards_the_burst(tmp_path: Path) -> None:
+    paths = ["/scripts/root.exe", "/MSADC/root.exe", "/c", "/d", "/scripts", "/_vti_bin",
+             "/_mem_bin", "/msadc", "/scripts", "/scripts"]
+    lines = [f"[Tue Sep 18 13:00:0{i % 10} 2001] [error] [client 6.6.6.7] File does not exist: "
+             f"/usr/local/apache/htdocs{p}" for i, p in enumerate(paths)]
+    log = tmp_path / "error_log"
+    log.write_text("\n".join(lines) + "\n")
+    rep = scan_paths([str(log)])
+    assert {a.family for a in rep.alerts} == {"nimda"} and len(rep.alerts) == len(paths)
+    # the same directories alone are nothing
+    log.write_text("\n".join(lines[2:4]) + "\n")
+    assert scan_paths([str(log)]).alerts == []

@@ -45,7 +45,11 @@ GOLDEN = [
     (b"[Thu Jul 19 10:23:45 2001] [error] [client 1.1.1.1] File does not exist: "
      b"/var/www/html/scripts/..\\xc0\\xaf../winnt/system32/cmd.exe", "iis-unicode-traversal"),
     (b"[Thu Jul 19 10:23:45 2001] [error] [client 1.1.1.1] File does not exist: "
-     b"/var/www/html/default.ida", "isapi-ida-access"),
+     b"/var/www/html/default.ida", "code-red-error-log"),
+    (b"[Thu Jul 19 10:23:45 2001] [error] [client 1.1.1.1] File does not exist: "
+     b"/var/www/html/query.idq", "isapi-ida-access"),
+    (b"[Thu Jul 19 10:23:45 2001] [error] [client 1.1.1.1] File does not exist: "
+     b"/var/www/html/scripts", None),
 ]
 
 
@@ -66,3 +70,11 @@ def test_iis_one_level_decoded_forms(tmp_path: Path) -> None:
     assert [a.rule_id for a in rep.alerts] == [
         "iis-unicode-traversal", "iis-double-decode", "code-red"]
     assert rep.alerts[0].url == "/scripts/..\\xc0\\xaf../winnt/system32/cmd.exe?/c+dir"
+
+
+def test_nginx_error_log_code_red(tmp_path: Path) -> None:
+    line = ('2001/07/19 10:23:45 [error] 1234#0: *5 open() "/usr/share/nginx/html/default.ida" '
+            'failed (2: No such file or directory), client: 10.0.0.9, server: _, request: '
+            f'"GET {CODE_RED} HTTP/1.0", host: "www.example.com"')
+    rep_ids = one(tmp_path, line, "error.log")
+    assert rep_ids == ["code-red"]

@@ -38,3 +38,22 @@ def test_never_crashes(data: bytes) -> None:
     errorlog.parse_line(b"[Thu Jul 19 10:23:45 2001] [error] [client 1.2.3.4] " + data)
     errorlog.parse_line(data)
     errorlog.validate(data, 0, 5)
+
+
+def test_nginx_error_log() -> None:
+    line = (b'2001/07/19 10:23:45 [error] 1234#0: *5 open() "/usr/share/nginx/html/default.ida" '
+            b'failed (2: No such file or directory), client: 10.0.0.9, server: _, request: '
+            b'"GET /default.ida?NNNNNNNNNNNNNNNNNNNNNNNNN%u9090=a HTTP/1.1", host: "www.example.com"')
+    r = errorlog.nginx_parse_line(line)
+    assert r is not None
+    assert (r.source_ip, r.method, r.url, r.protocol, r.host) == (
+        "10.0.0.9", "GET", "/default.ida?NNNNNNNNNNNNNNNNNNNNNNNNN%u9090=a", "HTTP/1.1",
+        "www.example.com")
+    assert errorlog.nginx_validate(line + b"\nnope\n", 0, 5) == (2, 1, [2])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300))
+def test_nginx_never_crashes(data: bytes) -> None:
+    errorlog.nginx_parse_line(b"2001/07/19 10:23:45 [error] 1#0: *5 " + data)
+    errorlog.nginx_parse_line(data)

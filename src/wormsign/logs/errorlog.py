@@ -99,3 +99,58 @@ def parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | None:
         line=line,
         format="apache-error",
     )
+
+
+# nginx error log:
+#   2001/07/19 10:23:45 [error] 1234#0: *5 open() "/usr/share/nginx/html/default.ida" failed
+#   (2: No such file or directory), client: 10.0.0.1, server: _, request: "GET /default.ida?NNN
+#   HTTP/1.1", host: "www.example.com"                                       (one line)
+NGINX_LINE = re.compile(rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] ")
+_NGINX = re.compile(
+    r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d) \[([a-z]+)\] (.*)$"
+)
+_NGINX_CLIENT = re.compile(r", client: ([0-9A-Fa-f.:]+)")
+_NGINX_REQUEST = re.compile(r', request: "([^"]*)"?')
+_NGINX_HOST = re.compile(r', host: "([^"]*)"')
+
+
+def nginx_validate(buf: bytes, base_line: int, max_bad: int) -> tuple[int, int, list[int]]:
+    """Count lines and those that are not nginx error-log lines (absolute 1-based numbers)."""
+    if not buf:
+        return 0, 0, []
+    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
+    bad = 0
+    first: list[int] = []
+    match = NGINX_LINE.match
+    for i, line in enumerate(parts):
+        if line and line != b"\r" and match(line) is None:
+            bad += 1
+            if len(first) < max_bad:
+                first.append(base_line + i + 1)
+    return len(parts), bad, first
+
+
+def nginx_parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | None:
+    """Parse an nginx error-log line that names a client and a request."""
+    m = _NGINX.match(decode(raw.rstrip(b"\r\n")))
+    if m is None:
+        return None
+    year, mon, day, hh, mm, ss, _level, msg = m.groups()
+    client = _NGINX_CLIENT.search(msg)
+    req = _NGINX_REQUEST.search(msg)
+    if client is None or req is None:
+        return None
+    method, url, proto = split_request(req.group(1).replace("\\x22", '"'))
+    if not url:
+        return None
+    host = _NGINX_HOST.search(msg)
+    try:
+        ts: datetime | None = datetime(int(year), int(mon), int(day), int(hh), int(mm),
+                                       int(ss), tzinfo=UTC)
+    except ValueError:
+        ts = None
+    return Request(
+        timestamp=ts, source_ip=client.group(1), method=method, url=url, protocol=proto,
+        host=host.group(1) if host else None, message=msg[:client.start()], path=path,
+        line=line, format="nginx-error",
+    )

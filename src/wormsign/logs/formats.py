@@ -43,7 +43,7 @@ class LogFormat(Protocol):
 
 _CLF3 = re.compile(rb'^[^ ]+ [^ ]+ [^ ]+ \[[^\]]*\] "')
 _CLF4 = re.compile(rb'^[^ ]+ [^ ]+ [^ ]+ [^ ]+ \[[^\]]*\] "')
-_COMBINED_TAIL = re.compile(rb'" (?:\d{3}|-) (?:\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*"\r?$')
+_COMBINED_TAIL = re.compile(rb'" (?:\d{3}|-) (?:\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*"')
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,27 @@ class ApacheError:
         return errorlog.parse_line(raw, path, line)
 
 
+@dataclass(frozen=True)
+class NginxError:
+    """nginx error logs (requests that failed: missing files, bad requests)."""
+
+    name: str = "nginx-error"
+    description: str = "nginx error log"
+
+    def sniff(self, lines: list[bytes]) -> int:
+        return sum(1 for ln in lines if errorlog.NGINX_LINE.match(ln))
+
+    def new_state(self) -> None:
+        return None
+
+    def validate(self, buf: bytes, base_line: int, state: Any, max_bad: int,
+                 ) -> tuple[int, int, list[int]]:
+        return errorlog.nginx_validate(buf, base_line, max_bad)
+
+    def parse(self, raw: bytes, line: int, state: Any, path: str) -> Request | None:
+        return errorlog.nginx_parse_line(raw, path, line)
+
+
 FORMATS: dict[str, LogFormat] = {}
 
 
@@ -133,6 +154,7 @@ for _fmt in (
     AccessLog("vhost_combined", "Apache vhost_combined / nginx with $host prefix", 4),
     IISW3C(),
     ApacheError(),
+    NginxError(),
 ):
     register(_fmt)
 
