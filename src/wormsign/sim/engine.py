@@ -86,8 +86,8 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
     if local:
         g1 = addr >> (bits - pr1)
         g2 = addr >> (bits - pr2)
-        pool1 = build_pool(g1 * 2 + side, 2 << pr1)
-        pool2 = build_pool(g2 * 2 + side, 2 << pr2)
+        pool1 = build_pool(g1 * 2 + side, 2 << pr1, rng)
+        pool2 = build_pool(g2 * 2 + side, 2 << pr2, rng)
         p_any, p1, p2 = sc.local_probs
     else:
         g1 = g2 = np.zeros(n, dtype=np.int64)

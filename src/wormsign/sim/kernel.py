@@ -158,6 +158,37 @@ def overlap(a: float, b: float, lo: int, hi: int) -> int:
     return y - x if y > x else 0
 
 
+@njit
+def walker_start(h: int, strategy: int, seq_start: int, wpos: F64, wptr: I64, wwrap: I64,
+                 wv: F64, wacc: F64, seq_sorted: I64, seq_own: I64, space: float, vtime: float,
+                 rate: F64, wt: F64, wh: I64, wk: I64, we: I64, wn: I64, sepoch: I64,
+                 rng: np.random.Generator) -> None:
+    """Place a walker at its starting point and queue its first vulnerable crossing.
+
+    Positions are unwrapped (``wwrap`` laps of the space); ``wv`` is the virtual time (time
+    scaled by the congestion factor) at which the walker stood at ``wpos``.
+    """
+    n = seq_sorted.shape[0]
+    if strategy == STATIC:
+        pos = 0.0
+    elif strategy == SEQ and seq_start == 0:
+        pos = float(seq_own[h]) + 1.0
+    else:
+        pos = math.floor(rng.random() * space)
+    ptr = first_at_or_after(seq_sorted, pos)
+    wrap = 0
+    if ptr == n:
+        ptr = 0
+        wrap = 1
+    wpos[h] = pos
+    wacc[h] = pos
+    wptr[h] = ptr
+    wwrap[h] = wrap
+    wv[h] = vtime
+    nxt = vtime + (seq_sorted[ptr] + wrap * space - pos) / rate[h]
+    heap_push(wt, wh, wk, we, wn, nxt, h, 0, sepoch[h])
+
+
 # ------------------------------------------------------------------------ the run
 @njit
 def run_kernel(
@@ -208,6 +239,15 @@ def run_kernel(
     wpos = np.zeros(n, np.float64)
     wptr = np.zeros(n, np.int64)
     budget = np.zeros(n, np.float64)
+    wwrap = np.zeros(n, np.int64)
+    wv = np.zeros(n, np.float64)
+    wacc = np.zeros(n, np.float64)
+    vtime = 0.0
+    wt = np.empty(2 * n + 1024)
+    wh = np.empty(2 * n + 1024, np.int64)
+    we = np.empty(2 * n + 1024, np.int64)
+    wk = np.empty(2 * n + 1024, np.int64)
+    wn = np.zeros(1, np.int64)
     hl_lo = np.zeros(n, np.int64)
     hl_hi = np.zeros(n, np.int64)
     inf_list = np.empty(n, np.int64)
@@ -300,13 +340,9 @@ def run_kernel(
                     cnt_g2[b] += 1
             else:
                 walker[h] = 1
-                if strategy == STATIC:
-                    wpos[h] = 0.0
-                elif strategy == SEQ and pi[Q_SEQ_START] == 0:
-                    wpos[h] = float(seq_own[h]) + 1.0
-                else:
-                    wpos[h] = math.floor(rng.random() * space)
-                wptr[h] = first_at_or_after(seq_sorted, wpos[h])
+                walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc,
+                             seq_sorted, seq_own, space, vtime, rate, wt, wh, wk, we, wn,
+                             sepoch, rng)
             for k in range(ntel):
                 q = qtel[k, h]
                 qsum[k] += rate[h] * q
@@ -444,9 +480,9 @@ def run_kernel(
                     if cnt == 0:
                         continue
                     kk = rng.binomial(cnt, pr)
-                    kk = pool_pick(m0, p0, s0, c0, sd, kk, rng)
+                    kk = pool_pick(c0, sd, kk)
                     for j in range(kk):
-                        picked[j] = m0[s0[sd] + j]
+                        picked[j] = m0[s0[sd] + c0[sd] - kk + j]
                     for j in range(kk):
                         h = picked[j]
                         state[h] = S_REM
@@ -513,10 +549,10 @@ def run_kernel(
                     else:
                         state[h] = S_SUS
                         n_sus += 1
-                        pool_add(m0, p0, s0, c0, side[h], h)
+                        pool_add(m0, p0, s0, c0, side[h], h, rng)
                         if local:
-                            pool_add(m1, p1, s1, c1, g1[h] * 2 + side[h], h)
-                            pool_add(m2, p2, s2, c2, g2[h] * 2 + side[h], h)
+                            pool_add(m1, p1, s1, c1, g1[h] * 2 + side[h], h, rng)
+                            pool_add(m2, p2, s2, c2, g2[h] * 2 + side[h], h, rng)
                 # hosts due to start scanning may have been removed meanwhile
                 kept = 0
                 for j in range(n_start):
@@ -529,10 +565,16 @@ def run_kernel(
 
             # -- spread
             step_new = 0
+            capf_now = 1.0
+            if cap > 0.0 and r_sent > cap:
+                capf_now = cap / r_sent
+            if wn[0] + n + 16 > wt.shape[0]:
+                wt = np.concatenate((wt, np.empty(wt.shape[0])))
+                wh = np.concatenate((wh, np.empty(wh.shape[0], np.int64)))
+                we = np.concatenate((we, np.empty(we.shape[0], np.int64)))
+                wk = np.concatenate((wk, np.empty(wk.shape[0], np.int64)))
             if phase == PH_SPREAD and n_scan[0] > 0:
-                capf = 1.0
-                if cap > 0.0 and r_sent > cap:
-                    capf = cap / r_sent
+                capf = capf_now
                 cf = 1.0
                 if cf_react >= 0.0 and t0 >= cf_react:
                     cf = 1.0 - cf_cov
@@ -543,58 +585,43 @@ def run_kernel(
                 n_fin = 0
                 extra0 = 0.0
                 extra1 = 0.0
-                # (a) sequence walkers
-                if strategy != UNIFORM and strategy != LOCAL:
-                    for ii in range(n_scan[0]):
-                        h = scan_list[ii]
-                        if walker[h] == 0:
-                            continue
-                        succ = cf * ((1.0 - bl_cov) if black[h] else 1.0)
-                        old = wpos[h]
-                        dist = rate[h] * capf * dt
-                        if strategy == SEQ:
-                            for k in range(ntel):
-                                c = overlap(old, old + dist, tel_lo[k], tel_hi[k])
-                                c += overlap(old - space, old + dist - space, tel_lo[k],
-                                             tel_hi[k])
-                                if c > 0:
-                                    bin_tel[k] += c
-                                    if seen[k, h] == 0:
-                                        seen[k, h] = 1
-                                        tel_unique[k] += 1
-                        while dist > 0.0:
-                            pos = wpos[h]
-                            end = pos + dist
-                            ptr = wptr[h]
-                            restarted = False
-                            while ptr < n and seq_sorted[ptr] < end:
-                                j = seq_order[ptr]
-                                ptr += 1
-                                if j == h:
-                                    continue
-                                if state[j] == S_SUS:
-                                    pa = succ * allow[side[h], side[j]]
-                                    if pa >= 1.0 or rng.random() < pa:
-                                        state[j] = S_INF
-                                        newly[n_new] = j
-                                        n_new += 1
-                                        step_new += 1
-                                elif state[j] == S_INF and walk_restart:
-                                    dist = end - (seq_sorted[ptr - 1] + 1.0)
-                                    wpos[h] = math.floor(rng.random() * space)
-                                    wptr[h] = first_at_or_after(seq_sorted, wpos[h])
-                                    restarted = True
-                                    break
-                            if restarted:
-                                continue
-                            if end >= space:
-                                dist = end - space
-                                wpos[h] = 0.0
-                                wptr[h] = 0
-                            else:
-                                wpos[h] = end
-                                wptr[h] = ptr
-                                dist = 0.0
+                # (a) sequence walkers: jump from one vulnerable position to the next
+                v1 = vtime + capf * dt
+                while wn[0] > 0 and wt[0] < v1:
+                    h = wh[0]
+                    vk = wt[0]
+                    ep = we[0]
+                    heap_pop(wt, wh, wk, we, wn)
+                    if ep != sepoch[h] or walker[h] == 0:
+                        continue
+                    ptr = wptr[h]
+                    j = seq_order[ptr]
+                    wpos[h] = seq_sorted[ptr] + wwrap[h] * space
+                    wv[h] = vk
+                    ptr += 1
+                    if ptr == n:
+                        ptr = 0
+                        wwrap[h] += 1
+                    wptr[h] = ptr
+                    if j != h:
+                        if state[j] == S_SUS:
+                            pa = cf * ((1.0 - bl_cov) if black[h] else 1.0) \
+                                * allow[side[h], side[j]]
+                            if pa >= 1.0 or rng.random() < pa:
+                                state[j] = S_INF
+                                newly[n_new] = j
+                                n_new += 1
+                                step_new += 1
+                        elif state[j] == S_INF and walk_restart:
+                            wpos[h] = math.floor(rng.random() * space)
+                            wwrap[h] = 0
+                            ptr = first_at_or_after(seq_sorted, wpos[h])
+                            if ptr == n:
+                                ptr = 0
+                                wwrap[h] = 1
+                            wptr[h] = ptr
+                    nxt = vk + (seq_sorted[wptr[h]] + wwrap[h] * space - wpos[h]) / rate[h]
+                    heap_push(wt, wh, wk, we, wn, nxt, h, 0, sepoch[h])
                 # (b) hit-list holders
                 if strategy == HITLIST:
                     ii = 0
@@ -629,11 +656,12 @@ def run_kernel(
                                 else:
                                     extra1 += left * ((1.0 - bl_cov) if black[h] else 1.0)
                             else:
+                                # walks from the end of this step (its probes left in
+                                # this step, under one step's worth, are lost)
                                 walker[h] = 1
-                                wpos[h] = math.floor(rng.random() * space)
-                                wptr[h] = first_at_or_after(seq_sorted, wpos[h])
-                                # its remaining probes this step are walked with the others
-                                # next step; the loss is under one probe-step per holder
+                                walker_start(h, PERM, 1, wpos, wptr, wwrap, wv, wacc,
+                                             seq_sorted, seq_own, space, vtime + capf * dt,
+                                             rate, wt, wh, wk, we, wn, sepoch, rng)
                         else:
                             ii += 1
                 # (c) random scanning: anywhere, own prefix 1, own prefix 2
@@ -649,9 +677,9 @@ def run_kernel(
                         if lam <= 0.0:
                             continue
                         kk = rng.binomial(cnt, -math.expm1(-lam))
-                        kk = pool_pick(m0, p0, s0, c0, sd, kk, rng)
+                        kk = pool_pick(c0, sd, kk)
                         for j in range(kk):
-                            h = m0[s0[sd] + j]
+                            h = m0[s0[sd] + c0[sd] - kk + j]
                             if state[h] == S_SUS:
                                 state[h] = S_INF
                                 newly[n_new] = h
@@ -670,9 +698,9 @@ def run_kernel(
                                 if lam <= 0.0:
                                     continue
                                 kk = rng.binomial(cnt, -math.expm1(-lam))
-                                kk = pool_pick(m1, p1, s1, c1, grp, kk, rng)
+                                kk = pool_pick(c1, grp, kk)
                                 for j in range(kk):
-                                    h = m1[s1[grp] + j]
+                                    h = m1[s1[grp] + c1[grp] - kk + j]
                                     if state[h] == S_SUS:
                                         state[h] = S_INF
                                         newly[n_new] = h
@@ -690,9 +718,9 @@ def run_kernel(
                                 if lam <= 0.0:
                                     continue
                                 kk = rng.binomial(cnt, -math.expm1(-lam))
-                                kk = pool_pick(m2, p2, s2, c2, grp, kk, rng)
+                                kk = pool_pick(c2, grp, kk)
                                 for j in range(kk):
-                                    h = m2[s2[grp] + j]
+                                    h = m2[s2[grp] + c2[grp] - kk + j]
                                     if state[h] == S_SUS:
                                         state[h] = S_INF
                                         newly[n_new] = h
@@ -758,13 +786,9 @@ def run_kernel(
                         cnt_g2[bb] += 1
                 else:
                     walker[h] = 1
-                    if strategy == STATIC:
-                        wpos[h] = 0.0
-                    elif strategy == SEQ and pi[Q_SEQ_START] == 0:
-                        wpos[h] = float(seq_own[h]) + 1.0
-                    else:
-                        wpos[h] = math.floor(rng.random() * space)
-                    wptr[h] = first_at_or_after(seq_sorted, wpos[h])
+                    walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc,
+                                 seq_sorted, seq_own, space, vtime, rate, wt, wh, wk, we, wn,
+                                 sepoch, rng)
                 for k in range(ntel):
                     q = qtel[k, h]
                     qsum[k] += rate[h] * q
@@ -782,7 +806,27 @@ def run_kernel(
                 if thr_t[k] < 0.0 and n_ever >= thr[k]:
                     thr_t[k] = t1
             g_obs = step_new / (dt * max(n_scan[0], 1))
+            if phase == PH_SPREAD:
+                vtime += capf_now * dt
             t = t1
+        # -- sequential walkers: probes that reached each telescope during the bin
+        if strategy == SEQ and ntel > 0:
+            for ii in range(n_scan[0]):
+                h = scan_list[ii]
+                if walker[h] == 0:
+                    continue
+                cur = wpos[h] + rate[h] * (vtime - wv[h])
+                a0 = wacc[h]
+                for k in range(ntel):
+                    c = 0
+                    for lap in range(int(a0 // space), int(cur // space) + 1):
+                        c += overlap(a0 - lap * space, cur - lap * space, tel_lo[k], tel_hi[k])
+                    if c > 0:
+                        bin_tel[k] += c
+                        if seen[k, h] == 0:
+                            seen[k, h] = 1
+                            tel_unique[k] += 1
+                wacc[h] = cur
         # -- record the bin
         out[b, C_T] = t_end
         out[b, C_S] = n_sus
