@@ -25,12 +25,41 @@ Migrations live in ``migrations/`` and run on :meth:`Store.open`.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from wormsign.incidents.ingest import IngestResult, detect_kind, ingest_paths
 from wormsign.incidents.query import AlertPage
 from wormsign.incidents.store import Action, Incident, Store, Task
 
+if TYPE_CHECKING:
+    from wormsign.incidents.report import PdfResult
+
 __all__ = [
     "Action", "AlertPage", "Incident", "IngestResult", "Store", "Task", "detect_kind",
-    "ingest_paths",
+    "export", "ingest_paths", "render_html", "render_pdf",
 ]
 
+
+
+def export(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
+           now: int | None = None) -> str:
+    """Refresh the blocklist (entries expire after ``ttl``) and render it in format ``fmt``
+    (``nftables``, ``iptables``, ``nginx``, ``apache``, ``suricata``, ``csv``, ``stix``).
+
+    See :func:`wormsign.incidents.exporters.export`.
+    """
+    from wormsign.incidents.exporters import export as _export
+    return _export(store, incident_id, fmt, ttl=ttl, now=now)
+
+
+def render_html(store: Store, incident_id: int) -> str:
+    """The self-contained HTML report; see :func:`wormsign.incidents.report.render_html`."""
+    from wormsign.incidents.report import render_html as _render
+    return _render(store, incident_id)
+
+
+def render_pdf(store: Store, incident_id: int, path: str | Path) -> PdfResult:
+    """Write the PDF report; returns its page count and WeasyPrint's warnings."""
+    from wormsign.incidents.report import render_pdf as _render
+    return _render(store, incident_id, path)

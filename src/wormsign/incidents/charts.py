@@ -1,0 +1,74 @@
+"""Charts of the incident report, drawn with matplotlib (no pyplot, no display) as SVG
+``data:`` URIs, so the HTML works offline and WeasyPrint embeds them in the PDF."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+PALETTE = ("#b2182b", "#2166ac", "#1b7837", "#762a83", "#e08214", "#4d4d4d")
+
+
+def _data_uri(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _empty(fig: Figure, text: str) -> str:
+    ax = fig.add_subplot()
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, color="#555")
+    ax.set_axis_off()
+    return _data_uri(fig)
+
+
+def timeline_chart(series: list[dict[str, Any]], width_s: int) -> str:
+    """Alerts per time bucket, one line per family (``series`` from :func:`query.timeline`
+    with epoch-second ``start``)."""
+    fig = Figure(figsize=(8, 3.2), dpi=96)
+    if not series:
+        return _empty(fig, "no timestamped alerts")
+    ax = fig.add_subplot()
+    fams = sorted({d["family"] for d in series})
+    starts = sorted({d["start"] for d in series})
+    xs = np.array(starts, dtype="datetime64[s]")
+    for i, fam in enumerate(fams):
+        counts = {d["start"]: d["alerts"] for d in series if d["family"] == fam}
+        ax.plot(xs, [counts.get(s, 0) for s in starts], label=fam,
+                color=PALETTE[i % len(PALETTE)], linewidth=1.6, marker="." if
+                len(starts) < 40 else None)
+    ax.set_ylabel(f"alerts per {_width_name(width_s)}")
+    ax.set_xlabel("time (UTC)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.autofmt_xdate()
+    return _data_uri(fig)
+
+
+def families_chart(families: list[dict[str, Any]]) -> str:
+    """Sources and alerts per family, as horizontal bars."""
+    fig = Figure(figsize=(8, 0.5 + 0.45 * max(len(families), 1)), dpi=96)
+    if not families:
+        return _empty(fig, "no alerts")
+    ax = fig.add_subplot()
+    names = [f["family"] for f in families][::-1]
+    ax.barh(names, [f["sources"] for f in families][::-1], color=PALETTE[1])
+    for y, f in enumerate(families[::-1]):
+        ax.text(f["sources"], y, f"  {f['sources']} sources, {f['alerts']} alerts",
+                va="center", fontsize=8)
+    ax.set_xlabel("attacking sources")
+    ax.set_xlim(0, max(f["sources"] for f in families) * 1.6)
+    ax.grid(axis="x", alpha=0.3)
+    return _data_uri(fig)
+
+
+def _width_name(s: int) -> str:
+    for unit, n in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if s % n == 0:
+            k = s // n
+            return unit if k == 1 else f"{k} {unit}s"
+    return f"{s} s"

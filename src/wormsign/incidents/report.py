@@ -1,0 +1,124 @@
+"""Incident reports: a self-contained HTML file and a PDF (WeasyPrint) from the same page.
+
+The page has a summary, the timeline chart, sources by family (chart and table with a sample
+request per source), affected assets (infected internal hosts, targeted servers, assessment
+verdicts), the actions taken (audit trail), the blocklist status and the open tasks. Jinja2
+autoescaping is on, so every log-derived string (URLs, user agents) is text, never markup;
+the page carries no script and loads nothing from the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import sqlalchemy as sa
+
+from wormsign import __version__
+from wormsign.errors import StoreError
+from wormsign.incidents import schema as t
+from wormsign.incidents.charts import families_chart, timeline_chart
+from wormsign.incidents.query import iso, timeline
+from wormsign.incidents.store import Store, now_s
+
+SAMPLE_SOURCES = 25
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("wormsign.incidents", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def _samples(store: Store, incident_id: int, sources: list[str]) -> dict[str, dict[str, Any]]:
+    a = t.alerts
+    out: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for ip in sources:
+            row = conn.execute(sa.select(a.c.method, a.c.url, a.c.user_agent, a.c.rule_name)
+                               .where(a.c.incident_id == incident_id, a.c.source_ip == ip)
+                               .order_by(a.c.ts).limit(1)).first()
+            if row is not None:
+                out[ip] = dict(row._mapping)
+    return out
+
+
+def _user_agents(store: Store, incident_id: int, top: int = 10) -> list[dict[str, Any]]:
+    a = t.alerts
+    q = (sa.select(a.c.user_agent, sa.func.count().label("n"),
+                   sa.func.count(a.c.source_ip.distinct()))
+         .where(a.c.incident_id == incident_id, a.c.user_agent.is_not(None))
+         .group_by(a.c.user_agent).order_by(sa.desc("n"), a.c.user_agent).limit(top))
+    with store.engine.connect() as conn:
+        return [{"user_agent": r[0], "alerts": int(r[1]), "sources": int(r[2])}
+                for r in conn.execute(q)]
+
+
+def report_context(store: Store, incident_id: int) -> dict[str, Any]:
+    """Everything the report template shows."""
+    s = store.get_incident_summary(incident_id, top=SAMPLE_SOURCES)
+    tl = timeline(store, incident_id)
+    open_tasks = [x for x in s["tasks"]["items"] if x["status"] in ("open", "in-progress")]
+    return {
+        "s": s,
+        "generated": iso(now_s()),
+        "version": __version__,
+        "timeline_svg": timeline_chart(tl["series"], tl["bucket_seconds"]),
+        "families_svg": families_chart(s["families"]),
+        "samples": _samples(store, incident_id, [x["source_ip"] for x in s["sources"]]),
+        "open_tasks": open_tasks,
+        "user_agents": _user_agents(store, incident_id),
+        "iso": iso,
+    }
+
+
+def render_html(store: Store, incident_id: int) -> str:
+    """The report as one self-contained HTML document."""
+    return _env().get_template("report.html").render(**report_context(store, incident_id))
+
+
+@contextmanager
+def _weasyprint_problems() -> Iterator[list[str]]:
+    """Collect WeasyPrint's logged warnings and errors (it logs instead of raising)."""
+    problems: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            problems.append(record.getMessage())
+
+    logger = logging.getLogger("weasyprint")
+    handler = _Collect(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield problems
+    finally:
+        logger.removeHandler(handler)
+
+
+@dataclass(frozen=True)
+class PdfResult:
+    """A written PDF: its page count and WeasyPrint's warnings (empty when clean)."""
+
+    pages: int
+    warnings: list[str]
+
+
+def render_pdf(store: Store, incident_id: int, path: str | Path) -> PdfResult:
+    """Write the report as PDF (A4)."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:
+        raise StoreError(f"PDF reports need WeasyPrint and its libraries: {exc}") from exc
+    html = render_html(store, incident_id)
+    with _weasyprint_problems() as problems:
+        doc = weasyprint.HTML(string=html, base_url=None).render()
+        try:
+            doc.write_pdf(str(path))
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return PdfResult(len(doc.pages), problems)
