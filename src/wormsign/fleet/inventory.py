@@ -350,7 +350,7 @@ def load_inventory(path: str, fmt: str | None = None, exposure: str | None = Non
     fmt = fmt or sniff_format(path, text)
     if fmt not in FORMATS:
         raise ConfigError(f"unknown inventory format {fmt!r}: use {', '.join(FORMATS)}")
-    base = p.resolve().parent
+    base = p.parent
     if fmt == "csv":
         inv = read_csv_text(text, base, path)
     elif fmt == "json":

@@ -98,6 +98,7 @@ class Ranked:
     score: float
     tier: int
     top: Verdict
+    actions: tuple[Verdict, ...]
 
 
 def rank(hosts: Sequence[Host], verdicts: Mapping[str, Sequence[Verdict]],
@@ -126,7 +127,8 @@ def rank(hosts: Sequence[Host], verdicts: Mapping[str, Sequence[Verdict]],
             tier = 1 if h.exposure == "internal" else 0
         else:
             tier = 2 if v.status == "unknown" else 3
-        out.append(Ranked(h, best[0], tier, v))
+        actions = tuple(x for x in verdicts.get(h.host, ()) if x.status in CERTAINTY)
+        out.append(Ranked(h, best[0], tier, v, actions))
     out.sort(key=lambda r: (r.tier, -r.score, r.host.host))
     return out
 
@@ -134,7 +136,7 @@ def rank(hosts: Sequence[Host], verdicts: Mapping[str, Sequence[Verdict]],
 def _reason(group: Sequence[Ranked], kb: KnowledgeBase, urgency: UrgencyModel,
             head: str) -> str:
     tiers = sorted({r.tier for r in group})
-    ids = sorted({r.top.id for r in group})
+    ids = sorted({v.id for r in group for v in r.actions})
     worms = sorted({w for i in ids for w in kb.advisories[i].worms})
     exp = sorted({r.host.exposure for r in group})
     waits = [urgency.for_model(kb.advisories[i].outbreak) for i in ids]
@@ -143,8 +145,9 @@ def _reason(group: Sequence[Ranked], kb: KnowledgeBase, urgency: UrgencyModel,
     parts.append("; ".join(TIER_TEXT[t] for t in tiers))
     parts.append(f"{', '.join(ids)}" + (f" ({', '.join(worms)})" if worms else ""))
     parts.append(f"exposure {'/'.join(exp)}")
-    parts.append(f"first probe expected within {human(soonest.wait_s)} at outbreak state "
-                 f"'{soonest.state}' ({soonest.source})")
+    parts.append(f"expected time to the first worm probe of an internet-facing address "
+                 f"{human(soonest.wait_s)} at outbreak state '{soonest.state}' "
+                 f"({soonest.source})")
     return "; ".join(parts)
 
 

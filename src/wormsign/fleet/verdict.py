@@ -129,8 +129,8 @@ class Judge:
             ev.append("patches: not reported")
         else:
             shown = ", ".join(host.patches) or "none"
-            ev.append(f"patches: {shown}; none of them fixes {adv.id} "
-                      f"(fixed by {', '.join(covering) or ', '.join(adv.fixed_by)})")
+            ev.append(f"patches: {shown}; none fixes {adv.id} directly or by supersedence "
+                      f"({len(covering) or len(adv.fixed_by)} patches would)")
         reach, reach_ev, mitigation = self._reachable(adv, audit, probe)
         ev.extend(reach_ev)
         if reach is False:

@@ -1,0 +1,91 @@
+"""``wormsign assess``: verdicts and a patch plan for a fleet inventory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from wormsign.errors import ConfigError, InputError
+from wormsign.fleet.assess import assess
+from wormsign.fleet.inventory import FORMATS
+from wormsign.fleet.kb import validate_kb
+from wormsign.fleet.output import print_table, safe, to_csv, to_sarif
+from wormsign.fleet.plan import parse_window
+from wormsign.fleet.probe import load_probe_evidence
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "assess", help="which servers are exposed to Code Red/Nimda, why, and the patch order",
+        description="Join inventory (CSV, JSON, YAML, nmap -sV XML), patch and configuration "
+        "evidence into a verdict per host and vulnerability (exploitable, mitigated, patched, "
+        "not-affected, unknown) and a patch plan in waves ordered by exposure x severity x "
+        "urgency. Exit status: 0 nothing exploitable, 1 something is, 2 error.",
+    )
+    p.add_argument("inventory", nargs="?", metavar="INVENTORY",
+                   help="inventory file (.csv, .json, .yaml, nmap .xml)")
+    p.add_argument("--format", choices=FORMATS, help="force the inventory format")
+    p.add_argument("--kb", action="append", default=[], metavar="DIR",
+                   help="extra OSV advisories (directory or file; repeatable)")
+    p.add_argument("--check-kb", action="store_true",
+                   help="validate the knowledge base (with --kb) and list every problem")
+    p.add_argument("--exposure", choices=("internet", "internal"),
+                   help="exposure of hosts whose inventory does not say (e.g. nmap scans)")
+    p.add_argument("--assume-defaults", action="store_true",
+                   help="treat a host without configuration export as an IIS default install")
+    p.add_argument("--outbreak-state", default="peak", metavar="STATE",
+                   help="outbreak state for urgency: peak, NN%% of the peak rate, or a time "
+                   "since the start (4h) (default: peak)")
+    p.add_argument("--outbreak-model", choices=("auto", "sim", "closed-form"), default="auto",
+                   help="I(t) from the simulator (sim), the closed-form logistic, or the "
+                   "simulator when available (auto, default)")
+    p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    p.add_argument("--max-per-wave", type=int, metavar="N", help="at most N hosts per wave")
+    p.add_argument("--window", action="append", default=[], metavar="[ROLE=]START/DURATION",
+                   help="maintenance window, e.g. 2001-07-20T02:00/4h or web=...; repeatable")
+    p.add_argument("--probe-results", metavar="FILE",
+                   help="JSON written by `wormsign probe --json`, used as evidence")
+    p.add_argument("--json", action="store_true", help="the JSON contract on stdout")
+    p.add_argument("--csv", metavar="FILE", help="write one CSV row per host and advisory")
+    p.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 log")
+    p.add_argument("--top", type=int, default=25, help="hosts shown in the table")
+    p.set_defaults(func=run)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.check_kb:
+        problems = validate_kb(args.kb)
+        for prob in problems:
+            print(safe(str(prob)), file=sys.stderr)
+        errors = [p for p in problems if p.severity == "error"]
+        if not errors:
+            print(f"knowledge base ok ({len(problems)} warning(s))")
+        return 2 if errors else 0
+    if not args.inventory:
+        raise ConfigError("an INVENTORY file is required (or --check-kb)")
+    windows = [parse_window(w) for w in args.window]
+    probes = load_probe_evidence(args.probe_results) if args.probe_results else None
+    report = assess(args.inventory, kb_dirs=args.kb, fmt=args.format,
+                    default_exposure=args.exposure, assume_defaults=args.assume_defaults,
+                    outbreak_state=args.outbreak_state, outbreak_source=args.outbreak_model,
+                    seed=args.seed, max_per_wave=args.max_per_wave, windows=windows,
+                    probes=probes)
+    if args.csv:
+        _write(args.csv, to_csv(report))
+    if args.sarif:
+        _write(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=False) + "\n")
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print_table(report, sys.stdout, top=args.top, color=sys.stdout.isatty())
+    return 1 if report.exploitable else 0

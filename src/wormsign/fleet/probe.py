@@ -1,0 +1,148 @@
+"""``probe``: a non-destructive remote check of web servers the user names, and only those.
+
+Two requests per URL, nothing that overflows anything:
+
+1. ``GET <url>`` — the ``Server`` banner (``Microsoft-IIS/5.0``);
+2. ``GET <url>/NULL.ida`` — an IIS with the ``.ida`` script map active answers with the
+   Indexing Service's error page ("The IDQ file ... NULL.ida could not be found"), which shows
+   the extension Code Red attacks is reachable without sending any overflow (the classic check
+   from CERT CA-2001-19 era scanners).
+
+Redirects are never followed (they could lead to a host the user did not name), proxies from
+the environment are ignored, bodies are read up to 64 KiB, a semaphore bounds concurrency and
+every request has a timeout. TLS certificates are verified unless ``verify=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from wormsign import __version__
+from wormsign.errors import ConfigError
+from wormsign.fleet.verdict import ProbeEvidence
+
+IDQ_PAGE = re.compile(rb"The\s+IDQ\s+file\b.{0,400}?could\s+not\s+be\s+found", re.I | re.S)
+MAX_BODY = 65536
+USER_AGENT = f"wormsign-probe/{__version__} (non-destructive .ida reachability check)"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one URL showed."""
+
+    url: str
+    host: str
+    banner: str
+    status: int | None
+    ida_reachable: bool | None
+    evidence: tuple[str, ...]
+    error: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.ida_reachable is None:
+            return "error"
+        return "ida-reachable" if self.ida_reachable else "ida-not-reachable"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "host": self.host, "banner": self.banner,
+                "status": self.status, "verdict": self.verdict,
+                "ida_reachable": self.ida_reachable, "evidence": list(self.evidence),
+                "error": self.error}
+
+
+def check_url(url: str) -> tuple[str, str]:
+    """(base URL without trailing slash, host) for an http(s) URL; ConfigError otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"not an http(s) URL: {url!r}")
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", "")), parts.hostname
+
+
+async def _get(client: httpx.AsyncClient, url: str) -> tuple[httpx.Response, bytes]:
+    async with client.stream("GET", url) as resp:
+        body = b""
+        async for chunk in resp.aiter_bytes():
+            body += chunk
+            if len(body) >= MAX_BODY:
+                break
+        return resp, body[:MAX_BODY]
+
+
+async def _probe_one(client: httpx.AsyncClient, sem: asyncio.Semaphore, url: str) -> ProbeResult:
+    base, host = check_url(url)
+    async with sem:
+        try:
+            first, _ = await _get(client, base + "/")
+            banner = first.headers.get("server", "")
+            ida_url = base + "/NULL.ida"
+            resp, body = await _get(client, ida_url)
+        except httpx.HTTPError as exc:
+            msg = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return ProbeResult(url, host, "", None, None, (), msg)
+    banner = banner or resp.headers.get("server", "")
+    found = IDQ_PAGE.search(body) is not None
+    ev = [f"GET / → Server: {banner or '(none)'}",
+          f"GET /NULL.ida → {resp.status_code}"
+          + (": IIS Indexing Service 'IDQ file could not be found' page" if found else "")]
+    return ProbeResult(url, host, banner, resp.status_code, found, tuple(ev))
+
+
+async def probe_async(urls: Sequence[str], concurrency: int = 8, timeout: float = 5.0,
+                      verify: bool | ssl.SSLContext = True) -> list[ProbeResult]:
+    """Probe every URL (in the given order), at most ``concurrency`` at a time."""
+    for u in urls:
+        check_url(u)
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
+    sem = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify,
+                                 follow_redirects=False, trust_env=False, limits=limits,
+                                 headers={"User-Agent": USER_AGENT}) as client:
+        return list(await asyncio.gather(*(_probe_one(client, sem, u) for u in urls)))
+
+
+def probe(urls: Sequence[str], concurrency: int = 8, timeout: float = 5.0,
+          verify: bool = True, ca_file: str | None = None) -> list[ProbeResult]:
+    """Synchronous :func:`probe_async`; ``ca_file`` adds a trusted CA bundle."""
+    ctx: bool | ssl.SSLContext = verify
+    if verify and ca_file:
+        try:
+            ctx = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load CA file: {exc}", path=ca_file) from None
+    return asyncio.run(probe_async(urls, concurrency, timeout, ctx))
+
+
+def load_probe_evidence(path: str) -> dict[str, ProbeEvidence]:
+    """Host → evidence from the JSON that ``wormsign probe --json`` writes."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read probe results: {exc}", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    results = doc.get("results") if isinstance(doc, dict) else None
+    if not isinstance(results, list):
+        raise ConfigError("probe results must be {\"results\": [...]}", path=path)
+    out: dict[str, ProbeEvidence] = {}
+    for r in results:
+        if not isinstance(r, dict) or not isinstance(r.get("host"), str):
+            continue
+        reach = r.get("ida_reachable")
+        out[r["host"]] = ProbeEvidence(reach if isinstance(reach, bool) else None,
+                                       str(r.get("banner", "")),
+                                       f"probe of {r.get('url', r['host'])}")
+    return out
