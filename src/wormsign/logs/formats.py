@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wormsign.errors import LogFormatError
-from wormsign.logs import clf, errorlog, iis
+from wormsign.logs import clf, errorlog, eve, iis, zeek
 from wormsign.logs.record import Request
 
 
@@ -140,6 +140,71 @@ class NginxError:
         return errorlog.nginx_parse_line(raw, path, line)
 
 
+@dataclass(frozen=True)
+class ZeekHTTP:
+    """Zeek http.log, tab-separated with #fields headers."""
+
+    name: str = "zeek-http"
+    description: str = "Zeek http.log (TSV)"
+
+    def sniff(self, lines: list[bytes]) -> int:
+        head = any(ln.startswith(b"#fields") and b"uri" in ln for ln in lines)
+        return len(lines) if head else 0
+
+    def new_state(self) -> iis.IISState:
+        return iis.IISState()
+
+    def validate(self, buf: bytes, base_line: int, state: Any, max_bad: int,
+                 ) -> tuple[int, int, list[int]]:
+        return zeek.validate_tsv(buf, base_line, state, max_bad)
+
+    def parse(self, raw: bytes, line: int, state: Any, path: str) -> Request | None:
+        return zeek.parse_tsv(raw, state, path, line)
+
+
+@dataclass(frozen=True)
+class ZeekHTTPJSON:
+    """Zeek http.log written as JSON lines."""
+
+    name: str = "zeek-http-json"
+    description: str = "Zeek http.log (JSON)"
+
+    def sniff(self, lines: list[bytes]) -> int:
+        return sum(1 for ln in lines if ln.startswith(b"{") and b'"uri"' in ln
+                   and (b'"id.orig_h"' in ln or b'"orig_h"' in ln))
+
+    def new_state(self) -> None:
+        return None
+
+    def validate(self, buf: bytes, base_line: int, state: Any, max_bad: int,
+                 ) -> tuple[int, int, list[int]]:
+        return zeek.validate_json(buf, base_line, max_bad, required="")
+
+    def parse(self, raw: bytes, line: int, state: Any, path: str) -> Request | None:
+        return zeek.parse_json(raw, path, line)
+
+
+@dataclass(frozen=True)
+class SuricataEve:
+    """Suricata eve.json (http events, and the http part of alerts)."""
+
+    name: str = "suricata-eve"
+    description: str = "Suricata eve.json"
+
+    def sniff(self, lines: list[bytes]) -> int:
+        return sum(1 for ln in lines if ln.startswith(b"{") and b'"event_type"' in ln)
+
+    def new_state(self) -> eve.EveState:
+        return eve.EveState()
+
+    def validate(self, buf: bytes, base_line: int, state: Any, max_bad: int,
+                 ) -> tuple[int, int, list[int]]:
+        return zeek.validate_json(buf, base_line, max_bad, required="event_type")
+
+    def parse(self, raw: bytes, line: int, state: Any, path: str) -> Request | None:
+        return eve.parse(raw, state, path, line)
+
+
 FORMATS: dict[str, LogFormat] = {}
 
 
@@ -155,6 +220,9 @@ for _fmt in (
     IISW3C(),
     ApacheError(),
     NginxError(),
+    ZeekHTTP(),
+    ZeekHTTPJSON(),
+    SuricataEve(),
 ):
     register(_fmt)
 

@@ -1,0 +1,134 @@
+"""Zeek ``http.log``: tab-separated with ``#fields`` headers, or JSON lines.
+
+    #separator \\x09
+    #fields ts uid id.orig_h id.orig_p id.resp_h id.resp_p trans_depth method host uri ...
+    995538225.123456 CHhAvV... 10.0.0.1 1025 192.0.2.80 80 1 GET www.example.com /default.ida?NNN...
+
+``-`` is unset and ``(empty)`` empty; Zeek writes non-printable bytes as ``\\xNN``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from wormsign.logs.iis import IISState
+from wormsign.logs.record import Request
+from wormsign.logs.text import decode
+
+
+def validate_tsv(buf: bytes, base_line: int, state: IISState, max_bad: int,
+                 ) -> tuple[int, int, list[int]]:
+    """Count lines; a data line fits when it has as many tab-separated fields as ``#fields``."""
+    if not buf:
+        return 0, 0, []
+    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
+    bad = 0
+    first: list[int] = []
+    expected = len(state.fields[-1]) if state.fields else -1
+    for i, line in enumerate(parts):
+        if not line or line == b"\r":
+            continue
+        if line[:1] == b"#":
+            if line.startswith(b"#fields"):
+                names = tuple(decode(line[8:].strip(b"\r")).replace("\\x09", "\t").split("\t"))
+                names = tuple(n for n in names if n)
+                state.starts.append(base_line + i + 1)
+                state.fields.append(names)
+                expected = len(names)
+            continue
+        if line.rstrip(b"\r").count(b"\t") + 1 != expected:
+            bad += 1
+            if len(first) < max_bad:
+                first.append(base_line + i + 1)
+    return len(parts), bad, first
+
+
+def _val(v: Any) -> str | None:
+    if v is None:
+        return None
+    s = str(v)
+    return None if s in ("-", "(empty)", "") else s
+
+
+def _ts(v: Any) -> datetime | None:
+    try:
+        if isinstance(v, int | float) or (isinstance(v, str) and v.replace(".", "", 1).isdigit()):
+            return datetime.fromtimestamp(float(v), tz=UTC)
+        if isinstance(v, str):
+            return datetime.fromisoformat(v.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _record(row: dict[str, Any], path: str, line: int, fmt: str) -> Request | None:
+    ip = _val(row.get("id.orig_h"))
+    uri = _val(row.get("uri"))
+    if ip is None or uri is None:
+        return None
+    status = _val(row.get("status_code"))
+    return Request(
+        timestamp=_ts(row.get("ts")), source_ip=ip, method=_val(row.get("method")), url=uri,
+        status=int(status) if status and status.isdigit() else None,
+        protocol=_val(row.get("version")), user_agent=_val(row.get("user_agent")),
+        host=_val(row.get("host")), referer=_val(row.get("referrer")),
+        path=path, line=line, format=fmt,
+    )
+
+
+def parse_tsv(raw: bytes, state: IISState, path: str = "", line: int = 0) -> Request | None:
+    """Parse one data line of a TSV ``http.log``."""
+    names = state.fields_at(line)
+    if names is None:
+        return None
+    values = [decode(v) for v in raw.rstrip(b"\r\n").split(b"\t")]
+    if len(values) != len(names):
+        return None
+    return _record(dict(zip(names, values, strict=True)), path, line, "zeek-http")
+
+
+def validate_json(buf: bytes, base_line: int, max_bad: int, *, required: str,
+                  ) -> tuple[int, int, list[int]]:
+    """Count lines and those that are not JSON objects (``required`` must appear in each)."""
+    if not buf:
+        return 0, 0, []
+    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
+    bad = 0
+    first: list[int] = []
+    key = required.encode()
+    for i, line in enumerate(parts):
+        s = line.strip()
+        if not s:
+            continue
+        ok = s[:1] == b"{" and s[-1:] == b"}" and key in s
+        if ok:
+            try:
+                ok = isinstance(json.loads(s), dict)
+            except ValueError:
+                ok = False
+        if not ok:
+            bad += 1
+            if len(first) < max_bad:
+                first.append(base_line + i + 1)
+    return len(parts), bad, first
+
+
+def load_json(raw: bytes) -> dict[str, Any] | None:
+    """One JSON object, or None (bad JSON, wrong type, invalid UTF-8 made safe first)."""
+    try:
+        obj = json.loads(decode(raw.strip()))
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def parse_json(raw: bytes, path: str = "", line: int = 0) -> Request | None:
+    """Parse one line of a JSON ``http.log``."""
+    obj = load_json(raw)
+    if obj is None:
+        return None
+    if "id.orig_h" not in obj and isinstance(obj.get("id"), dict):
+        obj = {**obj, **{f"id.{k}": v for k, v in obj["id"].items()}}
+    return _record(obj, path, line, "zeek-http-json")
