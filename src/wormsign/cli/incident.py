@@ -1,0 +1,332 @@
+"""``wormsign incident``: manage a worm incident from evidence to report.
+
+A thin skin over :mod:`wormsign.incidents`; ``--json`` outputs are stable contracts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from wormsign.errors import InputError, StoreError
+from wormsign.logs.text import safe
+
+ActionFn = Callable[[Any, argparse.Namespace], int]
+
+FORMATS = ("nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix")
+TASK_STATUSES = ("open", "in-progress", "done", "skipped")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "incident", help="manage an incident: evidence, playbook tasks, blocklists, reports",
+        description="Turn scan alerts, raw logs and assessments into a managed incident: "
+        "timeline and assets, playbook tasks, blocklists (nftables, iptables, nginx, apache, "
+        "suricata, csv, STIX 2.1) and HTML/PDF reports. The store is a SQLite file (--db PATH, "
+        "$WORMSIGN_DB, default ~/.local/share/wormsign/wormsign.db) or PostgreSQL "
+        "(--db postgresql://user:pw@host/db).",
+    )
+    db_help = "store: SQLite path or database URL (default $WORMSIGN_DB or the per-user file)"
+    p.add_argument("--db", help=db_help)
+    p.set_defaults(func=_usage(p))
+    cmds = p.add_subparsers(dest="action", metavar="ACTION")
+
+    def add(name: str, fn: ActionFn, help_: str) -> argparse.ArgumentParser:
+        sp = cmds.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
+        sp.set_defaults(func=_with_store(fn))
+        return sp
+
+    sp = add("new", _new, "open a new incident and print its id")
+    sp.add_argument("name")
+    sp.add_argument("--own", action="append", default=[], metavar="CIDR",
+                    help="own network: internal like RFC 1918, never blocked (repeatable)")
+    sp.add_argument("--allow", action="append", default=[], metavar="CIDR",
+                    help="allowlisted network (partners), never blocked (repeatable)")
+
+    sp = add("ingest", _ingest, "add evidence: scan --alerts JSON Lines, raw logs, "
+             "assess --json output (detected per file)")
+    sp.add_argument("id", type=int)
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.add_argument("--batch-size", type=int, default=50_000, help="alerts per transaction")
+    sp.add_argument("--json", action="store_true", help="JSON result on stdout")
+
+    sp = add("list", _list, "list incidents")
+    sp.add_argument("--open", action="store_true", help="only open incidents")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("show", _show, "show an incident: totals, families, sources, victims, tasks")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--json", action="store_true", help="the full summary as JSON")
+    sp.add_argument("--top", type=int, default=10, help="sources listed")
+
+    sp = add("close", _close, "close an incident (it accepts no more evidence)")
+    sp.add_argument("id", type=int)
+
+    sp = add("networks", _networks, "add own or allowlisted networks to an incident")
+    sp.add_argument("id", type=int)
+    sp.add_argument("cidrs", nargs="+", metavar="CIDR")
+    sp.add_argument("--own", action="store_true", help="own networks (default: allowlist)")
+
+    sp = add("tasks", _tasks, "list the playbook tasks and progress")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("task", _task, "update a task: status, owner, note")
+    sp.add_argument("id", type=int)
+    sp.add_argument("task", help="task number or key (e.g. contain.block-sources or "
+                    "nimda/contain.block-sources)")
+    sp.add_argument("--status", choices=TASK_STATUSES)
+    sp.add_argument("--owner")
+    sp.add_argument("--note")
+
+    sp = add("blocklist", _blocklist, "refresh and list the blocklist with expiries")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--ttl", help="lifetime of new or re-seen entries (e.g. 12h, 7d; "
+                    "default 7d)")
+    sp.add_argument("--all", action="store_true", help="include expired entries")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("export", _export, "export the blocklist for a firewall, proxy or IDS")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--format", required=True, choices=FORMATS)
+    sp.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
+    sp.add_argument("--ttl", help="lifetime of new or re-seen entries (default 7d)")
+
+    sp = add("report", _report, "write the incident report as HTML and/or PDF")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--html", metavar="FILE")
+    sp.add_argument("--pdf", metavar="FILE")
+
+    sp = add("alerts", _alerts, "list an incident's alerts, a page at a time")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--page", type=int, default=1)
+    sp.add_argument("--per-page", type=int, default=50)
+    sp.add_argument("--family")
+    sp.add_argument("--source", dest="source_ip")
+    sp.add_argument("--json", action="store_true")
+
+
+def _usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+    return run
+
+
+def _with_store(fn: ActionFn) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from wormsign.incidents import Store
+        with Store.open(getattr(args, "db", None)) as store:
+            return fn(store, args)
+    return run
+
+
+def _dump(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[Any]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+
+
+# -- actions -----------------------------------------------------------------------------
+def _new(store: Any, args: argparse.Namespace) -> int:
+    print(store.create_incident(args.name, own=args.own, allow=args.allow))
+    return 0
+
+
+def _ingest(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents import ingest_paths
+
+    quiet = args.json or not sys.stderr.isatty()
+
+    def progress(path: str, pos: int, added: int) -> None:
+        if not quiet:
+            print(f"\r{safe(path)}: {pos:,} records read, {added:,} added", end="",
+                  file=sys.stderr, flush=True)
+
+    res = ingest_paths(store, args.id, args.paths, batch_size=args.batch_size,
+                       progress=progress)
+    if not quiet:
+        print(file=sys.stderr)
+    if args.json:
+        _dump(res.to_dict())
+        return 0
+    for f in res.files:
+        print(f"{safe(f.path)} ({f.kind}): {f.added:,} added, {f.duplicates:,} already "
+              f"present, {f.skipped:,} skipped"
+              + (f", resumed at record {f.resumed_from:,}" if f.resumed_from else ""))
+        for e in f.errors:
+            print(f"  skipped: {safe(e)}", file=sys.stderr)
+    fams = ", ".join(res.families) or "none"
+    print(f"incident {args.id}: families {fams}; {res.tasks_added} playbook task(s) added")
+    return 0
+
+
+def _list(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents.query import iso
+    incs = store.list_incidents(include_closed=not args.open)
+    if args.json:
+        _dump([{**i.to_dict(), "created_at": iso(i.created_at), "closed_at": iso(i.closed_at)}
+               for i in incs])
+        return 0
+    if not incs:
+        print("no incidents")
+    for i in incs:
+        print(f"{i.id:>5}  {i.status:<6}  {iso(i.created_at)}  {safe(i.name)}")
+    return 0
+
+
+def _show(store: Any, args: argparse.Namespace) -> int:
+    s = store.get_incident_summary(args.id, top=args.top)
+    if args.json:
+        _dump(s)
+        return 0
+    inc, tot = s["incident"], s["totals"]
+    print(f"Incident {inc['id']}: {safe(inc['name'])} [{inc['status']}], opened "
+          f"{inc['created_at']}")
+    print(f"{tot['alerts']:,} alerts from {tot['sources']:,} sources, {tot['victims']} "
+          f"infected internal host(s); {tot['first_seen'] or '-'} .. {tot['last_seen'] or '-'}")
+    for f in s["families"]:
+        print(f"  {f['family']:<14} {f['alerts']:>10,} alerts {f['sources']:>8,} sources")
+    if s["sources"]:
+        print("Top sources:")
+        for x in s["sources"]:
+            tag = "  INTERNAL" if x["internal"] else ""
+            print(f"  {safe(x['source_ip']):<40} {x['family']:<14} {x['alerts']:>8,}{tag}")
+    if s["victims"]:
+        print("Infected internal hosts (isolate and clean):")
+        for v in s["victims"][:args.top]:
+            print(f"  {safe(v['host']):<40} {', '.join(v['families'])}  {v['alerts']:,} alerts")
+        if len(s["victims"]) > args.top:
+            print(f"  ... and {len(s['victims']) - args.top} more (--top, --json)")
+    if s["assets"]:
+        bad = [h["host"] for h in s["assets"]
+               if any(f["status"] == "exploitable" for f in h["findings"])]
+        print(f"Assessment: {len(s['assets'])} host(s), {len(bad)} exploitable"
+              + (f": {', '.join(map(safe, bad[:10]))}" if bad else ""))
+    _print_progress(s["tasks"]["progress"])
+    bl = s["blocklist"]
+    print(f"Blocklist: {bl['active']} active, {bl['expired']} expired entries")
+    return 0
+
+
+def _print_progress(prog: dict[str, Any]) -> None:
+    if not prog["total"]:
+        print("Tasks: none yet (playbooks apply when the evidence shows a family)")
+        return
+    print(f"Tasks: {prog['percent']} % done of {prog['total']}")
+    for pb, p in prog["playbooks"].items():
+        bar = "#" * int(p["percent"] // 5)
+        print(f"  {pb:<14} [{bar:<20}] {p['percent']:>5} %  "
+              + ", ".join(f"{k} {v}" for k, v in sorted(p["by_status"].items())))
+
+
+def _close(store: Any, args: argparse.Namespace) -> int:
+    inc = store.close_incident(args.id)
+    print(f"incident {inc.id} closed")
+    return 0
+
+
+def _networks(store: Any, args: argparse.Namespace) -> int:
+    store.add_networks(args.id, args.cidrs, "own" if args.own else "allow")
+    nets = store.networks(args.id)
+    print(f"own: {', '.join(nets['own']) or '-'}; allow: {', '.join(nets['allow']) or '-'}")
+    return 0
+
+
+def _tasks(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents.playbook import progress
+    store.get_incident(args.id)
+    tasks = store.list_tasks(args.id)
+    if args.json:
+        _dump({"progress": progress(tasks), "items": [x.to_dict() for x in tasks]})
+        return 0
+    _print_progress(progress(tasks))
+    for x in tasks:
+        owner = f" ({safe(x.owner)})" if x.owner else ""
+        print(f"  #{x.id:<4} {x.status:<11} {x.playbook}/{x.key}{owner}: {x.title}")
+        for line in x.notes.splitlines():
+            print(f"        {safe(line)}")
+    return 0
+
+
+def _task(store: Any, args: argparse.Namespace) -> int:
+    if args.status is None and args.owner is None and args.note is None:
+        raise StoreError("nothing to change: give --status, --owner or --note")
+    x = store.update_task(args.id, args.task, status=args.status, owner=args.owner,
+                          note=args.note)
+    print(f"#{x.id} {x.playbook}/{x.key}: {x.status}" + (f", owner {safe(x.owner)}"
+                                                          if x.owner else ""))
+    return 0
+
+
+def _blocklist(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents.blocklist import entries, refresh
+    from wormsign.incidents.query import iso
+    if store.get_incident(args.id).status == "open":
+        refresh(store, args.id, args.ttl)
+    items = entries(store, args.id, include_expired=args.all)
+    if args.json:
+        _dump([{**e.to_dict(), **{k: iso(getattr(e, k)) for k in
+                                  ("first_seen", "last_seen", "added_at", "expires_at")}}
+               for e in items])
+        return 0
+    for e in items:
+        print(f"{e.address:<40} {e.family:<14} {e.events:>8,}  expires {iso(e.expires_at)}")
+    print(f"{len(items)} entr{'y' if len(items) == 1 else 'ies'}", file=sys.stderr)
+    return 0
+
+
+def _export(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents import export
+    text = export(store, args.id, args.format, ttl=args.ttl)
+    with _output(args.out) as fh:
+        fh.write(text)
+    return 0
+
+
+def _report(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents import render_html, render_pdf
+    if not args.html and not args.pdf:
+        raise StoreError("give --html FILE and/or --pdf FILE")
+    if args.html:
+        html = render_html(store, args.id)
+        with _output(args.html) as fh:
+            fh.write(html)
+        print(f"wrote {args.html}")
+    if args.pdf:
+        res = render_pdf(store, args.id, args.pdf)
+        for w in res.warnings:
+            print(f"wormsign: warning: PDF: {w}", file=sys.stderr)
+        print(f"wrote {args.pdf} ({res.pages} pages)")
+    store.record_action(args.id, "report", "report written"
+                        + (" (HTML)" if args.html else "") + (" (PDF)" if args.pdf else ""))
+    return 0
+
+
+def _alerts(store: Any, args: argparse.Namespace) -> int:
+    filters = {"family": args.family, "source_ip": args.source_ip}
+    page = store.list_alerts(args.id, args.page, args.per_page, filters)
+    if args.json:
+        _dump(page.to_dict())
+        return 0
+    for a in page.items:
+        print(f"{a['timestamp'] or '-':<21} {safe(a['source_ip']):<18} {a['family']:<12} "
+              f"{safe(a['method'] or '')} {safe(a['url'][:100])}")
+    print(f"page {page.page}/{page.pages}, {page.total:,} alerts", file=sys.stderr)
+    return 0

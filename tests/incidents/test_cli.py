@@ -1,0 +1,130 @@
+"""``wormsign incident ...`` as a user runs it: the flow from evidence to report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from incidents.helpers import assess_doc, synthetic_alerts, write_jsonl
+from wormsign.cli.main import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    rc = main(args)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_incident_flow_from_alerts_to_report(store_url: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    db = ["--db", store_url]
+    alerts = synthetic_alerts(800, seed=9)
+    jl = write_jsonl(tmp_path / "alerts.jsonl", alerts, ["not json"])
+    assess = tmp_path / "assess.json"
+    assess.write_text(json.dumps(assess_doc()))
+
+    rc, out, _ = run(["incident", *db, "new", "web farm", "--allow", "198.51.0.0/24"], capsys)
+    assert rc == 0
+    iid = int(out.strip())
+
+    rc, out, err = run(["incident", "ingest", str(iid), str(jl), str(assess), *db,
+                        "--json"], capsys)
+    assert rc == 0
+    res = json.loads(out)
+    assert res["added"] == 800 + 2 and res["skipped"] == 1
+    assert [f["kind"] for f in res["files"]] == ["alerts", "assess"]
+    assert res["files"][0]["errors"][0].startswith(f"{jl}:801:")
+    rc, out, _ = run(["incident", "ingest", str(iid), str(jl), *db], capsys)
+    assert rc == 0 and "0 added, 800 already present, 1 skipped" in out
+
+    rc, out, _ = run(["incident", "show", str(iid), "--json", *db], capsys)
+    s = json.loads(out)
+    for key in ("incident", "totals", "families", "sources", "victims", "assets", "timeline",
+                "tasks", "blocklist", "actions"):
+        assert key in s
+    assert s["totals"]["alerts"] == 800
+    assert {f["family"] for f in s["families"]} == {a.family for a in alerts}
+    total_tasks = s["tasks"]["progress"]["total"]
+    assert total_tasks > 0 and s["tasks"]["progress"]["percent"] == 0.0
+
+    rc, out, _ = run(["incident", "show", str(iid), *db], capsys)
+    assert rc == 0 and "800 alerts" in out and "Tasks: 0.0 % done" in out
+
+    rc, out, _ = run(["incident", "task", str(iid), "nimda/contain.block-sources",
+                      "--status", "done", "--owner", "ana", "--note", "deployed", *db], capsys)
+    assert rc == 0 and "done, owner ana" in out
+    rc, out, _ = run(["incident", "tasks", str(iid), "--json", *db], capsys)
+    t = json.loads(out)
+    done = [x for x in t["items"] if x["status"] == "done"]
+    assert len(done) == 1 and done[0]["owner"] == "ana" and "deployed" in done[0]["notes"]
+    assert t["progress"]["percent"] == round(100 / total_tasks, 1)
+    rc, _, err = run(["incident", "task", str(iid), "contain.block-sources", "--status",
+                      "done", *db], capsys)
+    assert rc == 2 and "ambiguous" in err
+
+    outs = {}
+    for fmt in ("nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix"):
+        path = tmp_path / f"block.{fmt}"
+        rc, out, err = run(["incident", "export", str(iid), "--format", fmt, "--out",
+                            str(path), "--ttl", "12h", *db], capsys)
+        assert rc == 0 and out == "", err
+        outs[fmt] = path.read_text()
+    rows = list(csv.DictReader(io.StringIO(outs["csv"])))
+    external = {a.source_ip for a in alerts if not a.source_ip.startswith(("10.", "198.51.0."))}
+    assert {r["address"] for r in rows} == external
+    assert not any(a.startswith("198.51.0.") for a in [r["address"] for r in rows])
+    assert json.loads(outs["stix"])["type"] == "bundle"
+
+    rc, out, _ = run(["incident", "blocklist", str(iid), "--json", *db], capsys)
+    assert {e["address"] for e in json.loads(out)} == external
+
+    html, pdf = tmp_path / "r.html", tmp_path / "r.pdf"
+    rc, out, err = run(["incident", "report", str(iid), "--html", str(html), *db], capsys)
+    assert rc == 0 and html.read_text().startswith("<!DOCTYPE html>")
+
+    rc, out, _ = run(["incident", "alerts", str(iid), "--family", "nimda", "--json", *db],
+                     capsys)
+    assert json.loads(out)["total"] == sum(1 for a in alerts if a.family == "nimda")
+
+    rc, out, _ = run(["incident", "list", "--json", *db], capsys)
+    assert [i["id"] for i in json.loads(out)] == [iid]
+    rc, out, _ = run(["incident", "close", str(iid), *db], capsys)
+    assert rc == 0
+    rc, _, err = run(["incident", "ingest", str(iid), str(jl), *db], capsys)
+    assert rc == 2 and "closed" in err
+    rc, out, _ = run(["incident", "list", "--open", *db], capsys)
+    assert out.strip() == "no incidents"
+
+
+def test_pdf_report_from_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = ["--db", str(tmp_path / "c.db")]
+    run(["incident", "new", "pdf", *db], capsys)
+    run(["incident", "ingest", "1", str(write_jsonl(tmp_path / "a.jsonl",
+                                                     synthetic_alerts(50))), *db], capsys)
+    rc, out, err = run(["incident", "report", "1", "--pdf", str(tmp_path / "r.pdf"), *db],
+                       capsys)
+    assert rc == 0 and "warning" not in err
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORMSIGN_DB", str(tmp_path / "env.db"))
+    rc, out, _ = run(["incident", "new", "env"], capsys)
+    assert rc == 0 and (tmp_path / "env.db").exists()
+    for args, needle in ((["incident", "show", "42"], "no incident with id 42"),
+                         (["incident", "ingest", "1", str(tmp_path / "nope")], "no such file"),
+                         (["incident", "report", "1"], "--html"),
+                         (["incident", "task", "1", "x"], "nothing to change"),
+                         (["incident", "networks", "1", "300.0.0.0/8"], "not a network"),
+                         (["incident", "blocklist", "1", "--ttl", "forever"], "duration")):
+        rc, _, err = run(args, capsys)
+        assert rc == 2, args
+        assert needle in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+    rc, _, err = run(["incident"], capsys)
+    assert rc == 2 and "usage" in err
