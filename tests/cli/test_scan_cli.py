@@ -175,3 +175,11 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     r2 = subprocess.run([sys.executable, "-m", "wormsign", "scan", "-q", str(p)],
                         capture_output=True, check=False)
     assert r2.stderr == b""
+
+
+def test_fast_alert_lines_equal_to_ecs(sample_dir: Path) -> None:
+    from wormsign.detect.report import ecs_lines
+    from wormsign.detect.scanner import scan_paths
+
+    alerts = scan_paths([str(sample_dir)]).alerts
+    assert [json.loads(x) for x in ecs_lines(alerts)] == [a.to_ecs() for a in alerts]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from wormsign.detect.report import Summary, iso, to_csv, to_json
+from wormsign.detect.report import Summary, ecs_lines, iso, to_csv, to_json
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
 from wormsign.errors import InputError
 from wormsign.logs.formats import FORMATS
@@ -61,12 +61,10 @@ def _write(path: str, text: str) -> None:
 
 
 def write_alerts(report: ScanReport, path: str) -> None:
-    """JSON Lines, one ECS alert per matched request."""
+    """JSON Lines, one ECS alert per matched request (see :func:`ecs_lines`)."""
     try:
         with open(path, "w", encoding="utf-8") as f:
-            for a in report.alerts:
-                f.write(json.dumps(a.to_ecs(), ensure_ascii=False))
-                f.write("\n")
+            f.writelines(ecs_lines(report.alerts))
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
 

@@ -96,10 +96,41 @@ def _opt(s: str | None) -> str | None:
     return None if s is None or s in ("", "-") else s
 
 
+_TAIL = re.compile(
+    _QS + r'(?:"(?: (\d{3}|-)(?: (\d+|-))?)?(?: "' + _QS + r'"(?: "' + _QS + r'")?)?)?'
+)
+_Tail = tuple[str | None, str, str | None, int | None, int | None, str | None, str | None]
+
+
+@lru_cache(maxsize=32768)
+def _parse_tail(tail: bytes) -> _Tail:
+    """Everything after ``] "``: request, status, size, referer, user agent. Worms and
+    crawlers repeat it verbatim, so it is parsed once per distinct text."""
+    m = _TAIL.match(decode(tail))
+    assert m is not None  # every group is optional
+    req, status_s, size_s, ref, ua = m.groups()
+    method, url, proto = split_request(req.replace('\\"', '"'))
+    return (method, url, proto,
+            int(status_s) if status_s and status_s != "-" else None,
+            int(size_s) if size_s and size_s != "-" else None, _opt(ref), _opt(ua))
+
+
 def parse_line(raw: bytes, prefix_tokens: int, path: str = "", line: int = 0,
                fmt: str = "combined") -> Request | None:
     """Parse one access-log line into a :class:`Request` (None when it is not one)."""
-    text = decode(raw.rstrip(b"\r\n"))
+    raw = raw.rstrip(b"\r\n")
+    cut = raw.find(b'] "')
+    if cut > 0:
+        head = raw[:cut].split(b" ", prefix_tokens)
+        if len(head) == prefix_tokens + 1 and head[-1][:1] == b"[" and all(head[:-1]):
+            method, url, proto, status, size, ref, ua = _parse_tail(raw[cut + 3:])
+            host = decode(head[0]) if prefix_tokens == 4 else None
+            return Request(
+                timestamp=parse_time(decode(head[-1][1:])), source_ip=decode(head[-4]),
+                method=method, url=url, status=status, protocol=proto, user_agent=ua,
+                host=host, size=size, referer=ref, path=path, line=line, format=fmt,
+            )
+    text = decode(raw)
     m = _LINE[prefix_tokens].match(text)
     if m is None:
         return None
