@@ -82,7 +82,7 @@ def test_incident_flow_from_alerts_to_report(store_url: str, tmp_path: Path,
     rc, out, _ = run(["incident", "blocklist", str(iid), "--json", *db], capsys)
     assert {e["address"] for e in json.loads(out)} == external
 
-    html, pdf = tmp_path / "r.html", tmp_path / "r.pdf"
+    html = tmp_path / "r.html"
     rc, out, err = run(["incident", "report", str(iid), "--html", str(html), *db], capsys)
     assert rc == 0 and html.read_text().startswith("<!DOCTYPE html>")
 
@@ -105,7 +105,7 @@ def test_pdf_report_from_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     run(["incident", "new", "pdf", *db], capsys)
     run(["incident", "ingest", "1", str(write_jsonl(tmp_path / "a.jsonl",
                                                      synthetic_alerts(50))), *db], capsys)
-    rc, out, err = run(["incident", "report", "1", "--pdf", str(tmp_path / "r.pdf"), *db],
+    rc, _, err = run(["incident", "report", "1", "--pdf", str(tmp_path / "r.pdf"), *db],
                        capsys)
     assert rc == 0 and "warning" not in err
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
@@ -115,7 +115,7 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORMSIGN_DB", str(tmp_path / "env.db"))
     rc, out, _ = run(["incident", "new", "env"], capsys)
-    assert rc == 0 and (tmp_path / "env.db").exists()
+    assert rc == 0 and out.strip() == "1" and (tmp_path / "env.db").exists()
     for args, needle in ((["incident", "show", "42"], "no incident with id 42"),
                          (["incident", "ingest", "1", str(tmp_path / "nope")], "no such file"),
                          (["incident", "report", "1"], "--html"),
