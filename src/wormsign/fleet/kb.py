@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from wormsign.errors import ConfigError, Problem
-from wormsign.fleet.versions import version_key
+from wormsign.fleet.versions import version_key, version_matches
 
 SEVERITIES: dict[str, float] = {"critical": 1.0, "high": 0.7, "medium": 0.4, "low": 0.2}
 MITIGATION_KINDS = ("mappings-absent", "extensions-denied", "urlscan", "no-executable-vdirs")
@@ -80,10 +80,8 @@ class Affected:
         key = version_key(version)
         if not key:
             return False
-        for v in self.versions:
-            vk = version_key(v)
-            if vk and key[: len(vk)] == vk:
-                return True
+        if any(version_matches(v, version) for v in self.versions):
+            return True
         return any(_in_range(key, events) for events in self.ranges)
 
 
