@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wormsign.detect.scanner import scan_paths
 from wormsign.logs.synth import CODE_RED, CODE_RED_II
@@ -78,3 +80,21 @@ def test_nginx_error_log_code_red(tmp_path: Path) -> None:
             f'"GET {CODE_RED} HTTP/1.0", host: "www.example.com"')
     rep_ids = one(tmp_path, line, "error.log")
     assert rep_ids == ["code-red"]
+
+
+_PIECES = st.sampled_from([
+    b"1.2.3.4 - - [19/Jul/2001:10:23:45 +0000] \"GET ", CODE_RED.encode(), b"/scripts/..%c0%af..",
+    b"cmd.exe", b"root.exe", b"\" 404 1 \"-\" \"-\"", b"\n", b"#Fields: date time c-ip\n",
+    b"[Thu Jul 19 10:23:45 2001] [error] [client 1.1.1.1] File does not exist: ", b"\xc0\xaf",
+    b"%%35%63", b"\x00", b"{\"event_type\": \"http\"", b"\t", b" ", b"]", b"\"",
+])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_PIECES | st.binary(max_size=20), max_size=40))
+def test_no_input_crashes_the_scanner(tmp_path: Path, parts: list[bytes]) -> None:
+    p = tmp_path / "fuzz.log"
+    p.write_bytes(b"".join(parts))
+    rep = scan_paths([str(p)])
+    f = rep.files[0]
+    assert f.error is not None or f.lines == f.parsed + f.skipped
