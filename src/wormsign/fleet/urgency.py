@@ -91,9 +91,13 @@ class Outbreak:
             grid = np.concatenate([[t0], self.t[self.t > t0]])
             lam = self.rate_at(grid)
             dt = np.diff(grid)
-            cum = np.concatenate([[0.0], np.cumsum((lam[1:] + lam[:-1]) * 0.5 * dt)])
+            mean = (lam[1:] + lam[:-1]) * 0.5
+            cum = np.concatenate([[0.0], np.cumsum(mean * dt)])
             surv = np.exp(-cum)
-            inside = float(np.sum((surv[1:] + surv[:-1]) * 0.5 * dt))
+            # exact for a constant rate inside each segment: S_i (1 - e^{-λ dt}) / λ
+            safe = np.where(mean > 0, mean, 1.0)
+            seg = np.where(mean > 0, -np.expm1(-mean * dt) / safe, dt)
+            inside = float(np.sum(surv[:-1] * seg))
             s_end = float(surv[-1])
         else:
             inside, s_end = 0.0, 1.0

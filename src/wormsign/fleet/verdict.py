@@ -73,6 +73,7 @@ class Judge:
         self.assume_defaults = assume_defaults
         self._cache: dict[tuple[object, ...], tuple[Verdict, ...]] = {}
         self._covering: dict[str, list[str]] = {}
+        self._alive: dict[int, ConfigAudit] = {}
 
     def covering(self, adv: Advisory) -> list[str]:
         """Every catalogued patch that fixes ``adv`` directly or by supersedence."""
@@ -84,6 +85,8 @@ class Judge:
     def judge(self, host: Host, audit: ConfigAudit | None,
               probe: ProbeEvidence | None = None) -> tuple[Verdict, ...]:
         """The verdict for every advisory in the knowledge base (in id order)."""
+        if audit is not None:
+            self._alive[id(audit)] = audit   # keeps id() unique while cached
         key = (host.product, host.version, host.patches, host.os, host.config,
                id(audit), probe)
         hit = self._cache.get(key)
