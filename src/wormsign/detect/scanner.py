@@ -16,7 +16,7 @@ from wormsign.detect.alert import Alert
 from wormsign.detect.attribute import Hit, attribute
 from wormsign.detect.prefilter import Prefilter
 from wormsign.errors import InputError
-from wormsign.logs import formats
+from wormsign.logs import formats, pcap
 from wormsign.logs.record import Request
 from wormsign.logs.source import Input, expand, read_chunks
 from wormsign.rules.loader import load_pack
@@ -78,6 +78,8 @@ def _scan_file(inp: Input, rules: tuple[Rule, ...], prefilter: Prefilter, fmt_na
                hits: list[Hit], intern: _Interner,
                on_bytes: Callable[[int], None] | None) -> FileStats:
     stats = FileStats(path="<stdin>" if inp.is_stdin else inp.name)
+    if fmt_name in (None, "pcap") and not inp.is_stdin and _pcap_magic(inp.name):
+        return _scan_pcap(inp, rules, stats, hits, intern)
     fmt: formats.LogFormat | None = formats.get(fmt_name) if fmt_name else None
     state = None
     base = 0
@@ -116,6 +118,38 @@ def _scan_file(inp: Input, rules: tuple[Rule, ...], prefilter: Prefilter, fmt_na
     except InputError as exc:
         stats.error = exc.message
         stats.lines = max(stats.lines, base)
+    return stats
+
+
+def _pcap_magic(name: str) -> bool:
+    try:
+        with open(name, "rb") as f:
+            return pcap.is_pcap(f.read(4))
+    except OSError:
+        return False
+
+
+def _scan_pcap(inp: Input, rules: tuple[Rule, ...], stats: FileStats, hits: list[Hit],
+               intern: _Interner) -> FileStats:
+    """Packet captures: every HTTP request in them is matched against every rule."""
+    stats.format = "pcap"
+    everything = frozenset(range(len(rules)))
+    try:
+        with open(inp.name, "rb") as f:
+            for n, req, ok in pcap.requests(f, stats.path):
+                stats.lines = n
+                if not ok:
+                    stats.skipped += 1
+                    if len(stats.first_skipped) < MAX_BAD_LINES:
+                        stats.first_skipped.append(n)
+                elif req is not None:
+                    matched = _match(rules, everything, req)
+                    if matched:
+                        hits.append(Hit(_shrink(req, intern), matched))
+    except InputError as exc:
+        stats.error = exc.message
+    except OSError as exc:
+        stats.error = exc.strerror or str(exc)
     return stats
 
 

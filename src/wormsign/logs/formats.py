@@ -229,6 +229,8 @@ for _fmt in (
 
 def get(name: str) -> LogFormat:
     """The format registered as ``name`` (a clear error listing the known ones otherwise)."""
+    if name == "pcap":
+        raise LogFormatError("pcap input is recognised by its magic number, not forced")
     try:
         return FORMATS[name]
     except KeyError:
