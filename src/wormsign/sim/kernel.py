@@ -734,7 +734,10 @@ def run_kernel(
                         eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
                         r_eff[side[h]] += eff
 
-            # -- apply: new infections leave the pools; due hosts start scanning
+            # -- apply: new infections leave the pools; due hosts start scanning at the
+            # end of this step
+            if phase == PH_SPREAD:
+                vtime += capf_now * dt
             for j in range(n_start, n_new):
                 h = newly[j]
                 ever[h] = 1
@@ -806,8 +809,6 @@ def run_kernel(
                 if thr_t[k] < 0.0 and n_ever >= thr[k]:
                     thr_t[k] = t1
             g_obs = step_new / (dt * max(n_scan[0], 1))
-            if phase == PH_SPREAD:
-                vtime += capf_now * dt
             t = t1
         # -- sequential walkers: probes that reached each telescope during the bin
         if strategy == SEQ and ntel > 0:

@@ -80,4 +80,4 @@ def pool_pick(cnt: I64, g: int, k: int) -> int:
     """How many of ``k`` random distinct available members of ``g`` exist: they are
     ``mem[start[g] + cnt[g] - k : start[g] + cnt[g]]``. Nothing is removed, so several levels
     can pick from the same step-start population."""
-    return min(k, cnt[g])
+    return int(min(k, cnt[g]))
