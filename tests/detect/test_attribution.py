@@ -71,9 +71,8 @@ def test_code_red_and_nimda_from_one_host(tmp_path: Path) -> None:
 
 
 def test_sample_attribution(sample_dir: Path) -> None:
-    # The error log cannot tell Code Red from Code Red II (no query): count the other two.
-    rep = scan_paths([str(sample_dir / "synthetic-access.log"),
-                      str(sample_dir / "synthetic-iis-w3c.log")])
+    # The error log alone cannot tell Code Red from Code Red II; the access log settles it.
+    rep = scan_paths([str(sample_dir)])
     fams: dict[str, set[str]] = {}
     for a in rep.alerts:
         fams.setdefault(a.family, set()).add(a.source_ip)
@@ -94,3 +93,19 @@ def test_apache13_error_log_bare_directories_count_towards_the_burst(tmp_path: P
     # the same directories alone are nothing
     log.write_text("\n".join(lines[2:4]) + "\n")
     assert scan_paths([str(log)]).alerts == []
+
+
+def test_error_log_code_red_takes_the_family_the_access_log_shows(tmp_path: Path) -> None:
+    from wormsign.logs.synth import CODE_RED, CODE_RED_II
+
+    crii = _ev("4.4.4.4", [CODE_RED_II], start=T0)
+    cr = _ev("4.4.4.5", [CODE_RED], start=T0)
+    alone = _ev("4.4.4.6", [CODE_RED], start=T0)
+    (tmp_path / "access.log").write_text("".join(combined_lines(crii + cr)))
+    (tmp_path / "error.log").write_bytes(b"".join(error_lines(crii + cr + alone)))
+    fams: dict[tuple[str, str], set[str]] = {}
+    for a in scan_paths([str(tmp_path)]).alerts:
+        fams.setdefault((a.source_ip, a.format), set()).add(a.family)
+    assert fams[("4.4.4.4", "apache-error")] == {"code-red-ii"}
+    assert fams[("4.4.4.5", "apache-error")] == {"code-red"}
+    assert fams[("4.4.4.6", "apache-error")] == {"code-red"}

@@ -70,7 +70,8 @@ def attribute(hits: list[Hit]) -> list[Alert]:
     """One alert per matched request, in input order, with burst rules resolved."""
     burst_rules = {r.id: r for h in hits for r in h.rules if r.burst is not None}
     fired: dict[str, set[int]] = {rid: _fired_bursts(hits, r) for rid, r in burst_rules.items()}
-    alerts: list[Alert] = []
+    chosen: list[tuple[int, Rule, Rule]] = []
+    definite: dict[str, set[str]] = defaultdict(set)
     for i, h in enumerate(hits):
         plain = [r for r in h.rules if r.burst is None]
         usable = plain + [r for r in h.rules if r.burst is not None and i in fired[r.id]]
@@ -78,10 +79,20 @@ def attribute(hits: list[Hit]) -> list[Alert]:
             continue
         best = max(usable, key=lambda r: r.priority)
         line_best = max(plain, key=lambda r: r.priority) if plain else best
-        req = h.request
+        chosen.append((i, best, line_best))
+        if not best.ambiguous:
+            definite[h.request.source_ip].add(best.family)
+    alerts: list[Alert] = []
+    for i, best, line_best in chosen:
+        req = hits[i].request
+        family = best.family
+        if best.ambiguous:
+            known = definite.get(req.source_ip, set()) & set(best.ambiguous)
+            if len(known) == 1:
+                family = known.pop()
         alerts.append(Alert(
             timestamp=req.timestamp, source_ip=req.source_ip, rule_id=best.id,
-            rule_name=best.title, family=best.family, rule_family=line_best.family,
+            rule_name=best.title, family=family, rule_family=line_best.family,
             severity=best.severity, url=req.url, method=req.method, status=req.status,
             user_agent=req.user_agent, host=req.host, file_path=req.path, line=req.line,
             format=req.format,

@@ -29,7 +29,7 @@ from wormsign.rules.model import (
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _LINE = "__line__"
 _RULE_KEYS = {"id", "title", "family", "severity", "match", "keywords", "description",
-              "references", "priority", "burst", _LINE}
+              "references", "priority", "burst", "ambiguous", _LINE}
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -136,6 +136,10 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
         except (TypeError, ValueError) as exc:
             problems.append(Problem(path, b.get(_LINE, line) if isinstance(b, dict) else line,
                                     f"rule {rid}: invalid burst: {exc}"))
+    amb = d.get("ambiguous", [])
+    if not isinstance(amb, list) or not all(isinstance(a, str) for a in amb):
+        problems.append(Problem(path, line, f"rule {rid}: ambiguous must be a list of families"))
+        amb = []
     if len(problems) > n:
         return None
     refs = d.get("references", {})
@@ -143,7 +147,7 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
         id=rid, title=str(d["title"]), family=str(d["family"]), severity=str(sev),
         match=match, keywords=tuple(kw), description=str(d.get("description", "")).strip(),
         references=_strip(refs) if isinstance(refs, dict) else {}, priority=prio,
-        burst=burst, source=path, line=line,
+        burst=burst, ambiguous=tuple(amb), source=path, line=line,
     )
 
 

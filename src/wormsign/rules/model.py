@@ -94,6 +94,9 @@ class Rule:
     references: Mapping[str, Any] = field(default_factory=dict, compare=False)
     priority: int = 50
     burst: Burst | None = None
+    #: Families this rule cannot tell apart (e.g. Code Red vs Code Red II in an error log): when
+    #: the same source has alerts of exactly one of them from other rules, take that family.
+    ambiguous: tuple[str, ...] = ()
     source: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
 
@@ -139,6 +142,8 @@ class Rule:
                 "min_distinct": self.burst.min_distinct, "methods": list(self.burst.methods),
                 "max_other_share": self.burst.max_other_share,
             }
+        if self.ambiguous:
+            d["ambiguous"] = list(self.ambiguous)
         d["references"] = dict(self.references)
         return d
 
