@@ -15,6 +15,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
+from wormsign.logs.lines import count_bad
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 
@@ -52,17 +53,7 @@ def validate(buf: bytes, prefix_tokens: int, max_bad: int, *, force_python: bool
     if _clfscan is not None and not force_python:
         return _clfscan.validate(buf, prefix_tokens, max_bad)
     prefix = _PREFIX[prefix_tokens]
-    lines = bad = 0
-    first: list[int] = []
-    for line in buf.split(b"\n") if not buf.endswith(b"\n") else buf[:-1].split(b"\n"):
-        lines += 1
-        if line in (b"", b"\r"):
-            continue
-        if prefix.match(line) is None:
-            bad += 1
-            if len(first) < max_bad:
-                first.append(lines)
-    return lines, bad, first
+    return count_bad(buf, 0, max_bad, lambda line, _n: prefix.match(line) is not None)
 
 
 @lru_cache(maxsize=4096)

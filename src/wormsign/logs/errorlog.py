@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from wormsign.logs.clf import split_request
+from wormsign.logs.lines import count_bad
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 
@@ -40,18 +41,7 @@ _MONTHS = {m: i + 1 for i, m in enumerate(
 
 def validate(buf: bytes, base_line: int, max_bad: int) -> tuple[int, int, list[int]]:
     """Count lines and those that are not error-log lines (absolute 1-based numbers)."""
-    if not buf:
-        return 0, 0, []
-    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
-    bad = 0
-    first: list[int] = []
-    match = LINE.match
-    for i, line in enumerate(parts):
-        if line and line != b"\r" and match(line) is None:
-            bad += 1
-            if len(first) < max_bad:
-                first.append(base_line + i + 1)
-    return len(parts), bad, first
+    return count_bad(buf, base_line, max_bad, lambda line, _n: LINE.match(line) is not None)
 
 
 @lru_cache(maxsize=4096)
@@ -116,18 +106,8 @@ _NGINX_HOST = re.compile(r', host: "([^"]*)"')
 
 def nginx_validate(buf: bytes, base_line: int, max_bad: int) -> tuple[int, int, list[int]]:
     """Count lines and those that are not nginx error-log lines (absolute 1-based numbers)."""
-    if not buf:
-        return 0, 0, []
-    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
-    bad = 0
-    first: list[int] = []
-    match = NGINX_LINE.match
-    for i, line in enumerate(parts):
-        if line and line != b"\r" and match(line) is None:
-            bad += 1
-            if len(first) < max_bad:
-                first.append(base_line + i + 1)
-    return len(parts), bad, first
+    return count_bad(buf, base_line, max_bad,
+                     lambda line, _n: NGINX_LINE.match(line) is not None)
 
 
 def nginx_parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
+from wormsign.logs.lines import count_bad
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 
@@ -46,30 +47,18 @@ def validate(buf: bytes, base_line: int, state: IISState, max_bad: int,
     ``base_line`` is the number of lines before ``buf`` in the file; returned line numbers are
     absolute (1-based).
     """
-    if not buf:
-        return 0, 0, []
-    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
-    bad = 0
-    first: list[int] = []
-    current = state.fields[-1] if state.fields else None
-    expected = len(current) if current else -1
-    for i, line in enumerate(parts):
-        if not line or line == b"\r":
-            continue
+
+    def accept(line: bytes, n: int) -> bool:
         if line[:1] == b"#":
             if line.startswith(b"#Fields:"):
-                names = tuple(decode(line[8:]).split())
-                state.starts.append(base_line + i + 1)
-                state.fields.append(names)
-                expected = len(names)
+                state.starts.append(n)
+                state.fields.append(tuple(decode(line[8:]).split()))
             elif line.startswith(b"#Date:"):
-                state.dates.append((base_line + i + 1, decode(line[6:]).strip()[:10]))
-            continue
-        if line.rstrip(b"\r").count(b" ") + 1 != expected:
-            bad += 1
-            if len(first) < max_bad:
-                first.append(base_line + i + 1)
-    return len(parts), bad, first
+                state.dates.append((n, decode(line[6:]).strip()[:10]))
+            return True
+        return bool(state.fields) and line.rstrip(b"\r").count(b" ") + 1 == len(state.fields[-1])
+
+    return count_bad(buf, base_line, max_bad, accept)
 
 
 @lru_cache(maxsize=65536)

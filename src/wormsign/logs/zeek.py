@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wormsign.logs.iis import IISState
+from wormsign.logs.lines import count_bad
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 
@@ -21,28 +22,17 @@ from wormsign.logs.text import decode
 def validate_tsv(buf: bytes, base_line: int, state: IISState, max_bad: int,
                  ) -> tuple[int, int, list[int]]:
     """Count lines; a data line fits when it has as many tab-separated fields as ``#fields``."""
-    if not buf:
-        return 0, 0, []
-    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
-    bad = 0
-    first: list[int] = []
-    expected = len(state.fields[-1]) if state.fields else -1
-    for i, line in enumerate(parts):
-        if not line or line == b"\r":
-            continue
+
+    def accept(line: bytes, n: int) -> bool:
         if line[:1] == b"#":
             if line.startswith(b"#fields"):
-                names = tuple(decode(line[8:].strip(b"\r")).replace("\\x09", "\t").split("\t"))
-                names = tuple(n for n in names if n)
-                state.starts.append(base_line + i + 1)
-                state.fields.append(names)
-                expected = len(names)
-            continue
-        if line.rstrip(b"\r").count(b"\t") + 1 != expected:
-            bad += 1
-            if len(first) < max_bad:
-                first.append(base_line + i + 1)
-    return len(parts), bad, first
+                names = decode(line[8:].strip(b"\r")).replace("\\x09", "\t").split("\t")
+                state.starts.append(n)
+                state.fields.append(tuple(x for x in names if x))
+            return True
+        return bool(state.fields) and line.rstrip(b"\r").count(b"\t") + 1 == len(state.fields[-1])
+
+    return count_bad(buf, base_line, max_bad, accept)
 
 
 def _val(v: Any) -> str | None:
@@ -92,27 +82,18 @@ def parse_tsv(raw: bytes, state: IISState, path: str = "", line: int = 0) -> Req
 def validate_json(buf: bytes, base_line: int, max_bad: int, *, required: str,
                   ) -> tuple[int, int, list[int]]:
     """Count lines and those that are not JSON objects (``required`` must appear in each)."""
-    if not buf:
-        return 0, 0, []
-    parts = buf[:-1].split(b"\n") if buf.endswith(b"\n") else buf.split(b"\n")
-    bad = 0
-    first: list[int] = []
     key = required.encode()
-    for i, line in enumerate(parts):
+
+    def accept(line: bytes, _n: int) -> bool:
         s = line.strip()
-        if not s:
-            continue
-        ok = s[:1] == b"{" and s[-1:] == b"}" and key in s
-        if ok:
-            try:
-                ok = isinstance(json.loads(s), dict)
-            except ValueError:
-                ok = False
-        if not ok:
-            bad += 1
-            if len(first) < max_bad:
-                first.append(base_line + i + 1)
-    return len(parts), bad, first
+        if not s or s[:1] != b"{" or s[-1:] != b"}" or key not in s:
+            return not s
+        try:
+            return isinstance(json.loads(s), dict)
+        except ValueError:
+            return False
+
+    return count_bad(buf, base_line, max_bad, accept)
 
 
 def load_json(raw: bytes) -> dict[str, Any] | None:
