@@ -150,3 +150,62 @@ def test_list_alerts_pages_and_filters(store: Store, tmp_path: Path) -> None:
         store.list_alerts(iid, 1, 10, {"colour": "red"})
     with pytest.raises(StoreError):
         store.list_alerts(iid, 0, 10)
+
+
+def test_classifier_fast_path_agrees_with_ipaddress() -> None:
+    import ipaddress
+
+    from wormsign.incidents.networks import Classifier
+
+    cls = Classifier.from_cidrs(own=["203.0.113.0/25"], allow=["192.0.2.0/24"])
+    private = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
+                                                 "192.168.0.0/16", "203.0.113.0/25")]
+    for text in ("10.0.0.1", "172.31.255.255", "172.32.0.1", "192.168.1.1", "203.0.113.127",
+                 "203.0.113.128", "192.0.2.9", "8.8.8.8", "127.0.0.1", "224.0.0.5",
+                 "0.0.0.0", "255.255.255.255", "169.254.1.1", "1.2.3", "01.2.3.4",
+                 "256.1.1.1", "fd00::1", "2001:db8::1", "::1", "example.org", ""):
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            assert not cls.is_internal(text) and not cls.is_blockable(text), text
+            continue
+        internal = any(addr in n for n in private if n.version == addr.version) or (
+            addr in ipaddress.ip_network("fc00::/7"))
+        assert cls.is_internal(text) == internal, text
+        blockable = not (internal or addr.is_loopback or addr.is_multicast
+                         or addr.is_link_local or addr.is_unspecified
+                         or text in ("255.255.255.255", "0.0.0.0")
+                         or addr in ipaddress.ip_network("192.0.2.0/24"))
+        assert cls.is_blockable(text) == blockable, text
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from wormsign.incidents.store import MIGRATIONS, SCHEMA_HEAD
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
+
+
+def test_upgrade_from_first_revision_keeps_data(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from wormsign.incidents.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(sa.text("INSERT INTO incidents (name, status, created_at) "
+                             "VALUES ('old', 'open', 1)"))
+    engine.dispose()
+    with Store.open(url) as s:
+        assert [i.name for i in s.list_incidents()] == ["old"]
+        assert "ix_alerts_host" in {i["name"] for i in sa.inspect(s.engine).get_indexes("alerts")}

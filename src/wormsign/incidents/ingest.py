@@ -105,16 +105,18 @@ def _epoch(ts: datetime | None) -> int | None:
     return int(ts.timestamp())
 
 
-def alert_row(incident_id: int, job_id: int | None, a: Alert, cls: Classifier) -> dict[str, Any]:
-    """The ``alerts`` table row of one alert."""
-    return {
-        "incident_id": incident_id, "akey": alert_key(a), "ts": _epoch(a.timestamp),
-        "source_ip": a.source_ip, "internal": 1 if cls.is_internal(a.source_ip) else 0,
-        "family": a.family, "rule_family": a.rule_family, "rule_id": a.rule_id,
-        "rule_name": a.rule_name, "severity": a.severity, "url": a.url, "method": a.method,
-        "status": a.status, "user_agent": a.user_agent, "host": a.host,
-        "file_path": a.file_path, "line": a.line, "format": a.format, "job_id": job_id,
-    }
+#: Column order of the tuples built by :func:`alert_row`.
+ALERT_COLUMNS = ("incident_id", "akey", "ts", "source_ip", "internal", "family", "rule_family",
+                 "rule_id", "rule_name", "severity", "url", "method", "status", "user_agent",
+                 "host", "file_path", "line", "format", "job_id")
+
+
+def alert_row(incident_id: int, job_id: int | None, a: Alert, cls: Classifier) -> tuple[Any, ...]:
+    """The ``alerts`` table row of one alert, in :data:`ALERT_COLUMNS` order."""
+    return (incident_id, alert_key(a), _epoch(a.timestamp), a.source_ip,
+            1 if cls.is_internal(a.source_ip) else 0, a.family, a.rule_family, a.rule_id,
+            a.rule_name, a.severity, a.url, a.method, a.status, a.user_agent, a.host,
+            a.file_path, a.line, a.format, job_id)
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -187,11 +189,11 @@ class _Job:
                 self.id, self.position, self.skipped = int(res.scalar_one()), 0, 0
         self.resumed_from = self.position
 
-    def commit(self, rows: list[dict[str, Any]], position: int, skipped: int) -> int:
+    def commit(self, rows: list[tuple[Any, ...]], position: int, skipped: int) -> int:
         """Insert a batch and advance the job in one transaction; returns rows added."""
         added = 0
         with self.store.begin() as conn:
-            added = self.store.insert_ignore(conn, t.alerts, rows)
+            added = self.store.insert_rows_ignore(conn, t.alerts, ALERT_COLUMNS, rows)
             j = t.jobs
             conn.execute(j.update().where(j.c.id == self.id).values(
                 position=position, skipped=skipped, added=j.c.added + added,
@@ -215,7 +217,7 @@ def _ingest_alerts_file(store: Store, iid: int, path: Path, cls: Classifier, bat
                         progress: Progress | None) -> FileResult:
     job = _Job(store, iid, path, "alerts")
     res = FileResult(str(path), "alerts", resumed_from=job.position, skipped=job.skipped)
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     lineno = 0
     with _open_binary(path) as fh:
         for lineno, raw in enumerate(fh, 1):

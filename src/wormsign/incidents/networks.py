@@ -54,6 +54,8 @@ class Classifier:
         self._never = ([parse_network(n) for n in NEVER_BLOCK] + self._internal_nets
                        + list(self.allow))
         self._cache: dict[str, tuple[bool, bool]] = {}
+        self._v4_internal = _ranges(self._internal_nets)
+        self._v4_never = _ranges(self._never)
 
     @classmethod
     def from_cidrs(cls, own: Iterable[str] = (), allow: Iterable[str] = ()) -> Classifier:
@@ -63,6 +65,13 @@ class Classifier:
         hit = self._cache.get(text)
         if hit is not None:
             return hit
+        v4 = _v4_int(text)
+        if v4 is not None:
+            result = (any(lo <= v4 <= hi for lo, hi in self._v4_internal),
+                      any(lo <= v4 <= hi for lo, hi in self._v4_never))
+            if len(self._cache) < 1_000_000:
+                self._cache[text] = result
+            return result
         addr = parse_address(text)
         if addr is None:
             result = (False, True)  # not an address: never blocked, never a victim
@@ -81,6 +90,26 @@ class Classifier:
     def is_blockable(self, address: str) -> bool:
         """False for internal, allowlisted, special-purpose addresses and non-addresses."""
         return not self._classify(address)[1]
+
+
+def _ranges(nets: list[IPNetwork]) -> list[tuple[int, int]]:
+    return [(int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == 4]
+
+
+def _v4_int(text: str) -> int | None:
+    """A dotted-quad IPv4 address as an integer (fast path), or None."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    value = 0
+    for p in parts:
+        if not p.isdigit() or len(p) > 3 or (len(p) > 1 and p[0] == "0"):
+            return None
+        octet = int(p)
+        if octet > 255:
+            return None
+        value = value << 8 | octet
+    return value
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")

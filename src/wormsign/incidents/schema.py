@@ -89,6 +89,7 @@ alerts = sa.Table(
     # Covering indexes for the aggregates of `incident show`.
     sa.Index("ix_alerts_source", "incident_id", "source_ip", "family", "internal", "ts"),
     sa.Index("ix_alerts_time", "incident_id", "ts", "family"),
+    sa.Index("ix_alerts_host", "incident_id", "host"),
 )
 
 #: Assessment verdicts (``assess --json``); one row per host and vulnerability, the latest

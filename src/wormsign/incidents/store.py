@@ -28,6 +28,9 @@ from wormsign.incidents import schema as t
 from wormsign.incidents.networks import Classifier, parse_network
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: The newest Alembic revision in ``migrations/versions`` (a test keeps them in step); a
+#: store already there opens without loading Alembic at all.
+SCHEMA_HEAD = "0002"
 TASK_STATUSES = ("open", "in-progress", "done", "skipped")
 
 
@@ -146,6 +149,16 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent, cheap when current)."""
+        try:
+            with self.engine.connect() as conn:
+                current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+            if [r[0] for r in current] == [SCHEMA_HEAD]:
+                return
+        except sa.exc.ProgrammingError:
+            pass  # a new, empty database (PostgreSQL)
+        except sa.exc.OperationalError as exc:
+            if "no such table" not in str(exc):  # a new, empty database (SQLite)
+                raise
         from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
@@ -198,6 +211,21 @@ class Store:
             return max(int(conn.execute(stmt, rows).rowcount), 0)
         pk = next(iter(table.primary_key.columns))
         return len(conn.execute(stmt.returning(pk), rows).all())
+
+    def insert_rows_ignore(self, conn: Connection, table: sa.Table, columns: tuple[str, ...],
+                           rows: list[tuple[Any, ...]]) -> int:
+        """Bulk ``INSERT ... ON CONFLICT DO NOTHING`` of positional rows; returns how many
+        were new. The fast path for ingest: on SQLite one prepared statement and the
+        driver's ``executemany`` (no per-row parameter processing); elsewhere as
+        :meth:`insert_ignore`."""
+        if not rows:
+            return 0
+        if self.dialect == "sqlite":
+            stmt = self.insert(table).on_conflict_do_nothing()
+            sql = str(stmt.compile(dialect=self.engine.dialect, column_keys=list(columns)))
+            return max(int(conn.exec_driver_sql(sql, rows).rowcount), 0)
+        return self.insert_ignore(conn, table, [dict(zip(columns, r, strict=True))
+                                                for r in rows])
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
