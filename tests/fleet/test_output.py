@@ -109,3 +109,12 @@ def test_table_escapes_control_characters(tmp_path: Path) -> None:
     out2 = io.StringIO()
     print_table(rep, out2, color=True)
     assert "\x1b[2J" not in out2.getvalue() and "\\x1b[2J" in out2.getvalue()
+
+
+def test_write_json_is_the_same_document(sample: Path) -> None:
+    rep = _report(sample)
+    buf = io.StringIO()
+    rep.write_json(buf)
+    assert json.loads(buf.getvalue()) == json.loads(json.dumps(rep.to_json()))
+    lines = buf.getvalue().splitlines()
+    assert sum(1 for ln in lines if ln.lstrip().startswith('{"host"')) == len(rep.hosts)

@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sarif:
         _write(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=False) + "\n")
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        report.write_json(sys.stdout)
     else:
         print_table(report, sys.stdout, top=args.top, color=sys.stdout.isatty())
     return 1 if report.exploitable else 0

@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from wormsign.fleet.audit import ConfigAudit, audit_file
 from wormsign.fleet.inventory import Host, Inventory, load_inventory
@@ -51,14 +52,35 @@ class AssessReport:
 
     def to_json(self) -> dict[str, Any]:
         """The stable ``--json`` contract of ``wormsign assess``."""
+        memo: dict[int, list[dict[str, object]]] = {}   # identical builds share verdicts
+
+        def findings(vs: tuple[Verdict, ...]) -> list[dict[str, object]]:
+            out = memo.get(id(vs))
+            if out is None:
+                out = memo[id(vs)] = [v.to_dict() for v in vs]
+            return out
+
         return {
             "hosts": [{"host": h.host, "exposure": h.exposure,
-                       "findings": [v.to_dict() for v in self.verdicts[h.host]]}
+                       "findings": findings(self.verdicts[h.host])}
                       for h in self.inventory.hosts],
             "plan": [w.to_dict() for w in self.plan],
             "skipped_rows": [{"line": s.line, "error": s.error}
                              for s in self.inventory.skipped],
         }
+
+    def write_json(self, out: IO[str]) -> None:
+        """Write :meth:`to_json` with one host, wave or skipped row per line (fast for big
+        fleets, easy to grep; still one JSON document)."""
+        doc = self.to_json()
+        out.write("{")
+        for i, key in enumerate(("hosts", "plan", "skipped_rows")):
+            items = doc[key]
+            out.write(("" if i == 0 else ",") + f"\n{json.dumps(key)}: [")
+            for j, item in enumerate(items):
+                out.write(("\n  " if j == 0 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+            out.write("\n]" if items else "]")
+        out.write("\n}\n")
 
 
 def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
