@@ -3,7 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from wormsign.fleet.audit import audit_file, audit_text, sniff_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wormsign.fleet.audit import RULES, audit_file, audit_text, sniff_config
 
 from .conftest import line_of
 
@@ -133,3 +136,27 @@ def test_missing_and_unknown_files(tmp_path: Path) -> None:
     assert a.error and "cannot read" in a.error
     (tmp_path / "odd.txt").write_text("nothing to see\n")
     assert audit_file(str(tmp_path / "odd.txt")).error == "unrecognised configuration format"
+
+
+def test_ida_mapping_severity_follows_the_platform(sample: Path) -> None:
+    iis5 = audit_file(str(sample / "configs" / "iis5-default.txt"))
+    iis6 = audit_file(str(sample / "configs" / "iis6-MetaBase.xml"))
+    assert {f.severity for f in iis5.findings if f.rule == "mapping-ida"} == {"error"}
+    assert {f.severity for f in iis6.findings if f.rule == "mapping-ida"} == {"warning"}
+
+
+_PIECES = ["[/w3svc/1/root/scripts]\n", "ScriptMaps : (LIST) (2 Items)\n", '  ".ida,x,7"\n',
+           "AccessFlags : (INTEGER) 0x204\n", "AccessExecute : (BOOLEAN) True\n",
+           "<configuration>", "</configuration>", "<handlers>", '<add path="*.ida"/>',
+           "<location path=\"a/b\">", "</location>", "<IIsWebService ScriptMaps=\".ida,x\">",
+           "Options Indexes\n", "ScriptAlias /scripts/ x\n", "server {", "}", ";",
+           "location /msadc/ {", "fastcgi_pass x;", "autoindex on;", "\x00", "\n", "\"", "#"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30),
+       st.sampled_from([None, "adsutil", "metabase", "iis7", "apache", "nginx"]))
+def test_audit_never_crashes(pieces: list[str], fmt: str | None) -> None:
+    a = audit_text("".join(pieces), "x.cfg", fmt)
+    for f in a.findings:
+        assert f.line >= 1 and f.path == "x.cfg" and f.rule in RULES

@@ -152,3 +152,18 @@ def test_csv_reader_never_crashes(parts: list[str]) -> None:
         assert s.line >= 2
     for h in inv.hosts:
         assert h.host and h.software
+
+
+_JSON_PIECES = ['{"hosts": [', "[", "]", "}", "{", ",", '"host": "a"', '"software": "IIS"',
+                '"version": 5', ":", "\n", " ", "null", '"patches": [1]', "7", '"x"']
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_JSON_PIECES), max_size=25))
+def test_json_reader_fails_only_with_config_error(pieces: list[str]) -> None:
+    try:
+        inv = read_json_text("".join(pieces))
+    except ConfigError as exc:
+        assert exc.line is None or exc.line >= 1
+        return
+    assert all(s.line >= 1 for s in inv.skipped)

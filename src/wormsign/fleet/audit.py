@@ -99,7 +99,9 @@ class ConfigAudit:
         """Turn mappings and executable directories into findings (once, in line order)."""
         for ext, line in sorted(self.mappings.items(), key=lambda kv: kv[1]):
             if ext in WATCHED and ext not in self.denied:
-                sev = "error" if ext in (".ida", ".idq") else "warning"
+                # an error where the hole exists (IIS 4/5 metabase listings), else hygiene
+                sev = "error" if ext in (".ida", ".idq") and self.format == "adsutil" \
+                    else "warning"
                 self.add(WATCHED[ext], line, f"{ext} is mapped: {WHY[ext]}", sev)
         for vdir, line in sorted(self.exec_vdirs.items(), key=lambda kv: kv[1]):
             worm = vdir.rstrip("/").lower().rsplit("/", 1)[-1] in ("scripts", "msadc")
