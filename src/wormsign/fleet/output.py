@@ -130,6 +130,19 @@ def to_sarif(report: AssessReport) -> dict[str, Any]:
 # --------------------------------------------------------------------------- terminal
 
 
+def short_evidence(evidence: tuple[str, ...]) -> str:
+    """The configuration, probe and missing-evidence lines, with file names shortened."""
+    out = []
+    for e in evidence:
+        if e.startswith("config: "):
+            body = e[len("config: "):]
+            head, sep, rest = body.partition(": ")
+            out.append(f"{head.replace(chr(92), '/').rsplit('/', 1)[-1]}{sep}{rest}")
+        elif e.startswith(("probe: ", "missing: ")):
+            out.append(e)
+    return "; ".join(out) or (evidence[-1] if evidence else "")
+
+
 def print_table(report: AssessReport, out: IO[str], top: int = 25, color: bool = False) -> None:
     """The readable summary: counts, the riskiest hosts with their verdicts, the plan."""
     from rich.console import Console
@@ -151,18 +164,20 @@ def print_table(report: AssessReport, out: IO[str], top: int = 25, color: bool =
     for path, a in sorted(report.audits.items()):
         if a.error:
             con.print(Text(f"  config {safe(path)}: {safe(a.error)}"))
-    table = Table(title=f"Hosts needing action (riskiest {top})", show_lines=False)
-    for col in ("host", "exposure", "software", "advisory", "status", "evidence"):
+    table = Table(title=f"Hosts needing action (riskiest {top} of {len(report.ranked):,})",
+                  show_lines=False)
+    for col in ("host", "exposure", "software", "patches", "advisory", "status", "why"):
         table.add_column(col, overflow="fold")
     for r in report.ranked[:top]:
         h = r.host
+        patches = "not reported" if h.patches is None else (";".join(h.patches) or "none")
         for v in report.verdicts[h.host]:
             if v.status in ("patched", "not-affected"):
                 continue
             table.add_row(Text(safe(h.host)), h.exposure,
-                          Text(safe(f"{h.software} {h.version}".strip())), v.id,
-                          Text(v.status, style=STATUS_STYLE[v.status]),
-                          Text(safe("; ".join(v.evidence[1:]) or v.evidence[0])))
+                          Text(safe(f"{h.software} {h.version}".strip())), Text(safe(patches)),
+                          v.id, Text(v.status, style=STATUS_STYLE[v.status]),
+                          Text(safe(short_evidence(v.evidence))))
     if report.ranked:
         con.print(table)
     else:
