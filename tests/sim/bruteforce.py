@@ -42,13 +42,15 @@ def _run(strategy: int, bits: int, addr: npt.NDArray[np.int64], rate: float, dt:
     budget = np.zeros(n)
     hl_lo = np.zeros(n, np.int64)
     hl_hi = np.zeros(n, np.int64)
-    ever = np.zeros(nsteps, np.int64)
+    ever = np.zeros(nsteps, np.int64)  # distinct hosts ever infected, per step
+    was = np.zeros(n, np.bool_)
     n_ever = 0
     n0 = init.shape[0]
     for k in range(n0):
         h = init[k]
         state[h] = 1
         scanning[h] = True
+        was[h] = True
         n_ever += 1
         hl_lo[h] = (k * hitlist.shape[0]) // n0
         hl_hi[h] = ((k + 1) * hitlist.shape[0]) // n0
@@ -112,7 +114,9 @@ def _run(strategy: int, bits: int, addr: npt.NDArray[np.int64], rate: float, dt:
                         tinf[j] = t0 + dt
                         newly[m] = j
                         m += 1
-                        n_ever += 1
+                        if not was[j]:
+                            was[j] = True
+                            n_ever += 1
                         if listed:
                             mid = hl_lo[h] + (hl_hi[h] - hl_lo[h]) // 2
                             hl_lo[j] = mid

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wormsign.errors import ConfigError
-from wormsign.sim import calendar, kernel
+from wormsign.sim import calendar, codes, kernel
 from wormsign.sim.pools import build_pool
 from wormsign.sim.population import load_density, place_clustered, place_uniform
 from wormsign.sim.result import SimResult
@@ -80,7 +80,7 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
         lo, hi = sc.block(sc.filter_block)
         side = ((addr >= lo) & (addr < hi)).astype(np.int64)
 
-    local = code == kernel.LOCAL
+    local = code == codes.LOCAL
     pr1, pr2 = sc.local_prefixes
     size1, size2 = 1 << (bits - pr1), 1 << (bits - pr2)
     if local:
@@ -97,9 +97,9 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
     pool0 = build_pool(side, 2)
 
     # the order that sequence walkers follow
-    walks = code in (kernel.STATIC, kernel.PERM, kernel.SEQ) or (
-        code == kernel.HITLIST and sc.hitlist_then == "permutation")
-    if code == kernel.SEQ:
+    walks = code in (codes.STATIC, codes.PERM, codes.SEQ) or (
+        code == codes.HITLIST and sc.hitlist_then == "permutation")
+    if code == codes.SEQ:
         seqpos = addr
     elif walks:
         seqpos = place_uniform(n, bits, [], rng)
@@ -116,7 +116,7 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
     for k, cidr in enumerate(sc.telescopes):
         lo, hi = sc.block(cidr)
         tel_lo[k], tel_hi[k] = lo, hi
-        if code == kernel.SEQ:
+        if code == codes.SEQ:
             continue
         allowed = (hi - lo) - sum(int(_overlap_len(lo, hi, a, b)) for a, b in excluded)
         qtel[k, :] = p_any * allowed / any_space
@@ -125,7 +125,7 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
             qtel[k, :] += p2 * _overlap_len(g2 * size2, (g2 + 1) * size2, lo, hi) / size2
 
     init_ids = rng.choice(n, size=sc.initial, replace=False).astype(np.int64)
-    if code == kernel.HITLIST:
+    if code == codes.HITLIST:
         hl_hosts = rng.choice(n, size=min(sc.hitlist_size, n), replace=False).astype(np.int64)
     else:
         hl_hosts = np.zeros(0, dtype=np.int64)
@@ -139,36 +139,36 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
         if sc.filter_ingress:
             allow[0, 1] = 0.0
 
-    pf = np.zeros(kernel.N_PF)
-    pf[kernel.P_SPACE] = space
-    pf[kernel.P_ANY_SPACE] = any_space
-    pf[kernel.P_SIZE1] = size1
-    pf[kernel.P_SIZE2] = size2
-    pf[kernel.P_ANY] = p_any
-    pf[kernel.P_1] = p1
-    pf[kernel.P_2] = p2
-    pf[kernel.P_DURATION] = sc.duration_s
+    pf = np.zeros(codes.N_PF)
+    pf[codes.P_SPACE] = space
+    pf[codes.P_ANY_SPACE] = any_space
+    pf[codes.P_SIZE1] = size1
+    pf[codes.P_SIZE2] = size2
+    pf[codes.P_ANY] = p_any
+    pf[codes.P_1] = p1
+    pf[codes.P_2] = p2
+    pf[codes.P_DURATION] = sc.duration_s
     step = sc.output_step()
-    pf[kernel.P_STEP] = step
-    pf[kernel.P_DT] = sc.dt_s or 0.0
-    pf[kernel.P_EPS] = ADAPTIVE_EPS
-    pf[kernel.P_CAP] = sc.probe_cap or 0.0
-    pf[kernel.P_DELAY] = sc.infection_delay_s
-    pf[kernel.P_BL_REACT] = -1.0 if sc.blacklist_reaction_s is None else sc.blacklist_reaction_s
-    pf[kernel.P_BL_COV] = sc.blacklist_coverage
-    pf[kernel.P_CF_REACT] = (-1.0 if sc.content_filter_reaction_s is None
+    pf[codes.P_STEP] = step
+    pf[codes.P_DT] = sc.dt_s or 0.0
+    pf[codes.P_EPS] = ADAPTIVE_EPS
+    pf[codes.P_CAP] = sc.probe_cap or 0.0
+    pf[codes.P_DELAY] = sc.infection_delay_s
+    pf[codes.P_BL_REACT] = -1.0 if sc.blacklist_reaction_s is None else sc.blacklist_reaction_s
+    pf[codes.P_BL_COV] = sc.blacklist_coverage
+    pf[codes.P_CF_REACT] = (-1.0 if sc.content_filter_reaction_s is None
                              else sc.content_filter_reaction_s)
-    pf[kernel.P_CF_COV] = sc.content_filter_coverage
-    pf[kernel.P_FLOOD] = sc.flood_rate
-    pf[kernel.P_JITTER] = sc.wake_jitter_hours * 3600.0
-    pi = np.zeros(kernel.N_PI, dtype=np.int64)
-    pi[kernel.Q_STRATEGY] = code
-    pi[kernel.Q_HITLIST_THEN] = 1 if sc.hitlist_then == "permutation" else 0
-    pi[kernel.Q_SEQ_START] = 0 if sc.sequential_start == "own" else 1
-    pi[kernel.Q_KMAX] = MAX_SUBSTEPS
+    pf[codes.P_CF_COV] = sc.content_filter_coverage
+    pf[codes.P_FLOOD] = sc.flood_rate
+    pf[codes.P_JITTER] = sc.wake_jitter_hours * 3600.0
+    pi = np.zeros(codes.N_PI, dtype=np.int64)
+    pi[codes.Q_STRATEGY] = code
+    pi[codes.Q_HITLIST_THEN] = 1 if sc.hitlist_then == "permutation" else 0
+    pi[codes.Q_SEQ_START] = 0 if sc.sequential_start == "own" else 1
+    pi[codes.Q_KMAX] = MAX_SUBSTEPS
 
     nb = max(1, math.ceil(sc.duration_s / step - 1e-9))
-    out = np.zeros((nb, kernel.N_BASE_COLS + 2 * k_tel))
+    out = np.zeros((nb, codes.N_BASE_COLS + 2 * k_tel))
     thr = np.ceil(np.array([0.1, 0.5, 0.9]) * n - 1e-9)
     thr_t = np.full(3, -1.0)
     kernel.run_kernel(
@@ -176,21 +176,21 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
         init_ids, hl_hosts, *pool0, *pool1, *pool2, st, sv, sn, cal_t, cal_ph, allow,
         out, thr, thr_t, rng,
     )
-    tel = {cidr: (out[:, kernel.N_BASE_COLS + 2 * k].copy(),
-                  out[:, kernel.N_BASE_COLS + 2 * k + 1].copy())
+    tel = {cidr: (out[:, codes.N_BASE_COLS + 2 * k].copy(),
+                  out[:, codes.N_BASE_COLS + 2 * k + 1].copy())
            for k, cidr in enumerate(sc.telescopes)}
     times = tuple(float(x) if x >= 0 else math.nan for x in thr_t)
     return SimResult(
         scenario=sc, seed=seed,
-        t=out[:, kernel.C_T].copy(),
-        susceptible=out[:, kernel.C_S].copy(),
-        infected=out[:, kernel.C_I].copy(),
-        removed=out[:, kernel.C_R].copy(),
-        new_infections=out[:, kernel.C_NEW].copy(),
-        probes=out[:, kernel.C_PROBES].copy(),
-        ever_infected=out[:, kernel.C_EVER].copy(),
-        scanning=out[:, kernel.C_SCAN].copy(),
-        flood=out[:, kernel.C_FLOOD].copy(),
+        t=out[:, codes.C_T].copy(),
+        susceptible=out[:, codes.C_S].copy(),
+        infected=out[:, codes.C_I].copy(),
+        removed=out[:, codes.C_R].copy(),
+        new_infections=out[:, codes.C_NEW].copy(),
+        probes=out[:, codes.C_PROBES].copy(),
+        ever_infected=out[:, codes.C_EVER].copy(),
+        scanning=out[:, codes.C_SCAN].copy(),
+        flood=out[:, codes.C_FLOOD].copy(),
         telescopes=tel,
         threshold_times=(times[0], times[1], times[2]),
     )

@@ -29,167 +29,72 @@ import numpy as np
 import numpy.typing as npt
 
 from wormsign.sim._jit import njit
+from wormsign.sim.codes import (
+    A_SENT,
+    C_EVER,
+    C_FLOOD,
+    C_I,
+    C_NEW,
+    C_PROBES,
+    C_R,
+    C_S,
+    C_SCAN,
+    C_T,
+    E_ACTIVATE,
+    E_BLACKLIST,
+    E_TELESCOPE,
+    HITLIST,
+    LOCAL,
+    N_BASE_COLS,
+    P_1,
+    P_2,
+    P_ANY,
+    P_ANY_SPACE,
+    P_BL_COV,
+    P_BL_REACT,
+    P_CAP,
+    P_CF_COV,
+    P_CF_REACT,
+    P_DELAY,
+    P_DT,
+    P_DURATION,
+    P_EPS,
+    P_FLOOD,
+    P_JITTER,
+    P_SIZE1,
+    P_SIZE2,
+    P_SPACE,
+    P_STEP,
+    PERM,
+    PH_FLOOD,
+    PH_SPREAD,
+    Q_HITLIST_THEN,
+    Q_KMAX,
+    Q_STRATEGY,
+    S_INF,
+    S_REM,
+    S_SUS,
+    SEQ,
+    UNIFORM,
+)
+from wormsign.sim.heap import grow, heap_pop, heap_push
+from wormsign.sim.hosts import (
+    first_at_or_after,
+    list_add,
+    list_remove,
+    overlap,
+    schedule_value,
+    start_scanning,
+    stop_scanning,
+    walker_start,
+)
 from wormsign.sim.pools import pool_add, pool_pick, pool_remove
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 U8 = npt.NDArray[np.uint8]
 
-# strategies
-UNIFORM, STATIC, LOCAL, HITLIST, PERM, SEQ = 0, 1, 2, 3, 4, 5
-# float parameters
-P_SPACE, P_ANY_SPACE, P_SIZE1, P_SIZE2, P_ANY, P_1, P_2 = 0, 1, 2, 3, 4, 5, 6
-P_DURATION, P_STEP, P_DT, P_EPS, P_CAP, P_DELAY = 7, 8, 9, 10, 11, 12
-P_BL_REACT, P_BL_COV, P_CF_REACT, P_CF_COV, P_FLOOD, P_JITTER = 13, 14, 15, 16, 17, 18
-N_PF = 19
-# int parameters
-Q_STRATEGY, Q_HITLIST_THEN, Q_SEQ_START, Q_KMAX = 0, 1, 2, 3
-N_PI = 4
-# output columns
-C_T, C_S, C_I, C_R, C_NEW, C_PROBES, C_EVER, C_FLOOD, C_SCAN = 0, 1, 2, 3, 4, 5, 6, 7, 8
-N_BASE_COLS = 9
-# host states and event kinds
-S_SUS, S_INF, S_REM = 0, 1, 2
-E_ACTIVATE, E_BLACKLIST, E_TELESCOPE = 0, 1, 2
-# calendar phases
-PH_SPREAD, PH_FLOOD, PH_DORMANT = 0, 1, 2
 
-
-# ------------------------------------------------------------------------ event heap
-@njit
-def heap_push(ht: F64, hh: I64, hk: I64, he: I64, hn: I64, t: float, h: int, k: int,
-              e: int) -> None:
-    """Push (t, host, kind, epoch); capacity is checked by the caller."""
-    i = hn[0]
-    hn[0] += 1
-    while i > 0:
-        p = (i - 1) >> 1
-        if ht[p] <= t:
-            break
-        ht[i] = ht[p]
-        hh[i] = hh[p]
-        hk[i] = hk[p]
-        he[i] = he[p]
-        i = p
-    ht[i] = t
-    hh[i] = h
-    hk[i] = k
-    he[i] = e
-
-
-@njit
-def heap_pop(ht: F64, hh: I64, hk: I64, he: I64, hn: I64) -> None:
-    """Drop the earliest event (read it at index 0 first)."""
-    n = hn[0] - 1
-    hn[0] = n
-    if n == 0:
-        return
-    t = ht[n]
-    h = hh[n]
-    k = hk[n]
-    e = he[n]
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= n:
-            break
-        if c + 1 < n and ht[c + 1] < ht[c]:
-            c += 1
-        if ht[c] >= t:
-            break
-        ht[i] = ht[c]
-        hh[i] = hh[c]
-        hk[i] = hk[c]
-        he[i] = he[c]
-        i = c
-    ht[i] = t
-    hh[i] = h
-    hk[i] = k
-    he[i] = e
-
-
-# ------------------------------------------------------------------------ small helpers
-@njit
-def list_add(lst: I64, lpos: I64, n: I64, h: int) -> None:
-    lst[n[0]] = h
-    lpos[h] = n[0]
-    n[0] += 1
-
-
-@njit
-def list_remove(lst: I64, lpos: I64, n: I64, h: int) -> None:
-    i = lpos[h]
-    last = lst[n[0] - 1]
-    lst[i] = last
-    lpos[last] = i
-    lpos[h] = -1
-    n[0] -= 1
-
-
-@njit
-def schedule_value(st: F64, sv: F64, m: int, t: float) -> float:
-    """Piecewise-constant rate at time ``t`` (0 before the first point)."""
-    v = 0.0
-    for i in range(m):
-        if st[i] <= t:
-            v = sv[i]
-    return v
-
-
-@njit
-def first_at_or_after(arr: I64, x: float) -> int:
-    """Index of the first element >= x in a sorted array."""
-    lo = 0
-    hi = arr.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if arr[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit
-def overlap(a: float, b: float, lo: int, hi: int) -> int:
-    """Integers in [a, b) that fall in [lo, hi)."""
-    x = max(math.ceil(a), lo)
-    y = min(math.ceil(b), hi)
-    return y - x if y > x else 0
-
-
-@njit
-def walker_start(h: int, strategy: int, seq_start: int, wpos: F64, wptr: I64, wwrap: I64,
-                 wv: F64, wacc: F64, seq_sorted: I64, seq_own: I64, space: float, vtime: float,
-                 rate: F64, wt: F64, wh: I64, wk: I64, we: I64, wn: I64, sepoch: I64,
-                 rng: np.random.Generator) -> None:
-    """Place a walker at its starting point and queue its first vulnerable crossing.
-
-    Positions are unwrapped (``wwrap`` laps of the space); ``wv`` is the virtual time (time
-    scaled by the congestion factor) at which the walker stood at ``wpos``.
-    """
-    n = seq_sorted.shape[0]
-    if strategy == STATIC:
-        pos = 0.0
-    elif strategy == SEQ and seq_start == 0:
-        pos = float(seq_own[h]) + 1.0
-    else:
-        pos = math.floor(rng.random() * space)
-    ptr = first_at_or_after(seq_sorted, pos)
-    wrap = 0
-    if ptr == n:
-        ptr = 0
-        wrap = 1
-    wpos[h] = pos
-    wacc[h] = pos
-    wptr[h] = ptr
-    wwrap[h] = wrap
-    wv[h] = vtime
-    nxt = vtime + (seq_sorted[ptr] + wrap * space - pos) / rate[h]
-    heap_push(wt, wh, wk, we, wn, nxt, h, 0, sepoch[h])
-
-
-# ------------------------------------------------------------------------ the run
 @njit
 def run_kernel(
     pf: F64, pi: I64,
@@ -260,8 +165,7 @@ def run_kernel(
     hl_pos = np.full(n, -1, np.int64)
     n_hl = np.zeros(1, np.int64)
     # aggregates of scanning hosts
-    r_sent = 0.0
-    r_eff = np.zeros(2)
+    agg = np.zeros(3)
     ng1 = s1.shape[0] - 1
     ng2 = s2.shape[0] - 1
     rate1 = np.zeros(ng1)
@@ -298,8 +202,9 @@ def run_kernel(
     for idx in range(n0):
         h = init_ids[idx]
         state[h] = S_INF
-        ever[h] = 1
-        n_ever += 1
+        if ever[h] == 0:
+            ever[h] = 1
+            n_ever += 1
         n_sus -= 1
         pool_remove(m0, p0, s0, c0, side[h], h)
         if local:
@@ -312,48 +217,16 @@ def run_kernel(
             hl_hi[h] = ((idx + 1) * L) // n0
         if bl_react >= 0.0:
             heap_push(ht, hh, hk, he, hn, bl_react, h, E_BLACKLIST, epoch[h])
+    ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n0 * (ntel + 1) + 8)
     for idx in range(n0):
         h = init_ids[idx]
         if phase == PH_SPREAD:
-            # start scanning (inlined below as a block; kept identical to the one in apply)
-            scanning[h] = 1
-            sepoch[h] += 1
-            list_add(scan_list, scan_pos, n_scan, h)
-            r_sent += rate[h]
-            eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
-            in_list = strategy == HITLIST and hl_lo[h] < hl_hi[h]
-            if in_list:
-                list_add(hl_list, hl_pos, n_hl, h)
-            elif strategy == UNIFORM or local or (strategy == HITLIST and hl_then == 0):
-                randomer[h] = 1
-                r_eff[side[h]] += eff
-                if local:
-                    a = g1[h]
-                    b = g2[h]
-                    rate1[a * 2 + side[h]] += eff
-                    rate2[b * 2 + side[h]] += eff
-                    if cnt_g1[a] == 0:
-                        list_add(act1, act1_pos, n_act1, a)
-                    cnt_g1[a] += 1
-                    if cnt_g2[b] == 0:
-                        list_add(act2, act2_pos, n_act2, b)
-                    cnt_g2[b] += 1
-            else:
-                walker[h] = 1
-                walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc,
-                             seq_sorted, seq_own, space, vtime, rate, wt, wh, wk, we, wn,
-                             sepoch, rng)
-            for k in range(ntel):
-                q = qtel[k, h]
-                qsum[k] += rate[h] * q
-                if q > 0.0 and seen[k, h] == 0:
-                    if hn[0] + 8 >= ht.shape[0]:
-                        ht = np.concatenate((ht, np.empty(ht.shape[0])))
-                        hh = np.concatenate((hh, np.empty(hh.shape[0], np.int64)))
-                        hk = np.concatenate((hk, np.empty(hk.shape[0], np.int64)))
-                        he = np.concatenate((he, np.empty(he.shape[0], np.int64)))
-                    heap_push(ht, hh, hk, he, hn, rng.exponential(1.0 / (rate[h] * q)), h,
-                              E_TELESCOPE + k, sepoch[h])
+            start_scanning(h, 0.0, vtime, pi, local, bl_cov, space, scanning, sepoch,
+                scan_list, scan_pos, n_scan, rate, black, hl_lo, hl_hi, hl_list,
+                hl_pos, n_hl, randomer, walker, side, g1, g2, agg, rate1, rate2,
+                cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2, act2_pos, n_act2, wpos,
+                wptr, wwrap, wv, wacc, seq_sorted, seq_own, wt, wh, wk, we, wn, qtel,
+                qsum, seen, ht, hh, hk, he, hn, rng)
 
     for k in range(3):
         if n_ever >= thr[k]:
@@ -371,7 +244,7 @@ def run_kernel(
         if pf[P_DT] > 0.0:
             ksub = max(1, round(blen / pf[P_DT]))
         else:
-            mean_rate = r_sent / max(n_scan[0], 1)
+            mean_rate = agg[A_SENT] / max(n_scan[0], 1)
             g = max(g_obs, mean_rate * n_sus / space)
             ksub = max(1, min(pi[Q_KMAX], math.ceil(blen * g / pf[P_EPS])))
         dt = blen / ksub
@@ -393,53 +266,19 @@ def run_kernel(
                 if newph == phase:
                     continue
                 if newph == PH_SPREAD:
+                    ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_inf[0] + 8)
                     for ii in range(n_inf[0]):
                         h = inf_list[ii]
-                        if hn[0] + 8 >= ht.shape[0]:
-                            ht = np.concatenate((ht, np.empty(ht.shape[0])))
-                            hh = np.concatenate((hh, np.empty(hh.shape[0], np.int64)))
-                            hk = np.concatenate((hk, np.empty(hk.shape[0], np.int64)))
-                            he = np.concatenate((he, np.empty(he.shape[0], np.int64)))
                         heap_push(ht, hh, hk, he, hn, tc + rng.random() * pf[P_JITTER], h,
                                   E_ACTIVATE, epoch[h])
                 elif phase == PH_SPREAD:
                     while n_scan[0] > 0:
-                        h = scan_list[n_scan[0] - 1]
-                        # stop scanning
-                        scanning[h] = 0
-                        sepoch[h] += 1
-                        list_remove(scan_list, scan_pos, n_scan, h)
-                        r_sent -= rate[h]
-                        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
-                        if hl_pos[h] >= 0:
-                            list_remove(hl_list, hl_pos, n_hl, h)
-                        if randomer[h]:
-                            randomer[h] = 0
-                            r_eff[side[h]] -= eff
-                            if local:
-                                a = g1[h]
-                                bb = g2[h]
-                                rate1[a * 2 + side[h]] -= eff
-                                rate2[bb * 2 + side[h]] -= eff
-                                cnt_g1[a] -= 1
-                                if cnt_g1[a] == 0:
-                                    list_remove(act1, act1_pos, n_act1, a)
-                                    rate1[a * 2] = 0.0
-                                    rate1[a * 2 + 1] = 0.0
-                                cnt_g2[bb] -= 1
-                                if cnt_g2[bb] == 0:
-                                    list_remove(act2, act2_pos, n_act2, bb)
-                                    rate2[bb * 2] = 0.0
-                                    rate2[bb * 2 + 1] = 0.0
-                        walker[h] = 0
-                        for k in range(ntel):
-                            qsum[k] -= rate[h] * qtel[k, h]
-                    if n_scan[0] == 0:
-                        r_sent = 0.0
-                        r_eff[0] = 0.0
-                        r_eff[1] = 0.0
-                        for k in range(ntel):
-                            qsum[k] = 0.0
+                        stop_scanning(scan_list[n_scan[0] - 1], local,
+                            bl_cov, scanning, sepoch, scan_list, scan_pos,
+                            n_scan, rate, black, hl_list, hl_pos, n_hl,
+                            randomer, walker, side, g1, g2, agg, rate1,
+                            rate2, cnt_g1, cnt_g2, act1, act1_pos, n_act1,
+                            act2, act2_pos, n_act2, qtel, qsum, seen)
                 phase = newph
 
             # -- due events
@@ -459,7 +298,7 @@ def run_kernel(
                         black[h] = 1
                         if randomer[h]:
                             d = rate[h] * bl_cov
-                            r_eff[side[h]] -= d
+                            agg[side[h]] -= d
                             if local:
                                 rate1[g1[h] * 2 + side[h]] -= d
                                 rate2[g2[h] * 2 + side[h]] -= d
@@ -468,6 +307,8 @@ def run_kernel(
                     if scanning[h] and ep == sepoch[h] and seen[k, h] == 0:
                         seen[k, h] = 1
                         tel_unique[k] += 1
+                        bin_tel[k] += 1
+                        qsum[k] += rate[h] * qtel[k, h]
             # hosts whose delay or wake-up is over start scanning now
             n_start = n_new
 
@@ -510,34 +351,12 @@ def run_kernel(
                 for j in range(kk):
                     h = picked[j]
                     if scanning[h]:
-                        scanning[h] = 0
-                        sepoch[h] += 1
-                        list_remove(scan_list, scan_pos, n_scan, h)
-                        r_sent -= rate[h]
-                        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
-                        if hl_pos[h] >= 0:
-                            list_remove(hl_list, hl_pos, n_hl, h)
-                        if randomer[h]:
-                            randomer[h] = 0
-                            r_eff[side[h]] -= eff
-                            if local:
-                                a = g1[h]
-                                bb = g2[h]
-                                rate1[a * 2 + side[h]] -= eff
-                                rate2[bb * 2 + side[h]] -= eff
-                                cnt_g1[a] -= 1
-                                if cnt_g1[a] == 0:
-                                    list_remove(act1, act1_pos, n_act1, a)
-                                    rate1[a * 2] = 0.0
-                                    rate1[a * 2 + 1] = 0.0
-                                cnt_g2[bb] -= 1
-                                if cnt_g2[bb] == 0:
-                                    list_remove(act2, act2_pos, n_act2, bb)
-                                    rate2[bb * 2] = 0.0
-                                    rate2[bb * 2 + 1] = 0.0
-                        walker[h] = 0
-                        for k in range(ntel):
-                            qsum[k] -= rate[h] * qtel[k, h]
+                        stop_scanning(h, local, bl_cov, scanning, sepoch,
+                            scan_list, scan_pos, n_scan, rate, black,
+                            hl_list, hl_pos, n_hl, randomer, walker, side,
+                            g1, g2, agg, rate1, rate2, cnt_g1, cnt_g2,
+                            act1, act1_pos, n_act1, act2, act2_pos, n_act2,
+                            qtel, qsum, seen)
                     list_remove(inf_list, inf_pos, n_inf, h)
                     epoch[h] += 1
                     black[h] = 0
@@ -566,19 +385,15 @@ def run_kernel(
             # -- spread
             step_new = 0
             capf_now = 1.0
-            if cap > 0.0 and r_sent > cap:
-                capf_now = cap / r_sent
-            if wn[0] + n + 16 > wt.shape[0]:
-                wt = np.concatenate((wt, np.empty(wt.shape[0])))
-                wh = np.concatenate((wh, np.empty(wh.shape[0], np.int64)))
-                we = np.concatenate((we, np.empty(we.shape[0], np.int64)))
-                wk = np.concatenate((wk, np.empty(wk.shape[0], np.int64)))
+            if cap > 0.0 and agg[A_SENT] > cap:
+                capf_now = cap / agg[A_SENT]
+            wt, wh, wk, we = grow(wt, wh, wk, we, wn[0] + n + 16)
             if phase == PH_SPREAD and n_scan[0] > 0:
                 capf = capf_now
                 cf = 1.0
                 if cf_react >= 0.0 and t0 >= cf_react:
                     cf = 1.0 - cf_cov
-                bin_probes += r_sent * capf * dt
+                bin_probes += agg[A_SENT] * capf * dt
                 for k in range(ntel):
                     if qsum[k] > 0.0:
                         bin_tel[k] += rng.poisson(qsum[k] * capf * dt)
@@ -671,7 +486,7 @@ def run_kernel(
                         cnt = c0[sd]
                         if cnt == 0:
                             continue
-                        lam = ((r_eff[0] * allow[0, sd] + r_eff[1] * allow[1, sd]) * scale
+                        lam = ((agg[0] * allow[0, sd] + agg[1] * allow[1, sd]) * scale
                                + extra0 * allow[0, sd] * cf + extra1 * allow[1, sd] * cf)
                         lam *= pany / any_space
                         if lam <= 0.0:
@@ -732,16 +547,18 @@ def run_kernel(
                     if hl_then == 0 and scanning[h]:
                         randomer[h] = 1
                         eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
-                        r_eff[side[h]] += eff
+                        agg[side[h]] += eff
 
             # -- apply: new infections leave the pools; due hosts start scanning at the
             # end of this step
             if phase == PH_SPREAD:
                 vtime += capf_now * dt
+            ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_new * (ntel + 2) + 8)
             for j in range(n_start, n_new):
                 h = newly[j]
-                ever[h] = 1
-                n_ever += 1
+                if ever[h] == 0:
+                    ever[h] = 1
+                    n_ever += 1
                 n_sus -= 1
                 epoch[h] += 1
                 pool_remove(m0, p0, s0, c0, side[h], h)
@@ -749,11 +566,6 @@ def run_kernel(
                     pool_remove(m1, p1, s1, c1, g1[h] * 2 + side[h], h)
                     pool_remove(m2, p2, s2, c2, g2[h] * 2 + side[h], h)
                 list_add(inf_list, inf_pos, n_inf, h)
-                if hn[0] + 8 >= ht.shape[0]:
-                    ht = np.concatenate((ht, np.empty(ht.shape[0])))
-                    hh = np.concatenate((hh, np.empty(hh.shape[0], np.int64)))
-                    hk = np.concatenate((hk, np.empty(hk.shape[0], np.int64)))
-                    he = np.concatenate((he, np.empty(he.shape[0], np.int64)))
                 if bl_react >= 0.0:
                     heap_push(ht, hh, hk, he, hn, t1 + bl_react, h, E_BLACKLIST, epoch[h])
                 if delay > 0.0:
@@ -765,44 +577,13 @@ def run_kernel(
                     continue
                 if state[h] != S_INF or scanning[h] or phase != PH_SPREAD:
                     continue
-                scanning[h] = 1
-                sepoch[h] += 1
-                list_add(scan_list, scan_pos, n_scan, h)
-                r_sent += rate[h]
-                eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
-                in_list = strategy == HITLIST and hl_lo[h] < hl_hi[h]
-                if in_list:
-                    list_add(hl_list, hl_pos, n_hl, h)
-                elif strategy == UNIFORM or local or (strategy == HITLIST and hl_then == 0):
-                    randomer[h] = 1
-                    r_eff[side[h]] += eff
-                    if local:
-                        a = g1[h]
-                        bb = g2[h]
-                        rate1[a * 2 + side[h]] += eff
-                        rate2[bb * 2 + side[h]] += eff
-                        if cnt_g1[a] == 0:
-                            list_add(act1, act1_pos, n_act1, a)
-                        cnt_g1[a] += 1
-                        if cnt_g2[bb] == 0:
-                            list_add(act2, act2_pos, n_act2, bb)
-                        cnt_g2[bb] += 1
-                else:
-                    walker[h] = 1
-                    walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc,
-                                 seq_sorted, seq_own, space, vtime, rate, wt, wh, wk, we, wn,
-                                 sepoch, rng)
-                for k in range(ntel):
-                    q = qtel[k, h]
-                    qsum[k] += rate[h] * q
-                    if q > 0.0 and seen[k, h] == 0:
-                        if hn[0] + 8 >= ht.shape[0]:
-                            ht = np.concatenate((ht, np.empty(ht.shape[0])))
-                            hh = np.concatenate((hh, np.empty(hh.shape[0], np.int64)))
-                            hk = np.concatenate((hk, np.empty(hk.shape[0], np.int64)))
-                            he = np.concatenate((he, np.empty(he.shape[0], np.int64)))
-                        heap_push(ht, hh, hk, he, hn, t1 + rng.exponential(1.0 / (rate[h] * q)),
-                                  h, E_TELESCOPE + k, sepoch[h])
+                start_scanning(h, t1, vtime, pi, local, bl_cov, space, scanning,
+                    sepoch, scan_list, scan_pos, n_scan, rate, black, hl_lo, hl_hi,
+                    hl_list, hl_pos, n_hl, randomer, walker, side, g1, g2, agg,
+                    rate1, rate2, cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2,
+                    act2_pos, n_act2, wpos, wptr, wwrap, wv, wacc, seq_sorted,
+                    seq_own, wt, wh, wk, we, wn, qtel, qsum, seen, ht, hh, hk, he,
+                    hn, rng)
             if phase == PH_FLOOD:
                 bin_flood += n_inf[0] * pf[P_FLOOD] * dt
             for k in range(3):

@@ -1,0 +1,76 @@
+"""Every preset runs, and the ones with published figures land on them (REFERENCE.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from wormsign.sim import Scenario, list_presets, load_preset, simulate
+from wormsign.sim.models import fit_logistic, logistic_K
+from wormsign.sim.presets import published_figures
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_every_preset_runs_briefly(name: str) -> None:
+    sc = load_preset(name)
+    brief = dataclasses.replace(sc, hours=min(sc.hours, 24.0))
+    res = simulate(brief, seed=1)
+    assert res.ever_infected[-1] > sc.initial, f"{name} did not spread at all"
+    assert res.probes.sum() > 0
+    for block in sc.telescopes:
+        assert block in res.telescopes
+
+
+def test_code_red_v2_lands_on_published_figures() -> None:
+    sc = load_preset("code-red-v2")
+    pub = published_figures("code-red-v2")
+    assert sc.hours <= pub["by_hours"]
+    finals, peaks = [], []
+    for seed in range(4):
+        s = simulate(sc, seed).summary()
+        finals.append(s["final_infected"])
+        peaks.append(s["peak_new_per_min"])
+    # about 359,000 infected within 14 hours, peak above 2,000 new infections per minute
+    assert min(finals) >= pub["final_infected"]
+    assert max(finals) <= sc.vulnerable
+    assert min(peaks) > pub["peak_new_per_min"]
+    assert max(peaks) < 1.5 * pub["peak_new_per_min"]
+
+
+def test_slammer_doubling_and_coverage() -> None:
+    sc = load_preset("slammer")
+    doublings, shares, peaks = [], [], []
+    for seed in range(6):
+        res = simulate(sc, seed)
+        e, t = res.ever_infected, res.t
+        i1, i2 = int(np.argmax(e >= 100)), int(np.argmax(e >= 1000))
+        slope = np.polyfit(t[i1:i2], np.log(e[i1:i2]), 1)[0]
+        doublings.append(np.log(2) / slope)
+        shares.append(e[t <= 600][-1] / sc.vulnerable)
+        peaks.append(float(np.max(res.probes / res.step_s)))
+    assert 8.0 < float(np.mean(doublings)) < 9.2  # published: about 8.5 s
+    assert min(shares) > 0.9  # more than 90 % within 10 minutes
+    assert min(peaks) >= 55e6  # peak above 55 million scans per second
+
+
+@pytest.mark.slow
+def test_full_scale_uniform_matches_per_probe_reference() -> None:
+    """REFERENCE.md: ten per-probe runs gave t50 12,690 +- 550 s and t90 15,310 +- 550 s."""
+    sc = Scenario(address_bits=32, vulnerable=360_000, scan_rate=10, initial=10, hours=8,
+                  strategy="uniform")
+    t50 = np.array([simulate(sc, seed).threshold_times[1] for seed in range(30)])
+    t90 = np.array([simulate(sc, seed).threshold_times[2] for seed in range(30)])
+    # standard error of the difference of means: 550/sqrt(10) and ~400/sqrt(30)
+    assert abs(t50.mean() - 12_690) < 3 * 190
+    assert abs(t90.mean() - 15_310) < 3 * 190
+    assert 250 < t50.std(ddof=1) < 900
+
+
+def test_logistic_fit_gives_K_of_random_constant_spread() -> None:
+    sc = Scenario(address_bits=32, vulnerable=360_000, scan_rate=10, initial=10, hours=8)
+    res = simulate(sc, seed=4)
+    k_fit, t_mid = fit_logistic(res.t, res.ever_infected, sc.vulnerable)
+    assert k_fit == pytest.approx(logistic_K(sc), rel=0.03)
+    assert t_mid == pytest.approx(res.threshold_times[1], abs=120)
