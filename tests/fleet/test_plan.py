@@ -71,3 +71,16 @@ def test_max_per_wave_must_be_positive(sample: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         _plan(sample, max_per_wave=0)
     assert "max-per-wave" in str(exc.value)
+
+
+def test_plan_reason_uses_the_simulator_when_available(sample: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("wormsign.sim") is None:
+        pytest.skip("wormsign.sim not importable")
+    import wormsign.sim as sim
+
+    if not hasattr(sim, "simulate"):
+        pytest.skip("wormsign.sim has no simulate yet")
+    rep = assess(str(sample / "inventory.csv"))      # outbreak_source="auto"
+    assert "simulator preset code-red-v2" in rep.plan[0].reason

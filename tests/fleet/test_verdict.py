@@ -71,6 +71,7 @@ def test_unmapped_is_mitigated_and_says_by_what(judge: Judge) -> None:
     cfg = '[/w3svc]\nScriptMaps : (LIST) (1 Items)\n  ".asp,C:\\asp.dll,5"\n'
     v = verdicts(judge, "h,IIS,5.0,Windows 2000,none", cfg)["MS01-033"]
     assert v.status == "mitigated" and v.by.startswith("unmap-ida-idq")
+    assert v.evidence[-1].startswith("mitigated by unmap-ida-idq")
     assert v.fix  # still worth patching
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from wormsign.errors import ConfigError
+from wormsign.errors import ConfigError, WormsignError
 
 F64 = npt.NDArray[np.float64]
 
@@ -130,7 +130,7 @@ def from_simulator(preset: str, seed: int = 1) -> Outbreak | None:
 
         scenario = sim.load_preset(preset)
         res = sim.simulate(scenario, seed=seed)
-    except (ImportError, AttributeError, FileNotFoundError, KeyError, ConfigError):
+    except (ImportError, AttributeError, OSError, KeyError, WormsignError):
         return None
     t = np.asarray(res.t, dtype=np.float64)
     per_address = getattr(res, "probe_rate_per_address", None)

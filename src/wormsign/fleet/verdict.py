@@ -137,7 +137,7 @@ class Judge:
         reach, reach_ev, mitigation = self._reachable(adv, audit, probe)
         ev.extend(reach_ev)
         if reach is False:
-            return v("mitigated", ev, adv.fix, mitigation)
+            return v("mitigated", [*ev, f"mitigated by {mitigation}"], adv.fix, mitigation)
         missing = []
         if host.patches is None:
             missing.append("patch list")
