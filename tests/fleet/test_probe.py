@@ -68,6 +68,10 @@ def test_only_http_urls() -> None:
     for bad in ("ftp://127.0.0.1/", "file:///etc/passwd", "127.0.0.1", "http:///x"):
         with pytest.raises(ConfigError):
             check_url(bad)
+    with pytest.raises(ConfigError):
+        probe(["http://127.0.0.1:1/"], concurrency=0)
+    with pytest.raises(ConfigError):
+        probe(["http://127.0.0.1:1/"], timeout=0)
     assert check_url("http://127.0.0.1:8080/app/") == ("http://127.0.0.1:8080/app",
                                                        "127.0.0.1")
 

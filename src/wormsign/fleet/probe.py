@@ -106,6 +106,8 @@ async def probe_async(urls: Sequence[str], concurrency: int = 8, timeout: float 
         check_url(u)
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1")
+    if not timeout > 0:
+        raise ConfigError("timeout must be > 0 seconds")
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), verify=verify,
