@@ -1,0 +1,16 @@
+"""The web dashboard (``wormsign serve``): FastAPI over the incident store.
+
+Modules: :mod:`.app` (``create_app(Settings)``: middleware, error shape, static files),
+:mod:`.security` (token, sessions, CSRF, body limit, security headers), :mod:`.api` (JSON
+under ``/api/``, described by ``/openapi.json``), :mod:`.pages` (server-rendered Jinja2
+pages), :mod:`.charts` (chart geometry drawn as inline SVG), :mod:`.jobs` (uploads scanned in
+background threads with progress). Templates and static files ship as package data under
+``templates/`` and ``static/``. Queries the pages need beyond the store's own API live in
+:mod:`wormsign.incidents.dashboard`.
+"""
+
+from __future__ import annotations
+
+from wormsign.web.app import Settings, create_app
+
+__all__ = ["Settings", "create_app"]

@@ -1,0 +1,340 @@
+"""The JSON API under ``/api/``: incidents, alerts, tasks, uploads.
+
+Every error answers ``{"error": {"status": int, "message": str}}``. Reads need the session
+or the bearer token when a token is configured; state-changing calls also need the CSRF
+header when they come with the session cookie (see :mod:`wormsign.web.security`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from wormsign.incidents.store import TASK_STATUSES
+from wormsign.web.app import state_of
+from wormsign.web.security import Unauthorized, check_api_csrf, csrf_token, is_authenticated
+
+MAX_ID = 2**62
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of the API."""
+
+    error: ErrorDetail
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: {"model": ErrorBody, "description": "error"} for c in codes}
+
+
+def require_auth(request: Request) -> None:
+    if not is_authenticated(request, state_of(request).settings.token):
+        raise Unauthorized()
+
+
+def require_csrf(request: Request) -> None:
+    require_auth(request)
+    check_api_csrf(request, state_of(request).settings.token)
+
+
+router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_auth)],
+                   responses=_errors(401, 403, 422))
+
+IncidentId = Annotated[int, Path(ge=1, le=MAX_ID, description="incident id")]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class SessionInfo(BaseModel):
+    csrf_token: str = Field(description="send as X-CSRF-Token on state-changing calls")
+
+
+class TaskCounts(BaseModel):
+    total: int
+    closed: int
+    percent: float
+
+
+class IncidentRow(BaseModel):
+    id: int
+    name: str
+    status: str
+    created_at: str | None
+    closed_at: str | None
+    alerts: int
+    sources: int
+    families: list[str]
+    first_seen: str | None
+    last_seen: str | None
+    tasks: TaskCounts
+
+
+class IncidentList(BaseModel):
+    items: list[IncidentRow]
+
+
+class NewIncident(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+
+
+class IncidentRef(BaseModel):
+    id: int
+    name: str
+    status: str
+    created_at: str | None
+    closed_at: str | None
+
+
+class Totals(BaseModel):
+    alerts: int
+    sources: int
+    victims: int
+    first_seen: str | None
+    last_seen: str | None
+
+
+class FamilyCount(BaseModel):
+    family: str
+    alerts: int
+    sources: int
+
+
+class SourceRow(BaseModel):
+    source_ip: str
+    alerts: int
+    internal: bool
+    families: list[str]
+    first_seen: str | None
+    last_seen: str | None
+
+
+class TimelinePoint(BaseModel):
+    start: int = Field(description="bucket start, epoch seconds")
+    family: str
+    alerts: int
+
+
+class Timeline(BaseModel):
+    bucket_seconds: int
+    first: int | None
+    last: int | None
+    series: list[TimelinePoint]
+
+
+class TaskModel(BaseModel):
+    id: int
+    incident_id: int
+    playbook: str
+    key: str
+    phase: str
+    seq: int
+    title: str
+    description: str
+    status: str
+    owner: str | None
+    notes: str
+    updated_at: int
+
+
+class TaskList(BaseModel):
+    items: list[TaskModel]
+
+
+class TaskProgress(BaseModel):
+    progress: dict[str, Any]
+    items: list[TaskModel]
+
+
+class IncidentDetail(BaseModel):
+    incident: IncidentRef
+    totals: Totals
+    families: list[FamilyCount]
+    top_sources: list[SourceRow]
+    victims: list[SourceRow]
+    timeline: Timeline
+    assets: list[dict[str, Any]]
+    tasks: TaskProgress
+    jobs: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+
+
+class ServerCount(BaseModel):
+    host: str
+    alerts: int
+
+
+class ServerList(BaseModel):
+    items: list[ServerCount]
+
+
+class AlertModel(BaseModel):
+    id: int
+    timestamp: str | None
+    source_ip: str
+    internal: bool
+    family: str
+    rule_family: str
+    rule_id: str
+    rule_name: str
+    severity: str
+    url: str
+    method: str | None
+    status: int | None
+    user_agent: str | None
+    host: str | None
+    file_path: str
+    line: int
+    format: str
+
+
+class AlertPageModel(BaseModel):
+    items: list[AlertModel]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
+class TaskUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["open", "in-progress", "done", "skipped"] | None = None
+    owner: str | None = Field(default=None, max_length=128)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class JobModel(BaseModel):
+    id: str
+    incident_id: int
+    filename: str
+    size: int
+    phase: str
+    kind: str | None
+    percent: float
+    bytes_done: int
+    records_done: int
+    records_total: int
+    alerts: int
+    added: int
+    duplicates: int
+    skipped: int
+    families: list[str]
+    error: str | None
+    finished: bool
+
+
+assert set(TASK_STATUSES) == {"open", "in-progress", "done", "skipped"}
+
+
+@router.get("/health", response_model=Health, summary="Liveness (also the benchmark baseline)")
+def health() -> dict[str, Any]:
+    from wormsign import __version__
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/session", response_model=SessionInfo, summary="The session's CSRF token")
+def session(request: Request) -> dict[str, Any]:
+    return {"csrf_token": csrf_token(request)}
+
+
+@router.get("/incidents", response_model=IncidentList, summary="Incidents with their counts")
+def list_incidents(request: Request,
+                   status: Annotated[Literal["open", "all"], Query()] = "open",
+                   ) -> dict[str, Any]:
+    return {"items": state_of(request).dashboard.overview(include_closed=status == "all")}
+
+
+@router.post("/incidents", response_model=IncidentRef, status_code=201,
+             dependencies=[Depends(require_csrf)], responses=_errors(400),
+             summary="Open a new incident")
+def create_incident(request: Request, body: NewIncident) -> dict[str, Any]:
+    st = state_of(request)
+    iid = st.store.create_incident(body.name)
+    inc = st.dashboard.overview(include_closed=True)
+    return next(r for r in inc if r["id"] == iid)
+
+
+@router.get("/incidents/{iid}", response_model=IncidentDetail, responses=_errors(404),
+            summary="Everything the incident page shows")
+def get_incident(request: Request, iid: IncidentId) -> dict[str, Any]:
+    return state_of(request).dashboard.incident(iid)
+
+
+@router.get("/incidents/{iid}/servers", response_model=ServerList, responses=_errors(404),
+            summary="Our servers named in the alerts, most attacked first")
+def attacked_servers(request: Request, iid: IncidentId) -> dict[str, Any]:
+    return {"items": state_of(request).dashboard.attacked_servers(iid)}
+
+
+@router.get("/incidents/{iid}/alerts", response_model=AlertPageModel,
+            responses=_errors(400, 404), summary="One page of alerts, in time order")
+def list_alerts(
+    request: Request, iid: IncidentId,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=1000)] = 50,
+    family: Annotated[str | None, Query(max_length=64)] = None,
+    source_ip: Annotated[str | None, Query(max_length=64)] = None,
+    rule_id: Annotated[str | None, Query(max_length=128)] = None,
+    internal: Annotated[bool | None, Query()] = None,
+    since: Annotated[int | None, Query(ge=0, le=2**40, description="epoch seconds")] = None,
+    until: Annotated[int | None, Query(ge=0, le=2**40, description="epoch seconds")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="substring of the URL")] = None,
+) -> dict[str, Any]:
+    st = state_of(request)
+    st.store.get_incident(iid)
+    filters = {"family": family, "source_ip": source_ip, "rule_id": rule_id,
+               "internal": internal, "since": since, "until": until, "q": q}
+    result: dict[str, Any] = st.store.list_alerts(iid, page, per_page, filters).to_dict()
+    return result
+
+
+@router.get("/incidents/{iid}/tasks", response_model=TaskList, responses=_errors(404),
+            summary="The incident's playbook tasks")
+def list_tasks(request: Request, iid: IncidentId) -> dict[str, Any]:
+    st = state_of(request)
+    st.store.get_incident(iid)
+    return {"items": [x.to_dict() for x in st.store.list_tasks(iid)]}
+
+
+@router.patch("/incidents/{iid}/tasks/{task_id}", response_model=TaskModel,
+              dependencies=[Depends(require_csrf)], responses=_errors(400, 404),
+              summary="Tick, assign or annotate a task")
+def update_task(request: Request, iid: IncidentId,
+                task_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+                body: Annotated[TaskUpdate, Body()]) -> dict[str, Any]:
+    st = state_of(request)
+    st.store.get_incident(iid)
+    task = st.store.update_task(iid, task_id, status=body.status, owner=body.owner,
+                                note=body.note)
+    return task.to_dict()
+
+
+@router.post("/incidents/{iid}/uploads", response_model=JobModel, status_code=202,
+             dependencies=[Depends(require_csrf)], responses=_errors(400, 404, 409, 413),
+             summary="Upload a log (or alerts / assess JSON) to scan into the incident")
+def upload(request: Request, iid: IncidentId, file: UploadFile) -> dict[str, Any]:
+    from wormsign.web.pages import start_upload
+    job = start_upload(request, iid, file)
+    return job.to_dict()
+
+
+@router.get("/jobs/{job_id}", response_model=JobModel, responses=_errors(404),
+            summary="Progress of an upload")
+def get_job(request: Request,
+            job_id: Annotated[str, Path(min_length=32, max_length=32, pattern="^[0-9a-f]+$")],
+            ) -> dict[str, Any]:
+    from fastapi import HTTPException
+    job = state_of(request).jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no upload job {job_id}")
+    return job.to_dict()

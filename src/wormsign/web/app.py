@@ -1,0 +1,207 @@
+"""The FastAPI application: settings, middleware, error handling, static files.
+
+:func:`create_app` builds the app over one incident store; routes live in :mod:`.api`
+(JSON under ``/api/``) and :mod:`.pages` (server-rendered HTML).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import tempfile
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from wormsign import __version__
+from wormsign.errors import InputError, StoreError, WormsignError
+from wormsign.incidents import Store
+from wormsign.incidents.dashboard import Dashboard
+from wormsign.web.jobs import JobManager, UploadJob
+from wormsign.web.security import BodyLimit, BodyTooLarge, Forbidden, SecurityHeaders, Unauthorized
+
+HERE = Path(__file__).parent
+DEFAULT_MAX_UPLOAD = 256 * 1024 * 1024
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the dashboard runs. ``token`` is required off loopback (``wormsign serve``)."""
+
+    db: str | None = None
+    token: str | None = None
+    secret_key: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    upload_dir: str | None = None
+    allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS
+    https_only: bool = False
+    session_max_age: int = 12 * 3600
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class State:
+    """What the routes share: the store, its dashboard queries, the upload jobs."""
+
+    settings: Settings
+    store: Store
+    dashboard: Dashboard
+    jobs: JobManager
+    own_store: bool
+
+
+def state_of(request: Request) -> State:
+    st: State = request.app.state.wormsign
+    return st
+
+
+def status_for(exc: StoreError) -> int:
+    """HTTP status of a store error: 404 when something is missing, 409 when closed."""
+    text = str(exc)
+    if text.startswith("no incident") or " has no task " in text:
+        return 404
+    if text.endswith("is closed"):
+        return 409
+    return 400
+
+
+def error_json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one error shape of the API."""
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+
+
+def _error(request: Request, status: int, message: str,
+           headers: dict[str, str] | None = None) -> Response:
+    if _is_api(request):
+        return error_json(status, message, headers)
+    from wormsign.web.pages import render_error
+    return render_error(request, status, message)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "request"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail),
+                      dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _error(request, 422, _validation_message(exc))
+
+    @app.exception_handler(StoreError)
+    async def store_error(request: Request, exc: StoreError) -> Response:
+        return _error(request, status_for(exc), str(exc))
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, exc: InputError) -> Response:
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(WormsignError)
+    async def wormsign_error(request: Request, exc: WormsignError) -> Response:
+        return _error(request, 400, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return _error(request, 403, str(exc))
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> Response:
+        if _is_api(request):
+            return error_json(401, "authentication required: log in or send "
+                              "'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return _error(request, 413, f"request body larger than the limit of {exc.limit} bytes")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> Response:
+        return _error(request, 500, "internal server error")
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """The dashboard over ``store`` (or the store at ``settings.db``)."""
+    settings = settings or Settings()
+    own_store = store is None
+    store = Store.open(settings.db) if store is None else store
+    dashboard = Dashboard(store)
+    upload_dir = Path(settings.upload_dir or tempfile.mkdtemp(prefix="wormsign-uploads-"))
+
+    def warm(job: UploadJob) -> None:
+        # Compute the incident page's aggregates now, so the next page view is fast.
+        if job.phase == "done":
+            with contextlib.suppress(WormsignError):
+                dashboard.incident(job.incident_id)
+
+    jobs = JobManager(store, upload_dir, on_done=warm)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        def prewarm() -> None:
+            try:
+                dashboard.overview()
+                for inc in store.list_incidents(include_closed=False)[:5]:
+                    dashboard.incident(inc.id)
+            except WormsignError:
+                pass
+        threading.Thread(target=prewarm, name="dashboard-prewarm", daemon=True).start()
+        yield
+        jobs.wait(timeout=30)
+        if own_store:
+            store.close()
+
+    app = FastAPI(title="wormsign dashboard", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  description="Incidents, alerts and playbook tasks of the wormsign incident "
+                              "store. Errors have one shape: "
+                              '`{"error": {"status": int, "message": str}}`.')
+    app.state.wormsign = State(settings, store, dashboard, jobs, own_store)
+    _install_handlers(app)
+
+    from wormsign.web import api, pages
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("wormsign.web", "static")]), name="static")
+
+    # Middleware: the last added runs first.
+    app.add_middleware(SessionMiddleware,
+                       secret_key=settings.secret_key or secrets.token_urlsafe(32),
+                       session_cookie="wormsign_session", max_age=settings.session_max_age,
+                       same_site="strict", https_only=settings.https_only)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    if settings.allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+__all__ = ["DEFAULT_MAX_UPLOAD", "LOOPBACK_HOSTS", "Settings", "State", "create_app",
+           "error_json", "state_of", "status_for"]
+
+

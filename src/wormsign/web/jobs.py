@@ -1,0 +1,209 @@
+"""Background scanning of uploaded files, with progress kept in memory.
+
+An upload is saved under the server's upload folder, then a worker thread:
+
+1. *scans* it when it is a raw log (:func:`wormsign.detect.scanner.scan_paths`), reporting
+   progress by bytes read, and writes the alerts as ``scan --alerts`` JSON Lines;
+2. *stores* the alerts (or an uploaded alerts / ``assess --json`` file as it is) into the
+   chosen incident with :func:`wormsign.incidents.ingest_paths`, reporting progress by records.
+
+Alerts keep the uploaded file's name and the first 12 hex digits of its SHA-256 as their file
+path, so uploading the same file twice adds nothing (the store's natural keys are per file
+path and line). Job records live as long as the server (the newest ``keep`` are kept).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from wormsign.errors import WormsignError
+from wormsign.incidents import Store, detect_kind, ingest_paths
+
+#: Share of the progress bar given to scanning a raw log (the rest is storing its alerts).
+SCAN_SHARE = 0.8
+COPY_CHUNK = 1 << 20
+
+
+def safe_name(name: str | None) -> str:
+    """A file name without directories or odd characters (never empty)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")
+    return base[:100] or "upload.log"
+
+
+@dataclasses.dataclass
+class UploadJob:
+    """The state of one upload, updated by its worker thread."""
+
+    id: str
+    incident_id: int
+    filename: str
+    size: int
+    phase: str = "queued"          # queued, scanning, storing, done, failed
+    kind: str | None = None        # log, alerts, assess
+    bytes_done: int = 0
+    records_done: int = 0
+    records_total: int = 0
+    alerts: int = 0
+    added: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    families: list[str] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    started_at: float = dataclasses.field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def percent(self) -> float:
+        if self.phase == "done":
+            return 100.0
+        scan = self.bytes_done / self.size if self.size else 1.0
+        store = self.records_done / self.records_total if self.records_total else 0.0
+        if self.kind == "log":
+            share = SCAN_SHARE * min(scan, 1.0)
+            if self.phase == "storing":
+                share = SCAN_SHARE + (1 - SCAN_SHARE) * min(store, 1.0)
+            return round(100.0 * share, 1)
+        return round(100.0 * min(store, 1.0), 1) if self.phase == "storing" else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "incident_id": self.incident_id, "filename": self.filename,
+                "size": self.size, "phase": self.phase, "kind": self.kind,
+                "percent": self.percent, "bytes_done": self.bytes_done,
+                "records_done": self.records_done, "records_total": self.records_total,
+                "alerts": self.alerts, "added": self.added, "duplicates": self.duplicates,
+                "skipped": self.skipped, "families": list(self.families),
+                "error": self.error, "finished": self.phase in ("done", "failed")}
+
+
+class JobManager:
+    """Runs uploads in worker threads (one per upload) and keeps their records."""
+
+    def __init__(self, store: Store, upload_dir: Path, keep: int = 200,
+                 on_done: Callable[[UploadJob], None] | None = None) -> None:
+        self.store = store
+        self.upload_dir = upload_dir
+        self.keep = keep
+        self.on_done = on_done
+        self._jobs: OrderedDict[str, UploadJob] = OrderedDict()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def get(self, job_id: str) -> UploadJob | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def save(self, stream: IO[bytes], filename: str | None) -> tuple[Path, str, int]:
+        """Copy an upload into the upload folder; returns (path, SHA-256 hex, size)."""
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.upload_dir / f".part-{uuid.uuid4().hex}"
+        digest = hashlib.sha256()
+        size = 0
+        with open(tmp, "wb") as out:
+            while chunk := stream.read(COPY_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        sha = digest.hexdigest()
+        folder = self.upload_dir / uuid.uuid4().hex
+        folder.mkdir()
+        path = folder / safe_name(filename)
+        tmp.replace(path)
+        return path, sha, size
+
+    def submit(self, incident_id: int, path: Path, sha: str, filename: str) -> UploadJob:
+        """Start scanning/ingesting a saved upload; returns its job record at once."""
+        job = UploadJob(id=uuid.uuid4().hex, incident_id=incident_id,
+                        filename=safe_name(filename), size=path.stat().st_size)
+        with self._lock:
+            self._jobs[job.id] = job
+            while len(self._jobs) > self.keep:
+                self._jobs.popitem(last=False)
+            self._threads = [t for t in self._threads if t.is_alive()]
+            thread = threading.Thread(target=self._run, args=(job, path, sha),
+                                      name=f"upload-{job.id[:8]}", daemon=True)
+            self._threads.append(thread)
+        thread.start()
+        return job
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for running jobs (used at shutdown and by tests)."""
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(timeout)
+
+    def _run(self, job: UploadJob, path: Path, sha: str) -> None:
+        try:
+            self._process(job, path, sha)
+            job.phase = "done"
+        except WormsignError as exc:
+            job.error = str(exc)
+            job.phase = "failed"
+        except Exception as exc:
+            job.error = f"internal error: {type(exc).__name__}"
+            job.phase = "failed"
+        finally:
+            job.finished_at = time.time()
+            shutil.rmtree(path.parent, ignore_errors=True)
+            if self.on_done is not None:
+                self.on_done(job)
+
+    def _process(self, job: UploadJob, path: Path, sha: str) -> None:
+        self.store.require_open(job.incident_id)
+        job.kind = detect_kind(path)
+        target = path
+        if job.kind == "log":
+            target = self._scan(job, path, sha)
+            if job.alerts == 0:
+                self.store.record_action(job.incident_id, "ingest",
+                                         f"{job.filename} (log): no worm activity found")
+                return
+
+        def progress(_path: str, records: int, added: int) -> None:
+            job.records_done = records
+            job.added = added
+
+        job.phase = "storing"
+        result = ingest_paths(self.store, job.incident_id, [target], progress=progress)
+        job.records_done = job.records_total = max(job.records_total, job.records_done)
+        job.added = result.added
+        job.duplicates = result.duplicates
+        job.skipped += sum(f.skipped for f in result.files)
+        job.families = list(result.families)
+
+    def _scan(self, job: UploadJob, path: Path, sha: str) -> Path:
+        from wormsign.detect.scanner import scan_paths
+
+        def on_bytes(n: int) -> None:
+            job.bytes_done += n
+
+        job.phase = "scanning"
+        report = scan_paths([str(path)], on_bytes=on_bytes)
+        for st in report.files:
+            if st.error:
+                raise WormsignError(f"{job.filename}: {st.error}")
+            job.skipped += st.skipped
+        job.bytes_done = job.size
+        shown = f"upload:{sha[:12]}/{job.filename}"
+        out = path.with_name(path.name + ".alerts.jsonl")
+        with open(out, "w", encoding="utf-8") as fh:
+            for a in report.alerts:
+                fh.write(json.dumps(dataclasses.replace(a, file_path=shown).to_ecs()))
+                fh.write("\n")
+        job.alerts = job.records_total = len(report.alerts)
+        return out
+
+
+__all__ = ["JobManager", "UploadJob", "safe_name"]

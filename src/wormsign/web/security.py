@@ -1,0 +1,176 @@
+"""Safety of the dashboard: access token, sessions, CSRF, body size limit, security headers.
+
+* **Access.** Without a token the server only binds loopback (enforced by ``wormsign serve``)
+  and checks the ``Host`` header against loopback names (no DNS rebinding). With a token,
+  pages need a login (the token, once, then a signed session cookie) and the API accepts
+  either that session or ``Authorization: Bearer <token>``.
+* **CSRF.** Each session holds a random token; every form carries it in a hidden ``csrf``
+  field and every state-changing API call sent with the session cookie in an
+  ``X-CSRF-Token`` header. Calls authenticated with the bearer token need none (browsers
+  never add that header on their own).
+* **Body limit.** Request bodies above the configured size are refused with 413, from the
+  ``Content-Length`` header or while streaming.
+* **Headers.** A Content-Security-Policy without inline scripts or styles,
+  ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff``, no referrer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+class Forbidden(Exception):
+    """A missing or wrong CSRF token (403)."""
+
+
+class Unauthorized(Exception):
+    """No valid session or bearer token (401; pages redirect to the login form)."""
+
+
+class BodyTooLarge(HTTPException):
+    """A request body above the limit (413); an HTTPException so that body parsing lets it
+    through unchanged."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (created on first use)."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str) or len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def same(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a).encode(), str(b).encode())
+
+
+def bearer_ok(request: Request, token: str | None) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>``."""
+    if not token:
+        return False
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    return scheme.lower() == "bearer" and same(value.strip(), token)
+
+
+def is_authenticated(request: Request, token: str | None) -> bool:
+    """No token configured (loopback only), a logged-in session, or the bearer token."""
+    if not token:
+        return True
+    return request.session.get("auth") is True or bearer_ok(request, token)
+
+
+def check_form_csrf(request: Request, submitted: Any) -> None:
+    """Raise :class:`Forbidden` unless a form's ``csrf`` field matches the session."""
+    if not isinstance(submitted, str) or not same(submitted, request.session.get("csrf")):
+        raise Forbidden("missing or invalid CSRF token; reload the page and try again")
+
+
+def check_api_csrf(request: Request, token: str | None) -> None:
+    """State-changing API calls: bearer token, or the session's CSRF token in a header."""
+    if bearer_ok(request, token):
+        return
+    if not same(request.headers.get(CSRF_HEADER), request.session.get("csrf")):
+        raise Forbidden("missing or invalid X-CSRF-Token header (GET /api/session gives one)")
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding the security headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in have]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Pure ASGI middleware refusing request bodies above ``limit`` bytes with 413.
+
+    A declared ``Content-Length`` above the limit is answered at once; otherwise the bytes
+    are counted as the application reads them and :class:`BodyTooLarge` is raised (the
+    application's exception handler turns it into the 413 response).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for k, v in scope.get("headers", []):
+            if k == b"content-length":
+                try:
+                    declared = int(v)
+                except ValueError:
+                    declared = 0
+                if declared > self.limit:
+                    await _too_large(scope, send, self.limit)
+                    return
+        seen = 0
+        limit = self.limit
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    import json
+
+    msg = f"request body larger than the limit of {limit} bytes"
+    if str(scope.get("path", "")).startswith("/api/"):
+        body = json.dumps({"error": {"status": 413, "message": msg}}).encode()
+        ctype = b"application/json"
+    else:
+        body = f"413 Payload Too Large: {msg}\n".encode()
+        ctype = b"text/plain; charset=utf-8"
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", ctype),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
