@@ -19,6 +19,7 @@ from wormsign.errors import InputError
 from wormsign.incidents import Store, detect_kind, ingest_paths
 from wormsign.incidents import schema as t
 from wormsign.incidents.ingest import alert_key
+from wormsign.incidents.rollup import check as rollups_consistent
 
 
 def _count(store: Store, iid: int) -> tuple[int, int]:
@@ -69,6 +70,8 @@ def test_ingest_twice_adds_nothing(store: Store, tmp_path: Path) -> None:
     third = ingest_paths(store, iid, [write_jsonl(tmp_path / "b.jsonl", more)])
     assert third.added == 100 and third.duplicates == 600
     assert _count(store, iid) == (1300, 1300)
+    with store.engine.connect() as conn:
+        assert rollups_consistent(conn, iid)
     # The same alerts in another incident are that incident's own.
     other = store.create_incident("other")
     assert ingest_paths(store, other, [path]).added == 1200
@@ -172,6 +175,8 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(
         assert 0 < count < n and count == keys
         assert count % batch == 0
         assert job.status == "running" and job.added == count
+        with store.engine.connect() as conn:
+            assert rollups_consistent(conn, iid)
         res = ingest_paths(store, iid, [path], batch_size=batch)
         assert res.files[0].resumed_from == job.position > 0
         assert _count(store, iid) == (n, n)
@@ -180,3 +185,5 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(
             statuses = conn.execute(sa.select(t.jobs.c.status)
                                     .where(t.jobs.c.incident_id == iid)).scalars().all()
         assert statuses == ["done"]
+        with store.engine.connect() as conn:
+            assert rollups_consistent(conn, iid)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from incidents.helpers import make_alert, synthetic_alerts, write_jsonl
 from wormsign.errors import ConfigError, StoreError
 from wormsign.incidents import Store, ingest_paths
+from wormsign.incidents.rollup import check as rollups_consistent
 from wormsign.incidents.schema import metadata
 from wormsign.incidents.store import default_db_path, resolve_url
 
@@ -122,6 +123,8 @@ def test_own_networks_reclassify_victims(store: Store, tmp_path: Path) -> None:
     victims = store.get_incident_summary(iid)["victims"]
     assert [v["host"] for v in victims] == ["203.0.113.9"]
     assert victims[0]["alerts"] == 3
+    with store.engine.connect() as conn:
+        assert rollups_consistent(conn, iid)
 
 
 def test_list_alerts_pages_and_filters(store: Store, tmp_path: Path) -> None:
@@ -188,6 +191,39 @@ def test_schema_head_constant_matches_the_migrations() -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
+
+
+def test_rollup_migration_backfills_existing_alerts(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from wormsign.incidents.ingest import ALERT_COLUMNS, alert_row
+    from wormsign.incidents.networks import Classifier
+    from wormsign.incidents.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    engine = sa.create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    alerts = synthetic_alerts(300, seed=8)
+    cls = Classifier()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.execute(sa.text("INSERT INTO incidents (name, status, created_at) "
+                             "VALUES ('v2', 'open', 1)"))
+        cols = ", ".join(ALERT_COLUMNS)
+        marks = ", ".join(f":{c}" for c in ALERT_COLUMNS)
+        conn.execute(sa.text(f"INSERT INTO alerts ({cols}) VALUES ({marks})"),
+                     [dict(zip(ALERT_COLUMNS, alert_row(1, None, a, cls), strict=True))
+                      for a in alerts])
+    engine.dispose()
+    with Store.open(url) as s:
+        with s.engine.connect() as conn:
+            assert rollups_consistent(conn, 1)
+        summary = s.get_incident_summary(1)
+        assert summary["totals"]["alerts"] == 300
+        assert sum(p["alerts"] for p in summary["timeline"]["series"]) == 300
 
 
 def test_upgrade_from_first_revision_keeps_data(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from wormsign.detect.alert import Alert
 from wormsign.errors import InputError, StoreError
 from wormsign.incidents import schema as t
 from wormsign.incidents.networks import Classifier
+from wormsign.incidents.rollup import add_batch, max_alert_id
 from wormsign.incidents.store import Store, now_s
 
 DEFAULT_BATCH = 50_000
@@ -193,7 +194,12 @@ class _Job:
         """Insert a batch and advance the job in one transaction; returns rows added."""
         added = 0
         with self.store.begin() as conn:
-            added = self.store.insert_rows_ignore(conn, t.alerts, ALERT_COLUMNS, rows)
+            if rows:
+                after = max_alert_id(conn)
+                added = self.store.insert_rows_ignore(conn, t.alerts, ALERT_COLUMNS, rows)
+                if added:
+                    add_batch(conn, self.store.dialect, self.store.insert, self.incident_id,
+                              self.id, after)
             j = t.jobs
             conn.execute(j.update().where(j.c.id == self.id).values(
                 position=position, skipped=skipped, added=j.c.added + added,

@@ -88,10 +88,10 @@ def load_playbooks(extra_dir: str | Path | None = None) -> dict[str, Playbook]:
 
 def families_seen(store: Store, incident_id: int) -> list[str]:
     """The distinct worm families attributed to sources in the incident's alerts."""
-    a = t.alerts
+    s = t.source_families
     with store.engine.connect() as conn:
         return sorted(r[0] for r in conn.execute(
-            sa.select(a.c.family).where(a.c.incident_id == incident_id).distinct()))
+            sa.select(s.c.family).where(s.c.incident_id == incident_id).distinct()))
 
 
 def apply_playbooks(store: Store, incident_id: int,

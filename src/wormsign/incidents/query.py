@@ -43,41 +43,58 @@ def bucket_width(first: int | None, last: int | None) -> int:
 
 
 def source_stats(store: Store, incident_id: int) -> list[dict[str, Any]]:
-    """Per (source, family): alerts, first and last seen, internal flag; most alerts first."""
-    a = t.alerts
-    q = (sa.select(a.c.source_ip, a.c.family, sa.func.max(a.c.internal), sa.func.count(),
-                   sa.func.min(a.c.ts), sa.func.max(a.c.ts))
-         .where(a.c.incident_id == incident_id)
-         .group_by(a.c.source_ip, a.c.family))
+    """Per (source, family): alerts, first and last seen, internal flag; most alerts first.
+
+    Read from the ``source_families`` rollup (:mod:`wormsign.incidents.rollup`)."""
+    s = t.source_families
+    q = (sa.select(s.c.source_ip, s.c.family, s.c.internal, s.c.alerts, s.c.first_seen,
+                   s.c.last_seen).where(s.c.incident_id == incident_id))
     with store.engine.connect() as conn:
         rows = conn.execute(q).all()
     out = [{"source_ip": r[0], "family": r[1], "internal": bool(r[2]), "alerts": int(r[3]),
             "first_seen": r[4], "last_seen": r[5]} for r in rows]
-    out.sort(key=lambda d: (-d["alerts"], d["source_ip"]))
+    out.sort(key=lambda d: (-d["alerts"], d["source_ip"], d["family"]))
     return out
+
+
+def time_span(store: Store, incident_id: int) -> tuple[int | None, int | None]:
+    """First and last alert time of an incident."""
+    a = t.alerts
+    with store.engine.connect() as conn:
+        first, last = conn.execute(sa.select(sa.func.min(a.c.ts), sa.func.max(a.c.ts))
+                                   .where(a.c.incident_id == incident_id)).one()
+    return first, last
 
 
 def timeline(store: Store, incident_id: int, width: int | None = None,
              by: str = "family", sources: list[str] | None = None) -> dict[str, Any]:
-    """Alerts per time bucket and family (``by="family"``) or source (``by="source"``,
-    for the given ``sources``). Bucket starts are epoch seconds."""
-    a = t.alerts
+    """Alerts per time bucket and family (``by="family"``, from the per-minute rollup) or
+    source (``by="source"``, for the given ``sources``). Bucket starts are epoch seconds."""
     if width is None:
-        with store.engine.connect() as conn:
-            first, last = conn.execute(sa.select(sa.func.min(a.c.ts), sa.func.max(a.c.ts))
-                                       .where(a.c.incident_id == incident_id)).one()
-        width = bucket_width(first, last)
-    col = a.c.family if by == "family" else a.c.source_ip
-    bucket = (a.c.ts // width) * width
-    q = (sa.select(bucket.label("b"), col, sa.func.count())
-         .where(a.c.incident_id == incident_id, a.c.ts.is_not(None)))
-    if by == "source":
+        width = bucket_width(*time_span(store, incident_id))
+    if by == "family":
+        m = t.alert_minutes
+        if width % 60 == 0:
+            bucket = (m.c.minute // width) * width
+            q = (sa.select(bucket, m.c.family, sa.func.sum(m.c.alerts))
+                 .where(m.c.incident_id == incident_id).group_by(bucket, m.c.family))
+        else:
+            a = t.alerts
+            bucket = (a.c.ts // width) * width
+            q = (sa.select(bucket, a.c.family, sa.func.count())
+                 .where(a.c.incident_id == incident_id, a.c.ts.is_not(None))
+                 .group_by(bucket, a.c.family))
+    elif by == "source":
         if not sources:
             return {"bucket_seconds": width, "series": []}
-        q = q.where(a.c.source_ip.in_(sources))
-    elif by != "family":
+        a = t.alerts
+        bucket = (a.c.ts // width) * width
+        q = (sa.select(bucket, a.c.source_ip, sa.func.count())
+             .where(a.c.incident_id == incident_id, a.c.ts.is_not(None),
+                    a.c.source_ip.in_(sources))
+             .group_by(bucket, a.c.source_ip))
+    else:
         raise StoreError(f"timeline by family or source, not {by!r}")
-    q = q.group_by(sa.text("1"), col)
     with store.engine.connect() as conn:
         rows = conn.execute(q).all()
     series = [{"start": int(r[0]), by: r[1], "alerts": int(r[2])} for r in rows]

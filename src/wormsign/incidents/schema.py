@@ -159,3 +159,32 @@ actions = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index("ix_actions_incident", "incident_id", "at"),
 )
+
+#: Rollups kept in step with ``alerts`` by every ingest batch (same transaction), so the
+#: summary of a million-alert incident reads tens of thousands of rows, not a million.
+#: Alerts per minute and family (timestamped alerts only).
+alert_minutes = sa.Table(
+    "alert_minutes",
+    metadata,
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("minute", sa.BigInteger, nullable=False),
+    sa.Column("family", sa.String(64), nullable=False),
+    sa.Column("alerts", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("incident_id", "minute", "family", name="pk_alert_minutes"),
+)
+
+#: Alerts per source and family, with first/last time and the internal flag.
+source_families = sa.Table(
+    "source_families",
+    metadata,
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("source_ip", sa.String(64), nullable=False),
+    sa.Column("family", sa.String(64), nullable=False),
+    sa.Column("internal", sa.SmallInteger, nullable=False),
+    sa.Column("alerts", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.BigInteger, nullable=True),
+    sa.Column("last_seen", sa.BigInteger, nullable=True),
+    sa.PrimaryKeyConstraint("incident_id", "source_ip", "family", name="pk_source_families"),
+)

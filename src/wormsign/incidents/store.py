@@ -30,7 +30,7 @@ from wormsign.incidents.networks import Classifier, parse_network
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest Alembic revision in ``migrations/versions`` (a test keeps them in step); a
 #: store already there opens without loading Alembic at all.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 TASK_STATUSES = ("open", "in-progress", "done", "skipped")
 
 
@@ -174,6 +174,7 @@ class Store:
             command.upgrade(cfg, "head")
 
     def close(self) -> None:
+        """Release the connections (the store can be reopened with :meth:`open`)."""
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -293,14 +294,17 @@ class Store:
         cls = self.classifier(incident_id)
         a = t.alerts
         with self.begin() as conn:
+            sf = t.source_families
             sources = [r[0] for r in conn.execute(
-                sa.select(a.c.source_ip).where(a.c.incident_id == incident_id).distinct())]
+                sa.select(sf.c.source_ip).where(sf.c.incident_id == incident_id).distinct())]
             internal = [s for s in sources if cls.is_internal(s)]
-            conn.execute(a.update().where(a.c.incident_id == incident_id).values(internal=0))
-            for i in range(0, len(internal), 500):
-                conn.execute(a.update().where(a.c.incident_id == incident_id,
-                                              a.c.source_ip.in_(internal[i:i + 500]))
-                             .values(internal=1))
+            for table in (a, t.source_families):
+                conn.execute(table.update().where(table.c.incident_id == incident_id)
+                             .values(internal=0))
+                for i in range(0, len(internal), 500):
+                    conn.execute(table.update().where(
+                        table.c.incident_id == incident_id,
+                        table.c.source_ip.in_(internal[i:i + 500])).values(internal=1))
 
     def list_incidents(self, include_closed: bool = True) -> list[Incident]:
         """All incidents, newest first."""
@@ -330,6 +334,7 @@ class Store:
         return self.get_incident(incident_id)
 
     def require_open(self, incident_id: int) -> Incident:
+        """The incident, or :class:`StoreError` when it is closed."""
         inc = self.get_incident(incident_id)
         if inc.status != "open":
             raise StoreError(f"incident {incident_id} is closed")
@@ -347,6 +352,7 @@ class Store:
             self.log_action(conn, incident_id, kind, detail)
 
     def list_actions(self, incident_id: int) -> list[Action]:
+        """The incident's audit trail, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.actions.c.at, t.actions.c.kind, t.actions.c.detail)
                                 .where(t.actions.c.incident_id == incident_id)
