@@ -1,0 +1,1 @@
+"""Tests of wormsign.web (the dashboard); helpers in ``helpers``."""
