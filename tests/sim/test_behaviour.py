@@ -189,9 +189,9 @@ def test_clustered_placement_avoids_excluded_blocks() -> None:
 def test_bad_density_file_names_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "d.yaml"
     bad.write_text("slash8: {300: 1}\n")
-    with pytest.raises(ConfigError, match="d.yaml"):
+    with pytest.raises(ConfigError, match=r"d\.yaml"):
         load_density(str(bad))
     broken = tmp_path / "e.yaml"
     broken.write_text("slash8: [1, 2\n")
-    with pytest.raises(ConfigError, match="e.yaml"):
+    with pytest.raises(ConfigError, match=r"e\.yaml"):
         load_density(str(broken))

@@ -36,7 +36,7 @@ def test_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unreached_thresholds_are_null(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, _ = run([*SMALL, "--hours", "0.05", "--seed", "2", "--json"], capsys)
+    _rc, out, _ = run([*SMALL, "--hours", "0.05", "--seed", "2", "--json"], capsys)
     d = json.loads(out)
     assert d["t90_s"] is None
 
@@ -96,6 +96,7 @@ def test_out_csv_parquet_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rc, _, _ = run([*SMALL, "--seed", "5", "--runs", "3", "--workers", "1",
                     "--out", str(pq_path), "--plot", str(png)], capsys)
+    assert rc == 0
     import pyarrow.parquet as pq
 
     table = pq.read_table(pq_path)
@@ -145,7 +146,7 @@ def test_deterministic_models(capsys: pytest.CaptureFixture[str]) -> None:
 ])
 def test_bad_input_is_a_one_line_error(args: list[str], needle: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, err = run([*SMALL, *args], capsys)
+    rc, _out, err = run([*SMALL, *args], capsys)
     assert rc == 2
     assert needle in err
     assert err.startswith("wormsign: error:")
