@@ -8,7 +8,7 @@ import sys
 
 from wormsign.errors import ConfigError, InputError
 from wormsign.fleet.assess import assess
-from wormsign.fleet.inventory import FORMATS
+from wormsign.fleet.inventory import READERS
 from wormsign.fleet.kb import validate_kb
 from wormsign.fleet.output import print_table, safe, to_csv, to_sarif
 from wormsign.fleet.plan import parse_window
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("inventory", nargs="?", metavar="INVENTORY",
                    help="inventory file (.csv, .json, .yaml, nmap .xml)")
-    p.add_argument("--format", choices=FORMATS, help="force the inventory format")
+    p.add_argument("--format", choices=sorted(READERS), help="force the inventory format")
     p.add_argument("--kb", action="append", default=[], metavar="DIR",
                    help="extra OSV advisories (directory or file; repeatable)")
     p.add_argument("--check-kb", action="store_true",

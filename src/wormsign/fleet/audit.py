@@ -28,6 +28,7 @@ extensions denied by request filtering, whether URLScan is loaded, executable di
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,6 @@ RULE_TEXT = {
     "directory-browsing": "Directory browsing is enabled",
     "verbose-banner": "The server banner discloses product or version details",
 }
-CONFIG_FORMATS = ("adsutil", "metabase", "iis7", "apache", "nginx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,17 +137,46 @@ def audit_text(text: str, path: str, fmt: str | None = None) -> ConfigAudit:
     fmt = fmt or sniff_config(text)
     if fmt is None:
         return ConfigAudit(path, "unknown", error="unrecognised configuration format")
-    if fmt == "adsutil":
-        from wormsign.fleet.audit_iis import audit_adsutil
+    auditor = AUDITORS.get(fmt)
+    if auditor is None:
+        return ConfigAudit(path, fmt, error=f"no auditor for format {fmt!r}")
+    return auditor(text, path).finish()
 
-        return audit_adsutil(text, path).finish()
-    if fmt in ("metabase", "iis7"):
+
+def _adsutil(text: str, path: str) -> ConfigAudit:
+    from wormsign.fleet.audit_iis import audit_adsutil
+
+    return audit_adsutil(text, path)
+
+
+def _xml(fmt: str) -> Callable[[str, str], ConfigAudit]:
+    def run(text: str, path: str) -> ConfigAudit:
         from wormsign.fleet.audit_iis import audit_xml
 
-        return audit_xml(text, path, fmt).finish()
-    from wormsign.fleet.audit_unix import audit_apache, audit_nginx
+        return audit_xml(text, path, fmt)
 
-    return (audit_apache if fmt == "apache" else audit_nginx)(text, path).finish()
+    return run
+
+
+def _apache(text: str, path: str) -> ConfigAudit:
+    from wormsign.fleet.audit_unix import audit_apache
+
+    return audit_apache(text, path)
+
+
+def _nginx(text: str, path: str) -> ConfigAudit:
+    from wormsign.fleet.audit_unix import audit_nginx
+
+    return audit_nginx(text, path)
+
+
+AUDITORS: dict[str, Callable[[str, str], ConfigAudit]] = {
+    "adsutil": _adsutil, "metabase": _xml("metabase"), "iis7": _xml("iis7"),
+    "apache": _apache, "nginx": _nginx,
+}
+"""Configuration auditors by format name: ``(text, path) -> ConfigAudit`` (before
+:meth:`ConfigAudit.finish`). Register one here to add a format; :func:`sniff_config` decides
+which format a file is in."""
 
 
 def audit_file(path: str, fmt: str | None = None) -> ConfigAudit:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,6 @@ REQUIRED = ("host", "software", "version")
 OPTIONAL = ("address", "os", "patches", "exposure", "role", "criticality", "config")
 EXPOSURES = ("internet", "internal", "unknown")
 CRITICALITY = {"low": 2.5, "medium": 5.0, "high": 7.5, "critical": 10.0}
-FORMATS = ("csv", "json", "yaml", "nmap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +332,23 @@ def sniff_format(path: str, text: str) -> str:
     return "yaml"
 
 
+def _nmap(data: bytes, text: str, base: Path, source: str) -> Inventory:
+    from wormsign.fleet.nmap import read_nmap_bytes
+
+    return read_nmap_bytes(data, source)
+
+
+Reader = Callable[[bytes, str, Path, str], Inventory]
+READERS: dict[str, Reader] = {
+    "csv": lambda data, text, base, src: read_csv_text(text, base, src),
+    "json": lambda data, text, base, src: read_json_text(text, base, src),
+    "yaml": lambda data, text, base, src: read_yaml_text(text, base, src),
+    "nmap": _nmap,
+}
+"""Inventory readers by format name: ``(raw bytes, decoded text, base dir, source) ->
+Inventory``. Register a reader here to add a format (``--format`` lists these)."""
+
+
 def load_inventory(path: str, fmt: str | None = None, exposure: str | None = None) -> Inventory:
     """Read an inventory file in any supported format (``fmt`` forces one).
 
@@ -348,19 +364,10 @@ def load_inventory(path: str, fmt: str | None = None, exposure: str | None = Non
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     fmt = fmt or sniff_format(path, text)
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown inventory format {fmt!r}: use {', '.join(FORMATS)}")
-    base = p.parent
-    if fmt == "csv":
-        inv = read_csv_text(text, base, path)
-    elif fmt == "json":
-        inv = read_json_text(text, base, path)
-    elif fmt == "yaml":
-        inv = read_yaml_text(text, base, path)
-    else:
-        from wormsign.fleet.nmap import read_nmap_bytes
-
-        inv = read_nmap_bytes(data, path)
+    reader = READERS.get(fmt)
+    if reader is None:
+        raise ConfigError(f"unknown inventory format {fmt!r}: use {', '.join(READERS)}")
+    inv = reader(data, text, p.parent, path)
     if exposure is not None:
         if exposure not in EXPOSURES:
             raise ConfigError(f"exposure {exposure!r}: use internet or internal")
