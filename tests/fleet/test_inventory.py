@@ -167,3 +167,18 @@ def test_json_reader_fails_only_with_config_error(pieces: list[str]) -> None:
         assert exc.line is None or exc.line >= 1
         return
     assert all(s.line >= 1 for s in inv.skipped)
+
+
+def test_readers_are_a_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wormsign.fleet import inventory
+
+    def tsv(data: bytes, text: str, base: Path, src: str) -> inventory.Inventory:
+        return read_csv_text(text.replace("\t", ","), base, src)
+
+    monkeypatch.setitem(inventory.READERS, "tsv", tsv)
+    p = tmp_path / "inv.tsv"
+    p.write_text("host\tsoftware\tversion\na\tIIS\t5.0\n")
+    assert [h.host for h in load_inventory(str(p), fmt="tsv").hosts] == ["a"]
+    with pytest.raises(ConfigError) as exc:
+        load_inventory(str(p), fmt="xls")
+    assert "tsv" in str(exc.value)
