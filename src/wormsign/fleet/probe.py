@@ -5,8 +5,8 @@ Two requests per URL, nothing that overflows anything:
 1. ``GET <url>`` — the ``Server`` banner (``Microsoft-IIS/5.0``);
 2. ``GET <url>/NULL.ida`` — an IIS with the ``.ida`` script map active answers with the
    Indexing Service's error page ("The IDQ file ... NULL.ida could not be found"), which shows
-   the extension Code Red attacks is reachable without sending any overflow (the classic check
-   from CERT CA-2001-19 era scanners).
+   the extension Code Red attacks is reachable without sending any overflow (the classic
+   non-destructive check; Nessus-era scanners probed a banner or this page).
 
 Redirects are never followed (they could lead to a host the user did not name), proxies from
 the environment are ignored, bodies are read up to 64 KiB, a semaphore bounds concurrency and
