@@ -27,7 +27,7 @@ def evidence(store: Store, tmp_path_factory: pytest.TempPathFactory) -> int:
     """An incident with 600 mixed alerts and one whose user agent is a script tag."""
     d = tmp_path_factory.mktemp("evidence")
     iid = store.create_incident("web farm <b>outbreak</b>")
-    alerts = mixed_alerts(600) + [alert(600, "203.0.113.66", "nimda", user_agent=XSS)]
+    alerts = [*mixed_alerts(600), alert(600, "203.0.113.66", "nimda", user_agent=XSS)]
     ingest_paths(store, iid, [write_alerts(d / "alerts.jsonl", alerts)])
     return iid
 

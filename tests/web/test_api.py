@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from web.conftest import TOKEN
 from web.helpers import LiveServer, csrf_of, mixed_alerts, write_alerts
-
 from wormsign.incidents import Store
 
 

@@ -86,6 +86,10 @@ class IncidentList(BaseModel):
 class NewIncident(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    own: list[Annotated[str, Field(max_length=64)]] = Field(
+        default=[], max_length=256, description="own networks (CIDRs): internal, never blocked")
+    allow: list[Annotated[str, Field(max_length=64)]] = Field(
+        default=[], max_length=256, description="allowlisted networks (CIDRs): never blocked")
 
 
 class IncidentRef(BaseModel):
@@ -259,7 +263,7 @@ def list_incidents(request: Request,
              summary="Open a new incident")
 def create_incident(request: Request, body: NewIncident) -> dict[str, Any]:
     st = state_of(request)
-    iid = st.store.create_incident(body.name)
+    iid = st.store.create_incident(body.name, own=body.own, allow=body.allow)
     inc = st.dashboard.overview(include_closed=True)
     return next(r for r in inc if r["id"] == iid)
 

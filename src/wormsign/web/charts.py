@@ -54,7 +54,7 @@ class Chart:
     empty: bool
 
 
-def timeline_chart(timeline: dict[str, Any], width: int = 760, height: int = 220) -> Chart:
+def timeline_chart(timeline: dict[str, Any], width: int = 1100, height: int = 240) -> Chart:
     """Stacked bars of alerts per time bucket, one colour per family."""
     series = timeline.get("series") or []
     step = int(timeline.get("bucket_seconds") or 3600)

@@ -83,9 +83,12 @@ def overview(request: Request, all: Annotated[bool, Query()] = False) -> HTMLRes
 
 @router.post("/incidents", dependencies=authed)
 def create_incident(request: Request, name: Annotated[str, Form(max_length=200)] = "",
+                    own: Annotated[str, Form(max_length=4000)] = "",
+                    allow: Annotated[str, Form(max_length=4000)] = "",
                     csrf: Annotated[str, Form()] = "") -> Response:
     check_form_csrf(request, csrf)
-    iid = state_of(request).store.create_incident(name)
+    iid = state_of(request).store.create_incident(name, own=own.replace(",", " ").split(),
+                                                  allow=allow.replace(",", " ").split())
     return _redirect(f"/incidents/{iid}")
 
 
