@@ -121,7 +121,7 @@ def main() -> int:
             t_ingest = time.perf_counter() - t
             assert res.added == args.alerts, res.to_dict()
             t = time.perf_counter()
-            again = ingest_paths(store, iid, [src], batch_size=args.batch)
+            again = ingest_paths(store, iid, [src], batch_size=args.batch, reread=True)
             t_again = time.perf_counter() - t
             assert again.added == 0
             t = time.perf_counter()
@@ -142,7 +142,7 @@ def main() -> int:
               f"({rate:,.0f} alerts/s)  target <= 60 s: {'ok' if t_ingest <= 60 else 'MISSED'}")
         print(f"baseline (raw sqlite3 executemany):           {t_base:6.1f} s "
               f"({args.alerts / t_base:,.0f} alerts/s)  ratio {t_ingest / t_base:.2f}x")
-        print(f"re-ingest of the same file (all duplicates):  {t_again:6.1f} s")
+        print(f"re-read of the same file (all duplicates):    {t_again:6.1f} s")
         print(f"get_incident_summary (in process):           {t_summary:6.2f} s")
         print(f"`wormsign incident show --json` (new process): {t_cli:5.2f} s  "
               f"target <= 2 s: {'ok' if t_cli <= 2 else 'MISSED'}")

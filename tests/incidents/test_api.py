@@ -68,7 +68,7 @@ def test_playbooks_follow_the_evidence(store: Store, tmp_path: Path) -> None:
     res = ingest_paths(store, iid, [path])
     assert res.families == ["code-red"]
     assert {t.playbook for t in store.list_tasks(iid)} == {"code-red"}
-    assert ingest_paths(store, iid, [path]).tasks_added == 0
+    assert ingest_paths(store, iid, [path], reread=True).tasks_added == 0
     path2 = tmp_path / "b.jsonl"
     path2.write_text(json.dumps(make_alert(1, "198.51.100.2", "nimda").to_ecs()) + "\n")
     assert ingest_paths(store, iid, [path2]).tasks_added == len(load_playbooks()["nimda"].tasks)

@@ -39,6 +39,8 @@ def test_incident_flow_from_alerts_to_report(store_url: str, tmp_path: Path,
     assert [f["kind"] for f in res["files"]] == ["alerts", "assess"]
     assert res["files"][0]["errors"][0].startswith(f"{jl}:801:")
     rc, out, _ = run(["incident", "ingest", str(iid), str(jl), *db], capsys)
+    assert rc == 0 and "unchanged since its last ingest" in out
+    rc, out, _ = run(["incident", "ingest", str(iid), str(jl), "--reread", *db], capsys)
     assert rc == 0 and "0 added, 800 already present, 1 skipped" in out
 
     rc, out, _ = run(["incident", "show", str(iid), "--json", *db], capsys)

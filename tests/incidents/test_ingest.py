@@ -62,8 +62,11 @@ def test_ingest_twice_adds_nothing(store: Store, tmp_path: Path) -> None:
     iid = store.create_incident("idem")
     first = ingest_paths(store, iid, [path], batch_size=100)
     assert first.added == 1200 and first.duplicates == 0
-    again = ingest_paths(store, iid, [path], batch_size=333)
-    assert again.added == 0 and again.duplicates == 1200
+    again = ingest_paths(store, iid, [path], batch_size=333, reread=True)
+    assert again.added == 0 and again.duplicates == 1200 and not again.files[0].unchanged
+    skipped = ingest_paths(store, iid, [path])
+    assert skipped.files[0].unchanged and skipped.added == 0
+    assert skipped.duplicates == 1200
     assert _count(store, iid) == (1200, 1200)
     # Overlapping evidence in another file: only the new alerts are added.
     more = alerts[600:] + synthetic_alerts(1300, seed=5)[1200:]
@@ -130,7 +133,7 @@ def test_raw_log_is_scanned_on_the_fly(store: Store, tmp_path: Path) -> None:
     assert res.files[0].kind == "log"
     assert res.added == 3
     assert "code-red" in res.families
-    assert ingest_paths(store, iid, [log]).added == 0
+    assert ingest_paths(store, iid, [log], reread=True).added == 0
 
 
 CHILD = textwrap.dedent("""

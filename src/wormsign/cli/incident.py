@@ -53,6 +53,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("id", type=int)
     sp.add_argument("paths", nargs="+", metavar="PATH")
     sp.add_argument("--batch-size", type=int, default=50_000, help="alerts per transaction")
+    sp.add_argument("--reread", action="store_true",
+                    help="read files again even when an earlier ingest finished them unchanged")
     sp.add_argument("--json", action="store_true", help="JSON result on stdout")
 
     sp = add("list", _list, "list incidents")
@@ -160,13 +162,17 @@ def _ingest(store: Any, args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
     res = ingest_paths(store, args.id, args.paths, batch_size=args.batch_size,
-                       progress=progress)
+                       progress=progress, reread=args.reread)
     if not quiet:
         print(file=sys.stderr)
     if args.json:
         _dump(res.to_dict())
         return 0
     for f in res.files:
+        if f.unchanged:
+            print(f"{safe(f.path)} ({f.kind}): unchanged since its last ingest, skipped "
+                  "(--reread to read it again)")
+            continue
         print(f"{safe(f.path)} ({f.kind}): {f.added:,} added, {f.duplicates:,} already "
               f"present, {f.skipped:,} skipped"
               + (f", resumed at record {f.resumed_from:,}" if f.resumed_from else ""))

@@ -55,11 +55,13 @@ class FileResult:
     skipped: int = 0
     resumed_from: int = 0
     errors: list[str] = field(default_factory=list)
+    unchanged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind, "records": self.records,
                 "added": self.added, "duplicates": self.duplicates, "skipped": self.skipped,
-                "resumed_from": self.resumed_from, "errors": list(self.errors)}
+                "resumed_from": self.resumed_from, "unchanged": self.unchanged,
+                "errors": list(self.errors)}
 
 
 @dataclass
@@ -172,7 +174,7 @@ class _Job:
     def __init__(self, store: Store, incident_id: int, path: Path, kind: str) -> None:
         self.store = store
         self.incident_id = incident_id
-        self.path = str(path)
+        self.path = str(path.resolve())
         j = t.jobs
         fp = _fingerprint(path)
         with store.begin() as conn:
@@ -211,6 +213,22 @@ class _Job:
         with self.store.begin() as conn:
             conn.execute(t.jobs.update().where(t.jobs.c.id == self.id).values(
                 status=status, finished_at=now_s(), message=message))
+
+
+def _unchanged(store: Store, iid: int, path: Path) -> FileResult | None:
+    """The result of skipping a file that a finished job already ingested, unchanged (same
+    path, size and modification time); None when it has to be read."""
+    j = t.jobs
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(j.c.kind, j.c.added, j.c.duplicates)
+            .where(j.c.incident_id == iid, j.c.path == str(path.resolve()),
+                   j.c.fingerprint == _fingerprint(path), j.c.status == "done")
+            .order_by(j.c.id.desc())).first()
+    if row is None:
+        return None
+    return FileResult(str(path), str(row[0]), duplicates=int(row[1]) + int(row[2]),
+                      unchanged=True)
 
 
 def _note_error(res: FileResult, message: str) -> None:
@@ -336,8 +354,12 @@ def _ingest_assess_file(store: Store, iid: int, path: Path) -> FileResult:
 
 def ingest_paths(store: Store, incident_id: int, paths: Sequence[str | Path], *,
                  batch_size: int = DEFAULT_BATCH, progress: Progress | None = None,
-                 apply_playbooks: bool = True) -> IngestResult:
+                 apply_playbooks: bool = True, reread: bool = False) -> IngestResult:
     """Ingest files into an open incident and apply the playbooks of the families seen.
+
+    A file that an earlier ingest finished and that has not changed since (same path, size
+    and modification time) is skipped (``unchanged`` in its result) unless ``reread``; a
+    re-read one adds only the alerts not stored yet.
 
     Raises :class:`InputError` for a file that cannot be read at all; bad records inside a
     file are skipped, counted and listed (up to ten per file) in the result.
@@ -348,6 +370,10 @@ def ingest_paths(store: Store, incident_id: int, paths: Sequence[str | Path], *,
     cls = store.classifier(incident_id)
     results: list[FileResult] = []
     for p in _expand(paths):
+        same = None if reread else _unchanged(store, incident_id, p)
+        if same is not None:
+            results.append(same)
+            continue
         kind = detect_kind(p)
         if kind == "alerts":
             r = _ingest_alerts_file(store, incident_id, p, cls, batch_size, progress)

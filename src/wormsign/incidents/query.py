@@ -61,8 +61,11 @@ def time_span(store: Store, incident_id: int) -> tuple[int | None, int | None]:
     """First and last alert time of an incident."""
     a = t.alerts
     with store.engine.connect() as conn:
-        first, last = conn.execute(sa.select(sa.func.min(a.c.ts), sa.func.max(a.c.ts))
-                                   .where(a.c.incident_id == incident_id)).one()
+        # Two queries: each is a single index lookup, one with both aggregates is a scan.
+        first = conn.execute(sa.select(sa.func.min(a.c.ts))
+                             .where(a.c.incident_id == incident_id)).scalar()
+        last = conn.execute(sa.select(sa.func.max(a.c.ts))
+                            .where(a.c.incident_id == incident_id)).scalar()
     return first, last
 
 
