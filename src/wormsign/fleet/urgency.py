@@ -25,6 +25,7 @@ early in the outbreak), or a time since the start (``3600s``, ``90m``, ``4h``).
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections.abc import Mapping
@@ -125,24 +126,41 @@ def closed_form(scan_rate: float, vulnerable: int, address_bits: int = 32, initi
 def from_simulator(preset: str, seed: int = 1) -> Outbreak | None:
     """I(t) from :mod:`wormsign.sim` for ``preset``; None when the simulator or the preset is
     not available (the caller then uses :func:`closed_form`)."""
-    try:
-        import wormsign.sim as sim
+    return simulate_outbreak(preset, seed)[0]
 
-        scenario = sim.load_preset(preset)
-        res = sim.simulate(scenario, seed=seed)
-    except (ImportError, AttributeError, OSError, KeyError, WormsignError):
-        return None
-    t = np.asarray(res.t, dtype=np.float64)
-    per_address = getattr(res, "probe_rate_per_address", None)
-    if callable(per_address):
-        rate = np.asarray(per_address(), dtype=np.float64)
-    else:
-        r = float(getattr(scenario, "scan_rate", 10.0))
-        bits = int(getattr(scenario, "address_bits", 32))
-        rate = r * np.asarray(res.infected, dtype=np.float64) / float(2**bits)
-    if t.size == 0 or rate.shape != t.shape:
-        return None
-    return Outbreak(t, rate, f"simulator preset {preset} (seed {seed})")
+
+def simulate_outbreak(preset: str, seed: int = 1) -> tuple[Outbreak | None, str]:
+    """``(outbreak, "")`` from the simulator, or ``(None, why not)``.
+
+    The simulator is an optional collaborator: any failure in it (not importable, unknown
+    preset, an error inside the engine) means "use the closed form", never a crash here.
+    """
+    try:
+        sim = importlib.import_module("wormsign.sim")
+    except ImportError:
+        return None, "wormsign.sim is not importable"
+    load = getattr(sim, "load_preset", None)
+    run = getattr(sim, "simulate", None)
+    if load is None or run is None:
+        return None, "wormsign.sim has no load_preset/simulate"
+    try:
+        scenario = load(preset)
+        res = run(scenario, seed=seed)
+        t = np.asarray(res.t, dtype=np.float64)
+        per_address = getattr(res, "probe_rate_per_address", None)
+        if callable(per_address):
+            rate = np.asarray(per_address(), dtype=np.float64)
+        else:
+            r = float(getattr(scenario, "scan_rate", 10.0))
+            bits = int(getattr(scenario, "address_bits", 32))
+            rate = r * np.asarray(res.infected, dtype=np.float64) / float(2**bits)
+    except (OSError, KeyError, WormsignError) as exc:
+        return None, f"simulator preset {preset!r} not usable ({exc})"
+    except Exception as exc:  # the boundary with an optional subsystem
+        return None, f"the simulator failed: {type(exc).__name__}"
+    if t.size == 0 or rate.shape != t.shape or not np.all(np.isfinite(rate)):
+        return None, "the simulator returned no usable probe-rate series"
+    return Outbreak(t, rate, f"simulator preset {preset} (seed {seed})"), ""
 
 
 @dataclass(frozen=True)
@@ -195,16 +213,19 @@ class UrgencyModel:
 
     def _compute(self, params: Mapping[str, Any]) -> Urgency:
         outbreak = None
+        why = ""
         if self.source in ("auto", "sim") and params.get("preset"):
-            outbreak = from_simulator(str(params["preset"]), self.seed)
+            outbreak, why = simulate_outbreak(str(params["preset"]), self.seed)
             if outbreak is None and self.source == "sim":
-                raise ConfigError(f"the simulator (wormsign.sim) or its preset "
-                                  f"{params['preset']!r} is not available")
+                raise ConfigError(f"--outbreak-model sim: {why}")
         if outbreak is None:
             try:
                 outbreak = closed_form(float(params["scan_rate"]), int(params["vulnerable"]),
                                        int(params["address_bits"]), int(params["initial"]))
             except (TypeError, ValueError, KeyError) as exc:
                 raise ConfigError(f"bad outbreak model parameters: {exc}") from None
+            if why:
+                outbreak = Outbreak(outbreak.t, outbreak.rate,
+                                    f"{outbreak.source}; simulator not used: {why}")
         t0 = outbreak.state_time(self.state)
         return Urgency(outbreak.expected_wait(t0), t0, self.state, outbreak.source)
