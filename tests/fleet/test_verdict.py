@@ -50,6 +50,7 @@ def test_patched_by_supersedence_names_the_chain(judge: Judge) -> None:
     assert v.status == "patched" and v.by == "MS02-018"
     assert any("MS02-018" in e and "MS01-044" in e and "MS01-033" in e for e in v.evidence)
     assert v.fix == ""
+    assert any("installed as Q319733" in e for e in v.evidence)
 
 
 def test_service_pack_in_os_counts(judge: Judge) -> None:

@@ -124,8 +124,12 @@ class Judge:
             else:
                 text = f"patched by {chain[0]} (" + ", which ".join(
                     f"supersedes {c}" for c in chain[1:]) + ")"
-            if host.patches is None or chain[0] not in host.patches:
-                text += f" (from os: {host.os})" if chain[0] in os_patches(host.os) else ""
+            named = next((p for p in host.patches or ()
+                          if self.kb.canonical_patch(p) == chain[0]), None)
+            if named is not None and named != chain[0]:
+                text += f" (installed as {named})"
+            elif named is None and chain[0] in os_patches(host.os):
+                text += f" (from os: {host.os})"
             return v("patched", [*ev, text], "", chain[0])
         covering = self.covering(adv)
         if host.patches is None:
