@@ -13,3 +13,4 @@ F = TypeVar("F", bound=Callable[..., Any])
 def njit(fn: F) -> F:
     """Compile ``fn`` in nopython mode, cached on disk next to the module, GIL released."""
     return cast(F, numba.njit(cache=True, nogil=True)(fn))
+

@@ -112,7 +112,8 @@ def walker_start(h: int, strategy: int, seq_start: int, wpos: F64, wptr: I64, ww
 
 
 @njit
-def start_scanning(h: int, t: float, vtime: float, pi: I64, local: bool, bl_cov: float,
+def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64,
+                   local: bool, bl_cov: float,
                    space: float, scanning: U8, sepoch: I64, scan_list: I64, scan_pos: I64,
                    n_scan: I64, rate: F64, black: U8, hl_lo: I64, hl_hi: I64, hl_list: I64,
                    hl_pos: I64, n_hl: I64, randomer: U8, walker: U8, side: I64, g1: I64,
@@ -122,89 +123,99 @@ def start_scanning(h: int, t: float, vtime: float, pi: I64, local: bool, bl_cov:
                    seq_sorted: I64, seq_own: I64, wt: F64, wh: I64, wk: I64, we: I64,
                    wn: I64, qtel: F64, qsum: F64, seen: U8, ht: F64, hh: I64, hk: I64,
                    he: I64, hn: I64, rng: np.random.Generator) -> None:
-    """Host ``h`` starts scanning at time ``t``: add it to the aggregates of its kind.
-
-    The caller guarantees room for ``qtel.shape[0]`` more events in the event heap.
+    """Hosts ``hosts[lo:hi]`` start scanning at time ``t`` (those already scanning are
+    skipped): each joins the aggregates of its kind. One call per batch, not per host, since
+    a call passes every array. The caller guarantees room in the event heap for
+    ``qtel.shape[0]`` events per host.
     """
     strategy = pi[Q_STRATEGY]
-    scanning[h] = 1
-    sepoch[h] += 1
-    list_add(scan_list, scan_pos, n_scan, h)
-    agg[A_SENT] += rate[h]
-    eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
-    if strategy == HITLIST and hl_lo[h] < hl_hi[h]:
-        list_add(hl_list, hl_pos, n_hl, h)
-    elif strategy == UNIFORM or local or (strategy == HITLIST and pi[Q_HITLIST_THEN] == 0):
-        randomer[h] = 1
-        agg[side[h]] += eff
-        if local:
-            a = g1[h]
-            b = g2[h]
-            rate1[a * 2 + side[h]] += eff
-            rate2[b * 2 + side[h]] += eff
-            if cnt_g1[a] == 0:
-                list_add(act1, act1_pos, n_act1, a)
-            cnt_g1[a] += 1
-            if cnt_g2[b] == 0:
-                list_add(act2, act2_pos, n_act2, b)
-            cnt_g2[b] += 1
-    else:
-        walker[h] = 1
-        walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc, seq_sorted,
-                     seq_own, space, vtime, rate, wt, wh, wk, we, wn, sepoch, rng)
-    # telescopes: a host's probes reach block k as a Poisson process of rate rate * q; its
-    # first one is a timed event, the later ones are drawn in bulk with the seen hosts
-    for k in range(qtel.shape[0]):
-        q = qtel[k, h]
-        if q <= 0.0:
+    for idx in range(lo, hi):
+        h = hosts[idx]
+        if scanning[h]:
             continue
-        if seen[k, h]:
-            qsum[k] += rate[h] * q
+        scanning[h] = 1
+        sepoch[h] += 1
+        list_add(scan_list, scan_pos, n_scan, h)
+        agg[A_SENT] += rate[h]
+        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+        if strategy == HITLIST and hl_lo[h] < hl_hi[h]:
+            list_add(hl_list, hl_pos, n_hl, h)
+        elif strategy == UNIFORM or local or (strategy == HITLIST and pi[Q_HITLIST_THEN] == 0):
+            randomer[h] = 1
+            agg[side[h]] += eff
+            if local:
+                a = g1[h]
+                b = g2[h]
+                rate1[a * 2 + side[h]] += eff
+                rate2[b * 2 + side[h]] += eff
+                if cnt_g1[a] == 0:
+                    list_add(act1, act1_pos, n_act1, a)
+                cnt_g1[a] += 1
+                if cnt_g2[b] == 0:
+                    list_add(act2, act2_pos, n_act2, b)
+                cnt_g2[b] += 1
         else:
-            heap_push(ht, hh, hk, he, hn, t + rng.exponential(1.0 / (rate[h] * q)), h,
-                      E_TELESCOPE + k, sepoch[h])
-
+            walker[h] = 1
+            walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc, seq_sorted,
+                         seq_own, space, vtime, rate, wt, wh, wk, we, wn, sepoch, rng)
+        # telescopes: a host's probes reach block k as a Poisson process of rate rate * q; its
+        # first one is a timed event, the later ones are drawn in bulk with the seen hosts
+        for k in range(qtel.shape[0]):
+            q = qtel[k, h]
+            if q <= 0.0:
+                continue
+            if seen[k, h]:
+                qsum[k] += rate[h] * q
+            else:
+                heap_push(ht, hh, hk, he, hn, t + rng.exponential(1.0 / (rate[h] * q)), h,
+                          E_TELESCOPE + k, sepoch[h])
 
 @njit
-def stop_scanning(h: int, local: bool, bl_cov: float, scanning: U8, sepoch: I64,
+def stop_scanning(hosts: I64, lo: int, hi: int, local: bool, bl_cov: float, scanning: U8,
+                  sepoch: I64,
                   scan_list: I64, scan_pos: I64, n_scan: I64, rate: F64, black: U8,
                   hl_list: I64, hl_pos: I64, n_hl: I64, randomer: U8, walker: U8, side: I64,
                   g1: I64, g2: I64, agg: F64, rate1: F64, rate2: F64, cnt_g1: I64,
                   cnt_g2: I64, act1: I64, act1_pos: I64, n_act1: I64, act2: I64,
                   act2_pos: I64, n_act2: I64, qtel: F64, qsum: F64, seen: U8) -> None:
-    """Host ``h`` stops scanning: take it out of every aggregate (pending events go stale)."""
-    scanning[h] = 0
-    sepoch[h] += 1
-    list_remove(scan_list, scan_pos, n_scan, h)
-    agg[A_SENT] -= rate[h]
-    eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
-    if hl_pos[h] >= 0:
-        list_remove(hl_list, hl_pos, n_hl, h)
-    if randomer[h]:
-        randomer[h] = 0
-        agg[side[h]] -= eff
-        if local:
-            a = g1[h]
-            b = g2[h]
-            rate1[a * 2 + side[h]] -= eff
-            rate2[b * 2 + side[h]] -= eff
-            cnt_g1[a] -= 1
-            if cnt_g1[a] == 0:  # reset exactly, no float drift
-                list_remove(act1, act1_pos, n_act1, a)
-                rate1[a * 2] = 0.0
-                rate1[a * 2 + 1] = 0.0
-            cnt_g2[b] -= 1
-            if cnt_g2[b] == 0:
-                list_remove(act2, act2_pos, n_act2, b)
-                rate2[b * 2] = 0.0
-                rate2[b * 2 + 1] = 0.0
-    walker[h] = 0
-    for k in range(qtel.shape[0]):
-        if seen[k, h]:
-            qsum[k] -= rate[h] * qtel[k, h]
-    if n_scan[0] == 0:
-        agg[0] = 0.0
-        agg[1] = 0.0
-        agg[A_SENT] = 0.0
+    """Hosts ``hosts[lo:hi]`` stop scanning (those not scanning are skipped): each leaves
+    every aggregate, and its pending events go stale."""
+    for idx in range(lo, hi):
+        h = hosts[idx]
+        if not scanning[h]:
+            continue
+        scanning[h] = 0
+        sepoch[h] += 1
+        list_remove(scan_list, scan_pos, n_scan, h)
+        agg[A_SENT] -= rate[h]
+        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+        if hl_pos[h] >= 0:
+            list_remove(hl_list, hl_pos, n_hl, h)
+        if randomer[h]:
+            randomer[h] = 0
+            agg[side[h]] -= eff
+            if local:
+                a = g1[h]
+                b = g2[h]
+                rate1[a * 2 + side[h]] -= eff
+                rate2[b * 2 + side[h]] -= eff
+                cnt_g1[a] -= 1
+                if cnt_g1[a] == 0:  # reset exactly, no float drift
+                    list_remove(act1, act1_pos, n_act1, a)
+                    rate1[a * 2] = 0.0
+                    rate1[a * 2 + 1] = 0.0
+                cnt_g2[b] -= 1
+                if cnt_g2[b] == 0:
+                    list_remove(act2, act2_pos, n_act2, b)
+                    rate2[b * 2] = 0.0
+                    rate2[b * 2 + 1] = 0.0
+        walker[h] = 0
         for k in range(qtel.shape[0]):
-            qsum[k] = 0.0
+            if seen[k, h]:
+                qsum[k] -= rate[h] * qtel[k, h]
+        if n_scan[0] == 0:
+            agg[0] = 0.0
+            agg[1] = 0.0
+            agg[A_SENT] = 0.0
+            for k in range(qtel.shape[0]):
+                qsum[k] = 0.0

@@ -218,15 +218,13 @@ def run_kernel(
         if bl_react >= 0.0:
             heap_push(ht, hh, hk, he, hn, bl_react, h, E_BLACKLIST, epoch[h])
     ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n0 * (ntel + 1) + 8)
-    for idx in range(n0):
-        h = init_ids[idx]
-        if phase == PH_SPREAD:
-            start_scanning(h, 0.0, vtime, pi, local, bl_cov, space, scanning, sepoch,
-                scan_list, scan_pos, n_scan, rate, black, hl_lo, hl_hi, hl_list,
-                hl_pos, n_hl, randomer, walker, side, g1, g2, agg, rate1, rate2,
-                cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2, act2_pos, n_act2, wpos,
-                wptr, wwrap, wv, wacc, seq_sorted, seq_own, wt, wh, wk, we, wn, qtel,
-                qsum, seen, ht, hh, hk, he, hn, rng)
+    if phase == PH_SPREAD:
+        start_scanning(init_ids, 0, n0, 0.0, vtime, pi, local, bl_cov, space, scanning,
+            sepoch, scan_list, scan_pos, n_scan, rate, black, hl_lo, hl_hi, hl_list,
+            hl_pos, n_hl, randomer, walker, side, g1, g2, agg, rate1, rate2, cnt_g1,
+            cnt_g2, act1, act1_pos, n_act1, act2, act2_pos, n_act2, wpos, wptr, wwrap, wv,
+            wacc, seq_sorted, seq_own, wt, wh, wk, we, wn, qtel, qsum, seen, ht, hh, hk,
+            he, hn, rng)
 
     for k in range(3):
         if n_ever >= thr[k]:
@@ -272,13 +270,13 @@ def run_kernel(
                         heap_push(ht, hh, hk, he, hn, tc + rng.random() * pf[P_JITTER], h,
                                   E_ACTIVATE, epoch[h])
                 elif phase == PH_SPREAD:
-                    while n_scan[0] > 0:
-                        stop_scanning(scan_list[n_scan[0] - 1], local,
-                            bl_cov, scanning, sepoch, scan_list, scan_pos,
-                            n_scan, rate, black, hl_list, hl_pos, n_hl,
-                            randomer, walker, side, g1, g2, agg, rate1,
-                            rate2, cnt_g1, cnt_g2, act1, act1_pos, n_act1,
-                            act2, act2_pos, n_act2, qtel, qsum, seen)
+                    stopping = scan_list[:n_scan[0]].copy()
+                    stop_scanning(stopping, 0, stopping.shape[0], local,
+                        bl_cov, scanning, sepoch, scan_list, scan_pos, n_scan,
+                        rate, black, hl_list, hl_pos, n_hl, randomer, walker,
+                        side, g1, g2, agg, rate1, rate2, cnt_g1, cnt_g2, act1,
+                        act1_pos, n_act1, act2, act2_pos, n_act2, qtel, qsum,
+                        seen)
                 phase = newph
 
             # -- due events
@@ -348,15 +346,13 @@ def run_kernel(
                     inf_pos[a] = r
                 for j in range(kk):
                     picked[j] = inf_list[j]
+                stop_scanning(picked, 0, kk, local, bl_cov, scanning, sepoch,
+                    scan_list, scan_pos, n_scan, rate, black, hl_list, hl_pos,
+                    n_hl, randomer, walker, side, g1, g2, agg, rate1, rate2,
+                    cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2, act2_pos, n_act2,
+                    qtel, qsum, seen)
                 for j in range(kk):
                     h = picked[j]
-                    if scanning[h]:
-                        stop_scanning(h, local, bl_cov, scanning, sepoch,
-                            scan_list, scan_pos, n_scan, rate, black,
-                            hl_list, hl_pos, n_hl, randomer, walker, side,
-                            g1, g2, agg, rate1, rate2, cnt_g1, cnt_g2,
-                            act1, act1_pos, n_act1, act2, act2_pos, n_act2,
-                            qtel, qsum, seen)
                     list_remove(inf_list, inf_pos, n_inf, h)
                     epoch[h] += 1
                     black[h] = 0
@@ -571,19 +567,19 @@ def run_kernel(
                 if delay > 0.0:
                     heap_push(ht, hh, hk, he, hn, t1 + delay, h, E_ACTIVATE, epoch[h])
             bin_new += step_new
-            for j in range(n_new):
-                h = newly[j]
-                if j >= n_start and delay > 0.0:
-                    continue
-                if state[h] != S_INF or scanning[h] or phase != PH_SPREAD:
-                    continue
-                start_scanning(h, t1, vtime, pi, local, bl_cov, space, scanning,
-                    sepoch, scan_list, scan_pos, n_scan, rate, black, hl_lo, hl_hi,
-                    hl_list, hl_pos, n_hl, randomer, walker, side, g1, g2, agg,
-                    rate1, rate2, cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2,
-                    act2_pos, n_act2, wpos, wptr, wwrap, wv, wacc, seq_sorted,
-                    seq_own, wt, wh, wk, we, wn, qtel, qsum, seen, ht, hh, hk, he,
-                    hn, rng)
+            n_go = 0
+            if phase == PH_SPREAD:
+                for j in range(n_new):
+                    h = newly[j]
+                    if state[h] == S_INF and (j < n_start or delay <= 0.0):
+                        picked[n_go] = h
+                        n_go += 1
+            start_scanning(picked, 0, n_go, t1, vtime, pi, local, bl_cov, space,
+                scanning, sepoch, scan_list, scan_pos, n_scan, rate, black, hl_lo,
+                hl_hi, hl_list, hl_pos, n_hl, randomer, walker, side, g1, g2, agg,
+                rate1, rate2, cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2, act2_pos,
+                n_act2, wpos, wptr, wwrap, wv, wacc, seq_sorted, seq_own, wt, wh, wk,
+                we, wn, qtel, qsum, seen, ht, hh, hk, he, hn, rng)
             if phase == PH_FLOOD:
                 bin_flood += n_inf[0] * pf[P_FLOOD] * dt
             for k in range(3):
