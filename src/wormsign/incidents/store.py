@@ -216,17 +216,19 @@ class Store:
     def insert_rows_ignore(self, conn: Connection, table: sa.Table, columns: tuple[str, ...],
                            rows: list[tuple[Any, ...]]) -> int:
         """Bulk ``INSERT ... ON CONFLICT DO NOTHING`` of positional rows; returns how many
-        were new. The fast path for ingest: on SQLite one prepared statement and the
-        driver's ``executemany`` (no per-row parameter processing); elsewhere as
-        :meth:`insert_ignore`."""
+        were new.
+
+        The fast path for ingest: the statement is compiled once and handed to the driver's
+        ``executemany`` (sqlite3; psycopg in pipeline mode), with no per-row parameter
+        processing, and both drivers report the number of rows inserted."""
         if not rows:
             return 0
-        if self.dialect == "sqlite":
-            stmt = self.insert(table).on_conflict_do_nothing()
-            sql = str(stmt.compile(dialect=self.engine.dialect, column_keys=list(columns)))
-            return max(int(conn.exec_driver_sql(sql, rows).rowcount), 0)
-        return self.insert_ignore(conn, table, [dict(zip(columns, r, strict=True))
-                                                for r in rows])
+        stmt = self.insert(table).on_conflict_do_nothing()
+        sql = str(stmt.compile(dialect=self.engine.dialect, column_keys=list(columns)))
+        params: list[Any] = rows
+        if self.dialect != "sqlite":
+            params = [dict(zip(columns, r, strict=True)) for r in rows]
+        return max(int(conn.exec_driver_sql(sql, params).rowcount), 0)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
