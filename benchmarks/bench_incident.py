@@ -1,13 +1,16 @@
 """Benchmark of the incident store: ingest 1,000,000 alerts into SQLite, then `show --json`.
 
     python benchmarks/bench_incident.py [--alerts 1000000] [--batch 50000] [--workdir DIR]
+                                        [--pg postgresql+psycopg://user:pw@host/db]
 
 Targets (issue 5): ingest <= 60 s, ``incident show --json`` <= 2 s. The baseline, measured in
 the same run on the same JSON Lines, is the least a SQLite loader can do: ``json.loads``
 each line, hash the natural key, raw ``sqlite3`` ``executemany`` with ``INSERT OR IGNORE``
 into the same table and indexes, same PRAGMAs, same batch size. The ratio says what the
 library's extra work costs (Alert objects, classification, SQLAlchemy Core, job records).
-The machine is shared, so figures are noisy: run it twice.
+With ``--pg URL`` the same ingest and summary also run on PostgreSQL, in a schema of their
+own that is dropped afterwards (figures only; the targets are for SQLite). The machine is
+shared, so figures are noisy: run it twice.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,11 +103,38 @@ def baseline(path: Path, db: Path, batch: int) -> float:
     return elapsed
 
 
+def bench_pg(url: str, src: Path, n: int, batch: int) -> None:
+    """Ingest and summary on PostgreSQL, in a throw-away schema."""
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    try:
+        with Store.open(f"{url}{sep}options=-csearch_path%3D{schema}") as store:
+            iid = store.create_incident("benchmark")
+            t = time.perf_counter()
+            res = ingest_paths(store, iid, [src], batch_size=batch)
+            t_ingest = time.perf_counter() - t
+            assert res.added == n
+            t = time.perf_counter()
+            store.get_incident_summary(iid)
+            t_summary = time.perf_counter() - t
+        print(f"PostgreSQL ingest:                            {t_ingest:6.1f} s "
+              f"({n / t_ingest:,.0f} alerts/s)")
+        print(f"PostgreSQL get_incident_summary:              {t_summary:6.2f} s")
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--alerts", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=50_000)
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--pg", metavar="URL", help="also measure PostgreSQL at this URL")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
@@ -148,6 +179,8 @@ def main() -> int:
               f"target <= 2 s: {'ok' if t_cli <= 2 else 'MISSED'}")
         print(f"store size: {db.stat().st_size / 1e6:.0f} MB "
               f"(+ WAL {Path(str(db) + '-wal').stat().st_size / 1e6 if Path(str(db) + '-wal').exists() else 0:.0f} MB)")
+        if args.pg:
+            bench_pg(args.pg, src, args.alerts, args.batch)
     return 0
 
 
