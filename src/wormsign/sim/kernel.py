@@ -311,7 +311,7 @@ def run_kernel(
             n_start = n_new
 
             # -- life cycle: patching of susceptible hosts, removal and reboot of infected
-            mu = schedule_value(sched_t[0], sched_v[0], sched_n[0], t0)
+            mu = schedule_value(sched_t[0], sched_v[0], sched_n[0], t0) if sched_n[0] else 0.0
             if mu > 0.0:
                 pr = -math.expm1(-mu * dt)
                 for sd in range(2):
@@ -331,8 +331,8 @@ def run_kernel(
                         if local:
                             pool_remove(m1, p1, s1, c1, g1[h] * 2 + side[h], h)
                             pool_remove(m2, p2, s2, c2, g2[h] * 2 + side[h], h)
-            gam = schedule_value(sched_t[1], sched_v[1], sched_n[1], t0)
-            rho = schedule_value(sched_t[2], sched_v[2], sched_n[2], t0)
+            gam = schedule_value(sched_t[1], sched_v[1], sched_n[1], t0) if sched_n[1] else 0.0
+            rho = schedule_value(sched_t[2], sched_v[2], sched_n[2], t0) if sched_n[2] else 0.0
             if gam + rho > 0.0 and n_inf[0] > 0:
                 pr = -math.expm1(-(gam + rho) * dt)
                 kk = rng.binomial(n_inf[0], pr)
@@ -383,7 +383,8 @@ def run_kernel(
             capf_now = 1.0
             if cap > 0.0 and agg[A_SENT] > cap:
                 capf_now = cap / agg[A_SENT]
-            wt, wh, wk, we = grow(wt, wh, wk, we, wn[0] + n + 16)
+            if wn[0] + n + 16 > wt.shape[0]:
+                wt, wh, wk, we = grow(wt, wh, wk, we, wn[0] + n + 16)
             if phase == PH_SPREAD and n_scan[0] > 0:
                 capf = capf_now
                 cf = 1.0
@@ -549,7 +550,8 @@ def run_kernel(
             # end of this step
             if phase == PH_SPREAD:
                 vtime += capf_now * dt
-            ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_new * (ntel + 2) + 8)
+            if hn[0] + n_new * (ntel + 2) + 8 > ht.shape[0]:
+                ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_new * (ntel + 2) + 8)
             for j in range(n_start, n_new):
                 h = newly[j]
                 if ever[h] == 0:
@@ -574,12 +576,13 @@ def run_kernel(
                     if state[h] == S_INF and (j < n_start or delay <= 0.0):
                         picked[n_go] = h
                         n_go += 1
-            start_scanning(picked, 0, n_go, t1, vtime, pi, local, bl_cov, space,
-                scanning, sepoch, scan_list, scan_pos, n_scan, rate, black, hl_lo,
-                hl_hi, hl_list, hl_pos, n_hl, randomer, walker, side, g1, g2, agg,
-                rate1, rate2, cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2, act2_pos,
-                n_act2, wpos, wptr, wwrap, wv, wacc, seq_sorted, seq_own, wt, wh, wk,
-                we, wn, qtel, qsum, seen, ht, hh, hk, he, hn, rng)
+            if n_go > 0:
+                start_scanning(picked, 0, n_go, t1, vtime, pi, local, bl_cov, space,
+                    scanning, sepoch, scan_list, scan_pos, n_scan, rate, black, hl_lo,
+                    hl_hi, hl_list, hl_pos, n_hl, randomer, walker, side, g1, g2, agg,
+                    rate1, rate2, cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2, act2_pos,
+                    n_act2, wpos, wptr, wwrap, wv, wacc, seq_sorted, seq_own, wt, wh, wk,
+                    we, wn, qtel, qsum, seen, ht, hh, hk, he, hn, rng)
             if phase == PH_FLOOD:
                 bin_flood += n_inf[0] * pf[P_FLOOD] * dt
             for k in range(3):

@@ -23,7 +23,7 @@ from wormsign.sim.result import SUMMARY_KEYS, SimResult
 from wormsign.sim.scenario import Scenario
 
 F64 = npt.NDArray[np.float64]
-BAND_POINTS = 4000
+BAND_POINTS = 1000
 BAND_SERIES = ("susceptible", "infected", "removed", "ever_infected", "new_infections",
                "probes")
 """Series that get bands; counts per step are re-binned, states are read at the bin's end."""
