@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import negative_data_rejection
 
 from web.conftest import TOKEN
 from web.helpers import mixed_alerts, write_alerts
@@ -43,4 +44,10 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
     # are 404s); invalid ids (negative examples) are left alone.
     if isinstance(iid, int) and iid >= 1 and iid % 2 == 0:
         case.path_parameters["iid"] = _iid
-    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"})
+    excluded = []
+    if case.operation.path.endswith("/uploads"):
+        # A multipart file part is bytes whatever schemathesis meant it to be ("null",
+        # "1e-05"), so its negative examples "with a number as the file" are valid uploads.
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"},
+                           excluded_checks=excluded)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from wormsign.incidents.store import TASK_STATUSES
 from wormsign.web.app import state_of
@@ -83,12 +83,27 @@ class IncidentList(BaseModel):
     items: list[IncidentRow]
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: An address or network: JSON Schema cannot describe IPv6 networks exactly, so the document
+#: names addresses (ipv4/ipv6 formats) and IPv4 networks; the server accepts IPv6 networks too.
+Network = Annotated[str, WithJsonSchema({"anyOf": [
+    {"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"},
+    {"type": "string", "pattern": rf"^({_OCTET}\.){{3}}{_OCTET}/(3[0-2]|[12]?[0-9])$"}]}),
+    Field(max_length=64)]
+
+
+#: At least one character that is not white space (as Python's ``str.strip`` sees it).
+NAME_PATTERN = ("[!-~\\u00a1-\\u167f\\u1681-\\u1fff\\u200b-\\u2027\\u202a-\\u202e"
+                "\\u2030-\\u205e\\u2060-\\u2fff\\u3001-\\uffff]")
+
+
 class NewIncident(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    own: list[Annotated[str, Field(max_length=64)]] = Field(
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN,
+                      description="needs a visible character")
+    own: list[Network] = Field(
         default=[], max_length=256, description="own networks (CIDRs): internal, never blocked")
-    allow: list[Annotated[str, Field(max_length=64)]] = Field(
+    allow: list[Network] = Field(
         default=[], max_length=256, description="allowlisted networks (CIDRs): never blocked")
 
 
