@@ -73,12 +73,15 @@ def test_dask_scheduler(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(on_dask) == json.loads(local)
 
 
-def test_bad_scheduler_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_scheduler_is_a_config_error() -> None:
     pytest.importorskip("distributed")
-    rc, _, err = run([*SMALL, "--runs", "2", "--scheduler", "tcp://127.0.0.1:1"], capsys)
-    assert rc == 2
-    assert "Dask scheduler" in err
-    assert len(err.strip().splitlines()) == 1
+    from wormsign.errors import ConfigError
+    from wormsign.sim import Scenario
+    from wormsign.sim.montecarlo import run_many
+
+    sc = Scenario(address_bits=16, vulnerable=100, initial=1, hours=0.01)
+    with pytest.raises(ConfigError, match="Dask scheduler"):
+        run_many(sc, 2, seed=1, scheduler="tcp://127.0.0.1:1", connect_timeout=1.0)
 
 
 def test_out_csv_parquet_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

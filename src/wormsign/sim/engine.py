@@ -81,7 +81,7 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
         side = ((addr >= lo) & (addr < hi)).astype(np.int64)
 
     local = code == codes.LOCAL
-    pr1, pr2 = sc.local_prefixes
+    pr1, pr2 = sc.local_prefixes if local else (0, 0)
     size1, size2 = 1 << (bits - pr1), 1 << (bits - pr2)
     if local:
         g1 = addr >> (bits - pr1)

@@ -130,16 +130,17 @@ def _chunks(seeds: list[int], n: int) -> list[list[int]]:
 
 
 def run_many(sc: Scenario, runs: int, seed: int | None = None, workers: int | None = None,
-             scheduler: str | None = None) -> Ensemble:
+             scheduler: str | None = None, connect_timeout: float = 10.0) -> Ensemble:
     """``runs`` seeded runs of ``sc``: on ``workers`` local processes (all cores by default;
-    1 runs in this process), or on the Dask cluster at ``scheduler`` when given."""
+    1 runs in this process), or on the Dask cluster at ``scheduler`` when given (waiting at
+    most ``connect_timeout`` seconds to reach it)."""
     if runs < 1:
         raise ConfigError("runs must be >= 1")
     seeds = run_seeds(seed, runs)
     factor = _thin_factor(sc)
     parts: list[tuple[dict[str, Any], dict[str, F64]]] = []
     if scheduler:
-        parts = _run_dask(sc, seeds, factor, scheduler)
+        parts = _run_dask(sc, seeds, factor, scheduler, connect_timeout)
     else:
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
         if n_workers <= 1 or runs == 1 or sc.model != "stochastic":
@@ -166,15 +167,15 @@ def _run_local(sc: Scenario, seeds: list[int], factor: int,
     return [by_seed[s] for s in seeds]
 
 
-def _run_dask(sc: Scenario, seeds: list[int], factor: int,
-              address: str) -> list[tuple[dict[str, Any], dict[str, F64]]]:
+def _run_dask(sc: Scenario, seeds: list[int], factor: int, address: str,
+              timeout: float) -> list[tuple[dict[str, Any], dict[str, F64]]]:
     try:
         import distributed
     except ImportError as exc:  # pragma: no cover - the dask extra is not installed
         raise ConfigError("--scheduler needs the dask extra: pip install 'wormsign[dask]'") \
             from exc
     try:
-        client: Any = getattr(distributed, "Client")(address, timeout=10)  # noqa: B009
+        client: Any = getattr(distributed, "Client")(address, timeout=timeout)  # noqa: B009
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
     try:

@@ -170,7 +170,8 @@ class Scenario:
              and abs(sum(self.local_probs) - 1.0) < 1e-9,
              "local_probs must be 3 shares summing to 1")
         need(len(self.local_prefixes) == 2
-             and 0 < self.local_prefixes[0] < self.local_prefixes[1] < self.address_bits,
+             and (self.strategy != "local-preference"
+                  or 0 < self.local_prefixes[0] < self.local_prefixes[1] < self.address_bits),
              "local_prefixes must be 0 < p1 < p2 < address_bits")
         need(self.hitlist_size >= 1, "hitlist_size must be >= 1")
         need(self.hitlist_then in HITLIST_FALLBACKS, "hitlist_then: uniform or permutation")
