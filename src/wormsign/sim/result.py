@@ -95,9 +95,9 @@ class SimResult:
         t10, t50, t90 = self.threshold_times
         final = float(self.ever_infected[-1]) if self.ever_infected.size else 0.0
         return {
-            "t10_s": _num(t10),
-            "t50_s": _num(t50),
-            "t90_s": _num(t90),
+            "t10_s": _num(round(t10, 3)),
+            "t50_s": _num(round(t50, 3)),
+            "t90_s": _num(round(t90, 3)),
             "final_infected": _num(round(final)),
             "peak_new_per_min": _num(round(peak, 3)),
             "peak_time_s": _num(peak_t),
