@@ -190,3 +190,38 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(
         assert statuses == ["done"]
         with store.engine.connect() as conn:
             assert rollups_consistent(conn, iid)
+
+
+PARALLEL = textwrap.dedent("""
+    import sys
+    from wormsign.incidents import Store, ingest_paths
+    with Store.open(sys.argv[1]) as store:
+        res = ingest_paths(store, int(sys.argv[2]), [sys.argv[3]], batch_size=200)
+        store.update_task(int(sys.argv[2]), "nimda/monitor.alerts", note=sys.argv[3])
+    print(res.added)
+""")
+
+
+def test_concurrent_ingests_into_one_incident(store_url: str, tmp_path: Path) -> None:
+    alerts = synthetic_alerts(4000, seed=21)
+    files = [write_jsonl(tmp_path / "a.jsonl", alerts[:2500]),
+             write_jsonl(tmp_path / "b.jsonl", alerts[1500:])]
+    with Store.open(store_url) as store:
+        iid = store.create_incident("parallel")
+        ingest_paths(store, iid, [write_jsonl(tmp_path / "seed.jsonl",
+                                              [make_alert(0, "198.51.100.1", "nimda")])])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, "-c", PARALLEL, store_url, str(iid), str(f)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for f in files]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (_out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    added = sum(int(out.strip()) for out, _ in outs)
+    assert added == 4000
+    with Store.open(store_url) as store:
+        assert _count(store, iid) == (4001, 4001)
+        with store.engine.connect() as conn:
+            assert rollups_consistent(conn, iid)
+        notes = store.find_task(iid, "nimda/monitor.alerts").notes
+        assert all(str(f) in notes for f in files)

@@ -232,8 +232,15 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A connection inside one transaction (committed on success)."""
+        """A connection inside one write transaction (committed on success).
+
+        On SQLite the transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock
+        up front, waiting up to the busy timeout for another writer (a second ingest, the
+        dashboard), instead of failing when a read would later have to become a write.
+        """
         with self.engine.begin() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
 
     # -- incidents ---------------------------------------------------------------------
