@@ -33,6 +33,7 @@ U8 = npt.NDArray[np.uint8]
 
 @njit
 def list_add(lst: I64, lpos: I64, n: I64, h: int) -> None:
+    """Append ``h`` to the index list ``lst[:n[0]]`` (``lpos`` maps members to slots)."""
     lst[n[0]] = h
     lpos[h] = n[0]
     n[0] += 1
@@ -40,6 +41,7 @@ def list_add(lst: I64, lpos: I64, n: I64, h: int) -> None:
 
 @njit
 def list_remove(lst: I64, lpos: I64, n: I64, h: int) -> None:
+    """Remove ``h`` from the index list by moving the last member into its slot."""
     i = lpos[h]
     last = lst[n[0] - 1]
     lst[i] = last

@@ -111,6 +111,18 @@ def run_kernel(
     out: F64, thr: F64, thr_t: F64,
     rng: np.random.Generator,
 ) -> None:
+    """Run one outbreak and fill ``out`` (one row per output step) and ``thr_t``.
+
+    Inputs, all prepared by :func:`wormsign.sim.engine.simulate_stochastic`: parameters
+    (``pf``, ``pi``, indexed by the codes in :mod:`wormsign.sim.codes`); per host its
+    prefix-1 and prefix-2 groups, side of the filtered block and scan rate; the walkers'
+    order (sorted positions, the host at each, each host's own position); per telescope the
+    chance that one probe of each host lands there and its range; the initial hosts and the
+    hit list; three grouped pools (by side, by prefix-1 group and side, by prefix-2 group and
+    side); rate schedules; calendar phase changes; the 2 x 2 matrix of allowed side-to-side
+    probes. ``thr`` holds the counts for 10/50/90 %, ``thr_t`` receives when each was reached
+    (-1 if never).
+    """
     n = g1.shape[0]
     strategy = pi[Q_STRATEGY]
     hl_then = pi[Q_HITLIST_THEN]
