@@ -130,3 +130,17 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
         assert len(err.strip().splitlines()) == 1
     rc, _, err = run(["incident"], capsys)
     assert rc == 2 and "usage" in err
+
+
+def test_ingest_exit_status_two_when_a_file_fails(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("wormsign.detect.scanner")
+    db = ["--db", str(tmp_path / "c.db")]
+    run(["incident", "new", "x", *db], capsys)
+    binary = tmp_path / "core.bin"
+    binary.write_bytes(bytes(range(256)) * 64)
+    good = write_jsonl(tmp_path / "a.jsonl", synthetic_alerts(20))
+    rc, out, err = run(["incident", "ingest", "1", str(binary), str(good), *db], capsys)
+    assert rc == 2
+    assert err.count("wormsign: error:") == 1 and str(binary) in err
+    assert "20 added" in out

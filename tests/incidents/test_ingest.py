@@ -225,3 +225,18 @@ def test_concurrent_ingests_into_one_incident(store_url: str, tmp_path: Path) ->
             assert rollups_consistent(conn, iid)
         notes = store.find_task(iid, "nimda/monitor.alerts").notes
         assert all(str(f) in notes for f in files)
+
+
+def test_unreadable_file_is_reported_and_the_others_ingested(store: Store,
+                                                              tmp_path: Path) -> None:
+    pytest.importorskip("wormsign.detect.scanner")
+    binary = tmp_path / "core.bin"
+    binary.write_bytes(bytes(range(256)) * 64)
+    good = write_jsonl(tmp_path / "a.jsonl", [make_alert(i, "198.51.100.4", "nimda")
+                                              for i in range(3)])
+    iid = store.create_incident("mixed")
+    res = ingest_paths(store, iid, [binary, good])
+    assert [f.path for f in res.failed] == [str(binary)]
+    assert str(binary) in (res.failed[0].error or "")
+    assert res.added == 3
+    assert any("not ingested" in a.detail for a in store.list_actions(iid))

@@ -165,10 +165,15 @@ def _ingest(store: Any, args: argparse.Namespace) -> int:
                        progress=progress, reread=args.reread)
     if not quiet:
         print(file=sys.stderr)
+    for f in res.failed:
+        print(f"wormsign: error: {safe(f.error or '')}", file=sys.stderr)
+    status = 2 if res.failed else 0
     if args.json:
         _dump(res.to_dict())
-        return 0
+        return status
     for f in res.files:
+        if f.error is not None:
+            continue
         if f.unchanged:
             print(f"{safe(f.path)} ({f.kind}): unchanged since its last ingest, skipped "
                   "(--reread to read it again)")
@@ -180,7 +185,7 @@ def _ingest(store: Any, args: argparse.Namespace) -> int:
             print(f"  skipped: {safe(e)}", file=sys.stderr)
     fams = ", ".join(res.families) or "none"
     print(f"incident {args.id}: families {fams}; {res.tasks_added} playbook task(s) added")
-    return 0
+    return status
 
 
 def _list(store: Any, args: argparse.Namespace) -> int:

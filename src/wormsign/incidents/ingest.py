@@ -56,12 +56,13 @@ class FileResult:
     resumed_from: int = 0
     errors: list[str] = field(default_factory=list)
     unchanged: bool = False
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind, "records": self.records,
                 "added": self.added, "duplicates": self.duplicates, "skipped": self.skipped,
                 "resumed_from": self.resumed_from, "unchanged": self.unchanged,
-                "errors": list(self.errors)}
+                "error": self.error, "errors": list(self.errors)}
 
 
 @dataclass
@@ -84,6 +85,11 @@ class IngestResult:
     @property
     def skipped(self) -> int:
         return sum(f.skipped for f in self.files)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        """Files that could not be ingested at all (``error`` says why)."""
+        return [f for f in self.files if f.error is not None]
 
     def to_dict(self) -> dict[str, Any]:
         return {"incident": self.incident_id, "added": self.added,
@@ -361,26 +367,35 @@ def ingest_paths(store: Store, incident_id: int, paths: Sequence[str | Path], *,
     and modification time) is skipped (``unchanged`` in its result) unless ``reread``; a
     re-read one adds only the alerts not stored yet.
 
-    Raises :class:`InputError` for a file that cannot be read at all; bad records inside a
-    file are skipped, counted and listed (up to ten per file) in the result.
+    A path that does not exist raises :class:`InputError` before anything is ingested. A
+    file that cannot be read at all (binary, truncated, no known format) gets ``error`` in its
+    result and the other files are still ingested; bad records inside a file are skipped,
+    counted and listed (up to ten per file).
     """
     if batch_size < 1:
         raise StoreError("batch size must be positive")
     store.require_open(incident_id)
     cls = store.classifier(incident_id)
     results: list[FileResult] = []
-    for p in _expand(paths):
+    for p in list(_expand(paths)):
         same = None if reread else _unchanged(store, incident_id, p)
         if same is not None:
             results.append(same)
             continue
-        kind = detect_kind(p)
-        if kind == "alerts":
-            r = _ingest_alerts_file(store, incident_id, p, cls, batch_size, progress)
-        elif kind == "assess":
-            r = _ingest_assess_file(store, incident_id, p)
-        else:
-            r = _ingest_log_file(store, incident_id, p, cls, batch_size, progress)
+        kind = "unknown"
+        try:
+            kind = detect_kind(p)
+            if kind == "alerts":
+                r = _ingest_alerts_file(store, incident_id, p, cls, batch_size, progress)
+            elif kind == "assess":
+                r = _ingest_assess_file(store, incident_id, p)
+            else:
+                r = _ingest_log_file(store, incident_id, p, cls, batch_size, progress)
+        except InputError as exc:
+            msg = str(exc) if exc.path else f"{p}: {exc}"
+            results.append(FileResult(str(p), kind, error=msg))
+            store.record_action(incident_id, "ingest", f"{p.name}: not ingested ({exc.message})")
+            continue
         store.record_action(incident_id, "ingest",
                             f"{p.name} ({r.kind}): {r.added} added, {r.duplicates} duplicate, "
                             f"{r.skipped} skipped")
