@@ -25,7 +25,9 @@ def _run(strategy: int, bits: int, addr: npt.NDArray[np.int64], rate: float, dt:
          nsteps: int, init: npt.NDArray[np.int64], perm: npt.NDArray[np.int64],
          hitlist: npt.NDArray[np.int64], hl_then_perm: bool, p_any: float, p1: float,
          pre1: int, pre2: int, mu: float, gamma: float, rho: float, bl_react: float,
-         bl_cov: float, seq_random: bool, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+         bl_cov: float, seq_random: bool, cf_react: float, cf_cov: float,
+         delay: float, side: npt.NDArray[np.int64], allow: npt.NDArray[np.float64],
+         rng: np.random.Generator) -> npt.NDArray[np.int64]:
     space = 1 << bits
     n = addr.shape[0]
     host_at = np.full(space, -1, np.int64)
@@ -42,6 +44,7 @@ def _run(strategy: int, bits: int, addr: npt.NDArray[np.int64], rate: float, dt:
     budget = np.zeros(n)
     hl_lo = np.zeros(n, np.int64)
     hl_hi = np.zeros(n, np.int64)
+    waiting = np.zeros(n, np.bool_)
     ever = np.zeros(nsteps, np.int64)  # distinct hosts ever infected, per step
     was = np.zeros(n, np.bool_)
     n_ever = 0
@@ -70,9 +73,15 @@ def _run(strategy: int, bits: int, addr: npt.NDArray[np.int64], rate: float, dt:
             elif state[h] == 1 and gamma + rho > 0 and \
                     rng.random() < -math.expm1(-(gamma + rho) * dt):
                 scanning[h] = False
+                waiting[h] = False
                 hl_lo[h] = 0
                 hl_hi[h] = 0
                 state[h] = 2 if rng.random() * (gamma + rho) < gamma else 0
+        for h in range(n):  # end of the infection delay
+            if state[h] == 1 and not scanning[h] and waiting[h] and \
+                    t0 >= tinf[h] + delay - 1e-9:
+                scanning[h] = True
+                waiting[h] = False
         m = 0
         for h in range(n):
             if not scanning[h]:
@@ -80,6 +89,8 @@ def _run(strategy: int, bits: int, addr: npt.NDArray[np.int64], rate: float, dt:
             succ = 1.0
             if bl_react >= 0 and t0 >= tinf[h] + bl_react - 1e-9:
                 succ = 1.0 - bl_cov
+            if cf_react >= 0 and t0 >= cf_react - 1e-9:
+                succ *= 1.0 - cf_cov
             budget[h] += rate * dt
             while budget[h] >= 1.0:
                 budget[h] -= 1.0
@@ -109,7 +120,8 @@ def _run(strategy: int, bits: int, addr: npt.NDArray[np.int64], rate: float, dt:
                 if j < 0 or j == h:
                     continue
                 if state[j] == 0:
-                    if succ >= 1.0 or rng.random() < succ:
+                    pa = succ * allow[side[h], side[j]]
+                    if pa >= 1.0 or rng.random() < pa:
                         state[j] = 1
                         tinf[j] = t0 + dt
                         newly[m] = j
@@ -133,7 +145,10 @@ def _run(strategy: int, bits: int, addr: npt.NDArray[np.int64], rate: float, dt:
                     counter[h] = rng.integers(0, space)
         for k in range(m):
             if state[newly[k]] == 1:
-                scanning[newly[k]] = True
+                if delay > 0:
+                    waiting[newly[k]] = True
+                else:
+                    scanning[newly[k]] = True
         ever[step] = n_ever
     return ever
 
@@ -155,6 +170,13 @@ def bruteforce(sc: Scenario, seed: int) -> tuple[float, float, float]:
     hitlist = (rng.choice(sc.vulnerable, min(sc.hitlist_size, sc.vulnerable), replace=False)
                .astype(np.int64) if sc.strategy == "hitlist" else np.zeros(0, np.int64))
     nsteps = round(sc.duration_s / sc.dt_s)
+    side = np.zeros(sc.vulnerable, np.int64)
+    allow = np.ones((2, 2))
+    if sc.filter_block:
+        lo, hi = sc.block(sc.filter_block)
+        side = ((addr >= lo) & (addr < hi)).astype(np.int64)
+        allow[1, 0] = 0.0 if sc.filter_egress else 1.0
+        allow[0, 1] = 0.0 if sc.filter_ingress else 1.0
 
     def first(sched: tuple[tuple[float, float], ...]) -> float:
         return sched[0][1] / 3600.0 if sched else 0.0
@@ -164,7 +186,9 @@ def bruteforce(sc: Scenario, seed: int) -> tuple[float, float, float]:
                 sc.local_probs[1], sc.local_prefixes[0], sc.local_prefixes[1],
                 first(sc.patch_rate), first(sc.removal_rate), first(sc.reboot_rate),
                 -1.0 if sc.blacklist_reaction_s is None else sc.blacklist_reaction_s,
-                sc.blacklist_coverage, sc.sequential_start == "random", rng)
+                sc.blacklist_coverage, sc.sequential_start == "random",
+                -1.0 if sc.content_filter_reaction_s is None else sc.content_filter_reaction_s,
+                sc.content_filter_coverage, sc.infection_delay_s, side, allow, rng)
     t = (np.arange(nsteps) + 1) * sc.dt_s
 
     def cross(frac: float) -> float:

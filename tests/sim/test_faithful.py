@@ -4,7 +4,7 @@ For each strategy (and for the life cycle with defences) both models run over ma
 small space; two-sample Kolmogorov-Smirnov tests compare the time to 50 % infected (runs that
 never get there count as the horizon plus one step: both samples are censored alike) and the
 final number of hosts ever infected. Seeds are fixed, so the outcome is deterministic; the
-threshold (p > 0.001 on each of 2 x 9 comparisons) keeps the false alarm rate of a faithful
+threshold (p > 0.001 on each of 2 x 10 comparisons) keeps the false alarm rate of a faithful
 engine near 2 %, while a 10 % change of pace is caught with these sample sizes.
 """
 
@@ -21,7 +21,7 @@ from wormsign.sim import Scenario, simulate
 
 from .bruteforce import bruteforce
 
-SEEDS = 150
+SEEDS = 100
 BASE = Scenario(address_bits=18, vulnerable=1000, scan_rate=10.0, initial=5,
                 hours=300 / 3600, dt_s=1.0, step_s=1.0)
 CASES = {
@@ -35,6 +35,9 @@ CASES = {
     "hitlist": {"strategy": "hitlist", "hitlist_size": 100, "initial": 1, "scan_rate": 5.0},
     "hitlist-permutation": {"strategy": "hitlist", "hitlist_size": 100,
                                 "hitlist_then": "permutation", "initial": 1, "scan_rate": 5.0},
+    "defences-delay": {"content_filter_reaction_s": 120.0, "content_filter_coverage": 0.5,
+                       "filter_block": "0.0.0.0/1", "filter_egress": True,
+                       "infection_delay_s": 5.0, "hours": 400 / 3600},
     "lifecycle-blacklist": {"removal_rate": ((0.0, 20.0),), "reboot_rate": ((0.0, 20.0),),
                                 "patch_rate": ((0.0, 2.0),), "blacklist_reaction_s": 30.0,
                                 "blacklist_coverage": 0.5},

@@ -291,6 +291,9 @@ def run_kernel(
                         seen)
                 phase = newph
 
+            # room for every host to (re)start walking this step
+            if wn[0] + 2 * n + 16 > wt.shape[0]:
+                wt, wh, wk, we = grow(wt, wh, wk, we, wn[0] + 2 * n + 16)
             # -- due events
             n_new = 0
             while hn[0] > 0 and ht[0] <= t0:
@@ -319,8 +322,18 @@ def run_kernel(
                         tel_unique[k] += 1
                         bin_tel[k] += 1
                         qsum[k] += rate[h] * qtel[k, h]
-            # hosts whose delay or wake-up is over start scanning now
-            n_start = n_new
+            # hosts whose delay or wake-up is over scan from now on
+            if n_new > 0:
+                if hn[0] + n_new * (ntel + 1) + 8 > ht.shape[0]:
+                    ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_new * (ntel + 1) + 8)
+                start_scanning(newly, 0, n_new, t0, vtime, pi, local, bl_cov,
+                    space, scanning, sepoch, scan_list, scan_pos, n_scan, rate,
+                    black, hl_lo, hl_hi, hl_list, hl_pos, n_hl, randomer, walker,
+                    side, g1, g2, agg, rate1, rate2, cnt_g1, cnt_g2, act1,
+                    act1_pos, n_act1, act2, act2_pos, n_act2, wpos, wptr, wwrap,
+                    wv, wacc, seq_sorted, seq_own, wt, wh, wk, we, wn, qtel, qsum,
+                    seen, ht, hh, hk, he, hn, rng)
+            n_new = 0
 
             # -- life cycle: patching of susceptible hosts, removal and reboot of infected
             mu = schedule_value(sched_t[0], sched_v[0], sched_n[0], t0) if sched_n[0] else 0.0
@@ -380,23 +393,12 @@ def run_kernel(
                         if local:
                             pool_add(m1, p1, s1, c1, g1[h] * 2 + side[h], h, rng)
                             pool_add(m2, p2, s2, c2, g2[h] * 2 + side[h], h, rng)
-                # hosts due to start scanning may have been removed meanwhile
-                kept = 0
-                for j in range(n_start):
-                    h = newly[j]
-                    if state[h] == S_INF:
-                        newly[kept] = h
-                        kept += 1
-                n_start = kept
-                n_new = kept
 
             # -- spread
             step_new = 0
             capf_now = 1.0
             if cap > 0.0 and agg[A_SENT] > cap:
                 capf_now = cap / agg[A_SENT]
-            if wn[0] + n + 16 > wt.shape[0]:
-                wt, wh, wk, we = grow(wt, wh, wk, we, wn[0] + n + 16)
             if phase == PH_SPREAD and n_scan[0] > 0:
                 capf = capf_now
                 cf = 1.0
@@ -558,13 +560,13 @@ def run_kernel(
                         eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
                         agg[side[h]] += eff
 
-            # -- apply: new infections leave the pools; due hosts start scanning at the
-            # end of this step
+            # -- apply: new infections leave the pools and (without a delay) scan from the
+            # next step
             if phase == PH_SPREAD:
                 vtime += capf_now * dt
             if hn[0] + n_new * (ntel + 2) + 8 > ht.shape[0]:
                 ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_new * (ntel + 2) + 8)
-            for j in range(n_start, n_new):
+            for j in range(n_new):
                 h = newly[j]
                 if ever[h] == 0:
                     ever[h] = 1
@@ -582,10 +584,10 @@ def run_kernel(
                     heap_push(ht, hh, hk, he, hn, t1 + delay, h, E_ACTIVATE, epoch[h])
             bin_new += step_new
             n_go = 0
-            if phase == PH_SPREAD:
+            if phase == PH_SPREAD and delay <= 0.0:
                 for j in range(n_new):
                     h = newly[j]
-                    if state[h] == S_INF and (j < n_start or delay <= 0.0):
+                    if state[h] == S_INF:
                         picked[n_go] = h
                         n_go += 1
             if n_go > 0:
