@@ -6,13 +6,15 @@ import argparse
 import json
 import sys
 
-from wormsign.errors import ConfigError, InputError
+from wormsign.cli._files import write_text
+from wormsign.errors import ConfigError
 from wormsign.fleet.assess import assess
 from wormsign.fleet.inventory import READERS
 from wormsign.fleet.kb import validate_kb
-from wormsign.fleet.output import print_table, safe, to_csv, to_sarif
+from wormsign.fleet.output import print_table, to_csv, to_sarif
 from wormsign.fleet.plan import parse_window
 from wormsign.fleet.probe import load_probe_evidence
+from wormsign.logs.text import safe
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,14 +55,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _write(path: str, text: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
-
-
 def run(args: argparse.Namespace) -> int:
     if args.check_kb:
         problems = validate_kb(args.kb)
@@ -80,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
                     seed=args.seed, max_per_wave=args.max_per_wave, windows=windows,
                     probes=probes)
     if args.csv:
-        _write(args.csv, to_csv(report))
+        write_text(args.csv, to_csv(report))
     if args.sarif:
-        _write(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=False) + "\n")
+        write_text(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=False) + "\n")
     if args.json:
         report.write_json(sys.stdout)
     else:

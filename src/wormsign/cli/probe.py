@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from wormsign.fleet.output import safe
 from wormsign.fleet.probe import probe
+from wormsign.logs.text import safe
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from wormsign.cli._files import write_text
 from wormsign.detect.report import Summary, ecs_lines, iso, to_csv, to_json
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
 from wormsign.errors import InputError
@@ -50,14 +51,6 @@ def _progress(paths: list[str], enabled: bool) -> Iterator[Callable[[int], None]
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("scanning", total=total)
         yield lambda n: bar.advance(task, n)
-
-
-def _write(path: str, text: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
 
 
 def write_alerts(report: ScanReport, path: str) -> None:
@@ -109,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.alerts:
         write_alerts(report, args.alerts)
     if args.csv:
-        _write(args.csv, to_csv(report))
+        write_text(args.csv, to_csv(report))
     if args.json:
         # Compact: the C encoder is ~10x faster than indent= on scans with many sources.
         sys.stdout.write(json.dumps(to_json(report), ensure_ascii=False, separators=(",", ":")))

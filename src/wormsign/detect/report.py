@@ -25,6 +25,7 @@ from typing import Any
 
 from wormsign.detect.alert import SEVERITY_LEVELS, Alert
 from wormsign.detect.scanner import ScanReport
+from wormsign.logs.text import csv_cell
 
 
 @lru_cache(maxsize=65536)
@@ -136,17 +137,6 @@ def to_json(report: ScanReport) -> dict[str, Any]:
             for (ip, fam), t in s.ranked_sources()
         ],
     }
-
-
-_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def csv_cell(value: object) -> str:
-    """A CSV cell that spreadsheets will not run as a formula (OWASP's advice: prefix ')."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA):
-        return "'" + text
-    return text
 
 
 def to_csv(report: ScanReport) -> str:

@@ -10,34 +10,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from typing import IO, Any
 from urllib.parse import quote
 
 from wormsign import __version__
 from wormsign.fleet.assess import AssessReport
 from wormsign.fleet.audit import RULE_TEXT
+from wormsign.logs.text import csv_cell, safe
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 STATUS_STYLE = {"exploitable": "bold red", "unknown": "yellow", "mitigated": "cyan",
                 "patched": "green", "not-affected": "dim"}
 SARIF_LEVEL = {"exploitable": "error", "unknown": "warning", "mitigated": "note"}
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-
-
-def safe(text: str) -> str:
-    """``text`` with control, line-separator and bidi-override characters escaped."""
-    def esc(m: re.Match[str]) -> str:
-        c = ord(m.group())
-        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
-
-    return _UNSAFE.sub(esc, text)
-
-
-def csv_cell(value: str) -> str:
-    """A CSV cell that spreadsheets will not evaluate (OWASP CSV injection advice)."""
-    return "'" + value if value.startswith(_FORMULA) else value
 
 
 # --------------------------------------------------------------------------- CSV

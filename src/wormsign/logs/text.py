@@ -1,8 +1,11 @@
-"""Safe text: decode attacker-controlled log bytes without crashing and without control chars.
+"""Safe text: log contents are attacker-controlled, wherever they end up.
 
-Invalid UTF-8 bytes and control characters become ``\\xNN`` text, the way Apache writes them in
-its error log, so the same request looks the same whichever log it came from and nothing a
-log contains can drive a terminal.
+- :func:`decode` turns log bytes into text without ever failing: invalid UTF-8 and control
+  characters become ``\\xNN``, the way Apache writes them in its error log, so the same request
+  looks the same whichever log it came from and nothing a log contains can drive a terminal.
+- :func:`safe` makes any text safe for a terminal (control, line-separator and bidi-override
+  characters escaped).
+- :func:`csv_cell` keeps spreadsheets from running a cell as a formula (OWASP's advice).
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def _hex(m: re.Match[str]) -> str:
-    return f"\\x{ord(m.group()):02x}"
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def decode(raw: bytes) -> str:
@@ -25,5 +31,12 @@ def decode(raw: bytes) -> str:
 
 
 def safe(text: str) -> str:
-    """Make already-decoded text safe for a terminal (control characters become ``\\xNN``)."""
-    return _CONTROL.sub(_hex, text) if _CONTROL.search(text) else text
+    """``text`` with control, line-separator and bidi-override characters escaped."""
+    return _UNSAFE.sub(_hex, text) if _UNSAFE.search(text) else text
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not evaluate: a leading ``= + - @`` (or tab, CR,
+    LF) gets a ``'`` prefix."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
