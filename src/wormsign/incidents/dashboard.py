@@ -1,9 +1,10 @@
 """Queries for the web dashboard (``wormsign serve``): overview rows and the incident page.
 
-Everything is aggregated in SQL (SQLAlchemy Core over :mod:`wormsign.incidents.schema`), so the
-pages stay fast on incidents with a million alerts:
+Everything is aggregated in SQL (SQLAlchemy Core over :mod:`wormsign.incidents.schema` and the
+store's rollup tables), so the pages stay fast on incidents with a million alerts:
 
 * :func:`overview` — one row per incident with its alert, source and task counts;
+* :func:`alert_page` — a page of alerts whose total the :class:`Dashboard` caches;
 * :func:`incident_view` — what the incident page shows: totals, families, top sources,
   affected assets (infected internal hosts, attacked servers, assessment verdicts), the
   detections timeline per family, the playbook and its progress, recent ingests and actions.
@@ -20,14 +21,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from wormsign.errors import StoreError
 from wormsign.incidents import schema as t
 from wormsign.incidents.playbook import progress
-from wormsign.incidents.query import bucket_width, iso
+from wormsign.incidents.query import ALERT_FILTERS, AlertPage, bucket_width, iso
 from wormsign.incidents.store import Store
 
 TOP = 10
@@ -51,15 +53,13 @@ def data_version(store: Store, incident_id: int | None = None) -> tuple[int, ...
 
 
 def alert_counts(store: Store) -> dict[int, dict[str, Any]]:
-    """Per incident: alerts, distinct sources, distinct families, first and last alert time."""
-    a = t.alerts
-    per_source = (sa.select(a.c.incident_id, a.c.source_ip, sa.func.count().label("n"),
-                            sa.func.min(a.c.ts).label("lo"), sa.func.max(a.c.ts).label("hi"))
-                  .group_by(a.c.incident_id, a.c.source_ip).subquery())
-    q = sa.select(per_source.c.incident_id, sa.func.sum(per_source.c.n), sa.func.count(),
-                  sa.func.min(per_source.c.lo), sa.func.max(per_source.c.hi)
-                  ).group_by(per_source.c.incident_id)
-    fam = sa.select(a.c.incident_id, a.c.family).distinct()
+    """Per incident: alerts, distinct sources, distinct families, first and last alert time
+    (from the ``source_families`` rollup)."""
+    sf = t.source_families
+    q = (sa.select(sf.c.incident_id, sa.func.sum(sf.c.alerts),
+                   sa.func.count(sa.distinct(sf.c.source_ip)), sa.func.min(sf.c.first_seen),
+                   sa.func.max(sf.c.last_seen)).group_by(sf.c.incident_id))
+    fam = sa.select(sf.c.incident_id, sf.c.family).distinct()
     out: dict[int, dict[str, Any]] = {}
     with store.engine.connect() as conn:
         for iid, n, sources, lo, hi in conn.execute(q):
@@ -103,86 +103,36 @@ def overview(store: Store, include_closed: bool = False,
     return rows
 
 
-def time_span(store: Store, incident_id: int) -> tuple[int | None, int | None]:
-    """The first and last alert time of an incident (two index lookups)."""
-    a = t.alerts
-    with store.engine.connect() as conn:
-        return tuple(conn.execute(sa.select(sa.func.min(a.c.ts), sa.func.max(a.c.ts))
-                                  .where(a.c.incident_id == incident_id)).one())
-
-
-def family_timeline(store: Store, incident_id: int, first: int | None, last: int | None,
-                    ) -> dict[str, Any]:
-    """Alerts per time bucket and family.
-
-    One small grouped query per bucket (at most ``MAX_BUCKETS``), each a range scan of the
-    ``(incident_id, ts, family)`` index: on SQLite this avoids sorting every alert of the
-    incident, which a single ``GROUP BY ts / width`` does.
-    """
-    a = t.alerts
-    width = bucket_width(first, last)
-    series: list[dict[str, Any]] = []
-    if first is None or last is None:
-        return {"bucket_seconds": width, "first": first, "last": last, "series": series}
-    q = (sa.select(a.c.family, sa.func.count())
-         .where(a.c.incident_id == incident_id, a.c.ts >= sa.bindparam("lo"),
-                a.c.ts < sa.bindparam("hi"))
-         .group_by(a.c.family).order_by(a.c.family))
-    with store.engine.connect() as conn:
-        b = first // width * width
-        while b <= last:
-            series.extend({"start": b, "family": f, "alerts": int(n)}
-                          for f, n in conn.execute(q, {"lo": b, "hi": b + width}))
-            b += width
-    return {"bucket_seconds": width, "first": first, "last": last, "series": series}
-
-
-def source_family_rows(store: Store, incident_id: int) -> list[tuple[Any, ...]]:
-    """One row per (source, family): internal flag, alerts, first and last time."""
-    a = t.alerts
-    q = (sa.select(a.c.source_ip, a.c.family, sa.func.max(a.c.internal), sa.func.count(),
-                   sa.func.min(a.c.ts), sa.func.max(a.c.ts))
-         .where(a.c.incident_id == incident_id).group_by(a.c.source_ip, a.c.family))
-    with store.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(q)]
-
-
 def attacked_servers(store: Store, incident_id: int, top: int = TOP) -> list[dict[str, Any]]:
-    """Our servers named in the alerts (``destination.domain``), most attacked first.
+    """Our servers named in the alerts (``destination.domain``), most attacked first."""
+    from wormsign.incidents.query import targets
 
-    The alerts table has no index on the host, so this scans the incident's alerts; the
-    dashboard loads it separately from the incident page and caches it.
-    """
-    a = t.alerts
-    q = (sa.select(a.c.host, sa.func.count().label("n"))
-         .where(a.c.incident_id == incident_id, a.c.host.is_not(None))
-         .group_by(a.c.host).order_by(sa.desc("n"), a.c.host).limit(top))
-    with store.engine.connect() as conn:
-        return [{"host": h, "alerts": int(n)} for h, n in conn.execute(q)]
+    return targets(store, incident_id, top)
 
 
 def alert_aggregates(store: Store, incident_id: int, top: int = TOP) -> dict[str, Any]:
     """The alert-derived part of the incident page (cacheable; see :class:`Dashboard`).
 
-    Two aggregations over the covering indexes of ``alerts`` (per source and family; per time
-    bucket and family), run concurrently on two connections; the totals, families, top
-    sources and infected internal hosts are folded in Python from the per-(source, family)
-    rows.
+    Read from the store's rollups (``source_families``, ``alert_minutes``; see
+    :mod:`wormsign.incidents.rollup`) through :mod:`wormsign.incidents.query`: the totals,
+    families, top sources and infected internal hosts are folded from one row per (source,
+    family), the timeline from one row per minute and family.
     """
+    from wormsign.incidents.query import source_stats, time_span, timeline
+
     first, last = time_span(store, incident_id)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        tl_future = pool.submit(family_timeline, store, incident_id, first, last)
-        rows = source_family_rows(store, incident_id)
-        timeline = tl_future.result()
+    tl = timeline(store, incident_id, bucket_width(first, last))
     sources: dict[str, list[Any]] = {}
     fams: dict[str, list[int]] = {}
-    for src, fam, internal, n, lo, hi in rows:
+    for r in source_stats(store, incident_id):
+        src, fam, n, lo, hi = r["source_ip"], r["family"], r["alerts"], r["first_seen"], \
+            r["last_seen"]
         s = sources.get(src)
         if s is None:
-            sources[src] = [src, n, bool(internal), [fam], lo, hi]
+            sources[src] = [src, n, r["internal"], [fam], lo, hi]
         else:
             s[1] += n
-            s[2] = s[2] or bool(internal)
+            s[2] = s[2] or r["internal"]
             s[3].append(fam)
             if lo is not None:
                 s[4] = lo if s[4] is None else min(s[4], lo)
@@ -197,7 +147,7 @@ def alert_aggregates(store: Store, incident_id: int, top: int = TOP) -> dict[str
     victims = [s for s in ranked if s[2]]
 
     def row(s: list[Any]) -> dict[str, Any]:
-        return {"source_ip": s[0], "alerts": int(s[1]), "internal": s[2],
+        return {"source_ip": s[0], "alerts": int(s[1]), "internal": bool(s[2]),
                 "families": sorted(s[3]), "first_seen": iso(s[4]), "last_seen": iso(s[5])}
 
     return {
@@ -207,8 +157,74 @@ def alert_aggregates(store: Store, incident_id: int, top: int = TOP) -> dict[str
                             for k, v in fams.items()), key=lambda d: (-d["alerts"], d["family"])),
         "top_sources": [row(s) for s in ranked[:top]],
         "victims": [row(s) for s in victims[:top]],
-        "timeline": timeline,
+        "timeline": {"bucket_seconds": tl["bucket_seconds"], "first": first, "last": last,
+                     "series": [{"start": p["start"], "family": p["family"],
+                                 "alerts": p["alerts"]} for p in tl["series"]]},
     }
+
+
+def alert_conditions(incident_id: int, filters: dict[str, Any]) -> list[Any]:
+    """WHERE conditions for an alert page; same filters and meaning as
+    :func:`wormsign.incidents.query.list_alerts` (a test keeps the two in step)."""
+    filters = {k: v for k, v in filters.items() if v is not None and v != ""}
+    unknown = set(filters) - set(ALERT_FILTERS)
+    if unknown:
+        raise StoreError(f"unknown alert filter(s): {', '.join(sorted(unknown))}")
+    a = t.alerts
+    conds: list[Any] = [a.c.incident_id == incident_id]
+    for k in ("family", "source_ip", "rule_id"):
+        if k in filters:
+            conds.append(a.c[k] == str(filters[k]))
+    if "internal" in filters:
+        conds.append(a.c.internal == (1 if filters["internal"] else 0))
+    if "since" in filters:
+        conds.append(a.c.ts >= _epoch(filters["since"]))
+    if "until" in filters:
+        conds.append(a.c.ts < _epoch(filters["until"]))
+    if "q" in filters:
+        conds.append(a.c.url.contains(str(filters["q"]), autoescape=True))
+    return conds
+
+
+def _epoch(v: Any) -> int:
+    if isinstance(v, int | float):
+        return int(v)
+    try:
+        dt = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise StoreError(f"not a time: {v!r}") from exc
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
+
+
+def count_alerts(store: Store, incident_id: int, filters: dict[str, Any]) -> int:
+    """How many alerts match the filters (the expensive half of an alert page)."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count())
+                                .where(*alert_conditions(incident_id, filters))).scalar_one())
+
+
+def alert_page(store: Store, incident_id: int, page: int = 1, per_page: int = 50,
+               filters: dict[str, Any] | None = None, total: int | None = None) -> AlertPage:
+    """A page of alerts in time order, like :meth:`Store.list_alerts`; ``total`` (when
+    known, e.g. cached) saves the count."""
+    if page < 1 or not 1 <= per_page <= 1000:
+        raise StoreError("page must be >= 1 and per_page between 1 and 1000")
+    filters = filters or {}
+    conds = alert_conditions(incident_id, filters)
+    if total is None:
+        total = count_alerts(store, incident_id, filters)
+    a = t.alerts
+    cols = [c for c in a.c if c.name not in ("akey", "job_id", "incident_id")]
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(*cols).where(*conds).order_by(a.c.ts, a.c.id)
+                            .limit(per_page).offset((page - 1) * per_page)).all()
+    items = []
+    for r in rows:
+        d = dict(r._mapping)
+        d["timestamp"] = iso(d.pop("ts"))
+        d["internal"] = bool(d["internal"])
+        items.append(d)
+    return AlertPage(items, total, page, per_page)
 
 
 def recent_jobs(store: Store, incident_id: int, limit: int = 10) -> list[dict[str, Any]]:
@@ -284,6 +300,18 @@ class Dashboard:
         counts = self._cached(("counts", version), lambda: alert_counts(self.store))
         return overview(self.store, include_closed, counts)
 
+    def alerts(self, incident_id: int, page: int = 1, per_page: int = 50,
+               filters: dict[str, Any] | None = None) -> AlertPage:
+        """A page of alerts; the count of matching alerts is cached per data version."""
+        self.store.get_incident(incident_id)
+        filters = {k: v for k, v in (filters or {}).items() if v is not None and v != ""}
+        alert_conditions(incident_id, filters)  # validate before caching anything
+        version = data_version(self.store, incident_id)
+        key = ("count", incident_id, tuple(sorted((k, str(v)) for k, v in filters.items())),
+               version)
+        total = self._cached(key, lambda: count_alerts(self.store, incident_id, filters))
+        return alert_page(self.store, incident_id, page, per_page, filters, int(total))
+
     def attacked_servers(self, incident_id: int, top: int = TOP) -> list[dict[str, Any]]:
         self.store.get_incident(incident_id)
         version = data_version(self.store, incident_id)
@@ -298,18 +326,6 @@ class Dashboard:
         return incident_view(self.store, incident_id, top, agg)
 
 
-__all__ = [
-    "Dashboard",
-    "alert_aggregates",
-    "alert_counts",
-    "attacked_servers",
-    "data_version",
-    "family_timeline",
-    "incident_view",
-    "overview",
-    "recent_actions",
-    "recent_jobs",
-    "source_family_rows",
-    "task_counts",
-    "time_span",
-]
+__all__ = ["Dashboard", "alert_aggregates", "alert_conditions", "alert_counts", "alert_page",
+           "attacked_servers", "count_alerts", "data_version", "incident_view", "overview",
+           "recent_actions", "recent_jobs", "task_counts"]

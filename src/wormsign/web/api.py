@@ -256,7 +256,7 @@ assert set(TASK_STATUSES) == {"open", "in-progress", "done", "skipped"}
 
 
 @router.get("/health", response_model=Health, summary="Liveness (also the benchmark baseline)")
-def health() -> dict[str, Any]:
+async def health() -> dict[str, Any]:
     from wormsign import __version__
     return {"status": "ok", "version": __version__}
 
@@ -309,11 +309,10 @@ def list_alerts(
     until: Annotated[int | None, Query(ge=0, le=2**40, description="epoch seconds")] = None,
     q: Annotated[str | None, Query(max_length=200, description="substring of the URL")] = None,
 ) -> dict[str, Any]:
-    st = state_of(request)
-    st.store.get_incident(iid)
     filters = {"family": family, "source_ip": source_ip, "rule_id": rule_id,
                "internal": internal, "since": since, "until": until, "q": q}
-    result: dict[str, Any] = st.store.list_alerts(iid, page, per_page, filters).to_dict()
+    result: dict[str, Any] = state_of(request).dashboard.alerts(iid, page, per_page,
+                                                                filters).to_dict()
     return result
 
 

@@ -120,7 +120,7 @@ def alerts(request: Request, iid: str,
     st = state_of(request)
     inc = st.store.get_incident(_int_id(iid))
     filters = {"family": family, "source_ip": source_ip, "q": q}
-    result = st.store.list_alerts(inc.id, page, 50, filters)
+    result = st.dashboard.alerts(inc.id, page, 50, filters)
     keep = {k: v for k, v in filters.items() if v}
 
     def link(p: int) -> str:

@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Benchmark: the dashboard (``wormsign serve``) on an incident with 1,000,000 alerts.
+
+    python benchmarks/bench_web.py [--alerts 1000000] [--db FILE] [--clients 50]
+                                   [--requests 40] [--repeat 5]
+
+1. Builds a SQLite store with one incident of ``--alerts`` alerts (direct Core inserts, three
+   families, ~20,000 sources of which 2 % internal, three days; reused when ``--db`` names an
+   existing file with that many alerts), with the playbooks applied.
+2. Times the incident page rendered server-side (the full ASGI app, in process, through
+   httpx's ASGI transport): cold (aggregate cache cleared before each render), warm (served
+   from the cache kept per data version), plus the overview page and, as the baseline,
+   ``/api/health`` through the same path. Target: incident page <= 500 ms.
+3. Starts ``wormsign serve`` on 127.0.0.1 and a free port (a separate process) and runs a
+   bounded load test with ``--clients`` concurrent httpx.AsyncClient workers, each sending
+   ``--requests`` requests, pausing ``--think`` seconds on average between them (users
+   reading, the upload page polling), then again in a closed loop without pauses: first all
+   to ``/api/health`` (the baseline), then a mix of the incident summary, alert pages 1-200
+   (with and without a family filter), the task list and the incident list. Reports
+   p50/p95/p99 and throughput. Target: p95 < 300 ms.
+
+The load generator shares the machine (2 cores) with the server, so it takes CPU from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import sqlalchemy as sa
+
+from wormsign.incidents import Store
+from wormsign.incidents import schema as t
+from wormsign.incidents.playbook import apply_playbooks
+from wormsign.incidents.rollup import add_batch
+
+FAMILIES = np.array(["code-red", "code-red-ii", "nimda"])
+URLS = {"code-red": "/default.ida?" + "N" * 224 + "%u9090%u6858%ucbd3%u7801",
+        "code-red-ii": "/default.ida?" + "X" * 224 + "%u9090%u6858%ucbd3%u7801",
+        "nimda": "/scripts/..%255c../winnt/system32/cmd.exe?/c+dir"}
+T0 = 995_544_000  # 2001-07-19T12:00:00Z
+
+
+def build_store(path: Path, n: int, seed: int = 2001) -> tuple[Store, int, float]:
+    """A store at ``path`` with one incident of ``n`` alerts; returns (store, id, seconds)."""
+    store = Store.open(f"sqlite:///{path}")
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(t.alerts.c.incident_id, sa.func.count())
+                           .group_by(t.alerts.c.incident_id)).first()
+    if row is not None and int(row[1]) == n:
+        return store, int(row[0]), 0.0
+    if row is not None:
+        raise SystemExit(f"{path} holds another data set; remove it or pass another --db")
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    iid = store.create_incident(f"bench: {n:,} alerts")
+    n_src = 20_000
+    src = (rng.zipf(1.3, n) - 1) % n_src
+    fam_of_src = rng.choice(len(FAMILIES), n_src, p=[0.5, 0.3, 0.2])
+    ts = T0 + np.sort(rng.integers(0, 3 * 86400, n))
+    host = rng.integers(0, 40, n)
+    ips = [f"10.{s >> 8}.{s & 255}.7" if s % 50 == 0 else
+           f"198.{(s >> 16) + 18}.{(s >> 8) & 255}.{s & 255}" for s in range(n_src)]
+    cols = ("incident_id", "akey", "ts", "source_ip", "internal", "family", "rule_family",
+            "rule_id", "rule_name", "severity", "url", "method", "status", "user_agent",
+            "host", "file_path", "line", "format", "job_id")
+    sql = (f"INSERT INTO alerts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})")
+    batch = 100_000
+    with store.engine.begin() as conn:
+        job = int(conn.execute(t.jobs.insert().values(
+            incident_id=iid, path="bench", fingerprint="bench", kind="alerts", status="done",
+            position=n, added=n, started_at=int(time.time()))
+            .returning(t.jobs.c.id)).scalar_one())
+        for lo in range(0, n, batch):
+            rows = []
+            for i in range(lo, min(n, lo + batch)):
+                s = int(src[i])
+                fam = str(FAMILIES[fam_of_src[s]])
+                rows.append((iid, i, int(ts[i]), ips[s], int(s % 50 == 0), fam, fam,
+                             f"{fam}-probe", f"{fam} request", "high", URLS[fam], "GET", 404,
+                             "Mozilla/4.0 (compatible; MSIE 5.0)", f"www{host[i]}.example.org",
+                             "access.log", i + 1, "apache-combined", job))
+            conn.exec_driver_sql(sql, rows)
+        # Keep the store's rollups in step, as an ingest batch does.
+        add_batch(conn, store.dialect, store.insert, iid, job, after_id=0)
+    apply_playbooks(store, iid)
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    return store, iid, time.perf_counter() - t0
+
+
+def quantiles(xs: list[float]) -> dict[str, float]:
+    a = np.array(xs) * 1000
+    return {"n": len(xs), "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
+            "p99": float(np.percentile(a, 99)), "max": float(a.max())}
+
+
+async def _time_asgi(app: Any, paths: list[str], repeat: int,
+                     before: Any = None) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {p: [] for p in paths}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+        for _ in range(repeat):
+            for p in paths:
+                if before is not None:
+                    before()
+                t0 = time.perf_counter()
+                r = await c.get(p)
+                out[p].append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    raise SystemExit(f"GET {p}: {r.status_code} {r.text[:200]}")
+    return out
+
+
+def page_timings(store: Store, iid: int, repeat: int) -> dict[str, dict[str, float]]:
+    from wormsign.web import Settings, create_app
+
+    app = create_app(Settings(allowed_hosts=None), store=store)
+    dash = app.state.wormsign.dashboard
+    page = f"/incidents/{iid}"
+    cold = asyncio.run(_time_asgi(app, [page, "/"], repeat, before=dash.clear))
+    asyncio.run(_time_asgi(app, [page, "/"], 1))  # fill the cache
+    warm = asyncio.run(_time_asgi(app, [page, "/", "/api/health"], repeat))
+    return {"incident page, cold": quantiles(cold[page]),
+            "incident page, warm": quantiles(warm[page]),
+            "overview page, cold": quantiles(cold["/"]),
+            "overview page, warm": quantiles(warm["/"]),
+            "baseline /api/health": quantiles(warm["/api/health"])}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _load(base: str, paths: list[str], clients: int, per_client: int, think: float,
+                ) -> tuple[list[float], float, int]:
+    latencies: list[float] = []
+    errors = 0
+    # Idle connections expire before the server's 5 s keep-alive timeout closes them.
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients,
+                          keepalive_expiry=4.0)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as c:
+        async def worker(k: int) -> None:
+            nonlocal errors
+            rng = np.random.default_rng(k)
+            if think:
+                await asyncio.sleep(float(rng.uniform(0, think)))  # staggered start
+            for _ in range(per_client):
+                p = paths[int(rng.integers(len(paths)))]
+                if "{page}" in p:
+                    p = p.replace("{page}", str(int(rng.integers(1, 201))))
+                t0 = time.perf_counter()
+                r = await c.get(p)
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+                if think:
+                    await asyncio.sleep(float(rng.exponential(think)))
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(clients)))
+        wall = time.perf_counter() - t0
+    return latencies, wall, errors
+
+
+def load_test(db: Path, iid: int, clients: int, per_client: int, think: float,
+              ) -> dict[str, dict[str, float]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "WORMSIGN_TOKEN": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "wormsign", "serve", "--db", str(db),
+                             "--port", str(port), "--log-level", "warning"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise SystemExit(f"the server did not start: {err[-500:]}")
+            time.sleep(0.2)
+        # Warm the incident's aggregates once, as the server does after an upload.
+        httpx.get(f"{base}/api/incidents/{iid}", timeout=60)
+        results = {}
+        mix = [f"/api/incidents/{iid}", f"/api/incidents/{iid}/alerts?page={{page}}",
+               f"/api/incidents/{iid}/alerts?family=nimda&page={{page}}",
+               f"/api/incidents/{iid}/tasks", "/api/incidents"]
+        for pause in (think, 0.0):
+            label = f"think {pause:g} s" if pause else "closed loop"
+            for name, paths in (("baseline /api/health", ["/api/health"]), ("API mix", mix)):
+                lat, wall, errors = asyncio.run(_load(base, paths, clients, per_client, pause))
+                q = quantiles(lat)
+                q.update(rps=len(lat) / wall, errors=errors)
+                results[f"{name}, {label}"] = q
+        return results
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--alerts", type=int, default=1_000_000)
+    ap.add_argument("--db", help="SQLite file to build or reuse (default: a temporary one)")
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--requests", type=int, default=40, help="requests per client")
+    ap.add_argument("--think", type=float, default=0.5, metavar="S",
+                    help="mean pause of a client between requests (exponential; the upload "
+                    "page polls every 0.4 s); a closed loop without pauses runs too")
+    ap.add_argument("--repeat", type=int, default=5, help="renders per page timing")
+    args = ap.parse_args()
+    tmp = None
+    if args.db:
+        db = Path(args.db)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="wormsign-bench-web-")
+        db = Path(tmp.name) / "bench.db"
+    store, iid, built = build_store(db, args.alerts)
+    print(f"store: {args.alerts:,} alerts in {db}"
+          + (f" (built in {built:.1f} s)" if built else " (reused)"))
+    print(f"cpus: {os.cpu_count()}  (shared machine: timings are noisy)")
+    print("\npage render, server-side (ms; in-process ASGI):")
+    pages = page_timings(store, iid, args.repeat)
+    for name, q in pages.items():
+        print(f"  {name:24s} p50 {q['p50']:8.1f}  max {q['max']:8.1f}  (n={q['n']})")
+    store.close()
+    print(f"\nload test: {args.clients} concurrent clients x {args.requests} requests, "
+          "wormsign serve on 127.0.0.1 (ms):")
+    load = load_test(db, iid, args.clients, args.requests, args.think)
+    for name, q in load.items():
+        print(f"  {name:36s} p50 {q['p50']:7.1f}  p95 {q['p95']:7.1f}  p99 {q['p99']:7.1f}  "
+              f"max {q['max']:7.1f}  {q['rps']:6.0f} req/s  errors {int(q['errors'])}")
+    cold = pages["incident page, cold"]["p50"]
+    warm = pages["incident page, warm"]["p50"]
+    label = f"think {args.think:g} s" if args.think else "closed loop"
+    p95 = load[f"API mix, {label}"]["p95"]
+    closed = load["API mix, closed loop"]["p95"]
+    print(f"\ntargets: incident page <= 500 ms: cold {cold:.0f} ms "
+          f"{'OK' if cold <= 500 else 'MISSED'}, warm {warm:.0f} ms "
+          f"{'OK' if warm <= 500 else 'MISSED'}; "
+          f"API p95 < 300 ms ({label}): {p95:.0f} ms {'OK' if p95 < 300 else 'MISSED'}; "
+          f"closed loop {closed:.0f} ms {'OK' if closed < 300 else 'MISSED'}")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
