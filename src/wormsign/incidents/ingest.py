@@ -202,6 +202,10 @@ class _Job:
         """Insert a batch and advance the job in one transaction; returns rows added."""
         added = 0
         with self.store.begin() as conn:
+            if self.store.dialect == "postgresql":
+                # Two processes resuming the same job must not fold each other's rows into
+                # the rollups: serialise the job's batches (SQLite's write lock does that).
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self.id)))
             if rows:
                 after = max_alert_id(conn)
                 added = self.store.insert_rows_ignore(conn, t.alerts, ALERT_COLUMNS, rows)
