@@ -96,6 +96,38 @@ U8 = npt.NDArray[np.uint8]
 
 
 @njit
+def infect_level(act: I64, n_act: int, rates: F64, mem: I64, start: I64, cnt: I64,
+                 per_probe: float, allow: F64, state: U8, newly: I64, n_new: int,
+                 rng: np.random.Generator) -> int:
+    """Local-preference infections at one level (own prefix 1 or 2) for one step.
+
+    For each group ``a`` that holds a scanner and each side ``sd`` of a filtered block, the
+    hosts of the group on that side share the hazard ``(rates[2a] allow[0, sd] + rates[2a+1]
+    allow[1, sd]) * per_probe``; a binomial number of them (the last ones of the pool
+    segment, which is in random order) is marked infected and appended to ``newly``. Returns
+    the new length of ``newly``.
+    """
+    for ia in range(n_act):
+        a = act[ia]
+        for sd in range(2):
+            grp = a * 2 + sd
+            n = cnt[grp]
+            if n == 0:
+                continue
+            lam = (rates[a * 2] * allow[0, sd] + rates[a * 2 + 1] * allow[1, sd]) * per_probe
+            if lam <= 0.0:
+                continue
+            kk = pool_pick(cnt, grp, rng.binomial(n, -math.expm1(-lam)))
+            for j in range(kk):
+                h = mem[start[grp] + n - kk + j]
+                if state[h] == S_SUS:
+                    state[h] = S_INF
+                    newly[n_new] = h
+                    n_new += 1
+    return n_new
+
+
+@njit
 def run_kernel(
     pf: F64, pi: I64,
     g1: I64, g2: I64, side: I64, rate: F64,
@@ -512,46 +544,14 @@ def run_kernel(
                                 n_new += 1
                                 step_new += 1
                     if local:
-                        for ia in range(n_act1[0]):
-                            a = act1[ia]
-                            for sd in range(2):
-                                grp = a * 2 + sd
-                                cnt = c1[grp]
-                                if cnt == 0:
-                                    continue
-                                lam = (rate1[a * 2] * allow[0, sd] + rate1[a * 2 + 1]
-                                       * allow[1, sd]) * scale * pl1 / size1
-                                if lam <= 0.0:
-                                    continue
-                                kk = rng.binomial(cnt, -math.expm1(-lam))
-                                kk = pool_pick(c1, grp, kk)
-                                for j in range(kk):
-                                    h = m1[s1[grp] + c1[grp] - kk + j]
-                                    if state[h] == S_SUS:
-                                        state[h] = S_INF
-                                        newly[n_new] = h
-                                        n_new += 1
-                                        step_new += 1
-                        for ib in range(n_act2[0]):
-                            bb = act2[ib]
-                            for sd in range(2):
-                                grp = bb * 2 + sd
-                                cnt = c2[grp]
-                                if cnt == 0:
-                                    continue
-                                lam = (rate2[bb * 2] * allow[0, sd] + rate2[bb * 2 + 1]
-                                       * allow[1, sd]) * scale * pl2 / size2
-                                if lam <= 0.0:
-                                    continue
-                                kk = rng.binomial(cnt, -math.expm1(-lam))
-                                kk = pool_pick(c2, grp, kk)
-                                for j in range(kk):
-                                    h = m2[s2[grp] + c2[grp] - kk + j]
-                                    if state[h] == S_SUS:
-                                        state[h] = S_INF
-                                        newly[n_new] = h
-                                        n_new += 1
-                                        step_new += 1
+                        before = n_new
+                        n_new = infect_level(act1, n_act1[0], rate1, m1, s1, c1,
+                                             scale * pl1 / size1, allow, state, newly, n_new,
+                                             rng)
+                        n_new = infect_level(act2, n_act2[0], rate2, m2, s2, c2,
+                                             scale * pl2 / size2, allow, state, newly, n_new,
+                                             rng)
+                        step_new += n_new - before
                 # hit-list holders that ran out now scan at random
                 for j in range(n_fin):
                     h = finished[j]
