@@ -98,12 +98,16 @@ def test_out_csv_parquet_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert len(lines) == 3601
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rc, _, _ = run([*SMALL, "--seed", "5", "--runs", "3", "--workers", "1",
-                    "--out", str(pq_path), "--plot", str(png)], capsys)
+                    "--telescope", "44.0.0.0/8", "--out", str(pq_path), "--plot", str(png)],
+                   capsys)
     assert rc == 0
     import pyarrow.parquet as pq
 
     table = pq.read_table(pq_path)
-    assert {"t", "infected_p5", "infected_p50", "infected_p95"} <= set(table.column_names)
+    assert {"t", "infected_p5", "infected_p50", "infected_p95", "flood_p50",
+            "telescope[44.0.0.0/8].sources_p95"} <= set(table.column_names)
+    probes = table.column("probes_p50").to_numpy()
+    assert probes.sum() > 0
 
 
 def test_preset_with_overrides(capsys: pytest.CaptureFixture[str]) -> None:

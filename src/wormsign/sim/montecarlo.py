@@ -3,7 +3,8 @@
 Run ``i`` of ``run_many(sc, runs, seed)`` uses the ``i``-th child of
 ``numpy.random.SeedSequence(seed)``, so the result does not depend on how the runs were
 spread over workers. Workers send back each run's summary and its time series (thinned to at
-most :data:`BAND_POINTS` rows) from which the 5/50/95 % bands are computed.
+most :data:`BAND_POINTS` rows) from which the 5/50/95 % bands of every series (telescope
+columns included) are computed.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from wormsign.sim.scenario import Scenario
 
 F64 = npt.NDArray[np.float64]
 BAND_POINTS = 1000
-BAND_SERIES = ("susceptible", "infected", "removed", "ever_infected", "new_infections",
-               "probes")
-"""Series that get bands; counts per step are re-binned, states are read at the bin's end."""
-_COUNTS = ("new_infections", "probes")
+COUNT_SERIES = ("new_infections", "probes", "flood")
+"""Counts per step (re-binned by summing); every other series is a state, read at bin end.
+Telescope probe columns are counts too."""
 
 
 def run_seeds(seed: int | None, runs: int) -> list[int]:
@@ -37,13 +37,12 @@ def run_seeds(seed: int | None, runs: int) -> list[int]:
 
 
 def _thin(res: SimResult, factor: int) -> dict[str, F64]:
-    out: dict[str, F64] = {}
+    """Every series of ``res`` on a grid ``factor`` times coarser."""
     n = res.t.size
     ends = np.minimum(np.arange(factor, n + factor, factor), n) - 1
-    out["t"] = res.t[ends]
-    for name in BAND_SERIES:
-        arr = getattr(res, name)
-        if name in _COUNTS:
+    out: dict[str, F64] = {}
+    for name, arr in res.columns().items():
+        if name in COUNT_SERIES or name.endswith("].probes"):
             csum = np.concatenate(([0.0], np.cumsum(arr)))
             out[name] = np.diff(csum[np.concatenate(([0], ends + 1))])
         else:
@@ -117,7 +116,9 @@ def _collect(sc: Scenario, seed: int | None,
     summaries = [p[0] for p in parts]
     t = parts[0][1]["t"]
     bands: dict[str, tuple[F64, F64, F64]] = {}
-    for name in BAND_SERIES:
+    for name in parts[0][1]:
+        if name == "t":
+            continue
         stack = np.vstack([p[1][name] for p in parts])
         lo, mid, hi = np.percentile(stack, [5, 50, 95], axis=0)
         bands[name] = (lo, mid, hi)
