@@ -64,3 +64,20 @@ def test_same_seed_same_run() -> None:
     np.testing.assert_array_equal(a.infected, b.infected)
     assert a.summary() == b.summary()
     assert not np.array_equal(a.infected, c.infected)
+
+
+def test_scenario_file_round_trip_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    sc = dataclasses.replace(load_preset("code-red-ii"), name="mine", hours=1.0)
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(sc.to_dict()))
+    assert load_preset(str(path)) == sc
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategy: uniform\nscan_rat: 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml.*unknown scenario keys: scan_rat"):
+        load_preset(str(bad))
+    worse = tmp_path / "worse.yaml"
+    worse.write_text("vulnerable: -5\n")
+    with pytest.raises(ConfigError, match=r"worse\.yaml.*vulnerable"):
+        load_preset(str(worse))
