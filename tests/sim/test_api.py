@@ -81,3 +81,15 @@ def test_scenario_file_round_trip_and_errors(tmp_path) -> None:  # type: ignore[
     worse.write_text("vulnerable: -5\n")
     with pytest.raises(ConfigError, match=r"worse\.yaml.*vulnerable"):
         load_preset(str(worse))
+
+
+def test_first_probe_probability_matches_a_one_address_telescope() -> None:
+    """prob_probed_by() is what a /32 telescope sees: the share of runs probed by t."""
+    sc = Scenario(address_bits=16, vulnerable=300, scan_rate=2.0, initial=3, hours=0.2,
+                  telescopes=("192.0.2.1/32",))
+    runs = [simulate(sc, seed) for seed in range(300)]
+    half = runs[0].t.size * 3 // 4
+    expected = np.mean([r.prob_probed_by()[half] for r in runs])
+    seen = np.mean([r.telescopes["192.0.2.1/32"][1][half] > 0 for r in runs])
+    assert 0.2 < expected < 0.9
+    assert seen == pytest.approx(expected, abs=0.08)

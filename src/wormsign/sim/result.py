@@ -70,6 +70,12 @@ class SimResult:
         """
         return self.probes / np.maximum(self.step_s, 1e-12) / float(self.scenario.space)
 
+    def prob_probed_by(self) -> F64:
+        """Chance that one given address has received at least one probe by the end of each
+        step: ``1 - exp(-cumsum(probe_rate_per_address() * step_s))``."""
+        return np.asarray(-np.expm1(-np.cumsum(self.probes) / float(self.scenario.space)),
+                          dtype=np.float64)
+
     def peak(self) -> tuple[float, float]:
         """(most new infections in a 60-second window, end time of that window)."""
         new = self.new_infections
