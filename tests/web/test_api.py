@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 from web.conftest import TOKEN
 from web.helpers import LiveServer, csrf_of, mixed_alerts, write_alerts
 from wormsign.incidents import Store
+from wormsign.web import Settings, create_app
 
 
 def assert_error(r: httpx.Response, status: int) -> dict[str, Any]:
@@ -169,25 +173,50 @@ def test_upload_into_closed_incident_conflicts(client: httpx.Client, store: Stor
     assert_error(r, 409)
 
 
-def test_upload_size_limit(client: httpx.Client, store: Store) -> None:
+@pytest.fixture(scope="module")
+def small_server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose upload limit (64 KiB) fits in the loopback socket buffers, so a test can
+    send a whole over-limit body before it reads the answer."""
+    app = create_app(Settings(upload_dir=str(tmp_path_factory.mktemp("small")),
+                              max_upload_bytes=64 * 1024), store=store)
+    with LiveServer(app) as srv:
+        yield srv
+
+
+def raw_request(port: int, head: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode() + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+def test_upload_size_limit(small_server: LiveServer, store: Store) -> None:
     iid = store.create_incident("too big")
-    csrf = csrf_of(client)
-    big = b"x" * (4 * 1024 * 1024 + 10)
-    r = client.post(f"/api/incidents/{iid}/uploads", files={"file": ("big.log", big)},
+    with httpx.Client(base_url=small_server.url) as c:
+        csrf = csrf_of(c)
+        cookie = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+        ok = c.post(f"/api/incidents/{iid}/uploads", files={"file": ("s.log", b"x\n" * 100)},
                     headers={"X-CSRF-Token": csrf})
-    assert_error(r, 413)
-
-    def chunks() -> Any:  # no Content-Length: counted while streaming
-        yield (b'--zzz\r\nContent-Disposition: form-data; name="file"; filename="big.log"'
-               b"\r\nContent-Type: text/plain\r\n\r\n")
-        for _ in range(5):
-            yield b"y" * (1024 * 1024)
-
-    r = client.post(f"/api/incidents/{iid}/uploads", content=chunks(),
-                    headers={"X-CSRF-Token": csrf,
-                             "Content-Type": "multipart/form-data; boundary=zzz"})
-    assert_error(r, 413)
-    assert store.list_alerts(iid, 1, 1).total == 0
+        assert ok.status_code == 202
+    base = (f"POST /api/incidents/{iid}/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Cookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n"
+            "Content-Type: multipart/form-data; boundary=zzz\r\nConnection: close\r\n")
+    # A declared length above the limit is refused before any of the body is read.
+    status, body = raw_request(small_server.port, base + "Content-Length: 70000\r\n\r\n")
+    assert status == 413 and body["error"]["status"] == 413
+    # Without a length (chunked), the bytes are counted as they arrive.
+    part = (b'--zzz\r\nContent-Disposition: form-data; name="file"; filename="big.log"\r\n'
+            b"Content-Type: text/plain\r\n\r\n" + b"y" * 80_000 + b"\r\n--zzz--\r\n")
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(part[i:i + 8192]), part[i:i + 8192])
+                       for i in range(0, len(part), 8192)) + b"0\r\n\r\n"
+    status, body = raw_request(small_server.port, base + "Transfer-Encoding: chunked\r\n\r\n",
+                               chunked)
+    assert status == 413 and body == {"error": {"status": 413, "message":
+                                                "request body larger than the limit of "
+                                                "65536 bytes"}}
 
 
 def test_security_headers(client: httpx.Client) -> None:
