@@ -27,7 +27,7 @@ MAX_SUBSTEPS = 256
 
 
 def _excluded(sc: Scenario) -> list[tuple[int, int]]:
-    return [sc.block(c) for c in sc.exclude] if sc.address_bits == 32 else []
+    return [sc.block(c) for c in sc.exclude]
 
 
 def _overlap_len(lo: I64 | int, hi: I64 | int, a: int, b: int) -> I64:

@@ -225,13 +225,13 @@ def run_kernel(
     qsum = np.zeros(ntel)
     tel_unique = np.zeros(ntel, np.int64)
     # heap
-    cap_heap = 4 * n * (2 + ntel) + 1024
+    cap_heap = 2 * n + 1024  # grown before any batch of pushes
     ht = np.empty(cap_heap)
     hh = np.empty(cap_heap, np.int64)
     hk = np.empty(cap_heap, np.int64)
     he = np.empty(cap_heap, np.int64)
     hn = np.zeros(1, np.int64)
-    newly = np.empty(n, np.int64)
+    newly = np.empty(2 * n + 16, np.int64)  # a host may be due twice (delay and wake-up)
     finished = np.empty(n, np.int64)
     picked = np.empty(n, np.int64)
     n_removed = 0

@@ -158,8 +158,8 @@ class Scenario:
         need(self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}")
         need(8 <= self.address_bits <= 32, "address_bits must be within 8..32")
         space = 2**self.address_bits
-        need(1 <= self.vulnerable <= min(space // 2, 50_000_000),
-             "vulnerable must be >= 1 and at most half the address space")
+        need(1 <= self.vulnerable <= min(space // 2, 10_000_000),
+             "vulnerable must be within 1..10,000,000 and at most half the address space")
         need(1 <= self.initial <= self.vulnerable, "initial must be within 1..vulnerable")
         need(self.scan_rate > 0, "scan_rate must be > 0")
         need(self.scan_rate_dist in RATE_DISTS, f"scan_rate_dist: one of {', '.join(RATE_DISTS)}")
