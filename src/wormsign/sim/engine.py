@@ -11,7 +11,6 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from wormsign.errors import ConfigError
 from wormsign.sim import calendar, codes, kernel
 from wormsign.sim.pools import build_pool
 from wormsign.sim.population import load_density, place_clustered, place_uniform
@@ -69,8 +68,6 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
 
     # population
     if sc.placement == "clustered":
-        if bits < 17:
-            raise ConfigError("clustered placement needs address_bits >= 17")
         addr = place_clustered(n, bits, load_density(sc.density), excluded, rng)
     else:
         addr = place_uniform(n, bits, excluded, rng)

@@ -7,6 +7,7 @@ per run (seeded) and returns one sorted-free ``int64`` array of distinct address
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,8 +46,10 @@ def _read_yaml(path: str, text: str) -> Any:
         raise ConfigError(f"invalid YAML: {exc}", path=path, line=line) from exc
 
 
+@functools.lru_cache(maxsize=16)
 def load_density(name_or_path: str | None = None) -> Density:
-    """Load a density file by path, or the packaged default when None or its name."""
+    """Load a density file by path, or the packaged default when None or its name (cached:
+    Monte Carlo runs read it once per process)."""
     if name_or_path is None or name_or_path == DEFAULT_DENSITY:
         ref = resources.files("wormsign.sim") / "data" / f"{DEFAULT_DENSITY}.yaml"
         path, text = str(ref), ref.read_text(encoding="utf-8")

@@ -177,6 +177,8 @@ class Scenario:
         need(self.hitlist_then in HITLIST_FALLBACKS, "hitlist_then: uniform or permutation")
         need(self.sequential_start in SEQUENTIAL_STARTS, "sequential_start: own or random")
         need(self.placement in PLACEMENTS, "placement: uniform or clustered")
+        need(self.placement != "clustered" or self.address_bits >= 17,
+             "clustered placement needs address_bits >= 17")
         need(self.infection_delay_s >= 0, "infection_delay_s must be >= 0")
         for name in ("patch_rate", "removal_rate", "reboot_rate"):
             for hour, rate in getattr(self, name):
