@@ -101,7 +101,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--preset", help="preset name or scenario YAML file to start from")
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     for flag, dest, typ, text in FLAGS:
-        p.add_argument(flag, dest=dest, type=typ, default=None, help=text)
+        p.add_argument(flag, dest=dest, type=typ, default=None, help=text,
+                       metavar=flag[2:].upper().replace("-", "_"))
     p.add_argument("--exclude", action="append", default=None, metavar="CIDR",
                    help="never target this block (repeatable), e.g. 224.0.0.0/3")
     p.add_argument("--telescope", dest="telescopes", action="append", default=None,
