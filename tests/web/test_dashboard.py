@@ -112,3 +112,25 @@ def test_overview_counts(store: Store, filled: int) -> None:
     task = store.list_tasks(filled)[0]
     store.update_task(filled, task.id, status="done")
     assert {r["id"]: r for r in overview(store)}[filled]["tasks"]["closed"] == 1
+
+
+def test_cache_computes_once_under_concurrency(store: Store, filled: int) -> None:
+    import threading
+    import time
+
+    dash = Dashboard(store)
+    calls = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.05)
+        return 42
+
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(dash._cached(("k",), slow)))
+               for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert results == [42] * 8 and len(calls) == 1
