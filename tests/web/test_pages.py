@@ -77,7 +77,8 @@ def test_forms_work_with_the_token(client: httpx.Client, store: Store, evidence:
     assert bad.status_code == 400 and "not-a-net" in bad.text
 
 
-@pytest.mark.parametrize("what,marker", [("report-html", b"<html"), ("nftables", b"table"),
+@pytest.mark.parametrize("what,marker", [("report-html", b"<html"), ("report-pdf", b"%pdf-"),
+                                         ("nftables", b"table"),
                                          ("csv", b","), ("stix", b"bundle")])
 def test_downloads(client: httpx.Client, evidence: int, what: str, marker: bytes) -> None:
     csrf = form_csrf(client.get(f"/incidents/{evidence}").text)
