@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="largest accepted upload (default 256; larger ones get 413)")
     p.add_argument("--upload-dir", help="where uploads wait to be scanned (default: a "
                    "temporary folder)")
+    p.add_argument("--secure-cookies", action="store_true",
+                   help="mark the session cookie Secure (behind an HTTPS reverse proxy)")
     p.add_argument("--get", metavar="PATH", help="run one GET request through the app, print "
                    "the response body and exit (no port is opened)")
     p.add_argument("--log-level", default="info",
@@ -64,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be between 1 and 65535, not {args.port}")
     if args.max_upload_mb <= 0:
         raise ConfigError("--max-upload-mb must be positive")
+    # Sessions are signed with $WORMSIGN_SECRET_KEY when set (they then survive restarts),
+    # else with a random key per process.
     settings = Settings(db=args.db, token=token, upload_dir=args.upload_dir,
+                        secret_key=os.environ.get("WORMSIGN_SECRET_KEY") or None,
+                        https_only=args.secure_cookies,
                         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
                         allowed_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None)
     app = create_app(settings)
