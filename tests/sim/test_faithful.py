@@ -4,7 +4,7 @@ For each strategy (and for the life cycle with defences) both models run over ma
 small space; two-sample Kolmogorov-Smirnov tests compare the time to 50 % infected (runs that
 never get there count as the horizon plus one step: both samples are censored alike) and the
 final number of hosts ever infected. Seeds are fixed, so the outcome is deterministic; the
-threshold (p > 0.001 on each of 2 x 10 comparisons) keeps the false alarm rate of a faithful
+threshold (p > 0.001 on each of 2 x 11 comparisons) keeps the false alarm rate of a faithful
 engine near 2 %, while a 10 % change of pace is caught with these sample sizes.
 """
 
@@ -29,6 +29,8 @@ CASES = {
     "local-preference": {"strategy": "local-preference", "address_bits": 20, "vulnerable": 2000,
                              "placement": "clustered", "scan_rate": 2.0, "initial": 3},
     "static-sequence": {"strategy": "static-sequence", "initial": 1, "scan_rate": 200.0},
+    "static-sequence-reboot": {"strategy": "static-sequence", "initial": 1, "scan_rate": 200.0,
+                               "reboot_rate": ((0.0, 30.0),)},
     "permutation": {"strategy": "permutation"},
     "sequential": {"strategy": "sequential"},
     "sequential-random": {"strategy": "sequential", "sequential_start": "random"},
