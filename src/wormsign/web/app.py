@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -188,6 +189,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         threading.Thread(target=prewarm, name="dashboard-prewarm", daemon=True).start()
         yield
         jobs.wait(timeout=30)
+        if settings.upload_dir is None:
+            shutil.rmtree(upload_dir, ignore_errors=True)
         if own_store:
             store.close()
 
