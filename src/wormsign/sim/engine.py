@@ -104,6 +104,10 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
         seqpos = np.zeros(n, dtype=np.int64)
     order = np.argsort(seqpos, kind="stable").astype(np.int64)
     seq_sorted = seqpos[order].astype(np.int64)
+    # where to start looking for a position: about one vulnerable address per bucket
+    n_buckets = n if walks else 1
+    seq_bucket = np.searchsorted(seq_sorted, np.arange(n_buckets + 1) * (space / n_buckets))
+    seq_bucket = seq_bucket.astype(np.int64)
 
     # telescopes: chance that one probe of each host lands in the block
     k_tel = len(sc.telescopes)
@@ -169,7 +173,8 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
     thr = np.ceil(np.array([0.1, 0.5, 0.9]) * n - 1e-9)
     thr_t = np.full(3, -1.0)
     kernel.run_kernel(
-        pf, pi, g1, g2, side, rate, seq_sorted, order, seqpos, qtel, tel_lo, tel_hi,
+        pf, pi, g1, g2, side, rate, seq_sorted, order, seqpos, seq_bucket, qtel, tel_lo,
+        tel_hi,
         init_ids, hl_hosts, *pool0, *pool1, *pool2, st, sv, sn, cal_t, cal_ph, allow,
         out, thr, thr_t, rng,
     )

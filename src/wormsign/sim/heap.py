@@ -1,7 +1,9 @@
-"""A binary min-heap of timed events in four parallel arrays (time, host, kind, epoch).
+"""A binary min-heap of timed events, one row ``(time, host, kind, epoch)`` per event.
 
-An event whose epoch no longer matches its host's is stale and ignored when popped, so events
-are never removed from the middle. ``hn[0]`` is the size; :func:`grow` makes room.
+Rows are contiguous, so sifting touches one cache line per level. Host, kind and epoch are
+stored as float64 (exact below 2^53). An event whose epoch no longer matches its host's is
+stale and ignored when popped, so events are never removed from the middle. ``hn[0]`` is the
+size; :func:`grow` makes room.
 """
 
 from __future__ import annotations
@@ -16,72 +18,64 @@ F64 = npt.NDArray[np.float64]
 
 
 @njit
-def heap_push(ht: F64, hh: I64, hk: I64, he: I64, hn: I64, t: float, h: int, k: int,
-              e: int) -> None:
+def heap_push(hp: F64, hn: I64, t: float, h: int, k: int, e: int) -> None:
     """Push (t, host, kind, epoch); capacity is checked by the caller."""
     i = hn[0]
     hn[0] += 1
     while i > 0:
         p = (i - 1) >> 1
-        if ht[p] <= t:
+        if hp[p, 0] <= t:
             break
-        ht[i] = ht[p]
-        hh[i] = hh[p]
-        hk[i] = hk[p]
-        he[i] = he[p]
+        hp[i, 0] = hp[p, 0]
+        hp[i, 1] = hp[p, 1]
+        hp[i, 2] = hp[p, 2]
+        hp[i, 3] = hp[p, 3]
         i = p
-    ht[i] = t
-    hh[i] = h
-    hk[i] = k
-    he[i] = e
+    hp[i, 0] = t
+    hp[i, 1] = h
+    hp[i, 2] = k
+    hp[i, 3] = e
 
 
 @njit
-def heap_pop(ht: F64, hh: I64, hk: I64, he: I64, hn: I64) -> None:
-    """Drop the earliest event (read it at index 0 first)."""
+def heap_pop(hp: F64, hn: I64) -> None:
+    """Drop the earliest event (read it from row 0 first)."""
     n = hn[0] - 1
     hn[0] = n
     if n == 0:
         return
-    t = ht[n]
-    h = hh[n]
-    k = hk[n]
-    e = he[n]
+    t = hp[n, 0]
+    h = hp[n, 1]
+    k = hp[n, 2]
+    e = hp[n, 3]
     i = 0
     while True:
         c = 2 * i + 1
         if c >= n:
             break
-        if c + 1 < n and ht[c + 1] < ht[c]:
+        if c + 1 < n and hp[c + 1, 0] < hp[c, 0]:
             c += 1
-        if ht[c] >= t:
+        if hp[c, 0] >= t:
             break
-        ht[i] = ht[c]
-        hh[i] = hh[c]
-        hk[i] = hk[c]
-        he[i] = he[c]
+        hp[i, 0] = hp[c, 0]
+        hp[i, 1] = hp[c, 1]
+        hp[i, 2] = hp[c, 2]
+        hp[i, 3] = hp[c, 3]
         i = c
-    ht[i] = t
-    hh[i] = h
-    hk[i] = k
-    he[i] = e
+    hp[i, 0] = t
+    hp[i, 1] = h
+    hp[i, 2] = k
+    hp[i, 3] = e
 
 
 @njit
-def grow(ht: F64, hh: I64, hk: I64, he: I64, need: int) -> tuple[F64, I64, I64, I64]:
-    """The heap arrays, doubled until ``need`` entries fit."""
-    size = ht.shape[0]
+def grow(hp: F64, need: int) -> F64:
+    """The heap storage, doubled until ``need`` rows fit."""
+    size = hp.shape[0]
     while size < need:
         size *= 2
-    if size == ht.shape[0]:
-        return ht, hh, hk, he
-    nt = np.empty(size)
-    nh = np.empty(size, np.int64)
-    nk = np.empty(size, np.int64)
-    ne = np.empty(size, np.int64)
-    m = ht.shape[0]
-    nt[:m] = ht
-    nh[:m] = hh
-    nk[:m] = hk
-    ne[:m] = he
-    return nt, nh, nk, ne
+    if size == hp.shape[0]:
+        return hp
+    out = np.empty((size, 4))
+    out[: hp.shape[0]] = hp
+    return out

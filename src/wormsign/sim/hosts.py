@@ -61,17 +61,20 @@ def schedule_value(st: F64, sv: F64, m: int, t: float) -> float:
 
 
 @njit
-def first_at_or_after(arr: I64, x: float) -> int:
-    """Index of the first element >= x in a sorted array."""
-    lo = 0
-    hi = arr.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if arr[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+def first_at_or_after(arr: I64, bucket: I64, x: float, space: float) -> int:
+    """Index of the first element >= x in the sorted ``arr``.
+
+    ``bucket[b]`` is the first index at or after ``b * space / (len(bucket) - 1)``, so the
+    search starts next to the answer (about one step on average) instead of bisecting.
+    """
+    nb = bucket.shape[0] - 1
+    b = int(x * nb / space) - 1  # one bucket back: safe against rounding
+    b = min(max(b, 0), nb)
+    i = bucket[b]
+    n = arr.shape[0]
+    while i < n and arr[i] < x:
+        i += 1
+    return int(i)
 
 
 @njit
@@ -84,8 +87,9 @@ def overlap(a: float, b: float, lo: int, hi: int) -> int:
 
 @njit
 def walker_start(h: int, strategy: int, seq_start: int, wpos: F64, wptr: I64, wwrap: I64,
-                 wv: F64, wacc: F64, seq_sorted: I64, seq_own: I64, space: float, vtime: float,
-                 rate: F64, wt: F64, wh: I64, wk: I64, we: I64, wn: I64, sepoch: I64,
+                 wv: F64, wacc: F64, seq_sorted: I64, seq_bucket: I64, seq_own: I64,
+                 space: float, vtime: float,
+                 rate: F64, wp: F64, wn: I64, sepoch: I64,
                  rng: np.random.Generator) -> None:
     """Place a walker at its starting point and queue its first vulnerable crossing.
 
@@ -99,7 +103,7 @@ def walker_start(h: int, strategy: int, seq_start: int, wpos: F64, wptr: I64, ww
         pos = float(seq_own[h]) + 1.0
     else:
         pos = math.floor(rng.random() * space)
-    ptr = first_at_or_after(seq_sorted, pos)
+    ptr = first_at_or_after(seq_sorted, seq_bucket, pos, space)
     wrap = 0
     if ptr == n:
         ptr = 0
@@ -110,7 +114,7 @@ def walker_start(h: int, strategy: int, seq_start: int, wpos: F64, wptr: I64, ww
     wwrap[h] = wrap
     wv[h] = vtime
     nxt = vtime + (seq_sorted[ptr] + wrap * space - pos) / rate[h]
-    heap_push(wt, wh, wk, we, wn, nxt, h, 0, sepoch[h])
+    heap_push(wp, wn, nxt, h, 0, sepoch[h])
 
 
 @njit
@@ -122,9 +126,9 @@ def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64
                    g2: I64, agg: F64, rate1: F64, rate2: F64, cnt_g1: I64, cnt_g2: I64,
                    act1: I64, act1_pos: I64, n_act1: I64, act2: I64, act2_pos: I64,
                    n_act2: I64, wpos: F64, wptr: I64, wwrap: I64, wv: F64, wacc: F64,
-                   seq_sorted: I64, seq_own: I64, wt: F64, wh: I64, wk: I64, we: I64,
-                   wn: I64, qtel: F64, qsum: F64, seen: U8, ht: F64, hh: I64, hk: I64,
-                   he: I64, hn: I64, rng: np.random.Generator) -> None:
+                   seq_sorted: I64, seq_bucket: I64, seq_own: I64, wp: F64, wn: I64, qtel: F64,
+                   qsum: F64,
+                   seen: U8, hp: F64, hn: I64, rng: np.random.Generator) -> None:
     """Hosts ``hosts[lo:hi]`` start scanning at time ``t`` (those already scanning are
     skipped): each joins the aggregates of its kind. One call per batch, not per host, since
     a call passes every array. The caller guarantees room in the event heap for
@@ -159,7 +163,7 @@ def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64
         else:
             walker[h] = 1
             walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc, seq_sorted,
-                         seq_own, space, vtime, rate, wt, wh, wk, we, wn, sepoch, rng)
+                         seq_bucket, seq_own, space, vtime, rate, wp, wn, sepoch, rng)
         # telescopes: a host's probes reach block k as a Poisson process of rate rate * q; its
         # first one is a timed event, the later ones are drawn in bulk with the seen hosts
         for k in range(qtel.shape[0]):
@@ -169,7 +173,7 @@ def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64
             if seen[k, h]:
                 qsum[k] += rate[h] * q
             else:
-                heap_push(ht, hh, hk, he, hn, t + rng.exponential(1.0 / (rate[h] * q)), h,
+                heap_push(hp, hn, t + rng.exponential(1.0 / (rate[h] * q)), h,
                           E_TELESCOPE + k, sepoch[h])
 
 @njit

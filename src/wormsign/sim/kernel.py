@@ -131,7 +131,7 @@ def infect_level(act: I64, n_act: int, rates: F64, mem: I64, start: I64, cnt: I6
 def run_kernel(
     pf: F64, pi: I64,
     g1: I64, g2: I64, side: I64, rate: F64,
-    seq_sorted: I64, seq_order: I64, seq_own: I64,
+    seq_sorted: I64, seq_order: I64, seq_own: I64, seq_bucket: I64,
     qtel: F64, tel_lo: I64, tel_hi: I64,
     init_ids: I64, hl_hosts: I64,
     m0: I64, p0: I64, s0: I64, c0: I64,
@@ -192,10 +192,7 @@ def run_kernel(
     wv = np.zeros(n, np.float64)
     wacc = np.zeros(n, np.float64)
     vtime = 0.0
-    wt = np.empty(2 * n + 1024)
-    wh = np.empty(2 * n + 1024, np.int64)
-    we = np.empty(2 * n + 1024, np.int64)
-    wk = np.empty(2 * n + 1024, np.int64)
+    wp = np.empty((2 * n + 1024, 4))  # walkers' next vulnerable crossing (virtual time)
     wn = np.zeros(1, np.int64)
     hl_lo = np.zeros(n, np.int64)
     hl_hi = np.zeros(n, np.int64)
@@ -226,10 +223,7 @@ def run_kernel(
     tel_unique = np.zeros(ntel, np.int64)
     # heap
     cap_heap = 2 * n + 1024  # grown before any batch of pushes
-    ht = np.empty(cap_heap)
-    hh = np.empty(cap_heap, np.int64)
-    hk = np.empty(cap_heap, np.int64)
-    he = np.empty(cap_heap, np.int64)
+    hp = np.empty((cap_heap, 4))
     hn = np.zeros(1, np.int64)
     newly = np.empty(2 * n + 16, np.int64)  # a host may be due twice (delay and wake-up)
     finished = np.empty(n, np.int64)
@@ -260,15 +254,14 @@ def run_kernel(
             hl_lo[h] = (idx * L) // n0
             hl_hi[h] = ((idx + 1) * L) // n0
         if bl_react >= 0.0:
-            heap_push(ht, hh, hk, he, hn, bl_react, h, E_BLACKLIST, epoch[h])
-    ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n0 * (ntel + 1) + 8)
+            heap_push(hp, hn, bl_react, h, E_BLACKLIST, epoch[h])
+    hp = grow(hp, hn[0] + n0 * (ntel + 1) + 8)
     if phase == PH_SPREAD:
         start_scanning(init_ids, 0, n0, 0.0, vtime, pi, local, bl_cov, space, scanning,
             sepoch, scan_list, scan_pos, n_scan, rate, black, hl_lo, hl_hi, hl_list,
             hl_pos, n_hl, randomer, walker, side, g1, g2, agg, rate1, rate2, cnt_g1,
             cnt_g2, act1, act1_pos, n_act1, act2, act2_pos, n_act2, wpos, wptr, wwrap, wv,
-            wacc, seq_sorted, seq_own, wt, wh, wk, we, wn, qtel, qsum, seen, ht, hh, hk,
-            he, hn, rng)
+            wacc, seq_sorted, seq_bucket, seq_own, wp, wn, qtel, qsum, seen, hp, hn, rng)
 
     for k in range(3):
         if n_ever >= thr[k]:
@@ -308,10 +301,10 @@ def run_kernel(
                 if newph == phase:
                     continue
                 if newph == PH_SPREAD:
-                    ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_inf[0] + 8)
+                    hp = grow(hp, hn[0] + n_inf[0] + 8)
                     for ii in range(n_inf[0]):
                         h = inf_list[ii]
-                        heap_push(ht, hh, hk, he, hn, tc + rng.random() * pf[P_JITTER], h,
+                        heap_push(hp, hn, tc + rng.random() * pf[P_JITTER], h,
                                   E_ACTIVATE, epoch[h])
                 elif phase == PH_SPREAD:
                     stopping = scan_list[:n_scan[0]].copy()
@@ -324,15 +317,15 @@ def run_kernel(
                 phase = newph
 
             # room for every host to (re)start walking this step
-            if wn[0] + 2 * n + 16 > wt.shape[0]:
-                wt, wh, wk, we = grow(wt, wh, wk, we, wn[0] + 2 * n + 16)
+            if wn[0] + 2 * n + 16 > wp.shape[0]:
+                wp = grow(wp, wn[0] + 2 * n + 16)
             # -- due events
             n_new = 0
-            while hn[0] > 0 and ht[0] <= t0:
-                h = hh[0]
-                kind = hk[0]
-                ep = he[0]
-                heap_pop(ht, hh, hk, he, hn)
+            while hn[0] > 0 and hp[0, 0] <= t0:
+                h = int(hp[0, 1])
+                kind = int(hp[0, 2])
+                ep = int(hp[0, 3])
+                heap_pop(hp, hn)
                 if kind == E_ACTIVATE:
                     if state[h] == S_INF and ep == epoch[h] and scanning[h] == 0 \
                             and phase == PH_SPREAD:
@@ -356,15 +349,15 @@ def run_kernel(
                         qsum[k] += rate[h] * qtel[k, h]
             # hosts whose delay or wake-up is over scan from now on
             if n_new > 0:
-                if hn[0] + n_new * (ntel + 1) + 8 > ht.shape[0]:
-                    ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_new * (ntel + 1) + 8)
+                if hn[0] + n_new * (ntel + 1) + 8 > hp.shape[0]:
+                    hp = grow(hp, hn[0] + n_new * (ntel + 1) + 8)
                 start_scanning(newly, 0, n_new, t0, vtime, pi, local, bl_cov,
                     space, scanning, sepoch, scan_list, scan_pos, n_scan, rate,
                     black, hl_lo, hl_hi, hl_list, hl_pos, n_hl, randomer, walker,
                     side, g1, g2, agg, rate1, rate2, cnt_g1, cnt_g2, act1,
                     act1_pos, n_act1, act2, act2_pos, n_act2, wpos, wptr, wwrap,
-                    wv, wacc, seq_sorted, seq_own, wt, wh, wk, we, wn, qtel, qsum,
-                    seen, ht, hh, hk, he, hn, rng)
+                    wv, wacc, seq_sorted, seq_bucket, seq_own, wp, wn, qtel, qsum,
+                    seen, hp, hn, rng)
             n_new = 0
 
             # -- life cycle: patching of susceptible hosts, removal and reboot of infected
@@ -445,11 +438,11 @@ def run_kernel(
                 extra1 = 0.0
                 # (a) sequence walkers: jump from one vulnerable position to the next
                 v1 = vtime + capf * dt
-                while wn[0] > 0 and wt[0] < v1:
-                    h = wh[0]
-                    vk = wt[0]
-                    ep = we[0]
-                    heap_pop(wt, wh, wk, we, wn)
+                while wn[0] > 0 and wp[0, 0] < v1:
+                    h = int(wp[0, 1])
+                    vk = wp[0, 0]
+                    ep = int(wp[0, 3])
+                    heap_pop(wp, wn)
                     if ep != sepoch[h] or walker[h] == 0:
                         continue
                     ptr = wptr[h]
@@ -473,13 +466,14 @@ def run_kernel(
                         elif state[j] == S_INF and walk_restart:
                             wpos[h] = math.floor(rng.random() * space)
                             wwrap[h] = 0
-                            ptr = first_at_or_after(seq_sorted, wpos[h])
+                            ptr = first_at_or_after(seq_sorted, seq_bucket, wpos[h],
+                                                    space)
                             if ptr == n:
                                 ptr = 0
                                 wwrap[h] = 1
                             wptr[h] = ptr
                     nxt = vk + (seq_sorted[wptr[h]] + wwrap[h] * space - wpos[h]) / rate[h]
-                    heap_push(wt, wh, wk, we, wn, nxt, h, 0, sepoch[h])
+                    heap_push(wp, wn, nxt, h, 0, sepoch[h])
                 # (b) hit-list holders
                 if strategy == HITLIST:
                     ii = 0
@@ -518,8 +512,9 @@ def run_kernel(
                                 # this step, under one step's worth, are lost)
                                 walker[h] = 1
                                 walker_start(h, PERM, 1, wpos, wptr, wwrap, wv, wacc,
-                                             seq_sorted, seq_own, space, vtime + capf * dt,
-                                             rate, wt, wh, wk, we, wn, sepoch, rng)
+                                             seq_sorted, seq_bucket, seq_own, space,
+                                             vtime + capf * dt,
+                                             rate, wp, wn, sepoch, rng)
                         else:
                             ii += 1
                 # (c) random scanning: anywhere, own prefix 1, own prefix 2
@@ -564,8 +559,8 @@ def run_kernel(
             # next step
             if phase == PH_SPREAD:
                 vtime += capf_now * dt
-            if hn[0] + n_new * (ntel + 2) + 8 > ht.shape[0]:
-                ht, hh, hk, he = grow(ht, hh, hk, he, hn[0] + n_new * (ntel + 2) + 8)
+            if hn[0] + n_new * (ntel + 2) + 8 > hp.shape[0]:
+                hp = grow(hp, hn[0] + n_new * (ntel + 2) + 8)
             for j in range(n_new):
                 h = newly[j]
                 if ever[h] == 0:
@@ -579,9 +574,9 @@ def run_kernel(
                     pool_remove(m2, p2, s2, c2, g2[h] * 2 + side[h], h)
                 list_add(inf_list, inf_pos, n_inf, h)
                 if bl_react >= 0.0:
-                    heap_push(ht, hh, hk, he, hn, t1 + bl_react, h, E_BLACKLIST, epoch[h])
+                    heap_push(hp, hn, t1 + bl_react, h, E_BLACKLIST, epoch[h])
                 if delay > 0.0:
-                    heap_push(ht, hh, hk, he, hn, t1 + delay, h, E_ACTIVATE, epoch[h])
+                    heap_push(hp, hn, t1 + delay, h, E_ACTIVATE, epoch[h])
             bin_new += step_new
             n_go = 0
             if phase == PH_SPREAD and delay <= 0.0:
@@ -595,8 +590,9 @@ def run_kernel(
                     scanning, sepoch, scan_list, scan_pos, n_scan, rate, black, hl_lo,
                     hl_hi, hl_list, hl_pos, n_hl, randomer, walker, side, g1, g2, agg,
                     rate1, rate2, cnt_g1, cnt_g2, act1, act1_pos, n_act1, act2, act2_pos,
-                    n_act2, wpos, wptr, wwrap, wv, wacc, seq_sorted, seq_own, wt, wh, wk,
-                    we, wn, qtel, qsum, seen, ht, hh, hk, he, hn, rng)
+                    n_act2, wpos, wptr, wwrap, wv, wacc, seq_sorted, seq_bucket, seq_own, wp,
+                    wn, qtel,
+                    qsum, seen, hp, hn, rng)
             if phase == PH_FLOOD:
                 bin_flood += n_inf[0] * pf[P_FLOOD] * dt
             for k in range(3):
