@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,7 +181,8 @@ def export_csv(ctx: ExportContext) -> str:
 
 def export_stix(ctx: ExportContext) -> str:
     from wormsign.incidents.stix import build_bundle
-    return str(build_bundle(ctx).serialize(pretty=True)) + "\n"
+    # stix2's pretty printer sorts properties in quadratic time; indent the plain form instead.
+    return json.dumps(json.loads(build_bundle(ctx).serialize()), indent=1) + "\n"
 
 
 Exporter = Callable[[ExportContext], str]
