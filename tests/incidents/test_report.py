@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 from html.parser import HTMLParser
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from incidents.helpers import make_alert, synthetic_alerts, write_jsonl
+from incidents.helpers import assess_doc, make_alert, synthetic_alerts, write_jsonl
 from wormsign.incidents import Store, ingest_paths, render_html, render_pdf
 
 EVIL_UA = '<script>alert("pwned")</script>'
@@ -37,7 +38,9 @@ def _case(store: Store, tmp_path: Path) -> int:
     hostile = [a.__class__(**{**{f: getattr(a, f) for f in a.__slots__}, "url": EVIL_URL})
                for a in hostile]
     iid = store.create_incident("<b>farm</b>")
-    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl", alerts + hostile)])
+    assess = tmp_path / "assess.json"
+    assess.write_text(json.dumps(assess_doc()))
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl", alerts + hostile), assess])
     store.update_task(iid, "nimda/contain.block-sources", status="done", owner="ana",
                       note="deployed the <nftables> export")
     store.update_task(iid, "code-red/contain.isolate-infected", status="in-progress",
@@ -78,6 +81,9 @@ def test_html_report_is_self_contained_and_escaped(store: Store, tmp_path: Path)
     assert "nimda/contain.block-sources: status open -&gt; done" in html
     victims = store.get_incident_summary(iid)["victims"]
     assert victims and all(v["host"] in html for v in victims)
+    assets = html.split("<h2>Affected assets</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "iis01" in assets and "exploitable" in assets
+    assert "iis02" not in assets and "1 verdict(s) patched or not affected" in assets
 
 
 def test_pdf_report_renders_without_warnings(tmp_path: Path,
