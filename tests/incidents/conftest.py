@@ -12,10 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from wormsign.incidents import Store
+from wormsign.incidents.store import resolve_url
 
 
 def _pg_url() -> str | None:
-    return os.environ.get("WORMSIGN_TEST_PG_URL") or None
+    url = os.environ.get("WORMSIGN_TEST_PG_URL")
+    return resolve_url(url) if url else None  # postgresql:// -> postgresql+psycopg://
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
