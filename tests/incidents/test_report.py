@@ -61,7 +61,7 @@ def test_html_report_is_self_contained_and_escaped(store: Store, tmp_path: Path)
     assert "<img src=x onerror=alert(1)>" in text
     assert "<b>farm</b>" in text and "<b>farm</b>" not in html
     imgs = [a for t, a in parser.tags if t == "img"]
-    assert len(imgs) == 2
+    assert len(imgs) == 3
     for a in imgs:
         src = a["src"] or ""
         assert src.startswith("data:image/svg+xml;base64,")

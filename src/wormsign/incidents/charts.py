@@ -26,25 +26,31 @@ def _empty(fig: Figure, text: str) -> str:
     return _data_uri(fig)
 
 
-def timeline_chart(series: list[dict[str, Any]], width_s: int) -> str:
-    """Alerts per time bucket, one line per family (``series`` from :func:`query.timeline`
-    with epoch-second ``start``)."""
+def timeline_chart(series: list[dict[str, Any]], width_s: int, key: str = "family") -> str:
+    """Alerts per time bucket, one line per ``key`` value (``family`` or ``source``);
+    ``series`` as from :func:`query.timeline`, with epoch-second ``start``."""
     fig = Figure(figsize=(8, 3.2), dpi=96)
     if not series:
         return _empty(fig, "no timestamped alerts")
     ax = fig.add_subplot()
-    fams = sorted({d["family"] for d in series})
-    starts = sorted({d["start"] for d in series})
+    names = sorted({d[key] for d in series})
+    present = sorted({d["start"] for d in series})
+    # Every bucket between the first and the last, so quiet periods show as zero.
+    starts = list(range(present[0], present[-1] + width_s, width_s))
+    if len(starts) > 5000 or any((x - present[0]) % width_s for x in present):
+        starts = present
     xs = np.array(starts, dtype="datetime64[s]")
-    for i, fam in enumerate(fams):
-        counts = {d["start"]: d["alerts"] for d in series if d["family"] == fam}
-        ax.plot(xs, [counts.get(s, 0) for s in starts], label=fam,
-                color=PALETTE[i % len(PALETTE)], linewidth=1.6, marker="." if
-                len(starts) < 40 else None)
+    for i, name in enumerate(names):
+        counts = {d["start"]: d["alerts"] for d in series if d[key] == name}
+        ax.plot(xs, [counts.get(s, 0) for s in starts], label=name,
+                color=PALETTE[i % len(PALETTE)], linewidth=1.6,
+                linestyle="-" if i < len(PALETTE) else "--",
+                marker="." if len(present) < 40 else None, markevery=[
+                    starts.index(x) for x in sorted(counts)] if len(present) < 40 else None)
     ax.set_ylabel(f"alerts per {_width_name(width_s)}")
     ax.set_xlabel("time (UTC)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=2 if len(names) > 5 else 1)
     fig.autofmt_xdate()
     return _data_uri(fig)
 

@@ -23,7 +23,7 @@ from wormsign import __version__
 from wormsign.errors import StoreError
 from wormsign.incidents import schema as t
 from wormsign.incidents.charts import families_chart, timeline_chart
-from wormsign.incidents.query import iso, timeline
+from wormsign.incidents.query import bucket_width, iso, source_stats, timeline
 from wormsign.incidents.store import Store, now_s
 
 SAMPLE_SOURCES = 25
@@ -63,6 +63,12 @@ def report_context(store: Store, incident_id: int) -> dict[str, Any]:
     """Everything the report template shows."""
     s = store.get_incident_summary(incident_id, top=SAMPLE_SOURCES)
     tl = timeline(store, incident_id)
+    top = {x["source_ip"] for x in s["sources"][:8]}
+    spans = [(x["first_seen"], x["last_seen"]) for x in source_stats(store, incident_id)
+             if x["source_ip"] in top and x["first_seen"] is not None]
+    width = (bucket_width(min(a for a, _ in spans), max(b for _, b in spans)) if spans
+             else tl["bucket_seconds"])
+    stl = timeline(store, incident_id, width, by="source", sources=sorted(top))
     open_tasks = [x for x in s["tasks"]["items"] if x["status"] in ("open", "in-progress")]
     return {
         "s": s,
@@ -70,6 +76,7 @@ def report_context(store: Store, incident_id: int) -> dict[str, Any]:
         "version": __version__,
         "timeline_svg": timeline_chart(tl["series"], tl["bucket_seconds"]),
         "families_svg": families_chart(s["families"]),
+        "sources_svg": timeline_chart(stl["series"], stl["bucket_seconds"], key="source"),
         "samples": _samples(store, incident_id, [x["source_ip"] for x in s["sources"]]),
         "open_tasks": open_tasks,
         "user_agents": _user_agents(store, incident_id),
