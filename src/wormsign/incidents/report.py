@@ -27,6 +27,7 @@ from wormsign.incidents.query import bucket_width, iso, source_stats, timeline
 from wormsign.incidents.store import Store, now_s
 
 SAMPLE_SOURCES = 25
+MAX_VICTIMS = 100
 
 
 def _env() -> jinja2.Environment:
@@ -79,6 +80,7 @@ def report_context(store: Store, incident_id: int) -> dict[str, Any]:
         "sources_svg": timeline_chart(stl["series"], stl["bucket_seconds"], key="source"),
         "samples": _samples(store, incident_id, [x["source_ip"] for x in s["sources"]]),
         "open_tasks": open_tasks,
+        "max_victims": MAX_VICTIMS,
         "user_agents": _user_agents(store, incident_id),
         "iso": iso,
     }
