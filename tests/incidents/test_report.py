@@ -98,3 +98,17 @@ def test_pdf_report_renders_without_warnings(tmp_path: Path,
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     data = out.read_bytes()
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+
+
+def test_long_victim_lists_are_cut(store: Store, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import wormsign.incidents.report as report
+
+    iid = _case(store, tmp_path)
+    victims = store.get_incident_summary(iid)["victims"]
+    assert len(victims) > 2
+    monkeypatch.setattr(report, "MAX_VICTIMS", 2)
+    html = render_html(store, iid)
+    part = html.split("Infected internal hosts", 1)[1].split("</table>", 1)[0]
+    assert part.count('<td class="infected">') == 2
+    assert f"The 2 most active of {len(victims)} infected hosts" in html
