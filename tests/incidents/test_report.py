@@ -18,14 +18,29 @@ EVIL_UA = '<script>alert("pwned")</script>'
 EVIL_URL = "/scripts/root.exe?/c+dir<img src=x onerror=alert(1)>"
 
 
+VOID = {"img", "meta", "br", "link", "hr", "input"}
+
+
 class _Tags(HTMLParser):
+    """Collects tags and text, and every end tag that does not close the open element."""
+
     def __init__(self) -> None:
         super().__init__()
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text: list[str] = []
+        self.stack: list[str] = []
+        self.mismatches: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.mismatches.append(f"</{tag}> closes {self.stack[-1:]}")
+        else:
+            self.stack.pop()
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -54,6 +69,7 @@ def test_html_report_is_self_contained_and_escaped(store: Store, tmp_path: Path)
     parser = _Tags()
     parser.feed(html)
     tags = [t for t, _ in parser.tags]
+    assert parser.mismatches == [] and parser.stack == []
     assert "script" not in tags
     assert not any(t == "img" and "onerror" in a for t, a in parser.tags)
     text = "".join(parser.text)
@@ -109,6 +125,6 @@ def test_long_victim_lists_are_cut(store: Store, tmp_path: Path,
     assert len(victims) > 2
     monkeypatch.setattr(report, "MAX_VICTIMS", 2)
     html = render_html(store, iid)
-    part = html.split("Infected internal hosts", 1)[1].split("</table>", 1)[0]
+    part = html.split("<h3>Infected internal hosts", 1)[1].split("</table>", 1)[0]
     assert part.count('<td class="infected">') == 2
     assert f"The 2 most active of {len(victims)} infected hosts" in html
