@@ -25,6 +25,7 @@ from wormsign.incidents.blocklist import Entry, entries, refresh
 from wormsign.incidents.playbook import families_seen
 from wormsign.incidents.query import iso
 from wormsign.incidents.store import Incident, Store, now_s
+from wormsign.logs.text import csv_cell
 
 DEFAULT_SID_BASE = 9_500_000
 
@@ -156,15 +157,6 @@ def export_suricata(ctx: ExportContext) -> str:
                    f"classtype:misc-attack; sid:{sid}; rev:1;)")
         sid += 1
     return "\n".join(out) + "\n"
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def csv_cell(value: object) -> str:
-    """A CSV cell that spreadsheets will not evaluate as a formula (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def export_csv(ctx: ExportContext) -> str:
