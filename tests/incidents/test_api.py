@@ -17,8 +17,8 @@ from incidents.helpers import make_alert
 from wormsign.errors import ConfigError
 from wormsign.incidents import Store, detect_kind, ingest_paths
 from wormsign.incidents.exporters import _rule_string, csv_cell
-from wormsign.logs.text import FORMULA_START
 from wormsign.incidents.playbook import PHASES, load_playbooks
+from wormsign.logs.text import FORMULA_START
 
 STORE_METHODS = ("open", "create_incident", "list_incidents", "get_incident", "close_incident",
                  "get_incident_summary", "list_alerts", "list_tasks", "update_task",
