@@ -21,15 +21,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from wormsign.errors import StoreError
+from wormsign.incidents import query
 from wormsign.incidents import schema as t
 from wormsign.incidents.playbook import progress
-from wormsign.incidents.query import ALERT_FILTERS, AlertPage, bucket_width, iso
+from wormsign.incidents.query import AlertPage, alert_conditions, bucket_width, count_alerts, iso
 from wormsign.incidents.store import Store
 
 TOP = 10
@@ -163,68 +162,11 @@ def alert_aggregates(store: Store, incident_id: int, top: int = TOP) -> dict[str
     }
 
 
-def alert_conditions(incident_id: int, filters: dict[str, Any]) -> list[Any]:
-    """WHERE conditions for an alert page; same filters and meaning as
-    :func:`wormsign.incidents.query.list_alerts` (a test keeps the two in step)."""
-    filters = {k: v for k, v in filters.items() if v is not None and v != ""}
-    unknown = set(filters) - set(ALERT_FILTERS)
-    if unknown:
-        raise StoreError(f"unknown alert filter(s): {', '.join(sorted(unknown))}")
-    a = t.alerts
-    conds: list[Any] = [a.c.incident_id == incident_id]
-    for k in ("family", "source_ip", "rule_id"):
-        if k in filters:
-            conds.append(a.c[k] == str(filters[k]))
-    if "internal" in filters:
-        conds.append(a.c.internal == (1 if filters["internal"] else 0))
-    if "since" in filters:
-        conds.append(a.c.ts >= _epoch(filters["since"]))
-    if "until" in filters:
-        conds.append(a.c.ts < _epoch(filters["until"]))
-    if "q" in filters:
-        conds.append(a.c.url.contains(str(filters["q"]), autoescape=True))
-    return conds
-
-
-def _epoch(v: Any) -> int:
-    if isinstance(v, int | float):
-        return int(v)
-    try:
-        dt = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise StoreError(f"not a time: {v!r}") from exc
-    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
-
-
-def count_alerts(store: Store, incident_id: int, filters: dict[str, Any]) -> int:
-    """How many alerts match the filters (the expensive half of an alert page)."""
-    with store.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count())
-                                .where(*alert_conditions(incident_id, filters))).scalar_one())
-
-
 def alert_page(store: Store, incident_id: int, page: int = 1, per_page: int = 50,
                filters: dict[str, Any] | None = None, total: int | None = None) -> AlertPage:
-    """A page of alerts in time order, like :meth:`Store.list_alerts`; ``total`` (when
-    known, e.g. cached) saves the count."""
-    if page < 1 or not 1 <= per_page <= 1000:
-        raise StoreError("page must be >= 1 and per_page between 1 and 1000")
-    filters = filters or {}
-    conds = alert_conditions(incident_id, filters)
-    if total is None:
-        total = count_alerts(store, incident_id, filters)
-    a = t.alerts
-    cols = [c for c in a.c if c.name not in ("akey", "job_id", "incident_id")]
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(*cols).where(*conds).order_by(a.c.ts, a.c.id)
-                            .limit(per_page).offset((page - 1) * per_page)).all()
-    items = []
-    for r in rows:
-        d = dict(r._mapping)
-        d["timestamp"] = iso(d.pop("ts"))
-        d["internal"] = bool(d["internal"])
-        items.append(d)
-    return AlertPage(items, total, page, per_page)
+    """A page of alerts, as :func:`wormsign.incidents.query.list_alerts` (``total``: a cached
+    count, when known)."""
+    return query.list_alerts(store, incident_id, page, per_page, filters, total=total)
 
 
 def recent_jobs(store: Store, incident_id: int, limit: int = 10) -> list[dict[str, Any]]:

@@ -242,16 +242,13 @@ def _epoch_filter(v: Any) -> int:
     return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
-def list_alerts(store: Store, incident_id: int, page: int = 1, per_page: int = 50,
-                filters: dict[str, Any] | None = None) -> AlertPage:
-    """A page of the incident's alerts in time order.
+def alert_conditions(incident_id: int, filters: dict[str, Any] | None) -> list[Any]:
+    """SQL conditions selecting the incident's alerts that match ``filters``.
 
     ``filters`` keys: ``family``, ``source_ip``, ``rule_id`` (exact), ``internal`` (bool),
     ``since``/``until`` (epoch seconds or ISO times, inclusive/exclusive), ``q`` (substring
-    of the URL). Unknown keys raise :class:`StoreError`.
+    of the URL); empty values are ignored. Unknown keys raise :class:`StoreError`.
     """
-    if page < 1 or not 1 <= per_page <= 1000:
-        raise StoreError("page must be >= 1 and per_page between 1 and 1000")
     filters = {k: v for k, v in (filters or {}).items() if v is not None and v != ""}
     unknown = set(filters) - set(ALERT_FILTERS)
     if unknown:
@@ -269,9 +266,30 @@ def list_alerts(store: Store, incident_id: int, page: int = 1, per_page: int = 5
         conds.append(a.c.ts < _epoch_filter(filters["until"]))
     if "q" in filters:
         conds.append(a.c.url.contains(str(filters["q"]), autoescape=True))
+    return conds
+
+
+def count_alerts(store: Store, incident_id: int, filters: dict[str, Any] | None = None) -> int:
+    """How many alerts match the filters (the expensive half of an alert page)."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count())
+                                .where(*alert_conditions(incident_id, filters))).scalar_one())
+
+
+def list_alerts(store: Store, incident_id: int, page: int = 1, per_page: int = 50,
+                filters: dict[str, Any] | None = None, total: int | None = None) -> AlertPage:
+    """A page of the incident's alerts in time order (filters: see :func:`alert_conditions`).
+
+    ``total``, when the caller already knows it (a cached count), saves counting again.
+    """
+    if page < 1 or not 1 <= per_page <= 1000:
+        raise StoreError("page must be >= 1 and per_page between 1 and 1000")
+    conds = alert_conditions(incident_id, filters)
+    if total is None:
+        total = count_alerts(store, incident_id, filters)
+    a = t.alerts
     cols = [c for c in a.c if c.name not in ("akey", "job_id", "incident_id")]
     with store.engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).where(*conds)).scalar_one()
         rows = conn.execute(sa.select(*cols).where(*conds).order_by(a.c.ts, a.c.id)
                             .limit(per_page).offset((page - 1) * per_page)).all()
     items = []
