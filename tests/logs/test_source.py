@@ -54,3 +54,10 @@ def test_directories_are_walked_recursively(tmp_path: Path) -> None:
     (tmp_path / ".hidden").write_text("z\n")
     names = [Path(i.name).name for i in expand([str(tmp_path)])]
     assert names == ["a.log", "x.log"]
+
+
+def test_utf8_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    p = tmp_path / "ex010719.log"
+    p.write_bytes(b"\xef\xbb\xbf#Software: Microsoft Internet Information Services 5.0\n")
+    assert b"".join(read_chunks(Input(str(p)))) == (
+        b"#Software: Microsoft Internet Information Services 5.0\n")

@@ -137,6 +137,8 @@ def _chunks(stream: IO[bytes] | io.BufferedIOBase, raw: IO[bytes], inp: Input,
             pos = now
         if first:
             first = False
+            if b.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows tools)
+                b = b[3:]
             if looks_binary(b):
                 raise InputError("binary file, not a text log", path=inp.name)
         if b:
