@@ -9,6 +9,7 @@ import yaml
 
 from wormsign.detect.prefilter import keywords
 from wormsign.errors import WormsignError
+from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
 
 
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'ID':<24} {'FAMILY':<15} {'SEVERITY':<9} {'PRIO':>4}  TITLE")
         for r in sorted(pack.rules, key=lambda r: (-r.priority, r.id)):
             slow = "" if keywords(r) is not None else "  [no keyword: checks every line]"
-            print(f"{r.id:<24} {r.family:<15} {r.severity:<9} {r.priority:>4}  {r.title}{slow}")
+            print(f"{r.id:<24} {safe(r.family):<15} {r.severity:<9} {r.priority:>4}  "
+                  f"{safe(r.title)}{slow}")
         return 0
     if action == "show":
         rule = pack.get(args.id)
