@@ -108,7 +108,7 @@ def test_broken_files_do_not_stop_the_scan(tmp_path: Path, capsys: pytest.Captur
     binary = tmp_path / "core"
     binary.write_bytes(bytes(range(256)) * 40)
     rc, out, err = run(["scan", "--json", str(cut), str(binary), str(good)], capsys)
-    assert rc == 2
+    assert rc == 1  # as clamscan: a detection takes priority over the errors
     d = json.loads(out)
     assert d["alerts"] == 1
     assert [bool(f["error"]) for f in d["files"]] == [True, True, False]
@@ -183,3 +183,39 @@ def test_fast_alert_lines_equal_to_ecs(sample_dir: Path) -> None:
 
     alerts = scan_paths([str(sample_dir)]).alerts
     assert [json.loads(x) for x in ecs_lines(alerts)] == [a.to_ecs() for a in alerts]
+
+
+def test_errors_and_nothing_found_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    binary = tmp_path / "core"
+    binary.write_bytes(bytes(range(256)) * 40)
+    clean = tmp_path / "clean.log"
+    clean.write_text(LINE.format(url="/", ua="x"))
+    rc, _, err = run(["scan", str(binary), str(clean)], capsys)
+    assert rc == 2 and str(binary) in err
+
+
+def test_undecodable_file_names_do_not_break_outputs(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    d = tmp_path / "logs"
+    d.mkdir()
+    name = os.path.join(os.fsencode(d), b"acc\xff\xfe.log")
+    with open(name, "wb") as f:
+        f.write(LINE.format(url=CODE_RED, ua="-").encode())
+    out_alerts = tmp_path / "a.jsonl"
+    rc, out, _ = run(["scan", "--json", "--alerts", str(out_alerts), str(d)], capsys)
+    assert rc == 1
+    d_json = json.loads(out)
+    assert d_json["files"][0]["path"].endswith("acc\\xff\\xfe.log")
+    row = json.loads(out_alerts.read_text(encoding="utf-8"))
+    assert row["log.file.path"].endswith("acc\\xff\\xfe.log") and os.path.isabs(row["log.file.path"])
+
+
+def test_ipv4_mapped_sources_are_written_as_ipv4(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "a.log"
+    p.write_text(LINE.format(url=CODE_RED, ua="-").replace("1.1.1.1", "::ffff:10.1.2.3"))
+    out_alerts = tmp_path / "a.jsonl"
+    run(["scan", "--alerts", str(out_alerts), str(p)], capsys)
+    assert json.loads(out_alerts.read_text())["source.ip"] == "10.1.2.3"

@@ -109,3 +109,22 @@ def test_error_log_code_red_takes_the_family_the_access_log_shows(tmp_path: Path
     assert fams[("4.4.4.4", "apache-error")] == {"code-red-ii"}
     assert fams[("4.4.4.5", "apache-error")] == {"code-red"}
     assert fams[("4.4.4.6", "apache-error")] == {"code-red"}
+
+
+def test_repeated_bursts_stay_nimda(tmp_path: Path) -> None:
+    evs: list[Event] = []
+    for k in range(5):
+        evs += _ev("6.6.6.8", list(NIMDA), start=T0 + timedelta(seconds=61 * k))
+    assert _families(tmp_path, evs)["6.6.6.8"] == {"nimda"}
+
+
+def test_crlf_iis_log_keeps_its_last_column(tmp_path: Path) -> None:
+    from wormsign.logs.synth import CODE_RED
+
+    p = tmp_path / "ex010719.log"
+    p.write_bytes(b"#Software: Microsoft Internet Information Services 5.0\r\n"
+                  b"#Fields: date time c-ip cs-method cs-uri-stem cs-uri-query\r\n"
+                  b"2001-07-19 10:00:00 40.0.0.1 GET /default.ida " + CODE_RED[13:].encode()
+                  + b"\r\n")
+    rep = scan_paths([str(p)])
+    assert [a.family for a in rep.alerts] == ["code-red"] and rep.files[0].skipped == 0

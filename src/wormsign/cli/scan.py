@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "scan", help="find worm activity in web-server logs",
         description="Scan web-server logs (Apache/nginx access and error logs, IIS W3C; plain, "
         ".gz, .bz2, .xz; directories recursively; - for stdin) for Code Red, Code Red II, "
-        "Nimda and related attacks. Exit status: 0 nothing found, 1 found, 2 error.",
+        "Nimda and related attacks. Exit status: 1 found (even if some file failed), "
+        "2 error and nothing found, 0 nothing found.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or - (stdin)")
     p.add_argument("--format", choices=sorted(FORMATS), help="force the log format")
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print_summary(report, sys.stdout, args.top)
     for f in report.errors:
         print(f"wormsign: error: {safe(f.path)}: {safe(f.error or '')}", file=sys.stderr)
-    if report.errors:
-        return 2
-    return 1 if report.alerts else 0
+    # As clamscan: a detection takes priority over errors (1), then errors (2), else 0.
+    if report.alerts:
+        return 1
+    return 2 if report.errors else 0

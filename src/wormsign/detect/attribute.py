@@ -58,10 +58,12 @@ def _fired_bursts(hits: list[Hit], rule: Rule) -> set[int]:
             n = hi - lo + 1
             if n < b.min_requests or len(distinct) < b.min_distinct:
                 continue
-            # Everything the source sent from `within` before the burst to `within` after it.
-            total = (bisect.bisect_right(all_t, ts[hi] + b.within)
-                     - bisect.bisect_left(all_t, ts[lo] - b.within))
-            if total and (total - n) / total <= b.max_other_share:
+            # What else the source sent from `within` before the burst to `within` after it
+            # (its own burst requests just outside the window are not "something else").
+            lo_t, hi_t = ts[lo] - b.within, ts[hi] + b.within
+            total = bisect.bisect_right(all_t, hi_t) - bisect.bisect_left(all_t, lo_t)
+            mine = bisect.bisect_right(ts, hi_t) - bisect.bisect_left(ts, lo_t)
+            if total and (total - mine) / total <= b.max_other_share:
                 fired.update(members[lo:hi + 1])
     return fired
 

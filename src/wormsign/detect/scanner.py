@@ -77,7 +77,8 @@ class _Interner:
 def _scan_file(inp: Input, rules: tuple[Rule, ...], prefilter: Prefilter, fmt_name: str | None,
                hits: list[Hit], intern: _Interner,
                on_bytes: Callable[[int], None] | None) -> FileStats:
-    stats = FileStats(path="<stdin>" if inp.is_stdin else inp.name)
+    stats = FileStats(path=inp.display)
+    where = inp.full_path  # what alerts name as their file
     if fmt_name in (None, "pcap") and not inp.is_stdin and _pcap_magic(inp.name):
         return _scan_pcap(inp, rules, stats, hits, intern)
     fmt: formats.LogFormat | None = formats.get(fmt_name) if fmt_name else None
@@ -101,7 +102,7 @@ def _scan_file(inp: Input, rules: tuple[Rule, ...], prefilter: Prefilter, fmt_na
             for start, end, rule_idx in prefilter.candidates(chunk):
                 newlines += chunk.count(b"\n", pos, start)
                 pos = start
-                req = fmt.parse(chunk[start:end], base + newlines + 1, state, stats.path)
+                req = fmt.parse(chunk[start:end], base + newlines + 1, state, where)
                 if req is None:
                     continue
                 key = (rule_idx, req.url, req.method, req.user_agent, req.status, req.message,
@@ -136,7 +137,7 @@ def _scan_pcap(inp: Input, rules: tuple[Rule, ...], stats: FileStats, hits: list
     everything = frozenset(range(len(rules)))
     try:
         with open(inp.name, "rb") as f:
-            for n, req, ok in pcap.requests(f, stats.path):
+            for n, req, ok in pcap.requests(f, inp.full_path):
                 stats.lines = n
                 if not ok:
                     stats.skipped += 1
@@ -171,9 +172,12 @@ def _match(rules: tuple[Rule, ...], idx: frozenset[int], req: Request) -> tuple[
 
 
 def _shrink(req: Request, intern: _Interner) -> Request:
-    """Share the long, repeated strings of a kept request (worms send the same URL verbatim).
+    """Share the long, repeated strings of a kept request (worms send the same URL verbatim),
+    and write IPv4-mapped IPv6 sources (``::ffff:10.1.2.3``, dual-stack servers) as IPv4.
 
-    Requests are frozen; this swaps equal strings in place, which no observer can tell."""
+    Requests are frozen; this swaps values in place before anyone else sees the request."""
+    if req.source_ip.startswith("::ffff:") and "." in req.source_ip:
+        object.__setattr__(req, "source_ip", req.source_ip[7:])
     for name in ("url", "user_agent", "source_ip", "path"):
         value = getattr(req, name)
         shared = intern(value)

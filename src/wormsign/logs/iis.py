@@ -52,9 +52,9 @@ def validate(buf: bytes, base_line: int, state: IISState, max_bad: int,
         if line[:1] == b"#":
             if line.startswith(b"#Fields:"):
                 state.starts.append(n)
-                state.fields.append(tuple(decode(line[8:]).split()))
+                state.fields.append(tuple(decode(line[8:].rstrip(b"\r")).split()))
             elif line.startswith(b"#Date:"):
-                state.dates.append((n, decode(line[6:]).strip()[:10]))
+                state.dates.append((n, decode(line[6:].rstrip(b"\r")).strip()[:10]))
             return True
         return bool(state.fields) and line.rstrip(b"\r").count(b" ") + 1 == len(state.fields[-1])
 

@@ -34,6 +34,21 @@ class Input:
     def is_stdin(self) -> bool:
         return self.name == "-"
 
+    @property
+    def display(self) -> str:
+        """The name as valid text (undecodable bytes of a file name as ``\\xNN``)."""
+        if self.is_stdin:
+            return "<stdin>"
+        return self.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+    @property
+    def full_path(self) -> str:
+        """The absolute path as valid text, for alerts (ECS ``log.file.path``)."""
+        if self.is_stdin:
+            return "<stdin>"
+        full = os.path.abspath(self.name)
+        return full.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
     def size(self) -> int | None:
         if self.is_stdin:
             return None
