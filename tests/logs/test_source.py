@@ -61,3 +61,33 @@ def test_utf8_byte_order_mark_is_dropped(tmp_path: Path) -> None:
     p.write_bytes(b"\xef\xbb\xbf#Software: Microsoft Internet Information Services 5.0\n")
     assert b"".join(read_chunks(Input(str(p)))) == (
         b"#Software: Microsoft Internet Information Services 5.0\n")
+
+
+def test_a_run_of_nuls_is_not_a_binary_file(tmp_path: Path) -> None:
+    p = tmp_path / "crashed.log"
+    p.write_bytes(b"line 1\nline 2\n" + b"\x00" * 512 + b"\nline 3\n" + b"x\n" * 4000)
+    assert b"".join(read_chunks(Input(str(p)))).startswith(b"line 1\n")
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz"])
+def test_truncated_archives_keep_everything_before_the_break(tmp_path: Path, kind: str) -> None:
+    import random
+
+    rng = random.Random(1)
+    full = b"".join(b"line %d %x\n" % (i, rng.getrandbits(64)) for i in range(100_000))
+    comp = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](full)
+    p = tmp_path / f"cut.{kind}"
+    p.write_bytes(comp[: len(comp) * 3 // 4])
+    got = b""
+    with pytest.raises(InputError, match=r"truncated|corrupt"):
+        for c in read_chunks(Input(str(p)), chunk_size=1000):
+            got += c
+    assert full.startswith(got)
+    # nearly everything up to the break is recovered, not just whole internal read blocks
+    assert len(got) > len(full) // 2
+
+
+def test_concatenated_gzip_members(tmp_path: Path) -> None:
+    p = tmp_path / "multi.gz"
+    p.write_bytes(gzip.compress(TEXT) + gzip.compress(TEXT))
+    assert b"".join(read_chunks(Input(str(p)))) == TEXT + TEXT

@@ -7,8 +7,6 @@ whole lines so that memory stays flat however large the input.
 from __future__ import annotations
 
 import bz2
-import gzip
-import io
 import lzma
 import os
 import sys
@@ -16,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from wormsign.errors import InputError
 
@@ -83,14 +81,44 @@ def _compression(head: bytes) -> str | None:
 
 
 def looks_binary(head: bytes) -> bool:
-    """True for content that is clearly not a text log (NUL bytes or mostly non-text)."""
-    if not head:
-        return False
-    if b"\x00" in head[:8192]:
-        return True
+    """True for content that is clearly not a text log: mostly NUL or other non-text bytes.
+
+    A run of NULs in a log (left by a crash) makes some lines unparseable, not the file."""
     sample = head[:8192]
-    text = sum(1 for b in sample if b >= 0x20 or b in (9, 10, 13))
-    return text / len(sample) < 0.7
+    if not sample:
+        return False
+    control = sum(1 for b in sample if b < 0x20 and b not in (9, 10, 13))
+    return control / len(sample) > 0.08
+
+
+class _Decoder:
+    """Streaming decompression (gzip, bzip2, xz) over any number of concatenated members,
+    which keeps everything decoded before the point where a truncated archive breaks."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._new()
+
+    def _new(self) -> None:
+        self.d: Any = (zlib.decompressobj(16 + zlib.MAX_WBITS) if self.kind == "gzip"
+                       else bz2.BZ2Decompressor() if self.kind == "bzip2"
+                       else lzma.LZMADecompressor())
+        self.started = False
+
+    def feed(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        while data:
+            self.started = True
+            out.append(self.d.decompress(data))
+            if not self.d.eof:
+                break
+            data = self.d.unused_data
+            self._new()
+        return b"".join(out)
+
+    @property
+    def truncated(self) -> bool:
+        return self.started and not self.d.eof
 
 
 def read_chunks(inp: Input, chunk_size: int = CHUNK,
@@ -99,7 +127,8 @@ def read_chunks(inp: Input, chunk_size: int = CHUNK,
     """Yield chunks of whole lines (each ends with a newline, except maybe the last).
 
     Raises :class:`InputError` naming the file for unreadable, binary or truncated input; the
-    chunks yielded before the problem stay valid.
+    chunks yielded before the problem stay valid, and a truncated archive yields everything
+    it held up to the break.
     """
     try:
         raw: IO[bytes] = sys.stdin.buffer if inp.is_stdin else open(inp.name, "rb")  # noqa: SIM115
@@ -108,60 +137,77 @@ def read_chunks(inp: Input, chunk_size: int = CHUNK,
     try:
         head = raw.peek(8)[:8] if hasattr(raw, "peek") else b""
         kind = _compression(head)
-        stream: IO[bytes] | io.BufferedIOBase
-        if kind == "gzip":
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")
-        elif kind == "bzip2":
-            stream = bz2.BZ2File(raw, "rb")
-        elif kind == "xz":
-            stream = lzma.LZMAFile(raw, "rb")  # noqa: SIM115
+        if kind is None:
+            yield from _plain_chunks(raw, inp, chunk_size, on_bytes)
         else:
-            stream = raw
-        yield from _chunks(stream, raw, inp, kind, chunk_size, on_bytes)
+            yield from _compressed_chunks(raw, inp, kind, chunk_size, on_bytes)
     finally:
         if not inp.is_stdin:
             raw.close()
 
 
-def _chunks(stream: IO[bytes] | io.BufferedIOBase, raw: IO[bytes], inp: Input,
-            kind: str | None, chunk_size: int,
-            on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
-    """Blocks of about ``chunk_size`` bytes completed to the end of their last line.
+def _first_block(b: bytes, inp: Input) -> bytes:
+    if b.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows tools)
+        b = b[3:]
+    if looks_binary(b):
+        raise InputError("binary file, not a text log", path=inp.name)
+    return b
 
-    Compressed streams are read in small pieces so that a truncated archive loses nothing
-    before the point where it breaks.
-    """
-    piece = chunk_size if kind is None else min(chunk_size, 1 << 18)
-    pos = 0
+
+def _plain_chunks(raw: IO[bytes], inp: Input, chunk_size: int,
+                  on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
+    """Blocks of ``chunk_size`` bytes completed to the end of their last line (one copy)."""
     first = True
-    parts: list[bytes] = []
-    size = 0
     while True:
         try:
-            b = stream.read(piece)
-            if size + len(b) >= chunk_size and b and not b.endswith(b"\n"):
-                b += stream.readline()
-        except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
-            if parts:
-                yield b"".join(parts)
-            raise InputError(f"truncated or corrupt {kind} data" if kind else str(exc),
-                             path=inp.name) from None
-        if on_bytes is not None and not inp.is_stdin:
-            now = raw.tell()
-            on_bytes(now - pos)
-            pos = now
+            b = raw.read(chunk_size)
+            if b and not b.endswith(b"\n"):
+                b += raw.readline()
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), path=inp.name) from None
+        if on_bytes is not None:
+            on_bytes(len(b))
         if first:
             first = False
-            if b.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows tools)
-                b = b[3:]
-            if looks_binary(b):
-                raise InputError("binary file, not a text log", path=inp.name)
-        if b:
-            parts.append(b)
-            size += len(b)
-        if (not b or size >= chunk_size) and parts:
-            yield parts[0] if len(parts) == 1 else b"".join(parts)
-            parts.clear()
-            size = 0
+            b = _first_block(b, inp)
         if not b:
             return
+        yield b
+
+
+def _compressed_chunks(raw: IO[bytes], inp: Input, kind: str, chunk_size: int,
+                       on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
+    dec = _Decoder(kind)
+    parts: list[bytes] = []
+    size = 0
+    first = True
+    while True:
+        try:
+            comp = raw.read(1 << 16)
+            data = dec.feed(comp)
+        except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+            if parts:
+                yield b"".join(parts)
+            raise InputError(f"corrupt {kind} data ({exc})", path=inp.name) from None
+        if on_bytes is not None:
+            on_bytes(len(comp))
+        if first and data:
+            first = False
+            data = _first_block(data, inp)
+        if data:
+            parts.append(data)
+            size += len(data)
+        if not comp:
+            if parts:
+                yield b"".join(parts)
+            if dec.truncated:
+                raise InputError(f"truncated {kind} data (everything before the break was "
+                                 "scanned)", path=inp.name)
+            return
+        if size >= chunk_size:
+            joined = b"".join(parts)
+            cut = joined.rfind(b"\n") + 1
+            if cut:
+                yield joined[:cut]
+                parts = [joined[cut:]] if cut < len(joined) else []
+                size = len(joined) - cut
