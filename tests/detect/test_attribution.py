@@ -128,3 +128,10 @@ def test_crlf_iis_log_keeps_its_last_column(tmp_path: Path) -> None:
                   + b"\r\n")
     rep = scan_paths([str(p)])
     assert [a.family for a in rep.alerts] == ["code-red"] and rep.files[0].skipped == 0
+
+
+def test_versionless_requests_are_not_nimda(tmp_path: Path) -> None:
+    evs = [Event(e.when, e.ip, e.method, e.url, e.status, e.size, e.agent, e.referer, "")
+           for e in _ev("8.8.8.3", list(NIMDA))]
+    fams = _families(tmp_path, evs)
+    assert fams["8.8.8.3"] and "nimda" not in fams["8.8.8.3"]

@@ -72,3 +72,23 @@ def test_user_rule_extends_and_overrides(tmp_path: Path) -> None:
     pack = load_pack([str(tmp_path)])
     assert pack.get("code-red").title == "mine"  # type: ignore[union-attr]
     assert pack.get("my-probe") is not None and "custom" in pack.families
+
+
+@pytest.mark.parametrize("burst", [
+    "{within: -1}", "{within: .nan}", "{max_other_share: 7}", "{min_requests: 0}",
+    "{methods: get}",
+])
+def test_bad_burst_settings_are_problems(tmp_path: Path, burst: str) -> None:
+    p = tmp_path / "b.yml"
+    p.write_text("- id: b\n  title: t\n  family: f\n  severity: low\n"
+                 f"  match: {{url|contains: x}}\n  burst: {burst}\n")
+    with pytest.raises(RuleError, match="burst"):
+        load_pack([str(p)])
+
+
+def test_misspelled_top_level_key_is_a_problem(tmp_path: Path) -> None:
+    p = tmp_path / "typo.yml"
+    p.write_text("rule:\n  - id: x\n    title: t\n    family: f\n    severity: low\n"
+                 "    match: {url|contains: x}\n")
+    with pytest.raises(RuleError, match="unknown top-level key 'rule'"):
+        load_pack([str(p)])

@@ -20,10 +20,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="extra rule file or directory (repeatable)")
     p.add_argument("--no-builtin-rules", action="store_true", help="use only --rules")
     rs = p.add_subparsers(dest="rules_command", metavar="ACTION")
-    rs.add_parser("list", help="one line per rule")
-    show = rs.add_parser("show", help="a rule in full, as YAML")
-    show.add_argument("id")
-    rs.add_parser("check", help="validate the rule files; report every problem")
+    actions = [rs.add_parser("list", help="one line per rule"),
+               rs.add_parser("show", help="a rule in full, as YAML"),
+               rs.add_parser("check", help="validate the rule files; report every problem")]
+    actions[1].add_argument("id")
+    for a in actions:  # `wormsign rules check --rules my.yml` works as well
+        a.add_argument("--rules", action="append", default=argparse.SUPPRESS, metavar="PATH",
+                       help="extra rule file or directory (repeatable)")
     p.set_defaults(func=run)
 
 

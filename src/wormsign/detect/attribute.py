@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from wormsign.detect.alert import Alert
 from wormsign.logs.normalize import canonical
 from wormsign.logs.record import Request
-from wormsign.rules.model import Rule
+from wormsign.rules.model import Burst, Rule
 
 
 @dataclass(slots=True)
@@ -25,6 +25,18 @@ class Hit:
 
     request: Request
     rules: tuple[Rule, ...]
+
+
+#: Formats that log the whole request line, so a missing HTTP version was really missing.
+REQUEST_LINE_FORMATS = frozenset({"combined", "common", "vhost_combined", "nginx-error", "pcap"})
+
+
+def _counts(b: Burst, req: Request) -> bool:
+    """Whether a request can count towards a burst (method and version as the worm sent)."""
+    if b.methods and req.method is not None and req.method not in b.methods:
+        return False
+    return not (b.require_version and req.protocol is None
+                and req.format in REQUEST_LINE_FORMATS)
 
 
 def _fired_bursts(hits: list[Hit], rule: Rule) -> set[int]:
@@ -37,9 +49,7 @@ def _fired_bursts(hits: list[Hit], rule: Rule) -> set[int]:
             by_source[h.request.source_ip].append(i)
     fired: set[int] = set()
     for idxs in by_source.values():
-        members = [i for i in idxs if rule in hits[i].rules
-                   and (not b.methods or hits[i].request.method is None  # error logs
-                        or hits[i].request.method in b.methods)]
+        members = [i for i in idxs if rule in hits[i].rules and _counts(b, hits[i].request)]
         if len(members) < b.min_requests:
             continue
         all_t = sorted(hits[i].request.timestamp.timestamp() for i in idxs)  # type: ignore[union-attr]

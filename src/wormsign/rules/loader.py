@@ -124,15 +124,24 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
             if not isinstance(b, dict):
                 raise TypeError("must be a mapping")
             extra = set(b) - {"within", "min_requests", "min_distinct", "methods",
-                              "max_other_share", _LINE}
+                              "max_other_share", "require_version", _LINE}
             if extra:
                 raise TypeError(f"unknown keys {sorted(extra)}")
+            methods = b.get("methods", [])
+            if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+                raise TypeError("methods must be a list of strings")
             burst = Burst(
                 within=float(b.get("within", 60)), min_requests=int(b.get("min_requests", 4)),
-                min_distinct=int(b.get("min_distinct", 3)),
-                methods=tuple(str(m) for m in b.get("methods", [])),
+                min_distinct=int(b.get("min_distinct", 3)), methods=tuple(methods),
                 max_other_share=float(b.get("max_other_share", 0.5)),
+                require_version=bool(b.get("require_version", False)),
             )
+            if not (0 < burst.within < float("inf")):
+                raise ValueError("within must be a positive number of seconds")
+            if burst.min_requests < 1 or burst.min_distinct < 1:
+                raise ValueError("min_requests and min_distinct must be at least 1")
+            if not 0 <= burst.max_other_share <= 1:
+                raise ValueError("max_other_share must be between 0 and 1")
         except (TypeError, ValueError) as exc:
             problems.append(Problem(path, b.get(_LINE, line) if isinstance(b, dict) else line,
                                     f"rule {rid}: invalid burst: {exc}"))
@@ -167,6 +176,10 @@ def parse_text(text: str, path: str) -> tuple[list[Rule], dict[str, Family], lis
         doc = {"rules": doc}
     if not isinstance(doc, dict):
         return [], {}, [Problem(path, 1, "a rule file holds a mapping with 'rules:' or a list")]
+    for key in doc:
+        if key not in ("families", "rules", _LINE):
+            problems.append(Problem(path, doc.get(_LINE), f"unknown top-level key {key!r} "
+                                    "(a rule file has 'families:' and 'rules:')"))
     families: dict[str, Family] = {}
     for fid, fd in (doc.get("families") or {}).items():
         if fid == _LINE:

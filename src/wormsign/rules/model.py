@@ -78,6 +78,9 @@ class Burst:
     min_distinct: int = 3
     methods: tuple[str, ...] = ()
     max_other_share: float = 0.5
+    #: Requests must carry an HTTP version where the log records the request line (worms
+    #: sent one; old scanning bots often did not).
+    require_version: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ class Rule:
                 "within": self.burst.within, "min_requests": self.burst.min_requests,
                 "min_distinct": self.burst.min_distinct, "methods": list(self.burst.methods),
                 "max_other_share": self.burst.max_other_share,
+                "require_version": self.burst.require_version,
             }
         if self.ambiguous:
             d["ambiguous"] = list(self.ambiguous)
