@@ -72,7 +72,8 @@ class _Builder:
 def read_nmap_bytes(data: bytes, source: str = "<nmap>") -> Inventory:
     """Parse nmap XML output into an inventory."""
     builder = _Builder()
-    parser = XMLParser(target=builder, forbid_dtd=True)
+    # nmap writes `<!DOCTYPE nmaprun>`: a DTD is fine, entities stay refused.
+    parser = XMLParser(target=builder, forbid_dtd=False)
     builder.parser = parser
     try:
         parser.feed(data)

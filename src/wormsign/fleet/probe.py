@@ -144,7 +144,11 @@ def load_probe_evidence(path: str) -> dict[str, ProbeEvidence]:
         if not isinstance(r, dict) or not isinstance(r.get("host"), str):
             continue
         reach = r.get("ida_reachable")
-        out[r["host"]] = ProbeEvidence(reach if isinstance(reach, bool) else None,
-                                       str(r.get("banner", "")),
-                                       f"probe of {r.get('url', r['host'])}")
+        ev = ProbeEvidence(reach if isinstance(reach, bool) else None, str(r.get("banner", "")),
+                           f"probe of {r.get('url', r['host'])}")
+        prev = out.get(r["host"])
+        # Several probes of one host: the strongest evidence wins (reachable > not > unknown).
+        rank = {True: 2, False: 1, None: 0}
+        if prev is None or rank[ev.ida_reachable] > rank[prev.ida_reachable]:
+            out[r["host"]] = ev
     return out

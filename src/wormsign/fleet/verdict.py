@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from wormsign.fleet.audit import ConfigAudit
 from wormsign.fleet.inventory import Host
 from wormsign.fleet.kb import Advisory, KnowledgeBase
+from wormsign.fleet.versions import version_key
 
 STATUSES = ("exploitable", "unknown", "mitigated", "patched", "not-affected")
 _SP = re.compile(r"(?:windows\s*2000|win\s*2k|w2k)\D*?(?:sp|service\s*pack)\s*(\d)", re.I)
@@ -108,8 +109,9 @@ class Judge:
         if host.product not in adv.products():
             return v("not-affected", [f"software: {product} is not an affected product "
                                       f"(affected: {listed})"])
-        if not host.version:
-            return v("unknown", [f"software: {host.software}, version missing "
+        if not host.version or not version_key(host.version):
+            what = "version missing" if not host.version else f"version {host.version!r} unreadable"
+            return v("unknown", [f"software: {host.software}, {what} "
                                  f"(affected: {listed})", "missing: software version"],
                      adv.fix)
         if not adv.affects(host.product, host.version):
