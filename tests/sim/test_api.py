@@ -93,3 +93,21 @@ def test_first_probe_probability_matches_a_one_address_telescope() -> None:
     seen = np.mean([r.telescopes["192.0.2.1/32"][1][half] > 0 for r in runs])
     assert 0.2 < expected < 0.9
     assert seen == pytest.approx(expected, abs=0.08)
+
+
+def test_bad_seeds_and_infinite_rates_are_config_errors() -> None:
+    import math
+
+    import pytest
+
+    from wormsign.errors import ConfigError
+    from wormsign.sim import Scenario, simulate
+    from wormsign.sim.montecarlo import run_seeds
+
+    sc = Scenario(address_bits=20, vulnerable=1000, scan_rate=1.0, initial=1, hours=0.1)
+    with pytest.raises(ConfigError, match="seed"):
+        simulate(sc, seed=-1)
+    with pytest.raises(ConfigError, match="seed"):
+        run_seeds(-1, 3)
+    with pytest.raises(ConfigError, match="finite"):
+        Scenario(address_bits=20, vulnerable=1000, scan_rate=math.inf, initial=1, hours=0.1)

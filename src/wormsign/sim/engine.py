@@ -11,6 +11,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from wormsign.errors import ConfigError
 from wormsign.sim import calendar, codes, kernel
 from wormsign.sim.pools import build_pool
 from wormsign.sim.population import load_density, place_clustered, place_uniform
@@ -200,6 +201,8 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
 
 def simulate(scenario: Scenario, seed: int | None = None) -> SimResult:
     """Run ``scenario`` once: stochastic, or the deterministic model it names."""
+    if seed is not None and seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, not {seed}")
     if scenario.model == "stochastic":
         return simulate_stochastic(scenario, seed)
     from wormsign.sim import models

@@ -32,6 +32,8 @@ Telescope probe columns are counts too."""
 
 def run_seeds(seed: int | None, runs: int) -> list[int]:
     """The per-run seeds derived from ``seed`` (fresh entropy when None)."""
+    if seed is not None and seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, not {seed}")
     children = np.random.SeedSequence(seed).spawn(runs)
     return [int(c.generate_state(1, np.uint64)[0]) for c in children]
 

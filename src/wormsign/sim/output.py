@@ -47,7 +47,8 @@ def write_table(path: str, columns: Mapping[str, F64]) -> None:
 def _fmt(x: float) -> str:
     if not np.isfinite(x):
         return ""
-    return str(int(x)) if float(x).is_integer() else f"{x:.6g}"
+    # Integers as integers; other values with every significant digit (repr round-trips).
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
 def _per_minute(t: F64, counts: F64) -> F64:

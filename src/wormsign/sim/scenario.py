@@ -7,7 +7,9 @@ processes or a Dask cluster, written to YAML as a preset, and compared in tests.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -154,6 +156,12 @@ class Scenario:
             if not cond:
                 p.append(msg)
 
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                p.append(f"{f.name} must be a finite number, not {value}")
+        if p:
+            return p
         need(self.model in MODELS, f"model must be one of {', '.join(MODELS)}")
         need(self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}")
         need(8 <= self.address_bits <= 32, "address_bits must be within 8..32")
