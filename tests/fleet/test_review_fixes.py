@@ -51,3 +51,14 @@ def test_unreadable_version_is_unknown_not_safe(tmp_path: Path) -> None:
     statuses = {h["host"]: {f["status"] for f in h["findings"]} for h in doc["hosts"]}
     assert statuses["a"] == {"unknown"} and statuses["b"] == {"unknown"}
     assert "not-affected" not in statuses["c"]
+
+
+def test_unusable_probe_urls_are_config_errors() -> None:
+    import pytest
+
+    from wormsign.errors import ConfigError
+    from wormsign.fleet.probe import check_url
+
+    for bad in ("http://127.0.0.1:99999/", "http://[::1", "ftp://127.0.0.1/"):
+        with pytest.raises(ConfigError):
+            check_url(bad)

@@ -63,7 +63,11 @@ class ProbeResult:
 
 def check_url(url: str) -> tuple[str, str]:
     """(base URL without trailing slash, host) for an http(s) URL; ConfigError otherwise."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # raises ValueError for a port outside 0..65535
+    except ValueError as exc:
+        raise ConfigError(f"not a usable URL: {url!r} ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"not an http(s) URL: {url!r}")
     path = parts.path.rstrip("/")
