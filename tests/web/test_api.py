@@ -152,6 +152,12 @@ def test_upload_is_scanned_in_the_background(client: httpx.Client, store: Store,
     again = wait_job(client, r.json()["id"])
     assert again["phase"] == "done" and again["added"] == 0
     assert again["duplicates"] == job["added"]
+    # ... and so does the same content under another name.
+    with log.open("rb") as fh:
+        r = client.post(url, files={"file": ("renamed.log", fh)},
+                        headers={"X-CSRF-Token": csrf})
+    renamed = wait_job(client, r.json()["id"])
+    assert renamed["phase"] == "done" and renamed["added"] == 0
 
 
 def test_upload_of_alerts_json_lines(client: httpx.Client, store: Store,
@@ -256,3 +262,12 @@ def test_token_is_required(tclient: httpx.Client, evidence: int) -> None:
     # Pages redirect to the login form.
     r = tclient.get(f"/incidents/{evidence}")
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_foreign_host_header_gets_the_json_error_shape(client: httpx.Client) -> None:
+    r = client.get("/api/incidents", headers={"Host": "evil.example"})
+    assert_error(r, 400)
+    page = client.get("/", headers={"Host": "evil.example"})
+    assert page.status_code == 400 and "invalid host header" in page.text
+    ok = client.get("/api/health", headers={"Host": "localhost:8080"})
+    assert ok.status_code == 200

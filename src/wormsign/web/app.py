@@ -23,7 +23,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 
 from wormsign import __version__
@@ -31,7 +30,14 @@ from wormsign.errors import InputError, StoreError, WormsignError
 from wormsign.incidents import Store
 from wormsign.incidents.dashboard import Dashboard
 from wormsign.web.jobs import JobManager, UploadJob
-from wormsign.web.security import BodyLimit, BodyTooLarge, Forbidden, SecurityHeaders, Unauthorized
+from wormsign.web.security import (
+    BodyLimit,
+    BodyTooLarge,
+    Forbidden,
+    HostCheck,
+    SecurityHeaders,
+    Unauthorized,
+)
 
 HERE = Path(__file__).parent
 DEFAULT_MAX_UPLOAD = 256 * 1024 * 1024
@@ -214,7 +220,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                        same_site="strict", https_only=settings.https_only)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
     if settings.allowed_hosts:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
+        app.add_middleware(HostCheck, allowed_hosts=list(settings.allowed_hosts))
     app.add_middleware(SecurityHeaders)
     return app
 

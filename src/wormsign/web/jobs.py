@@ -196,7 +196,9 @@ class JobManager:
                 raise WormsignError(f"{job.filename}: {st.error}")
             job.skipped += st.skipped
         job.bytes_done = job.size
-        shown = f"upload:{sha[:12]}/{job.filename}"
+        # Named by content, not by file name: the same bytes uploaded again under another
+        # name are the same evidence and add nothing (the job keeps the name it came with).
+        shown = f"upload:sha256:{sha[:16]}"
         out = path.with_name(path.name + ".alerts.jsonl")
         with open(out, "w", encoding="utf-8") as fh:
             for a in report.alerts:

@@ -159,18 +159,48 @@ class BodyLimit:
         await self.app(scope, counting_receive, send)
 
 
-async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+async def _reject(scope: Scope, send: Send, status: int, reason: str, msg: str) -> None:
+    """An early answer from middleware: the API's JSON error shape under /api/, text elsewhere."""
     import json
 
-    msg = f"request body larger than the limit of {limit} bytes"
     if str(scope.get("path", "")).startswith("/api/"):
-        body = json.dumps({"error": {"status": 413, "message": msg}}).encode()
+        body = json.dumps({"error": {"status": status, "message": msg}}).encode()
         ctype = b"application/json"
     else:
-        body = f"413 Payload Too Large: {msg}\n".encode()
+        body = f"{status} {reason}: {msg}\n".encode()
         ctype = b"text/plain; charset=utf-8"
-    await send({"type": "http.response.start", "status": 413,
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", ctype),
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    await _reject(scope, send, 413, "Payload Too Large",
+                  f"request body larger than the limit of {limit} bytes")
+
+
+class HostCheck:
+    """Answer only requests whose Host header names an allowed host (against DNS rebinding),
+    with the API's error shape under /api/."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.allowed = {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or "*" in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        host = ""
+        for k, v in scope.get("headers", []):
+            if k == b"host":
+                host = v.decode("latin-1").strip().lower()
+                break
+        name = host[1:host.index("]")] if host.startswith("[") and "]" in host \
+            else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        if name not in self.allowed and f"[{name}]" not in self.allowed:
+            await _reject(scope, send, 400, "Bad Request", "invalid host header")
+            return
+        await self.app(scope, receive, send)
