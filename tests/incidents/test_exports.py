@@ -112,10 +112,10 @@ def test_iptables_nginx_apache(case: tuple[Store, int]) -> None:
     rules = [x for x in lines if x.startswith("-A ")]
     assert len(rules) == 2
     for r in rules:
-        m = re.fullmatch(r'-A WORMSIGN-BLOCK -s (\S+) -m comment --comment "([^"]*)" -j DROP', r)
+        m = re.fullmatch(rf'-A WORMSIGN-{iid} -s (\S+) -m comment --comment "([^"]*)" -j DROP', r)
         assert m and ipaddress.ip_address(m.group(1)).version == 4
         assert len(m.group(2)) <= 256
-    assert "# -A WORMSIGN-BLOCK -s 2001:db8::5" in ipt
+    assert f"# -A WORMSIGN-{iid} -s 2001:db8::5" in ipt
     ngx = export(store, iid, "nginx")
     denies = re.findall(r"^deny ([^;]+);", ngx, re.M)
     assert sorted(denies) == ["198.51.100.7", "2001:db8::5", "203.0.113.50"]
@@ -262,3 +262,15 @@ def test_stix_bundle_round_trips(store: Store, tmp_path: Path) -> None:
 def test_every_format_is_registered() -> None:
     assert set(EXPORTERS) == {"nftables", "iptables", "nginx", "apache", "suricata", "csv",
                               "stix"}
+
+
+def test_two_incidents_export_without_clashing(case: tuple[Store, int], tmp_path: Path) -> None:
+    store, iid = case
+    other = store.create_incident("second case")
+    ingest_paths(store, other, [write_jsonl(tmp_path / "b.jsonl",
+                                            [make_alert(0, "198.51.100.9", "code-red")])])
+    assert export(store, iid, "iptables").count(f":WORMSIGN-{iid} ") == 1
+    assert f":WORMSIGN-{other} " in export(store, other, "iptables")
+    sids_a = set(re.findall(r"sid:(\d+)", export(store, iid, "suricata")))
+    sids_b = set(re.findall(r"sid:(\d+)", export(store, other, "suricata")))
+    assert sids_a and sids_b and not sids_a & sids_b

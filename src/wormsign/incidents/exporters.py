@@ -4,7 +4,7 @@ Formats are registered in :data:`EXPORTERS` (id -> function of an :class:`Export
 each output names the incident, carries every entry's expiry and is valid for its target:
 
 - ``nftables``: a ruleset for ``nft -f`` with timeout sets (entries drop out by themselves);
-- ``iptables``: an ``iptables-restore --noflush`` file with a ``WORMSIGN-BLOCK`` chain;
+- ``iptables``: an ``iptables-restore --noflush`` file with a ``WORMSIGN-<incident>`` chain;
 - ``nginx``: ``deny`` lines to ``include``; ``apache``: a 2.4 ``<RequireAll>`` block;
 - ``suricata``: drop rules per source and alert rules for the worm URL patterns;
 - ``csv``: one row per entry, cells that a spreadsheet would run as formulas are quoted;
@@ -28,6 +28,11 @@ from wormsign.incidents.store import Incident, Store, now_s
 from wormsign.logs.text import csv_cell
 
 DEFAULT_SID_BASE = 9_500_000
+
+
+def incident_sid_base(incident_id: int) -> int:
+    """First Suricata sid of an incident's exports: 9,500,000 + 100,000 per incident."""
+    return DEFAULT_SID_BASE + (incident_id % 40_000) * 100_000
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def export_nftables(ctx: ExportContext) -> str:
 
 
 def export_iptables(ctx: ExportContext) -> str:
-    chain = "WORMSIGN-BLOCK"
+    chain = f"WORMSIGN-{ctx.incident.id}"  # one chain per incident: loading one keeps others
     out = [_header(ctx).rstrip("\n"),
            f"# load: iptables-restore --noflush < FILE; hook: iptables -I INPUT -j {chain}",
            "*filter", f":{chain} - [0:0]", f"-F {chain}"]
@@ -191,10 +196,15 @@ EXPORTERS: dict[str, Exporter] = {
 
 
 def export(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
-           now: int | None = None, sid_base: int = DEFAULT_SID_BASE,
+           now: int | None = None, sid_base: int | None = None,
            refresh_first: bool = True) -> str:
     """Refresh the blocklist with ``ttl`` (unless ``refresh_first`` is False) and render the
-    active entries in format ``fmt``; the export is recorded in the audit trail."""
+    active entries in format ``fmt``; the export is recorded in the audit trail.
+
+    Suricata rule ids start at ``sid_base``, by default a range of 100,000 ids of the
+    incident's own (:func:`incident_sid_base`), so exports of two incidents load together."""
+    if sid_base is None:
+        sid_base = incident_sid_base(incident_id)
     if fmt not in EXPORTERS:
         raise StoreError(f"unknown export format {fmt!r}; one of {', '.join(EXPORTERS)}")
     inc = store.get_incident(incident_id)
