@@ -274,3 +274,16 @@ def test_two_incidents_export_without_clashing(case: tuple[Store, int], tmp_path
     sids_a = set(re.findall(r"sid:(\d+)", export(store, iid, "suricata")))
     sids_b = set(re.findall(r"sid:(\d+)", export(store, other, "suricata")))
     assert sids_a and sids_b and not sids_a & sids_b
+
+
+def test_stix_objects_keep_their_created_time(case: tuple[Store, int]) -> None:
+    import json as _json
+
+    store, iid = case
+    inc = store.get_incident(iid)
+    first = _json.loads(export(store, iid, "stix", now=inc.created_at + 10))
+    later = _json.loads(export(store, iid, "stix", now=inc.created_at + 5000))
+    created_a = {o["id"]: o["created"] for o in first["objects"]}
+    created_b = {o["id"]: o["created"] for o in later["objects"]}
+    shared = set(created_a) & set(created_b)
+    assert shared and all(created_a[k] == created_b[k] for k in shared)

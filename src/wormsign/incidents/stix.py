@@ -72,8 +72,10 @@ def build_bundle(ctx: ExportContext) -> stix2.Bundle:
     def sid(kind: str, key: str) -> str:
         return f"{kind}--{uuid.uuid5(NAMESPACE, f'{iid}/{kind}/{key}')}"
 
-    created = _ts(ctx.now)
-    common = {"created": created, "modified": created}
+    # Ids are stable across exports, so `created` must be too (STIX 2.1 versioning): the
+    # incident's opening; `modified` is this export, a newer version of the same objects.
+    created = _ts(min(ctx.incident.created_at, ctx.now))
+    common = {"created": created, "modified": _ts(ctx.now)}
     me = stix2.Identity(id=sid("identity", "wormsign"), name="wormsign incident response",
                         identity_class="system", **common)
     objs: list[Any] = [me]
