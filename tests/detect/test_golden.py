@@ -98,3 +98,10 @@ def test_no_input_crashes_the_scanner(tmp_path: Path, parts: list[bytes]) -> Non
     rep = scan_paths([str(p)])
     f = rep.files[0]
     assert f.error is not None or f.lines == f.parsed + f.skipped
+
+
+def test_alerts_from_elsewhere_with_mapped_addresses_read_as_ipv4() -> None:
+    from wormsign.detect.alert import Alert
+
+    a = Alert.from_ecs({"source.ip": "::FFFF:10.1.2.3", "rule.id": "code-red"})
+    assert a.source_ip == "10.1.2.3"

@@ -71,9 +71,12 @@ class Alert:
         ts_raw = d.get("@timestamp")
         ts = datetime.fromisoformat(ts_raw.replace("Z", "+00:00")) if ts_raw else None
         status = d.get("http.response.status_code")
+        ip = str(d["source.ip"])
+        if ip[:7].lower() == "::ffff:" and "." in ip:  # IPv4-mapped IPv6: the IPv4 address
+            ip = ip[7:]
         return cls(
             timestamp=ts,
-            source_ip=str(d["source.ip"]),
+            source_ip=ip,
             rule_id=str(d["rule.id"]),
             rule_name=str(d.get("rule.name", d["rule.id"])),
             family=str(d.get("wormsign.family") or d.get("threat.software.name") or "unknown"),
