@@ -94,3 +94,13 @@ def test_parse_of_format_roundtrips(ip: str, method: str, url: str, status: int,
     assert r is not None
     assert (r.source_ip, r.method, r.url, r.status, r.size, r.user_agent) == (
         ip, method, url, status, size, ua if ua != "-" else None)
+
+
+def test_apache13_unescaped_quotes_in_the_request_line() -> None:
+    line = (b'1.2.3.4 - - [18/Sep/2001:10:00:00 +0000] "GET /scripts/..%c0%af../winnt/system32/'
+            b'cmd.exe?/c+dir+"c:\\" HTTP/1.0" 200 1234 "-" "Mozilla/4.75 (Nikto/1.10 )"')
+    r = clf.parse_line(line, 3)
+    assert r is not None
+    assert r.status == 200 and r.size == 1234 and r.protocol == "HTTP/1.0"
+    assert r.url == '/scripts/..%c0%af../winnt/system32/cmd.exe?/c+dir+"c:\\"'
+    assert r.user_agent == "Mozilla/4.75 (Nikto/1.10 )"

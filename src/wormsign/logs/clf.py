@@ -90,6 +90,9 @@ def _opt(s: str | None) -> str | None:
 _TAIL = re.compile(
     _QS + r'(?:"(?: (\d{3}|-)(?: (\d+|-))?)?(?: "' + _QS + r'"(?: "' + _QS + r'")?)?)?'
 )
+_TAIL_FROM_RIGHT = re.compile(
+    r'^(.*)" (\d{3}|-) (\d+|-)(?: "(.*)" "(.*)")?(?: .*)?$'
+)
 _Tail = tuple[str | None, str, str | None, int | None, int | None, str | None, str | None]
 
 
@@ -97,10 +100,17 @@ _Tail = tuple[str | None, str, str | None, int | None, int | None, str | None, s
 def _parse_tail(tail: bytes) -> _Tail:
     """Everything after ``] "``: request, status, size, referer, user agent. Worms and
     crawlers repeat it verbatim, so it is parsed once per distinct text."""
-    m = _TAIL.match(decode(tail))
+    text = decode(tail)
+    m = _TAIL.match(text)
     assert m is not None  # every group is optional
     req, status_s, size_s, ref, ua = m.groups()
-    method, url, proto = split_request(req.replace('\\"', '"'))
+    req = req.replace('\\"', '"')  # Apache 2 escapes quotes in the request line
+    if status_s is None:
+        # Apache 1.3 wrote them unescaped: read from the right, and take the text as it is.
+        r = _TAIL_FROM_RIGHT.match(text)
+        if r is not None:
+            req, status_s, size_s, ref, ua = r.groups()
+    method, url, proto = split_request(req)
     return (method, url, proto,
             int(status_s) if status_s and status_s != "-" else None,
             int(size_s) if size_s and size_s != "-" else None, _opt(ref), _opt(ua))
