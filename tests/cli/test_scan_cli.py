@@ -75,8 +75,20 @@ def test_csv_has_no_formula_injection(tmp_path: Path, capsys: pytest.CaptureFixt
     run(["scan", "--csv", str(out), str(p)], capsys)
     with out.open() as fh:
         rows = list(csv.reader(fh))
-    assert rows[0][:2] == ["ip", "family"]
+    assert rows[0][:2] == ["ip", "families"]
     assert rows[1][0] == "'=cmd|calc!A1"
+
+
+def test_csv_has_one_row_per_source(sample_dir: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s.csv"
+    run(["scan", "--csv", str(out), str(sample_dir)], capsys)
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    ips = [r["ip"] for r in rows]
+    assert len(ips) == len(set(ips))
+    nikto = [r for r in rows if "scanner" in r["families"].split(";")]
+    assert nikto and len(nikto[0]["families"].split(";")) > 1
 
 
 def test_terminal_output_has_no_control_characters(tmp_path: Path,

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-builtin-rules", action="store_true", help="use only --rules")
     p.add_argument("--json", action="store_true", help="JSON summary on stdout")
     p.add_argument("--alerts", metavar="FILE", help="write one ECS JSON alert per line")
-    p.add_argument("--csv", metavar="FILE", help="write one CSV row per source")
+    p.add_argument("--csv", metavar="FILE", help="write one CSV row per source (its families, "
+                   "requests, first and last seen)")
     p.add_argument("--top", type=int, default=10, help="sources shown in the summary")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -88,7 +89,8 @@ def print_summary(report: ScanReport, out: TextIO, top: int = 10) -> None:
         print(f"{safe(fam):<16} {t.severity:<9} {t.requests:>9,} "
               f"{len(s.family_sources[fam]):>8,}  {iso(t.first)} -> {iso(t.last)}", file=out)
     print("", file=out)
-    print(f"Top sources (of {len(s.sources):,}):", file=out)
+    ips = len({ip for ip, _ in s.sources})
+    print(f"Top sources ({ips:,} source(s); one row per source and family):", file=out)
     print(f"{'SOURCE':<40} {'FAMILY':<16} {'REQUESTS':>9}  FIRST SEEN -> LAST SEEN", file=out)
     for (ip, fam), t in s.ranked_sources()[:top]:
         print(f"{safe(ip)[:40]:<40} {safe(fam):<16} {t.requests:>9,}  "

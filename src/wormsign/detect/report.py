@@ -140,13 +140,25 @@ def to_json(report: ScanReport) -> dict[str, Any]:
 
 
 def to_csv(report: ScanReport) -> str:
-    """One row per (source, family)."""
-    s = Summary.of(report.alerts)
+    """One row per source: its families (most severe first), requests, first and last seen."""
+    per_ip: dict[str, list[tuple[str, Tally]]] = {}
+    for (ip, fam), t in Summary.of(report.alerts).ranked_sources():
+        per_ip.setdefault(ip, []).append((fam, t))
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["ip", "family", "severity", "requests", "first_seen", "last_seen", "rules"])
-    for (ip, fam), t in s.ranked_sources():
+    w.writerow(["ip", "families", "severity", "requests", "first_seen", "last_seen", "rules"])
+    for ip, fams in per_ip.items():
+        total = Tally()
+        for _, t in fams:
+            total.requests += t.requests
+            total.rules.update(t.rules)
+            if SEVERITY_LEVELS.get(t.severity, 0) > SEVERITY_LEVELS.get(total.severity, 0):
+                total.severity = t.severity
+            for ts in (t.first, t.last):
+                if ts is not None:
+                    total.first = ts if total.first is None else min(total.first, ts)
+                    total.last = ts if total.last is None else max(total.last, ts)
         w.writerow([csv_cell(v) for v in (
-            ip, fam, t.severity, t.requests, iso(t.first), iso(t.last),
-            ";".join(f"{r}={n}" for r, n in t.rules.most_common()))])
+            ip, ";".join(f for f, _ in fams), total.severity, total.requests, iso(total.first),
+            iso(total.last), ";".join(f"{r}={n}" for r, n in total.rules.most_common()))])
     return out.getvalue()
