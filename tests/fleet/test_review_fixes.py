@@ -62,3 +62,12 @@ def test_unusable_probe_urls_are_config_errors() -> None:
     for bad in ("http://127.0.0.1:99999/", "http://[::1", "ftp://127.0.0.1/"):
         with pytest.raises(ConfigError):
             check_url(bad)
+
+
+def test_partial_metabase_export_is_audited_as_iis6() -> None:
+    from wormsign.fleet.audit import sniff_config
+
+    text = ('<?xml version="1.0"?>\n<configuration xmlns="urn:microsoft-catalog:'
+            'XML_Metabase_V64_0">\n<MBProperty>\n<IIsWebVirtualDir Location="/LM/W3SVC/1/ROOT/'
+            'msadc" AccessFlags="AccessExecute | AccessRead"/>\n</MBProperty>\n</configuration>\n')
+    assert sniff_config(text) == "metabase"

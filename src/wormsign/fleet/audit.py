@@ -119,8 +119,9 @@ def sniff_config(text: str) -> str | None:
                  head, re.MULTILINE) or re.search(r"^\s*\[/w3svc", head, re.I | re.M):
         return "adsutil"
     if "<configuration" in head or "<system.webServer" in head:
-        if "IIsWebService" in head or "IIsConfigObject" in head or "IIs_Global" in head:
-            return "metabase"
+        if any(k in head for k in ("IIsWebService", "IIsConfigObject", "IIs_Global",
+                                      "XML_Metabase", "<MBProperty", "IIsWebVirtualDir")):
+            return "metabase"  # IIS 6 MetaBase.xml, whole or an `iiscnfg /export` of a part
         return "iis7"
     if "IIsWebService" in head or "<MBProperty" in head or "IIsWebVirtualDir" in head:
         return "metabase"
