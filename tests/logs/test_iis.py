@@ -53,3 +53,13 @@ def test_never_crashes(data: bytes) -> None:
     iis.validate(b"#Fields: date time c-ip cs-uri-stem\n" + data, 0, state, 5)
     for i, line in enumerate(data.split(b"\n")):
         iis.parse_line(line, state, "", i + 2)
+
+
+def test_a_row_cut_short_still_shows_its_request() -> None:
+    log = (b"#Fields: date time c-ip cs-method cs-uri-stem cs-uri-query sc-status cs(User-Agent)\n"
+           b"2001-07-19 10:00:00 10.1.2.3 GET /default.ida NNNNNNNNNNNNNNNNNNNNNNNN\n"
+           b"garbage with three words\n")
+    state = iis.IISState()
+    assert iis.validate(log, 0, state, 5) == (3, 1, [3])
+    r = iis.parse_line(log.split(b"\n")[1], state, "x.log", 2)
+    assert r is not None and r.url == "/default.ida?NNNNNNNNNNNNNNNNNNNNNNNN" and r.status is None

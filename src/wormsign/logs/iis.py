@@ -13,6 +13,7 @@ one level, with raw bytes where the request had ``%c1%1c``-style escapes.
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -56,9 +57,27 @@ def validate(buf: bytes, base_line: int, state: IISState, max_bad: int,
             elif line.startswith(b"#Date:"):
                 state.dates.append((n, decode(line[6:].rstrip(b"\r")).strip()[:10]))
             return True
-        return bool(state.fields) and line.rstrip(b"\r").count(b" ") + 1 == len(state.fields[-1])
+        if not state.fields:
+            return False
+        names = state.fields[-1]
+        n_values = line.rstrip(b"\r").count(b" ") + 1
+        return n_values == len(names) or (n_values < len(names) and _cut_short(line, names))
 
     return count_bad(buf, base_line, max_bad, accept)
+
+
+_FIRST = {"date": re.compile(rb"\d{4}-\d\d-\d\d "), "time": re.compile(rb"\d\d:\d\d:\d\d ")}
+
+
+def _cut_short(line: bytes, names: tuple[str, ...]) -> bool:
+    """A row cut short (by a crash or a full disk) that still holds the client and the
+    requested path: kept, so that a worm request in it is still seen."""
+    first = _FIRST.get(names[0])
+    if first is None or first.match(line) is None:
+        return False
+    have = line.rstrip(b"\r").count(b" ") + 1
+    need = max((names.index(k) for k in ("c-ip", "cs-uri-stem") if k in names), default=len(names))
+    return have > need
 
 
 @lru_cache(maxsize=65536)
@@ -80,9 +99,9 @@ def parse_line(raw: bytes, state: IISState, path: str = "", line: int = 0) -> Re
     if names is None:
         return None
     values = decode(raw.rstrip(b"\r\n")).split(" ")
-    if len(values) != len(names):
+    if len(values) > len(names) or (len(values) < len(names) and not _cut_short(raw, names)):
         return None
-    row = dict(zip(names, values, strict=True))
+    row = dict(zip(names, values, strict=False))  # a row cut short has only its first fields
     ip = _val(row.get("c-ip"))
     stem = _val(row.get("cs-uri-stem"))
     if ip is None or stem is None:
