@@ -140,8 +140,11 @@ def expand(paths: list[str]) -> Iterator[Input]:
             yield Input(p, allow_special=only)
             continue
         unreadable: list[str] = []
-        walk = os.walk(path, onerror=lambda e, seen=unreadable: seen.append(str(e.filename)))
-        for root, dirs, files in walk:
+
+        def note(exc: OSError, seen: list[str] = unreadable) -> None:
+            seen.append(str(exc.filename))
+
+        for root, dirs, files in os.walk(path, onerror=note):
             dirs.sort()
             for f in sorted(files):
                 if not f.startswith("."):
