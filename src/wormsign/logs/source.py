@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from wormsign.errors import ConfigError, InputError
+from wormsign.logs.text import safe
 
 CHUNK = 8 << 20
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
@@ -102,10 +103,12 @@ class Input:
 
     @property
     def display(self) -> str:
-        """The name as valid text (undecodable bytes of a file name as ``\\xNN``)."""
+        """The name as valid text safe for a terminal (undecodable bytes of a file name as
+        ``\\xNN``, control and bidi characters escaped)."""
         if self.is_stdin:
             return "<stdin>"
-        return self.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return safe(self.name.encode("utf-8", "surrogateescape")
+                    .decode("utf-8", "backslashreplace"))
 
     @property
     def full_path(self) -> str:
