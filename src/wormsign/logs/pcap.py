@@ -72,6 +72,27 @@ def _request(payload: bytes, ip: Any, ts: float, path: str, n: int) -> Request |
     )
 
 
+MAX_RECORD = 16 << 20  # no capture's snapshot length comes near this
+
+
+class _Bounded:
+    """The capture file as dpkt reads it, refusing a record length no capture can have
+    (a corrupt header claiming 2 GB would otherwise be allocated before it is read)."""
+
+    def __init__(self, f: Any, path: str) -> None:
+        self._f = f
+        self._path = path
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > MAX_RECORD:
+            raise InputError(f"corrupt capture: a record claims {n} bytes", path=self._path)
+        data: bytes = self._f.read(n)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
 def requests(f: IO[bytes], path: str) -> Iterator[tuple[int, Request | None, bool]]:
     """Yield ``(packet_number, request or None, decodable)`` for every packet."""
     try:
@@ -79,10 +100,15 @@ def requests(f: IO[bytes], path: str) -> Iterator[tuple[int, Request | None, boo
     except ImportError:
         raise InputError("reading packet captures needs the 'pcap' extra "
                          "(pip install 'wormsign[pcap]')", path=path) from None
-    head = f.read(4)
-    f.seek(0)
+    if hasattr(f, "peek"):  # an open_input stream (maybe a pipe): look without consuming
+        head = f.peek(4)[:4]
+    else:
+        head = f.read(4)
+        f.seek(0)
+    bounded = _Bounded(f, path)
     try:
-        reader: Any = dpkt.pcapng.Reader(f) if head == MAGICS[-1] else dpkt.pcap.Reader(f)
+        reader: Any = (dpkt.pcapng.Reader(bounded) if head == MAGICS[-1]
+                       else dpkt.pcap.Reader(bounded))
     except (ValueError, dpkt.dpkt.Error) as exc:
         raise InputError(f"not a readable capture: {exc}", path=path) from None
     datalink = reader.datalink()
