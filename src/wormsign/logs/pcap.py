@@ -17,6 +17,7 @@ from wormsign.errors import InputError
 from wormsign.logs.clf import split_request
 from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.record import Request
+from wormsign.logs.source import InputStream
 from wormsign.logs.text import decode
 
 MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
@@ -93,8 +94,11 @@ class _Bounded:
         return getattr(self._f, name)
 
 
-def requests(f: IO[bytes], path: str) -> Iterator[tuple[int, Request | None, bool]]:
-    """Yield ``(packet_number, request or None, decodable)`` for every packet."""
+def requests(f: IO[bytes] | InputStream, path: str) -> Iterator[tuple[int, Request | None, bool]]:
+    """Yield ``(packet_number, request or None, decodable)`` for every packet.
+
+    ``f`` is a seekable file or an :func:`~wormsign.logs.source.open_input` stream (a pipe
+    too: its first bytes are peeked, not consumed)."""
     try:
         import dpkt
     except ImportError:
