@@ -186,3 +186,15 @@ def test_error_log_phrase_search_is_linear_on_long_messages() -> None:
     line += b"File does not exist: /default.ida"
     r = errorlog.parse_line(line)
     assert r is not None and r.url == "/default.ida"
+
+
+def test_iis_and_zeek_validators_count_bad_clients_as_skipped() -> None:
+    buf = (b"#Fields: date time c-ip cs-method cs-uri-stem sc-status\n"
+           b"2001-07-19 00:00:01 2a00::1%x} GET /default.ida 404\n"
+           b"2001-07-19 00:00:01 10.0.0.1 GET /default.ida 404\n"
+           b"2001-07-19 00:00:01 - GET /default.ida 404\n")
+    assert iis.validate(buf, 0, iis.IISState(), 5) == (4, 2, [2, 4])
+    tsv = b"#fields\tts\tid.orig_h\turi\n1\tfe80::1%eth0\t/x\n1\t10.0.0.1\t/x\n"
+    assert zeek.validate_tsv(tsv, 0, iis.IISState(), 5) == (3, 1, [2])
+    no_client = b"#Fields: date time cs-uri-stem\n2001-07-19 00:00:01 /x\n"
+    assert iis.validate(no_client, 0, iis.IISState(), 5) == (2, 0, [])
