@@ -198,3 +198,14 @@ def test_iis_and_zeek_validators_count_bad_clients_as_skipped() -> None:
     assert zeek.validate_tsv(tsv, 0, iis.IISState(), 5) == (3, 1, [2])
     no_client = b"#Fields: date time cs-uri-stem\n2001-07-19 00:00:01 /x\n"
     assert iis.validate(no_client, 0, iis.IISState(), 5) == (2, 0, [])
+
+
+def test_error_log_validators_count_bad_clients_as_skipped() -> None:
+    buf = (b"[Thu Jul 19 10:23:45 2001] [error] [client fe80::1%eth0] File does not exist: /x\n"
+           b"[Thu Jul 19 10:23:45 2001] [error] [client 10.0.0.1] File does not exist: /x\n"
+           b"[Thu Jul 19 10:23:45 2001] [notice] Apache/1.3.20 configured\n")
+    assert errorlog.validate(buf, 0, 5) == (3, 1, [1])
+    ng = (b'2001/07/19 10:23:45 [error] 1#0: *5 open() "/x" failed, client: 999.1.1.1, '
+          b'server: _, request: "GET /x HTTP/1.1"\n'
+          b"2001/07/19 10:23:45 [notice] 1#0: signal process started\n")
+    assert errorlog.nginx_validate(ng, 0, 5) == (2, 1, [1])

@@ -41,8 +41,18 @@ _MONTHS = {m: i + 1 for i, m in enumerate(
 
 
 def validate(buf: bytes, base_line: int, max_bad: int) -> tuple[int, int, list[int]]:
-    """Count lines and those that are not error-log lines (absolute 1-based numbers)."""
-    return count_bad(buf, base_line, max_bad, lambda line, _n: LINE.match(line) is not None)
+    """Count lines and those that are not error-log lines (absolute 1-based numbers); a line
+    that names a client that is not exactly one address is not accepted either."""
+    return count_bad(buf, base_line, max_bad, lambda line, _n: LINE.match(line) is not None
+                     and _client_ok(line, b"[client ", _CLIENT))
+
+
+def _client_ok(line: bytes, marker: bytes, pattern: re.Pattern[str]) -> bool:
+    """No client named, or a client that :func:`canonical_ip` keeps."""
+    if marker not in line:
+        return True
+    m = pattern.search(decode(line))
+    return m is not None and canonical_ip(m.group(1)) is not None
 
 
 @lru_cache(maxsize=4096)
@@ -111,7 +121,8 @@ _NGINX_HOST = re.compile(r', host: "([^"]*)"')
 def nginx_validate(buf: bytes, base_line: int, max_bad: int) -> tuple[int, int, list[int]]:
     """Count lines and those that are not nginx error-log lines (absolute 1-based numbers)."""
     return count_bad(buf, base_line, max_bad,
-                     lambda line, _n: NGINX_LINE.match(line) is not None)
+                     lambda line, _n: NGINX_LINE.match(line) is not None
+                     and _client_ok(line, b", client: ", _NGINX_CLIENT))
 
 
 def nginx_parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | None:
