@@ -245,3 +245,83 @@ def test_upgrade_from_first_revision_keeps_data(tmp_path: Path) -> None:
     with Store.open(url) as s:
         assert [i.name for i in s.list_incidents()] == ["old"]
         assert "ix_alerts_host" in {i["name"] for i in sa.inspect(s.engine).get_indexes("alerts")}
+
+
+def test_typed_store_errors(store: Store) -> None:
+    from wormsign.errors import ConflictError, InvalidError, NotFoundError
+    with pytest.raises(NotFoundError, match="no incident with id 999"):
+        store.get_incident(999)
+    with pytest.raises(NotFoundError):
+        store.incident_version(999)
+    with pytest.raises(InvalidError):
+        store.create_incident("  ")
+    iid = store.create_incident("typed")
+    with pytest.raises(InvalidError):
+        store.add_networks(iid, ["192.0.2.0/24"], kind="enemy")
+    with pytest.raises(NotFoundError, match="has no task"):
+        store.find_task(iid, "contain.nothing")
+    store.close_incident(iid)
+    with pytest.raises(ConflictError, match="is closed"):
+        store.require_open(iid)
+    assert issubclass(NotFoundError, StoreError) and issubclass(ConflictError, StoreError)
+
+
+def test_feed_tokens_are_hashed_checked_and_revocable(store: Store) -> None:
+    from wormsign.errors import NotFoundError
+    from wormsign.incidents import schema as t
+    a = store.create_incident("feeds")
+    b = store.create_incident("other")
+    tok = store.create_feed_token(a, "edge-fw-1")
+    tok2 = store.create_feed_token(a, "edge-fw-2")
+    assert len(tok) >= 40 and tok != tok2
+    assert store.check_feed_token(a, tok) and store.check_feed_token(a, tok2)
+    assert not store.check_feed_token(b, tok)          # per incident
+    assert not store.check_feed_token(a, tok[:-1])
+    assert not store.check_feed_token(a, "")
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(t.feed_tokens.c.token_sha256)).scalars().all()
+    assert tok not in stored and len(stored) == 2     # only hashes are kept
+    assert all(tok not in x.detail for x in store.list_actions(a))
+    listed = store.list_feed_tokens(a)
+    assert [x.label for x in listed] == ["edge-fw-1", "edge-fw-2"]
+    assert all(x.active for x in listed)
+    gone = store.revoke_feed_token(a, "edge-fw-1")
+    assert [x.label for x in gone] == ["edge-fw-1"] and not gone[0].active
+    assert not store.check_feed_token(a, tok) and store.check_feed_token(a, tok2)
+    store.revoke_feed_token(a, listed[1].id)
+    assert not store.check_feed_token(a, tok2)
+    with pytest.raises(NotFoundError):
+        store.revoke_feed_token(a, "edge-fw-1")        # already revoked
+    with pytest.raises(NotFoundError):
+        store.create_feed_token(999, "x")
+
+
+def test_incident_version_moves_with_evidence_and_networks(store: Store,
+                                                          tmp_path: Path) -> None:
+    iid = store.create_incident("etag")
+    other = store.create_incident("other")
+    v0 = store.incident_version(iid)
+    path = write_jsonl(tmp_path / "a.jsonl", synthetic_alerts(50, seed=3))
+    ingest_paths(store, iid, [path])
+    v1 = store.incident_version(iid)
+    assert v1 > v0
+    ingest_paths(store, iid, [path], reread=True)      # nothing new: no change
+    assert store.incident_version(iid) == v1
+    store.add_networks(iid, ["203.0.113.0/24"], kind="allow")
+    assert store.incident_version(iid) > v1
+    assert store.incident_version(other) == 0
+    with store.begin() as conn:                        # what the blocklist refresh calls
+        store.bump_version(conn, other)
+    assert store.incident_version(other) == 1
+
+
+def test_task_notes_are_rows(store: Store, tmp_path: Path) -> None:
+    iid = store.create_incident("notes")
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl",
+                                          [make_alert(0, "198.51.100.1", "nimda")])])
+    store.update_task(iid, "nimda/monitor.alerts", note="first")
+    x = store.update_task(iid, "nimda/monitor.alerts", note="  second\n", status="done")
+    lines = x.notes.splitlines()
+    assert [ln.split("] ", 1)[1] for ln in lines] == ["first", "second"]
+    assert all(ln.startswith("[20") for ln in lines) and x.status == "done"
+    assert x.to_dict()["notes"] == x.notes
