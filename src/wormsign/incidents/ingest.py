@@ -300,12 +300,17 @@ def check_alert(a: Alert) -> Alert:
     return a
 
 
+_RECORD_TEXT = ("@timestamp", "http.request.method", "user_agent.original",
+                "destination.domain", "source.ip", "rule.id", "rule.name", "rule.category",
+                "wormsign.family", "threat.software.name", "wormsign.severity",
+                "url.original", "log.file.path", "event.dataset")
+
+
 def alert_from_record(obj: Any) -> Alert:
     """An alert from one parsed ``scan --alerts`` record, checked (:func:`check_alert`)."""
     if not isinstance(obj, dict):
         raise TypeError("not a JSON object")
-    for k in ("@timestamp", "http.request.method", "user_agent.original",
-              "destination.domain"):
+    for k in _RECORD_TEXT:
         v = obj.get(k)
         if v is not None and not isinstance(v, str):
             raise TypeError(f"{k} is not text")
