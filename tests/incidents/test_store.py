@@ -325,3 +325,63 @@ def test_task_notes_are_rows(store: Store, tmp_path: Path) -> None:
     assert [ln.split("] ", 1)[1] for ln in lines] == ["first", "second"]
     assert all(ln.startswith("[20") for ln in lines) and x.status == "done"
     assert x.to_dict()["notes"] == x.notes
+
+
+def _add_notes(url: str, iid: int, who: int, n: int) -> None:
+    with Store.open(url) as s:
+        for i in range(n):
+            s.update_task(iid, "nimda/monitor.alerts", note=f"w{who}-{i}")
+
+
+def test_notes_written_concurrently_are_all_kept(store_url: str, tmp_path: Path) -> None:
+    import multiprocessing
+    with Store.open(store_url) as s:
+        iid = s.create_incident("notes race")
+        ingest_paths(s, iid, [write_jsonl(tmp_path / "a.jsonl",
+                                          [make_alert(0, "198.51.100.1", "nimda")])])
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_add_notes, args=(store_url, iid, w, 300)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    with Store.open(store_url) as s:
+        notes = s.find_task(iid, "nimda/monitor.alerts").notes.splitlines()
+        texts = [ln.split("] ", 1)[1] for ln in notes]
+        assert len(texts) == 900
+        assert set(texts) == {f"w{w}-{i}" for w in range(3) for i in range(300)}
+        # Each writer's notes keep their order.
+        for w in range(3):
+            mine = [x for x in texts if x.startswith(f"w{w}-")]
+            assert mine == [f"w{w}-{i}" for i in range(300)]
+        assert sum(a.kind == "task" for a in s.list_actions(iid)) == 900
+
+
+def test_upgrade_turns_task_notes_into_rows(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from wormsign.incidents.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'v3.db'}"
+    engine = sa.create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(sa.text("INSERT INTO incidents (name, status, created_at) "
+                             "VALUES ('v3', 'open', 1)"))
+        conn.execute(sa.text(
+            "INSERT INTO tasks (incident_id, playbook, key, phase, seq, title, description, "
+            "status, owner, notes, updated_at) VALUES (1, 'nimda', 'monitor.alerts', "
+            "'monitor', 1, 'Watch', '', 'open', NULL, :n, 1000)"),
+            {"n": "[2001-09-18 13:05] moved to VLAN 9\nno stamp here"})
+    engine.dispose()
+    with Store.open(url) as s:
+        [task] = s.list_tasks(1)
+        assert task.notes.splitlines() == ["[2001-09-18 13:05] moved to VLAN 9",
+                                           "[1970-01-01 00:16] no stamp here"]
+        assert s.incident_version(1) == 0
+        assert [i.name for i in s.list_incidents()] == ["v3"]
