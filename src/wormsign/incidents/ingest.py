@@ -39,8 +39,10 @@ read offset they cover, in one transaction.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
+import ipaddress
 import json
 import os
 import socket
@@ -146,8 +148,12 @@ def sensor_of(fmt: str) -> str:
     return fmt
 
 
+_sensor_of = functools.lru_cache(maxsize=256)(sensor_of)
+
+
+@functools.lru_cache(maxsize=65536)
 def _canonical_source(ip: str) -> str:
-    import ipaddress
+    """``str()`` of the parsed address (one spelling per address), else the text itself."""
     try:
         return str(ipaddress.ip_address(ip.strip()))
     except ValueError:
@@ -158,8 +164,11 @@ def event_hash(a: Alert, sensor: str | None = None) -> bytes:
     """A 128-bit hash of the normalised event of an alert: sensor (``sensor`` or
     :func:`sensor_of` its format), canonical source address, time (whole seconds, UTC),
     method (upper case), URL and rule. Where it was read from plays no part."""
-    ts = _epoch(a.timestamp)
-    raw = "\x1f".join((sensor if sensor is not None else sensor_of(a.format),
+    return _event_hash(a, sensor, _epoch(a.timestamp))
+
+
+def _event_hash(a: Alert, sensor: str | None, ts: int | None) -> bytes:
+    raw = "\x1f".join((sensor if sensor is not None else _sensor_of(a.format),
                        _canonical_source(a.source_ip), "" if ts is None else str(ts),
                        (a.method or "").upper(), a.url, a.rule_id))
     return hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
@@ -242,8 +251,9 @@ class Streams:
         occ = self.by_file.get(a.file_path)
         if occ is None:
             occ = self.by_file[a.file_path] = Occurrences()
-        h = event_hash(a, self.sensor)
-        return evidence_key(h, occ.next(h, _epoch(a.timestamp)))
+        ts = _epoch(a.timestamp)
+        h = _event_hash(a, self.sensor, ts)
+        return evidence_key(h, occ.next(h, ts))
 
 
 def _epoch(ts: datetime | None) -> int | None:
@@ -268,6 +278,41 @@ def check_alert(a: Alert) -> Alert:
     Text must be ``str`` that encodes as UTF-8 (no lone surrogates) and holds no NUL, short
     enough for its column; the line a non-negative 64-bit integer; the status 0-999; the
     time one whose UTC epoch seconds exist."""
+    try:  # the common case in one pass: all text, no NUL, valid UTF-8
+        joined = "\x1f".join([a.source_ip, a.rule_id, a.rule_name, a.family, a.rule_family,
+                              a.severity, a.url, a.method or "", a.user_agent or "",
+                              a.host or "", a.file_path, a.format])
+        joined.encode("utf-8")
+        clean = "\x00" not in joined
+    except (TypeError, UnicodeEncodeError):
+        clean = False
+    if not clean:
+        _check_text_fields(a)
+    if (len(a.source_ip) > 64 or len(a.family) > 64 or len(a.rule_family) > 64
+            or len(a.rule_id) > 128 or len(a.severity) > 16 or len(a.format) > 32
+            or (a.method is not None and len(a.method) > 32)):
+        name, limit = next((n, m) for n, m in _MAX_LEN.items()
+                           if len(getattr(a, n) or "") > m)
+        raise ValueError(f"{name} longer than {limit} characters")
+    if not a.source_ip.strip():
+        raise ValueError("no source address")
+    line, status = a.line, a.status
+    if type(line) is not int or not 0 <= line < _INT64:
+        raise ValueError("line number out of range")
+    if status is not None and (type(status) is not int or not 0 <= status <= 999):
+        raise ValueError("HTTP status out of range")
+    if a.timestamp is not None:
+        if not isinstance(a.timestamp, datetime):
+            raise TypeError("timestamp is not a time")
+        ts = _epoch(a.timestamp)
+        if ts is None or not -_INT64 < ts < _INT64:
+            raise ValueError("timestamp out of range")
+        a.timestamp.astimezone(UTC)
+    return a
+
+
+def _check_text_fields(a: Alert) -> None:
+    """The field-by-field check, for the message naming the bad one."""
     for name in _TEXT:
         v = getattr(a, name)
         if v is None and name in ("method", "user_agent", "host"):
@@ -280,45 +325,29 @@ def check_alert(a: Alert) -> Alert:
             v.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"{name} is not valid Unicode (lone surrogate)") from None
-        limit = _MAX_LEN.get(name)
-        if limit is not None and len(v) > limit:
-            raise ValueError(f"{name} longer than {limit} characters")
-    if not a.source_ip.strip():
-        raise ValueError("no source address")
-    if isinstance(a.line, bool) or not isinstance(a.line, int) or not 0 <= a.line < _INT64:
-        raise ValueError("line number out of range")
-    if a.status is not None and (isinstance(a.status, bool) or not isinstance(a.status, int)
-                                 or not 0 <= a.status <= 999):
-        raise ValueError("HTTP status out of range")
-    if a.timestamp is not None:
-        if not isinstance(a.timestamp, datetime):
-            raise TypeError("timestamp is not a time")
-        ts = _epoch(a.timestamp)
-        if ts is None or not -_INT64 < ts < _INT64:
-            raise ValueError("timestamp out of range")
-        a.timestamp.astimezone(UTC)
-    return a
 
 
 _RECORD_TEXT = ("@timestamp", "http.request.method", "user_agent.original",
                 "destination.domain", "source.ip", "rule.id", "rule.name", "rule.category",
                 "wormsign.family", "threat.software.name", "wormsign.severity",
                 "url.original", "log.file.path", "event.dataset")
+_TEXT_TYPES = frozenset((str, type(None)))
 
 
 def alert_from_record(obj: Any) -> Alert:
     """An alert from one parsed ``scan --alerts`` record, checked (:func:`check_alert`)."""
     if not isinstance(obj, dict):
         raise TypeError("not a JSON object")
-    for k in _RECORD_TEXT:
-        v = obj.get(k)
-        if v is not None and not isinstance(v, str):
-            raise TypeError(f"{k} is not text")
+    if not set(map(type, map(obj.get, _RECORD_TEXT))) <= _TEXT_TYPES:
+        bad = next(k for k in _RECORD_TEXT if type(obj.get(k)) not in _TEXT_TYPES)
+        raise TypeError(f"{bad} is not text")
     for k in ("http.response.status_code", "log.file.line"):
         v = obj.get(k)
+        if v is None or type(v) is int:
+            continue
         if isinstance(v, float) and not v.is_integer():
             raise ValueError(f"{k} is not an integer")
-        if v is not None and not isinstance(v, (int, float, str)):
+        if not isinstance(v, (int, float, str)):
             raise TypeError(f"{k} is not a number")
     return check_alert(Alert.from_ecs(obj))
 
@@ -796,8 +825,9 @@ def ingest_alert_batch(store: Store, incident_id: int, alerts: Iterable[Alert], 
             if fk is None:
                 key = loose.key(a)
             else:
-                h = event_hash(a, sensor)
-                key = evidence_key(h, counters[fk].next(h, _epoch(a.timestamp)))
+                ts = _epoch(a.timestamp)
+                h = _event_hash(a, sensor, ts)
+                key = evidence_key(h, counters[fk].next(h, ts))
             rows.append(alert_row(incident_id, None, a, cls, key))
         added = _insert_alerts(store, conn, incident_id, None, rows)
         store.save_watch_offsets(conn, incident_id, [
