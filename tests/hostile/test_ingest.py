@@ -259,3 +259,36 @@ def test_fuzzed_records_are_alerts_that_fit_or_counted_skips(tmp_path: Path) -> 
         assert _jobs(store, iid) == ["done"]
         with store.engine.connect() as conn:
             assert rollups_consistent(conn, iid)
+
+
+def test_truncated_gzip_is_a_one_line_error_and_keeps_what_was_read(
+        store: Store, tmp_path: Path) -> None:
+    import gzip
+    full = gzip.compress(("\n".join(json.dumps(_good(i)) for i in range(3000)) + "\n").encode())
+    path = tmp_path / "alerts.jsonl.gz"
+    path.write_bytes(full[: len(full) // 2])
+    other = _write(tmp_path / "other.jsonl", [json.dumps(_good(5000))])
+    iid = store.create_incident("truncated")
+    res = ingest_paths(store, iid, [path, other], batch_size=500)
+    bad, good = res.files
+    assert bad.error is not None and str(path) in bad.error and "\n" not in bad.error
+    assert "the records before it are stored" in bad.error
+    assert good.added == 1
+    with store.engine.connect() as conn:
+        kept = conn.execute(sa.select(sa.func.count()).select_from(t.alerts)).scalar_one()
+        assert rollups_consistent(conn, iid)
+    assert kept > 1                                   # whole batches before the damage
+    assert sorted(_jobs(store, iid)) == ["done", "failed"]
+
+
+def test_overlong_record_is_skipped_without_buffering(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wormsign.incidents.ingest as ingest
+    monkeypatch.setattr(ingest, "MAX_RECORD_BYTES", 4096)
+    huge = _bad(**{"url.original": "/" + "A" * 50_000})
+    path = _write(tmp_path / "alerts.jsonl", [json.dumps(_good(0)), huge, json.dumps(_good(1))])
+    iid = store.create_incident("overlong")
+    res = ingest_paths(store, iid, [path])
+    f = res.files[0]
+    assert (f.added, f.skipped) == (2, 1)
+    assert f.errors == [f"{path}:2: not an alert (longer than 4,096 bytes)"]

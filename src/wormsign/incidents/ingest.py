@@ -46,6 +46,7 @@ import ipaddress
 import json
 import os
 import socket
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -64,6 +65,10 @@ from wormsign.incidents.store import Store, WatchOffset, now_s
 DEFAULT_BATCH = 50_000
 MAX_REPORTED_ERRORS = 10
 ASSESS_MAX_BYTES = 512 * 1024 * 1024
+#: Longest alerts JSON Lines record read (a longer one is a counted skip, never buffered).
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+#: Errors of reading a file (truncated or corrupt gzip, I/O): the file's one-line error.
+READ_ERRORS = (OSError, EOFError, zlib.error)
 
 #: A ``running`` job whose heartbeat is older than this (seconds) is taken as dead even when
 #: its pid seems alive (pid reuse, or a process on another host).
@@ -572,11 +577,33 @@ def _ingest_alerts_file(store: Store, iid: int, path: Path, cls: Classifier, bat
     job = _Job(store, iid, path, "alerts")
     try:
         res = _read_alerts_file(job, path, cls, batch, progress, sensor)
+    except READ_ERRORS as exc:
+        job.end_abnormally(exc)
+        raise InputError(f"cannot read past record {job.position:,} "
+                         f"({_reason(exc)}); the records before it are stored",
+                         str(path)) from exc
     except BaseException as exc:
         job.end_abnormally(exc)
         raise
     job.finish()
     return res
+
+
+def _records(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) of a JSON Lines file; None for a line longer than
+    :data:`MAX_RECORD_BYTES`, which is skipped without being held in memory."""
+    lineno = 0
+    while True:
+        raw = fh.readline(MAX_RECORD_BYTES + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(1 << 20)
+            yield lineno, None
+            continue
+        yield lineno, raw
 
 
 def _read_alerts_file(job: _Job, path: Path, cls: Classifier, batch: int,
@@ -587,13 +614,15 @@ def _read_alerts_file(job: _Job, path: Path, cls: Classifier, batch: int,
     rows: list[tuple[Any, ...]] = []
     lineno = 0
     with _open_binary(path) as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
+        for lineno, raw in _records(fh):
+            if raw is not None and not raw.strip():
                 continue
             resumed = lineno <= job.position
             if not resumed:
                 res.records += 1
             try:
+                if raw is None:
+                    raise ValueError(f"longer than {MAX_RECORD_BYTES:,} bytes")
                 a = alert_from_record(json.loads(raw))
                 key = streams.key(a)  # also for resumed lines: occurrences count from 0
                 if not resumed:
@@ -629,7 +658,10 @@ def _ingest_log_file(store: Store, iid: int, path: Path, cls: Classifier, batch:
     except ImportError as exc:
         raise InputError("not alerts or an assessment, and raw logs need the scanner "
                          "(wormsign.detect.scanner), which is not available", str(path)) from exc
-    report = scan_paths([str(path)])
+    try:
+        report = scan_paths([str(path)])
+    except (*READ_ERRORS, *RECORD_ERRORS) as exc:  # a reader's bug must not end the run
+        raise InputError(f"cannot scan: {_reason(exc)}", str(path)) from exc
     for st in report.files:
         if st.error:
             raise InputError(st.error, str(path))
@@ -726,8 +758,11 @@ def _store_assessment(store: Store, job: _Job, path: Path) -> FileResult:
     res = FileResult(str(path), "assess")
     try:
         with _open_binary(path) as fh:
-            doc = json.loads(fh.read().decode("utf-8"))
-    except (*RECORD_ERRORS, OSError) as exc:
+            data = fh.read(ASSESS_MAX_BYTES + 1)
+        if len(data) > ASSESS_MAX_BYTES:
+            raise ValueError(f"larger than {ASSESS_MAX_BYTES:,} bytes")
+        doc = json.loads(data.decode("utf-8"))
+    except (*RECORD_ERRORS, *READ_ERRORS) as exc:
         raise InputError(f"not a readable assess --json document: {_reason(exc)}",
                          str(path)) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("hosts", []), list):
