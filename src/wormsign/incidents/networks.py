@@ -26,20 +26,63 @@ NEVER_BLOCK: tuple[str, ...] = ("127.0.0.0/8", "0.0.0.0/8", "169.254.0.0/16", "2
                                 "255.255.255.255/32", "::1/128", "fe80::/10", "ff00::/8")
 
 
-def parse_network(text: str) -> IPNetwork:
-    """Parse a CIDR (or a bare address) strictly; a bad value raises :class:`ConfigError`."""
+#: What an address or network can be made of; anything else (zone ids, spaces, text) is refused
+#: before ``ipaddress`` sees it, since ``ipaddress`` accepts ``fe80::1%eth0`` and ``%x}``.
+_IP_CHARS = re.compile(r"[0-9A-Fa-f:./]{2,49}")
+
+
+def parse_ip(text: object, *, networks: bool = False) -> IPAddress | IPNetwork | None:
+    """The one way from stored or typed text to an address: an ``ipaddress`` object or None.
+
+    Only an address written as an address passes (no zone id ``%eth0``, no spaces or control
+    characters, no other text); an IPv4-mapped IPv6 address (``::ffff:192.0.2.1``) is the IPv4
+    address it carries. With ``networks`` a CIDR passes too (host bits are cleared; a /32 or
+    /128 is the address itself). Exporters write ``str()`` of the result, never the input."""
+    if not isinstance(text, str) or not _IP_CHARS.fullmatch(text):
+        return None
+    if "/" in text:
+        if not networks:
+            return None
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return None
+        net = _unmap_network(net)
+        return net.network_address if net.prefixlen == net.max_prefixlen else net
     try:
-        return ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError as exc:
-        raise ConfigError(f"not a network or address: {text!r}") from exc
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _unmap_network(net: IPNetwork) -> IPNetwork:
+    """``::ffff:10.0.0.0/104`` is ``10.0.0.0/8``."""
+    mapped = net.network_address.ipv4_mapped if net.version == 6 else None
+    if isinstance(net, ipaddress.IPv6Network) and mapped is not None and net.prefixlen >= 96:
+        return ipaddress.IPv4Network((mapped, net.prefixlen - 96))
+    return net
+
+
+def parse_network(text: str) -> IPNetwork:
+    """Parse a CIDR (or a bare address) given by a person (``--own``, ``--allow``, the API);
+    a bad value, a zone id (``2a00::1%eth0``) included, raises a one-line :class:`ConfigError`."""
+    cleaned = text.strip() if isinstance(text, str) else text
+    got = parse_ip(cleaned, networks=True)
+    if got is None:
+        shown = repr(text[:60] + ("..." if len(text) > 60 else "")) if isinstance(text, str) \
+            else type(text).__name__
+        why = " (a zone id such as %eth0 is not allowed)" if "%" in str(text) else ""
+        raise ConfigError(f"not a network or address: {shown}{why}")
+    return ipaddress.ip_network(got)
 
 
 def parse_address(text: str) -> IPAddress | None:
-    """The address in ``text``, or None when it is not one (hostnames, garbage)."""
-    try:
-        return ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
+    """The address in ``text`` (see :func:`parse_ip`), or None when it is not exactly one."""
+    got = parse_ip(text)
+    return got if isinstance(got, ipaddress.IPv4Address | ipaddress.IPv6Address) else None
 
 
 @dataclass
