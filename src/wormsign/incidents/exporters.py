@@ -123,9 +123,11 @@ def export_iptables(ctx: ExportContext) -> str:
                 f'"{ctx.label} {_clean(_expiry(e))}" -j DROP')
         (out if e.version == 4 else v6).append(rule)
     out.append("COMMIT")
-    if v6:
-        out.append(f"# {len(v6)} IPv6 entries for ip6tables-restore --noflush:")
-        out.extend(f"# {r}" for r in v6)
+    if v6:  # a whole ip6tables-restore file behind a prefix iptables-restore reads as comment
+        out.append(f"# {len(v6)} IPv6 entries; load: "
+                   f"sed -n 's/^#6 //p' FILE | ip6tables-restore --noflush")
+        out.extend(f"#6 {r}" for r in ["*filter", f":{chain} - [0:0]", f"-F {chain}", *v6,
+                                       "COMMIT"])
     return "\n".join(out) + "\n"
 
 
