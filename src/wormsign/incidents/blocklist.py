@@ -15,15 +15,23 @@ text) stays in the evidence, is never exported, and is counted as ``refused``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import socket
 from collections import Counter
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from wormsign.incidents import schema as t
-from wormsign.incidents.networks import IPAddress, IPNetwork, parse_duration, parse_ip
+from wormsign.incidents.networks import (
+    IPAddress,
+    IPNetwork,
+    canonical,
+    parse_duration,
+    parse_ip,
+)
 from wormsign.incidents.query import source_stats
 from wormsign.incidents.store import Store, now_s
 
@@ -32,7 +40,7 @@ DEFAULT_TTL = 7 * 86400
 
 @dataclass(frozen=True)
 class Entry:
-    """One blocklist entry; ``address`` is canonical and ``ip`` its parsed form."""
+    """One blocklist entry; ``address`` is canonical (see :func:`.networks.canonical`)."""
 
     address: str
     family: str
@@ -41,17 +49,24 @@ class Entry:
     last_seen: int | None
     added_at: int
     expires_at: int
-    ip: IPAddress | IPNetwork = field(compare=False, repr=False)
+
+    @functools.cached_property
+    def ip(self) -> IPAddress | IPNetwork:
+        """The parsed address or network."""
+        got = parse_ip(self.address, networks=True)
+        if got is None:
+            raise ValueError(f"not a canonical address: {self.address!r}")
+        return got
 
     @property
     def version(self) -> int:
-        return self.ip.version
+        return 6 if ":" in self.address else 4
 
     def active(self, now: int) -> bool:
         return self.expires_at > now
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "ip"}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def ttl_seconds(ttl: str | int | None) -> int:
@@ -80,7 +95,7 @@ def refresh(store: Store, incident_id: int, ttl: str | int | None = None,
         existing = {r.address: r for r in conn.execute(
             sa.select(bl).where(bl.c.incident_id == incident_id))}
         # Rows written before addresses were canonical (``2a00::1%x}``) go too.
-        gone = [a for a in existing if _canonical(a) != a or not cls.is_blockable(a)]
+        gone = [a for a in existing if canonical(a) != a or not cls.is_blockable(a)]
         for i in range(0, len(gone), 5000):
             conn.execute(bl.delete().where(bl.c.incident_id == incident_id,
                                            bl.c.address.in_(gone[i:i + 5000])))
@@ -114,11 +129,6 @@ def refresh(store: Store, incident_id: int, ttl: str | int | None = None,
     return {"added": added, "extended": extended, "removed": removed, "refused": refused}
 
 
-def _canonical(text: str) -> str | None:
-    got = parse_ip(text)
-    return None if got is None else str(got)
-
-
 def _blockable_sources(stats: list[dict[str, Any]], cls: Any
                        ) -> tuple[dict[str, dict[str, Any]], int]:
     """Per canonical address, the merged stats of the sources to block, and the number of
@@ -126,7 +136,7 @@ def _blockable_sources(stats: list[dict[str, Any]], cls: Any
     per_source: dict[str, dict[str, Any]] = {}
     refused: set[str] = set()
     for s in stats:
-        ip = _canonical(s["source_ip"])
+        ip = canonical(s["source_ip"])
         if ip is None:
             refused.add(s["source_ip"])
             continue
@@ -152,7 +162,7 @@ def refused_sources(store: Store, incident_id: int) -> int:
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(s.c.source_ip).where(s.c.incident_id == incident_id)
                             .distinct()).scalars().all()
-    return sum(1 for r in rows if parse_ip(r) is None)
+    return sum(1 for r in rows if canonical(r) is None)
 
 
 def entries(store: Store, incident_id: int, *, now: int | None = None,
@@ -175,20 +185,21 @@ def load(store: Store, incident_id: int, *, now: int | None = None,
     refused = 0
     with store.engine.connect() as conn:
         for r in conn.execute(q):
-            ip = parse_ip(r[0], networks=True)
-            if ip is None:
+            address = canonical(r[0], networks=True)
+            if address is None:
                 refused += 1
                 continue
-            out.append(Entry(str(ip), *r[1:], ip=ip))
+            out.append(Entry(address, *r[1:]))
     out.sort(key=_order)
     return _dedupe(out), refused
 
 
-def _order(e: Entry) -> tuple[int, int, int]:
-    ip = e.ip
-    if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return (ip.version, int(ip), ip.max_prefixlen)
-    return (ip.version, int(ip.network_address), ip.prefixlen)
+def _order(e: Entry) -> tuple[int, bytes, int]:
+    """IPv4 first, then by address (packed bytes compare as numbers), then prefix length."""
+    host, _, plen = e.address.partition("/")
+    v6 = ":" in host
+    packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, host)
+    return (6 if v6 else 4, packed, int(plen) if plen else (128 if v6 else 32))
 
 
 def _dedupe(items: list[Entry]) -> list[Entry]:
@@ -235,7 +246,7 @@ def _merge(block: IPNetwork, group: list[Entry]) -> Entry:
     fam = Counter(e.family for e in group).most_common(1)[0][0]
     firsts = [e.first_seen for e in group if e.first_seen is not None]
     lasts = [e.last_seen for e in group if e.last_seen is not None]
-    return replace(group[0], address=str(ip), ip=ip, family=fam,
+    return replace(group[0], address=str(ip), family=fam,
                    events=sum(e.events for e in group),
                    first_seen=min(firsts) if firsts else None,
                    last_seen=max(lasts) if lasts else None,

@@ -18,6 +18,8 @@ properties allowed), which checks every property and pattern.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import time
 import uuid
@@ -30,9 +32,11 @@ from wormsign.incidents import schema as t
 from wormsign.logs.text import safe
 
 if TYPE_CHECKING:
+    from wormsign.incidents.blocklist import Entry
     from wormsign.incidents.exporters import ExportContext
 
 NAMESPACE = uuid.UUID("8a4c1f0e-5b1d-4c8e-9a57-2f1c6d0b9e31")
+_NS = NAMESPACE.bytes
 
 WORMS: dict[str, dict[str, Any]] = {
     "code-red": {
@@ -65,9 +69,20 @@ VULNS = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
 def _ts(epoch: int, *, ms: bool = False) -> str:
     """A STIX timestamp (UTC, ``Z``); ``created`` and ``modified`` carry milliseconds."""
     return time.strftime("%Y-%m-%dT%H:%M:%S" + (".000Z" if ms else "Z"), time.gmtime(epoch))
+
+
+def uuid5(name: str) -> str:
+    """``str(uuid.uuid5(NAMESPACE, name))`` (RFC 4122 name-based, SHA-1) without building a
+    UUID object: the same text, three times faster, which counts at 450,000 ids."""
+    b = bytearray(hashlib.sha1(_NS + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _like(fragment: str) -> str:
@@ -87,10 +102,11 @@ class _Writer:
         self.common = {"spec_version": "2.1",
                        "created": _ts(min(ctx.incident.created_at, ctx.now), ms=True),
                        "modified": _ts(ctx.now, ms=True)}
+        self.common_json = json.dumps(self.common)[1:-1]
         self.me = self.sid("identity", "wormsign")
 
     def sid(self, kind: str, key: str) -> str:
-        return f"{kind}--{uuid.uuid5(NAMESPACE, f'{self.iid}/{kind}/{key}')}"
+        return f"{kind}--{uuid5(f'{self.iid}/{kind}/{key}')}"
 
     def obj(self, kind: str, key: str, **props: Any) -> dict[str, Any]:
         return {"type": kind, "id": self.sid(kind, key), **self.common, **props}
@@ -110,7 +126,8 @@ class _Writer:
                        where_sighted_refs=[self.me])
 
 
-def _objects(ctx: ExportContext) -> Iterator[dict[str, Any]]:
+def _objects(ctx: ExportContext) -> Iterator[dict[str, Any] | str]:
+    """Every object of the bundle, as a dict or as JSON text already written."""
     w = _Writer(ctx)
     yield w.obj("identity", "wormsign", name="wormsign incident response",
                 identity_class="system")
@@ -135,21 +152,41 @@ def _objects(ctx: ExportContext) -> Iterator[dict[str, Any]]:
             yield w.obj("relationship", f"{fam}/exploits/{cve}", relationship_type="exploits",
                         source_ref=mw["id"], target_ref=vid)
     for e in ctx.entries:
-        # e.address is str() of a parsed ipaddress object: nothing to escape in the pattern
-        kind = "ipv6-addr" if e.version == 6 else "ipv4-addr"
-        start = e.first_seen if e.first_seen is not None else e.added_at
-        key = f"src/{e.address}"
-        family = safe(e.family)[:64]
-        ind = w.obj("indicator", key, created_by_ref=w.me, name=f"Worm source {e.address}",
-                    description=f"Sent {e.events} {family} requests; blocklisted until "
-                                f"{_ts(e.expires_at)}",
-                    indicator_types=["malicious-activity"],
-                    pattern=f"[{kind}:value = '{e.address}']", pattern_type="stix",
-                    pattern_version="2.1", valid_from=_ts(start),
-                    valid_until=_ts(max(e.expires_at, start + 1)))
-        yield from w.indicate(ind, malware.get(e.family), key, e.events, e.first_seen,
-                              e.last_seen)
+        yield _entry_objects(w, e, malware.get(e.family))
     yield from _url_indicators(ctx, w, malware)
+
+
+def _entry_objects(w: _Writer, e: Entry, malware_id: str | None) -> str:
+    """An entry's indicator, ``indicates`` relationship and sighting as JSON text, written
+    from a template: the same properties :meth:`_Writer.obj` gives, at a fifth of the cost
+    of building and dumping dicts, which counts at 150,000 entries. Only the family is free
+    text (escaped by ``json.dumps``); the address is ``str()`` of an ``ipaddress`` object and
+    everything else is digits or hex."""
+    kind = "ipv6-addr" if e.version == 6 else "ipv4-addr"
+    start = e.first_seen if e.first_seen is not None else e.added_at
+    key = f"src/{e.address}"
+    ind = w.sid("indicator", key)
+    desc = json.dumps(f"Sent {e.events} {safe(e.family)[:64]} requests; blocklisted until "
+                      f"{_ts(e.expires_at)}")
+    out = [f'{{"type": "indicator", "id": "{ind}", {w.common_json}, '
+           f'"created_by_ref": "{w.me}", "name": "Worm source {e.address}", '
+           f'"description": {desc}, "indicator_types": ["malicious-activity"], '
+           f'"pattern": "[{kind}:value = \'{e.address}\']", "pattern_type": "stix", '
+           f'"pattern_version": "2.1", "valid_from": "{_ts(start)}", '
+           f'"valid_until": "{_ts(max(e.expires_at, start + 1))}"}}']
+    if malware_id is not None:
+        out.append(f'{{"type": "relationship", "id": "{w.sid("relationship", key + "/indicates")}'
+                   f'", {w.common_json}, "relationship_type": "indicates", '
+                   f'"source_ref": "{ind}", "target_ref": "{malware_id}"}}')
+    seen = ""
+    if e.first_seen is not None and e.last_seen is not None:
+        seen = (f'"first_seen": "{_ts(e.first_seen)}", '
+                f'"last_seen": "{_ts(max(e.last_seen, e.first_seen))}", ')
+    out.append(f'{{"type": "sighting", "id": "{w.sid("sighting", key)}", {w.common_json}, '
+               f'"created_by_ref": "{w.me}", {seen}'
+               f'"count": {min(max(e.events, 0), 999_999_999)}, "sighting_of_ref": "{ind}", '
+               f'"where_sighted_refs": ["{w.me}"]}}')
+    return ",\n".join(out)
 
 
 def _url_indicators(ctx: ExportContext, w: _Writer,
@@ -177,12 +214,12 @@ def _url_indicators(ctx: ExportContext, w: _Writer,
 def stream_bundle(ctx: ExportContext) -> Iterator[str]:
     """The STIX 2.1 bundle of an incident's evidence and active blocklist, as pieces of JSON
     text (one object a line) to write one after the other."""
-    bundle_id = f"bundle--{uuid.uuid5(NAMESPACE, f'{ctx.incident.id}/bundle/{ctx.now}')}"
+    bundle_id = f"bundle--{uuid5(f'{ctx.incident.id}/bundle/{ctx.now}')}"
     yield f'{{"type": "bundle", "id": "{bundle_id}", "objects": [\n'
     batch: list[str] = []
     first = True
     for o in _objects(ctx):
-        batch.append(("" if first else ",\n") + json.dumps(o))
+        batch.append(("" if first else ",\n") + (o if isinstance(o, str) else json.dumps(o)))
         first = False
         if len(batch) >= CHUNK:
             yield "".join(batch)
