@@ -217,9 +217,11 @@ EXPORTERS: dict[str, Exporter] = {
 
 
 def context(store: Store, incident_id: int, *, now: int | None = None,
-            sid_base: int | None = None, aggregated: bool = False) -> ExportContext:
+            sid_base: int | None = None, aggregated: bool = False,
+            refused_sources_known: int | None = None) -> ExportContext:
     """What every exporter renders: the active entries (collapsed into CIDR blocks when
-    ``aggregated``), the families seen, and how many stored values were refused."""
+    ``aggregated``), the families seen, and how many stored values were refused (sources
+    that are not addresses, counted again unless a refresh just counted them)."""
     inc = store.get_incident(incident_id)
     now = now_s() if now is None else now
     items, bad_rows = load(store, incident_id, now=now)
@@ -228,7 +230,9 @@ def context(store: Store, incident_id: int, *, now: int | None = None,
     return ExportContext(store, inc, items, families_seen(store, incident_id), now,
                          incident_sid_base(incident_id) if sid_base is None else sid_base,
                          {"aggregate": aggregated},
-                         bad_rows + refused_sources(store, incident_id))
+                         bad_rows + (refused_sources(store, incident_id)
+                                     if refused_sources_known is None
+                                     else refused_sources_known))
 
 
 def _check_format(fmt: str) -> None:
@@ -258,9 +262,11 @@ def stream(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = 
     _check_format(fmt)
     inc = store.get_incident(incident_id)
     now = now_s() if now is None else now
+    known = None
     if refresh_first and inc.status == "open":
-        refresh(store, incident_id, ttl, now=now)
-    ctx = context(store, incident_id, now=now, sid_base=sid_base, aggregated=aggregated)
+        known = refresh(store, incident_id, ttl, now=now)["refused"]
+    ctx = context(store, incident_id, now=now, sid_base=sid_base, aggregated=aggregated,
+                  refused_sources_known=known)
     refused = f", {ctx.refused} refused (not addresses)" if ctx.refused else ""
     store.record_action(incident_id, "export", f"{fmt}: {len(ctx.entries)} entries{refused}")
     if fmt == "stix":
