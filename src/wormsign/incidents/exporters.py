@@ -20,13 +20,19 @@ reduced to a safe alphabet in comments and rule strings, escaped in CSV and JSON
 
 from __future__ import annotations
 
+import bisect
 import csv
+import hashlib
 import io
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+
 from wormsign.errors import StoreError
+from wormsign.incidents import schema as t
 from wormsign.incidents.blocklist import Entry, aggregate, load, refresh, refused_sources
 from wormsign.incidents.playbook import families_seen
 from wormsign.incidents.query import iso
@@ -295,7 +301,9 @@ class RenderedBlocklist:
 @dataclass
 class _Snapshot:
     fingerprint: tuple[object, ...]
+    digest: str  # SHA-256 of every stored row of the incident's blocklist
     expiries: list[int]  # of every stored row, sorted: which rows are active at ``now``
+    taken: float  # monotonic time of the digest
     #: per (format, aggregated, sid base): the newest rendering and when it was made
     rendered: dict[tuple[str, bool, int], tuple[int, RenderedBlocklist]] = field(
         default_factory=dict)
@@ -304,29 +312,29 @@ class _Snapshot:
 _SNAPSHOTS: dict[tuple[str, int], _Snapshot] = {}
 _SNAPSHOT_LIMIT = 32
 #: A cached rendering is served for at most this long (its relative nftables timeouts and
-#: "generated" line age with it), then rendered afresh.
+#: "generated" line age with it), and the rows' digest is taken afresh at least this often.
 RENDER_MAX_AGE = 60
+_clock = time.monotonic
 
 
 def _fingerprint(store: Store, incident_id: int) -> tuple[object, ...]:
-    """Changes whenever the incident, its blocklist rows or its set of sources change: a few
-    aggregates over the incident's rows, read in one pass by the database."""
-    from sqlalchemy import func, select
-
-    from wormsign.incidents import schema as t
+    """Changes whenever a refresh changes the blocklist (new rows get new ids, removed ones
+    lower the count, extended ones a growing expiry, count or last seen), the incident, or
+    its set of (source, family) pairs: a few aggregates the database reads in one pass."""
     bl, sf, inc = t.blocklist, t.source_families, t.incidents
-    agg = select(func.count(), func.coalesce(func.sum(bl.c.id), 0), func.max(bl.c.id),
-                 func.coalesce(func.sum(bl.c.expires_at), 0),
-                 func.coalesce(func.sum(bl.c.events), 0),
-                 func.coalesce(func.sum(bl.c.last_seen), 0),
-                 func.coalesce(func.sum(func.length(bl.c.address)), 0),
-                 func.coalesce(func.sum(func.length(bl.c.family)), 0),
-                 ).where(bl.c.incident_id == incident_id)
+    func = sa.func
+    agg = sa.select(func.count(), func.coalesce(func.sum(bl.c.id), 0), func.max(bl.c.id),
+                    func.coalesce(func.sum(bl.c.expires_at), 0),
+                    func.coalesce(func.sum(bl.c.events), 0),
+                    func.coalesce(func.sum(bl.c.last_seen), 0),
+                    func.coalesce(func.sum(func.length(bl.c.address)), 0),
+                    func.coalesce(func.sum(func.length(bl.c.family)), 0),
+                    ).where(bl.c.incident_id == incident_id)
     with store.engine.connect() as conn:
         rows = tuple(conn.execute(agg).one())
-        sources = conn.execute(select(func.count()).select_from(sf)
+        sources = conn.execute(sa.select(func.count()).select_from(sf)
                                .where(sf.c.incident_id == incident_id)).scalar()
-        head = conn.execute(select(inc.c.name, inc.c.status)
+        head = conn.execute(sa.select(inc.c.name, inc.c.status)
                             .where(inc.c.id == incident_id)).one_or_none()
     if head is None:
         store.get_incident(incident_id)  # raises the store's not-found error
@@ -334,17 +342,27 @@ def _fingerprint(store: Store, incident_id: int) -> tuple[object, ...]:
 
 
 def _snapshot(store: Store, incident_id: int) -> _Snapshot:
+    """The incident's blocklist digest, taken again when the fingerprint changed or
+    :data:`RENDER_MAX_AGE` passed (so even an edit the fingerprint misses shows)."""
     key = (store.url, incident_id)
     fp = _fingerprint(store, incident_id)
     snap = _SNAPSHOTS.get(key)
-    if snap is None or snap.fingerprint != fp:
-        from sqlalchemy import select
-
-        from wormsign.incidents import schema as t
+    if snap is None or snap.fingerprint != fp or _clock() - snap.taken > RENDER_MAX_AGE:
+        bl = t.blocklist
+        h = hashlib.sha256()
+        expiries = []
+        q = (sa.select(bl.c.address, bl.c.family, bl.c.events, bl.c.first_seen,
+                       bl.c.last_seen, bl.c.added_at, bl.c.expires_at)
+             .where(bl.c.incident_id == incident_id).order_by(bl.c.id))
         with store.engine.connect() as conn:
-            expiries = sorted(conn.execute(select(t.blocklist.c.expires_at).where(
-                t.blocklist.c.incident_id == incident_id)).scalars())
-        snap = _Snapshot(fp, expiries)
+            for r in conn.execute(q):
+                h.update(repr(tuple(r)).encode("utf-8", "backslashreplace"))
+                expiries.append(r[6])
+        expiries.sort()
+        digest = h.hexdigest()
+        old = snap.rendered if snap is not None and snap.digest == digest else {}
+        snap = _Snapshot(fp, digest, expiries, _clock(), old)
+        _SNAPSHOTS.pop(key, None)
         if len(_SNAPSHOTS) >= _SNAPSHOT_LIMIT:
             _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
         _SNAPSHOTS[key] = snap
@@ -355,18 +373,18 @@ def blocklist_etag(store: Store, incident_id: int, fmt: str = "plain", *,
                    aggregated: bool = False, sid_base: int | None = None,
                    now: int | None = None) -> str:
     """The strong ETag of the feed :func:`render_blocklist` would serve now, without rendering
-    it: a SHA-256 of what the content is made of (the stored rows, which of them are active,
-    the format and options). Two renderings with one ETag differ only in the "generated" line
-    and in nftables' relative timeouts, which name the same expiry times."""
-    import bisect
-    import hashlib
-
+    it: a SHA-256 of what the content is made of (a digest of the stored rows, which of them
+    are active, the incident, its sources, the format and options). The rows' digest is
+    cached while a cheap fingerprint of the rows stays the same (at most
+    :data:`RENDER_MAX_AGE` seconds), so a poll costs a few aggregate queries. Two renderings
+    with one ETag differ only in the "generated" line and in nftables' relative timeouts,
+    which name the same expiry times."""
     _check_format(fmt)
     now = now_s() if now is None else now
     snap = _snapshot(store, incident_id)
     expired = bisect.bisect_right(snap.expiries, now)
     base = incident_sid_base(incident_id) if sid_base is None else sid_base
-    raw = repr((snap.fingerprint, expired, fmt, aggregated, base)).encode()
+    raw = repr((snap.digest, snap.fingerprint, expired, fmt, aggregated, base)).encode()
     return '"' + hashlib.sha256(raw).hexdigest()[:40] + '"'
 
 
