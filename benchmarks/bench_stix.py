@@ -7,7 +7,8 @@ Builds a SQLite store whose evidence rollup holds ``--entries`` distinct sources
 20 % IPv6, three families), refreshes its blocklist, then exports it as STIX in a fresh
 process writing to a file, twice: with ``wormsign incident export --format stix --out FILE``
 and with the library's streaming ``exporters.stream()``; it reports each one's wall time
-(refresh included) and peak RSS (the child's ``ru_maxrss``). Target: the streaming export
+(refresh included) and peak RSS (the child's ``ru_maxrss``). It also times a feed poll on the
+same store (``blocklist_etag``, ``render_blocklist``). Target: the streaming export
 <= 30 s (``--max-seconds``; the script exits 1 above it). The machine is shared: the load
 average is printed with the figures.
 
@@ -92,6 +93,25 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
+def feed_figures(db: Path, iid: int) -> str:
+    """Seconds for a feed poll on this store: the ETag (first, then while nothing changed)
+    and a rendering (nftables, plain aggregated)."""
+    from wormsign.incidents.exporters import blocklist_etag, render_blocklist
+    out = []
+    with Store.open(f"sqlite:///{db}") as store:
+        for label, call in (
+                ("etag, first", lambda: blocklist_etag(store, iid, "nftables")),
+                ("etag, unchanged", lambda: blocklist_etag(store, iid, "nftables")),
+                ("render nftables", lambda: render_blocklist(store, iid, "nftables")),
+                ("render nftables, cached", lambda: render_blocklist(store, iid, "nftables")),
+                ("render plain aggregated",
+                 lambda: render_blocklist(store, iid, "plain", aggregated=True))):
+            t0 = time.perf_counter()
+            call()
+            out.append(f"{label} {time.perf_counter() - t0:.3f} s")
+    return "; ".join(out)
+
+
 def baseline(objects: list[dict[str, object]]) -> float:
     """Seconds to build and check these objects as ``stix2`` objects (the old way)."""
     t0 = time.perf_counter()
@@ -113,6 +133,7 @@ def main() -> int:
         t0 = time.perf_counter()
         iid = build(db, args.entries)
         print(f"store: {args.entries:,} entries built in {time.perf_counter() - t0:.1f} s")
+        print(f"feed: {feed_figures(db, iid)}")
         cli_wall, cli_peak = timed_export(db, iid, out, cli=True)
         wall, peak = timed_export(db, iid, out, cli=False)
         doc = json.loads(out.read_text())

@@ -93,9 +93,11 @@ def refresh(store: Store, incident_id: int, ttl: str | int | None = None,
     added = extended = removed = 0
     with store.begin() as conn:
         existing = {r.address: r for r in conn.execute(
-            sa.select(bl).where(bl.c.incident_id == incident_id))}
+            sa.select(bl).where(bl.c.incident_id == incident_id)).all()}
         # Rows written before addresses were canonical (``2a00::1%x}``) go too.
-        gone = [a for a in existing if canonical(a) != a or not cls.is_blockable(a)]
+        # (every key of per_source is canonical and blockable: only the others need a look)
+        gone = [a for a in existing if a not in per_source
+                and (canonical(a) != a or not cls.is_blockable(a))]
         for i in range(0, len(gone), 5000):
             conn.execute(bl.delete().where(bl.c.incident_id == incident_id,
                                            bl.c.address.in_(gone[i:i + 5000])))
@@ -184,7 +186,7 @@ def load(store: Store, incident_id: int, *, now: int | None = None,
     out: list[Entry] = []
     refused = 0
     with store.engine.connect() as conn:
-        for r in conn.execute(q):
+        for r in conn.execute(q).all():
             address = canonical(r[0], networks=True)
             if address is None:
                 refused += 1
