@@ -152,8 +152,10 @@ def test_the_feed_is_read_only(feed: tuple[Store, int]) -> None:
 
 def test_bad_format_and_unknown_incident(feed: tuple[Store, int]) -> None:
     store, iid = feed
-    with pytest.raises(StoreError, match="unknown export format"):
+    with pytest.raises(StoreError, match="unknown feed format"):
         render_blocklist(store, iid, "pf", now=NOW)
+    with pytest.raises(StoreError, match="use stream"):
+        blocklist_etag(store, iid, "stix", now=NOW)
     with pytest.raises(StoreError):
         render_blocklist(store, iid + 999, "plain", now=NOW)
 
