@@ -72,8 +72,8 @@ with Store.open(sys.argv[1]) as store, open(sys.argv[3], "w", encoding="utf-8") 
 """
 
 
-def timed_export(db: Path, iid: int, out: Path, cli: bool) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of the export in a child: the library's
+def timed_export(db: Path, iid: int, out: Path, cli: bool) -> tuple[float, float, int]:
+    """Wall and CPU seconds and peak RSS (bytes) of the export in a child: the library's
     :func:`~wormsign.incidents.exporters.stream`, or ``incident export --format stix``."""
     url = f"sqlite:///{db}"
     cmd = ([sys.executable, "-m", "wormsign", "incident", "export", str(iid), "--format",
@@ -82,14 +82,16 @@ def timed_export(db: Path, iid: int, out: Path, cli: bool) -> tuple[float, int]:
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", RUSAGE, *cmd], check=True,
                          capture_output=True, text=True)
-    return time.perf_counter() - t0, int(res.stdout.split()[-1]) * 1024
+    cpu, rss = res.stdout.split()[-2:]
+    return time.perf_counter() - t0, float(cpu), int(rss) * 1024
 
 
 #: Runs a command and prints its own peak RSS (KiB), apart from any other child's.
 RUSAGE = """
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(r.ru_utime + r.ru_stime, r.ru_maxrss)
 """
 
 
@@ -134,8 +136,8 @@ def main() -> int:
         iid = build(db, args.entries)
         print(f"store: {args.entries:,} entries built in {time.perf_counter() - t0:.1f} s")
         print(f"feed: {feed_figures(db, iid)}")
-        cli_wall, cli_peak = timed_export(db, iid, out, cli=True)
-        wall, peak = timed_export(db, iid, out, cli=False)
+        cli_wall, cli_cpu, cli_peak = timed_export(db, iid, out, cli=True)
+        wall, cpu, peak = timed_export(db, iid, out, cli=False)
         doc = json.loads(out.read_text())
         objs = doc["objects"]
         inds = [o for o in objs if o["type"] == "indicator" and "-addr:" in o["pattern"]]
@@ -147,8 +149,9 @@ def main() -> int:
         base_objs = objs[:int(args.baseline_entries * per_entry)]
         base_s = baseline(base_objs) / max(len(base_objs), 1) * len(objs)
         print(f"`wormsign incident export --format stix --out FILE`: {cli_wall:.1f} s wall, "
+              f"{cli_cpu:.1f} s CPU, "
               f"peak RSS {cli_peak / 2**20:.0f} MiB")
-        print(f"library stream(): {wall:.1f} s wall, peak RSS {peak / 2**20:.0f} MiB, "
+        print(f"library stream(): {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak / 2**20:.0f} MiB, "
               f"{out.stat().st_size / 2**20:.0f} MiB written, {len(objs):,} objects "
               f"({len(sample):,} sampled objects valid STIX 2.1)")
         print(f"baseline (stix2 objects, {len(base_objs):,} built, scaled to {len(objs):,}): "
