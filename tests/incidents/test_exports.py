@@ -115,7 +115,7 @@ def test_iptables_nginx_apache(case: tuple[Store, int]) -> None:
         m = re.fullmatch(rf'-A WORMSIGN-{iid} -s (\S+) -m comment --comment "([^"]*)" -j DROP', r)
         assert m and ipaddress.ip_address(m.group(1)).version == 4
         assert len(m.group(2)) <= 256
-    assert f"# -A WORMSIGN-{iid} -s 2001:db8::5" in ipt
+    assert f"#6 -A WORMSIGN-{iid} -s 2001:db8::5" in ipt
     ngx = export(store, iid, "nginx")
     denies = re.findall(r"^deny ([^;]+);", ngx, re.M)
     assert sorted(denies) == ["198.51.100.7", "2001:db8::5", "203.0.113.50"]
@@ -260,8 +260,8 @@ def test_stix_bundle_round_trips(store: Store, tmp_path: Path) -> None:
 
 
 def test_every_format_is_registered() -> None:
-    assert set(EXPORTERS) == {"nftables", "iptables", "nginx", "apache", "suricata", "csv",
-                              "stix"}
+    assert set(EXPORTERS) == {"plain", "nftables", "iptables", "nginx", "apache", "suricata",
+                              "csv", "stix"}
 
 
 def test_two_incidents_export_without_clashing(case: tuple[Store, int], tmp_path: Path) -> None:
@@ -269,7 +269,7 @@ def test_two_incidents_export_without_clashing(case: tuple[Store, int], tmp_path
     other = store.create_incident("second case")
     ingest_paths(store, other, [write_jsonl(tmp_path / "b.jsonl",
                                             [make_alert(0, "198.51.100.9", "code-red")])])
-    assert export(store, iid, "iptables").count(f":WORMSIGN-{iid} ") == 1
+    assert len(re.findall(rf"^:WORMSIGN-{iid} ", export(store, iid, "iptables"), re.M)) == 1
     assert f":WORMSIGN-{other} " in export(store, other, "iptables")
     sids_a = set(re.findall(r"sid:(\d+)", export(store, iid, "suricata")))
     sids_b = set(re.findall(r"sid:(\d+)", export(store, other, "suricata")))
@@ -287,3 +287,28 @@ def test_stix_objects_keep_their_created_time(case: tuple[Store, int]) -> None:
     created_b = {o["id"]: o["created"] for o in later["objects"]}
     shared = set(created_a) & set(created_b)
     assert shared and all(created_a[k] == created_b[k] for k in shared)
+
+
+def test_fast_uuid5_is_uuid5() -> None:
+    import uuid
+
+    from wormsign.incidents.stix import NAMESPACE, uuid5
+    for name in ("", "1/indicator/src/198.51.100.7", "7/sighting/url/nimda/x", "é\u202e" * 30):
+        assert uuid5(name) == str(uuid.uuid5(NAMESPACE, name))
+
+
+def test_stix_is_written_piece_by_piece(store: Store, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from wormsign.incidents import stix
+    from wormsign.incidents.exporters import stream
+
+    iid = store.create_incident("stream")
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl", synthetic_alerts(300, seed=4))])
+    monkeypatch.setattr(stix, "CHUNK", 7)
+    pieces = list(stream(store, iid, "stix", ttl="3d"))
+    objects = json.loads("".join(pieces))["objects"]
+    # no piece holds more than 7 items (an entry's indicator, relationship, sighting: 3)
+    assert len(pieces) > len(objects) // 21 > 3
+    assert max(p.count('{"type": ') for p in pieces) <= 7 * 3
+    bundle = stix2.parse("".join(pieces), allow_custom=False)
+    assert len(bundle.objects) == len(objects)
