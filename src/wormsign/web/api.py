@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from wormsign.incidents.store import TASK_STATUSES
 from wormsign.web.app import state_of
-from wormsign.web.security import Unauthorized, check_api_csrf, csrf_token, is_authenticated
+from wormsign.web.security import check_api_csrf, csrf_token, require_auth
 
 MAX_ID = 2**62
 
@@ -34,14 +34,9 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorBody, "description": "error"} for c in codes}
 
 
-def require_auth(request: Request) -> None:
-    if not is_authenticated(request, state_of(request).settings.token):
-        raise Unauthorized()
-
-
 def require_csrf(request: Request) -> None:
     require_auth(request)
-    check_api_csrf(request, state_of(request).settings.token)
+    check_api_csrf(request)
 
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_auth)],
