@@ -244,6 +244,8 @@ class JobModel(BaseModel):
     skipped: int
     families: list[str]
     error: str | None
+    warnings: list[str] = Field(description="problems that did not stop the upload")
+    unpacked: int | None = Field(description="decompressed size of a compressed upload")
     finished: bool
 
 

@@ -209,7 +209,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             with contextlib.suppress(WormsignError):
                 dashboard.incident(job.incident_id)
 
-    jobs = JobManager(store, upload_dir, on_done=warm)
+    jobs = JobManager(store, upload_dir, on_done=warm, max_bytes=settings.max_upload_bytes)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
