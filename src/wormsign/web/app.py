@@ -29,6 +29,7 @@ from wormsign import __version__
 from wormsign.errors import ConfigError, InputError, StoreError, WormsignError
 from wormsign.incidents import Store
 from wormsign.incidents.dashboard import Dashboard
+from wormsign.web.fastread import ReadCache
 from wormsign.web.jobs import JobManager, UploadJob
 from wormsign.web.security import (
     Access,
@@ -73,6 +74,7 @@ class State:
     jobs: JobManager
     own_store: bool
     access: Access
+    reads: ReadCache
 
 
 def state_of(request: Request) -> State:
@@ -236,7 +238,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                               '`{"error": {"status": int, "message": str}}`.')
     secret = settings.secret_key or secrets.token_urlsafe(32)
     access = Access(settings.token, secret, settings.session_max_age)
-    app.state.wormsign = State(settings, store, dashboard, jobs, own_store, access)
+    app.state.wormsign = State(settings, store, dashboard, jobs, own_store, access,
+                               ReadCache(store))
     _install_handlers(app)
     _describe(app)
 
