@@ -26,7 +26,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Match, Mount
 
 from wormsign import __version__
-from wormsign.errors import ConfigError, InputError, StoreError, WormsignError
+from wormsign.errors import (
+    ConfigError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    StoreError,
+    WormsignError,
+)
 from wormsign.incidents import Store
 from wormsign.incidents.dashboard import Dashboard
 from wormsign.web.fastread import ReadCache
@@ -83,11 +90,11 @@ def state_of(request: Request) -> State:
 
 
 def status_for(exc: StoreError) -> int:
-    """HTTP status of a store error: 404 when something is missing, 409 when closed."""
-    text = str(exc)
-    if text.startswith("no incident") or " has no task " in text:
+    """HTTP status of a store error, by its type: 404 for a missing record, 409 for a
+    conflict with the record's state (a closed incident), 400 for anything else."""
+    if isinstance(exc, NotFoundError):
         return 404
-    if text.endswith("is closed"):
+    if isinstance(exc, ConflictError):
         return 409
     return 400
 

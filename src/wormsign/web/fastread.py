@@ -5,8 +5,10 @@ Why: with 50 clients polling, each API call used to cost a dozen small queries (
 check alone was five) and deep alert pages made SQLite step through every skipped row. Now:
 
 * :meth:`ReadCache.version` is **one** statement of scalar subqueries: the newest alert and
-  audit-trail ids (every change of an incident — tasks, networks, closing, ingests, exports —
-  writes an audit entry; alerts are only ever added) and the incident's ingest-job progress.
+  audit-trail ids (every change of an incident — tasks and their notes, networks, closing,
+  ingests, exports — writes an audit entry; alerts are only ever added), the incident's
+  ingest-job progress and task times, and the store's own version counter of the incident
+  (:meth:`~wormsign.incidents.store.Store.incident_version`: alerts, networks, blocklist).
   Equal versions mean equal answers.
 * :meth:`ReadCache.response` keeps the JSON bytes of GET answers per (request, version) in a
   byte-bounded LRU: a repeated call costs the version query and a dictionary look-up.
@@ -48,10 +50,10 @@ def version_query(scoped_to_incident: bool) -> sa.Select[Any]:
     """One statement whose row changes whenever an answer about the incident given as the
     ``iid`` parameter (or about any incident, unscoped) may change. Built once: building a
     statement costs ten times more than running this one."""
-    a, x, j, k = t.alerts, t.actions, t.jobs, t.tasks
+    a, x, j, k, i = t.alerts, t.actions, t.jobs, t.tasks, t.incidents
 
     def scoped(q: sa.Select[Any], table: sa.Table) -> sa.ScalarSelect[Any]:
-        if scoped_to_incident:
+        if scoped_to_incident and table is not i:
             q = q.where(table.c.incident_id == sa.bindparam("iid", type_=sa.BigInteger))
         return q.scalar_subquery()
 
@@ -65,6 +67,10 @@ def version_query(scoped_to_incident: bool) -> sa.Select[Any]:
         scoped(sa.select(sa.func.sum(progress)), j),
         scoped(sa.select(sa.func.count()).select_from(k), k),
         scoped(sa.select(sa.func.max(k.c.updated_at)), k),
+        # The store's own counter of the incident (alerts, networks, blocklist).
+        scoped(sa.select(sa.func.sum(i.c.version)).where(
+            i.c.id == sa.bindparam("iid", type_=sa.BigInteger)), i) if scoped_to_incident
+        else sa.select(sa.func.sum(i.c.version)).scalar_subquery(),
     )
 
 
