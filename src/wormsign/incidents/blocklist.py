@@ -5,17 +5,33 @@ entry with an expiry: ``now + ttl`` when it is added, extended to ``now + ttl`` 
 refresh finds newer activity from it (its ``last_seen`` grew), and left to lapse otherwise.
 Expired entries stay in the store (for the record) but are not exported. Allowlisted and own
 networks are never blocked: a refresh removes entries that an allowlist now covers.
+
+Stored sources are attacker-written text. Only what :func:`~.networks.parse_ip` turns into an
+address reaches the blocklist, under its canonical form (``str()`` of the parsed object; an
+IPv4-mapped IPv6 source is its IPv4 address); anything else (a zone id ``%eth0``, a newline,
+text) stays in the evidence, is never exported, and is counted as ``refused``.
+:func:`aggregate` collapses entries into CIDR blocks per address family.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import functools
+import ipaddress
+import socket
+from collections import Counter
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from wormsign.incidents import schema as t
-from wormsign.incidents.networks import parse_address, parse_duration
+from wormsign.incidents.networks import (
+    IPAddress,
+    IPNetwork,
+    canonical,
+    parse_duration,
+    parse_ip,
+)
 from wormsign.incidents.query import source_stats
 from wormsign.incidents.store import Store, now_s
 
@@ -24,7 +40,7 @@ DEFAULT_TTL = 7 * 86400
 
 @dataclass(frozen=True)
 class Entry:
-    """One blocklist entry."""
+    """One blocklist entry; ``address`` is canonical (see :func:`.networks.canonical`)."""
 
     address: str
     family: str
@@ -34,16 +50,23 @@ class Entry:
     added_at: int
     expires_at: int
 
+    @functools.cached_property
+    def ip(self) -> IPAddress | IPNetwork:
+        """The parsed address or network."""
+        got = parse_ip(self.address, networks=True)
+        if got is None:
+            raise ValueError(f"not a canonical address: {self.address!r}")
+        return got
+
     @property
     def version(self) -> int:
-        addr = parse_address(self.address)
-        return 4 if addr is None else addr.version
+        return 6 if ":" in self.address else 4
 
     def active(self, now: int) -> bool:
         return self.expires_at > now
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def ttl_seconds(ttl: str | int | None) -> int:
@@ -59,35 +82,26 @@ def ttl_seconds(ttl: str | int | None) -> int:
 
 def refresh(store: Store, incident_id: int, ttl: str | int | None = None,
             now: int | None = None) -> dict[str, int]:
-    """Bring the blocklist up to date with the evidence; returns counts of what changed."""
+    """Bring the blocklist up to date with the evidence; returns counts of what changed
+    (``added``, ``extended``, ``removed``) and of the stored sources ``refused`` because they
+    are not addresses."""
     ttl_s = ttl_seconds(ttl)
     now = now_s() if now is None else now
     cls = store.classifier(incident_id)
-    per_source: dict[str, dict[str, Any]] = {}
-    for s in source_stats(store, incident_id):
-        ip = s["source_ip"]
-        if not cls.is_blockable(ip):
-            continue
-        cur = per_source.get(ip)
-        if cur is None:
-            per_source[ip] = dict(s)
-            continue
-        if s["alerts"] > cur["alerts"]:
-            cur["family"] = s["family"]
-        cur["alerts"] += s["alerts"]
-        for k, fn in (("first_seen", min), ("last_seen", max)):
-            if s[k] is not None:
-                cur[k] = s[k] if cur[k] is None else fn(cur[k], s[k])
+    per_source, refused = _blockable_sources(source_stats(store, incident_id), cls)
     bl = t.blocklist
     added = extended = removed = 0
     with store.begin() as conn:
         existing = {r.address: r for r in conn.execute(
             sa.select(bl).where(bl.c.incident_id == incident_id))}
-        gone = [a for a in existing if not cls.is_blockable(a)]
-        if gone:
+        # Rows written before addresses were canonical (``2a00::1%x}``) go too.
+        gone = [a for a in existing if canonical(a) != a or not cls.is_blockable(a)]
+        for i in range(0, len(gone), 5000):
             conn.execute(bl.delete().where(bl.c.incident_id == incident_id,
-                                           bl.c.address.in_(gone)))
-            removed = len(gone)
+                                           bl.c.address.in_(gone[i:i + 5000])))
+        removed = len(gone)
+        for a in gone:
+            del existing[a]
         new_rows = []
         for ip, s in per_source.items():
             old = existing.get(ip)
@@ -108,28 +122,133 @@ def refresh(store: Store, incident_id: int, ttl: str | int | None = None,
         for i in range(0, len(new_rows), 5000):
             conn.execute(bl.insert(), new_rows[i:i + 5000])
         added = len(new_rows)
-        if added or extended or removed:
+        if added or extended or removed or refused:
             store.log_action(conn, incident_id, "blocklist",
-                             f"{added} added, {extended} extended, {removed} removed "
-                             f"(ttl {ttl_s}s)")
-    return {"added": added, "extended": extended, "removed": removed}
+                             f"{added} added, {extended} extended, {removed} removed, "
+                             f"{refused} refused (not addresses) (ttl {ttl_s}s)")
+    return {"added": added, "extended": extended, "removed": removed, "refused": refused}
+
+
+def _blockable_sources(stats: list[dict[str, Any]], cls: Any
+                       ) -> tuple[dict[str, dict[str, Any]], int]:
+    """Per canonical address, the merged stats of the sources to block, and the number of
+    distinct stored sources refused as not addresses."""
+    per_source: dict[str, dict[str, Any]] = {}
+    refused: set[str] = set()
+    for s in stats:
+        ip = canonical(s["source_ip"])
+        if ip is None:
+            refused.add(s["source_ip"])
+            continue
+        if not cls.is_blockable(ip):
+            continue
+        cur = per_source.get(ip)
+        if cur is None:
+            per_source[ip] = dict(s)
+            continue
+        if s["alerts"] > cur["alerts"]:
+            cur["family"] = s["family"]
+        cur["alerts"] += s["alerts"]
+        for k, fn in (("first_seen", min), ("last_seen", max)):
+            if s[k] is not None:
+                cur[k] = s[k] if cur[k] is None else fn(cur[k], s[k])
+    return per_source, len(refused)
+
+
+def refused_sources(store: Store, incident_id: int) -> int:
+    """How many distinct stored sources of an incident are not addresses (kept as evidence,
+    never exported)."""
+    s = t.source_families
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(s.c.source_ip).where(s.c.incident_id == incident_id)
+                            .distinct()).scalars().all()
+    return sum(1 for r in rows if canonical(r) is None)
 
 
 def entries(store: Store, incident_id: int, *, now: int | None = None,
             include_expired: bool = False) -> list[Entry]:
     """The blocklist entries (active ones only unless ``include_expired``), by address."""
+    return load(store, incident_id, now=now, include_expired=include_expired)[0]
+
+
+def load(store: Store, incident_id: int, *, now: int | None = None,
+         include_expired: bool = False) -> tuple[list[Entry], int]:
+    """The entries (as :func:`entries`) and the number of stored rows refused because their
+    address is not one (such rows are never exported; a refresh removes them)."""
     now = now_s() if now is None else now
     bl = t.blocklist
     q = sa.select(bl.c.address, bl.c.family, bl.c.events, bl.c.first_seen, bl.c.last_seen,
                   bl.c.added_at, bl.c.expires_at).where(bl.c.incident_id == incident_id)
     if not include_expired:
         q = q.where(bl.c.expires_at > now)
+    out: list[Entry] = []
+    refused = 0
     with store.engine.connect() as conn:
-        out = [Entry(*r) for r in conn.execute(q)]
+        for r in conn.execute(q):
+            address = canonical(r[0], networks=True)
+            if address is None:
+                refused += 1
+                continue
+            out.append(Entry(address, *r[1:]))
+    out.sort(key=_order)
+    return _dedupe(out), refused
 
-    def order(e: Entry) -> tuple[int, int, str]:
-        addr = parse_address(e.address)
-        return (4, 0, e.address) if addr is None else (addr.version, int(addr), "")
 
-    out.sort(key=order)
+def _order(e: Entry) -> tuple[int, bytes, int]:
+    """IPv4 first, then by address (packed bytes compare as numbers), then prefix length."""
+    host, _, plen = e.address.partition("/")
+    v6 = ":" in host
+    packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, host)
+    return (6 if v6 else 4, packed, int(plen) if plen else (128 if v6 else 32))
+
+
+def _dedupe(items: list[Entry]) -> list[Entry]:
+    """One entry per canonical address (two stored spellings of one address would make a
+    firewall refuse the set); the later expiry wins."""
+    out: list[Entry] = []
+    for e in items:
+        if out and out[-1].address == e.address:
+            if e.expires_at > out[-1].expires_at:
+                out[-1] = e
+            continue
+        out.append(e)
     return out
+
+
+def aggregate(items: list[Entry]) -> list[Entry]:
+    """Entries collapsed into the fewest CIDR blocks per address family
+    (:func:`ipaddress.collapse_addresses`); a block covers exactly its members' addresses.
+
+    A block's family is its members' most frequent one, its events their sum, its times the
+    earliest first seen and added, the latest last seen, and the *earliest* expiry, so no
+    address stays blocked past its own expiry (re-export or poll the feed to renew)."""
+    out: list[Entry] = []
+    for version in (4, 6):
+        members = sorted((e for e in items if e.version == version), key=_order)
+        nets = [ipaddress.ip_network(e.ip) for e in members]
+        blocks = list(ipaddress.collapse_addresses(nets))  # type: ignore[type-var]
+        i = 0
+        for block in blocks:
+            group = []
+            last = int(block.broadcast_address)
+            while i < len(members) and int(nets[i].broadcast_address) <= last:
+                group.append(members[i])
+                i += 1
+            out.append(_merge(block, group))
+    return out
+
+
+def _merge(block: IPNetwork, group: list[Entry]) -> Entry:
+    if len(group) == 1 and ipaddress.ip_network(group[0].ip) == block:
+        return group[0]
+    ip: IPAddress | IPNetwork = (block.network_address
+                                 if block.prefixlen == block.max_prefixlen else block)
+    fam = Counter(e.family for e in group).most_common(1)[0][0]
+    firsts = [e.first_seen for e in group if e.first_seen is not None]
+    lasts = [e.last_seen for e in group if e.last_seen is not None]
+    return replace(group[0], address=str(ip), family=fam,
+                   events=sum(e.events for e in group),
+                   first_seen=min(firsts) if firsts else None,
+                   last_seen=max(lasts) if lasts else None,
+                   added_at=min(e.added_at for e in group),
+                   expires_at=min(e.expires_at for e in group))

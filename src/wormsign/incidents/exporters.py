@@ -1,7 +1,14 @@
 """Blocklist exports for firewalls, proxies and IDS, plus CSV and STIX.
 
 Formats are registered in :data:`EXPORTERS` (id -> function of an :class:`ExportContext`);
-each output names the incident, carries every entry's expiry and is valid for its target:
+each output names the incident, carries every entry's expiry and is valid for its target
+(checked by the target's own tool in the tests: ``nft -c``, ``iptables-restore --test``,
+``nginx -t``, ``apache2 -t``, ``suricata -T``). Addresses are written from their parsed
+``ipaddress`` objects only (:mod:`.blocklist` refuses and counts anything else, and the count is
+a comment in every format that has comments); other stored text (incident name, family) is
+reduced to a safe alphabet in comments and rule strings, escaped in CSV and JSON.
+
+- ``plain``: one address or CIDR per line, nothing else (for feeds);
 
 - ``nftables``: a ruleset for ``nft -f`` with timeout sets (entries drop out by themselves);
 - ``iptables``: an ``iptables-restore --noflush`` file with a ``WORMSIGN-<incident>`` chain;
@@ -13,19 +20,24 @@ each output names the incident, carries every entry's expiry and is valid for it
 
 from __future__ import annotations
 
+import bisect
 import csv
+import hashlib
 import io
-import json
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+
 from wormsign.errors import StoreError
-from wormsign.incidents.blocklist import Entry, entries, refresh
+from wormsign.incidents import schema as t
+from wormsign.incidents.blocklist import Entry, aggregate, load, refresh, refused_sources
 from wormsign.incidents.playbook import families_seen
 from wormsign.incidents.query import iso
 from wormsign.incidents.store import Incident, Store, now_s
-from wormsign.logs.text import csv_cell
+from wormsign.logs.text import csv_cell, safe
 
 DEFAULT_SID_BASE = 9_500_000
 
@@ -46,6 +58,8 @@ class ExportContext:
     now: int
     sid_base: int = DEFAULT_SID_BASE
     options: dict[str, object] = field(default_factory=dict)
+    #: Stored values refused on the way (sources or rows that are not addresses).
+    refused: int = 0
 
     @property
     def label(self) -> str:
@@ -61,11 +75,19 @@ def _header(ctx: ExportContext, prefix: str = "#") -> str:
     lines = [f"{ctx.label}: {_clean(ctx.incident.name)}",
              f"generated {iso(ctx.now)}; {len(ctx.entries)} active entries; "
              "each expires as noted (re-export to refresh)"]
+    if ctx.refused:
+        lines.append(f"{ctx.refused} stored source value(s) refused: not an address "
+                     "(kept as evidence, never exported)")
     return "".join(f"{prefix} {x}\n" for x in lines)
 
 
 def _expiry(e: Entry) -> str:
     return f"{e.family} expires {iso(e.expires_at)}"
+
+
+def export_plain(ctx: ExportContext) -> str:
+    """One canonical address or CIDR per line and nothing else: the simplest feed."""
+    return "".join(f"{e.address}\n" for e in ctx.entries)
 
 
 def export_nftables(ctx: ExportContext) -> str:
@@ -75,9 +97,11 @@ def export_nftables(ctx: ExportContext) -> str:
     for ver, typ in ((4, "ipv4_addr"), (6, "ipv6_addr")):
         elems = [f"{e.address} timeout {max(e.expires_at - ctx.now, 1)}s"
                  for e in ctx.entries if e.version == ver]
+        # a CIDR block (an aggregated export) needs an interval set
+        nets = any(e.version == ver and "/" in e.address for e in ctx.entries)
         out.append(f"    set blocklist{ver} {{")
         out.append(f"        type {typ}")
-        out.append("        flags timeout")
+        out.append("        flags interval,timeout" if nets else "        flags timeout")
         if elems:
             out.append("        elements = {")
             out.extend(f"            {x}," for x in elems[:-1])
@@ -105,9 +129,11 @@ def export_iptables(ctx: ExportContext) -> str:
                 f'"{ctx.label} {_clean(_expiry(e))}" -j DROP')
         (out if e.version == 4 else v6).append(rule)
     out.append("COMMIT")
-    if v6:
-        out.append(f"# {len(v6)} IPv6 entries for ip6tables-restore --noflush:")
-        out.extend(f"# {r}" for r in v6)
+    if v6:  # a whole ip6tables-restore file behind a prefix iptables-restore reads as comment
+        out.append(f"# {len(v6)} IPv6 entries; load: "
+                   f"sed -n 's/^#6 //p' FILE | ip6tables-restore --noflush")
+        out.extend(f"#6 {r}" for r in ["*filter", f":{chain} - [0:0]", f"-F {chain}", *v6,
+                                       "COMMIT"])
     return "\n".join(out) + "\n"
 
 
@@ -169,22 +195,23 @@ def export_csv(ctx: ExportContext) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["address", "family", "events", "first_seen", "last_seen", "added_at",
                 "expires_at", "incident"])
+    name = csv_cell(safe(ctx.incident.name))
     for e in ctx.entries:
-        w.writerow([csv_cell(x) for x in (e.address, e.family, e.events, iso(e.first_seen),
-                                          iso(e.last_seen), iso(e.added_at),
-                                          iso(e.expires_at), ctx.incident.name)])
+        w.writerow([e.address, csv_cell(safe(e.family)), e.events, iso(e.first_seen),
+                    iso(e.last_seen), iso(e.added_at), iso(e.expires_at), name])
     return buf.getvalue()
 
 
 def export_stix(ctx: ExportContext) -> str:
-    from wormsign.incidents.stix import build_bundle
-    # stix2's pretty printer sorts properties in quadratic time; indent the plain form instead.
-    return json.dumps(json.loads(build_bundle(ctx).serialize()), indent=1) + "\n"
+    """The STIX 2.1 bundle as one string; :func:`stream` writes it piece by piece."""
+    from wormsign.incidents.stix import stream_bundle
+    return "".join(stream_bundle(ctx))
 
 
 Exporter = Callable[[ExportContext], str]
 
 EXPORTERS: dict[str, Exporter] = {
+    "plain": export_plain,
     "nftables": export_nftables,
     "iptables": export_iptables,
     "nginx": export_nginx,
@@ -195,24 +222,189 @@ EXPORTERS: dict[str, Exporter] = {
 }
 
 
+def context(store: Store, incident_id: int, *, now: int | None = None,
+            sid_base: int | None = None, aggregated: bool = False,
+            refused_sources_known: int | None = None) -> ExportContext:
+    """What every exporter renders: the active entries (collapsed into CIDR blocks when
+    ``aggregated``), the families seen, and how many stored values were refused (sources
+    that are not addresses, counted again unless a refresh just counted them)."""
+    inc = store.get_incident(incident_id)
+    now = now_s() if now is None else now
+    items, bad_rows = load(store, incident_id, now=now)
+    if aggregated:
+        items = aggregate(items)
+    return ExportContext(store, inc, items, families_seen(store, incident_id), now,
+                         incident_sid_base(incident_id) if sid_base is None else sid_base,
+                         {"aggregate": aggregated},
+                         bad_rows + (refused_sources(store, incident_id)
+                                     if refused_sources_known is None
+                                     else refused_sources_known))
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in EXPORTERS:
+        raise StoreError(f"unknown export format {fmt!r}; one of {', '.join(EXPORTERS)}")
+
+
 def export(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
            now: int | None = None, sid_base: int | None = None,
-           refresh_first: bool = True) -> str:
+           refresh_first: bool = True, aggregated: bool = False) -> str:
     """Refresh the blocklist with ``ttl`` (unless ``refresh_first`` is False) and render the
     active entries in format ``fmt``; the export is recorded in the audit trail.
 
     Suricata rule ids start at ``sid_base``, by default a range of 100,000 ids of the
-    incident's own (:func:`incident_sid_base`), so exports of two incidents load together."""
-    if sid_base is None:
-        sid_base = incident_sid_base(incident_id)
-    if fmt not in EXPORTERS:
-        raise StoreError(f"unknown export format {fmt!r}; one of {', '.join(EXPORTERS)}")
+    incident's own (:func:`incident_sid_base`), so exports of two incidents load together.
+    With ``aggregated`` the entries are collapsed into CIDR blocks."""
+    return "".join(stream(store, incident_id, fmt, ttl=ttl, now=now, sid_base=sid_base,
+                          refresh_first=refresh_first, aggregated=aggregated))
+
+
+def stream(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
+           now: int | None = None, sid_base: int | None = None,
+           refresh_first: bool = True, aggregated: bool = False) -> Iterator[str]:
+    """:func:`export` as pieces of text to write one after the other: a STIX bundle of a
+    large blocklist is never held whole in memory. The work (refresh, loading, the audit
+    record) is done before the first piece is returned."""
+    _check_format(fmt)
     inc = store.get_incident(incident_id)
     now = now_s() if now is None else now
+    known = None
     if refresh_first and inc.status == "open":
-        refresh(store, incident_id, ttl, now=now)
-    ctx = ExportContext(store, inc, entries(store, incident_id, now=now),
-                        families_seen(store, incident_id), now, sid_base)
-    text = EXPORTERS[fmt](ctx)
-    store.record_action(incident_id, "export", f"{fmt}: {len(ctx.entries)} entries")
-    return text
+        known = refresh(store, incident_id, ttl, now=now)["refused"]
+    ctx = context(store, incident_id, now=now, sid_base=sid_base, aggregated=aggregated,
+                  refused_sources_known=known)
+    refused = f", {ctx.refused} refused (not addresses)" if ctx.refused else ""
+    store.record_action(incident_id, "export", f"{fmt}: {len(ctx.entries)} entries{refused}")
+    if fmt == "stix":
+        from wormsign.incidents.stix import stream_bundle
+        return stream_bundle(ctx)
+    return iter([EXPORTERS[fmt](ctx)])
+
+
+# --- the blocklist feed: polled every few seconds by firewalls ------------------------------
+
+#: Formats a firewall can poll (the STIX bundle is a document, not a feed).
+FEED_FORMATS = ("plain", "nftables", "iptables", "nginx", "apache", "suricata", "csv")
+
+
+@dataclass(frozen=True)
+class RenderedBlocklist:
+    """A rendered feed: the text, its ETag, how many entries it holds and how many stored
+    values were refused (not addresses: kept as evidence, never exported)."""
+
+    text: str
+    etag: str
+    entries: int
+    refused: int
+
+
+@dataclass
+class _Snapshot:
+    fingerprint: tuple[object, ...]
+    digest: str  # SHA-256 of every stored row of the incident's blocklist
+    expiries: list[int]  # of every stored row, sorted: which rows are active at ``now``
+    taken: float  # monotonic time of the digest
+    #: per (format, aggregated, sid base): the newest rendering and when it was made
+    rendered: dict[tuple[str, bool, int], tuple[int, RenderedBlocklist]] = field(
+        default_factory=dict)
+
+
+_SNAPSHOTS: dict[tuple[str, int], _Snapshot] = {}
+_SNAPSHOT_LIMIT = 32
+#: A cached rendering is served for at most this long (its relative nftables timeouts and
+#: "generated" line age with it), and the rows' digest is taken afresh at least this often.
+RENDER_MAX_AGE = 60
+_clock = time.monotonic
+
+
+def _fingerprint(store: Store, incident_id: int) -> tuple[object, ...]:
+    """Changes whenever a refresh changes the blocklist (new rows get new ids, removed ones
+    lower the count, extended ones a growing expiry, count or last seen), the incident, or
+    its set of (source, family) pairs: a few aggregates the database reads in one pass."""
+    bl, sf, inc = t.blocklist, t.source_families, t.incidents
+    func = sa.func
+    agg = sa.select(func.count(), func.coalesce(func.sum(bl.c.id), 0), func.max(bl.c.id),
+                    func.coalesce(func.sum(bl.c.expires_at), 0),
+                    func.coalesce(func.sum(bl.c.events), 0),
+                    func.coalesce(func.sum(bl.c.last_seen), 0),
+                    func.coalesce(func.sum(func.length(bl.c.address)), 0),
+                    func.coalesce(func.sum(func.length(bl.c.family)), 0),
+                    ).where(bl.c.incident_id == incident_id)
+    with store.engine.connect() as conn:
+        rows = tuple(conn.execute(agg).one())
+        sources = conn.execute(sa.select(func.count()).select_from(sf)
+                               .where(sf.c.incident_id == incident_id)).scalar()
+        head = conn.execute(sa.select(inc.c.name, inc.c.status)
+                            .where(inc.c.id == incident_id)).one_or_none()
+    if head is None:
+        store.get_incident(incident_id)  # raises the store's not-found error
+    return (*(int(x) if x is not None else None for x in rows), sources, *(head or ()))
+
+
+def _snapshot(store: Store, incident_id: int) -> _Snapshot:
+    """The incident's blocklist digest, taken again when the fingerprint changed or
+    :data:`RENDER_MAX_AGE` passed (so even an edit the fingerprint misses shows)."""
+    key = (store.url, incident_id)
+    fp = _fingerprint(store, incident_id)
+    snap = _SNAPSHOTS.get(key)
+    if snap is None or snap.fingerprint != fp or _clock() - snap.taken > RENDER_MAX_AGE:
+        bl = t.blocklist
+        h = hashlib.sha256()
+        expiries = []
+        q = (sa.select(bl.c.address, bl.c.family, bl.c.events, bl.c.first_seen,
+                       bl.c.last_seen, bl.c.added_at, bl.c.expires_at)
+             .where(bl.c.incident_id == incident_id).order_by(bl.c.id))
+        with store.engine.connect() as conn:
+            for r in conn.execute(q):
+                h.update(repr(tuple(r)).encode("utf-8", "backslashreplace"))
+                expiries.append(r[6])
+        expiries.sort()
+        digest = h.hexdigest()
+        old = snap.rendered if snap is not None and snap.digest == digest else {}
+        snap = _Snapshot(fp, digest, expiries, _clock(), old)
+        _SNAPSHOTS.pop(key, None)
+        if len(_SNAPSHOTS) >= _SNAPSHOT_LIMIT:
+            _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
+        _SNAPSHOTS[key] = snap
+    return snap
+
+
+def blocklist_etag(store: Store, incident_id: int, fmt: str = "plain", *,
+                   aggregated: bool = False, sid_base: int | None = None,
+                   now: int | None = None) -> str:
+    """The strong ETag of the feed :func:`render_blocklist` would serve now, without rendering
+    it: a SHA-256 of what the content is made of (a digest of the stored rows, which of them
+    are active, the incident, its sources, the format and options). The rows' digest is
+    cached while a cheap fingerprint of the rows stays the same (at most
+    :data:`RENDER_MAX_AGE` seconds), so a poll costs a few aggregate queries. Two renderings
+    with one ETag differ only in the "generated" line and in nftables' relative timeouts,
+    which name the same expiry times."""
+    _check_format(fmt)
+    now = now_s() if now is None else now
+    snap = _snapshot(store, incident_id)
+    expired = bisect.bisect_right(snap.expiries, now)
+    base = incident_sid_base(incident_id) if sid_base is None else sid_base
+    raw = repr((snap.digest, snap.fingerprint, expired, fmt, aggregated, base)).encode()
+    return '"' + hashlib.sha256(raw).hexdigest()[:40] + '"'
+
+
+def render_blocklist(store: Store, incident_id: int, fmt: str = "plain", *,
+                     aggregated: bool = False, sid_base: int | None = None,
+                     now: int | None = None) -> RenderedBlocklist:
+    """The incident's active blocklist in ``fmt`` with its ETag, for a feed: read-only (no
+    refresh, no audit record; ingests and ``export`` refresh the blocklist). Renderings are
+    cached per ETag for :data:`RENDER_MAX_AGE` seconds, so polling costs a few aggregate
+    queries when nothing changed; compare :func:`blocklist_etag` with ``If-None-Match`` first
+    to skip even those."""
+    now = now_s() if now is None else now
+    etag = blocklist_etag(store, incident_id, fmt, aggregated=aggregated, sid_base=sid_base,
+                          now=now)
+    snap = _SNAPSHOTS[(store.url, incident_id)]
+    key = (fmt, aggregated, -1 if sid_base is None else sid_base)
+    hit = snap.rendered.get(key)
+    if hit is not None and hit[1].etag == etag and 0 <= now - hit[0] <= RENDER_MAX_AGE:
+        return hit[1]
+    ctx = context(store, incident_id, now=now, sid_base=sid_base, aggregated=aggregated)
+    out = RenderedBlocklist(EXPORTERS[fmt](ctx), etag, len(ctx.entries), ctx.refused)
+    snap.rendered[key] = (now, out)
+    return out

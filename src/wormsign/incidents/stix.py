@@ -1,4 +1,4 @@
-"""STIX 2.1 export of an incident (built with the ``stix2`` library).
+"""STIX 2.1 export of an incident, written as a stream of JSON text.
 
 The bundle holds: an identity (the responder's system), one malware object per worm family
 seen, the vulnerabilities they exploit (CVE-2001-0500 for Code Red and Code Red II;
@@ -6,24 +6,37 @@ CVE-2000-0884 and CVE-2001-0333 for Nimda) with ``exploits`` relationships, one 
 per active blocklist entry (``[ipv4-addr:value = '…']``, valid until the entry expires) and
 per worm URL pattern (``[url:value LIKE '%/default.ida?NNNN%']``), ``indicates``
 relationships to the malware, and a sighting per indicator with its count and first/last
-times. Object ids are UUIDv5 of the incident and the object's key, so re-exports are stable.
+times. Object ids are UUIDv5 of the incident and the object's key, so re-exports are stable;
+``created`` is the incident's opening (fixed), ``modified`` the export.
+
+Why not the ``stix2`` library's objects: building and checking one Python object per entry
+took over ten minutes and 1.6 GB for a 150,000-entry blocklist. The objects here are plain
+dicts of the same properties, written one line each as soon as they are made, so time and
+memory per entry are constant; the tests parse the output with ``stix2`` (no custom
+properties allowed), which checks every property and pattern.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-import stix2
 
 from wormsign.incidents import schema as t
+from wormsign.logs.text import safe
 
 if TYPE_CHECKING:
+    from wormsign.incidents.blocklist import Entry
     from wormsign.incidents.exporters import ExportContext
 
 NAMESPACE = uuid.UUID("8a4c1f0e-5b1d-4c8e-9a57-2f1c6d0b9e31")
+_NS = NAMESPACE.bytes
 
 WORMS: dict[str, dict[str, Any]] = {
     "code-red": {
@@ -56,8 +69,20 @@ VULNS = {
 }
 
 
-def _ts(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+@functools.lru_cache(maxsize=65536)
+def _ts(epoch: int, *, ms: bool = False) -> str:
+    """A STIX timestamp (UTC, ``Z``); ``created`` and ``modified`` carry milliseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S" + (".000Z" if ms else "Z"), time.gmtime(epoch))
+
+
+def uuid5(name: str) -> str:
+    """``str(uuid.uuid5(NAMESPACE, name))`` (RFC 4122 name-based, SHA-1) without building a
+    UUID object: the same text, three times faster, which counts at 450,000 ids."""
+    b = bytearray(hashlib.sha1(_NS + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _like(fragment: str) -> str:
@@ -65,80 +90,139 @@ def _like(fragment: str) -> str:
     return f"[url:value LIKE '%{escaped}%']"
 
 
-def build_bundle(ctx: ExportContext) -> stix2.Bundle:
-    """The STIX 2.1 bundle of an incident's evidence and active blocklist."""
-    iid = ctx.incident.id
+#: Objects written per piece of text handed to the writer.
+CHUNK = 2000
 
-    def sid(kind: str, key: str) -> str:
-        return f"{kind}--{uuid.uuid5(NAMESPACE, f'{iid}/{kind}/{key}')}"
 
-    # Ids are stable across exports, so `created` must be too (STIX 2.1 versioning): the
-    # incident's opening; `modified` is this export, a newer version of the same objects.
-    created = _ts(min(ctx.incident.created_at, ctx.now))
-    common = {"created": created, "modified": _ts(ctx.now)}
-    me = stix2.Identity(id=sid("identity", "wormsign"), name="wormsign incident response",
-                        identity_class="system", **common)
-    objs: list[Any] = [me]
-    malware: dict[str, Any] = {}
+class _Writer:
+    """Makes an incident's objects with stable ids and the shared properties."""
+
+    def __init__(self, ctx: ExportContext) -> None:
+        self.iid = ctx.incident.id
+        self.common = {"spec_version": "2.1",
+                       "created": _ts(min(ctx.incident.created_at, ctx.now), ms=True),
+                       "modified": _ts(ctx.now, ms=True)}
+        self.common_json = json.dumps(self.common)[1:-1]
+        self.me = self.sid("identity", "wormsign")
+
+    def sid(self, kind: str, key: str) -> str:
+        return f"{kind}--{uuid5(f'{self.iid}/{kind}/{key}')}"
+
+    def obj(self, kind: str, key: str, **props: Any) -> dict[str, Any]:
+        return {"type": kind, "id": self.sid(kind, key), **self.common, **props}
+
+    def indicate(self, ind: dict[str, Any], malware_id: str | None, key: str, count: int,
+                 first: int | None, last: int | None) -> Iterator[dict[str, Any]]:
+        """An indicator, its ``indicates`` relationship and its sighting."""
+        yield ind
+        if malware_id is not None:
+            yield self.obj("relationship", f"{key}/indicates", relationship_type="indicates",
+                           source_ref=ind["id"], target_ref=malware_id)
+        seen: dict[str, Any] = {}
+        if first is not None and last is not None:
+            seen = {"first_seen": _ts(first), "last_seen": _ts(max(last, first))}
+        yield self.obj("sighting", key, created_by_ref=self.me, **seen,
+                       count=min(max(count, 0), 999_999_999), sighting_of_ref=ind["id"],
+                       where_sighted_refs=[self.me])
+
+
+def _objects(ctx: ExportContext) -> Iterator[dict[str, Any] | str]:
+    """Every object of the bundle, as a dict or as JSON text already written."""
+    w = _Writer(ctx)
+    yield w.obj("identity", "wormsign", name="wormsign incident response",
+                identity_class="system")
+    malware: dict[str, str] = {}
+    vulns: set[str] = set()
     for fam in ctx.families:
         info = WORMS.get(fam)
         if info is None:
             continue
-        mw = stix2.Malware(id=sid("malware", fam), name=info["name"], is_family=True,
-                           malware_types=["worm"], aliases=info["aliases"],
-                           description=info["description"], created_by_ref=me.id, **common)
-        malware[fam] = mw
-        objs.append(mw)
+        mw = w.obj("malware", fam, created_by_ref=w.me, name=info["name"],
+                   description=info["description"], malware_types=["worm"], is_family=True,
+                   aliases=info["aliases"])
+        malware[fam] = mw["id"]
+        yield mw
         for cve in info["cves"]:
-            vid = sid("vulnerability", cve)
-            if not any(o.id == vid for o in objs):
-                objs.append(stix2.Vulnerability(
-                    id=vid, name=cve, description=VULNS[cve], created_by_ref=me.id,
-                    external_references=[{"source_name": "cve", "external_id": cve}], **common))
-            objs.append(stix2.Relationship(id=sid("relationship", f"{fam}/exploits/{cve}"),
-                                           relationship_type="exploits", source_ref=mw.id,
-                                           target_ref=vid, **common))
-
-    def indicate(ind: Any, fam: str, key: str, count: int, first: int | None,
-                 last: int | None) -> None:
-        objs.append(ind)
-        if fam in malware:
-            objs.append(stix2.Relationship(id=sid("relationship", f"{key}/indicates"),
-                                           relationship_type="indicates", source_ref=ind.id,
-                                           target_ref=malware[fam].id, **common))
-        extra: dict[str, Any] = {}
-        if first is not None and last is not None:
-            extra = {"first_seen": _ts(first), "last_seen": _ts(max(last, first))}
-        objs.append(stix2.Sighting(id=sid("sighting", key), sighting_of_ref=ind.id,
-                                   count=min(max(count, 0), 999_999_999),
-                                   where_sighted_refs=[me.id], created_by_ref=me.id,
-                                   **extra, **common))
-
+            vid = w.sid("vulnerability", cve)
+            if cve not in vulns:
+                vulns.add(cve)
+                yield w.obj("vulnerability", cve, created_by_ref=w.me, name=cve,
+                            description=VULNS[cve],
+                            external_references=[{"source_name": "cve", "external_id": cve}])
+            yield w.obj("relationship", f"{fam}/exploits/{cve}", relationship_type="exploits",
+                        source_ref=mw["id"], target_ref=vid)
     for e in ctx.entries:
-        kind = "ipv6-addr" if e.version == 6 else "ipv4-addr"
-        start = e.first_seen if e.first_seen is not None else e.added_at
-        until = max(e.expires_at, start + 1)
-        ind = stix2.Indicator(
-            id=sid("indicator", f"src/{e.address}"), name=f"Worm source {e.address}",
-            description=f"Sent {e.events} {e.family} requests; blocklisted until "
-                        f"{_ts(e.expires_at).isoformat()}",
-            indicator_types=["malicious-activity"], pattern=f"[{kind}:value = '{e.address}']",
-            pattern_type="stix", valid_from=_ts(start), valid_until=_ts(until),
-            created_by_ref=me.id, **common)
-        indicate(ind, e.family, f"src/{e.address}", e.events, e.first_seen, e.last_seen)
+        yield _entry_objects(w, e, malware.get(e.family))
+    yield from _url_indicators(ctx, w, malware)
 
-    a = t.alerts
+
+def _entry_objects(w: _Writer, e: Entry, malware_id: str | None) -> str:
+    """An entry's indicator, ``indicates`` relationship and sighting as JSON text, written
+    from a template: the same properties :meth:`_Writer.obj` gives, at a fifth of the cost
+    of building and dumping dicts, which counts at 150,000 entries. Only the family is free
+    text (escaped by ``json.dumps``); the address is ``str()`` of an ``ipaddress`` object and
+    everything else is digits or hex."""
+    kind = "ipv6-addr" if e.version == 6 else "ipv4-addr"
+    start = e.first_seen if e.first_seen is not None else e.added_at
+    key = f"src/{e.address}"
+    ind = w.sid("indicator", key)
+    desc = json.dumps(f"Sent {e.events} {safe(e.family)[:64]} requests; blocklisted until "
+                      f"{_ts(e.expires_at)}")
+    out = [f'{{"type": "indicator", "id": "{ind}", {w.common_json}, '
+           f'"created_by_ref": "{w.me}", "name": "Worm source {e.address}", '
+           f'"description": {desc}, "indicator_types": ["malicious-activity"], '
+           f'"pattern": "[{kind}:value = \'{e.address}\']", "pattern_type": "stix", '
+           f'"pattern_version": "2.1", "valid_from": "{_ts(start)}", '
+           f'"valid_until": "{_ts(max(e.expires_at, start + 1))}"}}']
+    if malware_id is not None:
+        out.append(f'{{"type": "relationship", "id": "{w.sid("relationship", key + "/indicates")}'
+                   f'", {w.common_json}, "relationship_type": "indicates", '
+                   f'"source_ref": "{ind}", "target_ref": "{malware_id}"}}')
+    seen = ""
+    if e.first_seen is not None and e.last_seen is not None:
+        seen = (f'"first_seen": "{_ts(e.first_seen)}", '
+                f'"last_seen": "{_ts(max(e.last_seen, e.first_seen))}", ')
+    out.append(f'{{"type": "sighting", "id": "{w.sid("sighting", key)}", {w.common_json}, '
+               f'"created_by_ref": "{w.me}", {seen}'
+               f'"count": {min(max(e.events, 0), 999_999_999)}, "sighting_of_ref": "{ind}", '
+               f'"where_sighted_refs": ["{w.me}"]}}')
+    return ",\n".join(out)
+
+
+def _url_indicators(ctx: ExportContext, w: _Writer,
+                    malware: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """One indicator per worm URL pattern of each family seen, sighted as often as the
+    family's alerts (read from the per-source rollup)."""
+    sf = t.source_families
     with ctx.store.engine.connect() as conn:
-        fam_stats = {r[0]: (int(r[1]), r[2], r[3]) for r in conn.execute(
-            sa.select(a.c.family, sa.func.count(), sa.func.min(a.c.ts), sa.func.max(a.c.ts))
-            .where(a.c.incident_id == iid).group_by(a.c.family))}
-    for fam, mw in malware.items():
+        fam_stats = {r[0]: (int(r[1] or 0), r[2], r[3]) for r in conn.execute(
+            sa.select(sf.c.family, sa.func.sum(sf.c.alerts), sa.func.min(sf.c.first_seen),
+                      sa.func.max(sf.c.last_seen))
+            .where(sf.c.incident_id == w.iid).group_by(sf.c.family))}
+    for fam, mw_id in malware.items():
         count, first, last = fam_stats.get(fam, (0, None, None))
         for frag in WORMS[fam]["urls"]:
-            ind = stix2.Indicator(
-                id=sid("indicator", f"url/{fam}/{frag}"), name=f"{mw.name} request {frag}",
-                indicator_types=["malicious-activity"], pattern=_like(frag),
-                pattern_type="stix", valid_from=_ts(first) if first is not None else created,
-                created_by_ref=me.id, **common)
-            indicate(ind, fam, f"url/{fam}/{frag}", count, first, last)
-    return stix2.Bundle(objects=objs, id=sid("bundle", str(ctx.now)))
+            key = f"url/{fam}/{frag}"
+            ind = w.obj("indicator", key, created_by_ref=w.me,
+                        name=f"{WORMS[fam]['name']} request {frag}",
+                        indicator_types=["malicious-activity"], pattern=_like(frag),
+                        pattern_type="stix", pattern_version="2.1",
+                        valid_from=_ts(first) if first is not None else w.common["created"])
+            yield from w.indicate(ind, mw_id, key, count, first, last)
+
+
+def stream_bundle(ctx: ExportContext) -> Iterator[str]:
+    """The STIX 2.1 bundle of an incident's evidence and active blocklist, as pieces of JSON
+    text (one object a line) to write one after the other."""
+    bundle_id = f"bundle--{uuid5(f'{ctx.incident.id}/bundle/{ctx.now}')}"
+    yield f'{{"type": "bundle", "id": "{bundle_id}", "objects": [\n'
+    batch: list[str] = []
+    first = True
+    for o in _objects(ctx):
+        batch.append(("" if first else ",\n") + (o if isinstance(o, str) else json.dumps(o)))
+        first = False
+        if len(batch) >= CHUNK:
+            yield "".join(batch)
+            batch = []
+    batch.append("\n]}\n")
+    yield "".join(batch)
