@@ -166,6 +166,12 @@ def _install_handlers(app: FastAPI) -> None:
     async def wormsign_error(request: Request, exc: WormsignError) -> Response:
         return _error(request, 400, str(exc))
 
+    from wormsign.web.feed import FormatError
+
+    @app.exception_handler(FormatError)
+    async def format_error(request: Request, exc: FormatError) -> Response:
+        return _error(request, 400, str(exc))
+
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         return _error(request, 403, str(exc))
@@ -250,8 +256,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     _install_handlers(app)
     _describe(app)
 
-    from wormsign.web import api, pages
+    from wormsign.web import api, feed, pages
     app.include_router(api.router)
+    app.include_router(feed.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("wormsign.web", "static")]), name="static")
 

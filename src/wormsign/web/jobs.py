@@ -8,7 +8,9 @@ An upload is saved under the server's upload folder, then a worker thread:
 1. *scans* it when it is a raw log (:func:`wormsign.detect.scanner.scan_paths`), reporting
    progress by bytes read, and writes the alerts as ``scan --alerts`` JSON Lines;
 2. *stores* the alerts (or an uploaded alerts / ``assess --json`` file as it is) into the
-   chosen incident with :func:`wormsign.incidents.ingest_paths`, reporting progress by records.
+   chosen incident with :func:`wormsign.incidents.ingest_paths`, reporting progress by records,
+   and refreshes the incident's blocklist when alerts were added (so the blocklist feed
+   serves them).
 
 Alerts keep the uploaded file's name and the first 12 hex digits of its SHA-256 as their file
 path, so uploading the same file twice adds nothing (the store's natural keys are per file
@@ -211,6 +213,10 @@ class JobManager:
         for f in result.files:
             if f.error:
                 job.warnings.append(f"{job.filename}: {f.error}")
+        if result.added:
+            # New evidence: bring the blocklist (and so the blocklist feed) up to date.
+            from wormsign.incidents.blocklist import refresh
+            refresh(self.store, job.incident_id)
 
     def _scan(self, job: UploadJob, path: Path, sha: str) -> Path:
         from wormsign.detect.scanner import scan_paths
