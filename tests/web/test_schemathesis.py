@@ -26,7 +26,8 @@ ingest_paths(_store, _iid, [write_alerts(_tmp / "a.jsonl", mixed_alerts(120))])
 _app = create_app(Settings(token=TOKEN, upload_dir=str(_tmp / "uploads"),
                            max_upload_bytes=1024 * 1024,
                            allowed_hosts=("testserver", "127.0.0.1")), store=_store)
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app)
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app,
+                                       headers={"Authorization": f"Bearer {TOKEN}"})
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wormsign.errors import StoreError
+from wormsign.errors import ConflictError, InvalidError, NotFoundError, StoreError
 from wormsign.web.app import status_for
 from wormsign.web.charts import colour, families_chart, timeline_chart
 from wormsign.web.jobs import UploadJob, safe_name
@@ -58,8 +58,8 @@ def test_job_progress() -> None:
     assert job.percent == 100.0 and job.to_dict()["finished"]
 
 
-def test_store_errors_map_to_statuses() -> None:
-    assert status_for(StoreError("no incident with id 4")) == 404
-    assert status_for(StoreError("incident 4 has no task 'x'")) == 404
-    assert status_for(StoreError("incident 4 is closed")) == 409
-    assert status_for(StoreError("an incident needs a name")) == 400
+def test_store_errors_map_to_statuses_by_type() -> None:
+    assert status_for(NotFoundError("whatever the text says")) == 404
+    assert status_for(ConflictError("no incident with id 4")) == 409  # the type decides
+    assert status_for(InvalidError("incident 4 is closed")) == 400
+    assert status_for(StoreError("no incident with id 4")) == 400

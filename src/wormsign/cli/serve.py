@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import os
 import sys
 
 from wormsign.errors import ConfigError
 
-MIN_TOKEN = 8
+#: Modules of the ``web`` extra that ``serve`` needs (import name: distribution).
+WEB_MODULES = {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart",
+               "itsdangerous": "itsdangerous", "jinja2": "jinja2", "sqlalchemy": "sqlalchemy"}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,26 +51,40 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def require_web_extra() -> None:
+    """A one-line hint (exit 2) instead of an import traceback without the ``web`` extra."""
+    missing = [dist for mod, dist in WEB_MODULES.items() if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise ConfigError(f"wormsign serve needs {', '.join(missing)}: "
+                          "pip install 'wormsign[web]'")
+
+
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse a non-loopback address without a token (ConfigError: exit 2)."""
-    if token is not None and len(token) < MIN_TOKEN:
-        raise ConfigError(f"the access token must have at least {MIN_TOKEN} characters")
+    """Refuse a guessable token, and a non-loopback address without a token (ConfigError:
+    exit 2)."""
+    from wormsign.web.security import token_problem
+
+    if token is not None and (problem := token_problem(token)):
+        raise ConfigError(f"{problem}; use e.g. `python -c 'import secrets; "
+                          "print(secrets.token_urlsafe(24))'`")
     if not is_loopback(host) and not token:
         raise ConfigError(f"refusing to serve on {host} without an access token: set --token "
                           "or WORMSIGN_TOKEN, or bind 127.0.0.1")
 
 
 def run(args: argparse.Namespace) -> int:
+    require_web_extra()
     from wormsign.web.app import LOOPBACK_HOSTS, Settings, create_app
 
-    token = args.token or os.environ.get("WORMSIGN_TOKEN") or None
+    # An empty $WORMSIGN_TOKEN counts as unset; an empty --token is refused.
+    token = args.token if args.token is not None else os.environ.get("WORMSIGN_TOKEN") or None
     check_bind(args.host, token)
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535, not {args.port}")
     if args.max_upload_mb <= 0:
         raise ConfigError("--max-upload-mb must be positive")
-    # Sessions are signed with $WORMSIGN_SECRET_KEY when set (they then survive restarts),
-    # else with a random key per process.
+    # Session cookies are signed with $WORMSIGN_SECRET_KEY when set, else with a random key
+    # per process; the sessions themselves live in the process (a restart logs everyone out).
     settings = Settings(db=args.db, token=token, upload_dir=args.upload_dir,
                         secret_key=os.environ.get("WORMSIGN_SECRET_KEY") or None,
                         https_only=args.secure_cookies,

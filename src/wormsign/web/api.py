@@ -7,14 +7,15 @@ header when they come with the session cookie (see :mod:`wormsign.web.security`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from wormsign.incidents.store import TASK_STATUSES
 from wormsign.web.app import state_of
-from wormsign.web.security import Unauthorized, check_api_csrf, csrf_token, is_authenticated
+from wormsign.web.security import check_api_csrf, csrf_token, require_auth
 
 MAX_ID = 2**62
 
@@ -34,14 +35,21 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorBody, "description": "error"} for c in codes}
 
 
-def require_auth(request: Request) -> None:
-    if not is_authenticated(request, state_of(request).settings.token):
-        raise Unauthorized()
-
-
 def require_csrf(request: Request) -> None:
     require_auth(request)
-    check_api_csrf(request, state_of(request).settings.token)
+    check_api_csrf(request)
+
+
+def cached(request: Request, model: type[BaseModel], incident_id: int | None,
+           compute: Callable[[tuple[Any, ...]], Any]) -> Response:
+    """The answer to a GET, from the cache when the data version is unchanged (see
+    :mod:`wormsign.web.fastread`); ``compute(version)`` makes it, checked against ``model``."""
+    reads = state_of(request).reads
+    version = reads.version(incident_id)
+    key = (request.url.path, request.url.query, version)
+    body = reads.response(key, lambda: model.model_validate(compute(version))
+                          .model_dump_json().encode())
+    return Response(body, media_type="application/json")
 
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_auth)],
@@ -249,6 +257,8 @@ class JobModel(BaseModel):
     skipped: int
     families: list[str]
     error: str | None
+    warnings: list[str] = Field(description="problems that did not stop the upload")
+    unpacked: int | None = Field(description="decompressed size of a compressed upload")
     finished: bool
 
 
@@ -269,8 +279,10 @@ def session(request: Request) -> dict[str, Any]:
 @router.get("/incidents", response_model=IncidentList, summary="Incidents with their counts")
 def list_incidents(request: Request,
                    status: Annotated[Literal["open", "all"], Query()] = "open",
-                   ) -> dict[str, Any]:
-    return {"items": state_of(request).dashboard.overview(include_closed=status == "all")}
+                   ) -> Response:
+    dash = state_of(request).dashboard
+    return cached(request, IncidentList, None,
+                  lambda _v: {"items": dash.overview(include_closed=status == "all")})
 
 
 @router.post("/incidents", response_model=IncidentRef, status_code=201,
@@ -285,18 +297,22 @@ def create_incident(request: Request, body: NewIncident) -> dict[str, Any]:
 
 @router.get("/incidents/{iid}", response_model=IncidentDetail, responses=_errors(404),
             summary="Everything the incident page shows")
-def get_incident(request: Request, iid: IncidentId) -> dict[str, Any]:
-    return state_of(request).dashboard.incident(iid)
+def get_incident(request: Request, iid: IncidentId) -> Response:
+    dash = state_of(request).dashboard
+    return cached(request, IncidentDetail, iid, lambda _v: dash.incident(iid))
 
 
 @router.get("/incidents/{iid}/servers", response_model=ServerList, responses=_errors(404),
             summary="Our servers named in the alerts, most attacked first")
-def attacked_servers(request: Request, iid: IncidentId) -> dict[str, Any]:
-    return {"items": state_of(request).dashboard.attacked_servers(iid)}
+def attacked_servers(request: Request, iid: IncidentId) -> Response:
+    dash = state_of(request).dashboard
+    return cached(request, ServerList, iid,
+                  lambda _v: {"items": dash.attacked_servers(iid)})
 
 
 @router.get("/incidents/{iid}/alerts", response_model=AlertPageModel,
-            responses=_errors(400, 404), summary="One page of alerts, in time order")
+            responses=_errors(400, 404),
+            summary="One page of alerts, in time order (then family and id)")
 def list_alerts(
     request: Request, iid: IncidentId,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -308,20 +324,29 @@ def list_alerts(
     since: Annotated[int | None, Query(ge=0, le=2**40, description="epoch seconds")] = None,
     until: Annotated[int | None, Query(ge=0, le=2**40, description="epoch seconds")] = None,
     q: Annotated[str | None, Query(max_length=200, description="substring of the URL")] = None,
-) -> dict[str, Any]:
-    filters = {"family": family, "source_ip": source_ip, "rule_id": rule_id,
-               "internal": internal, "since": since, "until": until, "q": q}
-    result: dict[str, Any] = state_of(request).dashboard.alerts(iid, page, per_page,
-                                                                filters).to_dict()
-    return result
+) -> Response:
+    st = state_of(request)
+    filters = {k: v for k, v in {"family": family, "source_ip": source_ip, "rule_id": rule_id,
+                                 "internal": internal, "since": since, "until": until,
+                                 "q": q}.items() if v is not None and v != ""}
+
+    def compute(version: tuple[Any, ...]) -> dict[str, Any]:
+        st.store.get_incident(iid)
+        return st.reads.alert_page(iid, page, per_page, filters, version)
+
+    return cached(request, AlertPageModel, iid, compute)
 
 
 @router.get("/incidents/{iid}/tasks", response_model=TaskList, responses=_errors(404),
             summary="The incident's playbook tasks")
-def list_tasks(request: Request, iid: IncidentId) -> dict[str, Any]:
+def list_tasks(request: Request, iid: IncidentId) -> Response:
     st = state_of(request)
-    st.store.get_incident(iid)
-    return {"items": [x.to_dict() for x in st.store.list_tasks(iid)]}
+
+    def compute(_version: tuple[Any, ...]) -> dict[str, Any]:
+        st.store.get_incident(iid)
+        return {"items": [x.to_dict() for x in st.store.list_tasks(iid)]}
+
+    return cached(request, TaskList, iid, compute)
 
 
 @router.patch("/incidents/{iid}/tasks/{task_id}", response_model=TaskModel,

@@ -23,20 +23,31 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from wormsign import __version__
-from wormsign.errors import InputError, StoreError, WormsignError
+from wormsign.errors import (
+    ConfigError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    StoreError,
+    WormsignError,
+)
 from wormsign.incidents import Store
 from wormsign.incidents.dashboard import Dashboard
+from wormsign.web.fastread import ReadCache
 from wormsign.web.jobs import JobManager, UploadJob
 from wormsign.web.security import (
+    Access,
     BodyLimit,
     BodyTooLarge,
     Forbidden,
     HostCheck,
     SecurityHeaders,
     Unauthorized,
+    require_auth,
+    token_problem,
 )
 
 HERE = Path(__file__).parent
@@ -61,13 +72,16 @@ class Settings:
 
 @dataclass
 class State:
-    """What the routes share: the store, its dashboard queries, the upload jobs."""
+    """What the routes share: the store, its dashboard queries, the upload jobs, who may
+    come in."""
 
     settings: Settings
     store: Store
     dashboard: Dashboard
     jobs: JobManager
     own_store: bool
+    access: Access
+    reads: ReadCache
 
 
 def state_of(request: Request) -> State:
@@ -76,11 +90,11 @@ def state_of(request: Request) -> State:
 
 
 def status_for(exc: StoreError) -> int:
-    """HTTP status of a store error: 404 when something is missing, 409 when closed."""
-    text = str(exc)
-    if text.startswith("no incident") or " has no task " in text:
+    """HTTP status of a store error, by its type: 404 for a missing record, 409 for a
+    conflict with the record's state (a closed incident), 400 for anything else."""
+    if isinstance(exc, NotFoundError):
         return 404
-    if text.endswith("is closed"):
+    if isinstance(exc, ConflictError):
         return 409
     return 400
 
@@ -100,18 +114,23 @@ def _error(request: Request, status: int, message: str,
     if _is_api(request):
         return error_json(status, message, headers)
     from wormsign.web.pages import render_error
-    return render_error(request, status, message)
+    return render_error(request, status, message, headers)
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method of every route matching the path (Starlette names only the first's)."""
+    """The methods the request's path answers (for the ``Allow`` header of a 405), found by
+    asking every route whether it fully matches the path with each method."""
     methods: set[str] = set()
-    for route in request.app.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    if "GET" in methods:
-        methods.add("HEAD")
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        for route in request.app.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                # Static files (a mount) only answer GET and HEAD.
+                methods.update(("GET",) if isinstance(route, Mount) else (method,))
+                break
+    if "GET" in methods or not methods:
+        methods.update(("GET", "HEAD"))
     return sorted(methods)
 
 
@@ -147,6 +166,12 @@ def _install_handlers(app: FastAPI) -> None:
     async def wormsign_error(request: Request, exc: WormsignError) -> Response:
         return _error(request, 400, str(exc))
 
+    from wormsign.web.feed import FormatError
+
+    @app.exception_handler(FormatError)
+    async def format_error(request: Request, exc: FormatError) -> Response:
+        return _error(request, 400, str(exc))
+
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         return _error(request, 403, str(exc))
@@ -167,9 +192,27 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(request, 500, "internal server error")
 
 
+def _describe(app: FastAPI) -> None:
+    """``/openapi.json`` and ``/docs`` (a plain list of the operations), token required."""
+    from fastapi import Depends
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_auth)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_auth)])
+    def docs(request: Request) -> Response:
+        from wormsign.web.pages import render
+        ops = [{"method": m.upper(), "path": p, "summary": op.get("summary", "")}
+               for p, item in app.openapi()["paths"].items() for m, op in item.items()]
+        return render(request, "docs.html", ops=ops)
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """The dashboard over ``store`` (or the store at ``settings.db``)."""
     settings = settings or Settings()
+    if settings.token is not None and (problem := token_problem(settings.token)):
+        raise ConfigError(problem)
     own_store = store is None
     store = Store.open(settings.db) if store is None else store
     dashboard = Dashboard(store)
@@ -181,7 +224,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             with contextlib.suppress(WormsignError):
                 dashboard.incident(job.incident_id)
 
-    jobs = JobManager(store, upload_dir, on_done=warm)
+    jobs = JobManager(store, upload_dir, on_done=warm, max_bytes=settings.max_upload_bytes)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -200,22 +243,28 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if own_store:
             store.close()
 
+    # The API description is served by routes that need the token (see _describe).
     app = FastAPI(title="wormsign dashboard", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  docs_url=None, redoc_url=None, openapi_url=None,
                   description="Incidents, alerts and playbook tasks of the wormsign incident "
                               "store. Errors have one shape: "
                               '`{"error": {"status": int, "message": str}}`.')
-    app.state.wormsign = State(settings, store, dashboard, jobs, own_store)
+    secret = settings.secret_key or secrets.token_urlsafe(32)
+    access = Access(settings.token, secret, settings.session_max_age)
+    app.state.wormsign = State(settings, store, dashboard, jobs, own_store, access,
+                               ReadCache(store))
     _install_handlers(app)
+    _describe(app)
 
-    from wormsign.web import api, pages
+    from wormsign.web import api, feed, pages
     app.include_router(api.router)
+    app.include_router(feed.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("wormsign.web", "static")]), name="static")
 
     # Middleware: the last added runs first.
     app.add_middleware(SessionMiddleware,
-                       secret_key=settings.secret_key or secrets.token_urlsafe(32),
+                       secret_key=secret,
                        session_cookie="wormsign_session", max_age=settings.session_max_age,
                        same_site="strict", https_only=settings.https_only)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)

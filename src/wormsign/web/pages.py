@@ -24,11 +24,10 @@ from wormsign.web.app import state_of
 from wormsign.web.charts import colour, families_chart, timeline_chart
 from wormsign.web.jobs import UploadJob
 from wormsign.web.security import (
-    Unauthorized,
-    bearer_ok,
+    access_of,
     check_form_csrf,
     csrf_token,
-    is_authenticated,
+    require_auth,
     same,
 )
 
@@ -51,24 +50,23 @@ DOWNLOADS: list[tuple[str, str, str, str]] = [
 ]
 
 
-def page_auth(request: Request) -> None:
-    if not is_authenticated(request, state_of(request).settings.token):
-        raise Unauthorized()
-
-
 router = APIRouter(include_in_schema=False)
-authed = [Depends(page_auth)]
+authed = [Depends(require_auth)]
 
 
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    st = state_of(request)
-    context.update(csrf=csrf_token(request), login_required=bool(st.settings.token),
-                   logged_in=request.session.get("auth") is True, colour=colour)
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+def render(request: Request, name: str, status_code: int = 200,
+           headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+    access = access_of(request)
+    context.update(csrf=csrf_token(request), login_required=bool(access.token),
+                   logged_in=access.session_ok(request), colour=colour)
+    return templates.TemplateResponse(request, name, context, status_code=status_code,
+                                      headers=headers)
 
 
-def render_error(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status_code=status, status=status, message=message)
+def render_error(request: Request, status: int, message: str,
+                 headers: dict[str, str] | None = None) -> HTMLResponse:
+    return render(request, "error.html", status_code=status, headers=headers, status=status,
+                  message=message)
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -234,11 +232,9 @@ def login(request: Request, token: Annotated[str, Form(max_length=512)] = "",
           csrf: Annotated[str, Form()] = "", next: Annotated[str, Form(max_length=200)] = "/",
           ) -> Response:
     check_form_csrf(request, csrf)
-    expected = state_of(request).settings.token
-    if not expected or same(token, expected) or bearer_ok(request, expected):
-        request.session.clear()
-        request.session["auth"] = True
-        csrf_token(request)
+    access = access_of(request)
+    if not access.token or same(token, access.token) or access.bearer_ok(request):
+        access.login(request)
         return _redirect(_safe_next(next))
     return render(request, "login.html", status_code=401, next=_safe_next(next), failed=True)
 
@@ -246,5 +242,5 @@ def login(request: Request, token: Annotated[str, Form(max_length=512)] = "",
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     check_form_csrf(request, csrf)
-    request.session.clear()
+    access_of(request).logout(request)
     return _redirect("/login")

@@ -2,8 +2,14 @@
 
 * **Access.** Without a token the server only binds loopback (enforced by ``wormsign serve``)
   and checks the ``Host`` header against loopback names (no DNS rebinding). With a token,
-  pages need a login (the token, once, then a signed session cookie) and the API accepts
-  either that session or ``Authorization: Bearer <token>``.
+  pages need a login (the token, once, then a session) and the API accepts either that
+  session or ``Authorization: Bearer <token>``. The token must be hard to guess
+  (:func:`check_token`).
+* **Sessions are revocable.** The signed cookie only carries a random session id and the
+  *generation* of the token it was opened with (an HMAC of the token); the server keeps the
+  live session ids (:class:`Access`). Logging out forgets the id, so a copied cookie stops
+  working; a new token (a restart with ``--token``, or :meth:`Access.rotate`) changes the
+  generation and ends every session. Sessions also end with the server process.
 * **CSRF.** Each session holds a random token; every form carries it in a hidden ``csrf``
   field and every state-changing API call sent with the session cookie in an
   ``X-CSRF-Token`` header. Calls authenticated with the bearer token need none (browsers
@@ -16,8 +22,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import itertools
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -68,20 +79,130 @@ def same(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(str(a).encode(), str(b).encode())
 
 
-def bearer_ok(request: Request, token: str | None) -> bool:
-    """Whether the request carries ``Authorization: Bearer <token>``."""
-    if not token:
-        return False
+def bearer_of(request: Request) -> str | None:
+    """The value of ``Authorization: Bearer <value>``, if the request has one."""
     auth = request.headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
-    return scheme.lower() == "bearer" and same(value.strip(), token)
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None
 
 
-def is_authenticated(request: Request, token: str | None) -> bool:
-    """No token configured (loopback only), a logged-in session, or the bearer token."""
-    if not token:
+MIN_TOKEN = 16
+MIN_DISTINCT = 8
+
+
+def token_problem(token: str | None) -> str | None:
+    """Why ``token`` is too easy to guess, or None when it will do.
+
+    At least :data:`MIN_TOKEN` characters of which :data:`MIN_DISTINCT` distinct, not a
+    repetition of a shorter piece (``abcabcabc...``) and not a run of consecutive characters
+    (``abcdefgh...``, ``0123456789...``), no white space at either end.
+    """
+    if token is None or not token.strip():
+        return "the access token is empty"
+    if token != token.strip():
+        return "the access token starts or ends with white space"
+    if len(token) < MIN_TOKEN:
+        return f"the access token must have at least {MIN_TOKEN} characters"
+    if len(set(token)) < MIN_DISTINCT:
+        return (f"the access token has too few different characters (at least {MIN_DISTINCT}"
+                " needed)")
+    n = len(token)
+    if any(n % p == 0 and token == token[:p] * (n // p) for p in range(1, n // 2 + 1)):
+        return "the access token repeats a shorter piece"
+    steps = [ord(b) - ord(a) for a, b in itertools.pairwise(token)]
+    if sum(1 for d in steps if abs(d) <= 1) >= 0.75 * len(steps):
+        return "the access token is a run of consecutive characters"
+    return None
+
+
+class Access:
+    """Who may use the dashboard: the access token and the live sessions opened with it.
+
+    A session cookie is honoured only while its id is live here and it was opened with the
+    current token's generation. At most ``limit`` sessions are kept (the oldest go first).
+    """
+
+    def __init__(self, token: str | None, secret: str, max_age: int,
+                 limit: int = 10_000) -> None:
+        self._secret = secret.encode()
+        self.max_age = max_age
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._sessions: OrderedDict[str, float] = OrderedDict()
+        self.token: str | None = None
+        self.generation = ""
+        self.rotate(token)
+
+    def rotate(self, token: str | None) -> None:
+        """Use a new token: every session opened with the old one ends."""
+        with self._lock:
+            self.token = token or None
+            self.generation = hmac.new(self._secret, (token or "").encode(),
+                                       hashlib.sha256).hexdigest()[:32]
+            self._sessions.clear()
+
+    def bearer_ok(self, request: Request) -> bool:
+        """Whether the request carries ``Authorization: Bearer <token>``."""
+        return bool(self.token) and same(bearer_of(request), self.token)
+
+    def session_ok(self, request: Request) -> bool:
+        """Whether the request's session is a live login with the current token."""
+        sid = request.session.get("sid")
+        if not isinstance(sid, str) or not same(request.session.get("gen"), self.generation):
+            return False
+        with self._lock:
+            expires = self._sessions.get(sid)
+            if expires is None:
+                return False
+            if expires < time.time():
+                del self._sessions[sid]
+                return False
         return True
-    return request.session.get("auth") is True or bearer_ok(request, token)
+
+    def authenticated(self, request: Request) -> bool:
+        """No token configured (loopback only), a live session, or the bearer token."""
+        return not self.token or self.session_ok(request) or self.bearer_ok(request)
+
+    def login(self, request: Request) -> None:
+        """Start a new session (a fresh id and CSRF token: no session fixation)."""
+        self.logout(request)
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[sid] = time.time() + self.max_age
+            while len(self._sessions) > self.limit:
+                self._sessions.popitem(last=False)
+        request.session["sid"] = sid
+        request.session["gen"] = self.generation
+        csrf_token(request)
+
+    def logout(self, request: Request) -> None:
+        """End the session: its id is forgotten, so a copy of the cookie is worthless."""
+        sid = request.session.get("sid")
+        if isinstance(sid, str):
+            with self._lock:
+                self._sessions.pop(sid, None)
+        request.session.clear()
+
+    def live_sessions(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+
+def access_of(request: Request) -> Access:
+    access: Access = request.app.state.wormsign.access
+    return access
+
+
+def is_authenticated(request: Request) -> bool:
+    """No token configured (loopback only), a live session, or the bearer token."""
+    return access_of(request).authenticated(request)
+
+
+def require_auth(request: Request) -> None:
+    """A dependency: :class:`Unauthorized` unless :func:`is_authenticated`."""
+    if not is_authenticated(request):
+        raise Unauthorized()
 
 
 def check_form_csrf(request: Request, submitted: Any) -> None:
@@ -90,9 +211,9 @@ def check_form_csrf(request: Request, submitted: Any) -> None:
         raise Forbidden("missing or invalid CSRF token; reload the page and try again")
 
 
-def check_api_csrf(request: Request, token: str | None) -> None:
+def check_api_csrf(request: Request) -> None:
     """State-changing API calls: bearer token, or the session's CSRF token in a header."""
-    if bearer_ok(request, token):
+    if access_of(request).bearer_ok(request):
         return
     if not same(request.headers.get(CSRF_HEADER), request.session.get("csrf")):
         raise Forbidden("missing or invalid X-CSRF-Token header (GET /api/session gives one)")

@@ -110,6 +110,10 @@
         set("job-error", state.error);
         document.getElementById("job-error").hidden = false;
       }
+      if (state.warnings && state.warnings.length) {
+        set("job-warnings", state.warnings.join("\n"));
+        document.getElementById("job-warnings").hidden = false;
+      }
       if (state.finished) {
         document.getElementById("job-done").hidden = false;
         job.classList.add("finished");
