@@ -55,6 +55,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def _compile_notice() -> None:
+    """The simulator gives the outbreak curve: say so when its first compilation is due."""
+    try:
+        from wormsign.cli.simulate import compile_notice
+    except ImportError:  # pragma: no cover - numba missing: the closed form is used
+        return
+    compile_notice()
+
+
 def run(args: argparse.Namespace) -> int:
     if args.check_kb:
         problems = validate_kb(args.kb)
@@ -68,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("an INVENTORY file is required (or --check-kb)")
     windows = [parse_window(w) for w in args.window]
     probes = load_probe_evidence(args.probe_results) if args.probe_results else None
+    if args.outbreak_model != "closed-form":
+        _compile_notice()
     report = assess(args.inventory, kb_dirs=args.kb, fmt=args.format,
                     default_exposure=args.exposure, assume_defaults=args.assume_defaults,
                     outbreak_state=args.outbreak_state, outbreak_source=args.outbreak_model,

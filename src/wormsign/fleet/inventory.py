@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from wormsign.errors import ConfigError
+from wormsign.fleet.files import MAX_INVENTORY_BYTES, read_limited
 from wormsign.fleet.products import normalise_product
 
 REQUIRED = ("host", "software", "version")
@@ -355,10 +356,7 @@ def load_inventory(path: str, fmt: str | None = None, exposure: str | None = Non
     ``exposure`` sets the exposure of hosts whose inventory says nothing (nmap scans).
     """
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read inventory: {exc.strerror}", path=path) from None
+    data = read_limited(path, MAX_INVENTORY_BYTES, "inventory", allow_pipe=True)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
