@@ -79,6 +79,8 @@ SCHEDULER_RE = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9a-fA-F:.]+\]
 def check_scheduler_address(address: str) -> None:
     """A Dask scheduler address is ``[tcp|tls|ucx|ws|wss://]HOST:PORT``; else a ConfigError
     (so a typo is a one-line error, not a failure deep inside ``distributed``)."""
+    if re.fullmatch(r"inproc://[\w.:/-]+", address):
+        return
     m = SCHEDULER_RE.match(address)
     if m is None or not 1 <= int(m.group(1)) <= 65535:
         raise ConfigError(f"bad Dask scheduler address {address!r}: use HOST:PORT or "

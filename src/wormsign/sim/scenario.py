@@ -154,7 +154,10 @@ def parse_start(value: str | datetime | None) -> datetime | None:
             raise ConfigError(f"bad --start {value!r}: use an ISO date-time in UTC") from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:
+        raise ConfigError(f"bad --start {value!r}: out of range") from None
 
 
 @dataclass(frozen=True)
