@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="maintenance window, e.g. 2001-07-20T02:00/4h or web=...; repeatable")
     p.add_argument("--probe-results", metavar="FILE",
                    help="JSON written by `wormsign probe --json`, used as evidence")
+    p.add_argument("--config-root", metavar="DIR",
+                   help="configuration files named by the inventory may lie anywhere inside "
+                   "DIR (default: only inside the inventory's folder)")
     p.add_argument("--json", action="store_true", help="the JSON contract on stdout")
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per host and advisory")
     p.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 log")
@@ -83,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
                     default_exposure=args.exposure, assume_defaults=args.assume_defaults,
                     outbreak_state=args.outbreak_state, outbreak_source=args.outbreak_model,
                     seed=args.seed, max_per_wave=args.max_per_wave, windows=windows,
-                    probes=probes)
+                    probes=probes, config_root=args.config_root)
     if args.csv:
         write_text(args.csv, to_csv(report))
     if args.sarif:
-        write_text(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=False) + "\n")
+        write_text(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=True) + "\n")
     if args.json:
         report.write_json(sys.stdout)
     else:

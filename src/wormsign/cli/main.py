@@ -20,6 +20,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from wormsign import __version__
 from wormsign.errors import WormsignError
@@ -78,9 +79,17 @@ def _available() -> dict[str, str]:
     return found
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the full usage is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, safe(f"{self.prog}: error: {message} (see {self.prog} --help)")
+                  + "\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the argument parser; with ``only`` just that subcommand is imported."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wormsign",
         description="Detect, assess, simulate and respond to Internet worms "
         "(Code Red, Code Red II, Nimda).",

@@ -79,7 +79,7 @@ class AssessReport:
             items = doc[key]
             out.write(("" if i == 0 else ",") + f"\n{json.dumps(key)}: [")
             for j, item in enumerate(items):
-                out.write(("\n  " if j == 0 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+                out.write(("\n  " if j == 0 else ",\n  ") + json.dumps(item, ensure_ascii=True))
             out.write("\n]" if items else "]")
         out.write("\n}\n")
 
