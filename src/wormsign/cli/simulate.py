@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from wormsign.errors import ConfigError
+from wormsign.logs.text import safe
 
 DESCRIPTION = """\
 Simulate an Internet worm outbreak: vulnerable hosts in a 2^bits address space, infected
@@ -222,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_human(sc: Any, summary: dict[str, Any], runs: int) -> None:
-    print(f"{sc.name}: {sc.model}, {sc.strategy}, {sc.vulnerable:,} vulnerable in "
+    print(f"{safe(sc.name)}: {sc.model}, {sc.strategy}, {sc.vulnerable:,} vulnerable in "
           f"2^{sc.address_bits}, {sc.scan_rate:g} probes/s, {sc.hours:g} h, {runs} run(s)")
     for key in ("t10_s", "t50_s", "t90_s", "final_infected", "peak_new_per_min",
                 "peak_time_s", "probes"):

@@ -238,6 +238,8 @@ def _json_items(text: str, source: str) -> Iterator[tuple[int, Any]]:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        except RecursionError:
+            raise err("invalid JSON: nested too deeply", i) from None
         if not isinstance(doc.get("hosts"), list):
             raise err("a JSON inventory is a list of hosts or {\"hosts\": [...]}", i)
         key = text.find('"hosts"')
@@ -255,6 +257,8 @@ def _json_items(text: str, source: str) -> Iterator[tuple[int, Any]]:
             value, end = dec.raw_decode(text, i)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        except RecursionError:
+            raise err("invalid JSON: nested too deeply", i) from None
         yield line, value
         i = skip(end)
         if i < len(text) and text[i] == ",":
@@ -284,7 +288,11 @@ def read_yaml_text(text: str, base_dir: Path | None = None, source: str = "<yaml
     """Parse a YAML inventory (safe loader only)."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"invalid YAML: {problem}", path=source) from None
     try:
         root = loader.get_single_node()
         if root is not None and isinstance(root, yaml.MappingNode):
@@ -308,6 +316,8 @@ def read_yaml_text(text: str, base_dir: Path | None = None, source: str = "<yaml
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=source,
                           line=None if mark is None else mark.line + 1) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", path=source) from None
     finally:
         loader.dispose()
     return Inventory(source, "yaml", col.hosts, col.skipped)

@@ -53,7 +53,8 @@ def _read_yaml(path: str, text: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             line = int(mark.line) + 1
-        raise ConfigError(f"invalid YAML: {exc}", path=path, line=line) from exc
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
 
 
 @functools.lru_cache(maxsize=16)
