@@ -74,3 +74,8 @@ class RuleError(WormsignError):
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in rule pack"
         return head + "".join(f"\n  {p}" for p in self.problems)
+
+
+class MissingExtraError(WormsignError):
+    """A command needs an optional extra that is not installed (the message says which and
+    how to install it: ``pip install 'wormsign[EXTRA]'``)."""

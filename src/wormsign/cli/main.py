@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from wormsign import __version__
-from wormsign.errors import WormsignError
+from wormsign.errors import MissingExtraError, WormsignError
 from wormsign.logs.text import safe
 
 # Subcommand modules, imported lazily so that `wormsign scan` does not pay for the others.
@@ -67,7 +67,7 @@ def require_extra(extra: str, what: str) -> None:
     """Raise the one-line ``pip install 'wormsign[EXTRA]'`` error when ``extra`` is missing."""
     missing = [m for m in EXTRA_MODULES[extra] if module_missing(m)]
     if missing:
-        raise WormsignError(f"{what} needs the '{extra}' extra (pip install "
+        raise MissingExtraError(f"{what} needs the '{extra}' extra (pip install "
                             f"'wormsign[{extra}]'): {', '.join(missing)} is not installed")
 
 
