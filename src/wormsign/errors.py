@@ -87,3 +87,8 @@ class ConflictError(StoreError):
 
 class InvalidError(StoreError):
     """A value given to the store is invalid: a task status, a network, a name (HTTP 400)."""
+
+
+class MissingExtraError(WormsignError):
+    """A command needs an optional extra that is not installed (the message says which and
+    how to install it: ``pip install 'wormsign[EXTRA]'``)."""

@@ -10,5 +10,7 @@ def write_text(path: str, text: str) -> None:
     try:
         with open(path, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None

@@ -48,11 +48,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="maintenance window, e.g. 2001-07-20T02:00/4h or web=...; repeatable")
     p.add_argument("--probe-results", metavar="FILE",
                    help="JSON written by `wormsign probe --json`, used as evidence")
+    p.add_argument("--config-root", metavar="DIR",
+                   help="configuration files named by the inventory may lie anywhere inside "
+                   "DIR (default: only inside the inventory's folder)")
     p.add_argument("--json", action="store_true", help="the JSON contract on stdout")
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per host and advisory")
     p.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 log")
     p.add_argument("--top", type=int, default=25, help="hosts shown in the table")
     p.set_defaults(func=run)
+
+
+def _compile_notice() -> None:
+    """The simulator gives the outbreak curve: say so when its first compilation is due."""
+    try:
+        from wormsign.cli.simulate import compile_notice
+    except ImportError:  # pragma: no cover - numba missing: the closed form is used
+        return
+    compile_notice()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,15 +80,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("an INVENTORY file is required (or --check-kb)")
     windows = [parse_window(w) for w in args.window]
     probes = load_probe_evidence(args.probe_results) if args.probe_results else None
+    if args.outbreak_model != "closed-form":
+        _compile_notice()
     report = assess(args.inventory, kb_dirs=args.kb, fmt=args.format,
                     default_exposure=args.exposure, assume_defaults=args.assume_defaults,
                     outbreak_state=args.outbreak_state, outbreak_source=args.outbreak_model,
                     seed=args.seed, max_per_wave=args.max_per_wave, windows=windows,
-                    probes=probes)
+                    probes=probes, config_root=args.config_root)
     if args.csv:
         write_text(args.csv, to_csv(report))
     if args.sarif:
-        write_text(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=False) + "\n")
+        write_text(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=True) + "\n")
     if args.json:
         report.write_json(sys.stdout)
     else:

@@ -1,15 +1,30 @@
-"""Entry point of the ``wormsign`` command: parse, dispatch, turn errors into exit codes."""
+"""Entry point of the ``wormsign`` command: parse, dispatch, turn errors into exit codes.
+
+Whatever happens inside a command, the user sees one line on stderr and an exit status (0
+nothing found, 1 found, 2 error, 130 interrupted), never a traceback:
+
+- a command whose optional extra is not installed stops before any work with the same
+  ``pip install 'wormsign[EXTRA]'`` hint everywhere (:data:`COMMAND_EXTRAS`);
+- :class:`WormsignError` is the library's own one-line error;
+- anything else is a bug: ``wormsign: internal error: <Type>: <message>``, and the
+  traceback only with ``WORMSIGN_DEBUG=1``;
+- Ctrl-C exits 130 quietly; a closed stdout (``wormsign scan ... | head``) exits quietly.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from wormsign import __version__
-from wormsign.errors import WormsignError
+from wormsign.errors import MissingExtraError, WormsignError
+from wormsign.logs.text import safe
 
 # Subcommand modules, imported lazily so that `wormsign scan` does not pay for the others.
 COMMANDS: dict[str, str] = {
@@ -23,6 +38,37 @@ COMMANDS: dict[str, str] = {
 }
 
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "incident": ("sqlalchemy", "alembic", "jinja2", "stix2"),
+    "web": ("fastapi", "uvicorn", "itsdangerous", "multipart",
+            "sqlalchemy", "alembic", "jinja2", "stix2"),
+    "plot": ("matplotlib",),
+    "parquet": ("pyarrow",),
+    "dask": ("distributed",),
+    "pcap": ("dpkt",),
+}
+"""The importable modules each optional extra of ``pyproject.toml`` provides."""
+
+COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web"}
+"""Commands that cannot do anything without an extra (checked before the command runs)."""
+
+
+def module_missing(name: str) -> bool:
+    """Whether ``name`` cannot be imported (checked without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def require_extra(extra: str, what: str) -> None:
+    """Raise the one-line ``pip install 'wormsign[EXTRA]'`` error when ``extra`` is missing."""
+    missing = [m for m in EXTRA_MODULES[extra] if module_missing(m)]
+    if missing:
+        raise MissingExtraError(f"{what} needs the '{extra}' extra (pip install "
+                            f"'wormsign[{extra}]'): {', '.join(missing)} is not installed")
 
 
 def _available() -> dict[str, str]:
@@ -33,9 +79,17 @@ def _available() -> dict[str, str]:
     return found
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the full usage is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, safe(f"{self.prog}: error: {message} (see {self.prog} --help)")
+                  + "\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the argument parser; with ``only`` just that subcommand is imported."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wormsign",
         description="Detect, assess, simulate and respond to Internet worms "
         "(Code Red, Code Red II, Nimda).",
@@ -50,9 +104,27 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok/nothing found, 1 found, 2 error)."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+def _internal_error(exc: BaseException) -> int:
+    if os.environ.get("WORMSIGN_DEBUG", "") not in ("", "0"):
+        traceback.print_exception(exc, file=sys.stderr)
+    message = " ".join(str(exc).split())[:500]
+    print(safe(f"wormsign: internal error: {type(exc).__name__}: {message} "
+               "(run with WORMSIGN_DEBUG=1 for the traceback)"), file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so that the interpreter's final flush
+    does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _dispatch(args_list: list[str]) -> int:
     first = next((a for a in args_list if not a.startswith("-")), None)
     only = first if first in COMMANDS else None
     parser = build_parser(only)
@@ -60,16 +132,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None) or not hasattr(args, "func"):
         parser.print_help(sys.stderr)
         return EXIT_ERROR
+    extra = COMMAND_EXTRAS.get(args.command)
+    if extra is not None:
+        require_extra(extra, f"wormsign {args.command}")
+    result = args.func(args)
+    sys.stdout.flush()
+    return int(result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok/nothing found, 1 found, 2 error)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        return int(args.func(args))
+        return _dispatch(args_list)
     except WormsignError as exc:
-        print(f"wormsign: error: {exc}", file=sys.stderr)
+        text = "\n".join(safe(line) for line in str(exc).split("\n"))
+        print(f"wormsign: error: {text}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("wormsign: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
+    except SystemExit:
+        raise
+    except ModuleNotFoundError as exc:
+        extra = next((e for e, mods in EXTRA_MODULES.items()
+                      if (exc.name or "").split(".")[0] in mods), None)
+        if extra is None:
+            return _internal_error(exc)
+        print(f"wormsign: error: this needs the '{extra}' extra (pip install "
+              f"'wormsign[{extra}]'): {exc.name} is not installed", file=sys.stderr)
+        return EXIT_ERROR
+    except MemoryError:
+        print("wormsign: error: out of memory", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        return _internal_error(exc)
 
 
 if __name__ == "__main__":

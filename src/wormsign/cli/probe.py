@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
                     verify=not args.insecure, ca_file=args.ca_file)
     if args.json:
         json.dump({"results": [r.to_dict() for r in results]}, sys.stdout, indent=2,
-                  ensure_ascii=False)
+                  ensure_ascii=True)
         sys.stdout.write("\n")
     else:
         for r in results:

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from wormsign.errors import ConfigError
+from wormsign.logs.text import safe
 
 DESCRIPTION = """\
 Simulate an Internet worm outbreak: vulnerable hosts in a 2^bits address space, infected
@@ -147,6 +148,35 @@ def build_scenario(args: argparse.Namespace) -> Any:
     return dataclasses.replace(base, **changes) if changes else base
 
 
+def check_request(args: argparse.Namespace) -> None:
+    """Everything about the run that is not the scenario, checked before any work: the Monte
+    Carlo size, the seed, the scheduler address, and the extras the outputs need."""
+    from wormsign.cli.main import require_extra
+    from wormsign.sim.montecarlo import check_scheduler_address
+    from wormsign.sim.scenario import check_runs
+
+    try:
+        check_runs(args.runs, args.workers, args.seed)
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc.message}") from None
+    if args.scheduler:
+        check_scheduler_address(args.scheduler)
+        require_extra("dask", "--scheduler")
+    if args.plot:
+        require_extra("plot", "--plot")
+    if args.out and args.out.lower().endswith((".parquet", ".pq")):
+        require_extra("parquet", "Parquet output")
+
+
+def compile_notice() -> None:
+    """Say on stderr that the first run compiles the simulator, when numba's cache is cold."""
+    from wormsign.sim.engine import compile_cache_cold
+
+    if compile_cache_cold():
+        print("wormsign: compiling the simulator (first run only, about a minute)",
+              file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the scenario; print the summary (JSON with --json) and write --out / --plot."""
     from wormsign.sim import list_presets
@@ -160,9 +190,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:14} {sc.strategy:17} {sc.vulnerable:>9,} vulnerable  "
                   f"{sc.scan_rate:g} probes/s  {sc.hours:g} h")
         return 0
-    if args.runs < 1:
-        raise ConfigError("--runs must be >= 1")
+    check_request(args)
     sc = build_scenario(args)
+    if sc.model == "stochastic":
+        compile_notice()
     result: Any
     if args.runs == 1 and not args.scheduler:
         from wormsign.sim import simulate
@@ -192,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_human(sc: Any, summary: dict[str, Any], runs: int) -> None:
-    print(f"{sc.name}: {sc.model}, {sc.strategy}, {sc.vulnerable:,} vulnerable in "
+    print(f"{safe(sc.name)}: {sc.model}, {sc.strategy}, {sc.vulnerable:,} vulnerable in "
           f"2^{sc.address_bits}, {sc.scan_rate:g} probes/s, {sc.hours:g} h, {runs} run(s)")
     for key in ("t10_s", "t50_s", "t90_s", "final_infected", "peak_new_per_min",
                 "peak_time_s", "probes"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from wormsign.fleet.audit import ConfigAudit, audit_file
@@ -78,7 +79,7 @@ class AssessReport:
             items = doc[key]
             out.write(("" if i == 0 else ",") + f"\n{json.dumps(key)}: [")
             for j, item in enumerate(items):
-                out.write(("\n  " if j == 0 else ",\n  ") + json.dumps(item, ensure_ascii=False))
+                out.write(("\n  " if j == 0 else ",\n  ") + json.dumps(item, ensure_ascii=True))
             out.write("\n]" if items else "]")
         out.write("\n}\n")
 
@@ -88,16 +89,20 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
            default_exposure: str | None = None, assume_defaults: bool = False,
            outbreak_state: str = "peak", outbreak_source: str = "auto", seed: int = 1,
            max_per_wave: int | None = None, windows: Sequence[Window] = (),
-           probes: Mapping[str, ProbeEvidence] | None = None) -> AssessReport:
+           probes: Mapping[str, ProbeEvidence] | None = None,
+           config_root: str | Path | None = None) -> AssessReport:
     """Assess a fleet: read the inventory, audit each configuration export once, decide a
     verdict per host and advisory, and plan the patching.
 
-    ``probes`` maps host names (or addresses) to what ``wormsign probe`` saw.
+    ``probes`` maps host names (or addresses) to what ``wormsign probe`` saw. Configuration
+    files named by the inventory are read only inside ``config_root`` (by default the
+    inventory's folder); one outside it is refused and reported like a missing one.
     """
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(
         inventory, fmt=fmt, exposure=default_exposure)
     kb = kb or load_kb(kb_dirs)
     judge = Judge(kb, assume_defaults=assume_defaults)
+    root = Path(config_root) if config_root is not None else Path(inv.source).parent
     audits: dict[str, ConfigAudit] = {}
     verdicts: dict[str, tuple[Verdict, ...]] = {}
     host_audit: dict[str, str] = {}
@@ -106,7 +111,7 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
         if h.config is not None:
             audit = audits.get(h.config)
             if audit is None:
-                audit = audits[h.config] = audit_file(h.config)
+                audit = audits[h.config] = audit_file(h.config, root=root)
             host_audit[h.host] = h.config
         probe = None
         if probes:

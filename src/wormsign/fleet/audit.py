@@ -32,6 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wormsign.errors import ConfigError
+from wormsign.fleet.files import MAX_CONFIG_BYTES, OutsideRoot, confine, read_limited
+
 WATCHED = {".ida": "mapping-ida", ".idq": "mapping-idq", ".printer": "mapping-printer",
            ".htr": "mapping-htr"}
 WHY = {
@@ -180,15 +183,23 @@ AUDITORS: dict[str, Callable[[str, str], ConfigAudit]] = {
 which format a file is in."""
 
 
-def audit_file(path: str, fmt: str | None = None) -> ConfigAudit:
-    """Audit one configuration file; a missing or unreadable file is an audit with ``error``
-    set (the host's verdicts then say the configuration evidence is missing)."""
+def audit_file(path: str, fmt: str | None = None, root: Path | None = None) -> ConfigAudit:
+    """Audit one configuration file; a missing, unreadable or refused file is an audit with
+    ``error`` set (the host's verdicts then say the configuration evidence is missing).
+
+    With ``root`` the file must lie inside that folder (see :func:`confine`); only regular
+    files of at most :data:`MAX_CONFIG_BYTES` are read.
+    """
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return ConfigAudit(path, "unknown", error=f"cannot read: {exc.strerror}")
+        if root is not None:
+            path = str(confine(path, root))
+        data = read_limited(path, MAX_CONFIG_BYTES, "configuration")
+    except OutsideRoot as exc:
+        return ConfigAudit(path, "unknown", error=f"refused: {exc.message}")
+    except ConfigError as exc:
+        return ConfigAudit(path, "unknown", error=exc.message)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16")
+        text = data.decode("utf-16", "replace")
     else:
         try:
             text = data.decode("utf-8-sig")

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from wormsign.errors import ConfigError
+from wormsign.fleet.files import MAX_INVENTORY_BYTES, read_limited
 from wormsign.fleet.products import normalise_product
 
 REQUIRED = ("host", "software", "version")
@@ -237,6 +238,8 @@ def _json_items(text: str, source: str) -> Iterator[tuple[int, Any]]:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        except RecursionError:
+            raise err("invalid JSON: nested too deeply", i) from None
         if not isinstance(doc.get("hosts"), list):
             raise err("a JSON inventory is a list of hosts or {\"hosts\": [...]}", i)
         key = text.find('"hosts"')
@@ -254,6 +257,8 @@ def _json_items(text: str, source: str) -> Iterator[tuple[int, Any]]:
             value, end = dec.raw_decode(text, i)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        except RecursionError:
+            raise err("invalid JSON: nested too deeply", i) from None
         yield line, value
         i = skip(end)
         if i < len(text) and text[i] == ",":
@@ -283,7 +288,11 @@ def read_yaml_text(text: str, base_dir: Path | None = None, source: str = "<yaml
     """Parse a YAML inventory (safe loader only)."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"invalid YAML: {problem}", path=source) from None
     try:
         root = loader.get_single_node()
         if root is not None and isinstance(root, yaml.MappingNode):
@@ -307,6 +316,8 @@ def read_yaml_text(text: str, base_dir: Path | None = None, source: str = "<yaml
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", path=source,
                           line=None if mark is None else mark.line + 1) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", path=source) from None
     finally:
         loader.dispose()
     return Inventory(source, "yaml", col.hosts, col.skipped)
@@ -355,10 +366,7 @@ def load_inventory(path: str, fmt: str | None = None, exposure: str | None = Non
     ``exposure`` sets the exposure of hosts whose inventory says nothing (nmap scans).
     """
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read inventory: {exc.strerror}", path=path) from None
+    data = read_limited(path, MAX_INVENTORY_BYTES, "inventory", allow_pipe=True)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from wormsign.errors import ConfigError, Problem
+from wormsign.fleet.files import MAX_SMALL_BYTES, read_limited
 from wormsign.fleet.versions import version_key, version_matches
 
 SEVERITIES: dict[str, float] = {"critical": 1.0, "high": 0.7, "medium": 0.4, "low": 0.2}
@@ -355,9 +356,10 @@ def _dir_files(path: str) -> list[tuple[str, str]]:
     files = sorted(p.rglob("*.json")) if p.is_dir() else [p]
     out = []
     for f in files:
+        data = read_limited(f, MAX_SMALL_BYTES, "advisory")
         try:
-            out.append((str(f), f.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
+            out.append((str(f), data.decode("utf-8")))
+        except UnicodeDecodeError as exc:
             raise ConfigError(f"cannot read: {exc}", path=str(f)) from None
     return out
 

@@ -40,7 +40,7 @@ def to_csv(report: AssessReport) -> str:
         for v in report.verdicts[h.host]:
             row = [h.host, h.exposure, h.software, h.version, v.id, ";".join(v.aliases),
                    v.status, " | ".join(v.evidence), v.fix, str(wave_of.get(h.host, ""))]
-            w.writerow([csv_cell(c) for c in row])
+            w.writerow([csv_cell(safe(c)) for c in row])
     return buf.getvalue()
 
 

@@ -21,7 +21,6 @@ import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +28,7 @@ import httpx
 
 from wormsign import __version__
 from wormsign.errors import ConfigError
+from wormsign.fleet.files import MAX_INVENTORY_BYTES, read_limited
 from wormsign.fleet.verdict import ProbeEvidence
 
 IDQ_PAGE = re.compile(rb"The\s+IDQ\s+file\b.{0,400}?could\s+not\s+be\s+found", re.I | re.S)
@@ -134,9 +134,10 @@ def probe(urls: Sequence[str], concurrency: int = 8, timeout: float = 5.0,
 
 def load_probe_evidence(path: str) -> dict[str, ProbeEvidence]:
     """Host → evidence from the JSON that ``wormsign probe --json`` writes."""
+    data = read_limited(path, MAX_INVENTORY_BYTES, "probe results", allow_pipe=True)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"cannot read probe results: {exc}", path=path) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None

@@ -2,7 +2,8 @@
 
 Days 1-19 spread, days 20-27 flood fixed addresses (among them 198.137.240.91), from day 28
 dormant. Hosts that wake up on the 1st do so with a per-host jitter, since the worm's clock is
-not re-read during long sleeps (REFERENCE.md section 1).
+not re-read during long sleeps (calendar: CERT Advisory CA-2001-19; the wake-up drift as
+reported in later accounts of the outbreak).
 """
 
 from __future__ import annotations

@@ -11,12 +11,11 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from wormsign.errors import ConfigError
 from wormsign.sim import calendar, codes, kernel
 from wormsign.sim.pools import build_pool
 from wormsign.sim.population import load_density, place_clustered, place_uniform
 from wormsign.sim.result import SimResult
-from wormsign.sim.scenario import STRATEGIES, Scenario
+from wormsign.sim.scenario import STRATEGIES, Scenario, check_seed
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -199,10 +198,22 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
     )
 
 
+def compile_cache_cold() -> bool:
+    """True when numba has no usable on-disk compilation of the kernel yet, so the next run
+    compiles it first (about a minute; later processes load it from the cache)."""
+    try:
+        cache = getattr(kernel.run_kernel, "_cache", None)
+        cache_file = getattr(cache, "_cache_file", None)
+        if cache_file is None:
+            return False
+        return not cache_file._load_index()
+    except Exception:
+        return False
+
+
 def simulate(scenario: Scenario, seed: int | None = None) -> SimResult:
     """Run ``scenario`` once: stochastic, or the deterministic model it names."""
-    if seed is not None and seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, not {seed}")
+    check_seed(seed)
     if scenario.model == "stochastic":
         return simulate_stochastic(scenario, seed)
     from wormsign.sim import models

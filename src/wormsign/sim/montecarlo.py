@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +22,12 @@ import numpy.typing as npt
 from wormsign.errors import ConfigError
 from wormsign.sim.engine import simulate
 from wormsign.sim.result import SUMMARY_KEYS, SimResult
-from wormsign.sim.scenario import Scenario
+from wormsign.sim.scenario import Scenario, check_runs
 
 F64 = npt.NDArray[np.float64]
 BAND_POINTS = 1000
+BAND_CELLS = 20_000_000
+"""At most this many band values (8 bytes each) are kept over all runs of an ensemble."""
 COUNT_SERIES = ("new_infections", "probes", "flood")
 """Counts per step (re-binned by summing); every other series is a state, read at bin end.
 Telescope probe columns are counts too."""
@@ -32,8 +35,7 @@ Telescope probe columns are counts too."""
 
 def run_seeds(seed: int | None, runs: int) -> list[int]:
     """The per-run seeds derived from ``seed`` (fresh entropy when None)."""
-    if seed is not None and seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, not {seed}")
+    check_runs(runs, seed=seed)
     children = np.random.SeedSequence(seed).spawn(runs)
     return [int(c.generate_state(1, np.uint64)[0]) for c in children]
 
@@ -52,15 +54,38 @@ def _thin(res: SimResult, factor: int) -> dict[str, F64]:
     return out
 
 
-def _thin_factor(sc: Scenario) -> int:
+def band_points(sc: Scenario, runs: int) -> int:
+    """Rows per run kept for the bands: :data:`BAND_POINTS`, fewer for very many runs so that
+    the ensemble stays within :data:`BAND_CELLS` values in memory."""
+    cols = 9 + 2 * len(sc.telescopes)
+    return max(20, min(BAND_POINTS, BAND_CELLS // max(1, runs * cols)))
+
+
+def _thin_factor(sc: Scenario, points: int = BAND_POINTS) -> int:
     """Output steps per band step: a round band step (1 s, 5 s, 1 min, ...) within the limit."""
     step = sc.output_step()
     rows = math.ceil(sc.duration_s / step - 1e-9)
     for nice in (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400):
         factor = max(1, round(nice / step))
-        if rows / factor <= BAND_POINTS and abs(factor * step - nice) < 1e-9:
+        if rows / factor <= points and abs(factor * step - nice) < 1e-9:
             return factor
-    return max(1, math.ceil(rows / BAND_POINTS))
+    return max(1, math.ceil(rows / points))
+
+
+SCHEDULER_RE = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)"
+                          r":([0-9]{1,5})$")
+
+
+def check_scheduler_address(address: str) -> None:
+    """A Dask scheduler address is ``[tcp|tls|ucx|ws|wss://]HOST:PORT``; else a ConfigError
+    (so a typo is a one-line error, not a failure deep inside ``distributed``)."""
+    if re.fullmatch(r"inproc://[\w.:/-]+", address):
+        return
+    m = SCHEDULER_RE.match(address)
+    if m is None or not 1 <= int(m.group(1)) <= 65535:
+        raise ConfigError(f"bad Dask scheduler address {address!r}: use HOST:PORT or "
+                          "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 (without --scheduler "
+                          "the runs use local processes)")
 
 
 def _run_chunk(sc: Scenario, seeds: Sequence[int],
@@ -137,10 +162,11 @@ def run_many(sc: Scenario, runs: int, seed: int | None = None, workers: int | No
     """``runs`` seeded runs of ``sc``: on ``workers`` local processes (all cores by default;
     1 runs in this process), or on the Dask cluster at ``scheduler`` when given (waiting at
     most ``connect_timeout`` seconds to reach it)."""
-    if runs < 1:
-        raise ConfigError("runs must be >= 1")
+    check_runs(runs, workers, seed)
+    if scheduler:
+        check_scheduler_address(scheduler)
     seeds = run_seeds(seed, runs)
-    factor = _thin_factor(sc)
+    factor = _thin_factor(sc, band_points(sc, runs))
     parts: list[tuple[dict[str, Any], dict[str, F64]]] = []
     if scheduler:
         parts = _run_dask(sc, seeds, factor, scheduler, connect_timeout)
@@ -179,7 +205,7 @@ def _run_dask(sc: Scenario, seeds: list[int], factor: int, address: str,
             from exc
     try:
         client: Any = getattr(distributed, "Client")(address, timeout=timeout)  # noqa: B009
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
     try:
         n = max(1, sum(client.nthreads().values()))

@@ -40,6 +40,8 @@ def write_table(path: str, columns: Mapping[str, F64]) -> None:
             w.writerow(names)
             for row in data:
                 w.writerow([_fmt(x) for x in row])
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         raise ConfigError(f"cannot write: {exc.strerror}", path=path) from exc
 

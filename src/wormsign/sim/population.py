@@ -35,15 +35,26 @@ class Density:
     sources: tuple[str, ...] = ()
 
 
+def decode_utf8(data: bytes, path: str) -> str:
+    """UTF-8 text of a data file, or a :class:`ConfigError` naming it."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+
+
 def _read_yaml(path: str, text: str) -> Any:
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError("YAML nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         line = None
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             line = int(mark.line) + 1
-        raise ConfigError(f"invalid YAML: {exc}", path=path, line=line) from exc
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
 
 
 @functools.lru_cache(maxsize=16)
@@ -55,10 +66,9 @@ def load_density(name_or_path: str | None = None) -> Density:
         path, text = str(ref), ref.read_text(encoding="utf-8")
     else:
         path = name_or_path
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read density file: {exc.strerror}", path=path) from exc
+        from wormsign.fleet.files import MAX_SMALL_BYTES, read_limited
+
+        text = decode_utf8(read_limited(path, MAX_SMALL_BYTES, "density file"), path)
     data = _read_yaml(path, text)
     if not isinstance(data, dict) or not isinstance(data.get("slash8"), dict):
         raise ConfigError("a density file needs a 'slash8' mapping of /8 -> share", path=path)

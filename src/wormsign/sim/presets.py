@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from wormsign.errors import ConfigError
-from wormsign.sim.population import _read_yaml
+from wormsign.fleet.files import MAX_SMALL_BYTES, read_limited
+from wormsign.sim.population import _read_yaml, decode_utf8
 from wormsign.sim.scenario import Scenario
 
 
@@ -23,10 +23,7 @@ def list_presets() -> list[str]:
 def _load(name: str) -> tuple[str, dict[str, Any]]:
     if name.endswith((".yaml", ".yml")):
         path = name
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read preset: {exc.strerror}", path=name) from exc
+        text = decode_utf8(read_limited(name, MAX_SMALL_BYTES, "preset"), name)
     else:
         ref = _dir() / f"{name}.yaml"
         if not ref.is_file():

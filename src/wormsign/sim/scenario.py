@@ -31,6 +31,69 @@ RATE_DISTS = ("constant", "exponential", "lognormal")
 HITLIST_FALLBACKS = ("uniform", "permutation")
 SEQUENTIAL_STARTS = ("own", "random")
 
+MAX_HOURS = 24.0 * 400
+MAX_SCHEDULE_RATE = 3600.0
+MAX_SECONDS = MAX_HOURS * 3600.0
+EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_START = datetime(2100, 1, 1, tzinfo=UTC)
+
+RANGES: dict[str, tuple[float, float, bool]] = {
+    # field: (low, high, low end excluded); None (where allowed) means "off" or "automatic"
+    "address_bits": (8, 32, False),
+    "vulnerable": (1, 1_000_000, False),
+    "scan_rate": (0.0, 1e6, True),
+    "scan_rate_sigma": (0.0, 3.0, True),
+    "probe_cap": (0.0, 1e13, True),
+    "initial": (1, 1_000_000, False),
+    "hours": (0.0, MAX_HOURS, True),
+    "hitlist_size": (1, 1_000_000, False),
+    "infection_delay_s": (0.0, MAX_SECONDS, False),
+    "blacklist_reaction_s": (0.0, MAX_SECONDS, False),
+    "blacklist_coverage": (0.0, 1.0, False),
+    "content_filter_reaction_s": (0.0, MAX_SECONDS, False),
+    "content_filter_coverage": (0.0, 1.0, False),
+    "flood_rate": (0.0, 1e6, False),
+    "wake_jitter_hours": (0.0, MAX_HOURS, False),
+    "step_s": (1e-3, MAX_SECONDS, False),
+    "dt_s": (1e-6, MAX_SECONDS, False),
+    "tf_eta": (0.0, 100.0, False),
+    "tf_mu": (0.0, 1e6, False),
+}
+"""The accepted range of every numeric scenario parameter (documented in docs/sim.md)."""
+
+INT_FIELDS = frozenset({"address_bits", "vulnerable", "initial", "hitlist_size"})
+
+LIMITS: dict[str, float] = {
+    "exclude": 64,
+    "telescopes": 16,
+    "schedule_points": 1000,
+    "cells": 10_000_000,
+    "work": 1e9,
+    "events": 2e8,
+    "runs": 10_000,
+    "workers": 256,
+    "seed": 2**64 - 1,
+}
+"""Bounds on the size of one run (see :meth:`Scenario.work_estimate`) and of a Monte Carlo
+ensemble, so that whatever is asked either finishes within minutes in bounded memory or is
+refused up front."""
+
+
+def check_runs(runs: int, workers: int | None = None, seed: int | None = None) -> None:
+    """Refuse a Monte Carlo request outside :data:`LIMITS` (a :class:`ConfigError`)."""
+    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= LIMITS["runs"]:
+        raise ConfigError(f"runs must be within 1..{int(LIMITS['runs']):,}, not {runs}")
+    if workers is not None and not 1 <= workers <= LIMITS["workers"]:
+        raise ConfigError(f"workers must be within 1..{int(LIMITS['workers'])}, not {workers}")
+    check_seed(seed)
+
+
+def check_seed(seed: int | None) -> None:
+    """A seed is None (fresh entropy) or an integer within 0..2^64-1."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed <= LIMITS["seed"]):
+        raise ConfigError(f"seed must be a non-negative integer below 2^64, not {seed}")
+
 Schedule = tuple[tuple[float, float], ...]
 """Piecewise-constant rate: ``((from_hour, rate_per_hour), ...)`` sorted by hour."""
 
@@ -65,6 +128,19 @@ def _schedule(value: Any, name: str) -> Schedule:
         raise ConfigError(f"{name}: expected a rate or a list of [hour, rate] pairs") from exc
 
 
+_SCALARS = (str, int, float, bool, datetime, type(None))
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is a scalar, or a list (of lists) of scalars of bounded size, as a
+    scenario parameter must be (so that a YAML alias bomb is refused, not expanded)."""
+    if isinstance(value, _SCALARS):
+        return not isinstance(value, str) or len(value) <= 100_000
+    if isinstance(value, list | tuple) and depth < 2 and len(value) <= 1000:
+        return all(_plain(v, depth + 1) for v in value)
+    return False
+
+
 def parse_start(value: str | datetime | None) -> datetime | None:
     """A UTC date-time from ISO text (``2001-07-19T10:00:00Z``); naive times are UTC."""
     if value is None or value == "":
@@ -78,7 +154,10 @@ def parse_start(value: str | datetime | None) -> datetime | None:
             raise ConfigError(f"bad --start {value!r}: use an ISO date-time in UTC") from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:
+        raise ConfigError(f"bad --start {value!r}: out of range") from None
 
 
 @dataclass(frozen=True)
@@ -149,7 +228,8 @@ class Scenario:
 
     # ---------------------------------------------------------------- validation
     def problems(self) -> list[str]:
-        """Every problem with the parameters (empty when valid)."""
+        """Every problem with the parameters (empty when valid); see :data:`RANGES` and
+        :data:`LIMITS` for what is accepted."""
         p: list[str] = []
 
         def need(cond: bool, msg: str) -> None:
@@ -162,58 +242,153 @@ class Scenario:
                 p.append(f"{f.name} must be a finite number, not {value}")
         if p:
             return p
+        for name, (lo, hi, lo_open) in RANGES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                p.append(f"{name} must be a number, not {value!r}")
+            elif name in INT_FIELDS and not isinstance(value, int):
+                p.append(f"{name} must be a whole number, not {value!r}")
+            elif (value <= lo if lo_open else value < lo) or value > hi:
+                p.append(f"{name} must be within {'(' if lo_open else '['}{lo:g}, {hi:g}], "
+                         f"not {value:g}")
+        if p:
+            return p
         need(self.model in MODELS, f"model must be one of {', '.join(MODELS)}")
         need(self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}")
-        need(8 <= self.address_bits <= 32, "address_bits must be within 8..32")
-        space = 2**self.address_bits
-        need(1 <= self.vulnerable <= min(space // 2, 10_000_000),
-             "vulnerable must be within 1..10,000,000 and at most half the address space")
+        need(1 <= self.vulnerable <= self.space // 2,
+             "vulnerable must be at most half the address space")
         need(1 <= self.initial <= self.vulnerable, "initial must be within 1..vulnerable")
-        need(self.scan_rate > 0, "scan_rate must be > 0")
         need(self.scan_rate_dist in RATE_DISTS, f"scan_rate_dist: one of {', '.join(RATE_DISTS)}")
-        need(self.scan_rate_sigma > 0, "scan_rate_sigma must be > 0")
-        need(self.probe_cap is None or self.probe_cap > 0, "probe_cap must be > 0")
-        need(0 < self.hours <= 24 * 400, "hours must be within (0, 9600]")
-        need(len(self.local_probs) == 3 and all(x >= 0 for x in self.local_probs)
+        need(len(self.local_probs) == 3 and all(math.isfinite(x) and x >= 0
+                                                for x in self.local_probs)
              and abs(sum(self.local_probs) - 1.0) < 1e-9,
              "local_probs must be 3 shares summing to 1")
         need(len(self.local_prefixes) == 2
+             and all(isinstance(x, int) and 0 <= x <= 32 for x in self.local_prefixes)
              and (self.strategy != "local-preference"
                   or 0 < self.local_prefixes[0] < self.local_prefixes[1] < self.address_bits),
              "local_prefixes must be 0 < p1 < p2 < address_bits")
-        need(self.hitlist_size >= 1, "hitlist_size must be >= 1")
         need(self.hitlist_then in HITLIST_FALLBACKS, "hitlist_then: uniform or permutation")
         need(self.sequential_start in SEQUENTIAL_STARTS, "sequential_start: own or random")
         need(self.placement in PLACEMENTS, "placement: uniform or clustered")
         need(self.placement != "clustered" or self.address_bits >= 17,
              "clustered placement needs address_bits >= 17")
-        need(self.infection_delay_s >= 0, "infection_delay_s must be >= 0")
         for name in ("patch_rate", "removal_rate", "reboot_rate"):
-            for hour, rate in getattr(self, name):
-                need(hour >= 0 and rate >= 0, f"{name}: hours and rates must be >= 0")
-        for name in ("blacklist_coverage", "content_filter_coverage"):
-            need(0.0 <= getattr(self, name) <= 1.0, f"{name} must be within [0, 1]")
-        for name in ("blacklist_reaction_s", "content_filter_reaction_s"):
-            v = getattr(self, name)
-            need(v is None or v >= 0, f"{name} must be >= 0")
+            sched = getattr(self, name)
+            need(len(sched) <= LIMITS["schedule_points"],
+                 f"{name}: at most {LIMITS['schedule_points']:,} points")
+            for hour, rate in sched:
+                need(math.isfinite(hour) and 0 <= hour <= MAX_HOURS
+                     and math.isfinite(rate) and 0 <= rate <= MAX_SCHEDULE_RATE,
+                     f"{name}: hours must be within [0, {MAX_HOURS:g}] and rates within "
+                     f"[0, {MAX_SCHEDULE_RATE:g}] per hour")
+        for name in ("exclude", "telescopes"):
+            need(len(getattr(self, name)) <= LIMITS[name],
+                 f"at most {LIMITS[name]} {name} blocks")
         for cidr in (*self.exclude, *self.telescopes,
                      *((self.filter_block,) if self.filter_block else ())):
             try:
                 self.block(cidr)
             except ConfigError as exc:
                 p.append(str(exc))
-        need(self.flood_rate >= 0 and self.wake_jitter_hours >= 0,
-             "flood_rate and wake_jitter_hours must be >= 0")
-        need(self.step_s is None or self.step_s > 0, "step_s must be > 0")
-        need(self.dt_s is None or self.dt_s > 0, "dt_s must be > 0")
+        if p:
+            return p
+        free = self.space - self.excluded_size()
+        need(self.vulnerable <= free // 2,
+             f"the excluded blocks leave {free:,} addresses: {self.vulnerable:,} vulnerable "
+             "hosts need at least twice as many")
         if self.step_s is not None and self.dt_s is not None:
             need(self.dt_s <= self.step_s, "dt_s must not exceed step_s")
-        if self.calendar:
-            try:
-                need(parse_start(self.start) is not None, "calendar needs a start date-time")
-            except ConfigError as exc:
-                p.append(str(exc))
-        need(self.tf_eta >= 0 and self.tf_mu >= 0, "tf_eta and tf_mu must be >= 0")
+        try:
+            start = parse_start(self.start)
+            need(not self.calendar or start is not None, "calendar needs a start date-time")
+            need(start is None or EARLIEST_START <= start <= LATEST_START,
+                 f"start must be within {EARLIEST_START:%Y}..{LATEST_START:%Y}")
+        except ConfigError as exc:
+            p.append(str(exc))
+        try:
+            ipaddress.IPv4Address(self.flood_target)
+        except ValueError:
+            p.append(f"flood_target must be an IPv4 address, not {self.flood_target!r}")
+        if not p:
+            p.extend(self.work_problems())
+        return p
+
+    def excluded_size(self) -> int:
+        """Addresses covered by the excluded blocks (overlaps counted once)."""
+        covered = 0
+        end = 0
+        for lo, hi in sorted(self.block(c) for c in self.exclude):
+            lo = max(lo, end)
+            if hi > lo:
+                covered += hi - lo
+                end = hi
+        return covered
+
+    def work_estimate(self) -> dict[str, float]:
+        """Upper estimates of what a run costs: output ``cells`` (rows x columns kept in
+        memory), ``steps`` x per-step ``work`` of the kernel, and sequence-walker ``events``.
+
+        Used to refuse, before any work, a scenario that would not finish or not fit in
+        memory (see :data:`LIMITS`); the presets stay well inside.
+        """
+        rows = math.ceil(self.duration_s / self.output_step() - 1e-9)
+        cells = float(rows) * (9 + 2 * len(self.telescopes))
+        if self.model != "stochastic":
+            return {"cells": cells, "work": float(rows), "events": 0.0}
+        if self.dt_s is not None:
+            steps = self.duration_s / self.dt_s
+        else:
+            # adaptive: at most 256 sub-steps per output row, and about one per 1 % growth
+            growth = self.duration_s * self.scan_rate * self.vulnerable / self.space / 0.01
+            steps = rows + min(255.0 * rows, growth)
+        per_step = 1.0 + len(self.telescopes) + sum(
+            len(s) for s in (self.patch_rate, self.removal_rate, self.reboot_rate))
+        if self.strategy == "local-preference":
+            per_step += 2.0 * sum(self._groups(prefix) for prefix in self.local_prefixes)
+        events = 0.0
+        walks = self.strategy in ("static-sequence", "permutation", "sequential") or (
+            self.strategy == "hitlist" and self.hitlist_then == "permutation")
+        if walks:
+            # every walker passes each vulnerable address it walks over
+            events = (self.vulnerable * self.scan_rate * self.duration_s
+                      * self.vulnerable / self.space)
+            if self.strategy == "sequential" and self.telescopes:
+                laps = self.scan_rate * self.duration_s / self.space
+                events += self.vulnerable * len(self.telescopes) * (rows + laps)
+        return {"cells": cells, "work": steps * per_step, "events": events}
+
+    def _groups(self, prefix: int) -> float:
+        """Expected number of prefix groups that hold vulnerable hosts (each costs the
+        kernel a draw per step under local preference)."""
+        n, k = float(self.vulnerable), float(2**prefix)
+        if self.placement == "clustered" and prefix >= 16:
+            from wormsign.sim.population import load_density
+
+            d = load_density(self.density)
+            k = float(sum(max(1, round(d.occupancy8.get(s8, d.occupancy) * 256))
+                          for s8, share in d.slash8.items() if share > 0))
+            k *= 2.0 ** (prefix - 16)
+        return k * -math.expm1(-n / k)
+
+    def work_problems(self) -> list[str]:
+        """Why the run would be too big (empty when it fits :data:`LIMITS`)."""
+        est = self.work_estimate()
+        p = []
+        if est["cells"] > LIMITS["cells"]:
+            p.append(f"{est['cells']:.3g} output values (hours / step_s rows x columns) is "
+                     f"more than the {LIMITS['cells']:.3g} allowed: use a larger step_s or "
+                     "fewer hours")
+        if est["work"] > LIMITS["work"]:
+            p.append(f"about {est['work']:.3g} kernel operations is more than the "
+                     f"{LIMITS['work']:.3g} allowed: use fewer hours, a larger step_s or "
+                     "dt_s, or a lower scan_rate")
+        if est["events"] > LIMITS["events"]:
+            p.append(f"about {est['events']:.3g} sequence-walker steps is more than the "
+                     f"{LIMITS['events']:.3g} allowed: use fewer hours, a lower scan_rate "
+                     "or a sparser address space")
         return p
 
     # ---------------------------------------------------------------- derived values
@@ -272,17 +447,30 @@ class Scenario:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown scenario keys: {', '.join(unknown)}", path=path)
+        for key, value in data.items():
+            if not _plain(value):
+                raise ConfigError(f"{key}: expected a number, text or a short list of them",
+                                  path=path)
         kw: dict[str, Any] = dict(data)
         for k in ("patch_rate", "removal_rate", "reboot_rate"):
             if k in kw:
                 kw[k] = _schedule(kw[k], k)
         for k in ("exclude", "telescopes", "sources"):
             if k in kw and kw[k] is not None:
-                kw[k] = tuple(str(x) for x in kw[k])
-        if "local_probs" in kw:
-            kw["local_probs"] = tuple(float(x) for x in kw["local_probs"])
-        if "local_prefixes" in kw:
-            kw["local_prefixes"] = tuple(int(x) for x in kw["local_prefixes"])
+                items = kw[k] if isinstance(kw[k], list | tuple) else [kw[k]]
+                if not all(isinstance(x, str) for x in items):
+                    raise ConfigError(f"{k}: expected a list of text", path=path)
+                kw[k] = tuple(items)
+        for k in ("name", "description", "model", "strategy", "density", "start"):
+            if k in kw and not isinstance(kw[k], str | datetime | type(None)):
+                raise ConfigError(f"{k}: expected text", path=path)
+        try:
+            if "local_probs" in kw:
+                kw["local_probs"] = tuple(float(x) for x in kw["local_probs"])
+            if "local_prefixes" in kw:
+                kw["local_prefixes"] = tuple(int(x) for x in kw["local_prefixes"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"local_probs / local_prefixes: {exc}", path=path) from None
         if isinstance(kw.get("start"), datetime):
             kw["start"] = kw["start"].isoformat()
         try:
