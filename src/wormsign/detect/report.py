@@ -17,7 +17,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -88,7 +88,7 @@ class Summary:
     sources: dict[tuple[str, str], Tally]
 
     @classmethod
-    def of(cls, alerts: list[Alert]) -> Summary:
+    def of(cls, alerts: Sequence[Alert]) -> Summary:
         fams: dict[str, Tally] = {}
         fsrc: dict[str, set[str]] = {}
         srcs: dict[tuple[str, str], Tally] = {}
