@@ -11,6 +11,7 @@ from wormsign.detect import report as report_mod
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.formats import FORMATS
+from wormsign.logs.source import DEFAULT_LIMITS, Limits
 from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
 
@@ -33,6 +34,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per source (its families, "
                    "requests, first and last seen)")
     p.add_argument("--top", type=int, default=10, help="sources shown in the summary")
+    p.add_argument("--max-line-bytes", type=int, default=DEFAULT_LIMITS.max_line_bytes,
+                   metavar="N", help="longer lines are scanned in their first N bytes and "
+                   "counted as overlong (default: %(default)s)")
+    p.add_argument("--max-decompressed-ratio", type=float,
+                   default=DEFAULT_LIMITS.decompression_ratio, metavar="R",
+                   help="stop decompressing a file past R times its compressed size (or "
+                   f"{DEFAULT_LIMITS.decompression_min // 2**30} GiB, whichever is larger; "
+                   "default: %(default)g)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes to scan with (default: one per core; small inputs are "
                    "scanned in one process)")
@@ -84,9 +93,11 @@ def run(args: argparse.Namespace) -> int:
     show = not args.quiet and sys.stderr.isatty()
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
+    limits = Limits(max_line_bytes=args.max_line_bytes,
+                    decompression_ratio=args.max_decompressed_ratio)
     with _progress(args.paths, show) as on_bytes:
         report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
-                            workers=args.workers, scheduler=args.scheduler)
+                            workers=args.workers, scheduler=args.scheduler, limits=limits)
     if args.alerts:
         write_alerts(report, args.alerts)
     if args.csv:

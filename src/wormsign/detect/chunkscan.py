@@ -23,6 +23,7 @@ import numpy as np
 from wormsign.detect.columns import MatchBatch, Tables, Variant, to_micros
 from wormsign.detect.prefilter import Prefilter, candidate_lines
 from wormsign.logs import clf, formats
+from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 from wormsign.rules.loader import load_pack
@@ -182,6 +183,15 @@ class ChunkScanner:
             c = self._src[ip] = self.tables.sources.code(_canonical_source(ip))
         return c
 
+    def _source_code(self, raw: bytes) -> int:
+        """The code of an access-log source field, -1 when it is not an address (the
+        reader's :func:`~wormsign.logs.normalize.canonical_ip` decides; plain dotted IPv4,
+        already canonical, skips the parse)."""
+        if _IPV4.fullmatch(raw):
+            return self.tables.sources.code(raw.decode("ascii"))
+        ip = canonical_ip(decode(raw))
+        return -1 if ip is None else self.tables.sources.code(_canonical_source(ip))
+
     def _scan_access(self, chunk: bytes, lines: list[int], starts: list[int], ends: list[int],
                      masks: list[int], first_line: int, prefix: int, fmt_name: str,
                      cols: _Columns) -> None:
@@ -200,6 +210,12 @@ class ChunkScanner:
                 if req is not None:
                     self.add(req, m, cols, first_line + li)
                 continue
+            sb = head[-4]
+            sc = srcs.get(sb)
+            if sc is None:
+                sc = srcs[sb] = self._source_code(sb)
+            if sc < 0:  # not an address: parse_line gives no request
+                continue
             key = (m, raw[cut + 3:], head[0]) if prefix == 4 else (m, raw[cut + 3:])
             v = memo.get(key)
             if v is None:
@@ -208,10 +224,6 @@ class ChunkScanner:
                 v = memo[key] = self._variant(m, req)
             if v < 0:
                 continue
-            sb = head[-4]
-            sc = srcs.get(sb)
-            if sc is None:
-                sc = srcs[sb] = self.tables.sources.code(_canonical_source(decode(sb)))
             tb = head[-1]
             t = times.get(tb)
             if t is None:
@@ -244,6 +256,11 @@ class ChunkScanner:
 #: The usual access-log time (anything else goes the slow, general way).
 _CLF_TIME = re.compile(rb"\[(\d\d/[A-Z][a-z][a-z]/(?:19|2\d)\d\d):(\d\d):(\d\d):(\d\d) "
                        rb"([+-])(\d\d)(\d\d)")
+
+
+_OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: IPv4 as ``ipaddress`` writes it (no leading zeros): canonical as it stands.
+_IPV4 = re.compile(_OCTET + (rb"\." + _OCTET) * 3)
 
 
 def _canonical_source(ip: str) -> str:

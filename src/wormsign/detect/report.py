@@ -259,6 +259,9 @@ def print_summary(report: ScanReport, out: TextIO, top: int = 10) -> None:
             first = ", ".join(str(n) for n in f.first_skipped)
             print(f"  {safe(f.path)} ({f.format}): {f.skipped:,} line(s) skipped "
                   f"(first: {first})", file=out)
+        if f.overlong:
+            print(f"  {safe(f.path)}: {f.overlong:,} overlong line(s) scanned in their first "
+                  "bytes only (--max-line-bytes)", file=out)
     if not n_alerts:
         print("No worm activity found.", file=out)
         return

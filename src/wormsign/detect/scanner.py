@@ -15,13 +15,24 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from wormsign.detect.attribute import AlertView, Attribution, attribute_columns
 from wormsign.detect.chunkscan import MAX_BAD_LINES, ChunkScanner, RuleEngine, ScanStats
 from wormsign.detect.columns import MatchBatch, Tables, concat
 from wormsign.errors import InputError
 from wormsign.logs import formats, pcap
-from wormsign.logs.source import Input, expand, read_chunks
+from wormsign.logs.record import Request
+from wormsign.logs.source import (
+    DEFAULT_LIMITS,
+    Input,
+    InputStream,
+    Limits,
+    ReadStats,
+    expand,
+    open_input,
+    read_chunks,
+)
 from wormsign.rules.model import RulePack
 
 
@@ -36,6 +47,7 @@ class FileStats:
     records: int = 0
     first_skipped: list[int] = field(default_factory=list)
     error: str | None = None
+    overlong: int = 0
 
     @property
     def parsed(self) -> int:
@@ -46,6 +58,7 @@ class FileStats:
             "path": self.path, "format": self.format, "lines": self.lines,
             "parsed": self.parsed, "skipped": self.skipped,
             "first_skipped_lines": list(self.first_skipped), "error": self.error,
+            "overlong": self.overlong,
         }
 
     def absorb(self, st: ScanStats) -> None:
@@ -78,55 +91,103 @@ class ScanReport:
 
 
 def scan_file(inp: Input, engine: RuleEngine, fmt_name: str | None, tables: Tables,
-              on_bytes: Callable[[int], None] | None = None) -> tuple[FileStats, MatchBatch]:
-    """Scan one input, sequentially; its statistics and matched requests."""
+              on_bytes: Callable[[int], None] | None = None,
+              limits: Limits = DEFAULT_LIMITS) -> tuple[FileStats, MatchBatch]:
+    """Scan one input, sequentially; its statistics and matched requests.
+
+    The input is opened once: the packet-capture check peeks at its first bytes, so a pipe
+    (``scan <(zcat log.gz)``) loses nothing."""
     stats = FileStats(path=inp.display)
-    if fmt_name in (None, "pcap") and not inp.is_stdin and _pcap_magic(inp.name):
-        return _scan_pcap(inp, engine, stats, tables)
+    try:
+        with open_input(inp) as stream:
+            if fmt_name in (None, "pcap") and pcap.is_pcap(_peek(stream, inp)):
+                return _scan_pcap(inp, stream, engine, stats, tables)
+            return stats, _scan_lines(inp, stream, engine, fmt_name, tables, stats, on_bytes,
+                                      limits)
+    except InputError as exc:  # could not be opened (or is a FIFO found in a directory)
+        stats.error = exc.message
+        return stats, MatchBatch(tables)
+
+
+def _peek(stream: InputStream, inp: Input) -> bytes:
+    try:
+        return stream.peek(4)
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), path=inp.display) from None
+
+
+def _scan_lines(inp: Input, stream: InputStream, engine: RuleEngine, fmt_name: str | None,
+                tables: Tables, stats: FileStats, on_bytes: Callable[[int], None] | None,
+                limits: Limits) -> MatchBatch:
     sc = ChunkScanner(engine, fmt_name, inp.full_path, tables)
     parts: list[MatchBatch] = []
+    read = ReadStats()
     try:
-        for chunk in read_chunks(inp, on_bytes=on_bytes):
+        for chunk in read_chunks(inp, on_bytes=on_bytes, limits=limits, stats=read,
+                                 stream=stream):
             stats.format = sc.detect(chunk, stats.path).name
             parts.append(sc.scan(chunk, sc.stats.lines + 1))
     except InputError as exc:
         stats.error = exc.message
     stats.absorb(sc.stats)
-    return stats, concat(parts, tables)
+    stats.overlong = read.overlong
+    return concat(parts, tables)
 
 
-def _pcap_magic(name: str) -> bool:
-    try:
-        with open(name, "rb") as f:
-            return pcap.is_pcap(f.read(4))
-    except OSError:
-        return False
+class _Rewindable:
+    """A stream whose start can be read again (the pcap reader reads its magic, then seeks
+    back to 0): the first bytes are kept, the rest streams."""
+
+    def __init__(self, stream: InputStream, keep: int = 64) -> None:
+        self._s = stream
+        self._head = stream.read(keep)
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = b""
+        if self._pos < len(self._head):
+            out = self._head[self._pos:] if n < 0 else self._head[self._pos:self._pos + n]
+            self._pos += len(out)
+            if 0 <= n <= len(out):
+                return out
+        more = self._s.read(-1 if n < 0 else n - len(out))
+        self._pos += len(more)
+        return out + more
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0 or pos > len(self._head) or self._pos > len(self._head):
+            raise OSError("cannot seek in a stream")
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        return self._pos
 
 
-def _scan_pcap(inp: Input, engine: RuleEngine, stats: FileStats, tables: Tables,
-               ) -> tuple[FileStats, MatchBatch]:
+def _scan_pcap(inp: Input, stream: InputStream, engine: RuleEngine, stats: FileStats,
+               tables: Tables) -> tuple[FileStats, MatchBatch]:
     """Packet captures: every HTTP request in them is matched against every rule."""
     stats.format = "pcap"
     sc = ChunkScanner(engine, None, inp.full_path, tables)
-    reqs: list[tuple[int, object]] = []
+    reqs: list[tuple[int, Request]] = []
     parts: list[MatchBatch] = []
 
     def flush() -> None:
-        parts.append(sc.scan_requests(reqs))  # type: ignore[arg-type]
+        parts.append(sc.scan_requests(reqs))
         reqs.clear()
 
     try:
-        with open(inp.name, "rb") as f:
-            for n, req, ok in pcap.requests(f, inp.full_path):
-                stats.lines = n
-                if not ok:
-                    stats.skipped += 1
-                    if len(stats.first_skipped) < MAX_BAD_LINES:
-                        stats.first_skipped.append(n)
-                elif req is not None:
-                    reqs.append((n, req))
-                    if len(reqs) >= 65536:
-                        flush()
+        f: Any = _Rewindable(stream)
+        for n, req, ok in pcap.requests(f, inp.full_path):
+            stats.lines = n
+            if not ok:
+                stats.skipped += 1
+                if len(stats.first_skipped) < MAX_BAD_LINES:
+                    stats.first_skipped.append(n)
+            elif req is not None:
+                reqs.append((n, req))
+                if len(reqs) >= 65536:
+                    flush()
     except InputError as exc:
         stats.error = exc.message
     except OSError as exc:
@@ -138,7 +199,8 @@ def _scan_pcap(inp: Input, engine: RuleEngine, stats: FileStats, tables: Tables,
 def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None = None,
                on_bytes: Callable[[int], None] | None = None,
                on_file: Callable[[FileStats], None] | None = None,
-               workers: int | None = 1, scheduler: str | None = None) -> ScanReport:
+               workers: int | None = 1, scheduler: str | None = None,
+               limits: Limits = DEFAULT_LIMITS) -> ScanReport:
     """Scan files, directories (recursively) and ``-`` (stdin) for worm activity.
 
     ``fmt`` forces a format id (see :data:`wormsign.logs.formats.FORMATS`); otherwise it is
@@ -146,7 +208,8 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
     progresses; ``on_file`` each file's statistics when it is done. ``workers`` processes
     scan in parallel (None: one per core; small inputs stay in this process);
     ``scheduler`` (a Dask scheduler address) spreads the work over a cluster instead. The
-    result does not depend on either.
+    result does not depend on either. ``limits`` bounds line length and decompression
+    (:class:`~wormsign.logs.source.Limits`).
     """
     engine = RuleEngine(pack)
     if fmt is not None:
@@ -156,9 +219,9 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
         from wormsign.detect.parallel import scan_parallel
 
         files, batch = scan_parallel(list(expand(paths)), engine, fmt, n_workers, scheduler,
-                                     on_bytes, on_file)
+                                     on_bytes, on_file, limits)
     else:
-        files, batch = _scan_serial(expand(paths), engine, fmt, on_bytes, on_file)
+        files, batch = _scan_serial(expand(paths), engine, fmt, on_bytes, on_file, limits)
     return ScanReport(files=files, attribution=attribute_columns(batch, engine.rules),
                       pack=engine.pack)
 
@@ -166,12 +229,12 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
 def _scan_serial(inputs: Iterator[Input], engine: RuleEngine, fmt: str | None,
                  on_bytes: Callable[[int], None] | None,
                  on_file: Callable[[FileStats], None] | None,
-                 ) -> tuple[list[FileStats], MatchBatch]:
+                 limits: Limits = DEFAULT_LIMITS) -> tuple[list[FileStats], MatchBatch]:
     tables = Tables()
     files: list[FileStats] = []
     parts: list[MatchBatch] = []
     for inp in inputs:
-        stats, batch = scan_file(inp, engine, fmt, tables, on_bytes)
+        stats, batch = scan_file(inp, engine, fmt, tables, on_bytes, limits)
         files.append(stats)
         parts.append(batch)
         if on_file is not None:
