@@ -14,6 +14,8 @@ Turn batches into alerts with :func:`wormsign.detect.attribute.attribute_batches
 from __future__ import annotations
 
 import re
+import socket
+import struct
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,8 +33,8 @@ from wormsign.rules.model import Rule, RulePack
 
 #: First skipped line numbers remembered per file.
 MAX_BAD_LINES = 5
-#: Distinct request texts remembered per scanner before the memo starts afresh.
-MEMO_LIMIT = 200_000
+#: Distinct request texts (sources, times) remembered per scanner before a memo starts afresh.
+MEMO_LIMIT = 100_000
 
 
 class RuleEngine:
@@ -139,10 +141,9 @@ class ChunkScanner:
                 req = fmt.parse(chunk[s:e], first_line + li, self._state, self.path)
                 if req is not None:
                     self.add(req, m, cols, first_line + li)
-        if len(self._memo) > MEMO_LIMIT:
-            self._memo.clear()
-        if len(self._time) > MEMO_LIMIT:
-            self._time.clear()
+        for memo in (self._memo, self._time, self._src):
+            if len(memo) > MEMO_LIMIT:
+                memo.clear()
         return cols.batch(self.tables, self._file)
 
     def scan_requests(self, reqs: Iterable[tuple[int, Request]]) -> MatchBatch:
@@ -188,7 +189,7 @@ class ChunkScanner:
         reader's :func:`~wormsign.logs.normalize.canonical_ip` decides; plain dotted IPv4,
         already canonical, skips the parse)."""
         if _IPV4.fullmatch(raw):
-            return self.tables.sources.code(raw.decode("ascii"))
+            return self.tables.sources.code_ip4(_PACK.unpack(socket.inet_aton(raw.decode()))[0])
         ip = canonical_ip(decode(raw))
         return -1 if ip is None else self.tables.sources.code(_canonical_source(ip))
 
@@ -261,6 +262,7 @@ _CLF_TIME = re.compile(rb"\[(\d\d/[A-Z][a-z][a-z]/(?:19|2\d)\d\d):(\d\d):(\d\d):
 _OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 #: IPv4 as ``ipaddress`` writes it (no leading zeros): canonical as it stands.
 _IPV4 = re.compile(_OCTET + (rb"\." + _OCTET) * 3)
+_PACK = struct.Struct(">I")
 
 
 def _canonical_source(ip: str) -> str:

@@ -23,6 +23,7 @@ from typing import IO, Any
 from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
 from wormsign.detect.columns import MatchBatch, StringTable, Tables, VariantTable, concat, recode
 from wormsign.detect.scanner import FileStats, scan_file
+from wormsign.detect.sources import SourceTable
 from wormsign.errors import ConfigError, InputError, WormsignError
 from wormsign.logs import formats, pcap
 from wormsign.logs.source import (
@@ -64,7 +65,7 @@ class Part:
     """What a task gives back: statistics and columns with their own (plain-list) tables."""
 
     stats: FileStats
-    sources: list[str]
+    sources: SourceTable
     variants: list[Any]
     files: list[str]
     columns: tuple[Any, ...]
@@ -72,13 +73,12 @@ class Part:
     @classmethod
     def of(cls, stats: FileStats, batch: MatchBatch) -> Part:
         t = batch.tables
-        return cls(stats, t.sources.values, t.variants.values, t.files.values,
+        return cls(stats, t.sources, t.variants.values, t.files.values,
                    (batch.source, batch.time, batch.line, batch.variant, batch.file))
 
     def batch(self) -> MatchBatch:
-        t = Tables(StringTable(), VariantTable(), StringTable())
-        t.sources.values, t.variants.values, t.files.values = (
-            self.sources, self.variants, self.files)
+        t = Tables(self.sources, VariantTable(), StringTable())
+        t.variants.values, t.files.values = self.variants, self.files
         return MatchBatch(t, *self.columns)
 
 

@@ -80,7 +80,7 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
     if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 >= 2**62:
         yield list(ecs_lines(list(view)))  # absurdly many distinct requests: one by one
         return
-    step = 1 << 18
+    step = 1 << 14  # rows per block: the block's lines are held once, as text
     for lo in range(0, len(att), step):
         rows = att.row[lo:lo + step]
         parts = [b.variant[rows], b.file[rows], att.rule[lo:lo + step],
@@ -97,7 +97,8 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
             for r in reversed(radix):
                 k, d = divmod(k, r)
                 digits.append(d)
-            rests.append(_ecs_rest(view, *reversed(digits), encode))
+            rfam, fam, r, f, v = digits  # least significant first
+            rests.append(_ecs_rest(view, v, f, r, fam, rfam, encode))
         sk, s_inv = np.unique(b.source[rows], return_inverse=True)
         ips = [encode(srcs[c]) for c in sk.tolist()]
         tk, t_inv = np.unique(b.time[rows], return_inverse=True)

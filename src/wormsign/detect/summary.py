@@ -125,7 +125,7 @@ class Summary:
     @cached_property
     def ranked(self) -> I64:
         """Pair groups, most severe first, then most requests, then source and family."""
-        src_rank = _text_rank(self.att.batch.tables.sources.values)
+        src_rank = self.att.batch.tables.sources.sort_rank()
         fam_rank = _text_rank(list(self.att.families))
         p = self.pairs
         return np.lexsort((fam_rank[self.pair_family], src_rank[self.pair_source],
