@@ -24,6 +24,7 @@ import numpy as np
 
 from wormsign.detect.columns import MatchBatch, Tables, Variant, to_micros
 from wormsign.detect.prefilter import Prefilter, candidate_lines
+from wormsign.detect.sources import IPV4_TEXT
 from wormsign.logs import clf, formats
 from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.record import Request
@@ -181,17 +182,23 @@ class ChunkScanner:
     def _source(self, ip: str) -> int:
         c = self._src.get(ip)
         if c is None:
-            c = self._src[ip] = self.tables.sources.code(_canonical_source(ip))
+            canon = _canonical_source(ip)
+            c = self._src[ip] = (_ip4_key(canon.encode()) if IPV4_TEXT.fullmatch(canon)
+                                 else self.tables.sources.code(canon))
         return c
 
     def _source_code(self, raw: bytes) -> int:
-        """The code of an access-log source field, -1 when it is not an address (the
+        """The row key of an access-log source field: a code (text sources), an IPv4 key
+        (numbered in bulk when the batch is made), or -1 when it is not an address (the
         reader's :func:`~wormsign.logs.normalize.canonical_ip` decides; plain dotted IPv4,
         already canonical, skips the parse)."""
         if _IPV4.fullmatch(raw):
-            return self.tables.sources.code_ip4(_PACK.unpack(socket.inet_aton(raw.decode()))[0])
+            return _ip4_key(raw)
         ip = canonical_ip(decode(raw))
-        return -1 if ip is None else self.tables.sources.code(_canonical_source(ip))
+        if ip is None:
+            return -1
+        ip = _canonical_source(ip)
+        return _ip4_key(ip.encode()) if IPV4_TEXT.fullmatch(ip) else self.tables.sources.code(ip)
 
     def _scan_access(self, chunk: bytes, lines: list[int], starts: list[int], ends: list[int],
                      masks: list[int], first_line: int, prefix: int, fmt_name: str,
@@ -215,7 +222,7 @@ class ChunkScanner:
             sc = srcs.get(sb)
             if sc is None:
                 sc = srcs[sb] = self._source_code(sb)
-            if sc < 0:  # not an address: parse_line gives no request
+            if sc == -1:  # not an address: parse_line gives no request
                 continue
             key = (m, raw[cut + 3:], head[0]) if prefix == 4 else (m, raw[cut + 3:])
             v = memo.get(key)
@@ -265,6 +272,11 @@ _IPV4 = re.compile(_OCTET + (rb"\." + _OCTET) * 3)
 _PACK = struct.Struct(">I")
 
 
+def _ip4_key(dotted: bytes) -> int:
+    """A row's source key for an IPv4 address: -2 - its number (codes are >= 0)."""
+    return -2 - int(_PACK.unpack(socket.inet_aton(dotted.decode("ascii")))[0])
+
+
 def _canonical_source(ip: str) -> str:
     """IPv4-mapped IPv6 sources (``::ffff:10.1.2.3``, dual-stack servers) as IPv4."""
     if ip.startswith("::ffff:") and "." in ip:
@@ -278,15 +290,19 @@ class _Columns:
     __slots__ = ("line", "source", "time", "variant")
 
     def __init__(self) -> None:
-        self.source = array("i")
+        self.source = array("q")  # codes, or IPv4 keys (-2 - number) until batch()
         self.time = array("q")
         self.line = array("q")
         self.variant = array("i")
 
     def batch(self, tables: Tables, file: int) -> MatchBatch:
+        src = np.frombuffer(self.source, np.int64).copy()
+        ip4 = src <= -2
+        if ip4.any():  # number the IPv4 sources in bulk (a sorted index, no dict per address)
+            src[ip4] = tables.sources.codes_ip4((-2 - src[ip4]).astype(np.uint32))
         return MatchBatch(
             tables,
-            np.frombuffer(self.source, np.int32).copy(),
+            src.astype(np.int32),
             np.frombuffer(self.time, np.int64).copy(),
             np.frombuffer(self.line, np.int64).copy(),
             np.frombuffer(self.variant, np.int32).copy(),

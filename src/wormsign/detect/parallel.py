@@ -13,6 +13,7 @@ process.
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -280,8 +281,13 @@ def _run_local(inputs: list[Input], tasks: list[list[Task]], flat: list[Task],
     init: dict[str, Any] = {} if method == "fork" else {
         "initializer": _init_worker, "initargs": (engine.pack,)}
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, **init) as pool:
-        futures = [pool.submit(run_task, t, None, limits) for t in flat]
-        return _merge(inputs, tasks, (f.result() for f in futures), on_bytes, on_file)
+        futures = deque(pool.submit(run_task, t, None, limits) for t in flat)
+
+        def results() -> Iterator[Part]:
+            while futures:  # dropped as merged: a part's columns are not held twice
+                yield futures.popleft().result()
+
+        return _merge(inputs, tasks, results(), on_bytes, on_file)
 
 
 def dask_client(address: str, timeout: float = 10.0) -> Any:

@@ -64,7 +64,7 @@ class SourceTable:
             return c
         idx = self._index_ip
         if len(idx):
-            i = int(np.searchsorted(idx, ip))
+            i = int(np.searchsorted(idx, np.uint32(ip)))  # a Python int would copy idx
             if i < len(idx) and int(idx[i]) == ip:
                 return int(self._index_code[i])
         c = self._pending[ip] = self._new(ip, False)

@@ -80,6 +80,45 @@ def tally(group: I64, n_groups: int, rule: I32, time: I64, rule_level: I64,
                    counts[o].astype(np.int64), first_at[o].astype(np.int64))
 
 
+def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
+             n_rules: int) -> tuple[I64, Tallies]:
+    """Alerts grouped by ``key`` (any int64 per alert, in alert order): the distinct keys,
+    sorted, and their tallies. One stable sort; no per-group Python work."""
+    n = len(key)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    is_start = np.ones(n, bool)
+    is_start[1:] = ks[1:] != ks[:-1]
+    starts = np.flatnonzero(is_start)
+    keys = ks[starts]
+    del ks
+    g = len(starts)
+    requests = np.diff(np.append(starts, n)).astype(np.int64)
+    if not n:
+        e = np.zeros(0, np.int64)
+        return keys, Tallies(e, e, e, e, np.zeros(1, np.int64), np.zeros(0, np.int32), e, e)
+    t = time[order]
+    first = np.minimum.reduceat(np.where(t == NO_TIME, _MAX, t), starts)
+    first[first == _MAX] = NO_TIME
+    last = np.maximum.reduceat(t, starts)
+    del t
+    r = rule[order]
+    level = np.maximum(1, np.maximum.reduceat(rule_level[r], starts)).astype(np.int64)
+    if not np.any((r[1:] != r[:-1]) & ~is_start[1:]):  # one rule per group (the usual case)
+        return keys, Tallies(requests, first, last, level, np.arange(g + 1, dtype=np.int64),
+                             r[starts].astype(np.int32), requests, order[starts])
+    gid = np.repeat(np.arange(g, dtype=np.int64), requests)
+    ukeys, fidx, counts = np.unique(gid * n_rules + r, return_index=True, return_counts=True)
+    del gid
+    first_at = order[fidx]
+    pg, pr = ukeys // n_rules, ukeys % n_rules
+    o = np.lexsort((first_at, -counts, pg))
+    ptr = np.zeros(g + 1, np.int64)
+    np.cumsum(np.bincount(pg, minlength=g), out=ptr[1:])
+    return keys, Tallies(requests, first, last, level, ptr, pr[o].astype(np.int32),
+                         counts[o].astype(np.int64), first_at[o].astype(np.int64))
+
+
 @dataclass(frozen=True)
 class Summary:
     """Families and (source, family) pairs of an attribution, tallied.
@@ -100,17 +139,16 @@ class Summary:
         rules = att.rules
         level = np.array([SEVERITY_LEVELS.get(r.severity, 0) for r in rules] or [0], np.int64)
         time = att.batch.time[att.row]
-        src = att.batch.source[att.row].astype(np.int64)
-        n_fam = len(att.families)
-        fam = att.family.astype(np.int64)
-        fams = tally(fam, n_fam, att.rule, time, level, max(1, len(rules)))
-        keys, inv = np.unique(src * n_fam + fam, return_inverse=True)
-        pairs = tally(inv.astype(np.int64), len(keys), att.rule, time, level,
-                      max(1, len(rules)))
-        pair_family = (keys % n_fam).astype(np.int32) if n_fam else keys.astype(np.int32)
-        fam_sources = np.bincount(pair_family, minlength=n_fam).astype(np.int64)
-        return cls(att, fams, fam_sources, (keys // max(1, n_fam)).astype(np.int32),
-                   pair_family, pairs)
+        n_fam = max(1, len(att.families))
+        n_rules = max(1, len(rules))
+        fams = tally(att.family.astype(np.int64), len(att.families), att.rule, time, level,
+                     n_rules)
+        key = att.batch.source[att.row].astype(np.int64) * n_fam + att.family
+        keys, pairs = tally_by(key, att.rule, time, level, n_rules)
+        del key, time
+        pair_family = (keys % n_fam).astype(np.int32)
+        fam_sources = np.bincount(pair_family, minlength=len(att.families)).astype(np.int64)
+        return cls(att, fams, fam_sources, (keys // n_fam).astype(np.int32), pair_family, pairs)
 
     @cached_property
     def rule_ids(self) -> tuple[str, ...]:
@@ -128,8 +166,13 @@ class Summary:
         src_rank = self.att.batch.tables.sources.sort_rank()
         fam_rank = _text_rank(list(self.att.families))
         p = self.pairs
+        if not len(p.requests):
+            return np.zeros(0, np.int64)
+        # most severe, then most requests, as one key (fewer arrays for millions of sources)
+        most = int(p.requests.max()) + 1
+        first_key = (5 - p.level) * most + (most - 1 - p.requests)
         return np.lexsort((fam_rank[self.pair_family], src_rank[self.pair_source],
-                           -p.requests, -p.level)).astype(np.int64)
+                           first_key)).astype(np.int64)
 
 
 def _text_rank(values: list[str]) -> I64:
