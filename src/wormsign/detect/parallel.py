@@ -13,9 +13,9 @@ process.
 from __future__ import annotations
 
 import multiprocessing
-from collections import deque
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
