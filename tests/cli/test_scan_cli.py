@@ -106,6 +106,16 @@ def test_terminal_output_has_no_control_characters(tmp_path: Path,
     assert "1.1.1.2" in out and "1.1.1.1" not in out
 
 
+def test_json_escapes_bidi_and_control_text(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "x\u202egol.txt"
+    p.write_bytes(b"junk\n" + LINE.format(url=CODE_RED, ua="-").encode())
+    rc, out, _ = run(["scan", "--json", str(p)], capsys)
+    d = json.loads(out)
+    assert rc == 1 and "\u202e" not in out
+    assert d["files"][0]["path"].endswith("x\\u202egol.txt")
+
+
 def test_bad_lines_are_counted_and_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "a.log"
     p.write_bytes(LINE.format(url="/", ua="x").encode() + b"junk\n\xff\xfe garbage\n"
