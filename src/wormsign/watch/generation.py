@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 HEAD_BYTES = 1024
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zip", ".z")
@@ -65,7 +65,7 @@ def compression(path: str) -> str | None:
 def open_decompressed(path: str, kind: str) -> IO[bytes]:
     """A reader of the decompressed content of a compressed rotation."""
     if kind == "gzip":
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     if kind == "bzip2":
         return bz2.open(path, "rb")
     return lzma.open(path, "rb")
