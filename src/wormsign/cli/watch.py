@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint: Any = None
     if args.incident is not None:
         from wormsign.watch.store import StoreSink
-        sink = StoreSink.open(args.db, args.incident, note=plain.note)
+        sink = StoreSink.open(args.db, args.incident, args.paths, note=plain.note)
         checkpoint = sink.checkpoint
     elif args.db:
         raise ConfigError("--db needs --incident (without it nothing is stored)")

@@ -98,7 +98,7 @@ class Stream:
 
 def _open(path: str) -> tuple[int, os.stat_result] | None:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO never blocks
     except OSError:
         return None
     st = os.fstat(fd)
