@@ -67,7 +67,7 @@ def test_sigterm_ends_cleanly_with_status_0(tmp_path: Path, incident: Path) -> N
         _wait(lambda: len(_stored(incident)) == 2)
     finally:
         p.send_signal(signal.SIGTERM)
-        out, err = p.communicate(timeout=60)
+        _out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err.decode()
     assert b"Traceback" not in err
     assert _stored(incident) == [(str(log), 1), (str(log), 3)]

@@ -137,7 +137,8 @@ class Follower:
     """Follows files and directories; see the module docstring."""
 
     def __init__(self, paths: Sequence[str], *,
-                 resume: Mapping[str, Mapping[str, Any]] | None = None, from_end: bool = False, drain_grace: float = DRAIN_GRACE,
+                 resume: Mapping[str, Mapping[str, Any]] | None = None,
+                 from_end: bool = False, drain_grace: float = DRAIN_GRACE,
                  max_read: int = MAX_READ, on_note: Callable[[str], None] | None = None) -> None:
         self.files: list[str] = []
         self.dirs: list[str] = []
