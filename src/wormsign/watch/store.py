@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wormsign.detect.alert import Alert
+from wormsign.errors import WormsignError
 from wormsign.incidents import schema as t
 from wormsign.incidents.ingest import ALERT_COLUMNS, alert_row
 from wormsign.incidents.rollup import add_batch, max_alert_id
@@ -92,7 +94,12 @@ class StoreCheckpoint:
 
 
 class StoreSink:
-    """A store checkpoint plus blocklist and playbook upkeep."""
+    """A store checkpoint plus blocklist and playbook upkeep.
+
+    The upkeep runs in a background thread, so a blocklist of many sources never stalls
+    the watch loop; it runs again no sooner than ``refresh_every`` seconds, or four times
+    as long as it last took, after its previous run.
+    """
 
     def __init__(self, store: Store, incident_id: int, sensor: str,
                  note: Callable[[str], None], refresh_every: float = REFRESH_EVERY) -> None:
@@ -102,7 +109,8 @@ class StoreSink:
         self.note = note
         self.refresh_every = refresh_every
         self._unrefreshed = 0
-        self._last = 0.0
+        self._next = 0.0
+        self._thread: threading.Thread | None = None
 
     @classmethod
     def open(cls, db: str | None, incident_id: int, paths: Sequence[str],
@@ -110,23 +118,33 @@ class StoreSink:
         return cls(Store.open(db), incident_id, sensor_name(paths), note)
 
     def after_commit(self, added: int) -> None:
-        """Refresh the blocklist (and apply playbooks) when alerts were added, at most every
-        ``refresh_every`` seconds."""
+        """Start a blocklist refresh (and apply playbooks) when alerts were added and the
+        last refresh is long enough ago."""
         self._unrefreshed += added
-        now = time.monotonic()
-        if self._unrefreshed and now - self._last >= self.refresh_every:
-            self.refresh()
-            self._last = now
+        busy = self._thread is not None and self._thread.is_alive()
+        if self._unrefreshed and not busy and time.monotonic() >= self._next:
+            self._unrefreshed = 0
+            self._thread = threading.Thread(target=self.refresh, name="wormsign-blocklist",
+                                            daemon=True)
+            self._thread.start()
 
     def refresh(self) -> None:
+        """Bring the blocklist and the playbook tasks up to date with the stored alerts."""
         from wormsign.incidents.blocklist import refresh
         from wormsign.incidents.playbook import apply_playbooks
 
-        refresh(self.store, self.incident_id)
-        apply_playbooks(self.store, self.incident_id)
-        self._unrefreshed = 0
+        t0 = time.monotonic()
+        try:
+            refresh(self.store, self.incident_id)
+            apply_playbooks(self.store, self.incident_id)
+        except (WormsignError, sa.exc.SQLAlchemyError) as exc:
+            self.note(f"blocklist refresh failed: {exc}")
+        took = time.monotonic() - t0
+        self._next = time.monotonic() + max(self.refresh_every, 4 * took)
 
     def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
         if self._unrefreshed:
             self.refresh()
         self.checkpoint.finish()
