@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.watch.lines import benign, code_red
+
+from .lines import benign, code_red
 
 pytest.importorskip("sqlalchemy")
 

@@ -8,11 +8,11 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.watch.lines import benign, code_red, combined, nimda_burst
-
 from wormsign.watch.checkpoint import MemoryCheckpoint
 from wormsign.watch.follower import Follower
 from wormsign.watch.runner import Watcher
+
+from .lines import benign, code_red, combined, nimda_burst
 
 
 def _write(path: Path, data: bytes, mode: str = "ab") -> None:
