@@ -74,3 +74,16 @@ class RuleError(WormsignError):
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in rule pack"
         return head + "".join(f"\n  {p}" for p in self.problems)
+
+
+class NotFoundError(StoreError):
+    """The incident, task, token or other record asked for does not exist (HTTP 404)."""
+
+
+class ConflictError(StoreError):
+    """The operation conflicts with the record's state, e.g. evidence for a closed incident
+    or an ambiguous task reference (HTTP 409)."""
+
+
+class InvalidError(StoreError):
+    """A value given to the store is invalid: a task status, a network, a name (HTTP 400)."""

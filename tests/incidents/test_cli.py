@@ -144,3 +144,65 @@ def test_ingest_exit_status_two_when_a_file_fails(tmp_path: Path,
     assert rc == 2
     assert err.count("wormsign: error:") == 1 and str(binary) in err
     assert "20 added" in out
+
+
+def test_feed_token_create_list_revoke(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from wormsign.incidents import Store
+    db = ["--db", str(tmp_path / "feed.db")]
+    rc, out, _ = run(["incident", *db, "new", "feeds"], capsys)
+    iid = out.strip()
+    rc, out, err = run(["incident", *db, "feed-token", iid, "--label", "edge-fw-1"], capsys)
+    assert rc == 0 and "shown once" in err
+    token = out.strip()
+    assert len(token) >= 40 and "\n" not in token
+    rc, out, _ = run(["incident", *db, "feed-token", iid, "--list", "--json"], capsys)
+    [item] = json.loads(out)
+    assert item["label"] == "edge-fw-1" and item["active"] and token not in out
+    with Store.open(str(tmp_path / "feed.db")) as s:
+        assert s.check_feed_token(int(iid), token)
+    rc, out, _ = run(["incident", *db, "feed-token", iid, "--revoke", "edge-fw-1"], capsys)
+    assert rc == 0 and "revoked feed token #1" in out
+    with Store.open(str(tmp_path / "feed.db")) as s:
+        assert not s.check_feed_token(int(iid), token)
+    rc, out, err = run(["incident", *db, "feed-token", iid, "--revoke", "edge-fw-1"], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "no active feed token" in err
+    rc, _, err = run(["incident", *db, "feed-token", "99"], capsys)
+    assert rc == 2 and "no incident with id 99" in err
+    rc, _, err = run(["incident", *db, "feed-token", iid, "--label", "bad\x1b[2Jlabel"], capsys)
+    assert rc == 2 and "printable" in err
+
+
+def test_ingest_copy_and_raw_log_after_alerts_add_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wormsign.detect.scanner")
+    cr = "/default.ida?" + "N" * 224 + "%u9090%u6858%ucbd3%u7801%u9090%u00=a"
+    lines = [f'198.51.100.{i % 7 + 1} - - [19/Jul/2001:12:00:{i % 60:02d} +0000] '
+             f'"GET {cr} HTTP/1.0" 404 300 "-" "-"\n' for i in range(40)]
+    lines += lines[:3]                               # three requests logged twice: stay six
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    log = tmp_path / "a" / "access.log"
+    log.write_text("".join(lines))
+    copy = tmp_path / "b" / "access.log.copy"
+    copy.write_text("".join(lines))
+    monkeypatch.chdir(tmp_path)
+    alerts = tmp_path / "alerts.jsonl"
+    rc, _, _ = run(["scan", "-q", "--alerts", str(alerts), "a/access.log"], capsys)
+    assert rc in (0, 1)                               # 1: worms found
+    db = ["--db", str(tmp_path / "case.db")]
+    rc, out, _ = run(["incident", *db, "new", "content"], capsys)
+    iid = out.strip()
+    rc, out, _ = run(["incident", *db, "ingest", iid, str(alerts), "--json"], capsys)
+    assert json.loads(out)["added"] == 43
+    # The raw log (another spelling of its path), and its copy in another folder: nothing new.
+    rc, out, _ = run(["incident", *db, "ingest", iid, str(log), str(copy), "--json"], capsys)
+    res = json.loads(out)
+    assert res["added"] == 0 and res["duplicates"] == 86
+    rc, out, _ = run(["incident", *db, "show", iid, "--json"], capsys)
+    assert json.loads(out)["totals"]["alerts"] == 43
+    # Another server's log of the same requests, named as its own sensor, is its own evidence.
+    rc, out, _ = run(["incident", *db, "ingest", iid, str(copy), "--reread", "--sensor",
+                      "www2", "--json"], capsys)
+    assert json.loads(out)["added"] == 43

@@ -9,17 +9,21 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from incidents.helpers import assess_doc, make_alert, synthetic_alerts, write_jsonl
+from wormsign.detect.alert import Alert
 from wormsign.errors import InputError
 from wormsign.incidents import Store, detect_kind, ingest_paths
 from wormsign.incidents import schema as t
-from wormsign.incidents.ingest import alert_key
+from wormsign.incidents.ingest import alert_key, ingest_alert_batch, ingest_alerts
 from wormsign.incidents.rollup import check as rollups_consistent
+from wormsign.incidents.store import WatchOffset
 
 
 def _count(store: Store, iid: int) -> tuple[int, int]:
@@ -48,12 +52,24 @@ def test_detect_kind(tmp_path: Path) -> None:
         detect_kind(tmp_path / "missing")
 
 
-def test_alert_key_depends_on_identity_fields() -> None:
+def test_alert_key_is_the_content_not_the_place() -> None:
     a = make_alert(1, "198.51.100.1", "code-red")
     assert alert_key(a) == alert_key(make_alert(1, "198.51.100.1", "code-red"))
+    # What happened decides: time, source, rule, URL, method, sensor, occurrence.
     assert alert_key(a) != alert_key(make_alert(2, "198.51.100.1", "code-red"))
     assert alert_key(a) != alert_key(make_alert(1, "198.51.100.2", "code-red"))
-    assert alert_key(a) != alert_key(make_alert(1, "198.51.100.1", "code-red", file_path="/x"))
+    assert alert_key(a) != alert_key(make_alert(1, "198.51.100.1", "nimda"))
+    assert alert_key(a) != alert_key(replace(a, method="POST"))
+    assert alert_key(a) != alert_key(a, occurrence=1)
+    assert alert_key(a) != alert_key(a, sensor="edge-proxy")
+    assert alert_key(a) != alert_key(replace(a, format="iis-w3c"))
+    # Where it was read from does not: another path, line, file format of the same server
+    # family (access vs error log), a non-canonical spelling of the address, the method's case.
+    assert alert_key(a) == alert_key(replace(a, file_path="/x", line=99))
+    assert alert_key(a) == alert_key(replace(a, format="apache-error", user_agent=None))
+    assert alert_key(a) == alert_key(replace(a, method="get"))
+    v6 = make_alert(1, "2001:db8::1", "code-red")
+    assert alert_key(v6) == alert_key(replace(v6, source_ip="2001:DB8:0::1"))
 
 
 def test_ingest_twice_adds_nothing(store: Store, tmp_path: Path) -> None:
@@ -240,3 +256,71 @@ def test_unreadable_file_is_reported_and_the_others_ingested(store: Store,
     assert str(binary) in (res.failed[0].error or "")
     assert res.added == 3
     assert any("not ingested" in a.detail for a in store.list_actions(iid))
+
+
+def _offset(path: Path, offset: int, line: int, head: str = "h1") -> WatchOffset:
+    st = path.stat() if path.exists() else None
+    dev, ino = (st.st_dev, st.st_ino) if st else (1, 2)
+    return WatchOffset(WatchOffset.key_for(dev, ino), str(path), dev, ino, offset, line, head)
+
+
+def test_ingest_alerts_saves_the_offset_with_the_alerts(store: Store, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("x\n" * 10)
+    iid = store.create_incident("watch")
+    alerts = [make_alert(i, "198.51.100.9", "code-red", file_path=str(log)) for i in range(6)]
+    assert ingest_alerts(store, iid, alerts[:4], checkpoint=_offset(log, 400, 4)) == 4
+    [saved] = store.get_watch_offsets(iid)
+    assert (saved.path, saved.offset, saved.line, saved.head) == (str(log), 400, 4, "h1")
+    assert saved.updated_at > 0
+    # A restart goes on from the saved offset.
+    assert ingest_alerts(store, iid, alerts[4:], checkpoint=_offset(log, 600, 6)) == 2
+    assert store.get_watch_offsets(iid)[0].offset == 600
+    assert _count(store, iid) == (6, 6)
+    # The whole file ingested afterwards (as alerts or as the raw log) adds nothing.
+    assert ingest_alert_batch(store, iid, alerts).duplicates == 6
+    # The offset alone (lines with no alerts) and forgetting a file.
+    store.save_watch_offset(iid, _offset(log, 700, 7))
+    assert store.get_watch_offsets(iid)[0].line == 7
+    store.delete_watch_offset(iid, saved.file_key)
+    assert store.get_watch_offsets(iid) == []
+    with store.engine.connect() as conn:
+        assert rollups_consistent(conn, iid)
+
+
+def test_ingest_alerts_is_atomic_with_its_checkpoint(store: Store, tmp_path: Path) -> None:
+    from wormsign.errors import ConflictError
+    log = tmp_path / "access.log"
+    log.write_text("x\n")
+    iid = store.create_incident("atomic")
+    good = make_alert(0, "198.51.100.9", "code-red", file_path=str(log))
+
+    def boom() -> Iterator[Alert]:
+        yield good
+        raise RuntimeError("scanner died")
+
+    with pytest.raises(RuntimeError):
+        ingest_alerts(store, iid, boom(), checkpoint=_offset(log, 100, 1))
+    assert store.get_watch_offsets(iid) == [] and _count(store, iid) == (0, 0)
+    store.close_incident(iid)
+    with pytest.raises(ConflictError):
+        ingest_alerts(store, iid, [good], checkpoint=_offset(log, 100, 1))
+
+
+def test_identical_requests_stay_apart_across_watch_batches(store: Store,
+                                                            tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("x\n")
+    iid = store.create_incident("twins")
+    twin = make_alert(0, "198.51.100.9", "code-red", file_path=str(log))
+    # The same request twice in one second, split over two batches (and a restart).
+    assert ingest_alerts(store, iid, [twin], checkpoint=_offset(log, 100, 1)) == 1
+    assert ingest_alerts(store, iid, [replace(twin, line=2)],
+                         checkpoint=_offset(log, 200, 2)) == 1
+    # A new file under the same identity (copy-truncate: another head) starts afresh,
+    # and its first line is the same event as the first line before: stored once.
+    assert ingest_alerts(store, iid, [twin], checkpoint=_offset(log, 100, 1, "h2")) == 0
+    assert _count(store, iid) == (2, 2)
+    # The raw log read later holds the same two requests: nothing new.
+    res = ingest_alert_batch(store, iid, [twin, replace(twin, line=2)])
+    assert (res.added, res.duplicates) == (0, 2)

@@ -245,3 +245,143 @@ def test_upgrade_from_first_revision_keeps_data(tmp_path: Path) -> None:
     with Store.open(url) as s:
         assert [i.name for i in s.list_incidents()] == ["old"]
         assert "ix_alerts_host" in {i["name"] for i in sa.inspect(s.engine).get_indexes("alerts")}
+
+
+def test_typed_store_errors(store: Store) -> None:
+    from wormsign.errors import ConflictError, InvalidError, NotFoundError
+    with pytest.raises(NotFoundError, match="no incident with id 999"):
+        store.get_incident(999)
+    with pytest.raises(NotFoundError):
+        store.incident_version(999)
+    with pytest.raises(InvalidError):
+        store.create_incident("  ")
+    iid = store.create_incident("typed")
+    with pytest.raises(InvalidError):
+        store.add_networks(iid, ["192.0.2.0/24"], kind="enemy")
+    with pytest.raises(NotFoundError, match="has no task"):
+        store.find_task(iid, "contain.nothing")
+    store.close_incident(iid)
+    with pytest.raises(ConflictError, match="is closed"):
+        store.require_open(iid)
+    assert issubclass(NotFoundError, StoreError) and issubclass(ConflictError, StoreError)
+
+
+def test_feed_tokens_are_hashed_checked_and_revocable(store: Store) -> None:
+    from wormsign.errors import NotFoundError
+    from wormsign.incidents import schema as t
+    a = store.create_incident("feeds")
+    b = store.create_incident("other")
+    tok = store.create_feed_token(a, "edge-fw-1")
+    tok2 = store.create_feed_token(a, "edge-fw-2")
+    assert len(tok) >= 40 and tok != tok2
+    assert store.check_feed_token(a, tok) and store.check_feed_token(a, tok2)
+    assert not store.check_feed_token(b, tok)          # per incident
+    assert not store.check_feed_token(a, tok[:-1])
+    assert not store.check_feed_token(a, "")
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(t.feed_tokens.c.token_sha256)).scalars().all()
+    assert tok not in stored and len(stored) == 2     # only hashes are kept
+    assert all(tok not in x.detail for x in store.list_actions(a))
+    listed = store.list_feed_tokens(a)
+    assert [x.label for x in listed] == ["edge-fw-1", "edge-fw-2"]
+    assert all(x.active for x in listed)
+    gone = store.revoke_feed_token(a, "edge-fw-1")
+    assert [x.label for x in gone] == ["edge-fw-1"] and not gone[0].active
+    assert not store.check_feed_token(a, tok) and store.check_feed_token(a, tok2)
+    store.revoke_feed_token(a, listed[1].id)
+    assert not store.check_feed_token(a, tok2)
+    with pytest.raises(NotFoundError):
+        store.revoke_feed_token(a, "edge-fw-1")        # already revoked
+    with pytest.raises(NotFoundError):
+        store.create_feed_token(999, "x")
+
+
+def test_incident_version_moves_with_evidence_and_networks(store: Store,
+                                                          tmp_path: Path) -> None:
+    iid = store.create_incident("etag")
+    other = store.create_incident("other")
+    v0 = store.incident_version(iid)
+    path = write_jsonl(tmp_path / "a.jsonl", synthetic_alerts(50, seed=3))
+    ingest_paths(store, iid, [path])
+    v1 = store.incident_version(iid)
+    assert v1 > v0
+    ingest_paths(store, iid, [path], reread=True)      # nothing new: no change
+    assert store.incident_version(iid) == v1
+    store.add_networks(iid, ["203.0.113.0/24"], kind="allow")
+    assert store.incident_version(iid) > v1
+    assert store.incident_version(other) == 0
+    with store.begin() as conn:                        # what the blocklist refresh calls
+        store.bump_version(conn, other)
+    assert store.incident_version(other) == 1
+
+
+def test_task_notes_are_rows(store: Store, tmp_path: Path) -> None:
+    iid = store.create_incident("notes")
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl",
+                                          [make_alert(0, "198.51.100.1", "nimda")])])
+    store.update_task(iid, "nimda/monitor.alerts", note="first")
+    x = store.update_task(iid, "nimda/monitor.alerts", note="  second\n", status="done")
+    lines = x.notes.splitlines()
+    assert [ln.split("] ", 1)[1] for ln in lines] == ["first", "second"]
+    assert all(ln.startswith("[20") for ln in lines) and x.status == "done"
+    assert x.to_dict()["notes"] == x.notes
+
+
+def _add_notes(url: str, iid: int, who: int, n: int) -> None:
+    with Store.open(url) as s:
+        for i in range(n):
+            s.update_task(iid, "nimda/monitor.alerts", note=f"w{who}-{i}")
+
+
+def test_notes_written_concurrently_are_all_kept(store_url: str, tmp_path: Path) -> None:
+    import multiprocessing
+    with Store.open(store_url) as s:
+        iid = s.create_incident("notes race")
+        ingest_paths(s, iid, [write_jsonl(tmp_path / "a.jsonl",
+                                          [make_alert(0, "198.51.100.1", "nimda")])])
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_add_notes, args=(store_url, iid, w, 300)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    with Store.open(store_url) as s:
+        notes = s.find_task(iid, "nimda/monitor.alerts").notes.splitlines()
+        texts = [ln.split("] ", 1)[1] for ln in notes]
+        assert len(texts) == 900
+        assert set(texts) == {f"w{w}-{i}" for w in range(3) for i in range(300)}
+        # Each writer's notes keep their order.
+        for w in range(3):
+            mine = [x for x in texts if x.startswith(f"w{w}-")]
+            assert mine == [f"w{w}-{i}" for i in range(300)]
+        assert sum(a.kind == "task" for a in s.list_actions(iid)) == 900
+
+
+def test_upgrade_turns_task_notes_into_rows(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from wormsign.incidents.store import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'v3.db'}"
+    engine = sa.create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(sa.text("INSERT INTO incidents (name, status, created_at) "
+                             "VALUES ('v3', 'open', 1)"))
+        conn.execute(sa.text(
+            "INSERT INTO tasks (incident_id, playbook, key, phase, seq, title, description, "
+            "status, owner, notes, updated_at) VALUES (1, 'nimda', 'monitor.alerts', "
+            "'monitor', 1, 'Watch', '', 'open', NULL, :n, 1000)"),
+            {"n": "[2001-09-18 13:05] moved to VLAN 9\nno stamp here"})
+    engine.dispose()
+    with Store.open(url) as s:
+        [task] = s.list_tasks(1)
+        assert task.notes.splitlines() == ["[2001-09-18 13:05] moved to VLAN 9",
+                                           "[1970-01-01 00:16] no stamp here"]
+        assert s.incident_version(1) == 0
+        assert [i.name for i in s.list_incidents()] == ["v3"]

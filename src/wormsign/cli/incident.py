@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from wormsign.errors import InputError, StoreError
+from wormsign.errors import InputError, InvalidError
 from wormsign.logs.text import safe
 
 ActionFn = Callable[[Any, argparse.Namespace], int]
@@ -55,6 +55,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--batch-size", type=int, default=50_000, help="alerts per transaction")
     sp.add_argument("--reread", action="store_true",
                     help="read files again even when an earlier ingest finished them unchanged")
+    sp.add_argument("--sensor", metavar="NAME",
+                    help="name of the sensor (server) these files come from; by default the "
+                    "log format's family (httpd, iis, ...), so a copy, the alerts JSON Lines "
+                    "and the raw log of the same requests are stored once")
     sp.add_argument("--json", action="store_true", help="JSON result on stdout")
 
     sp = add("list", _list, "list incidents")
@@ -103,6 +107,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("id", type=int)
     sp.add_argument("--html", metavar="FILE")
     sp.add_argument("--pdf", metavar="FILE")
+
+    sp = add("feed-token", _feed_token,
+             "create, list or revoke read-only tokens for the blocklist feed "
+             "(GET /api/incidents/ID/blocklist with 'Authorization: Bearer TOKEN')")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--label", default="", help="who uses the new token (e.g. edge-fw-1)")
+    sp.add_argument("--revoke", metavar="TOKEN_ID_OR_LABEL",
+                    help="revoke the token with this number, or every token with this label")
+    sp.add_argument("--list", action="store_true", help="list the tokens (never the secrets)")
+    sp.add_argument("--json", action="store_true")
 
     sp = add("alerts", _alerts, "list an incident's alerts, a page at a time")
     sp.add_argument("id", type=int)
@@ -162,7 +176,7 @@ def _ingest(store: Any, args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
 
     res = ingest_paths(store, args.id, args.paths, batch_size=args.batch_size,
-                       progress=progress, reread=args.reread)
+                       progress=progress, reread=args.reread, sensor=args.sensor)
     if not quiet:
         print(file=sys.stderr)
     for f in res.failed:
@@ -278,7 +292,7 @@ def _tasks(store: Any, args: argparse.Namespace) -> int:
 
 def _task(store: Any, args: argparse.Namespace) -> int:
     if args.status is None and args.owner is None and args.note is None:
-        raise StoreError("nothing to change: give --status, --owner or --note")
+        raise InvalidError("nothing to change: give --status, --owner or --note")
     x = store.update_task(args.id, args.task, status=args.status, owner=args.owner,
                           note=args.note)
     print(f"#{x.id} {x.playbook}/{x.key}: {x.status}" + (f", owner {safe(x.owner)}"
@@ -314,7 +328,7 @@ def _export(store: Any, args: argparse.Namespace) -> int:
 def _report(store: Any, args: argparse.Namespace) -> int:
     from wormsign.incidents import render_html, render_pdf
     if not args.html and not args.pdf:
-        raise StoreError("give --html FILE and/or --pdf FILE")
+        raise InvalidError("give --html FILE and/or --pdf FILE")
     if args.html:
         html = render_html(store, args.id)
         with _output(args.html) as fh:
@@ -340,4 +354,37 @@ def _alerts(store: Any, args: argparse.Namespace) -> int:
         print(f"{a['timestamp'] or '-':<21} {safe(a['source_ip']):<18} {a['family']:<12} "
               f"{safe(a['method'] or '')} {safe(a['url'][:100])}")
     print(f"page {page.page}/{page.pages}, {page.total:,} alerts", file=sys.stderr)
+    return 0
+
+
+def _feed_token(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents.query import iso
+    if args.revoke is not None:
+        gone = store.revoke_feed_token(args.id, args.revoke)
+        if args.json:
+            _dump([x.to_dict() for x in gone])
+        else:
+            for x in gone:
+                print(f"revoked feed token #{x.id} {safe(x.label)}".rstrip())
+        return 0
+    if args.list:
+        items = store.list_feed_tokens(args.id)
+        if args.json:
+            _dump([{**x.to_dict(), "created_at": iso(x.created_at),
+                    "revoked_at": iso(x.revoked_at)} for x in items])
+            return 0
+        for x in items:
+            state = f"revoked {iso(x.revoked_at)}" if x.revoked_at else "active"
+            print(f"#{x.id:<4} {state:<28} created {iso(x.created_at)}  {safe(x.label)}")
+        if not items:
+            print("no feed tokens", file=sys.stderr)
+        return 0
+    token = store.create_feed_token(args.id, args.label)
+    if args.json:
+        _dump({"incident": args.id, "label": args.label, "token": token})
+        return 0
+    print(token)
+    print("the token is shown once; the store keeps only its hash. Use it as "
+          f"'Authorization: Bearer TOKEN' on /api/incidents/{args.id}/blocklist",
+          file=sys.stderr)
     return 0

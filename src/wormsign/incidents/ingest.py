@@ -5,23 +5,47 @@ objects carry ``rule.id`` and ``source.ip`` are alerts, a JSON object with ``hos
 assessment, anything else is a raw log scanned on the fly with
 :func:`wormsign.detect.scanner.scan_paths`.
 
-Idempotent: every alert has a natural key (a 64-bit hash of its log file, line, rule, source
-and timestamp) that is unique per incident, and rows are written with
-``INSERT ... ON CONFLICT DO NOTHING``; ingesting the same evidence twice adds nothing.
+Idempotent, by content: every alert has a natural key that does not depend on which file it
+was read from. It hashes the normalised event, ``(sensor, source, time, method, URL, rule)``,
+and the *occurrence index* of that hash within its evidence stream (one log file): the
+second identical request in a log is occurrence 1, so two identical requests in one log stay
+two, while the same log copied to another folder, its ``scan --alerts`` JSON Lines, or the
+raw log after its JSON Lines all produce the same keys and add nothing. Rows are written
+with ``INSERT ... ON CONFLICT DO NOTHING`` (unique per incident).
 
-Crash-safe: each file gets an ingest-job row; alerts are written in batches, each batch in
-one transaction together with the job's position (records consumed). A killed process leaves
-whole batches only; rerunning the same file resumes an unfinished job at its position, and
-the natural keys make any overlap harmless.
+The *sensor* is the family of the log's format (:func:`sensor_of`): ``httpd`` for Apache
+and nginx access and error logs (Common/Combined Log Format, ``apache-error``,
+``nginx-error``), ``iis``, ``zeek``, ``suricata``, ``pcap``. An access log and its own error
+log therefore dedupe where they record the same request (same method and URL text); an
+error line that names only a file path is a different event. The destination host is not
+part of the event (error logs and most access logs do not record it), so the logs of two
+servers of one family that record the very same request in the same second from the same
+source count once, unless they are ingested with distinct sensor names
+(``ingest_paths(..., sensor=...)``, ``incident ingest --sensor``).
+
+Bad records are counted skips, never a crash: every value is checked before it reaches the
+database (types, ranges that fit the columns, text that encodes as UTF-8 without NUL).
+
+Crash-safe: each file gets an ingest-job row (with the pid and host of its process and a
+heartbeat); alerts are written in batches, each batch in one transaction together with the
+job's position (records consumed). A killed process leaves whole batches only; a job whose
+process is gone is marked ``interrupted`` by the next ingest into the incident, and
+rerunning the same file resumes it at its position. A job that raised is ``failed``.
+
+Live input: :func:`ingest_alerts` stores alerts found by ``wormsign watch`` together with the
+read offset they cover, in one transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
@@ -29,15 +53,22 @@ from typing import IO, Any, cast
 import sqlalchemy as sa
 
 from wormsign.detect.alert import Alert
-from wormsign.errors import InputError, StoreError
+from wormsign.errors import ConflictError, InputError, InvalidError
 from wormsign.incidents import schema as t
 from wormsign.incidents.networks import Classifier
 from wormsign.incidents.rollup import add_batch, max_alert_id
-from wormsign.incidents.store import Store, now_s
+from wormsign.incidents.store import Store, WatchOffset, now_s
 
 DEFAULT_BATCH = 50_000
 MAX_REPORTED_ERRORS = 10
 ASSESS_MAX_BYTES = 512 * 1024 * 1024
+
+#: A ``running`` job whose heartbeat is older than this (seconds) is taken as dead even when
+#: its pid seems alive (pid reuse, or a process on another host).
+STALE_AFTER = 15 * 60
+#: Data-record errors: a record that raises one of these is a counted skip.
+RECORD_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError,
+                 RecursionError, UnicodeError)
 
 #: progress(path, records consumed, alerts added so far in this file)
 Progress = Callable[[str, int, int], None]
@@ -98,12 +129,121 @@ class IngestResult:
                 "files": [f.to_dict() for f in self.files]}
 
 
-def alert_key(a: Alert) -> int:
-    """The natural key of an alert: a signed 64-bit hash of where and what it is."""
-    ts = a.timestamp.astimezone(UTC).isoformat() if a.timestamp is not None else ""
-    raw = "\x1f".join((a.file_path, str(a.line), a.rule_id, a.source_ip, ts))
-    return int.from_bytes(hashlib.blake2b(raw.encode("utf-8", "surrogatepass"),
-                                          digest_size=8).digest(), "big", signed=True)
+# -- evidence identity ---------------------------------------------------------------------
+_SENSOR_FAMILIES = {"combined": "httpd", "common": "httpd", "vhost_combined": "httpd",
+                    "clf": "httpd", "apache-error": "httpd", "nginx-error": "httpd"}
+
+
+def sensor_of(fmt: str) -> str:
+    """The default sensor of an alert: the family of its log format (see the module
+    docstring): ``httpd``, ``iis``, ``zeek``, ``suricata``, ``pcap``, else the format."""
+    fmt = fmt.strip().lower()
+    if fmt in _SENSOR_FAMILIES or fmt.startswith(("apache", "nginx")):
+        return "httpd"
+    for fam in ("iis", "zeek", "suricata"):
+        if fmt.startswith(fam):
+            return fam
+    return fmt
+
+
+def _canonical_source(ip: str) -> str:
+    import ipaddress
+    try:
+        return str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        return ip
+
+
+def event_hash(a: Alert, sensor: str | None = None) -> bytes:
+    """A 128-bit hash of the normalised event of an alert: sensor (``sensor`` or
+    :func:`sensor_of` its format), canonical source address, time (whole seconds, UTC),
+    method (upper case), URL and rule. Where it was read from plays no part."""
+    ts = _epoch(a.timestamp)
+    raw = "\x1f".join((sensor if sensor is not None else sensor_of(a.format),
+                       _canonical_source(a.source_ip), "" if ts is None else str(ts),
+                       (a.method or "").upper(), a.url, a.rule_id))
+    return hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def evidence_key(h: bytes, occurrence: int) -> int:
+    """The natural key (signed 64-bit) of occurrence ``occurrence`` of event hash ``h``."""
+    d = hashlib.blake2b(h + occurrence.to_bytes(8, "big"), digest_size=8).digest()
+    return int.from_bytes(d, "big", signed=True)
+
+
+def alert_key(a: Alert, occurrence: int = 0, sensor: str | None = None) -> int:
+    """The natural key of an alert that is occurrence ``occurrence`` of its event in its
+    stream (0 for the first)."""
+    return evidence_key(event_hash(a, sensor), occurrence)
+
+
+class Occurrences:
+    """How often each event hash has been seen so far in one evidence stream.
+
+    Memory is bounded: past ``limit`` entries, those more than ``window`` seconds older than
+    the newest time seen are dropped (identical events share a second, and logs are written
+    nearly in time order). :meth:`dump` keeps the last ``tail`` seconds, which is what a
+    stream resumed after a restart needs.
+    """
+
+    def __init__(self, window: int = 300, limit: int = 200_000) -> None:
+        self.window = window
+        self.limit = limit
+        self.counts: dict[bytes, tuple[int, int | None]] = {}
+        self.newest: int | None = None
+
+    def next(self, h: bytes, ts: int | None) -> int:
+        """The occurrence index of this sighting of ``h`` (0, 1, ...)."""
+        n, _ = self.counts.get(h, (0, ts))
+        self.counts[h] = (n + 1, ts)
+        if ts is not None and (self.newest is None or ts > self.newest):
+            self.newest = ts
+        if len(self.counts) > self.limit:
+            self._prune()
+        return n
+
+    def _prune(self) -> None:
+        if self.newest is not None:
+            floor = self.newest - self.window
+            self.counts = {h: v for h, v in self.counts.items()
+                           if v[1] is None or v[1] >= floor}
+        if len(self.counts) > self.limit // 2:
+            self.limit *= 2
+
+    def dump(self, tail: int = 2, cap: int = 50_000) -> str:
+        """The recent part of the state as JSON (for a watch offset)."""
+        floor = None if self.newest is None else self.newest - tail
+        keep = [[h.hex(), n, ts] for h, (n, ts) in self.counts.items()
+                if ts is None or floor is None or ts >= floor][-cap:]
+        return json.dumps({"newest": self.newest, "counts": keep}, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, text: str) -> Occurrences:
+        """State saved by :meth:`dump` (an empty or unreadable text is a fresh stream)."""
+        occ = cls()
+        try:
+            doc = json.loads(text) if text else {}
+            for h, n, ts in doc.get("counts", []):
+                occ.counts[bytes.fromhex(h)] = (int(n), None if ts is None else int(ts))
+            occ.newest = None if doc.get("newest") is None else int(doc["newest"])
+        except (*RECORD_ERRORS, AttributeError):
+            return cls()
+        return occ
+
+
+class Streams:
+    """Occurrence counters per evidence stream (the log file an alert was read from)."""
+
+    def __init__(self, sensor: str | None = None) -> None:
+        self.sensor = sensor
+        self.by_file: dict[str, Occurrences] = {}
+
+    def key(self, a: Alert) -> int:
+        occ = self.by_file.get(a.file_path)
+        if occ is None:
+            occ = self.by_file[a.file_path] = Occurrences()
+        h = event_hash(a, self.sensor)
+        return evidence_key(h, occ.next(h, _epoch(a.timestamp)))
 
 
 def _epoch(ts: datetime | None) -> int | None:
@@ -114,18 +254,89 @@ def _epoch(ts: datetime | None) -> int | None:
     return int(ts.timestamp())
 
 
+# -- checking records ----------------------------------------------------------------------
+_MAX_LEN = {"source_ip": 64, "family": 64, "rule_family": 64, "rule_id": 128,
+            "severity": 16, "method": 32, "format": 32}
+_TEXT = ("source_ip", "rule_id", "rule_name", "family", "rule_family", "severity", "url",
+         "method", "user_agent", "host", "file_path", "format")
+_INT64 = 2 ** 63
+
+
+def check_alert(a: Alert) -> Alert:
+    """``a`` when every value fits the store; ValueError/TypeError naming the bad field.
+
+    Text must be ``str`` that encodes as UTF-8 (no lone surrogates) and holds no NUL, short
+    enough for its column; the line a non-negative 64-bit integer; the status 0-999; the
+    time one whose UTC epoch seconds exist."""
+    for name in _TEXT:
+        v = getattr(a, name)
+        if v is None and name in ("method", "user_agent", "host"):
+            continue
+        if not isinstance(v, str):
+            raise TypeError(f"{name} is not text")
+        if "\x00" in v:
+            raise ValueError(f"{name} holds a NUL character")
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{name} is not valid Unicode (lone surrogate)") from None
+        limit = _MAX_LEN.get(name)
+        if limit is not None and len(v) > limit:
+            raise ValueError(f"{name} longer than {limit} characters")
+    if not a.source_ip.strip():
+        raise ValueError("no source address")
+    if isinstance(a.line, bool) or not isinstance(a.line, int) or not 0 <= a.line < _INT64:
+        raise ValueError("line number out of range")
+    if a.status is not None and (isinstance(a.status, bool) or not isinstance(a.status, int)
+                                 or not 0 <= a.status <= 999):
+        raise ValueError("HTTP status out of range")
+    if a.timestamp is not None:
+        if not isinstance(a.timestamp, datetime):
+            raise TypeError("timestamp is not a time")
+        ts = _epoch(a.timestamp)
+        if ts is None or not -_INT64 < ts < _INT64:
+            raise ValueError("timestamp out of range")
+        a.timestamp.astimezone(UTC)
+    return a
+
+
+_RECORD_TEXT = ("@timestamp", "http.request.method", "user_agent.original",
+                "destination.domain", "source.ip", "rule.id", "rule.name", "rule.category",
+                "wormsign.family", "threat.software.name", "wormsign.severity",
+                "url.original", "log.file.path", "event.dataset")
+
+
+def alert_from_record(obj: Any) -> Alert:
+    """An alert from one parsed ``scan --alerts`` record, checked (:func:`check_alert`)."""
+    if not isinstance(obj, dict):
+        raise TypeError("not a JSON object")
+    for k in _RECORD_TEXT:
+        v = obj.get(k)
+        if v is not None and not isinstance(v, str):
+            raise TypeError(f"{k} is not text")
+    for k in ("http.response.status_code", "log.file.line"):
+        v = obj.get(k)
+        if isinstance(v, float) and not v.is_integer():
+            raise ValueError(f"{k} is not an integer")
+        if v is not None and not isinstance(v, (int, float, str)):
+            raise TypeError(f"{k} is not a number")
+    return check_alert(Alert.from_ecs(obj))
+
+
 #: Column order of the tuples built by :func:`alert_row`.
 ALERT_COLUMNS = ("incident_id", "akey", "ts", "source_ip", "internal", "family", "rule_family",
                  "rule_id", "rule_name", "severity", "url", "method", "status", "user_agent",
                  "host", "file_path", "line", "format", "job_id")
 
 
-def alert_row(incident_id: int, job_id: int | None, a: Alert, cls: Classifier) -> tuple[Any, ...]:
-    """The ``alerts`` table row of one alert, in :data:`ALERT_COLUMNS` order."""
-    return (incident_id, alert_key(a), _epoch(a.timestamp), a.source_ip,
-            1 if cls.is_internal(a.source_ip) else 0, a.family, a.rule_family, a.rule_id,
-            a.rule_name, a.severity, a.url, a.method, a.status, a.user_agent, a.host,
-            a.file_path, a.line, a.format, job_id)
+def alert_row(incident_id: int, job_id: int | None, a: Alert, cls: Classifier,
+              key: int | None = None) -> tuple[Any, ...]:
+    """The ``alerts`` table row of one alert, in :data:`ALERT_COLUMNS` order; ``key``
+    defaults to :func:`alert_key` (first occurrence)."""
+    return (incident_id, alert_key(a) if key is None else key, _epoch(a.timestamp),
+            a.source_ip, 1 if cls.is_internal(a.source_ip) else 0, a.family, a.rule_family,
+            a.rule_id, a.rule_name, a.severity, a.url, a.method, a.status, a.user_agent,
+            a.host, a.file_path, a.line, a.format, job_id)
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -174,8 +385,58 @@ def _fingerprint(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _job_is_dead(pid: int | None, host: str | None, heartbeat: int | None,
+                 started: int, now: int) -> bool:
+    """Whether a ``running`` job's process is gone: on this host its pid is not alive; on
+    any host (or with no pid recorded) its last sign of life is over :data:`STALE_AFTER`."""
+    last = heartbeat if heartbeat is not None else started
+    if now - last > STALE_AFTER:
+        return True
+    if pid is not None and host == socket.gethostname()[:255]:
+        return pid != os.getpid() and not _pid_alive(pid)
+    return False
+
+
+def reap_stale_jobs(store: Store, incident_id: int) -> int:
+    """Mark the incident's ``running`` jobs whose process is gone as ``interrupted``
+    (rerunning the file resumes them); returns how many."""
+    j = t.jobs
+    now = now_s()
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(j.c.id, j.c.pid, j.c.hostname, j.c.heartbeat_at,
+                                      j.c.started_at)
+                            .where(j.c.incident_id == incident_id, j.c.status == "running")).all()
+    dead = [r for r in rows if _job_is_dead(r.pid, r.hostname, r.heartbeat_at,
+                                            int(r.started_at), now)]
+    if not dead:
+        return 0
+    with store.begin() as conn:
+        for r in dead:
+            who = f"process {r.pid} on {r.hostname}" if r.pid is not None else "its process"
+            conn.execute(j.update().where(j.c.id == r.id, j.c.status == "running").values(
+                status="interrupted", finished_at=now,
+                message=f"{who} ended without finishing"))
+    return len(dead)
+
+
 class _Job:
-    """The ingest-job row of one file: created or resumed, advanced per batch, finished."""
+    """The ingest-job row of one file: created or resumed, advanced per batch, finished.
+
+    A job of the same file (path and fingerprint) that was ``interrupted`` or ``failed``, or
+    is ``running`` with its process gone, is taken over and resumed at its position; one
+    still running in a live process is left alone (this run gets a job of its own)."""
 
     def __init__(self, store: Store, incident_id: int, path: Path, kind: str) -> None:
         self.store = store
@@ -183,39 +444,43 @@ class _Job:
         self.path = str(path.resolve())
         j = t.jobs
         fp = _fingerprint(path)
+        me = {"pid": os.getpid(), "hostname": socket.gethostname()[:255]}
+        now = now_s()
         with store.begin() as conn:
-            row = conn.execute(
-                sa.select(j.c.id, j.c.position, j.c.skipped)
+            rows = conn.execute(
+                sa.select(j.c.id, j.c.position, j.c.skipped, j.c.status, j.c.pid,
+                          j.c.hostname, j.c.heartbeat_at, j.c.started_at)
                 .where(j.c.incident_id == incident_id, j.c.path == self.path,
-                       j.c.fingerprint == fp, j.c.status == "running")
-                .order_by(j.c.id.desc())).first()
+                       j.c.fingerprint == fp,
+                       j.c.status.in_(("running", "interrupted", "failed")))
+                .order_by(j.c.id.desc())).all()
+            row = next((r for r in rows if r.status != "running" or _job_is_dead(
+                r.pid, r.hostname, r.heartbeat_at, int(r.started_at), now)), None)
             if row is not None:
                 self.id, self.position, self.skipped = int(row[0]), int(row[1]), int(row[2])
+                conn.execute(j.update().where(j.c.id == self.id).values(
+                    status="running", heartbeat_at=now, finished_at=None, message=None, **me))
             else:
                 res = conn.execute(j.insert().values(
                     incident_id=incident_id, path=self.path, fingerprint=fp, kind=kind,
-                    status="running", started_at=now_s()).returning(j.c.id))
+                    status="running", started_at=now, heartbeat_at=now, **me)
+                    .returning(j.c.id))
                 self.id, self.position, self.skipped = int(res.scalar_one()), 0, 0
         self.resumed_from = self.position
+        self.finished = False
 
     def commit(self, rows: list[tuple[Any, ...]], position: int, skipped: int) -> int:
         """Insert a batch and advance the job in one transaction; returns rows added."""
-        added = 0
         with self.store.begin() as conn:
             if self.store.dialect == "postgresql":
                 # Two processes resuming the same job must not fold each other's rows into
                 # the rollups: serialise the job's batches (SQLite's write lock does that).
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self.id)))
-            if rows:
-                after = max_alert_id(conn)
-                added = self.store.insert_rows_ignore(conn, t.alerts, ALERT_COLUMNS, rows)
-                if added:
-                    add_batch(conn, self.store.dialect, self.store.insert, self.incident_id,
-                              self.id, after)
+            added = _insert_alerts(self.store, conn, self.incident_id, self.id, rows)
             j = t.jobs
             conn.execute(j.update().where(j.c.id == self.id).values(
                 position=position, skipped=skipped, added=j.c.added + added,
-                duplicates=j.c.duplicates + (len(rows) - added)))
+                duplicates=j.c.duplicates + (len(rows) - added), heartbeat_at=now_s()))
         self.position, self.skipped = position, skipped
         return added
 
@@ -223,6 +488,32 @@ class _Job:
         with self.store.begin() as conn:
             conn.execute(t.jobs.update().where(t.jobs.c.id == self.id).values(
                 status=status, finished_at=now_s(), message=message))
+        self.finished = True
+
+    def end_abnormally(self, exc: BaseException) -> None:
+        """Record why the job stopped (called from ``finally`` when it did not finish)."""
+        if self.finished:
+            return
+        status = "failed" if isinstance(exc, Exception) else "interrupted"
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+        # If the store itself is gone, the next run's reaping marks the job.
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            self.finish(status, f"{type(exc).__name__}: {text}")
+
+
+def _insert_alerts(store: Store, conn: sa.Connection, incident_id: int, job_id: int | None,
+                   rows: list[tuple[Any, ...]]) -> int:
+    """Insert alert rows (ignoring known keys), fold the new ones into the rollups and bump
+    the incident version, inside the caller's transaction; returns rows added."""
+    store.lock_incident(conn, incident_id)
+    if not rows:
+        return 0
+    after = max_alert_id(conn)
+    added = store.insert_rows_ignore(conn, t.alerts, ALERT_COLUMNS, rows)
+    if added:
+        add_batch(conn, store.dialect, store.insert, incident_id, job_id, after)
+        store.bump_version(conn, incident_id)
+    return added
 
 
 def _unchanged(store: Store, iid: int, path: Path) -> FileResult | None:
@@ -248,61 +539,103 @@ def _note_error(res: FileResult, message: str) -> None:
 
 
 def _ingest_alerts_file(store: Store, iid: int, path: Path, cls: Classifier, batch: int,
-                        progress: Progress | None) -> FileResult:
+                        progress: Progress | None, sensor: str | None) -> FileResult:
     job = _Job(store, iid, path, "alerts")
+    try:
+        res = _read_alerts_file(job, path, cls, batch, progress, sensor)
+    except BaseException as exc:
+        job.end_abnormally(exc)
+        raise
+    job.finish()
+    return res
+
+
+def _read_alerts_file(job: _Job, path: Path, cls: Classifier, batch: int,
+                      progress: Progress | None, sensor: str | None) -> FileResult:
+    iid = job.incident_id
     res = FileResult(str(path), "alerts", resumed_from=job.position, skipped=job.skipped)
+    streams = Streams(sensor)
     rows: list[tuple[Any, ...]] = []
     lineno = 0
     with _open_binary(path) as fh:
         for lineno, raw in enumerate(fh, 1):
-            if lineno <= job.position:
+            if not raw.strip():
                 continue
-            if raw.strip():
+            resumed = lineno <= job.position
+            if not resumed:
                 res.records += 1
-                try:
-                    obj = json.loads(raw)
-                    if not isinstance(obj, dict):
-                        raise TypeError("not a JSON object")
-                    rows.append(alert_row(iid, job.id, Alert.from_ecs(obj), cls))
-                except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                    _note_error(res, f"{path}:{lineno}: not an alert ({exc})")
+            try:
+                a = alert_from_record(json.loads(raw))
+                key = streams.key(a)  # also for resumed lines: occurrences count from 0
+                if not resumed:
+                    rows.append(alert_row(iid, job.id, a, cls, key))
+            except RECORD_ERRORS as exc:
+                if not resumed:
+                    _note_error(res, f"{path}:{lineno}: not an alert ({_reason(exc)})")
             if len(rows) >= batch:
                 res.added += job.commit(rows, lineno, res.skipped)
                 res.duplicates += len(rows)
                 rows = []
                 if progress is not None:
                     progress(str(path), lineno, res.added)
-    res.added += job.commit(rows, lineno, res.skipped)
+    res.added += job.commit(rows, max(lineno, job.position), res.skipped)
     res.duplicates += len(rows)
     res.duplicates -= res.added
-    job.finish()
     if progress is not None:
         progress(str(path), lineno, res.added)
     return res
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
 def _ingest_log_file(store: Store, iid: int, path: Path, cls: Classifier, batch: int,
-                     progress: Progress | None) -> FileResult:
+                     progress: Progress | None, sensor: str | None) -> FileResult:
     try:
         from wormsign.detect.scanner import scan_paths
     except ImportError as exc:
         raise InputError("not alerts or an assessment, and raw logs need the scanner "
                          "(wormsign.detect.scanner), which is not available", str(path)) from exc
     report = scan_paths([str(path)])
-    job = _Job(store, iid, path, "log")
-    res = FileResult(str(path), "log", resumed_from=job.position)
     for st in report.files:
         if st.error:
             raise InputError(st.error, str(path))
+    job = _Job(store, iid, path, "log")
+    try:
+        res = _store_scanned(job, path, report, cls, batch, progress, sensor)
+    except BaseException as exc:
+        job.end_abnormally(exc)
+        raise
+    job.finish()
+    return res
+
+
+def _store_scanned(job: _Job, path: Path, report: Any, cls: Classifier, batch: int,
+                   progress: Progress | None, sensor: str | None) -> FileResult:
+    iid = job.incident_id
+    res = FileResult(str(path), "log", resumed_from=job.position)
+    for st in report.files:
         res.skipped += st.skipped
         for ln in st.first_skipped[:MAX_REPORTED_ERRORS]:
             res.errors.append(f"{st.path}:{ln}: not a {st.format} line")
     alerts = report.alerts
     res.records = len(alerts)
+    streams = Streams(sensor)
+    keyed: list[tuple[Alert, int] | None] = []
+    for a in alerts:
+        try:
+            keyed.append((check_alert(a), streams.key(a)))
+        except RECORD_ERRORS as exc:
+            keyed.append(None)
+            _note_error(res, f"{a.file_path}:{a.line}: alert not stored ({_reason(exc)})")
     pos = job.position
-    while pos < len(alerts):
-        chunk = alerts[pos:pos + batch]
-        rows = [alert_row(iid, job.id, a, cls) for a in chunk]
+    while pos < len(keyed):
+        chunk = keyed[pos:pos + batch]
+        rows = [alert_row(iid, job.id, k[0], cls, k[1]) for k in chunk if k is not None]
         pos += len(chunk)
         added = job.commit(rows, pos, res.skipped)
         res.added += added
@@ -311,40 +644,81 @@ def _ingest_log_file(store: Store, iid: int, path: Path, cls: Classifier, batch:
             progress(str(path), pos, res.added)
     if not alerts:
         job.commit([], 0, res.skipped)
-    job.finish()
     return res
 
 
 def _str_list(v: Any) -> list[str]:
-    return [str(x) for x in v] if isinstance(v, list) else []
+    return [_text(x, "list item") for x in v] if isinstance(v, list) else []
+
+
+def _text(v: Any, name: str, limit: int | None = None, *, optional: bool = False,
+          ) -> Any:
+    """A text value checked like :func:`check_alert` checks alert text (numbers become
+    text; objects are refused)."""
+    if v is None and optional:
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        v = str(v)
+    if not isinstance(v, str):
+        raise TypeError(f"{name} is not text")
+    if "\x00" in v:
+        raise ValueError(f"{name} holds a NUL character")
+    v.encode("utf-8")
+    if limit is not None and len(v) > limit:
+        raise ValueError(f"{name} longer than {limit} characters")
+    return v
+
+
+def _finding_row(iid: int, host: dict[str, Any], f: Any, stamp: int) -> dict[str, Any]:
+    if not isinstance(f, dict) or not f.get("id") or not f.get("status"):
+        raise ValueError("needs id and status")
+    return {"incident_id": iid, "host": _text(host["host"], "host", 255),
+            "exposure": _text(host.get("exposure"), "exposure", 32, optional=True),
+            "vuln_id": _text(f["id"], "id", 64),
+            "aliases": json.dumps(_str_list(f.get("aliases"))),
+            "status": _text(f["status"], "status", 32),
+            "evidence": json.dumps(_str_list(f.get("evidence"))),
+            "fix": _text(f.get("fix"), "fix", optional=True), "updated_at": stamp}
 
 
 def _ingest_assess_file(store: Store, iid: int, path: Path) -> FileResult:
     job = _Job(store, iid, path, "assess")
+    try:
+        res = _store_assessment(store, job, path)
+    except BaseException as exc:
+        job.end_abnormally(exc)
+        raise
+    job.finish()
+    return res
+
+
+def _store_assessment(store: Store, job: _Job, path: Path) -> FileResult:
+    iid = job.incident_id
     res = FileResult(str(path), "assess")
     try:
         with _open_binary(path) as fh:
             doc = json.loads(fh.read().decode("utf-8"))
-    except (ValueError, OSError) as exc:
-        job.finish("failed", str(exc))
-        raise InputError(f"not a readable assess --json document: {exc}", str(path)) from exc
-    rows: list[dict[str, Any]] = []
+    except (*RECORD_ERRORS, OSError) as exc:
+        raise InputError(f"not a readable assess --json document: {_reason(exc)}",
+                         str(path)) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("hosts", []), list):
+        raise InputError("not an assess --json document (no hosts list)", str(path))
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
     stamp = now_s()
     for i, host in enumerate(doc.get("hosts", [])):
         if not isinstance(host, dict) or not host.get("host"):
             _note_error(res, f"{path}: hosts[{i}]: no host name")
             continue
-        for k, f in enumerate(host.get("findings") or []):
+        findings = host.get("findings") or []
+        for k, f in enumerate(findings if isinstance(findings, list) else [findings]):
             res.records += 1
-            if not isinstance(f, dict) or not f.get("id") or not f.get("status"):
-                _note_error(res, f"{path}: hosts[{i}].findings[{k}]: needs id and status")
+            try:
+                row = _finding_row(iid, host, f, stamp)
+            except RECORD_ERRORS as exc:
+                _note_error(res, f"{path}: hosts[{i}].findings[{k}]: {_reason(exc)}")
                 continue
-            rows.append({"incident_id": iid, "host": str(host["host"]),
-                         "exposure": host.get("exposure"), "vuln_id": str(f["id"]),
-                         "aliases": json.dumps(_str_list(f.get("aliases"))),
-                         "status": str(f["status"]),
-                         "evidence": json.dumps(_str_list(f.get("evidence"))),
-                         "fix": f.get("fix"), "updated_at": stamp})
+            by_key[(row["host"], row["vuln_id"])] = row  # the last verdict of a host wins
+    rows = list(by_key.values())
     with store.begin() as conn:
         if rows:
             stmt = store.insert(t.findings)
@@ -358,27 +732,134 @@ def _ingest_assess_file(store: Store, iid: int, path: Path) -> FileResult:
                          f"{path.name}: {len(rows)} verdicts, {exploitable} exploitable")
     res.added = len(rows)
     job.commit([], res.records, res.skipped)
-    job.finish()
     return res
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one :func:`ingest_alert_batch` call stored."""
+
+    added: int
+    duplicates: int
+    skipped: int
+    errors: tuple[str, ...] = ()
+
+
+def ingest_alert_batch(store: Store, incident_id: int, alerts: Iterable[Alert], *,
+                       sensor: str | None = None,
+                       checkpoint: WatchOffset | Sequence[WatchOffset] | None = None,
+                       ) -> BatchResult:
+    """Store alerts found live (``wormsign watch``) and the read offsets that cover them in
+    ONE transaction, so that after ``kill -9`` a restart from the saved offsets neither
+    loses nor doubles a line. Nothing is written if the transaction fails.
+
+    ``alerts`` are keyed by content like every ingest (:func:`event_hash`), ``sensor``
+    overriding the format's sensor family (use the same one for every ingest of the same
+    evidence). Occurrence indices continue across calls and restarts from the state saved
+    in each checkpoint: an alert belongs to the checkpoint with its ``file_path`` (or to
+    the only one given); a checkpoint whose ``head`` or offset shows a new file (truncated
+    or replaced) starts a fresh stream. Alerts without a checkpoint count from 0 within the
+    call. So pass each line's alerts once, with the offset after them: the alerts of the
+    lines between the saved offset and ``checkpoint`` (a batch sent again with the same
+    checkpoint would count its identical events as further occurrences). Invalid alerts
+    are counted in ``skipped`` with the reason in ``errors``.
+
+    :class:`ConflictError` when the incident is closed, :class:`NotFoundError` when there
+    is none.
+    """
+    offsets = [checkpoint] if isinstance(checkpoint, WatchOffset) else list(checkpoint or [])
+    cls = store.classifier(incident_id)
+    errors: list[str] = []
+    skipped = 0
+    with store.begin() as conn:
+        store.lock_incident(conn, incident_id)
+        status = conn.execute(sa.select(t.incidents.c.status)
+                              .where(t.incidents.c.id == incident_id)).scalar()
+        if status is None:
+            store.get_incident(incident_id)  # raises NotFoundError
+        if status != "open":
+            raise ConflictError(f"incident {incident_id} is closed")
+        counters = _load_counters(conn, incident_id, offsets)
+        by_path = {o.path: o.file_key for o in offsets}
+        only = offsets[0].file_key if len(offsets) == 1 else None
+        loose = Streams(sensor)
+        rows: list[tuple[Any, ...]] = []
+        for a in alerts:
+            try:
+                check_alert(a)
+            except RECORD_ERRORS as exc:
+                skipped += 1
+                if len(errors) < MAX_REPORTED_ERRORS:
+                    errors.append(f"{a.file_path}:{a.line}: alert not stored ({_reason(exc)})")
+                continue
+            fk = only or by_path.get(a.file_path)
+            if fk is None:
+                key = loose.key(a)
+            else:
+                h = event_hash(a, sensor)
+                key = evidence_key(h, counters[fk].next(h, _epoch(a.timestamp)))
+            rows.append(alert_row(incident_id, None, a, cls, key))
+        added = _insert_alerts(store, conn, incident_id, None, rows)
+        store.save_watch_offsets(conn, incident_id, [
+            _with_occurrences(o, counters[o.file_key].dump()) for o in offsets])
+    return BatchResult(added, len(rows) - added, skipped, tuple(errors))
+
+
+def ingest_alerts(store: Store, incident_id: int, alerts: Iterable[Alert], *,
+                  sensor: str | None = None,
+                  checkpoint: WatchOffset | Sequence[WatchOffset] | None = None) -> int:
+    """:func:`ingest_alert_batch` returning only the number of alerts added."""
+    return ingest_alert_batch(store, incident_id, alerts, sensor=sensor,
+                              checkpoint=checkpoint).added
+
+
+def _with_occurrences(o: WatchOffset, state: str) -> WatchOffset:
+    return replace(o, occurrences=state)
+
+
+def _load_counters(conn: sa.Connection, incident_id: int,
+                   offsets: list[WatchOffset]) -> dict[str, Occurrences]:
+    """The occurrence state of each checkpoint's stream: the stored one when the stored
+    offset is of the same file (same head) and not ahead of the new one, else fresh."""
+    w = t.watch_offsets
+    out: dict[str, Occurrences] = {}
+    keys = [o.file_key for o in offsets]
+    stored = {r.file_key: r for r in conn.execute(
+        sa.select(w.c.file_key, w.c.head, w.c.offset, w.c.occurrences)
+        .where(w.c.incident_id == incident_id, w.c.file_key.in_(keys)))} if keys else {}
+    for o in offsets:
+        old = stored.get(o.file_key)
+        if old is not None and old.head == o.head and int(old.offset) <= o.offset:
+            out[o.file_key] = Occurrences.load(str(old.occurrences))
+        else:
+            out[o.file_key] = Occurrences()
+    return out
 
 
 def ingest_paths(store: Store, incident_id: int, paths: Sequence[str | Path], *,
                  batch_size: int = DEFAULT_BATCH, progress: Progress | None = None,
-                 apply_playbooks: bool = True, reread: bool = False) -> IngestResult:
+                 apply_playbooks: bool = True, reread: bool = False,
+                 sensor: str | None = None) -> IngestResult:
     """Ingest files into an open incident and apply the playbooks of the families seen.
 
     A file that an earlier ingest finished and that has not changed since (same path, size
     and modification time) is skipped (``unchanged`` in its result) unless ``reread``; a
-    re-read one adds only the alerts not stored yet.
+    re-read one adds only the alerts not stored yet. Evidence is identified by content
+    (module docstring); ``sensor`` names the sensor of every file instead of the format's
+    family.
 
     A path that does not exist raises :class:`InputError` before anything is ingested. A
     file that cannot be read at all (binary, truncated, no known format) gets ``error`` in its
     result and the other files are still ingested; bad records inside a file are skipped,
-    counted and listed (up to ten per file).
+    counted and listed (up to ten per file). Jobs of earlier runs whose process died are
+    marked ``interrupted`` first and resumed when their file is read again.
     """
     if batch_size < 1:
-        raise StoreError("batch size must be positive")
+        raise InvalidError("batch size must be positive")
+    if sensor is not None and not sensor.strip():
+        raise InvalidError("a sensor name cannot be blank")
     store.require_open(incident_id)
+    reap_stale_jobs(store, incident_id)
     cls = store.classifier(incident_id)
     results: list[FileResult] = []
     for p in list(_expand(paths)):
@@ -390,11 +871,12 @@ def ingest_paths(store: Store, incident_id: int, paths: Sequence[str | Path], *,
         try:
             kind = detect_kind(p)
             if kind == "alerts":
-                r = _ingest_alerts_file(store, incident_id, p, cls, batch_size, progress)
+                r = _ingest_alerts_file(store, incident_id, p, cls, batch_size, progress,
+                                        sensor)
             elif kind == "assess":
                 r = _ingest_assess_file(store, incident_id, p)
             else:
-                r = _ingest_log_file(store, incident_id, p, cls, batch_size, progress)
+                r = _ingest_log_file(store, incident_id, p, cls, batch_size, progress, sensor)
         except InputError as exc:
             msg = str(exc) if exc.path else f"{p}: {exc}"
             results.append(FileResult(str(p), kind, error=msg))

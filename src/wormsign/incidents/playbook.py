@@ -112,7 +112,7 @@ def apply_playbooks(store: Store, incident_id: int,
             rows = [{"incident_id": incident_id, "playbook": book.id, "key": task.key,
                      "phase": task.phase, "seq": order[task.phase] * 100 + i,
                      "title": task.title, "description": task.description, "status": "open",
-                     "notes": "", "updated_at": stamp}
+                     "updated_at": stamp}
                     for i, task in enumerate(book.tasks)]
             n = store.insert_ignore(conn, t.tasks, rows)
             if n:

@@ -34,12 +34,16 @@ def _greatest(dialect: str, a: Any, b: Any) -> Any:
     return fn(sa.func.coalesce(a, b), sa.func.coalesce(b, a))
 
 
-def add_batch(conn: Connection, dialect: str, insert: Any, incident_id: int, job_id: int,
-              after_id: int) -> None:
-    """Fold the alerts a batch just inserted (job ``job_id``, id > ``after_id``) into the
-    rollups. ``insert`` is the store's dialect-specific insert constructor."""
+def add_batch(conn: Connection, dialect: str, insert: Any, incident_id: int,
+              job_id: int | None, after_id: int) -> None:
+    """Fold the alerts a batch just inserted (id > ``after_id``; of job ``job_id`` unless
+    None) into the rollups. Writers of one incident are serialised (the store's incident
+    lock), so the incident's rows above ``after_id`` are this batch's. ``insert`` is the
+    store's dialect-specific insert constructor."""
     a = t.alerts
-    new = sa.and_(a.c.incident_id == incident_id, a.c.job_id == job_id, a.c.id > after_id)
+    new = sa.and_(a.c.incident_id == incident_id, a.c.id > after_id)
+    if job_id is not None:
+        new = sa.and_(new, a.c.job_id == job_id)
     m = t.alert_minutes
     minute = (a.c.ts // 60) * 60
     sel = (sa.select(a.c.incident_id, minute, a.c.family, sa.func.count())

@@ -24,6 +24,9 @@ incidents = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("closed_at", sa.BigInteger, nullable=True),
+    # Bumped in the same transaction as every change of the incident's alerts, networks or
+    # blocklist: a cheap ETag for the blocklist feed and a cache key for aggregates.
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 #: CIDRs of an incident: ``own`` networks are internal (like RFC 1918) and never blocked,
@@ -58,6 +61,11 @@ jobs = sa.Table(
     sa.Column("started_at", sa.BigInteger, nullable=False),
     sa.Column("finished_at", sa.BigInteger, nullable=True),
     sa.Column("message", sa.Text, nullable=True),
+    # Who runs the job and when it last committed: a ``running`` job whose process is gone
+    # (same host, pid not alive) or silent for too long is marked ``interrupted``.
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("hostname", sa.String(255), nullable=True),
+    sa.Column("heartbeat_at", sa.BigInteger, nullable=True),
     sa.Index("ix_jobs_incident_path", "incident_id", "path"),
 )
 
@@ -125,9 +133,20 @@ tasks = sa.Table(
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("owner", sa.String(128), nullable=True),
-    sa.Column("notes", sa.Text, nullable=False, server_default=""),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("incident_id", "playbook", "key", name="uq_tasks"),
+)
+
+#: Task notes, one row each: appending is one INSERT, so concurrent writers lose nothing.
+task_notes = sa.Table(
+    "task_notes",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.BigInteger,
+              sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Index("ix_task_notes_task", "task_id", "id"),
 )
 
 #: The blocklist: one entry per address, with an expiry refreshed while the source is active.
@@ -187,4 +206,41 @@ source_families = sa.Table(
     sa.Column("first_seen", sa.BigInteger, nullable=True),
     sa.Column("last_seen", sa.BigInteger, nullable=True),
     sa.PrimaryKeyConstraint("incident_id", "source_ip", "family", name="pk_source_families"),
+)
+
+#: Read positions of ``wormsign watch``, one per incident and watched file (``file_key``, the
+#: watcher's identity of the file, e.g. ``device:inode``), saved in the same transaction as
+#: the alerts read up to them. ``head`` fingerprints the file's first bytes, so a file
+#: truncated (copy-truncate) or replaced under the same identity is noticed;
+#: ``occurrences`` carries the evidence-identity counters of the stream (see ingest).
+watch_offsets = sa.Table(
+    "watch_offsets",
+    metadata,
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("file_key", sa.String(255), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("device", sa.BigInteger, nullable=False),
+    sa.Column("inode", sa.BigInteger, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("line", sa.BigInteger, nullable=False),
+    sa.Column("head", sa.String(128), nullable=False),
+    sa.Column("occurrences", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("incident_id", "file_key", name="pk_watch_offsets"),
+)
+
+#: Read-only tokens of the blocklist feed; only a SHA-256 of each token is stored.
+feed_tokens = sa.Table(
+    "feed_tokens",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("token_sha256", name="uq_feed_tokens_hash"),
+    sa.Index("ix_feed_tokens_incident", "incident_id"),
 )

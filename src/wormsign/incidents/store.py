@@ -10,7 +10,10 @@ is brought to the newest Alembic revision on open. SQLite files run in WAL mode 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,20 +26,27 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
-from wormsign.errors import StoreError
+from wormsign.errors import ConflictError, InvalidError, NotFoundError, StoreError
 from wormsign.incidents import schema as t
 from wormsign.incidents.networks import Classifier, parse_network
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest Alembic revision in ``migrations/versions`` (a test keeps them in step); a
 #: store already there opens without loading Alembic at all.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 TASK_STATUSES = ("open", "in-progress", "done", "skipped")
+#: Longest feed-token label (the column's size).
+MAX_LABEL = 200
 
 
 def now_s() -> int:
     """The current time in integer seconds since the epoch."""
     return int(time.time())
+
+
+def note_line(at: int, text: str) -> str:
+    """A task note as shown: ``[YYYY-MM-DD HH:MM] text`` (UTC)."""
+    return f"[{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at))}] {text}"
 
 
 def default_db_path() -> Path:
@@ -98,11 +108,67 @@ class Task:
     description: str
     status: str
     owner: str | None
-    notes: str
     updated_at: int
+    #: The task's notes, oldest first, one ``[YYYY-MM-DD HH:MM] text`` line each.
+    notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class WatchOffset:
+    """Where ``wormsign watch`` stopped reading one file of an incident.
+
+    ``file_key`` is the watcher's identity of the file (:meth:`key_for` gives the usual
+    ``device:inode``); ``offset`` is the byte offset of the first byte not yet read and
+    ``line`` the number of lines before it; ``head`` is a fingerprint of the file's first
+    bytes (e.g. a hash of its first 1 KiB), so a file truncated or replaced under the same
+    identity is noticed. ``occurrences`` is the evidence-identity state of the stream, kept
+    by :func:`wormsign.incidents.ingest.ingest_alerts` (leave it empty). Saved with
+    :func:`~wormsign.incidents.ingest.ingest_alerts` in the same transaction as the alerts
+    it covers, or alone with :meth:`Store.save_watch_offset`.
+    """
+
+    file_key: str
+    path: str
+    device: int
+    inode: int
+    offset: int
+    line: int
+    head: str
+    occurrences: str = ""
+    updated_at: int = 0
+
+    @staticmethod
+    def key_for(device: int, inode: int) -> str:
+        """The usual ``file_key``: ``device:inode``."""
+        return f"{device}:{inode}"
+
+
+@dataclass(frozen=True)
+class FeedToken:
+    """A read-only token of an incident's blocklist feed (the token itself is never
+    stored, only its SHA-256)."""
+
+    id: int
+    incident_id: int
+    label: str
+    created_at: int
+    revoked_at: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "active": self.active}
+
+
+def token_digest(token: str) -> str:
+    """The stored form of a feed token: hex SHA-256 (tokens carry 256 random bits, so a
+    slow key-derivation function would add nothing)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -249,7 +315,7 @@ class Store:
         """Create an open incident and return its id; ``own``/``allow`` are CIDRs."""
         name = name.strip()
         if not name:
-            raise StoreError("an incident needs a name")
+            raise InvalidError("an incident needs a name")
         own_nets = [str(parse_network(c)) for c in own]
         allow_nets = [str(parse_network(c)) for c in allow]
         with self.begin() as conn:
@@ -273,11 +339,12 @@ class Store:
         Own networks change which sources are internal: stored alerts are reclassified.
         """
         if kind not in ("own", "allow"):
-            raise StoreError(f"network kind must be own or allow, not {kind!r}")
+            raise InvalidError(f"network kind must be own or allow, not {kind!r}")
         nets = [str(parse_network(c)) for c in cidrs]
         self.get_incident(incident_id)
         with self.begin() as conn:
             self._add_networks(conn, incident_id, nets, kind)
+            self.bump_version(conn, incident_id)
             self.log_action(conn, incident_id, "networks", f"{kind}: {', '.join(nets)}")
         if kind == "own":
             self.reclassify(incident_id)
@@ -314,23 +381,53 @@ class Store:
                     conn.execute(table.update().where(
                         table.c.incident_id == incident_id,
                         table.c.source_ip.in_(internal[i:i + 500])).values(internal=1))
+            self.bump_version(conn, incident_id)
 
     def list_incidents(self, include_closed: bool = True) -> list[Incident]:
         """All incidents, newest first."""
-        q = sa.select(t.incidents).order_by(t.incidents.c.id.desc())
+        i = t.incidents
+        q = sa.select(i.c.id, i.c.name, i.c.status, i.c.created_at,
+                      i.c.closed_at).order_by(i.c.id.desc())
         if not include_closed:
             q = q.where(t.incidents.c.status == "open")
         with self.engine.connect() as conn:
             return [Incident(**r._mapping) for r in conn.execute(q)]
 
     def get_incident(self, incident_id: int) -> Incident:
-        """The incident with that id; :class:`StoreError` when there is none."""
+        """The incident with that id; :class:`NotFoundError` when there is none."""
+        i = t.incidents
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.incidents)
-                               .where(t.incidents.c.id == incident_id)).first()
+            row = conn.execute(sa.select(i.c.id, i.c.name, i.c.status, i.c.created_at,
+                                         i.c.closed_at).where(i.c.id == incident_id)).first()
         if row is None:
-            raise StoreError(f"no incident with id {incident_id}")
+            raise NotFoundError(f"no incident with id {incident_id}")
         return Incident(**row._mapping)
+
+    def incident_version(self, incident_id: int) -> int:
+        """A counter bumped in the same transaction as every change of the incident's
+        alerts, networks or blocklist: an ETag for the blocklist feed, a cache key for
+        aggregates. :class:`NotFoundError` when there is no such incident."""
+        with self.engine.connect() as conn:
+            v = conn.execute(sa.select(t.incidents.c.version)
+                             .where(t.incidents.c.id == incident_id)).scalar()
+        if v is None:
+            raise NotFoundError(f"no incident with id {incident_id}")
+        return int(v)
+
+    def bump_version(self, conn: Connection, incident_id: int) -> None:
+        """Advance :meth:`incident_version` inside the caller's transaction (call it from
+        every transaction that changes alerts, networks or the blocklist)."""
+        i = t.incidents
+        conn.execute(i.update().where(i.c.id == incident_id).values(version=i.c.version + 1))
+
+    def lock_incident(self, conn: Connection, incident_id: int) -> None:
+        """Serialise writers of one incident: on PostgreSQL a ``FOR NO KEY UPDATE`` row lock
+        taken first in the transaction (so writers that later bump the version never
+        deadlock); on SQLite ``BEGIN IMMEDIATE`` already holds the write lock."""
+        if self.dialect == "postgresql":
+            i = t.incidents
+            conn.execute(sa.select(i.c.id).where(i.c.id == incident_id)
+                         .with_for_update(key_share=True))
 
     def close_incident(self, incident_id: int) -> Incident:
         """Close an incident (idempotent); closed incidents accept no more evidence."""
@@ -343,10 +440,10 @@ class Store:
         return self.get_incident(incident_id)
 
     def require_open(self, incident_id: int) -> Incident:
-        """The incident, or :class:`StoreError` when it is closed."""
+        """The incident, or :class:`ConflictError` when it is closed."""
         inc = self.get_incident(incident_id)
         if inc.status != "open":
-            raise StoreError(f"incident {incident_id} is closed")
+            raise ConflictError(f"incident {incident_id} is closed")
         return inc
 
     # -- actions -----------------------------------------------------------------------
@@ -370,11 +467,17 @@ class Store:
 
     # -- tasks -------------------------------------------------------------------------
     def list_tasks(self, incident_id: int) -> list[Task]:
-        """The incident's playbook tasks, by playbook and order."""
-        q = (sa.select(t.tasks).where(t.tasks.c.incident_id == incident_id)
-             .order_by(t.tasks.c.playbook, t.tasks.c.seq))
+        """The incident's playbook tasks, by playbook and order, with their notes."""
+        k, n = t.tasks, t.task_notes
+        q = sa.select(k).where(k.c.incident_id == incident_id).order_by(k.c.playbook, k.c.seq)
+        qn = (sa.select(n.c.task_id, n.c.at, n.c.text).join(k, k.c.id == n.c.task_id)
+              .where(k.c.incident_id == incident_id).order_by(n.c.id))
         with self.engine.connect() as conn:
-            return [Task(**r._mapping) for r in conn.execute(q)]
+            rows = conn.execute(q).all()
+            notes: dict[int, list[str]] = {}
+            for tid, at, text in conn.execute(qn):
+                notes.setdefault(int(tid), []).append(note_line(int(at), str(text)))
+        return [Task(**r._mapping, notes="\n".join(notes.get(int(r.id), []))) for r in rows]
 
     def find_task(self, incident_id: int, ref: str | int) -> Task:
         """A task by numeric id or by key (``contain.block-sources`` or
@@ -389,19 +492,23 @@ class Store:
         else:
             hits = [x for x in tasks if x.key == ref_s]
         if not hits:
-            raise StoreError(f"incident {incident_id} has no task {ref_s!r}")
+            raise NotFoundError(f"incident {incident_id} has no task {ref_s!r}")
         if len(hits) > 1:
             names = ", ".join(f"{x.playbook}/{x.key}" for x in hits)
-            raise StoreError(f"task {ref_s!r} is ambiguous: {names}")
+            raise InvalidError(f"task {ref_s!r} is ambiguous: {names}")
         return hits[0]
 
     def update_task(self, incident_id: int, ref: str | int, *, status: str | None = None,
                     owner: str | None = None, note: str | None = None) -> Task:
-        """Change a task's status/owner and append a note; recorded in the audit trail."""
+        """Change a task's status/owner and append a note; recorded in the audit trail.
+
+        A note is one appended row (an INSERT), so notes written at the same time by several
+        processes are all kept."""
         if status is not None and status not in TASK_STATUSES:
-            raise StoreError(f"task status must be one of {', '.join(TASK_STATUSES)}")
+            raise InvalidError(f"task status must be one of {', '.join(TASK_STATUSES)}")
         task = self.find_task(incident_id, ref)
-        values: dict[str, Any] = {"updated_at": now_s()}
+        stamp = now_s()
+        values: dict[str, Any] = {"updated_at": stamp}
         changes = []
         if status is not None and status != task.status:
             values["status"] = status
@@ -409,17 +516,122 @@ class Store:
         if owner is not None:
             values["owner"] = owner or None
             changes.append(f"owner {owner or '-'}")
-        if note:
-            stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(values["updated_at"]))
-            line = f"[{stamp}] {note.strip()}"
-            values["notes"] = f"{task.notes}\n{line}" if task.notes else line
+        text = (note or "").strip()
+        if text:
             changes.append("note added")
         with self.begin() as conn:
             conn.execute(t.tasks.update().where(t.tasks.c.id == task.id).values(**values))
+            if text:
+                conn.execute(t.task_notes.insert().values(task_id=task.id, at=stamp, text=text))
             if changes:
                 self.log_action(conn, incident_id, "task",
                                 f"{task.playbook}/{task.key}: {'; '.join(changes)}")
         return self.find_task(incident_id, task.id)
+
+    # -- blocklist feed tokens ---------------------------------------------------------
+    def create_feed_token(self, incident_id: int, label: str = "") -> str:
+        """A new read-only token for the incident's blocklist feed, returned once: only its
+        SHA-256 is stored. ``label`` says who uses it (e.g. ``edge-fw-1``)."""
+        label = label.strip()
+        if len(label) > MAX_LABEL or any(not c.isprintable() for c in label):
+            raise InvalidError(f"a token label is at most {MAX_LABEL} printable characters")
+        self.get_incident(incident_id)
+        token = secrets.token_urlsafe(32)
+        f = t.feed_tokens
+        with self.begin() as conn:
+            tid = conn.execute(f.insert().values(
+                incident_id=incident_id, label=label, token_sha256=token_digest(token),
+                created_at=now_s()).returning(f.c.id)).scalar_one()
+            self.log_action(conn, incident_id, "feed-token",
+                            f"feed token #{tid} created" + (f" ({label})" if label else ""))
+        return token
+
+    def check_feed_token(self, incident_id: int, token: str) -> bool:
+        """True when ``token`` is an active (not revoked) feed token of this incident.
+
+        Every active token's digest is compared in constant time, without stopping at the
+        first match."""
+        if not token or len(token) > 256:
+            return False
+        digest = token_digest(token).encode()
+        f = t.feed_tokens
+        with self.engine.connect() as conn:
+            stored = conn.execute(sa.select(f.c.token_sha256).where(
+                f.c.incident_id == incident_id, f.c.revoked_at.is_(None))).scalars().all()
+        ok = False
+        for s in stored:
+            ok |= hmac.compare_digest(digest, str(s).encode())
+        return ok
+
+    def list_feed_tokens(self, incident_id: int) -> list[FeedToken]:
+        """The incident's feed tokens (active and revoked), oldest first."""
+        self.get_incident(incident_id)
+        f = t.feed_tokens
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(f.c.id, f.c.incident_id, f.c.label, f.c.created_at,
+                                          f.c.revoked_at)
+                                .where(f.c.incident_id == incident_id).order_by(f.c.id))
+            return [FeedToken(*r) for r in rows]
+
+    def revoke_feed_token(self, incident_id: int, ref: int | str) -> list[FeedToken]:
+        """Revoke the incident's active feed token with id ``ref`` (a number) or every one
+        labelled ``ref``; returns those revoked, :class:`NotFoundError` when none was."""
+        f = t.feed_tokens
+        ref_s = str(ref).strip()
+        match = (f.c.id == int(ref_s)) if ref_s.isdigit() else (f.c.label == ref_s)
+        with self.begin() as conn:
+            ids = conn.execute(sa.select(f.c.id).where(
+                f.c.incident_id == incident_id, f.c.revoked_at.is_(None), match)
+            ).scalars().all()
+            if ids:
+                conn.execute(f.update().where(f.c.id.in_(ids)).values(revoked_at=now_s()))
+                self.log_action(conn, incident_id, "feed-token",
+                                "feed token(s) revoked: "
+                                + ", ".join(f"#{i}" for i in ids))
+        if not ids:
+            raise NotFoundError(f"incident {incident_id} has no active feed token {ref_s!r}")
+        return [x for x in self.list_feed_tokens(incident_id) if x.id in set(ids)]
+
+    # -- watch offsets -----------------------------------------------------------------
+    def get_watch_offsets(self, incident_id: int) -> list[WatchOffset]:
+        """The read offsets ``wormsign watch`` saved for the incident, by file key."""
+        w = t.watch_offsets
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(
+                w.c.file_key, w.c.path, w.c.device, w.c.inode, w.c.offset, w.c.line,
+                w.c.head, w.c.occurrences, w.c.updated_at)
+                .where(w.c.incident_id == incident_id).order_by(w.c.file_key))
+            return [WatchOffset(*r) for r in rows]
+
+    def save_watch_offsets(self, conn: Connection, incident_id: int,
+                           offsets: Iterable[WatchOffset]) -> None:
+        """Insert or replace read offsets inside the caller's transaction."""
+        rows = [{**asdict(o), "incident_id": incident_id, "updated_at": now_s()}
+                for o in offsets]
+        if not rows:
+            return
+        for o in rows:
+            if o["offset"] < 0 or o["line"] < 0 or not o["file_key"]:
+                raise InvalidError(f"bad watch offset for {o['path']!r}")
+        stmt = self.insert(t.watch_offsets)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["incident_id", "file_key"],
+            set_={c: stmt.excluded[c] for c in ("path", "device", "inode", "offset", "line",
+                                                 "head", "occurrences", "updated_at")})
+        conn.execute(stmt, rows)
+
+    def save_watch_offset(self, incident_id: int, offset: WatchOffset) -> None:
+        """Save one read offset in a transaction of its own (a file read with no alerts;
+        use ``ingest_alerts(..., checkpoint=...)`` when alerts come with it)."""
+        with self.begin() as conn:
+            self.save_watch_offsets(conn, incident_id, [offset])
+
+    def delete_watch_offset(self, incident_id: int, file_key: str) -> None:
+        """Forget the offset of a file that is gone (deleted, or rotated away and read)."""
+        w = t.watch_offsets
+        with self.begin() as conn:
+            conn.execute(w.delete().where(w.c.incident_id == incident_id,
+                                          w.c.file_key == file_key))
 
     # -- queries (see wormsign.incidents.query) ----------------------------------------
     def get_incident_summary(self, incident_id: int, *, top: int = 50) -> dict[str, Any]:
