@@ -395,6 +395,8 @@ class Follower:
             if r.get("state") == "done":
                 self.done.setdefault(name, []).append(Head(int(r["head_len"]), str(r["head"])))
                 continue
+            if r.get("state") not in ("live", "draining"):
+                continue
             by_name.setdefault(name, []).append((key, r))
         self._first = False
         for name, recs in by_name.items():

@@ -97,6 +97,11 @@ class Watcher:
         self.live = LiveAttributor(self.detector.engine.rules, hold=hold)
         saved = checkpoint.load() if checkpoint is not None else {}
         pending = saved.pop(PENDING_KEY, {}).get("items", [])
+        #: lines read from each followed path in all generations (never goes back)
+        self.path_lines: dict[str, int] = {}
+        for k in [k for k, r in saved.items() if r.get("state") == "stream"]:
+            r = saved.pop(k)
+            self.path_lines[str(r["path"])] = int(r.get("lines", 0))
         self.follower = Follower(paths, resume=saved, from_end=from_end, on_note=self.note)
         self.poll_interval = poll_interval
         self.on_alerts = on_alerts
@@ -111,7 +116,9 @@ class Watcher:
         chunks = self.follower.poll(now)
         alerts, self._restored = self._restored, []
         for c in chunks:
-            self.totals.lines += c.data.count(b"\n")
+            n = c.data.count(b"\n")
+            self.totals.lines += n
+            self.path_lines[c.path] = self.path_lines.get(c.path, 0) + n
             hits = self.detector.scan(c)
             if hits:
                 alerts.extend(self.live.add(hits, now))
@@ -123,6 +130,8 @@ class Watcher:
         self._errors_seen = len(self.detector.errors)
         if self.checkpoint is not None and (chunks or alerts or final):
             offsets: dict[str, Any] = dict(self.follower.checkpoint())
+            for path, n in self.path_lines.items():
+                offsets["stream:" + path] = {"path": path, "state": "stream", "lines": n}
             offsets[PENDING_KEY] = {"path": "", "state": PENDING_KEY,
                                     "items": self.live.pending_records()}
             added = self.checkpoint.commit(alerts, offsets)

@@ -1,96 +1,145 @@
 """The incident store as the watcher's checkpoint: alerts and read offsets in one transaction.
 
-:class:`StoreCheckpoint` writes each step's alerts exactly as ``incident ingest`` does (the
-same rows, natural keys and ``INSERT ... ON CONFLICT DO NOTHING``, the same rollups) and, in
-the same transaction, the follower's offsets and held requests as the JSON ``message`` of one
-ingest-job row of kind ``watch`` per set of watched paths (the *sensor*). A watcher killed at
-any point resumes from offsets that match the alerts stored: nothing lost, nothing doubled.
+:class:`StoreCheckpoint` hands each step's alerts to
+:func:`wormsign.incidents.ingest.ingest_alert_batch` together with the follower's state as
+:class:`~wormsign.incidents.store.WatchOffset` rows, so both are committed in ONE
+transaction: a watcher killed at any point resumes from offsets that match exactly the
+alerts stored. The rows (``file_key`` prefixes):
+
+- ``gen:KEY`` one generation of a followed file (device, inode, offset, line; ``head`` holds
+  ``STATE:LENGTH:DIGEST``, the follower's state and head fingerprint);
+- ``done:DIGEST`` the head of a finished generation (so a copy of it is not read again);
+- ``stream:HASH`` one per followed path, passed last with every batch that has alerts of
+  that path: the stream whose occurrence counters key the alerts by content (its ``offset``
+  is the number of lines read from the path in all, so it never goes back);
+- ``pending:HASH`` the held requests (:mod:`wormsign.watch.live`) of this watcher, as JSON
+  in ``path`` (the row has no other text column that ingest leaves alone).
+
+Alerts are keyed by content with the format's sensor family, like ``incident ingest``: the
+same log ingested later adds nothing.
 
 :class:`StoreSink` adds what an incident needs while the watch runs: its blocklist refreshed
-and the playbooks of new families applied, at most every ``refresh_every`` seconds.
+and the playbooks of new families applied.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from wormsign.detect.alert import Alert
 from wormsign.errors import WormsignError
-from wormsign.incidents import schema as t
-from wormsign.incidents.ingest import ALERT_COLUMNS, alert_row
-from wormsign.incidents.rollup import add_batch, max_alert_id
-from wormsign.incidents.store import Store, now_s
+from wormsign.incidents.ingest import ingest_alert_batch
+from wormsign.incidents.store import Store, WatchOffset
 from wormsign.watch.checkpoint import Offsets
 
 REFRESH_EVERY = 5.0
 
 
+def _h(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+
+
 def sensor_name(paths: Sequence[str]) -> str:
     """The identity of a watcher: the absolute paths it follows."""
-    return "watch:" + "\x1f".join(sorted(os.path.abspath(p) for p in paths))
+    return "\x1f".join(sorted(os.path.abspath(p) for p in paths))
+
+
+def to_rows(key: str, r: Mapping[str, Any], sensor: str) -> WatchOffset:
+    """One follower record as a store row (see the module docstring)."""
+    state = r.get("state")
+    path = str(r.get("path", ""))
+    if state in ("live", "draining"):
+        return WatchOffset(f"gen:{key}", path, int(r["dev"]), int(r["ino"]), int(r["offset"]),
+                           int(r["line"]), f"{state}:{int(r['head_len'])}:{r['head']}")
+    if state == "done":
+        return WatchOffset(f"done:{r['head']}", path, 0, 0, 0, 0,
+                           f"done:{int(r['head_len'])}:{r['head']}")
+    if state == "stream":
+        n = int(r.get("lines", 0))
+        return WatchOffset(f"stream:{_h(path)}", path, 0, 0, n, n, "stream")
+    if state == "pending":
+        return WatchOffset(f"pending:{_h(sensor)}", json.dumps(r.get("items", [])), 0, 0, 0, 0,
+                           "pending")
+    raise ValueError(f"unknown watch record state {state!r}")
+
+
+def from_row(o: WatchOffset, sensor: str) -> tuple[str, dict[str, Any]] | None:
+    """A store row back as a follower record (None for rows of other watchers)."""
+    kind, _, rest = o.file_key.partition(":")
+    if kind == "gen":
+        state, length, digest = o.head.split(":", 2)
+        return rest, {"path": o.path, "dev": o.device, "ino": o.inode, "offset": o.offset,
+                      "line": o.line, "head_len": int(length), "head": digest, "state": state}
+    if kind == "done":
+        _, length, digest = o.head.split(":", 2)
+        return o.file_key, {"path": o.path, "state": "done", "head_len": int(length),
+                            "head": digest}
+    if kind == "stream":
+        return "stream:" + o.path, {"path": o.path, "state": "stream", "lines": o.offset}
+    if kind == "pending" and rest == _h(sensor):
+        try:
+            items = json.loads(o.path)
+        except ValueError:
+            items = []
+        return "pending", {"path": "", "state": "pending", "items": items}
+    return None
 
 
 class StoreCheckpoint:
     """A :class:`~wormsign.watch.checkpoint.Checkpoint` in an incident store."""
 
-    def __init__(self, store: Store, incident_id: int, sensor: str) -> None:
+    def __init__(self, store: Store, incident_id: int, sensor: str,
+                 note: Callable[[str], None] | None = None) -> None:
         store.require_open(incident_id)
         self.store = store
         self.incident_id = incident_id
-        self.cls = store.classifier(incident_id)
-        j = t.jobs
-        with store.begin() as conn:
-            row = conn.execute(sa.select(j.c.id).where(
-                j.c.incident_id == incident_id, j.c.path == sensor, j.c.kind == "watch")
-                .order_by(j.c.id.desc())).first()
-            if row is not None:
-                self.job_id = int(row[0])
-                conn.execute(j.update().where(j.c.id == self.job_id).values(status="running"))
-            else:
-                self.job_id = int(conn.execute(j.insert().values(
-                    incident_id=incident_id, path=sensor, fingerprint="watch", kind="watch",
-                    status="running", started_at=now_s(), message="{}").returning(j.c.id))
-                    .scalar_one())
+        self.sensor = sensor
+        self.note = note or (lambda _m: None)
+        self.sent: dict[str, WatchOffset] = {}
 
     def load(self) -> dict[str, dict[str, Any]]:
-        with self.store.engine.connect() as conn:
-            raw = conn.execute(sa.select(t.jobs.c.message)
-                               .where(t.jobs.c.id == self.job_id)).scalar()
-        try:
-            data = json.loads(raw or "{}")
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+        out: dict[str, dict[str, Any]] = {}
+        for o in self.store.get_watch_offsets(self.incident_id):
+            try:
+                rec = from_row(o, self.sensor)
+            except ValueError:
+                continue
+            if rec is not None:
+                out[rec[0]] = rec[1]
+                self.sent[o.file_key] = WatchOffset(o.file_key, o.path, o.device, o.inode,
+                                                    o.offset, o.line, o.head)
+        return out
 
     def commit(self, alerts: Sequence[Alert], offsets: Offsets) -> int:
-        rows = [alert_row(self.incident_id, self.job_id, a, self.cls) for a in alerts]
-        lines = sum(int(o.get("line", 0)) for o in offsets.values()
-                    if o.get("state") in ("live", "draining"))
-        added = 0
-        with self.store.begin() as conn:
-            if rows:
-                after = max_alert_id(conn)
-                added = self.store.insert_rows_ignore(conn, t.alerts, ALERT_COLUMNS, rows)
-                if added:
-                    add_batch(conn, self.store.dialect, self.store.insert, self.incident_id,
-                              self.job_id, after)
-            j = t.jobs
-            conn.execute(j.update().where(j.c.id == self.job_id).values(
-                message=json.dumps(offsets, separators=(",", ":")), position=lines,
-                added=j.c.added + added, duplicates=j.c.duplicates + (len(rows) - added)))
-        return added
+        rows = [to_rows(k, r, self.sensor) for k, r in offsets.items()]
+        with_alerts = {a.file_path for a in alerts}
+        changed = [o for o in rows if not o.file_key.startswith("stream:")
+                   and self.sent.get(o.file_key) != o]
+        # The stream rows of the paths with alerts go last: alerts count in them.
+        streams = [o for o in rows if o.file_key.startswith("stream:") and o.path in with_alerts]
+        res = ingest_alert_batch(self.store, self.incident_id, alerts,
+                                 checkpoint=changed + streams)
+        for o in changed + streams:
+            self.sent[o.file_key] = o
+        for msg in res.errors:
+            self.note(msg)
+        gone = [k for k in self.sent if k.startswith("gen:")
+                and k not in {o.file_key for o in rows}]
+        for k in gone:  # retired generations (their heads are kept as done:)
+            self.store.delete_watch_offset(self.incident_id, k)
+            del self.sent[k]
+        return res.added
 
     def finish(self) -> None:
-        with self.store.begin() as conn:
-            conn.execute(t.jobs.update().where(t.jobs.c.id == self.job_id)
-                         .values(status="stopped", finished_at=now_s()))
+        """Nothing to close: every commit is complete in itself."""
 
 
 class StoreSink:
@@ -105,7 +154,7 @@ class StoreSink:
                  note: Callable[[str], None], refresh_every: float = REFRESH_EVERY) -> None:
         self.store = store
         self.incident_id = incident_id
-        self.checkpoint = StoreCheckpoint(store, incident_id, sensor)
+        self.checkpoint = StoreCheckpoint(store, incident_id, sensor, note)
         self.note = note
         self.refresh_every = refresh_every
         self._unrefreshed = 0
