@@ -76,7 +76,8 @@ def test_csv_has_no_formula_injection(tmp_path: Path, capsys: pytest.CaptureFixt
     with out.open() as fh:
         rows = list(csv.reader(fh))
     assert rows[0][:2] == ["ip", "families"]
-    assert rows[1][0] == "'=cmd|calc!A1"
+    # Only canonical addresses become sources: the formula never reaches a cell.
+    assert len(rows) == 1
 
 
 def test_csv_has_one_row_per_source(sample_dir: Path, tmp_path: Path,

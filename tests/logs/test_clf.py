@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wormsign.logs import clf
+from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.synth import CODE_RED
 
 CORPUS = [
@@ -85,7 +86,7 @@ _url = st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_charac
 
 
 @settings(max_examples=200, deadline=None)
-@given(ip=_token, method=st.sampled_from(["GET", "get", "POST", "HEAD"]), url=_url,
+@given(ip=st.ip_addresses().map(str), method=st.sampled_from(["GET", "get", "POST", "HEAD"]), url=_url,
        status=st.integers(100, 599), size=st.integers(0, 10**9), ua=_url)
 def test_parse_of_format_roundtrips(ip: str, method: str, url: str, status: int, size: int,
                                     ua: str) -> None:
@@ -93,7 +94,7 @@ def test_parse_of_format_roundtrips(ip: str, method: str, url: str, status: int,
     r = clf.parse_line(line.encode(), 3)
     assert r is not None
     assert (r.source_ip, r.method, r.url, r.status, r.size, r.user_agent) == (
-        ip, method, url, status, size, ua if ua != "-" else None)
+        canonical_ip(ip), method, url, status, size, ua if ua != "-" else None)
 
 
 def test_apache13_unescaped_quotes_in_the_request_line() -> None:

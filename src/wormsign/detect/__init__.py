@@ -1,13 +1,19 @@
 """Matching requests against rules and attributing sources to worm families.
 
 - ``scanner``    ``scan_paths(paths)``: read, validate, prefilter, parse, match, attribute
+- ``chunkscan``  :class:`ChunkScanner`: chunks of lines in, columns of matched requests out
+  (the incremental API ``wormsign watch`` uses)
+- ``columns``    matched requests as numpy columns with dictionary tables
 - ``prefilter``  the Hyperscan fast pattern over whole chunks
-- ``attribute``  per-source attribution (Nimda bursts, ambiguous rules) → one alert per request
+- ``attribute``  per-source attribution on columns (Nimda bursts, ambiguous rules) → alerts
+- ``parallel``   the same scan over several processes or a Dask cluster
 - ``alert``      the one :class:`Alert` schema every part of wormsign uses (ECS JSON)
-- ``report``     summaries: the ``scan --json`` contract, CSV, fast JSON Lines
+- ``report``     summaries from column aggregates: the ``scan --json`` contract, CSV, alerts
 """
 
 from wormsign.detect.alert import Alert
+from wormsign.detect.attribute import attribute_batches
+from wormsign.detect.chunkscan import ChunkScanner
 from wormsign.detect.scanner import FileStats, ScanReport, scan_paths
 
-__all__ = ["Alert", "FileStats", "ScanReport", "scan_paths"]
+__all__ = ["Alert", "ChunkScanner", "FileStats", "ScanReport", "attribute_batches", "scan_paths"]

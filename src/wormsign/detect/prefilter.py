@@ -14,6 +14,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from wormsign.rules.model import Condition, Rule
 
 # Percent-escapes of letters, digits and . / \\ _ %, and overlong lead bytes, as literals
@@ -118,6 +121,12 @@ class Prefilter:
                 by_pattern.setdefault(pat, set()).update(deob)
         patterns = list(by_pattern)
         self._triggers = [frozenset(by_pattern[p]) for p in patterns]
+        # The same triggers as bit masks (bit i: rule i), for unions over many hits at once.
+        wide = len(self.rules) > 63
+        self._masks: npt.NDArray[np.uint64] | npt.NDArray[np.object_] = np.array(
+            [sum(1 << i for i in t) for t in self._triggers],
+            dtype=object if wide else np.uint64)
+        self.always_mask = sum(1 << i for i in self.always)
         self._db: hyperscan.Database | None = None
         if patterns:
             db = hyperscan.Database()
@@ -178,3 +187,68 @@ class Prefilter:
 
         self._db.scan(line, match_event_handler=on_match)
         return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The lines of a chunk worth matching, as columns: ``line`` (0-based index of the line in
+    the chunk), ``start``/``end`` (byte offsets, end at the newline) and ``mask`` (bit i set
+    when rule i may match: its keywords, or the obfuscation patterns, occur in the line)."""
+
+    line: list[int]
+    start: list[int]
+    end: list[int]
+    mask: list[int]
+    newlines: npt.NDArray[np.intp]
+
+
+def _newlines(chunk: bytes) -> npt.NDArray[np.intp]:
+    return np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10)
+
+
+def candidate_lines(pf: Prefilter, chunk: bytes) -> Candidates:
+    """Scan ``chunk`` once for every keyword; the flagged lines and their rule masks.
+
+    Hyperscan reports each match's end; the matches are then grouped into lines with numpy
+    (no Python work per line except the one call per match)."""
+    nl = _newlines(chunk)
+    n_lines = len(nl) + (1 if chunk and not chunk.endswith(b"\n") else 0)
+    hits: list[int] = []
+    if pf._db is not None:
+        npat = len(pf._triggers)
+        app = hits.append
+
+        def on_match(pid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            app(to * npat + pid)
+
+        pf._db.scan(chunk, match_event_handler=on_match)
+    if hits:
+        code = np.array(hits, dtype=np.int64)
+        to, pid = np.divmod(code, npat)
+        li = np.searchsorted(nl, to - 1)
+        order = np.argsort(li, kind="stable")
+        li, pid = li[order], pid[order]
+        first = np.flatnonzero(np.concatenate(([True], li[1:] != li[:-1])))
+        lines = li[first]
+        masks = np.bitwise_or.reduceat(pf._masks[pid], first)
+    else:
+        lines = np.zeros(0, np.intp)
+        masks = pf._masks[:0]
+    line_l: list[int] = lines.tolist()
+    mask_l: list[int] = [int(m) for m in masks.tolist()]
+    if pf.always:
+        by_line = dict(zip(line_l, mask_l, strict=True))
+        line_l = list(range(n_lines))
+        mask_l = [pf.always_mask | by_line.get(i, 0) for i in line_l]
+    starts = np.concatenate(([0], nl + 1))
+    ends = np.concatenate((nl, [len(chunk)]))
+    idx = np.array(line_l, dtype=np.intp)
+    start_l: list[int] = starts[idx].tolist() if line_l else []
+    end_l: list[int] = ends[idx].tolist() if line_l else []
+    if pf.always:  # skip empty lines, as candidates() does
+        keep = [i for i, (s, e) in enumerate(zip(start_l, end_l, strict=True)) if e > s]
+        line_l = [line_l[i] for i in keep]
+        start_l = [start_l[i] for i in keep]
+        end_l = [end_l[i] for i in keep]
+        mask_l = [mask_l[i] for i in keep]
+    return Candidates(line_l, start_l, end_l, mask_l, nl)

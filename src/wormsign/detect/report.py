@@ -1,4 +1,4 @@
-"""Summaries of a scan: per family and per source, as JSON (a stable contract), CSV, text.
+"""Reports of a scan, from its column tallies: the JSON contract, CSV, terminal, ECS alerts.
 
 The ``--json`` contract::
 
@@ -8,7 +8,13 @@ The ``--json`` contract::
      "sources": [{"ip", "family", "requests", "first_seen", "last_seen", ...}]}
 
 ``sources`` holds one entry per (source, family): a host that sent both Code Red and Nimda
-appears twice. Times are ISO 8601 in UTC.
+appears twice. Times are ISO 8601 in UTC. Text that came from logs and is meant for people
+(file paths, errors, source addresses) has control, line-separator and bidi-override
+characters written as escapes: U+202E becomes the six characters ``\\u202e`` (in the JSON
+text, ``"\\\\u202e"``), so the document stays valid and cannot reorder what a reader sees.
+The ``--alerts`` JSON Lines are data for machines and keep every value as the log gave it.
+
+Every writer streams: one source row at a time, one alert line at a time.
 """
 
 from __future__ import annotations
@@ -18,14 +24,16 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TextIO
 
 from wormsign.detect.alert import SEVERITY_LEVELS, Alert
+from wormsign.detect.attribute import AlertView
+from wormsign.detect.columns import NO_TIME, from_micros
 from wormsign.detect.scanner import ScanReport
-from wormsign.logs.text import csv_cell
+from wormsign.detect.summary import Summary
+from wormsign.logs.text import csv_cell, safe
 
 
 @lru_cache(maxsize=65536)
@@ -34,131 +42,245 @@ def iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+@lru_cache(maxsize=65536)
+def iso_us(us: int) -> str | None:
+    """:func:`iso` of a time in microseconds (:data:`NO_TIME`: None)."""
+    return None if us == NO_TIME else iso(from_micros(us))
+
+
 _VARYING = ("@timestamp", "source.ip", "log.file.line")
 
 
 def ecs_lines(alerts: Iterable[Alert]) -> Iterator[str]:
-    """``Alert.to_ecs()`` as JSON lines, fast: alerts that differ only in time, source and
-    line (a worm's requests) share the encoding of everything else."""
+    """``Alert.to_ecs()`` as JSON lines. From a scan's :class:`AlertView`, straight from the
+    columns (no :class:`Alert` is built); from other alerts, one by one."""
+    if isinstance(alerts, AlertView):
+        yield from _ecs_columns(alerts)
+        return
     encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    memo: dict[tuple[object, ...], str] = {}
     for a in alerts:
-        key = (a.rule_id, a.family, a.rule_family, a.url, a.method, a.status, a.user_agent,
-               a.host, a.file_path, a.format, a.severity, a.rule_name)
-        rest = memo.get(key)
-        if rest is None:
-            d = a.to_ecs()
-            for k in _VARYING:
-                del d[k]
-            if len(memo) > 100_000:
-                memo.clear()
-            rest = memo[key] = encode(d)[1:-1]
-        yield (f'{{"@timestamp":{encode(iso(a.timestamp))},"source.ip":{encode(a.source_ip)},'
-               f'"log.file.line":{a.line},{rest}}}\n')
+        d = a.to_ecs()
+        rest = {k: v for k, v in d.items() if k not in _VARYING}
+        yield (f'{{"@timestamp":{encode(d["@timestamp"])},"source.ip":{encode(a.source_ip)},'
+               f'"log.file.line":{a.line},{encode(rest)[1:-1]}}}\n')
 
 
-@dataclass
-class Tally:
-    """Requests, first and last seen, for a family or a (source, family)."""
-
-    requests: int = 0
-    first: datetime | None = None
-    last: datetime | None = None
-    rules: Counter[str] = field(default_factory=Counter)
-    severity: str = "informational"
-
-    def add(self, a: Alert) -> None:
-        self.requests += 1
-        self.rules[a.rule_id] += 1
-        if SEVERITY_LEVELS.get(a.severity, 0) > SEVERITY_LEVELS.get(self.severity, 0):
-            self.severity = a.severity
-        if a.timestamp is not None:
-            if self.first is None or a.timestamp < self.first:
-                self.first = a.timestamp
-            if self.last is None or a.timestamp > self.last:
-                self.last = a.timestamp
-
-
-@dataclass
-class Summary:
-    """Per-family and per-source tallies of a scan's alerts."""
-
-    families: dict[str, Tally]
-    family_sources: dict[str, set[str]]
-    sources: dict[tuple[str, str], Tally]
-
-    @classmethod
-    def of(cls, alerts: list[Alert]) -> Summary:
-        fams: dict[str, Tally] = {}
-        fsrc: dict[str, set[str]] = {}
-        srcs: dict[tuple[str, str], Tally] = {}
-        for a in alerts:
-            fams.setdefault(a.family, Tally()).add(a)
-            fsrc.setdefault(a.family, set()).add(a.source_ip)
-            srcs.setdefault((a.source_ip, a.family), Tally()).add(a)
-        return cls(fams, fsrc, srcs)
-
-    def ranked_sources(self) -> list[tuple[tuple[str, str], Tally]]:
-        return sorted(self.sources.items(), key=lambda kv: (
-            -SEVERITY_LEVELS.get(kv[1].severity, 0), -kv[1].requests, kv[0]))
+def _ecs_columns(view: AlertView) -> Iterator[str]:
+    """Alerts that differ only in time, source and line (a worm's requests) share the
+    encoding of everything else; sources and times are encoded once each."""
+    att = view.att
+    b = att.batch
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    memo: dict[tuple[int, int, int, int, int], str] = {}
+    ips: dict[int, str] = {}
+    times: dict[int, str] = {}
+    srcs = b.tables.sources.values
+    step = 65536
+    for lo in range(0, len(att), step):
+        rows = att.row[lo:lo + step]
+        cols = zip(b.time[rows].tolist(), b.source[rows].tolist(), b.line[rows].tolist(),
+                   b.variant[rows].tolist(), b.file[rows].tolist(),
+                   att.rule[lo:lo + step].tolist(), att.family[lo:lo + step].tolist(),
+                   att.rule_family[lo:lo + step].tolist(), strict=True)
+        for t, s, line, v, f, r, fam, rfam in cols:
+            key = (v, f, r, fam, rfam)
+            rest = memo.get(key)
+            if rest is None:
+                if len(memo) > 100_000:
+                    memo.clear()
+                rest = memo[key] = _ecs_rest(view, v, f, r, fam, rfam, encode)
+            ip = ips.get(s)
+            if ip is None:
+                if len(ips) > 100_000:
+                    ips.clear()
+                ip = ips[s] = encode(srcs[s])
+            ts = times.get(t)
+            if ts is None:
+                if len(times) > 100_000:
+                    times.clear()
+                ts = times[t] = encode(iso_us(t))
+            yield f'{{"@timestamp":{ts},"source.ip":{ip},"log.file.line":{line},{rest}}}\n'
 
 
-def to_json(report: ScanReport) -> dict[str, Any]:
-    """The ``scan --json`` document."""
-    s = Summary.of(report.alerts)
+def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
+              encode: Any) -> str:
+    att = view.att
+    t = att.batch.tables
+    var, rule = t.variants.values[v], att.rules[r]
+    a = Alert(timestamp=None, source_ip="", rule_id=rule.id, rule_name=rule.title,
+              family=att.families[fam], rule_family=att.families[rfam],
+              severity=rule.severity, url=var.url, method=var.method, status=var.status,
+              user_agent=var.user_agent, host=var.host, file_path=t.files.values[f], line=0,
+              format=var.format)
+    d = a.to_ecs()
+    for k in _VARYING:
+        del d[k]
+    return str(encode(d))[1:-1]
+
+
+def write_alerts(report: ScanReport, out: TextIO) -> int:
+    """Write the scan's alerts as ECS JSON lines to ``out``; returns how many."""
+    n = 0
+    batch: list[str] = []
+    for line in ecs_lines(report.alerts):
+        batch.append(line)
+        if len(batch) >= 4096:
+            out.writelines(batch)
+            n += len(batch)
+            batch.clear()
+    out.writelines(batch)
+    return n + len(batch)
+
+
+def _family_entry(report: ScanReport, s: Summary, k: int) -> dict[str, Any]:
+    name = s.att.families[k]
+    fam = report.pack.families.get(name)
+    t = s.families
+    return {
+        "title": fam.title if fam is not None else name,
+        "worm": bool(fam.worm) if fam is not None else False,
+        "severity": t.severity(k),
+        "requests": int(t.requests[k]),
+        "sources": int(s.family_sources[k]),
+        "first_seen": iso_us(int(t.first[k])),
+        "last_seen": iso_us(int(t.last[k])),
+        "rules": t.rules_of(k, s.rule_ids),
+    }
+
+
+def source_rows(s: Summary) -> Iterator[dict[str, Any]]:
+    """The ``sources`` entries, ranked (one per source and family)."""
+    srcs = s.att.batch.tables.sources.values
+    p = s.pairs
+    for g in s.ranked.tolist():
+        yield {"ip": safe(srcs[int(s.pair_source[g])]),
+               "family": s.att.families[int(s.pair_family[g])],
+               "severity": p.severity(g), "requests": int(p.requests[g]),
+               "first_seen": iso_us(int(p.first[g])), "last_seen": iso_us(int(p.last[g])),
+               "rules": p.rules_of(g, s.rule_ids)}
+
+
+def _head(report: ScanReport, s: Summary) -> dict[str, Any]:
     lines = sum(f.lines for f in report.files)
     skipped = sum(f.skipped for f in report.files)
-    fam_order = sorted(s.families, key=lambda k: (-s.families[k].requests, k))
+
+    def file_dict(f: Any) -> dict[str, object]:
+        d = f.to_dict()
+        d["path"] = safe(f.path)
+        d["error"] = safe(f.error) if f.error is not None else None
+        return d  # type: ignore[no-any-return]
+
     return {
-        "files": [f.to_dict() for f in report.files],
+        "files": [file_dict(f) for f in report.files],
         "lines": lines,
         "parsed": lines - skipped,
         "skipped": skipped,
         "alerts": len(report.alerts),
-        "errors": [{"path": f.path, "error": f.error} for f in report.errors],
-        "families": {
-            k: {
-                "title": report.pack.families[k].title if k in report.pack.families else k,
-                "worm": bool(report.pack.families[k].worm) if k in report.pack.families
-                else False,
-                "severity": s.families[k].severity,
-                "requests": s.families[k].requests,
-                "sources": len(s.family_sources[k]),
-                "first_seen": iso(s.families[k].first),
-                "last_seen": iso(s.families[k].last),
-                "rules": dict(s.families[k].rules.most_common()),
-            }
-            for k in fam_order
-        },
-        "sources": [
-            {"ip": ip, "family": fam, "severity": t.severity, "requests": t.requests,
-             "first_seen": iso(t.first), "last_seen": iso(t.last),
-             "rules": dict(t.rules.most_common())}
-            for (ip, fam), t in s.ranked_sources()
-        ],
+        "errors": [{"path": safe(f.path), "error": safe(f.error or "")} for f in report.errors],
+        "families": {s.att.families[k]: _family_entry(report, s, k)
+                     for k in s.family_order()},
     }
 
 
-def to_csv(report: ScanReport) -> str:
-    """One row per source: its families (most severe first), requests, first and last seen."""
-    per_ip: dict[str, list[tuple[str, Tally]]] = {}
-    for (ip, fam), t in Summary.of(report.alerts).ranked_sources():
-        per_ip.setdefault(ip, []).append((fam, t))
-    out = io.StringIO()
+def to_json(report: ScanReport) -> dict[str, Any]:
+    """The ``scan --json`` document (see :func:`write_json` to stream it)."""
+    s = Summary.of(report.attribution)
+    doc = _head(report, s)
+    doc["sources"] = list(source_rows(s))
+    return doc
+
+
+def write_json(report: ScanReport, out: TextIO) -> None:
+    """The ``scan --json`` document, compact, written as it is built (one source row at a
+    time: millions of sources never sit in memory as dictionaries)."""
+    s = Summary.of(report.attribution)
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                              check_circular=False).encode
+    out.write(encode(_head(report, s))[:-1] + ',"sources":[')
+    sep = ""
+    buf: list[str] = []
+    for row in source_rows(s):
+        buf.append(sep + encode(row))
+        sep = ","
+        if len(buf) >= 4096:
+            out.write("".join(buf))
+            buf.clear()
+    out.write("".join(buf) + "]}\n")
+
+
+def write_csv(report: ScanReport, out: TextIO) -> None:
+    """One row per source: its families (most severe first), requests, first and last seen,
+    and its rules, most common first."""
+    s = Summary.of(report.attribution)
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["ip", "families", "severity", "requests", "first_seen", "last_seen", "rules"])
-    for ip, fams in per_ip.items():
-        total = Tally()
-        for _, t in fams:
-            total.requests += t.requests
-            total.rules.update(t.rules)
-            if SEVERITY_LEVELS.get(t.severity, 0) > SEVERITY_LEVELS.get(total.severity, 0):
-                total.severity = t.severity
-            for ts in (t.first, t.last):
-                if ts is not None:
-                    total.first = ts if total.first is None else min(total.first, ts)
-                    total.last = ts if total.last is None else max(total.last, ts)
-        w.writerow([csv_cell(v) for v in (
-            ip, ";".join(f for f, _ in fams), total.severity, total.requests, iso(total.first),
-            iso(total.last), ";".join(f"{r}={n}" for r, n in total.rules.most_common()))])
+    srcs = s.att.batch.tables.sources.values
+    p = s.pairs
+    per_ip: dict[int, list[int]] = {}
+    for g in s.ranked.tolist():
+        per_ip.setdefault(int(s.pair_source[g]), []).append(g)
+    for ip, groups in per_ip.items():
+        rules: Counter[str] = Counter()
+        level = 1
+        for g in groups:
+            rules.update(p.rules_in_order_seen(g, s.rule_ids))
+            level = max(level, int(p.level[g]))
+        firsts = [int(p.first[g]) for g in groups if p.first[g] != NO_TIME]
+        lasts = [int(p.last[g]) for g in groups if p.last[g] != NO_TIME]
+        w.writerow([csv_cell(safe(str(v))) if isinstance(v, str) else csv_cell(v) for v in (
+            srcs[ip], ";".join(s.att.families[int(s.pair_family[g])] for g in groups),
+            _LEVELS[level], sum(int(p.requests[g]) for g in groups),
+            iso_us(min(firsts)) if firsts else None, iso_us(max(lasts)) if lasts else None,
+            ";".join(f"{r}={n}" for r, n in rules.most_common()))])
+
+
+_LEVELS = {v: k for k, v in SEVERITY_LEVELS.items()}
+
+
+def to_csv(report: ScanReport) -> str:
+    """:func:`write_csv` as a string."""
+    out = io.StringIO()
+    write_csv(report, out)
     return out.getvalue()
+
+
+def print_summary(report: ScanReport, out: TextIO, top: int = 10) -> None:
+    """The readable terminal summary (all log-derived text made safe)."""
+    files = report.files
+    lines = sum(f.lines for f in files)
+    skipped = sum(f.skipped for f in files)
+    n_alerts = len(report.alerts)
+    print(f"Scanned {len(files)} file(s), {lines:,} lines, {lines - skipped:,} parsed, "
+          f"{skipped:,} skipped, {n_alerts:,} alerts.", file=out)
+    for f in files:
+        if f.error:
+            print(f"  {safe(f.path)}: error: {safe(f.error)}", file=out)
+        elif f.skipped:
+            first = ", ".join(str(n) for n in f.first_skipped)
+            print(f"  {safe(f.path)} ({f.format}): {f.skipped:,} line(s) skipped "
+                  f"(first: {first})", file=out)
+        if f.overlong:
+            print(f"  {safe(f.path)}: {f.overlong:,} overlong line(s) scanned in their first "
+                  "bytes only (--max-line-bytes)", file=out)
+    if not n_alerts:
+        print("No worm activity found.", file=out)
+        return
+    s = Summary.of(report.attribution)
+    print("", file=out)
+    head = f"{'FAMILY':<16} {'SEVERITY':<9} {'REQUESTS':>9} {'SOURCES':>8}  FIRST SEEN -> LAST SEEN"
+    print(head, file=out)
+    t = s.families
+    for k in s.family_order():
+        print(f"{safe(s.att.families[k]):<16} {t.severity(k):<9} {int(t.requests[k]):>9,} "
+              f"{int(s.family_sources[k]):>8,}  {iso_us(int(t.first[k]))} -> "
+              f"{iso_us(int(t.last[k]))}", file=out)
+    print("", file=out)
+    n_ips = len(set(s.pair_source.tolist()))
+    print(f"Top sources ({n_ips:,} source(s); one row per source and family):", file=out)
+    print(f"{'SOURCE':<40} {'FAMILY':<16} {'REQUESTS':>9}  FIRST SEEN -> LAST SEEN", file=out)
+    srcs = s.att.batch.tables.sources.values
+    p = s.pairs
+    for g in s.ranked[:top].tolist():
+        print(f"{safe(srcs[int(s.pair_source[g])])[:40]:<40} "
+              f"{safe(s.att.families[int(s.pair_family[g])]):<16} {int(p.requests[g]):>9,}  "
+              f"{iso_us(int(p.first[g]))} -> {iso_us(int(p.last[g]))}", file=out)

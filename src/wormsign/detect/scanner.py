@@ -1,28 +1,39 @@
-"""Scanning logs: read, validate, prefilter, parse, match, attribute.
+"""Scanning logs: read, validate, prefilter, parse, match, attribute, on columns.
 
 ``scan_paths(paths)`` is the library call behind ``wormsign scan``. Each file is read in
-chunks of whole lines; its format's fast validator counts the lines no parser accepts, the
-prefilter flags the few lines worth a closer look, and only those are parsed and matched.
-A file that cannot be read (binary, truncated archive, unknown format) is reported with its
-error and the other files are still scanned.
+chunks of whole lines and fed to a :class:`~wormsign.detect.chunkscan.ChunkScanner`, which
+keeps only the matched requests, as columns (a few tens of bytes each). Attribution then runs
+once over all of them (a source's Nimda burst may span files). A file that cannot be read
+(binary, truncated archive, unknown format) is reported with its error and the other files
+are still scanned. With ``workers`` > 1 large files are cut into ranges of whole lines and
+files are scanned in parallel (:mod:`wormsign.detect.parallel`); the result is the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
-from wormsign.detect.alert import Alert
-from wormsign.detect.attribute import Hit, attribute
-from wormsign.detect.prefilter import Prefilter
+from wormsign.detect.attribute import AlertView, Attribution, attribute_columns
+from wormsign.detect.chunkscan import MAX_BAD_LINES, ChunkScanner, RuleEngine, ScanStats
+from wormsign.detect.columns import MatchBatch, Tables, concat
 from wormsign.errors import InputError
 from wormsign.logs import formats, pcap
 from wormsign.logs.record import Request
-from wormsign.logs.source import Input, expand, read_chunks
-from wormsign.rules.loader import load_pack
-from wormsign.rules.model import Rule, RulePack
-
-MAX_BAD_LINES = 5
+from wormsign.logs.source import (
+    DEFAULT_LIMITS,
+    Input,
+    InputStream,
+    Limits,
+    ReadStats,
+    expand,
+    open_input,
+    read_chunks,
+)
+from wormsign.rules.model import RulePack
 
 
 @dataclass
@@ -36,6 +47,7 @@ class FileStats:
     records: int = 0
     first_skipped: list[int] = field(default_factory=list)
     error: str | None = None
+    overlong: int = 0
 
     @property
     def parsed(self) -> int:
@@ -46,169 +58,188 @@ class FileStats:
             "path": self.path, "format": self.format, "lines": self.lines,
             "parsed": self.parsed, "skipped": self.skipped,
             "first_skipped_lines": list(self.first_skipped), "error": self.error,
+            "overlong": self.overlong,
         }
+
+    def absorb(self, st: ScanStats) -> None:
+        """Add a scanner's line counts (of the next part of this file)."""
+        self.lines += st.lines
+        self.skipped += st.skipped
+        room = MAX_BAD_LINES - len(self.first_skipped)
+        if room > 0:
+            self.first_skipped += st.first_skipped[:room]
 
 
 @dataclass
 class ScanReport:
-    """The result of a scan: per-file statistics and the attributed alerts."""
+    """The result of a scan: per-file statistics and the attributed alerts, as columns.
+
+    ``alerts`` is a sequence of :class:`~wormsign.detect.alert.Alert` records built on
+    demand from ``attribution`` (``len``, indexing, slicing and iteration all work)."""
 
     files: list[FileStats]
-    alerts: list[Alert]
+    attribution: Attribution
     pack: RulePack
 
     @property
     def errors(self) -> list[FileStats]:
         return [f for f in self.files if f.error is not None]
 
-
-class _Interner:
-    """Share equal strings between requests (worm requests repeat verbatim)."""
-
-    def __init__(self) -> None:
-        self.table: dict[str, str] = {}
-
-    def __call__(self, s: str | None) -> str | None:
-        if s is None:
-            return None
-        return self.table.setdefault(s, s)
+    @cached_property
+    def alerts(self) -> AlertView:
+        return AlertView(self.attribution)
 
 
-def _scan_file(inp: Input, rules: tuple[Rule, ...], prefilter: Prefilter, fmt_name: str | None,
-               hits: list[Hit], intern: _Interner,
-               on_bytes: Callable[[int], None] | None) -> FileStats:
+def scan_file(inp: Input, engine: RuleEngine, fmt_name: str | None, tables: Tables,
+              on_bytes: Callable[[int], None] | None = None,
+              limits: Limits = DEFAULT_LIMITS) -> tuple[FileStats, MatchBatch]:
+    """Scan one input, sequentially; its statistics and matched requests.
+
+    The input is opened once: the packet-capture check peeks at its first bytes, so a pipe
+    (``scan <(zcat log.gz)``) loses nothing."""
     stats = FileStats(path=inp.display)
-    where = inp.full_path  # what alerts name as their file
-    if fmt_name in (None, "pcap") and not inp.is_stdin and _pcap_magic(inp.name):
-        return _scan_pcap(inp, rules, stats, hits, intern)
-    fmt: formats.LogFormat | None = formats.get(fmt_name) if fmt_name else None
-    state = None
-    base = 0
-    # Worms repeat the same request verbatim: remember what each distinct request matched.
-    memo: dict[tuple[object, ...], tuple[Rule, ...]] = {}
     try:
-        for chunk in read_chunks(inp, on_bytes=on_bytes):
-            if fmt is None:
-                fmt = formats.detect(chunk[:65536], stats.path)
-            if stats.format == "unknown":
-                stats.format = fmt.name
-                state = fmt.new_state()
-            n, bad, first = fmt.validate(chunk, base, state, MAX_BAD_LINES)
-            stats.skipped += bad
-            room = MAX_BAD_LINES - len(stats.first_skipped)
-            stats.first_skipped += first[:max(room, 0)]
-            newlines = 0
-            pos = 0
-            for start, end, rule_idx in prefilter.candidates(chunk):
-                newlines += chunk.count(b"\n", pos, start)
-                pos = start
-                req = fmt.parse(chunk[start:end], base + newlines + 1, state, where)
-                if req is None:
-                    continue
-                key = (rule_idx, req.url, req.method, req.user_agent, req.status, req.message,
-                       req.host, req.referer)
-                matched = memo.get(key)
-                if matched is None:
-                    if len(memo) > 200_000:
-                        memo.clear()
-                    matched = memo[key] = _match(rules, rule_idx, req)
-                if matched:
-                    hits.append(Hit(_shrink(req, intern), matched))
-            stats.lines += n
-            base += n
+        with open_input(inp) as stream:
+            if fmt_name in (None, "pcap") and pcap.is_pcap(_peek(stream, inp)):
+                return _scan_pcap(inp, stream, engine, stats, tables)
+            return stats, _scan_lines(inp, stream, engine, fmt_name, tables, stats, on_bytes,
+                                      limits)
+    except InputError as exc:  # could not be opened (or is a FIFO found in a directory)
+        stats.error = exc.message
+        return stats, MatchBatch(tables)
+
+
+def _peek(stream: InputStream, inp: Input) -> bytes:
+    try:
+        return stream.peek(4)
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), path=inp.display) from None
+
+
+def _scan_lines(inp: Input, stream: InputStream, engine: RuleEngine, fmt_name: str | None,
+                tables: Tables, stats: FileStats, on_bytes: Callable[[int], None] | None,
+                limits: Limits) -> MatchBatch:
+    sc = ChunkScanner(engine, fmt_name, inp.full_path, tables)
+    parts: list[MatchBatch] = []
+    read = ReadStats()
+    try:
+        for chunk in read_chunks(inp, on_bytes=on_bytes, limits=limits, stats=read,
+                                 stream=stream):
+            stats.format = sc.detect(chunk, stats.path).name
+            parts.append(sc.scan(chunk, sc.stats.lines + 1))
     except InputError as exc:
         stats.error = exc.message
-        stats.lines = max(stats.lines, base)
-    return stats
+    stats.absorb(sc.stats)
+    stats.overlong = read.overlong
+    return concat(parts, tables)
 
 
-def _pcap_magic(name: str) -> bool:
-    try:
-        with open(name, "rb") as f:
-            return pcap.is_pcap(f.read(4))
-    except OSError:
-        return False
+class _Rewindable:
+    """A stream whose start can be read again (the pcap reader reads its magic, then seeks
+    back to 0): the first bytes are kept, the rest streams."""
+
+    def __init__(self, stream: InputStream, keep: int = 64) -> None:
+        self._s = stream
+        self._head = stream.read(keep)
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = b""
+        if self._pos < len(self._head):
+            out = self._head[self._pos:] if n < 0 else self._head[self._pos:self._pos + n]
+            self._pos += len(out)
+            if 0 <= n <= len(out):
+                return out
+        more = self._s.read(-1 if n < 0 else n - len(out))
+        self._pos += len(more)
+        return out + more
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence != 0 or pos > len(self._head) or self._pos > len(self._head):
+            raise OSError("cannot seek in a stream")
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        return self._pos
 
 
-def _scan_pcap(inp: Input, rules: tuple[Rule, ...], stats: FileStats, hits: list[Hit],
-               intern: _Interner) -> FileStats:
+def _scan_pcap(inp: Input, stream: InputStream, engine: RuleEngine, stats: FileStats,
+               tables: Tables) -> tuple[FileStats, MatchBatch]:
     """Packet captures: every HTTP request in them is matched against every rule."""
     stats.format = "pcap"
-    everything = frozenset(range(len(rules)))
+    sc = ChunkScanner(engine, None, inp.full_path, tables)
+    reqs: list[tuple[int, Request]] = []
+    parts: list[MatchBatch] = []
+
+    def flush() -> None:
+        parts.append(sc.scan_requests(reqs))
+        reqs.clear()
+
     try:
-        with open(inp.name, "rb") as f:
-            for n, req, ok in pcap.requests(f, inp.full_path):
-                stats.lines = n
-                if not ok:
-                    stats.skipped += 1
-                    if len(stats.first_skipped) < MAX_BAD_LINES:
-                        stats.first_skipped.append(n)
-                elif req is not None:
-                    matched = _match(rules, everything, req)
-                    if matched:
-                        hits.append(Hit(_shrink(req, intern), matched))
+        f: Any = _Rewindable(stream)
+        for n, req, ok in pcap.requests(f, inp.full_path):
+            stats.lines = n
+            if not ok:
+                stats.skipped += 1
+                if len(stats.first_skipped) < MAX_BAD_LINES:
+                    stats.first_skipped.append(n)
+            elif req is not None:
+                reqs.append((n, req))
+                if len(reqs) >= 65536:
+                    flush()
     except InputError as exc:
         stats.error = exc.message
     except OSError as exc:
         stats.error = exc.strerror or str(exc)
-    return stats
-
-
-def _match(rules: tuple[Rule, ...], idx: frozenset[int], req: Request) -> tuple[Rule, ...]:
-    """Rules that hold for ``req``: the best plain rule (``rules`` are in priority order, so
-    lower ones need no test) and every burst rule, which count towards their bursts."""
-    cache: dict[str, str | None] = {}
-    out: list[Rule] = []
-    have_plain = False
-    for i in sorted(idx):
-        r = rules[i]
-        if r.burst is None:
-            if not have_plain and r.matches(req, cache):
-                out.append(r)
-                have_plain = True
-        elif r.matches(req, cache):
-            out.append(r)
-    return tuple(out)
-
-
-def _shrink(req: Request, intern: _Interner) -> Request:
-    """Share the long, repeated strings of a kept request (worms send the same URL verbatim),
-    and write IPv4-mapped IPv6 sources (``::ffff:10.1.2.3``, dual-stack servers) as IPv4.
-
-    Requests are frozen; this swaps values in place before anyone else sees the request."""
-    if req.source_ip.startswith("::ffff:") and "." in req.source_ip:
-        object.__setattr__(req, "source_ip", req.source_ip[7:])
-    for name in ("url", "user_agent", "source_ip", "path"):
-        value = getattr(req, name)
-        shared = intern(value)
-        if shared is not value:
-            object.__setattr__(req, name, shared)
-    return req
+    flush()
+    return stats, concat(parts, tables)
 
 
 def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None = None,
                on_bytes: Callable[[int], None] | None = None,
-               on_file: Callable[[FileStats], None] | None = None) -> ScanReport:
+               on_file: Callable[[FileStats], None] | None = None,
+               workers: int | None = 1, scheduler: str | None = None,
+               limits: Limits = DEFAULT_LIMITS) -> ScanReport:
     """Scan files, directories (recursively) and ``-`` (stdin) for worm activity.
 
     ``fmt`` forces a format id (see :data:`wormsign.logs.formats.FORMATS`); otherwise it is
     detected per file. ``on_bytes`` receives the number of (compressed) bytes read as the scan
-    progresses; ``on_file`` each file's statistics when it is done.
+    progresses; ``on_file`` each file's statistics when it is done. ``workers`` processes
+    scan in parallel (None: one per core; small inputs stay in this process);
+    ``scheduler`` (a Dask scheduler address) spreads the work over a cluster instead. The
+    result does not depend on either. ``limits`` bounds line length and decompression
+    (:class:`~wormsign.logs.source.Limits`).
     """
-    pack = pack or load_pack()
+    engine = RuleEngine(pack)
     if fmt is not None:
         formats.get(fmt)  # fail early on an unknown format
-    rules = tuple(sorted(pack.rules, key=lambda r: -r.priority))
-    prefilter = Prefilter(rules)
-    hits: list[Hit] = []
+    n_workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
+    if scheduler is not None or n_workers > 1:
+        from wormsign.detect.parallel import scan_parallel
+
+        files, batch = scan_parallel(list(expand(paths)), engine, fmt, n_workers, scheduler,
+                                     on_bytes, on_file, limits)
+    else:
+        files, batch = _scan_serial(expand(paths), engine, fmt, on_bytes, on_file, limits)
+    return ScanReport(files=files, attribution=attribute_columns(batch, engine.rules),
+                      pack=engine.pack)
+
+
+def _scan_serial(inputs: Iterator[Input], engine: RuleEngine, fmt: str | None,
+                 on_bytes: Callable[[int], None] | None,
+                 on_file: Callable[[FileStats], None] | None,
+                 limits: Limits = DEFAULT_LIMITS) -> tuple[list[FileStats], MatchBatch]:
+    tables = Tables()
     files: list[FileStats] = []
-    intern = _Interner()
-    for inp in expand(paths):
-        stats = _scan_file(inp, rules, prefilter, fmt, hits, intern, on_bytes)
+    parts: list[MatchBatch] = []
+    for inp in inputs:
+        stats, batch = scan_file(inp, engine, fmt, tables, on_bytes, limits)
         files.append(stats)
+        parts.append(batch)
         if on_file is not None:
             on_file(stats)
-    return ScanReport(files=files, alerts=attribute(hits), pack=pack)
+    return files, concat(parts, tables)
 
 
 def total_size(paths: list[str]) -> int | None:
@@ -222,4 +253,5 @@ def total_size(paths: list[str]) -> int | None:
     return total
 
 
-__all__ = ["FileStats", "ScanReport", "scan_paths", "total_size"]
+__all__ = ["ChunkScanner", "FileStats", "RuleEngine", "ScanReport", "scan_file", "scan_paths",
+           "total_size"]

@@ -6,20 +6,33 @@
  * A line is accepted when it has `prefix_tokens` space-separated non-empty tokens (3 for
  * common/combined, 4 for the vhost-prefixed variant), then "[...]", a space and an opening
  * quote of the request line. Anything after that may be truncated (worm request lines are
- * long and some loggers cut them). Blank lines are accepted. This mirrors the regular
+ * long and some loggers cut them). The client token (the first, or the second after a vhost)
+ * may hold only address characters (hex digits, '.', ':'), 2 to 45 of them: a zone id, a
+ * hostname or injected text makes the line a counted skip. Blank lines are accepted. This mirrors the regular
  * expression in wormsign/logs/clf.py, which is the reference and the fallback.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
 
+static int address_char(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+        || c == '.' || c == ':';
+}
+
 static int check_line(const unsigned char *s, const unsigned char *e, int prefix_tokens)
 {
     if (s == e) return 1;                        /* blank line */
     for (int t = 0; t < prefix_tokens; t++) {
         const unsigned char *start = s;
-        while (s < e && *s != ' ') s++;
-        if (s == start || s >= e) return 0;
+        if (t == prefix_tokens - 3) {            /* the client address */
+            while (s < e && address_char(*s)) s++;
+            if (s - start < 2 || s - start > 45) return 0;
+        } else {
+            while (s < e && *s != ' ') s++;
+        }
+        if (s == start || s >= e || *s != ' ') return 0;
         s++;                                     /* the separating space */
     }
     if (s >= e || *s != '[') return 0;

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
 from wormsign.logs.lines import count_bad
+from wormsign.logs.normalize import bounded_int, canonical_ip, status_code
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 
@@ -24,15 +25,17 @@ try:  # the optional C accelerator (built by setup.py); same results as the rege
 except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
     _clfscan = None  # type: ignore[assignment]
 
+_ADDR = rb"[0-9A-Fa-f.:]{2,45}"  # the characters an address may hold (canonical_ip decides)
 _PREFIX = {
-    3: re.compile(rb"[^ \n]+ [^ \n]+ [^ \n]+ \[[^\]\n]*\] \""),
-    4: re.compile(rb"[^ \n]+ [^ \n]+ [^ \n]+ [^ \n]+ \[[^\]\n]*\] \""),
+    3: re.compile(_ADDR + rb" [^ \n]+ [^ \n]+ \[[^\]\n]*\] \""),
+    4: re.compile(rb"[^ \n]+ " + _ADDR + rb" [^ \n]+ [^ \n]+ \[[^\]\n]*\] \""),
 }
 _QS = r'([^"\\]*(?:\\.[^"\\]*)*)'
 _LINE = {
     n: re.compile(
         r"^" + r"([^ ]+) " * n + r"\[([^\]]*)\] \"" + _QS
-        + r'(?:"(?: (\d{3}|-)(?: (\d+|-))?)?(?: "' + _QS + r'"(?: "' + _QS + r'")?)?)?'
+        + r'(?:"(?: (\d{3}|-)(?: (\d+|-))?)?(?: "' + _QS + r'"(?: "' + _QS + r'")?)?)?',
+        re.ASCII,
     )
     for n in (3, 4)
 }
@@ -69,8 +72,8 @@ def parse_time(text: str) -> datetime | None:
             off = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
             return dt.replace(tzinfo=timezone(sign * off)).astimezone(UTC)
         return dt.replace(tzinfo=UTC)
-    except (ValueError, KeyError, IndexError):
-        return None
+    except (ValueError, KeyError, IndexError, OverflowError):
+        return None  # year 1 or 9999 shifted out of range by its offset, "²", ...
 
 
 def split_request(request: str) -> tuple[str | None, str, str | None]:
@@ -88,7 +91,8 @@ def _opt(s: str | None) -> str | None:
 
 
 _TAIL = re.compile(
-    _QS + r'(?:"(?: (\d{3}|-)(?: (\d+|-))?)?(?: "' + _QS + r'"(?: "' + _QS + r'")?)?)?'
+    _QS + r'(?:"(?: (\d{3}|-)(?: (\d+|-))?)?(?: "' + _QS + r'"(?: "' + _QS + r'")?)?)?',
+    re.ASCII,
 )
 _TAIL_FROM_RIGHT = re.compile(
     r'^(.*)" (\d{3}|-) (\d+|-)(?: "(.*)" "(.*)")?(?: .*)?$'
@@ -111,9 +115,7 @@ def _parse_tail(tail: bytes) -> _Tail:
         if r is not None:
             req, status_s, size_s, ref, ua = r.groups()
     method, url, proto = split_request(req)
-    return (method, url, proto,
-            int(status_s) if status_s and status_s != "-" else None,
-            int(size_s) if size_s and size_s != "-" else None, _opt(ref), _opt(ua))
+    return (method, url, proto, status_code(status_s), bounded_int(size_s), _opt(ref), _opt(ua))
 
 
 def parse_line(raw: bytes, prefix_tokens: int, path: str = "", line: int = 0,
@@ -124,10 +126,13 @@ def parse_line(raw: bytes, prefix_tokens: int, path: str = "", line: int = 0,
     if cut > 0:
         head = raw[:cut].split(b" ", prefix_tokens)
         if len(head) == prefix_tokens + 1 and head[-1][:1] == b"[" and all(head[:-1]):
+            source = canonical_ip(decode(head[-4]))
+            if source is None:
+                return None
             method, url, proto, status, size, ref, ua = _parse_tail(raw[cut + 3:])
             host = decode(head[0]) if prefix_tokens == 4 else None
             return Request(
-                timestamp=parse_time(decode(head[-1][1:])), source_ip=decode(head[-4]),
+                timestamp=parse_time(decode(head[-1][1:])), source_ip=source,
                 method=method, url=url, status=status, protocol=proto, user_agent=ua,
                 host=host, size=size, referer=ref, path=path, line=line, format=fmt,
             )
@@ -138,7 +143,9 @@ def parse_line(raw: bytes, prefix_tokens: int, path: str = "", line: int = 0,
     g = m.groups()
     off = prefix_tokens - 3
     host = g[0] if off else None
-    ip = g[off]
+    ip = canonical_ip(g[off])
+    if ip is None:
+        return None
     method, url, proto = split_request(g[off + 4].replace('\\"', '"'))
     status_s, size_s = g[off + 5], g[off + 6]
     return Request(
@@ -146,11 +153,11 @@ def parse_line(raw: bytes, prefix_tokens: int, path: str = "", line: int = 0,
         source_ip=ip,
         method=method,
         url=url,
-        status=int(status_s) if status_s and status_s != "-" else None,
+        status=status_code(status_s),
         protocol=proto,
         user_agent=_opt(g[off + 8]),
         host=host,
-        size=int(size_s) if size_s and size_s != "-" else None,
+        size=bounded_int(size_s),
         referer=_opt(g[off + 7]),
         path=path,
         line=line,

@@ -8,7 +8,8 @@
 
 Apache has decoded one level of ``%`` escapes in file paths and writes non-ASCII bytes as
 ``\\xNN``. Times carry no zone; they are read as UTC. Lines without a client (start-up notices)
-are valid error-log lines but no request.
+are valid error-log lines but no request; so is a line whose client is not exactly one
+address (``canonical_ip``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import lru_cache
 
 from wormsign.logs.clf import split_request
 from wormsign.logs.lines import count_bad
+from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 
@@ -27,14 +29,13 @@ _PARSE = re.compile(
     r"^\[(?:[A-Z][a-z]{2} )?([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.\d+)? (\d{4})\]"
     r" \[([^\]]*)\](.*)$"
 )
-_CLIENT = re.compile(r"\[client ([0-9A-Fa-f.:]+?)(?::\d+)?\] ?")
+_CLIENT = re.compile(r"\[client ([0-9A-Fa-f.:]{1,60}?)(?::[0-9]{1,5})?\] ?")
 _IN_REQUEST = re.compile(r"(?:in request|request failed: [^:]*:|request:) ?(.+)$")
-_FILE_PATH = re.compile(
-    r"(?:File does not exist|script not found or unable to stat|client denied by server "
-    r"configuration|Directory index forbidden by (?:rule|Options directive)|File name too long|"
-    r"attempt to invoke directory as script|Filename is not valid|"
-    r"(?:AH\d+: )?[A-Za-z ]+?): ((?:/|[A-Za-z]:[\\/])\S*)"
-)
+# The first path after a message phrase ("File does not exist: /www/x", "client denied by
+# server configuration: C:\\www\\x", "AH00128: File does not exist: /x", ...): a ": " after a
+# letter or a space, then a path. One look-behind instead of a lazy phrase keeps the search
+# linear on long attacker-written messages.
+_FILE_PATH = re.compile(r"(?<=[A-Za-z ]): ((?:/|[A-Za-z]:[\\/])\S*)")
 _MONTHS = {m: i + 1 for i, m in enumerate(
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])}
 
@@ -61,6 +62,9 @@ def parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | None:
     client = _CLIENT.search(rest)
     if client is None:
         return None
+    source = canonical_ip(client.group(1))
+    if source is None:
+        return None
     msg = rest[client.end():].strip()
     msg, _, referer = msg.partition(", referer: ")
     method: str | None = None
@@ -79,7 +83,7 @@ def parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | None:
         return None
     return Request(
         timestamp=_when(mon, day, hh, mm, ss, year),
-        source_ip=client.group(1),
+        source_ip=source,
         method=method,
         url=url,
         protocol=proto,
@@ -99,7 +103,7 @@ NGINX_LINE = re.compile(rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] ")
 _NGINX = re.compile(
     r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d) \[([a-z]+)\] (.*)$"
 )
-_NGINX_CLIENT = re.compile(r", client: ([0-9A-Fa-f.:]+)")
+_NGINX_CLIENT = re.compile(r", client: ([0-9A-Fa-f.:]{1,60})")
 _NGINX_REQUEST = re.compile(r', request: "([^"]*)"?')
 _NGINX_HOST = re.compile(r', host: "([^"]*)"')
 
@@ -120,6 +124,9 @@ def nginx_parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | Non
     req = _NGINX_REQUEST.search(msg)
     if client is None or req is None:
         return None
+    source = canonical_ip(client.group(1))
+    if source is None:
+        return None
     method, url, proto = split_request(req.group(1).replace("\\x22", '"'))
     if not url:
         return None
@@ -130,7 +137,7 @@ def nginx_parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | Non
     except ValueError:
         ts = None
     return Request(
-        timestamp=ts, source_ip=client.group(1), method=method, url=url, protocol=proto,
+        timestamp=ts, source_ip=source, method=method, url=url, protocol=proto,
         host=host.group(1) if host else None, message=msg[:client.start()], path=path,
         line=line, format="nginx-error",
     )

@@ -6,6 +6,12 @@ alert events when a sensor logs alerts only).
      "http_user_agent": "-", "http_method": "GET", "protocol": "HTTP/1.0", "status": 404}}
 
 A transaction logged both as an http event and in alerts counts once (flow id + tx id).
+
+Every value is checked for its type: a record whose ``src_ip`` is not exactly one address
+(``canonical_ip``: no zone id, no text) or whose ``url`` is not a string is no request (and
+:func:`wormsign.logs.zeek.validate_json` counts it as a skipped line); a bad optional value
+(a timestamp out of range, a status of ``1e999``, an object where text belongs) becomes None.
+Strings are cleaned of control characters and lone surrogates (:func:`~wormsign.logs.text.clean`).
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from wormsign.logs.normalize import bounded_int, canonical_ip, status_code
 from wormsign.logs.record import Request
-from wormsign.logs.zeek import load_json
+from wormsign.logs.zeek import load_json, text_value
 
 
 @dataclass
@@ -33,8 +40,8 @@ def _ts(v: Any) -> datetime | None:
         s = s[:-2] + ":" + s[-2:]
     try:
         return datetime.fromisoformat(s).astimezone(UTC)
-    except ValueError:
-        return None
+    except (ValueError, OverflowError):
+        return None  # malformed, or year 1 / 9999 shifted out of range by its offset
 
 
 def parse(raw: bytes, state: EveState, path: str = "", line: int = 0) -> Request | None:
@@ -43,23 +50,30 @@ def parse(raw: bytes, state: EveState, path: str = "", line: int = 0) -> Request
     if obj is None or obj.get("event_type") not in ("http", "alert"):
         return None
     http = obj.get("http")
-    if not isinstance(http, dict) or not http.get("url") or not obj.get("src_ip"):
+    if not isinstance(http, dict):
         return None
-    key = (obj.get("flow_id"), obj.get("tx_id"))
+    url = text_value(http.get("url"), numbers=False)
+    source = canonical_ip(obj.get("src_ip"))
+    if url is None or source is None:
+        return None
+    key = (_key(obj.get("flow_id")), _key(obj.get("tx_id")))
     if key != (None, None):
         if key in state.seen:
             return None
         state.seen.add(key)
-    status = http.get("status")
-    length = http.get("length")
     return Request(
-        timestamp=_ts(obj.get("timestamp")), source_ip=str(obj["src_ip"]),
-        method=str(http["http_method"]) if http.get("http_method") else None,
-        url=str(http["url"]), status=int(status) if isinstance(status, int) else None,
-        protocol=str(http["protocol"]) if http.get("protocol") else None,
-        user_agent=str(http["http_user_agent"]) if http.get("http_user_agent") else None,
-        host=str(http["hostname"]) if http.get("hostname") else None,
-        size=int(length) if isinstance(length, int) else None,
-        referer=str(http["http_refer"]) if http.get("http_refer") else None,
+        timestamp=_ts(obj.get("timestamp")), source_ip=source,
+        method=text_value(http.get("http_method")), url=url,
+        status=status_code(http.get("status")),
+        protocol=text_value(http.get("protocol")),
+        user_agent=text_value(http.get("http_user_agent")),
+        host=text_value(http.get("hostname")),
+        size=bounded_int(http.get("length")),
+        referer=text_value(http.get("http_refer")),
         path=path, line=line, format="suricata-eve",
     )
+
+
+def _key(v: Any) -> int | str | None:
+    """A flow or transaction id, only when it is a plain number or text (hashable)."""
+    return v if isinstance(v, int | str) and not isinstance(v, bool) else None

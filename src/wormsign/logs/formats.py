@@ -199,7 +199,8 @@ class SuricataEve:
 
     def validate(self, buf: bytes, base_line: int, state: Any, max_bad: int,
                  ) -> tuple[int, int, list[int]]:
-        return zeek.validate_json(buf, base_line, max_bad, required="event_type")
+        return zeek.validate_json(buf, base_line, max_bad, required="event_type",
+                                  source_key="src_ip")
 
     def parse(self, raw: bytes, line: int, state: Any, path: str) -> Request | None:
         return eve.parse(raw, state, path, line)

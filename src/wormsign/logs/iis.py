@@ -8,6 +8,9 @@
 ``cs-uri-stem`` and ``cs-uri-query`` are separate fields (joined with ``?`` into ``url``);
 ``-`` means empty; spaces inside fields are written as ``+``. IIS records requests decoded
 one level, with raw bytes where the request had ``%c1%1c``-style escapes.
+
+A row whose ``c-ip`` is not exactly one address (``canonical_ip``) is no request; a bad
+optional value (a status of ``²``, a 30-digit size) becomes None.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from wormsign.logs.lines import count_bad
+from wormsign.logs.normalize import bounded_int, canonical_ip, status_code
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 
@@ -102,7 +106,7 @@ def parse_line(raw: bytes, state: IISState, path: str = "", line: int = 0) -> Re
     if len(values) > len(names) or (len(values) < len(names) and not _cut_short(raw, names)):
         return None
     row = dict(zip(names, values, strict=False))  # a row cut short has only its first fields
-    ip = _val(row.get("c-ip"))
+    ip = canonical_ip(row.get("c-ip"))
     stem = _val(row.get("cs-uri-stem"))
     if ip is None or stem is None:
         return None
@@ -119,11 +123,11 @@ def parse_line(raw: bytes, state: IISState, path: str = "", line: int = 0) -> Re
         source_ip=ip,
         method=_val(row.get("cs-method")),
         url=url,
-        status=int(status) if status and status.isdigit() else None,
+        status=status_code(status),
         protocol=_val(row.get("cs-version")),
         user_agent=ua.replace("+", " ") if ua else None,
         host=_val(row.get("cs-host")) or _val(row.get("s-ip")),
-        size=int(size) if size and size.isdigit() else None,
+        size=bounded_int(size),
         referer=_val(row.get("cs(Referer)")),
         path=path,
         line=line,

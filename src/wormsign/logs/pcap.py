@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from wormsign.errors import InputError
 from wormsign.logs.clf import split_request
+from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
 
@@ -57,8 +58,15 @@ def _request(payload: bytes, ip: Any, ts: float, path: str, n: int) -> Request |
         if sep:
             headers[decode(k).strip().lower()] = decode(v).strip()
     del rest
+    source = canonical_ip(_address(ip))
+    if source is None:
+        return None
+    try:
+        when: datetime | None = datetime.fromtimestamp(ts, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        when = None  # a capture's time field out of range
     return Request(
-        timestamp=datetime.fromtimestamp(ts, tz=UTC), source_ip=_address(ip), method=method,
+        timestamp=when, source_ip=source, method=method,
         url=url, protocol=proto, user_agent=headers.get("user-agent"), host=headers.get("host"),
         referer=headers.get("referer"), path=path, line=n, format="pcap",
     )

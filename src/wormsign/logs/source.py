@@ -1,32 +1,100 @@
 """Opening inputs: files, directories (recursive), ``-`` for stdin; plain, gzip, bzip2, xz.
 
 Compression is recognised by its magic bytes, not the file name. Content is read in chunks of
-whole lines so that memory stays flat however large the input.
+whole lines so that memory stays flat however large the input, and every input is bounded
+(:class:`Limits`): a line longer than ``max_line_bytes`` is kept cut to its first bytes (the
+rest is discarded without ever being buffered, and counted in :class:`ReadStats`), and
+decompression stops with an error once a file inflates past its budget (a "zip bomb").
+
+Special files (FIFOs, character devices, sockets) are refused unless the user named one as the
+only input (``scan <(cat log)``, ``scan /dev/stdin``) or gave ``-``: a FIFO found while
+walking a directory would hang the scan, a symlink to ``/dev/zero`` would never end. They are
+refused from their ``stat`` before any open, so a refusal never blocks.
+
+The library calls: :func:`expand` turns command-line paths into :class:`Input` s;
+:func:`open_input` opens one as a stream with a reliable :meth:`InputStream.peek` (format and
+pcap checks look at the first bytes without losing them, even on a pipe); :func:`read_chunks`
+yields its content as chunks of whole lines.
 """
 
 from __future__ import annotations
 
 import bz2
 import lzma
+import math
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from wormsign.errors import InputError
+from wormsign.errors import ConfigError, InputError
 
 CHUNK = 8 << 20
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+_COMP_READ = 1 << 16  # compressed bytes read per step
+_OUT_STEP = 1 << 20  # the most bytes one decompression step may produce
+_MAX_LINE_LIMIT = 1 << 30
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one input may cost.
+
+    ``max_line_bytes``: longer lines are kept cut to this many bytes (``--max-line-bytes``).
+    The decompression budget of a file is ``max(decompression_ratio * compressed size,
+    decompression_min)`` decoded bytes (``--max-decompressed-ratio``).
+    """
+
+    max_line_bytes: int = 65536
+    decompression_ratio: float = 100.0
+    decompression_min: int = 20 * 2**30
+
+    def __post_init__(self) -> None:
+        m = self.max_line_bytes
+        if isinstance(m, bool) or not isinstance(m, int) or not 256 <= m <= _MAX_LINE_LIMIT:
+            raise ConfigError(f"max line bytes must be a whole number from 256 to "
+                              f"{_MAX_LINE_LIMIT}, not {m!r}")
+        r = self.decompression_ratio
+        if (isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r)
+                or not 1 <= r <= 1e9):
+            raise ConfigError(f"decompression ratio must be a number from 1 to 1e9, not {r!r}")
+        lo = self.decompression_min
+        if isinstance(lo, bool) or not isinstance(lo, int) or not 0 <= lo <= 2**62:
+            raise ConfigError(f"minimum decompression budget must be a whole number of bytes "
+                              f"from 0 to 2**62, not {lo!r}")
+
+    def budget(self, compressed_size: int) -> int:
+        """The most decoded bytes a file of ``compressed_size`` bytes may inflate to."""
+        return max(int(self.decompression_ratio * compressed_size), self.decompression_min)
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass
+class ReadStats:
+    """What reading one input cost and cut (filled in while :func:`read_chunks` runs)."""
+
+    overlong: int = 0  # lines longer than max_line_bytes (kept cut)
+    discarded: int = 0  # bytes of those lines that were dropped
+    bytes_read: int = 0  # bytes read from the input (compressed bytes when compressed)
+    bytes_decoded: int = 0  # bytes after decompression (equal to bytes_read when plain)
 
 
 @dataclass(frozen=True)
 class Input:
-    """One input to scan: a path on disk or ``-`` (standard input)."""
+    """One input to scan: a path on disk or ``-`` (standard input).
+
+    ``allow_special``: the user named this path as the only input, so a FIFO, character
+    device or socket behind it is read; anywhere else such a file is refused."""
 
     name: str
+    allow_special: bool = False
 
     @property
     def is_stdin(self) -> bool:
@@ -57,20 +125,128 @@ class Input:
 
 
 def expand(paths: list[str]) -> Iterator[Input]:
-    """Files as given, directories walked recursively in sorted order, ``-`` as stdin."""
+    """Files as given, directories walked recursively in sorted order, ``-`` as stdin.
+
+    A path given as the only input may be a FIFO or device (``scan <(zcat log.gz)``); files
+    met inside a directory may not (they are yielded, and refused when opened). A directory
+    that cannot be listed is yielded too, so that its error is reported, not lost."""
+    only = len(paths) == 1
     for p in paths:
         if p == "-":
-            yield Input("-")
+            yield Input("-", allow_special=True)
             continue
         path = Path(p)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for f in sorted(files):
-                    if not f.startswith("."):
-                        yield Input(str(Path(root) / f))
-        else:
-            yield Input(p)
+        if not path.is_dir():
+            yield Input(p, allow_special=only)
+            continue
+        unreadable: list[str] = []
+
+        def note(exc: OSError, seen: list[str] = unreadable) -> None:
+            seen.append(str(exc.filename))
+
+        for root, dirs, files in os.walk(path, onerror=note):
+            dirs.sort()
+            for f in sorted(files):
+                if not f.startswith("."):
+                    yield Input(str(Path(root) / f))
+            while unreadable:
+                yield Input(unreadable.pop(0))
+        while unreadable:
+            yield Input(unreadable.pop(0))
+
+
+class InputStream:
+    """A binary stream whose :meth:`peek` returns ``n`` bytes (fewer only at the end of the
+    input), on files and pipes alike; the peeked bytes are read again by :meth:`read`."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._head = b""
+
+    def peek(self, n: int) -> bytes:
+        """The next ``n`` bytes without consuming them."""
+        while len(self._head) < n:
+            more = self._raw.read(n - len(self._head))
+            if not more:
+                break
+            self._head += more
+        return self._head[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all when ``n < 0``); fewer only at the end of the input."""
+        if not self._head:
+            return self._raw.read(n)
+        head = self._head
+        if 0 <= n < len(head):
+            self._head = head[n:]
+            return head[:n]
+        self._head = b""
+        return head + self._raw.read(-1 if n < 0 else n - len(head))
+
+    def readline(self, size: int) -> bytes:
+        """One line, or its first ``size`` bytes when it is longer (always bounded)."""
+        if not self._head:
+            return self._raw.readline(size)
+        nl = self._head.find(b"\n", 0, size)
+        if nl >= 0 or len(self._head) >= size:
+            return self.read(nl + 1 if nl >= 0 else size)
+        head = self._head
+        self._head = b""
+        return head + self._raw.readline(size - len(head))
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISBLK, "a block device"))
+
+
+def _special_kind(mode: int) -> str | None:
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
+    return None
+
+
+def _refuse_special(inp: Input, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise InputError("is a directory", path=inp.display)
+    kind = _special_kind(mode)
+    if kind is not None and not inp.allow_special:
+        raise InputError(f"not a regular file ({kind}); name it as the only input to read it",
+                         path=inp.display)
+
+
+def _open_file(inp: Input) -> IO[bytes]:
+    try:
+        _refuse_special(inp, os.stat(inp.name).st_mode)
+        if inp.allow_special:
+            return open(inp.name, "rb")  # closed by open_input
+        # Non-blocking open, then fstat: a FIFO swapped in after the stat cannot hang us.
+        fd = os.open(inp.name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), path=inp.display) from None
+    try:
+        _refuse_special(inp, os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return open(fd, "rb")  # closed by open_input
+
+
+@contextmanager
+def open_input(inp: Input) -> Iterator[InputStream]:
+    """Open ``inp`` for reading as an :class:`InputStream` (standard input is not closed).
+
+    Raises :class:`InputError` naming the file when it cannot be opened, is a directory, or is
+    a FIFO, character device or socket that was not named as the only input."""
+    if inp.is_stdin:
+        yield InputStream(sys.stdin.buffer)
+        return
+    raw = _open_file(inp)
+    try:
+        yield InputStream(raw)
+    finally:
+        raw.close()
 
 
 def _compression(head: bytes) -> str | None:
@@ -87,13 +263,17 @@ def looks_binary(head: bytes) -> bool:
     sample = head[:8192]
     if not sample:
         return False
-    control = sum(1 for b in sample if b < 0x20 and b not in (9, 10, 13))
+    control = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return control / len(sample) > 0.08
+
+
+_CONTROL_BYTES = bytes(b for b in range(0x20) if b not in (9, 10, 13))
 
 
 class _Decoder:
     """Streaming decompression (gzip, bzip2, xz) over any number of concatenated members,
-    which keeps everything decoded before the point where a truncated archive breaks."""
+    in steps of bounded output, which keeps everything decoded before the point where a
+    truncated archive breaks."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -105,109 +285,214 @@ class _Decoder:
                        else lzma.LZMADecompressor())
         self.started = False
 
-    def feed(self, data: bytes) -> bytes:
-        out: list[bytes] = []
-        while data:
-            self.started = True
-            out.append(self.d.decompress(data))
-            if not self.d.eof:
-                break
-            data = self.d.unused_data
-            self._new()
-        return b"".join(out)
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decoded blocks of at most 1 MiB for ``data`` (an empty ``data`` may be given)."""
+        while True:
+            if data:
+                self.started = True
+            out = self.d.decompress(data, _OUT_STEP)
+            if self.kind == "gzip":
+                data = self.d.unconsumed_tail
+                more = bool(data) or len(out) == _OUT_STEP
+            else:
+                data = b""
+                more = not self.d.eof and not self.d.needs_input
+            if out:
+                yield out
+            if self.d.eof:
+                data = self.d.unused_data
+                self._new()
+                if not data:
+                    return
+            elif not more:
+                return
 
     @property
     def truncated(self) -> bool:
         return self.started and not self.d.eof
 
 
+def _overlong_at(buf: bytes, pos: int, limit: int) -> int:
+    """Where the first line at or after ``pos`` longer than ``limit`` bytes starts, or -1.
+
+    Looks at windows of ``limit + 1`` bytes from their end, so that it costs a few
+    C-speed searches per window rather than one Python step per line."""
+    n = len(buf)
+    while n - pos > limit:
+        r = buf.rfind(b"\n", pos, pos + limit + 1)
+        if r < 0:
+            return pos
+        pos = r + 1
+    return -1
+
+
+class _Lines:
+    """Turns blocks of bytes into chunks of whole lines, each cut to ``limit`` bytes."""
+
+    def __init__(self, limit: int, stats: ReadStats) -> None:
+        self.limit = limit
+        self.stats = stats
+        self.carry = b""  # a line begun but not ended (at most ``limit`` bytes)
+        self.skipping = False  # inside the discarded rest of an overlong line
+
+    def feed(self, data: bytes) -> bytes:
+        if self.skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                self.stats.discarded += len(data)
+                return b""
+            self.stats.discarded += nl
+            data = data[nl + 1:]
+            self.skipping = False
+        buf = self.carry + data if self.carry else data
+        self.carry = b""
+        out: list[bytes] = []
+        pos = 0
+        while (s := _overlong_at(buf, pos, self.limit)) >= 0:
+            end = s + self.limit
+            out += (buf[pos:end], b"\n")
+            self.stats.overlong += 1
+            nl = buf.find(b"\n", end)
+            if nl < 0:
+                self.stats.discarded += len(buf) - end
+                self.skipping = True
+                return b"".join(out)
+            self.stats.discarded += nl - end
+            pos = nl + 1
+        last = buf.rfind(b"\n", pos)
+        if last >= 0:
+            out.append(buf[pos:last + 1] if pos or last + 1 < len(buf) else buf)
+            pos = last + 1
+        self.carry = buf[pos:]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        tail, self.carry = self.carry, b""
+        return tail
+
+
 def read_chunks(inp: Input, chunk_size: int = CHUNK,
                 on_bytes: Callable[[int], None] | None = None,
-                ) -> Iterator[bytes]:
+                limits: Limits = DEFAULT_LIMITS, stats: ReadStats | None = None,
+                stream: InputStream | None = None) -> Iterator[bytes]:
     """Yield chunks of whole lines (each ends with a newline, except maybe the last).
 
-    Raises :class:`InputError` naming the file for unreadable, binary or truncated input; the
-    chunks yielded before the problem stay valid, and a truncated archive yields everything
-    it held up to the break.
+    Lines longer than ``limits.max_line_bytes`` are yielded cut to that length (and counted in
+    ``stats.overlong``). ``stream`` reads from an already opened :func:`open_input` stream
+    (after a peek at its first bytes) instead of opening ``inp``; it is not closed here.
+    ``on_bytes`` receives the number of bytes read from the input as reading progresses.
+
+    Raises :class:`InputError` naming the file for unreadable, binary, truncated or
+    over-budget input; the chunks yielded before the problem stay valid, and a truncated
+    archive yields everything it held up to the break.
     """
+    st = stats if stats is not None else ReadStats()
+    if stream is not None:
+        yield from _chunks(stream, inp, chunk_size, on_bytes, limits, st)
+        return
+    with open_input(inp) as s:
+        yield from _chunks(s, inp, chunk_size, on_bytes, limits, st)
+
+
+def _chunks(stream: InputStream, inp: Input, chunk_size: int,
+            on_bytes: Callable[[int], None] | None, limits: Limits,
+            stats: ReadStats) -> Iterator[bytes]:
     try:
-        raw: IO[bytes] = sys.stdin.buffer if inp.is_stdin else open(inp.name, "rb")  # noqa: SIM115
+        kind = _compression(stream.peek(8))
     except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path=inp.name) from None
+        raise InputError(exc.strerror or str(exc), path=inp.display) from None
+    blocks = (_plain_blocks(stream, inp, chunk_size, on_bytes, limits, stats) if kind is None
+              else _decoded_blocks(stream, inp, kind, chunk_size, on_bytes, limits, stats))
+    lines = _Lines(limits.max_line_bytes, stats)
+    first = True
     try:
-        head = raw.peek(8)[:8] if hasattr(raw, "peek") else b""
-        kind = _compression(head)
-        if kind is None:
-            yield from _plain_chunks(raw, inp, chunk_size, on_bytes)
-        else:
-            yield from _compressed_chunks(raw, inp, kind, chunk_size, on_bytes)
-    finally:
-        if not inp.is_stdin:
-            raw.close()
+        for block in blocks:
+            if first:
+                first = False
+                block = _first_block(block, inp)
+            out = lines.feed(block)
+            if out:
+                yield out
+    except InputError:
+        tail = lines.finish()
+        if tail:
+            yield tail
+        raise
+    tail = lines.finish()
+    if tail:
+        yield tail
 
 
 def _first_block(b: bytes, inp: Input) -> bytes:
     if b.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows tools)
         b = b[3:]
     if looks_binary(b):
-        raise InputError("binary file, not a text log", path=inp.name)
+        raise InputError("binary file, not a text log", path=inp.display)
     return b
 
 
-def _plain_chunks(raw: IO[bytes], inp: Input, chunk_size: int,
-                  on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
-    """Blocks of ``chunk_size`` bytes completed to the end of their last line (one copy)."""
-    first = True
+def _plain_blocks(stream: InputStream, inp: Input, chunk_size: int,
+                  on_bytes: Callable[[int], None] | None, limits: Limits,
+                  stats: ReadStats) -> Iterator[bytes]:
+    """Blocks of ``chunk_size`` bytes completed to the end of their last line, unless that
+    line is longer than the limit (one copy, bounded reads only)."""
     while True:
         try:
-            b = raw.read(chunk_size)
+            b = stream.read(chunk_size)
             if b and not b.endswith(b"\n"):
-                b += raw.readline()
+                b += stream.readline(limits.max_line_bytes + 1)
         except OSError as exc:
-            raise InputError(exc.strerror or str(exc), path=inp.name) from None
+            raise InputError(exc.strerror or str(exc), path=inp.display) from None
+        stats.bytes_read += len(b)
+        stats.bytes_decoded += len(b)
         if on_bytes is not None:
             on_bytes(len(b))
-        if first:
-            first = False
-            b = _first_block(b, inp)
         if not b:
             return
         yield b
 
 
-def _compressed_chunks(raw: IO[bytes], inp: Input, kind: str, chunk_size: int,
-                       on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
+def _decoded_blocks(stream: InputStream, inp: Input, kind: str, chunk_size: int,
+                    on_bytes: Callable[[int], None] | None, limits: Limits,
+                    stats: ReadStats) -> Iterator[bytes]:
+    """Decompressed blocks of about ``chunk_size`` bytes; raises after yielding what was
+    decoded when the archive is corrupt, truncated or inflates past its budget."""
     dec = _Decoder(kind)
+    size = max(inp.size() or 0, 0)
     parts: list[bytes] = []
-    size = 0
-    first = True
+    held = 0
     while True:
         try:
-            comp = raw.read(1 << 16)
-            data = dec.feed(comp)
-        except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+            comp = stream.read(_COMP_READ)
+            stats.bytes_read += len(comp)
+            if on_bytes is not None:
+                on_bytes(len(comp))
+            for data in dec.feed(comp):
+                stats.bytes_decoded += len(data)
+                budget = limits.budget(max(size, stats.bytes_read))
+                if stats.bytes_decoded > budget:
+                    raise InputError(
+                        f"decompressed size exceeds {budget} bytes "
+                        f"({limits.decompression_ratio:g}x the compressed size, at least "
+                        f"{limits.decompression_min}); raise with --max-decompressed-ratio",
+                        path=inp.display)
+                parts.append(data)
+                held += len(data)
+                if held >= chunk_size:
+                    yield b"".join(parts)
+                    parts, held = [], 0
+        except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
             if parts:
                 yield b"".join(parts)
-            raise InputError(f"corrupt {kind} data ({exc})", path=inp.name) from None
-        if on_bytes is not None:
-            on_bytes(len(comp))
-        if first and data:
-            first = False
-            data = _first_block(data, inp)
-        if data:
-            parts.append(data)
-            size += len(data)
+            raise InputError(f"corrupt {kind} data ({exc})", path=inp.display) from None
+        except InputError:
+            if parts:
+                yield b"".join(parts)
+            raise
         if not comp:
             if parts:
                 yield b"".join(parts)
             if dec.truncated:
                 raise InputError(f"truncated {kind} data (everything before the break was "
-                                 "scanned)", path=inp.name)
+                                 "scanned)", path=inp.display)
             return
-        if size >= chunk_size:
-            joined = b"".join(parts)
-            cut = joined.rfind(b"\n") + 1
-            if cut:
-                yield joined[:cut]
-                parts = [joined[cut:]] if cut < len(joined) else []
-                size = len(joined) - cut

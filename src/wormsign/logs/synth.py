@@ -205,3 +205,87 @@ def write_sample(out_dir: str | Path, background: int = 20000, seed: int = 2001)
     with open(paths[2], "wb") as fb:
         fb.writelines(error_lines(evs))
     return paths
+
+
+#: Scanner requests for the worm-heavy log: a Nikto-style run and lone traversal probes.
+_SCANNER_URLS = (*NIKTO_EXTRA, "/scripts/..%c0%af../winnt/system32/cmd.exe?/c+dir",
+                 "/default.ida?" + "A" * 240, "/NULL.printer", "/iisadmpwd/aexp2.htr")
+_NIKTO_AGENT = "Mozilla/4.75 (Nikto/1.10 )"
+
+
+def _session(rng: random.Random, ip: str) -> list[tuple[str, str, str, str]]:
+    """One worm source's requests, in order: ``(ip, method+url+version, status, agent)``."""
+    kind = rng.random()
+    if kind < 0.55:
+        url = CODE_RED if rng.random() < 0.75 else CODE_RED_II
+        return [(ip, f"GET {url} HTTP/1.0", rng.choice(("404", "404", "400", "200")), "-")
+                for _ in range(rng.choice((1, 1, 2, 3)))]
+    if kind < 0.80:
+        urls = list(NIMDA)
+        if rng.random() < 0.4:  # a partial burst: the worm was cut off, or the log rotated
+            urls = urls[:rng.randrange(4, 12)]
+        return [(ip, f"GET {u} HTTP/1.0", "400" if "%%" in u else "404", "-") for u in urls]
+    if kind < 0.92:
+        return [(ip, f"GET {u} HTTP/1.1", "404", _NIKTO_AGENT)
+                for u in rng.sample(_SCANNER_URLS, rng.randrange(3, len(_SCANNER_URLS)))]
+    u = rng.choice(_SCANNER_URLS[-4:])
+    return [(ip, f"GET {u} HTTP/1.0", "404", "-")]
+
+
+def worm_heavy_lines(lines: int = 1_000_000, share: float = 0.18, seed: int = 2001,
+                     active: int = 8) -> Iterator[str]:
+    """A combined log of ``lines`` lines in which about ``share`` are worm requests: Code Red
+    and Code Red II (1-3 requests per source), full and partial Nimda bursts, Nikto-style
+    scanners and lone probes, from tens of thousands of sources, on a background of ordinary
+    browsing. Synthetic (seeded, generated): for benchmarks of worm-storm scanning."""
+    rng = random.Random(seed)
+    visitors = [_ip(rng) for _ in range(5000)]
+    sessions = [_session(rng, _ip(rng))[::-1] for _ in range(active)]
+    t0 = datetime(2001, 9, 18, 0, 0, tzinfo=UTC).timestamp()
+    stamp_cache: dict[int, str] = {}
+    clock = 0.0
+    for _ in range(lines):
+        clock += rng.random() * 0.1
+        sec = int(t0 + clock)
+        ts = stamp_cache.get(sec)
+        if ts is None:
+            stamp_cache.clear()
+            ts = stamp_cache[sec] = datetime.fromtimestamp(sec, UTC).strftime(
+                "%d/%b/%Y:%H:%M:%S +0000")
+        if rng.random() < share:
+            k = rng.randrange(active)
+            ip, req, status, agent = sessions[k].pop()
+            if not sessions[k]:
+                sessions[k] = _session(rng, _ip(rng))[::-1]
+            yield f'{ip} - - [{ts}] "{req}" {status} 300 "-" "{agent}"\n'
+        else:
+            ok = rng.random() < 0.93
+            yield (f'{rng.choice(visitors)} - - [{ts}] "GET {rng.choice(_PAGES)} HTTP/1.1" '
+                   f'{200 if ok else 404} {rng.randrange(200, 40000) if ok else 280} '
+                   f'"http://www.example.com/" "{rng.choice(_AGENTS)}"\n')
+
+
+def distinct_sources_lines(sources: int = 2_000_000) -> Iterator[str]:
+    """One Code Red request from each of ``sources`` distinct addresses (synthetic): the
+    memory benchmark for scans with millions of sources."""
+    start = int(datetime(2001, 7, 19, 10, 0, tzinfo=UTC).timestamp())
+    for i in range(sources):
+        ts = datetime.fromtimestamp(start + i // 50, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        a = 11 + (i >> 24)
+        yield (f'{a}.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255} - - [{ts}] '
+               f'"GET {CODE_RED} HTTP/1.0" 404 300 "-" "-"\n')
+
+
+def write_worm_heavy(path: str | Path, lines: int = 1_000_000, share: float = 0.18,
+                     seed: int = 2001) -> Path:
+    """Write :func:`worm_heavy_lines` to ``path``; returns the path."""
+    p = Path(path)
+    with open(p, "w", encoding="utf-8") as f:
+        buf: list[str] = []
+        for line in worm_heavy_lines(lines, share, seed):
+            buf.append(line)
+            if len(buf) >= 10000:
+                f.writelines(buf)
+                buf.clear()
+        f.writelines(buf)
+    return p

@@ -40,3 +40,15 @@ def csv_cell(value: object) -> str:
     LF) gets a ``'`` prefix."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+_SURROGATE_OR_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean(value: str) -> str:
+    """Text that came out of a JSON string (whose ``\\u`` escapes can hold any code point),
+    made as safe as :func:`decode` makes raw bytes: control characters as ``\\xNN`` and lone
+    surrogates (which no encoder accepts) as ``\\udNNN``."""
+    if _SURROGATE_OR_CONTROL.search(value):
+        return _SURROGATE_OR_CONTROL.sub(_hex, value)
+    return value

@@ -1,0 +1,292 @@
+"""The incremental scanner: chunks of whole log lines in, columns of matched requests out.
+
+:class:`ChunkScanner` is the one place where lines are read: it validates a chunk with its
+format's fast validator (counting the lines no parser accepts), lets the prefilter flag the
+few lines worth a closer look, and turns each flagged line into one row of a
+:class:`~wormsign.detect.columns.MatchBatch`. Worms repeat the same request verbatim, so the
+part of an access-log line after its time is parsed and matched once per distinct text
+(memoised); a repeat costs a few dictionary look-ups. ``wormsign scan`` feeds it a file's
+chunks; ``wormsign watch`` feeds it what was appended to a file since the last look.
+
+Turn batches into alerts with :func:`wormsign.detect.attribute.attribute_batches`.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wormsign.detect.columns import MatchBatch, Tables, Variant, to_micros
+from wormsign.detect.prefilter import Prefilter, candidate_lines
+from wormsign.logs import clf, formats
+from wormsign.logs.normalize import canonical_ip
+from wormsign.logs.record import Request
+from wormsign.logs.text import decode
+from wormsign.rules.loader import load_pack
+from wormsign.rules.model import Rule, RulePack
+
+#: First skipped line numbers remembered per file.
+MAX_BAD_LINES = 5
+#: Distinct request texts remembered per scanner before the memo starts afresh.
+MEMO_LIMIT = 200_000
+
+
+class RuleEngine:
+    """A rule pack made ready to scan: rules by priority and the compiled prefilter.
+
+    Build it once and share it between scanners (compiling the prefilter takes a while)."""
+
+    def __init__(self, pack: RulePack | None = None) -> None:
+        self.pack = pack or load_pack()
+        self.rules: tuple[Rule, ...] = tuple(sorted(self.pack.rules, key=lambda r: -r.priority))
+        self.prefilter = Prefilter(self.rules)
+
+    def match(self, mask: int, req: Request) -> tuple[int, ...]:
+        """Rules (indices) that hold for ``req`` among those in ``mask``: the best plain
+        rule (rules are in priority order, so lower ones need no test) and every burst rule,
+        which counts towards its bursts."""
+        cache: dict[str, str | None] = {}
+        out: list[int] = []
+        have_plain = False
+        i = 0
+        while mask:
+            if mask & 1:
+                r = self.rules[i]
+                if r.burst is None:
+                    if not have_plain and r.matches(req, cache):
+                        out.append(i)
+                        have_plain = True
+                elif r.matches(req, cache):
+                    out.append(i)
+            mask >>= 1
+            i += 1
+        return tuple(out)
+
+
+@dataclass
+class ScanStats:
+    """Lines seen by a scanner: how many, how many no parser accepted, the first of those."""
+
+    lines: int = 0
+    skipped: int = 0
+    first_skipped: list[int] = field(default_factory=list)
+
+
+class ChunkScanner:
+    """Scan one log (a file, or a stream that keeps growing) chunk by chunk.
+
+    ``pack`` is the rule pack (default: the built-in one) or a shared :class:`RuleEngine`;
+    ``fmt`` a format id (default: detected from the first chunk); ``path`` the name alerts
+    carry as ``log.file.path``. ``tables`` lets several scanners share one dictionary set
+    (so that their batches concatenate without re-coding).
+
+    Call :meth:`scan` with consecutive chunks of whole lines (each ending with a newline,
+    except maybe the last of the input) and the 1-based number of each chunk's first line.
+    The format's per-file state (IIS ``#Fields`` headers) carries from chunk to chunk, so
+    chunks must come in order. :attr:`stats` counts lines and skipped lines so far.
+    Stable API (used by ``wormsign watch``).
+    """
+
+    def __init__(self, pack: RulePack | RuleEngine | None = None, fmt: str | None = None,
+                 path: str = "<stream>", tables: Tables | None = None) -> None:
+        self.engine = pack if isinstance(pack, RuleEngine) else RuleEngine(pack)
+        self.format: formats.LogFormat | None = formats.get(fmt) if fmt else None
+        self.path = path
+        self.tables = tables or Tables()
+        self.stats = ScanStats()
+        self._state: object = self.format.new_state() if self.format else None
+        self._file = self.tables.files.code(path)
+        self._memo: dict[object, int] = {}
+        self._src: dict[object, int] = {}
+        self._time: dict[bytes, int] = {}
+        self._days: dict[bytes, int] = {}
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules batch variants refer to by index."""
+        return self.engine.rules
+
+    def detect(self, sample: bytes, name: str | None = None) -> formats.LogFormat:
+        """Fix the format from a sample (the start of the log) if it was not given; a
+        :class:`~wormsign.errors.LogFormatError` naming ``name`` (or the path) if unknown."""
+        if self.format is None:
+            self.format = formats.detect(sample[:65536], name or self.path)
+            self._state = self.format.new_state()
+        return self.format
+
+    def scan(self, chunk: bytes, first_line: int) -> MatchBatch:
+        """Matched requests of ``chunk`` (whole lines; its first line is ``first_line``)."""
+        fmt = self.detect(chunk)
+        n, bad, first = fmt.validate(chunk, first_line - 1, self._state, MAX_BAD_LINES)
+        st = self.stats
+        st.lines += n
+        st.skipped += bad
+        room = MAX_BAD_LINES - len(st.first_skipped)
+        if room > 0:
+            st.first_skipped += first[:room]
+        cand = candidate_lines(self.engine.prefilter, chunk)
+        cols = _Columns()
+        prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
+        if prefix:
+            self._scan_access(chunk, cand.line, cand.start, cand.end, cand.mask, first_line,
+                              prefix, fmt.name, cols)
+        else:
+            for li, s, e, m in zip(cand.line, cand.start, cand.end, cand.mask, strict=True):
+                req = fmt.parse(chunk[s:e], first_line + li, self._state, self.path)
+                if req is not None:
+                    self.add(req, m, cols, first_line + li)
+        if len(self._memo) > MEMO_LIMIT:
+            self._memo.clear()
+        if len(self._time) > MEMO_LIMIT:
+            self._time.clear()
+        return cols.batch(self.tables, self._file)
+
+    def scan_requests(self, reqs: Iterable[tuple[int, Request]]) -> MatchBatch:
+        """Matched requests among already parsed ones (packet captures): every rule is
+        tried on every request."""
+        cols = _Columns()
+        everything = (1 << len(self.rules)) - 1
+        for line, req in reqs:
+            self.add(req, everything, cols, line)
+        return cols.batch(self.tables, self._file)
+
+    def add(self, req: Request, mask: int, cols: _Columns, line: int) -> bool:
+        """Match one parsed request and append its row; False when no rule matched."""
+        key = (mask, req.url, req.method, req.user_agent, req.status, req.message, req.host,
+               req.referer, req.protocol, req.format)
+        v = self._memo.get(key)
+        if v is None:
+            v = self._memo[key] = self._variant(mask, req)
+        if v < 0:
+            return False
+        cols.source.append(self._source(req.source_ip))
+        cols.time.append(to_micros(req.timestamp))
+        cols.line.append(line)
+        cols.variant.append(v)
+        return True
+
+    def _variant(self, mask: int, req: Request) -> int:
+        matched = self.engine.match(mask, req)
+        if not matched:
+            return -1
+        return self.tables.variants.code(Variant(
+            req.url, req.method, req.status, req.protocol, req.user_agent, req.host,
+            req.format, matched))
+
+    def _source(self, ip: str) -> int:
+        c = self._src.get(ip)
+        if c is None:
+            c = self._src[ip] = self.tables.sources.code(_canonical_source(ip))
+        return c
+
+    def _source_code(self, raw: bytes) -> int:
+        """The code of an access-log source field, -1 when it is not an address (the
+        reader's :func:`~wormsign.logs.normalize.canonical_ip` decides; plain dotted IPv4,
+        already canonical, skips the parse)."""
+        if _IPV4.fullmatch(raw):
+            return self.tables.sources.code(raw.decode("ascii"))
+        ip = canonical_ip(decode(raw))
+        return -1 if ip is None else self.tables.sources.code(_canonical_source(ip))
+
+    def _scan_access(self, chunk: bytes, lines: list[int], starts: list[int], ends: list[int],
+                     masks: list[int], first_line: int, prefix: int, fmt_name: str,
+                     cols: _Columns) -> None:
+        """Access-log lines: the text after ``] "`` (and the vhost) is the memo key; the
+        source and time are looked up in their own small dictionaries."""
+        memo, srcs, times = self._memo, self._src, self._time
+        c_src, c_time, c_line, c_var = cols.source, cols.time, cols.line, cols.variant
+        for li, s, e, m in zip(lines, starts, ends, masks, strict=True):
+            raw = chunk[s:e]
+            if raw.endswith(b"\r"):
+                raw = raw.rstrip(b"\r\n")
+            cut = raw.find(b'] "')
+            head = raw[:cut].split(b" ", prefix) if cut > 0 else []
+            if len(head) != prefix + 1 or head[-1][:1] != b"[" or not all(head[:-1]):
+                req = clf.parse_line(raw, prefix, self.path, first_line + li, fmt_name)
+                if req is not None:
+                    self.add(req, m, cols, first_line + li)
+                continue
+            sb = head[-4]
+            sc = srcs.get(sb)
+            if sc is None:
+                sc = srcs[sb] = self._source_code(sb)
+            if sc < 0:  # not an address: parse_line gives no request
+                continue
+            key = (m, raw[cut + 3:], head[0]) if prefix == 4 else (m, raw[cut + 3:])
+            v = memo.get(key)
+            if v is None:
+                req = clf.parse_line(raw, prefix, self.path, first_line + li, fmt_name)
+                assert req is not None  # the line has the shape parse_line reads directly
+                v = memo[key] = self._variant(m, req)
+            if v < 0:
+                continue
+            tb = head[-1]
+            t = times.get(tb)
+            if t is None:
+                t = times[tb] = self._clf_time(tb)
+            c_src.append(sc)
+            c_time.append(t)
+            c_line.append(first_line + li)
+            c_var.append(v)
+
+
+    def _clf_time(self, tb: bytes) -> int:
+        """``[19/Jul/2001:10:23:45 -0700`` as microseconds, exactly as
+        :func:`wormsign.logs.clf.parse_time` reads it, but from a per-day cache (a worm storm
+        has a new second on every few lines, and datetime arithmetic per second is slow)."""
+        m = _CLF_TIME.fullmatch(tb)
+        if m is None:
+            return to_micros(clf.parse_time(decode(tb[1:])))
+        day_s, hh, mm, ss, sign, zh, zm = m.groups()
+        day = self._days.get(day_s)
+        if day is None:
+            ts = clf.parse_time(decode(day_s) + ":00:00:00 +0000")
+            day = self._days[day_s] = -1 if ts is None else to_micros(ts) // 1_000_000
+        h, mi, se, zoff = int(hh), int(mm), int(ss), int(zh) * 60 + int(zm)
+        if day < 0 or h > 23 or mi > 59 or se > 59 or zoff >= 1440:
+            return to_micros(None)
+        off = zoff * 60 if sign == b"+" else -zoff * 60
+        return (day + h * 3600 + mi * 60 + se - off) * 1_000_000
+
+
+#: The usual access-log time (anything else goes the slow, general way).
+_CLF_TIME = re.compile(rb"\[(\d\d/[A-Z][a-z][a-z]/(?:19|2\d)\d\d):(\d\d):(\d\d):(\d\d) "
+                       rb"([+-])(\d\d)(\d\d)")
+
+
+_OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: IPv4 as ``ipaddress`` writes it (no leading zeros): canonical as it stands.
+_IPV4 = re.compile(_OCTET + (rb"\." + _OCTET) * 3)
+
+
+def _canonical_source(ip: str) -> str:
+    """IPv4-mapped IPv6 sources (``::ffff:10.1.2.3``, dual-stack servers) as IPv4."""
+    if ip.startswith("::ffff:") and "." in ip:
+        return ip[7:]
+    return ip
+
+
+class _Columns:
+    """Rows being collected for one batch (compact typed arrays, not lists of objects)."""
+
+    __slots__ = ("line", "source", "time", "variant")
+
+    def __init__(self) -> None:
+        self.source = array("i")
+        self.time = array("q")
+        self.line = array("q")
+        self.variant = array("i")
+
+    def batch(self, tables: Tables, file: int) -> MatchBatch:
+        return MatchBatch(
+            tables,
+            np.frombuffer(self.source, np.int32).copy(),
+            np.frombuffer(self.time, np.int64).copy(),
+            np.frombuffer(self.line, np.int64).copy(),
+            np.frombuffer(self.variant, np.int32).copy(),
+            np.full(len(self.source), file, np.int32),
+        )
