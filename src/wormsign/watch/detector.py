@@ -1,70 +1,24 @@
-"""Detection for followed logs: chunks of complete lines in, matched requests out.
+"""Detection for followed logs: chunks of complete lines in, columns of matched requests out.
 
-Detection is the project's detection layer, not a second implementation: every call to it
-goes through :func:`scan_lines`, the one adapter to :mod:`wormsign.detect.scanner` (today's
-internals: format detection, the Hyperscan prefilter, rule matching). :class:`Detector`
-keeps per-generation parsing state (the detected format, IIS ``#Fields``) and counts lines,
+Detection is the project's detection layer, not a second implementation: each generation of
+a followed file gets its own :class:`wormsign.detect.chunkscan.ChunkScanner` (its format and
+per-file state, such as IIS ``#Fields``, carry from chunk to chunk), all sharing one
+:class:`~wormsign.detect.chunkscan.RuleEngine` and one set of dictionary tables, so their
+batches concatenate for attribution without re-coding. :class:`Detector` counts lines,
 skipped lines and errors per followed file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from wormsign.detect import scanner as _sc
-from wormsign.detect.attribute import Hit
-from wormsign.detect.prefilter import Prefilter
+from wormsign.detect.chunkscan import ChunkScanner, RuleEngine, ScanStats
+from wormsign.detect.columns import MatchBatch, Tables
 from wormsign.errors import InputError
 from wormsign.logs import formats
 from wormsign.logs.source import looks_binary
-from wormsign.rules.loader import load_pack
-from wormsign.rules.model import Rule, RulePack
+from wormsign.rules.model import RulePack
 from wormsign.watch.follower import Chunk
-
-
-@dataclass
-class Engine:
-    """What every scan shares: the rules in priority order and their prefilter."""
-
-    rules: tuple[Rule, ...]
-    prefilter: Prefilter
-    memo: dict[tuple[object, ...], tuple[Rule, ...]] = field(default_factory=dict)
-    intern: Any = field(default_factory=_sc._Interner)
-
-    @classmethod
-    def build(cls, pack: RulePack | None = None) -> Engine:
-        pack = pack or load_pack()
-        rules = tuple(sorted(pack.rules, key=lambda r: -r.priority))
-        return cls(rules, Prefilter(rules))
-
-
-def scan_lines(engine: Engine, fmt: formats.LogFormat, state: Any, data: bytes,
-               first_line: int, where: str) -> tuple[int, int, list[Hit]]:
-    """``(lines, skipped, hits)`` for ``data``, complete lines starting at ``first_line``.
-
-    The one adapter to the detection layer (swap its body for the core's incremental
-    scanner API and nothing else changes)."""
-    n, bad, _first = fmt.validate(data, first_line - 1, state, 0)
-    hits: list[Hit] = []
-    newlines = 0
-    pos = 0
-    for start, end, rule_idx in engine.prefilter.candidates(data):
-        newlines += data.count(b"\n", pos, start)
-        pos = start
-        req = fmt.parse(data[start:end], first_line + newlines, state, where)
-        if req is None:
-            continue
-        key = (rule_idx, req.url, req.method, req.user_agent, req.status, req.message,
-               req.host, req.referer)
-        matched = engine.memo.get(key)
-        if matched is None:
-            if len(engine.memo) > 200_000:
-                engine.memo.clear()
-            matched = engine.memo[key] = _sc._match(engine.rules, rule_idx, req)
-        if matched:
-            hits.append(Hit(_sc._shrink(req, engine.intern), matched))
-    return n, bad, hits
 
 
 @dataclass
@@ -75,14 +29,13 @@ class FileCounts:
     format: str = "unknown"
     lines: int = 0
     skipped: int = 0
-    hits: int = 0
+    matched: int = 0
     error: str | None = None
 
 
 @dataclass
 class _Gen:
-    fmt: formats.LogFormat | None
-    state: Any = None
+    scanner: ChunkScanner
     failed: bool = False
 
 
@@ -90,8 +43,11 @@ class Detector:
     """Scans the chunks a :class:`~wormsign.watch.follower.Follower` hands out."""
 
     def __init__(self, pack: RulePack | None = None, fmt: str | None = None) -> None:
-        self.engine = Engine.build(pack)
-        self.forced = formats.get(fmt) if fmt else None
+        self.engine = RuleEngine(pack)
+        self.tables = Tables()
+        self.fmt = fmt
+        if fmt:
+            formats.get(fmt)  # an unknown format fails here, before anything is read
         self.gens: dict[str, _Gen] = {}
         self.files: dict[str, FileCounts] = {}
         self.errors: list[str] = []
@@ -102,43 +58,41 @@ class Detector:
             fc = self.files[path] = FileCounts(path)
         return fc
 
-    def scan(self, chunk: Chunk) -> list[Hit]:
-        """The matched requests of one chunk (empty for a file that is not a known log)."""
+    def scan(self, chunk: Chunk) -> MatchBatch:
+        """The matched requests of one chunk (none for a file that is not a known log)."""
         fc = self.counts(chunk.path)
         gen = self.gens.get(chunk.key)
         if gen is None or chunk.fresh:
             gen = self.gens[chunk.key] = self._start(chunk, fc)
-        if gen.failed or gen.fmt is None:
-            return []
+        if gen.failed:
+            return MatchBatch(self.tables)
+        st = gen.scanner.stats
+        lines, skipped = st.lines, st.skipped
         try:
-            n, bad, hits = scan_lines(self.engine, gen.fmt, gen.state, chunk.data,
-                                      chunk.first_line, chunk.path)
+            batch = gen.scanner.scan(chunk.data, chunk.first_line)
         except InputError as exc:
             self._fail(gen, fc, str(exc) if exc.path else f"{chunk.path}: {exc}")
-            return []
-        fc.lines += n
-        fc.skipped += bad
-        fc.hits += len(hits)
-        return hits
+            return MatchBatch(self.tables)
+        fc.lines += st.lines - lines
+        fc.skipped += st.skipped - skipped
+        fc.matched += len(batch)
+        return batch
 
     def _start(self, chunk: Chunk, fc: FileCounts) -> _Gen:
+        gen = _Gen(ChunkScanner(self.engine, self.fmt, chunk.path, self.tables))
         sample = (chunk.head or chunk.data)[:65536]
-        gen = _Gen(self.forced)
         if looks_binary(sample):
             self._fail(gen, fc, f"{chunk.path}: not a text log (binary content); not followed")
             return gen
         try:
-            if gen.fmt is None:
-                gen.fmt = formats.detect(sample, chunk.path)
+            fc.format = gen.scanner.detect(sample, chunk.path).name
+            if chunk.head:
+                # A resumed generation: its start rebuilds the format's header state (IIS
+                # #Fields); what it matched was stored before.
+                gen.scanner.scan(chunk.head[:chunk.head.rfind(b"\n") + 1], 1)
+                gen.scanner.stats = ScanStats()
         except InputError as exc:
-            self._fail(gen, fc, str(exc))
-            return gen
-        gen.state = gen.fmt.new_state()
-        fc.format = gen.fmt.name
-        if chunk.head and gen.state is not None:
-            # A resumed generation: rebuild the header state from the start of the file.
-            end = chunk.head.rfind(b"\n") + 1
-            gen.fmt.validate(chunk.head[:end], 0, gen.state, 0)
+            self._fail(gen, fc, str(exc) if exc.path else f"{chunk.path}: {exc}")
         return gen
 
     def _fail(self, gen: _Gen, fc: FileCounts, message: str) -> None:
@@ -148,6 +102,6 @@ class Detector:
             self.errors.append(message)
 
     def forget(self, keys: set[str]) -> None:
-        """Drop the state of generations no longer followed."""
+        """Drop the scanners of generations no longer followed."""
         for k in set(self.gens) - keys:
             del self.gens[k]

@@ -94,7 +94,7 @@ class Watcher:
         self.note = on_note or self.totals.notes.append
         self.checkpoint = checkpoint
         self.detector = Detector(pack, fmt)
-        self.live = LiveAttributor(self.detector.engine.rules, hold=hold)
+        self.live = LiveAttributor(self.detector.engine.rules, self.detector.tables, hold=hold)
         saved = checkpoint.load() if checkpoint is not None else {}
         pending = saved.pop(PENDING_KEY, {}).get("items", [])
         #: lines read from each followed path in all generations (never goes back)
@@ -119,9 +119,9 @@ class Watcher:
             n = c.data.count(b"\n")
             self.totals.lines += n
             self.path_lines[c.path] = self.path_lines.get(c.path, 0) + n
-            hits = self.detector.scan(c)
-            if hits:
-                alerts.extend(self.live.add(hits, now))
+            batch = self.detector.scan(c)
+            if len(batch):
+                alerts.extend(self.live.add(batch, now))
         alerts.extend(self.live.release(now, flush=final and self.checkpoint is None))
         self.detector.forget({s.key for s in (*self.follower.live.values(),
                                               *self.follower.draining)})
