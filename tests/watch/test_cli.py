@@ -57,7 +57,9 @@ def incident(tmp_path: Path) -> Path:
     return db
 
 
-def test_sigterm_ends_cleanly_with_status_0(tmp_path: Path, incident: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_end_cleanly_with_status_0(tmp_path: Path, incident: Path,
+                                                      sig: signal.Signals) -> None:
     log = tmp_path / "access.log"
     log.write_bytes(code_red(1, 0) + benign(1, 1))
     p = _watch(str(log), "--incident", "1", "--db", str(incident))
@@ -67,7 +69,7 @@ def test_sigterm_ends_cleanly_with_status_0(tmp_path: Path, incident: Path) -> N
             f.write(code_red(2, 2))
         _wait(lambda: len(_stored(incident)) == 2)
     finally:
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(sig)
         _out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err.decode()
     assert b"Traceback" not in err

@@ -24,6 +24,7 @@ siblings by inode or head fingerprint.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import time
@@ -51,6 +52,7 @@ MAX_READ = 4 << 20
 DRAIN_GRACE = 1.0
 DONE_KEPT = 32  # finished generations remembered per followed name
 CONTEXT_BYTES = 65536
+RESCAN_EVERY = 0.25  # seconds between listings of watched directories
 
 
 @dataclass(frozen=True)
@@ -163,12 +165,21 @@ class Follower:
         self.busy = False  # the last poll stopped at max_read somewhere: poll again soon
         self._pending: list[Chunk] = []
         self._first = True
+        self.rescan_every = RESCAN_EVERY
+        self._listed: list[str] = []
+        self._listed_at = -math.inf
         if resume:
             self._resume(resume)
 
     # -- the followed names ------------------------------------------------------------
-    def names(self) -> list[str]:
-        """Every file currently followed: explicit files and eligible files in directories."""
+    def names(self, now: float | None = None, rescan: bool | None = None) -> list[str]:
+        """Every file currently followed: explicit files and eligible files in directories
+        (listed again when ``rescan``; when None, at most every ``rescan_every`` seconds)."""
+        now = time.monotonic() if now is None else now
+        if rescan is None:
+            rescan = now - self._listed_at >= self.rescan_every
+        if self.dirs and not rescan:
+            return self._listed
         out = list(self.files)
         for d in self.dirs:
             for root, dirs, files in os.walk(d):
@@ -176,6 +187,7 @@ class Follower:
                 for f in sorted(files):
                     if not f.startswith(".") and not looks_rotated(f):
                         out.append(os.path.join(root, f))
+        self._listed, self._listed_at = out, now
         return out
 
     def watch_dirs(self) -> list[str]:
@@ -183,15 +195,16 @@ class Follower:
         return sorted({str(Path(f).parent) for f in self.files} | set(self.dirs))
 
     # -- polling -----------------------------------------------------------------------
-    def poll(self, now: float | None = None) -> list[Chunk]:
-        """Read what is new everywhere; returns chunks of complete lines."""
+    def poll(self, now: float | None = None, rescan: bool | None = True) -> list[Chunk]:
+        """Read what is new everywhere; returns chunks of complete lines. ``rescan``: list
+        watched directories again (None: only if not done for ``rescan_every`` seconds)."""
         now = time.monotonic() if now is None else now
         out, self._pending = self._pending, []
         self.busy = False
         for s in list(self.draining):
             out.extend(self._read(s))
             out.extend(self._maybe_retire(s, now))
-        names = self.names()
+        names = self.names(now, rescan)
         for gone in set(self.live) - set(names):  # deleted from a watched directory
             s = self.live.pop(gone)
             s.draining = True

@@ -110,10 +110,12 @@ class Watcher:
         self._errors_seen = 0
         self.wake = threading.Event()
 
-    def step(self, now: float | None = None, *, final: bool = False) -> list[Alert]:
-        """One round: read, scan, attribute, commit; returns the alerts committed."""
+    def step(self, now: float | None = None, *, final: bool = False,
+             rescan: bool | None = True) -> list[Alert]:
+        """One round: read, scan, attribute, commit; returns the alerts committed.
+        ``rescan`` as in :meth:`Follower.poll`."""
         now = time.monotonic() if now is None else now
-        chunks = self.follower.poll(now)
+        chunks = self.follower.poll(now, rescan)
         alerts, self._restored = self._restored, []
         for c in chunks:
             n = c.data.count(b"\n")
@@ -149,17 +151,19 @@ class Watcher:
         wake = self.wake
         waker = _Waker(self.follower.watch_dirs(), wake)
         try:
+            woke = True
             while not stop.is_set():
                 before = self.totals.lines
-                self.step()
+                self.step(rescan=True if woke else None)
                 if tick is not None:
                     tick()
                 if self.follower.busy:
                     continue
                 if self.totals.lines != before:
                     stop.wait(BATCH_DELAY)
+                    woke = False
                     continue
-                wake.wait(self.poll_interval)
+                woke = wake.wait(self.poll_interval)
                 wake.clear()
         finally:
             waker.close()
