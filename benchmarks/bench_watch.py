@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import resource
 import shutil
 import signal
 import sqlite3
@@ -190,6 +191,8 @@ def main() -> int:
     th.join()
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=120)
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru.ru_utime + ru.ru_stime
     delays = sorted(seen[k] - t for k, t in w.written.items() if k in seen)
     missing = [k for k in w.written if k not in seen]
     extra = [k for k in seen if k not in w.written]
@@ -210,6 +213,8 @@ def main() -> int:
           f"doubled {dup}; watcher exit status {proc.returncode}")
     print(f"delay write -> store: p50 {q(0.50):.3f} s  p95 {q(0.95):.3f} s  "
           f"max {q(1.0):.3f} s  (bar: p95 <= {args.max_p95} s, ratio {q(0.95) / args.max_p95:.2f})")
+    print(f"watcher CPU time (all its processes): {cpu:.1f} s for {wrote_s:.1f} s of writing "
+          f"({cpu / wrote_s:.2f} cores; load average {os.getloadavg()[0]:.1f})")
     if err.strip():
         print(err.decode(errors="replace")[-2000:], file=sys.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
