@@ -21,7 +21,7 @@ from wormsign.detect.alert import Alert
 from wormsign.errors import InputError
 from wormsign.incidents import Store, detect_kind, ingest_paths
 from wormsign.incidents import schema as t
-from wormsign.incidents.ingest import alert_key, ingest_alert_batch, ingest_alerts
+from wormsign.incidents.ingest import alert_key, ingest_alert_batch, ingest_alerts, reap_stale_jobs
 from wormsign.incidents.rollup import check as rollups_consistent
 from wormsign.incidents.store import WatchOffset
 
@@ -196,6 +196,9 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_completes(
         assert job.status == "running" and job.added == count
         with store.engine.connect() as conn:
             assert rollups_consistent(conn, iid)
+        # The killed process is gone: the next ingest marks its job interrupted, and
+        # reading the same file again resumes it.
+        assert reap_stale_jobs(store, iid) == 1
         res = ingest_paths(store, iid, [path], batch_size=batch)
         assert res.files[0].resumed_from == job.position > 0
         assert _count(store, iid) == (n, n)
@@ -324,3 +327,41 @@ def test_identical_requests_stay_apart_across_watch_batches(store: Store,
     # The raw log read later holds the same two requests: nothing new.
     res = ingest_alert_batch(store, iid, [twin, replace(twin, line=2)])
     assert (res.added, res.duplicates) == (0, 2)
+
+
+def test_running_jobs_whose_process_is_gone_are_marked_interrupted(store: Store,
+                                                                    tmp_path: Path) -> None:
+    import socket
+
+    from wormsign.incidents.ingest import STALE_AFTER, reap_stale_jobs
+    from wormsign.incidents.store import now_s
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    iid = store.create_incident("reap")
+    now = now_s()
+    host = socket.gethostname()
+    base = {"incident_id": iid, "fingerprint": "1:1", "kind": "alerts", "status": "running"}
+    rows = [
+        {**base, "path": "/dead", "pid": dead.pid, "hostname": host, "started_at": now,
+         "heartbeat_at": now},                                   # this host, pid gone
+        {**base, "path": "/alive", "pid": os.getpid(), "hostname": host, "started_at": now,
+         "heartbeat_at": now},                                   # this very process
+        {**base, "path": "/remote", "pid": 1, "hostname": "elsewhere", "started_at": now,
+         "heartbeat_at": now},                                   # another host, recent
+        {**base, "path": "/silent", "pid": 1, "hostname": "elsewhere", "started_at": 0,
+         "heartbeat_at": now - STALE_AFTER - 5},                 # another host, silent
+        {**base, "path": "/legacy", "pid": None, "hostname": None, "heartbeat_at": None,
+         "started_at": now - STALE_AFTER - 5},                   # started before 0004
+    ]
+    with store.begin() as conn:
+        conn.execute(t.jobs.insert(), rows)
+    assert reap_stale_jobs(store, iid) == 3
+    with store.engine.connect() as conn:
+        got = dict(conn.execute(sa.select(t.jobs.c.path, t.jobs.c.status)).all())
+        msg = conn.execute(sa.select(t.jobs.c.message).where(t.jobs.c.path == "/dead")).scalar()
+    assert got == {"/dead": "interrupted", "/alive": "running", "/remote": "running",
+                   "/silent": "interrupted", "/legacy": "interrupted"}
+    assert f"process {dead.pid}" in msg
+    # An ingest reaps first: a killed run never stays `running`.
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl",
+                                          [make_alert(0, "198.51.100.1", "nimda")])])
