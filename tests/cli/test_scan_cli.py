@@ -94,11 +94,22 @@ def test_csv_has_one_row_per_source(sample_dir: Path, tmp_path: Path,
 
 def test_terminal_output_has_no_control_characters(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    p = tmp_path / "a.log"
-    p.write_bytes(b'1.1.1.1\x1b[2J - - [19/Jul/2001:10:23:45 +0000] "GET ' + CODE_RED.encode()
-                  + b'" 404 1\n')
+    # Sources are canonical addresses now; a file name still carries whatever it holds.
+    p = tmp_path / "a\x1b[2J\u202e.log"
+    p.write_bytes(b"junk\n" + LINE.format(url=CODE_RED, ua="-").encode())
     rc, out, err = run(["scan", str(p)], capsys)
     assert rc == 1 and "\x1b" not in out + err and "\\x1b[2J" in out
+    assert "\u202e" not in out and "\\u202e" in out
+
+
+def test_json_escapes_bidi_and_control_text(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "x\u202egol.txt"
+    p.write_bytes(b"junk\n" + LINE.format(url=CODE_RED, ua="-").encode())
+    rc, out, _ = run(["scan", "--json", str(p)], capsys)
+    d = json.loads(out)
+    assert rc == 1 and "\u202e" not in out
+    assert d["files"][0]["path"].endswith("x\\u202egol.txt")
 
 
 def test_bad_lines_are_counted_and_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

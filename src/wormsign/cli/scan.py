@@ -70,7 +70,7 @@ def _progress(paths: list[str], enabled: bool) -> Iterator[Callable[[int], None]
 def write_alerts(report: ScanReport, path: str) -> None:
     """JSON Lines, one ECS alert per matched request, streamed from the columns."""
     try:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(path, "wb") as f:
             report_mod.write_alerts(report, f)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None

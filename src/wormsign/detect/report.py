@@ -26,7 +26,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
+
+import numpy as np
 
 from wormsign.detect.alert import SEVERITY_LEVELS, Alert
 from wormsign.detect.attribute import AlertView
@@ -55,7 +57,8 @@ def ecs_lines(alerts: Iterable[Alert]) -> Iterator[str]:
     """``Alert.to_ecs()`` as JSON lines. From a scan's :class:`AlertView`, straight from the
     columns (no :class:`Alert` is built); from other alerts, one by one."""
     if isinstance(alerts, AlertView):
-        yield from _ecs_columns(alerts)
+        for block in _ecs_blocks(alerts):
+            yield from block
         return
     encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
     for a in alerts:
@@ -65,41 +68,44 @@ def ecs_lines(alerts: Iterable[Alert]) -> Iterator[str]:
                f'"log.file.line":{a.line},{encode(rest)[1:-1]}}}\n')
 
 
-def _ecs_columns(view: AlertView) -> Iterator[str]:
+def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
     """Alerts that differ only in time, source and line (a worm's requests) share the
-    encoding of everything else; sources and times are encoded once each."""
+    encoding of everything else: each distinct rest, source and time is encoded once per
+    block of rows (numpy finds the distinct ones), and a row is one string format."""
     att = view.att
     b = att.batch
+    t = b.tables
     encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    memo: dict[tuple[int, int, int, int, int], str] = {}
-    ips: dict[int, str] = {}
-    times: dict[int, str] = {}
-    srcs = b.tables.sources.values
-    step = 65536
+    srcs = t.sources.values
+    if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 >= 2**62:
+        yield list(ecs_lines(list(view)))  # absurdly many distinct requests: one by one
+        return
+    step = 1 << 18
     for lo in range(0, len(att), step):
         rows = att.row[lo:lo + step]
-        cols = zip(b.time[rows].tolist(), b.source[rows].tolist(), b.line[rows].tolist(),
-                   b.variant[rows].tolist(), b.file[rows].tolist(),
-                   att.rule[lo:lo + step].tolist(), att.family[lo:lo + step].tolist(),
-                   att.rule_family[lo:lo + step].tolist(), strict=True)
-        for t, s, line, v, f, r, fam, rfam in cols:
-            key = (v, f, r, fam, rfam)
-            rest = memo.get(key)
-            if rest is None:
-                if len(memo) > 100_000:
-                    memo.clear()
-                rest = memo[key] = _ecs_rest(view, v, f, r, fam, rfam, encode)
-            ip = ips.get(s)
-            if ip is None:
-                if len(ips) > 100_000:
-                    ips.clear()
-                ip = ips[s] = encode(srcs[s])
-            ts = times.get(t)
-            if ts is None:
-                if len(times) > 100_000:
-                    times.clear()
-                ts = times[t] = encode(iso_us(t))
-            yield f'{{"@timestamp":{ts},"source.ip":{ip},"log.file.line":{line},{rest}}}\n'
+        parts = [b.variant[rows], b.file[rows], att.rule[lo:lo + step],
+                 att.family[lo:lo + step], att.rule_family[lo:lo + step]]
+        radix = [max(len(t.variants), 1), max(len(t.files), 1), max(len(att.rules), 1),
+                 max(len(att.families), 1), max(len(att.families), 1)]
+        key = np.zeros(len(rows), np.int64)
+        for col, r in zip(parts, radix, strict=True):  # one int per distinct rest
+            key = key * r + col
+        rk, r_inv = np.unique(key, return_inverse=True)
+        rests = []
+        for k in rk.tolist():
+            digits = []
+            for r in reversed(radix):
+                k, d = divmod(k, r)
+                digits.append(d)
+            rests.append(_ecs_rest(view, *reversed(digits), encode))
+        sk, s_inv = np.unique(b.source[rows], return_inverse=True)
+        ips = [encode(srcs[c]) for c in sk.tolist()]
+        tk, t_inv = np.unique(b.time[rows], return_inverse=True)
+        times = [encode(iso_us(us)) for us in tk.tolist()]
+        yield [
+            f'{{"@timestamp":{times[i]},"source.ip":{ips[s]},"log.file.line":{n},{rests[r]}}}\n'
+            for i, s, n, r in zip(t_inv.ravel().tolist(), s_inv.ravel().tolist(),
+                                  b.line[rows].tolist(), r_inv.ravel().tolist(), strict=True)]
 
 
 def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
@@ -118,18 +124,15 @@ def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
     return str(encode(d))[1:-1]
 
 
-def write_alerts(report: ScanReport, out: TextIO) -> int:
-    """Write the scan's alerts as ECS JSON lines to ``out``; returns how many."""
+def write_alerts(report: ScanReport, out: IO[bytes]) -> int:
+    """Write the scan's alerts as ECS JSON lines (UTF-8) to the binary stream ``out``;
+    returns how many."""
     n = 0
-    batch: list[str] = []
-    for line in ecs_lines(report.alerts):
-        batch.append(line)
-        if len(batch) >= 4096:
-            out.writelines(batch)
-            n += len(batch)
-            batch.clear()
-    out.writelines(batch)
-    return n + len(batch)
+    for block in _ecs_blocks(report.alerts):
+        for lo in range(0, len(block), 16384):
+            out.write("".join(block[lo:lo + 16384]).encode("utf-8", "backslashreplace"))
+        n += len(block)
+    return n
 
 
 def _family_entry(report: ScanReport, s: Summary, k: int) -> dict[str, Any]:
@@ -158,6 +161,44 @@ def source_rows(s: Summary) -> Iterator[dict[str, Any]]:
                "severity": p.severity(g), "requests": int(p.requests[g]),
                "first_seen": iso_us(int(p.first[g])), "last_seen": iso_us(int(p.last[g])),
                "rules": p.rules_of(g, s.rule_ids)}
+
+
+def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
+    """:func:`source_rows` as compact JSON texts, built from column lists (the same bytes
+    ``encode`` gives for each row dictionary, without building them)."""
+    srcs = s.att.batch.tables.sources.values
+    p = s.pairs
+    order = s.ranked
+    fam_txt = [encode(f) for f in s.att.families]
+    sev_txt = {lv: encode(name) for name, lv in SEVERITY_LEVELS.items()}
+    ptr = p.ptr.tolist()
+    rule_l, count_l = p.rule.tolist(), p.count.tolist()
+    rule_txt = [encode(r) for r in s.rule_ids]
+    rules_memo: dict[tuple[int, ...], str] = {}
+    times: dict[int, str] = {}
+
+    def when(us: int) -> str:
+        t = times.get(us)
+        if t is None:
+            if len(times) > 100_000:
+                times.clear()
+            t = times[us] = encode(iso_us(us))
+        return t
+
+    for g, src, fam, lv, n, t0, t1 in zip(
+            order.tolist(), s.pair_source[order].tolist(), s.pair_family[order].tolist(),
+            p.level[order].tolist(), p.requests[order].tolist(), p.first[order].tolist(),
+            p.last[order].tolist(), strict=True):
+        lo, hi = ptr[g], ptr[g + 1]
+        key = (*rule_l[lo:hi], *count_l[lo:hi])
+        rules = rules_memo.get(key)
+        if rules is None:
+            rules = rules_memo[key] = "{" + ",".join(
+                f"{rule_txt[r]}:{c}" for r, c in zip(rule_l[lo:hi], count_l[lo:hi],
+                                                     strict=True)) + "}"
+        yield (f'{{"ip":{encode(safe(srcs[src]))},"family":{fam_txt[fam]},'
+               f'"severity":{sev_txt[lv]},"requests":{n},"first_seen":{when(t0)},'
+               f'"last_seen":{when(t1)},"rules":{rules}}}')
 
 
 def _head(report: ScanReport, s: Summary) -> dict[str, Any]:
@@ -199,8 +240,8 @@ def write_json(report: ScanReport, out: TextIO) -> None:
     out.write(encode(_head(report, s))[:-1] + ',"sources":[')
     sep = ""
     buf: list[str] = []
-    for row in source_rows(s):
-        buf.append(sep + encode(row))
+    for row in _source_texts(s, encode):
+        buf.append(sep + row)
         sep = ","
         if len(buf) >= 4096:
             out.write("".join(buf))
