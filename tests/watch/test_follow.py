@@ -260,3 +260,36 @@ def test_a_file_that_is_not_a_log_is_reported_once_and_the_rest_is_watched(
     w.step()
     assert len(cp.alerts) == 1
     assert sum("data.bin" in n for n in notes) == 1
+
+
+class _Flaky(MemoryCheckpoint):
+    """A checkpoint whose store is locked for the first ``failures`` commits."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def commit(self, alerts, offsets):  # type: ignore[no-untyped-def]
+        from wormsign.watch.checkpoint import CheckpointBusy
+
+        if self.failures:
+            self.failures -= 1
+            raise CheckpointBusy("database is locked")
+        return super().commit(alerts, offsets)
+
+
+def test_a_busy_store_pauses_reading_and_loses_nothing(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_bytes(code_red(1, 0))
+    cp = _Flaky(failures=2)
+    notes: list[str] = []
+    w = Watcher([str(log)], checkpoint=cp, on_note=notes.append)
+    assert w.step() == []
+    _write(log, code_red(2, 1))
+    assert w.step() == []  # still busy: the new line is not read yet
+    assert w.totals.lines == 1
+    assert len(w.step()) == 1  # committed now
+    w.step()
+    assert sorted(a.line for a in cp.alerts.values()) == [1, 2]
+    assert cp.offsets and cp.duplicates == 0
+    assert any("paused" in n for n in notes) and any("resumed" in n for n in notes)

@@ -60,3 +60,23 @@ def test_the_same_log_ingested_after_watching_adds_nothing(tmp_path: Path) -> No
         res = ingest_paths(store, iid, [str(log)])
         assert res.added == 0
         assert _count(store) == 20
+
+
+def test_two_watchers_of_one_incident_keep_their_own_offsets(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(code_red(1, 0))
+    b.write_bytes(code_red(2, 0) + code_red(3, 1))
+    with Store.open(str(tmp_path / "case.db")) as store:
+        iid = store.create_incident("t")
+        wa = Watcher([str(a)], checkpoint=StoreCheckpoint(store, iid, sensor_name([str(a)])))
+        wa.step()
+        wb = Watcher([str(b)], checkpoint=StoreCheckpoint(store, iid, sensor_name([str(b)])))
+        wb.step()
+        with open(b, "ab") as f:
+            f.write(code_red(4, 2))
+        wb.step()
+        paths = {o.path for o in store.get_watch_offsets(iid) if o.file_key.startswith("gen:")}
+        assert paths == {str(a), str(b)}
+        saved = StoreCheckpoint(store, iid, sensor_name([str(a)])).load()
+        assert {r["path"] for r in saved.values() if r.get("state") == "live"} == {str(a)}
+        assert _count(store) == 4

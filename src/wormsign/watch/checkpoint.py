@@ -16,8 +16,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from wormsign.detect.alert import Alert
+from wormsign.errors import StoreError
 
 Offsets = Mapping[str, Mapping[str, Any]]
+
+
+class CheckpointBusy(StoreError):
+    """A commit failed for a reason that may pass (a locked or unreachable database):
+    nothing of it was stored; the watcher retries it."""
 
 
 class Checkpoint(Protocol):
@@ -27,7 +33,8 @@ class Checkpoint(Protocol):
         """The offsets of the last commit (empty the first time)."""
 
     def commit(self, alerts: Sequence[Alert], offsets: Offsets) -> int:
-        """Store ``alerts`` (idempotently) and ``offsets`` together; returns alerts added."""
+        """Store ``alerts`` (idempotently) and ``offsets`` together; returns alerts added.
+        Raises :class:`CheckpointBusy` when nothing was stored but a retry may succeed."""
 
 
 def alert_identity(a: Alert) -> tuple[str, int, str, str, str]:

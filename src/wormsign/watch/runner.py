@@ -20,7 +20,7 @@ from typing import Any
 
 from wormsign.detect.alert import Alert
 from wormsign.rules.model import RulePack
-from wormsign.watch.checkpoint import Checkpoint
+from wormsign.watch.checkpoint import Checkpoint, CheckpointBusy
 from wormsign.watch.detector import Detector
 from wormsign.watch.follower import Follower
 from wormsign.watch.live import LiveAttributor
@@ -109,12 +109,19 @@ class Watcher:
         self._restored = self.live.restore(pending, time.monotonic())
         self._errors_seen = 0
         self.wake = threading.Event()
+        self._unsent: list[Alert] | None = None  # alerts read but not committed yet
 
     def step(self, now: float | None = None, *, final: bool = False,
              rescan: bool | None = True) -> list[Alert]:
         """One round: read, scan, attribute, commit; returns the alerts committed.
-        ``rescan`` as in :meth:`Follower.poll`."""
+        ``rescan`` as in :meth:`Follower.poll`.
+
+        While the checkpoint cannot commit (:class:`CheckpointBusy`: a locked or unreachable
+        store), nothing more is read: each step retries the commit of what was read, so
+        nothing is lost and memory stays bounded."""
         now = time.monotonic() if now is None else now
+        if self._unsent is not None:
+            return self._commit([], now, final)
         chunks = self.follower.poll(now, rescan)
         alerts, self._restored = self._restored, []
         for c in chunks:
@@ -130,17 +137,37 @@ class Watcher:
         for msg in self.detector.errors[self._errors_seen:]:
             self.note(msg)
         self._errors_seen = len(self.detector.errors)
-        if self.checkpoint is not None and (chunks or alerts or final):
-            offsets: dict[str, Any] = dict(self.follower.checkpoint())
-            for path, n in self.path_lines.items():
-                offsets["stream:" + path] = {"path": path, "state": "stream", "lines": n}
-            offsets[PENDING_KEY] = {"path": "", "state": PENDING_KEY,
-                                    "items": self.live.pending_records()}
+        if self.checkpoint is None or not (chunks or alerts or final):
+            return self._report(alerts)
+        return self._commit(alerts, now, final)
+
+    def _commit(self, alerts: list[Alert], now: float, final: bool) -> list[Alert]:
+        assert self.checkpoint is not None
+        alerts = (self._unsent or []) + alerts
+        offsets: dict[str, Any] = dict(self.follower.checkpoint())
+        for path, n in self.path_lines.items():
+            offsets["stream:" + path] = {"path": path, "state": "stream", "lines": n}
+        offsets[PENDING_KEY] = {"path": "", "state": PENDING_KEY,
+                                "items": self.live.pending_records()}
+        try:
             added = self.checkpoint.commit(alerts, offsets)
-            self.totals.stored += added
-            self.totals.commits += 1
-            if self.on_commit is not None:
-                self.on_commit(added)
+        except CheckpointBusy as exc:
+            if self._unsent is None:
+                self.note(f"{exc}; reading paused, retrying")
+            self._unsent = alerts
+            if final:
+                raise
+            return []
+        if self._unsent is not None:
+            self.note("store available again; reading resumed")
+        self._unsent = None
+        self.totals.stored += added
+        self.totals.commits += 1
+        if self.on_commit is not None:
+            self.on_commit(added)
+        return self._report(alerts)
+
+    def _report(self, alerts: list[Alert]) -> list[Alert]:
         self.totals.alerts += len(alerts)
         if alerts and self.on_alerts is not None:
             self.on_alerts(alerts)

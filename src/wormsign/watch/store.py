@@ -38,7 +38,7 @@ from wormsign.detect.alert import Alert
 from wormsign.errors import WormsignError
 from wormsign.incidents.ingest import ingest_alert_batch
 from wormsign.incidents.store import Store, WatchOffset
-from wormsign.watch.checkpoint import Offsets
+from wormsign.watch.checkpoint import CheckpointBusy, Offsets
 
 REFRESH_EVERY = 5.0
 
@@ -104,6 +104,11 @@ class StoreCheckpoint:
         self.sensor = sensor
         self.note = note or (lambda _m: None)
         self.sent: dict[str, WatchOffset] = {}
+        self.paths = [p for p in sensor.split("\x1f") if p]
+
+    def _mine(self, path: str) -> bool:
+        """Whether a row's path is one this watcher follows (a file or one in a folder)."""
+        return any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in self.paths)
 
     def load(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -112,7 +117,7 @@ class StoreCheckpoint:
                 rec = from_row(o, self.sensor)
             except ValueError:
                 continue
-            if rec is not None:
+            if rec is not None and (rec[0] == "pending" or self._mine(o.path)):
                 out[rec[0]] = rec[1]
                 self.sent[o.file_key] = WatchOffset(o.file_key, o.path, o.device, o.inode,
                                                     o.offset, o.line, o.head)
@@ -125,15 +130,19 @@ class StoreCheckpoint:
                    and self.sent.get(o.file_key) != o]
         # The stream rows of the paths with alerts go last: alerts count in them.
         streams = [o for o in rows if o.file_key.startswith("stream:") and o.path in with_alerts]
-        res = ingest_alert_batch(self.store, self.incident_id, alerts,
-                                 checkpoint=changed + streams)
+        try:
+            res = ingest_alert_batch(self.store, self.incident_id, alerts,
+                                     checkpoint=changed + streams)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise CheckpointBusy(f"incident store unavailable: {reason}") from exc
         for o in changed + streams:
             self.sent[o.file_key] = o
         for msg in res.errors:
             self.note(msg)
-        gone = [k for k in self.sent if k.startswith("gen:")
-                and k not in {o.file_key for o in rows}]
-        for k in gone:  # retired generations (their heads are kept as done:)
+        present = {o.file_key for o in rows}
+        gone = [k for k in self.sent if k.startswith(("gen:", "done:")) and k not in present]
+        for k in gone:  # retired generations (their heads are kept as done:), old heads
             self.store.delete_watch_offset(self.incident_id, k)
             del self.sent[k]
         return res.added
