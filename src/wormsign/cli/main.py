@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "probe": "wormsign.cli.probe",
     "incident": "wormsign.cli.incident",
     "serve": "wormsign.cli.serve",
+    "watch": "wormsign.cli.watch",
 }
 
 EXIT_ERROR = 2

@@ -1,0 +1,90 @@
+"""``wormsign watch``: follow logs as they are written, alert live, feed an incident."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from wormsign.errors import ConfigError
+from wormsign.logs.formats import FORMATS
+from wormsign.rules.loader import load_pack
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "watch", help="follow web-server logs live (tail -F) and alert as worms arrive",
+        description="Follow files and directories as `tail -F` does (rotation by rename and "
+        "by copy-truncate, new files in directories; compressed rotations are not read "
+        "again), detect worm requests as they are written and show them live; with "
+        "--incident, store them in the incident (idempotent, resumes after a crash without "
+        "losing or doubling a line) and keep its blocklist current. SIGTERM or Ctrl-C ends "
+        "it cleanly (exit status 0).",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="log file or directory")
+    p.add_argument("--incident", type=int, metavar="ID", help="store alerts in this incident")
+    p.add_argument("--db", help="incident store: path or URL (default $WORMSIGN_DB)")
+    p.add_argument("--format", choices=sorted(FORMATS), help="force the log format")
+    p.add_argument("--rules", action="append", default=[], metavar="PATH",
+                   help="extra rule file or directory (repeatable)")
+    p.add_argument("--poll-interval", type=float, default=0.5, metavar="S",
+                   help="seconds between polls when no file-system event arrives (0.5)")
+    p.add_argument("--hold", type=float, default=None, metavar="S",
+                   help="wall-clock seconds a possible Nimda request waits for its burst "
+                   "(default: the burst window, 60)")
+    p.add_argument("--from-end", action="store_true",
+                   help="start existing files at their end (as tail -f), not at their start")
+    p.add_argument("--plain", action="store_true",
+                   help="one line per alert even on a terminal (no live view)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-alert output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.poll_interval > 0 or args.poll_interval > 3600:
+        raise ConfigError("--poll-interval must be a number of seconds in (0, 3600]")
+    if args.hold is not None and not 0 <= args.hold <= 86400:
+        raise ConfigError("--hold must be a number of seconds in [0, 86400]")
+    from wormsign.watch.runner import Watcher
+    from wormsign.watch.view import LiveView, PlainOutput
+
+    pack = load_pack(args.rules)
+    plain = PlainOutput(quiet=args.quiet)
+    live_view = sys.stdout.isatty() and not args.plain and not args.quiet
+    sink: Any = None
+    checkpoint: Any = None
+    if args.incident is not None:
+        from wormsign.watch.store import StoreSink
+        sink = StoreSink.open(args.db, args.incident, args.paths, note=plain.note)
+        checkpoint = sink.checkpoint
+    elif args.db:
+        raise ConfigError("--db needs --incident (without it nothing is stored)")
+    stop = threading.Event()
+    try:
+        watcher = Watcher(args.paths, checkpoint=checkpoint, pack=pack, fmt=args.format,
+                          poll_interval=args.poll_interval, from_end=args.from_end,
+                          hold=args.hold, on_note=plain.note,
+                          on_commit=sink.after_commit if sink is not None else None)
+        handler = watcher.stop_signal(stop)
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+        if live_view:
+            title = "wormsign watch " + " ".join(args.paths)
+            with LiveView(title, watcher.totals) as view:
+                watcher.on_alerts = view.alerts
+                watcher.note = view.note
+                watcher.follower.note = view.note
+                watcher.run(stop, tick=view.tick)
+        else:
+            watcher.on_alerts = plain.alerts
+            watcher.run(stop)
+    finally:
+        if sink is not None:
+            sink.close()
+    t = watcher.totals
+    stored = f", {t.stored:,} new in incident {args.incident}" if sink is not None else ""
+    print(f"wormsign watch: {t.lines:,} lines read, {t.alerts:,} alerts{stored}",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,209 @@
+"""The incident store as the watcher's checkpoint: alerts and read offsets in one transaction.
+
+:class:`StoreCheckpoint` hands each step's alerts to
+:func:`wormsign.incidents.ingest.ingest_alert_batch` together with the follower's state as
+:class:`~wormsign.incidents.store.WatchOffset` rows, so both are committed in ONE
+transaction: a watcher killed at any point resumes from offsets that match exactly the
+alerts stored. The rows (``file_key`` prefixes):
+
+- ``gen:KEY`` one generation of a followed file (device, inode, offset, line; ``head`` holds
+  ``STATE:LENGTH:DIGEST``, the follower's state and head fingerprint);
+- ``done:DIGEST`` the head of a finished generation (so a copy of it is not read again);
+- ``stream:HASH`` one per followed path, passed last with every batch that has alerts of
+  that path: the stream whose occurrence counters key the alerts by content (its ``offset``
+  is the number of lines read from the path in all, so it never goes back);
+- ``pending:HASH`` the held requests (:mod:`wormsign.watch.live`) of this watcher, as JSON
+  in ``path`` (the row has no other text column that ingest leaves alone).
+
+Alerts are keyed by content with the format's sensor family, like ``incident ingest``: the
+same log ingested later adds nothing.
+
+:class:`StoreSink` adds what an incident needs while the watch runs: its blocklist refreshed
+and the playbooks of new families applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from wormsign.detect.alert import Alert
+from wormsign.errors import WormsignError
+from wormsign.incidents.ingest import ingest_alert_batch
+from wormsign.incidents.store import Store, WatchOffset
+from wormsign.watch.checkpoint import CheckpointBusy, Offsets
+
+REFRESH_EVERY = 5.0
+
+
+def _h(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+
+
+def sensor_name(paths: Sequence[str]) -> str:
+    """The identity of a watcher: the absolute paths it follows."""
+    return "\x1f".join(sorted(os.path.abspath(p) for p in paths))
+
+
+def to_rows(key: str, r: Mapping[str, Any], sensor: str) -> WatchOffset:
+    """One follower record as a store row (see the module docstring)."""
+    state = r.get("state")
+    path = str(r.get("path", ""))
+    if state in ("live", "draining"):
+        return WatchOffset(f"gen:{key}", path, int(r["dev"]), int(r["ino"]), int(r["offset"]),
+                           int(r["line"]), f"{state}:{int(r['head_len'])}:{r['head']}")
+    if state == "done":
+        return WatchOffset(f"done:{r['head']}", path, 0, 0, 0, 0,
+                           f"done:{int(r['head_len'])}:{r['head']}")
+    if state == "stream":
+        n = int(r.get("lines", 0))
+        return WatchOffset(f"stream:{_h(path)}", path, 0, 0, n, n, "stream")
+    if state == "pending":
+        return WatchOffset(f"pending:{_h(sensor)}", json.dumps(r.get("items", [])), 0, 0, 0, 0,
+                           "pending")
+    raise ValueError(f"unknown watch record state {state!r}")
+
+
+def from_row(o: WatchOffset, sensor: str) -> tuple[str, dict[str, Any]] | None:
+    """A store row back as a follower record (None for rows of other watchers)."""
+    kind, _, rest = o.file_key.partition(":")
+    if kind == "gen":
+        state, length, digest = o.head.split(":", 2)
+        return rest, {"path": o.path, "dev": o.device, "ino": o.inode, "offset": o.offset,
+                      "line": o.line, "head_len": int(length), "head": digest, "state": state}
+    if kind == "done":
+        _, length, digest = o.head.split(":", 2)
+        return o.file_key, {"path": o.path, "state": "done", "head_len": int(length),
+                            "head": digest}
+    if kind == "stream":
+        return "stream:" + o.path, {"path": o.path, "state": "stream", "lines": o.offset}
+    if kind == "pending" and rest == _h(sensor):
+        try:
+            items = json.loads(o.path)
+        except ValueError:
+            items = []
+        return "pending", {"path": "", "state": "pending", "items": items}
+    return None
+
+
+class StoreCheckpoint:
+    """A :class:`~wormsign.watch.checkpoint.Checkpoint` in an incident store."""
+
+    def __init__(self, store: Store, incident_id: int, sensor: str,
+                 note: Callable[[str], None] | None = None) -> None:
+        store.require_open(incident_id)
+        self.store = store
+        self.incident_id = incident_id
+        self.sensor = sensor
+        self.note = note or (lambda _m: None)
+        self.sent: dict[str, WatchOffset] = {}
+        self.paths = [p for p in sensor.split("\x1f") if p]
+
+    def _mine(self, path: str) -> bool:
+        """Whether a row's path is one this watcher follows (a file or one in a folder)."""
+        return any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in self.paths)
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for o in self.store.get_watch_offsets(self.incident_id):
+            try:
+                rec = from_row(o, self.sensor)
+            except ValueError:
+                continue
+            if rec is not None and (rec[0] == "pending" or self._mine(o.path)):
+                out[rec[0]] = rec[1]
+                self.sent[o.file_key] = WatchOffset(o.file_key, o.path, o.device, o.inode,
+                                                    o.offset, o.line, o.head)
+        return out
+
+    def commit(self, alerts: Sequence[Alert], offsets: Offsets) -> int:
+        rows = [to_rows(k, r, self.sensor) for k, r in offsets.items()]
+        with_alerts = {a.file_path for a in alerts}
+        changed = [o for o in rows if not o.file_key.startswith("stream:")
+                   and self.sent.get(o.file_key) != o]
+        # The stream rows of the paths with alerts go last: alerts count in them.
+        streams = [o for o in rows if o.file_key.startswith("stream:") and o.path in with_alerts]
+        try:
+            res = ingest_alert_batch(self.store, self.incident_id, alerts,
+                                     checkpoint=changed + streams)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise CheckpointBusy(f"incident store unavailable: {reason}") from exc
+        for o in changed + streams:
+            self.sent[o.file_key] = o
+        for msg in res.errors:
+            self.note(msg)
+        present = {o.file_key for o in rows}
+        gone = [k for k in self.sent if k.startswith(("gen:", "done:")) and k not in present]
+        for k in gone:  # retired generations (their heads are kept as done:), old heads
+            self.store.delete_watch_offset(self.incident_id, k)
+            del self.sent[k]
+        return res.added
+
+    def finish(self) -> None:
+        """Nothing to close: every commit is complete in itself."""
+
+
+class StoreSink:
+    """A store checkpoint plus blocklist and playbook upkeep.
+
+    The upkeep runs in a background thread, so a blocklist of many sources never stalls
+    the watch loop; it runs again no sooner than ``refresh_every`` seconds, or four times
+    as long as it last took, after its previous run.
+    """
+
+    def __init__(self, store: Store, incident_id: int, sensor: str,
+                 note: Callable[[str], None], refresh_every: float = REFRESH_EVERY) -> None:
+        self.store = store
+        self.incident_id = incident_id
+        self.checkpoint = StoreCheckpoint(store, incident_id, sensor, note)
+        self.note = note
+        self.refresh_every = refresh_every
+        self._unrefreshed = 0
+        self._next = 0.0
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, db: str | None, incident_id: int, paths: Sequence[str],
+             note: Callable[[str], None]) -> StoreSink:
+        return cls(Store.open(db), incident_id, sensor_name(paths), note)
+
+    def after_commit(self, added: int) -> None:
+        """Start a blocklist refresh (and apply playbooks) when alerts were added and the
+        last refresh is long enough ago."""
+        self._unrefreshed += added
+        busy = self._thread is not None and self._thread.is_alive()
+        if self._unrefreshed and not busy and time.monotonic() >= self._next:
+            self._unrefreshed = 0
+            self._thread = threading.Thread(target=self.refresh, name="wormsign-blocklist",
+                                            daemon=True)
+            self._thread.start()
+
+    def refresh(self) -> None:
+        """Bring the blocklist and the playbook tasks up to date with the stored alerts."""
+        from wormsign.incidents.blocklist import refresh
+        from wormsign.incidents.playbook import apply_playbooks
+
+        t0 = time.monotonic()
+        try:
+            refresh(self.store, self.incident_id)
+            apply_playbooks(self.store, self.incident_id)
+        except (WormsignError, sa.exc.SQLAlchemyError) as exc:
+            self.note(f"blocklist refresh failed: {exc}")
+        took = time.monotonic() - t0
+        self._next = time.monotonic() + max(self.refresh_every, 4 * took)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._unrefreshed:
+            self.refresh()
+        self.checkpoint.finish()
+        self.store.close()
