@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import json
 from pathlib import Path
 
 import pytest
 
 from incidents.helpers import assess_doc, synthetic_alerts, write_jsonl
+from systemparts import pdf_unavailable
 from wormsign.cli.main import main
 
 
@@ -69,7 +71,7 @@ def test_incident_flow_from_alerts_to_report(store_url: str, tmp_path: Path,
     assert rc == 2 and "ambiguous" in err
 
     outs = {}
-    for fmt in ("nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix"):
+    for fmt in ("plain", "nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix"):
         path = tmp_path / f"block.{fmt}"
         rc, out, err = run(["incident", "export", str(iid), "--format", fmt, "--out",
                             str(path), "--ttl", "12h", *db], capsys)
@@ -80,6 +82,7 @@ def test_incident_flow_from_alerts_to_report(store_url: str, tmp_path: Path,
     assert {r["address"] for r in rows} == external
     assert not any(a.startswith("198.51.0.") for a in [r["address"] for r in rows])
     assert json.loads(outs["stix"])["type"] == "bundle"
+    assert set(outs["plain"].split()) == external
 
     rc, out, _ = run(["incident", "blocklist", str(iid), "--json", *db], capsys)
     assert {e["address"] for e in json.loads(out)} == external
@@ -102,6 +105,28 @@ def test_incident_flow_from_alerts_to_report(store_url: str, tmp_path: Path,
     assert out.strip() == "no incidents"
 
 
+def test_plain_and_aggregated_export(tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    db = ["--db", str(tmp_path / "a.db")]
+    alerts = synthetic_alerts(300, seed=3)
+    run(["incident", "new", "agg", *db], capsys)
+    run(["incident", "ingest", "1", str(write_jsonl(tmp_path / "a.jsonl", alerts)), *db],
+        capsys)
+    rc, out, err = run(["incident", "export", "1", "--format", "plain", *db], capsys)
+    plain = {ipaddress.ip_address(x) for x in out.split()}
+    # internal (RFC 1918) sources are never blocked
+    external = {ip for ip in map(ipaddress.ip_address, (a.source_ip for a in alerts))
+                if not ip.is_private}
+    assert rc == 0 and external and plain == external, err
+    rc, out, err = run(["incident", "export", "1", "--format", "plain", "--aggregate", *db],
+                       capsys)
+    blocks = [ipaddress.ip_network(x) for x in out.split()]
+    assert rc == 0 and 0 < len(blocks) < len(plain), err
+    # the blocks hold exactly the listed addresses, nothing more
+    assert {a for b in blocks for a in b} == plain
+
+
+@pytest.mark.skipif(pdf_unavailable() is not None, reason=pdf_unavailable() or "")
 def test_pdf_report_from_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = ["--db", str(tmp_path / "c.db")]
     run(["incident", "new", "pdf", *db], capsys)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from incidents.helpers import assess_doc, make_alert, synthetic_alerts, write_jsonl
+from systemparts import pdf_unavailable
 from wormsign.incidents import Store, ingest_paths, render_html, render_pdf
 
 EVIL_UA = '<script>alert("pwned")</script>'
@@ -102,25 +103,7 @@ def test_html_report_is_self_contained_and_escaped(store: Store, tmp_path: Path)
     assert "iis02" not in assets and "1 verdict(s) patched or not affected" in assets
 
 
-def _pdf_unavailable() -> str | None:
-    """Why WeasyPrint cannot make a clean PDF here (None when it can): the package, or a
-    system library it needs (Pango, HarfBuzz with its subset library), is missing."""
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            import weasyprint  # noqa: F401
-        except (ImportError, OSError) as exc:
-            return f"WeasyPrint cannot load: {exc} (apt-get install libpango-1.0-0 " \
-                   "libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0)"
-    for w in caught:
-        if "weasyprint" in str(w.filename).lower() or "HarfBuzz" in str(w.message):
-            return f"WeasyPrint warns: {w.message} (apt-get install libharfbuzz-subset0)"
-    return None
-
-
-_PDF_SKIP = _pdf_unavailable()
+_PDF_SKIP = pdf_unavailable()
 
 
 @pytest.mark.skipif(_PDF_SKIP is not None, reason=_PDF_SKIP or "")

@@ -17,7 +17,7 @@ from wormsign.logs.text import safe
 
 ActionFn = Callable[[Any, argparse.Namespace], int]
 
-FORMATS = ("nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix")
+FORMATS = ("plain", "nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix")
 TASK_STATUSES = ("open", "in-progress", "done", "skipped")
 
 
@@ -102,6 +102,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--format", required=True, choices=FORMATS)
     sp.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
     sp.add_argument("--ttl", help="lifetime of new or re-seen entries (default 7d)")
+    sp.add_argument("--aggregate", action="store_true",
+                    help="collapse addresses into CIDR blocks (ipaddress.collapse_addresses)")
 
     sp = add("report", _report, "write the incident report as HTML and/or PDF")
     sp.add_argument("id", type=int)
@@ -318,10 +320,11 @@ def _blocklist(store: Any, args: argparse.Namespace) -> int:
 
 
 def _export(store: Any, args: argparse.Namespace) -> int:
-    from wormsign.incidents import export
-    text = export(store, args.id, args.format, ttl=args.ttl)
+    from wormsign.incidents.exporters import stream
+    pieces = stream(store, args.id, args.format, ttl=args.ttl, aggregated=args.aggregate)
     with _output(args.out) as fh:
-        fh.write(text)
+        for piece in pieces:  # a STIX bundle of a large blocklist is never held whole
+            fh.write(piece)
     return 0
 
 
