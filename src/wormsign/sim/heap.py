@@ -3,7 +3,7 @@
 Rows are contiguous, so sifting touches one cache line per level. Host, kind and epoch are
 stored as float64 (exact below 2^53). An event whose epoch no longer matches its host's is
 stale and ignored when popped, so events are never removed from the middle. ``hn[0]`` is the
-size; :func:`grow` makes room (:func:`reserve` for a :class:`~wormsign.sim.state.Heap`).
+size; :func:`grow` makes room.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import numpy as np
 import numpy.typing as npt
 
 from wormsign.sim._jit import njit
-from wormsign.sim.state import Heap
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -80,11 +79,3 @@ def grow(hp: F64, need: int) -> F64:
     out = np.empty((size, 4))
     out[: hp.shape[0]] = hp
     return out
-
-
-@njit
-def reserve(events: Heap, need: int) -> None:
-    """Room for ``need`` rows in ``events`` (its storage replaced by a grown copy if needed)."""
-    rows = events.box[0]
-    if need > rows.shape[0]:
-        events.box[0] = grow(rows, need)

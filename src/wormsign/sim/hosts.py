@@ -1,9 +1,8 @@
-"""Per-host bookkeeping for the kernel: index lists, pools, walkers, starting and stopping scanners.
+"""Per-host bookkeeping for the kernel: index lists, walkers, starting and stopping scanners.
 
 A scanning host contributes to exactly one kind of aggregate: the random-scanning probe rates
 (per side of a filtered block, per /8 and /16 group for local preference), the hit-list
-holders, or the sequence walkers' event heap. These helpers keep that consistent; each works on
-the named records of :mod:`wormsign.sim.state`.
+holders, or the sequence walkers' event heap. These helpers keep that consistent.
 """
 
 from __future__ import annotations
@@ -18,59 +17,37 @@ from wormsign.sim.codes import (
     A_SENT,
     E_TELESCOPE,
     HITLIST,
+    Q_HITLIST_THEN,
+    Q_SEQ_START,
+    Q_STRATEGY,
     SEQ,
     STATIC,
+    UNIFORM,
 )
 from wormsign.sim.heap import heap_push
-from wormsign.sim.pools import pool_add, pool_remove
-from wormsign.sim.state import IndexList, Pools, Sim
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
+U8 = npt.NDArray[np.uint8]
 
 
 @njit
-def list_add(lst: IndexList, h: int) -> None:
-    """Add ``h`` (not a member) at the end of the list."""
-    lst.items[lst.n[0]] = h
-    lst.pos[h] = lst.n[0]
-    lst.n[0] += 1
+def list_add(lst: I64, lpos: I64, n: I64, h: int) -> None:
+    """Append ``h`` to the index list ``lst[:n[0]]`` (``lpos`` maps members to slots)."""
+    lst[n[0]] = h
+    lpos[h] = n[0]
+    n[0] += 1
 
 
 @njit
-def list_remove(lst: IndexList, h: int) -> None:
-    """Remove the member ``h`` by moving the last member into its slot."""
-    i = lst.pos[h]
-    last = lst.items[lst.n[0] - 1]
-    lst.items[i] = last
-    lst.pos[last] = i
-    lst.pos[h] = -1
-    lst.n[0] -= 1
-
-
-@njit
-def leave_pools(pools: Pools, side: I64, local: bool, h: int) -> None:
-    """Host ``h`` is no longer susceptible: out of every pool it is in."""
-    p = pools.by_side
-    pool_remove(p.mem, p.pos, p.start, p.cnt, side[h], h)
-    if local:
-        p = pools.own1
-        pool_remove(p.mem, p.pos, p.start, p.cnt, pools.key1[h], h)
-        p = pools.own2
-        pool_remove(p.mem, p.pos, p.start, p.cnt, pools.key2[h], h)
-
-
-@njit
-def join_pools(pools: Pools, side: I64, local: bool, h: int,
-               rng: np.random.Generator) -> None:
-    """Host ``h`` is susceptible again: back in every pool, each at a random slot."""
-    p = pools.by_side
-    pool_add(p.mem, p.pos, p.start, p.cnt, side[h], h, rng)
-    if local:
-        p = pools.own1
-        pool_add(p.mem, p.pos, p.start, p.cnt, pools.key1[h], h, rng)
-        p = pools.own2
-        pool_add(p.mem, p.pos, p.start, p.cnt, pools.key2[h], h, rng)
+def list_remove(lst: I64, lpos: I64, n: I64, h: int) -> None:
+    """Remove ``h`` from the index list by moving the last member into its slot."""
+    i = lpos[h]
+    last = lst[n[0] - 1]
+    lst[i] = last
+    lpos[last] = i
+    lpos[h] = -1
+    n[0] -= 1
 
 
 @njit
@@ -109,153 +86,142 @@ def overlap(a: float, b: float, lo: int, hi: int) -> int:
 
 
 @njit
-def walker_start(sim: Sim, h: int, strategy: int, vtime: float,
+def walker_start(h: int, strategy: int, seq_start: int, wpos: F64, wptr: I64, wwrap: I64,
+                 wv: F64, wacc: F64, seq_sorted: I64, seq_bucket: I64, seq_own: I64,
+                 space: float, vtime: float,
+                 rate: F64, wp: F64, wn: I64, sepoch: I64,
                  rng: np.random.Generator) -> None:
-    """Place walker ``h`` at its starting point and queue its first vulnerable crossing.
+    """Place a walker at its starting point and queue its first vulnerable crossing.
 
-    Positions are unwrapped (``wrap`` laps of the space); ``vt`` is the virtual time (time
-    scaled by the congestion factor) at which the walker stood at ``pos``. The caller
-    guarantees room in the walkers' heap.
+    Positions are unwrapped (``wwrap`` laps of the space); ``wv`` is the virtual time (time
+    scaled by the congestion factor) at which the walker stood at ``wpos``.
     """
-    order, walk, space = sim.order, sim.walk, sim.params.space
-    n = order.sorted.shape[0]
+    n = seq_sorted.shape[0]
     if strategy == STATIC:
         pos = 0.0
-    elif strategy == SEQ and sim.params.seq_start == 0:
-        pos = float(order.own[h]) + 1.0
+    elif strategy == SEQ and seq_start == 0:
+        pos = float(seq_own[h]) + 1.0
     else:
         pos = math.floor(rng.random() * space)
-    ptr = first_at_or_after(order.sorted, order.bucket, pos, space)
+    ptr = first_at_or_after(seq_sorted, seq_bucket, pos, space)
     wrap = 0
     if ptr == n:
         ptr = 0
         wrap = 1
-    walk.pos[h] = pos
-    walk.acc[h] = pos
-    walk.ptr[h] = ptr
-    walk.wrap[h] = wrap
-    walk.vt[h] = vtime
-    nxt = vtime + (order.sorted[ptr] + wrap * space - pos) / sim.world.rate[h]
-    heap_push(walk.heap.box[0], walk.heap.n, nxt, h, 0, sim.scan.sepoch[h])
+    wpos[h] = pos
+    wacc[h] = pos
+    wptr[h] = ptr
+    wwrap[h] = wrap
+    wv[h] = vtime
+    nxt = vtime + (seq_sorted[ptr] + wrap * space - pos) / rate[h]
+    heap_push(wp, wn, nxt, h, 0, sepoch[h])
 
 
 @njit
-def effective_rate(sim: Sim, h: int) -> float:
-    """Host ``h``'s probe rate that gets through blacklisting."""
-    rate = sim.world.rate[h]
-    return float(rate * (1.0 - sim.params.bl_cov) if sim.hosts.black[h] else rate)
-
-
-@njit
-def join_random(sim: Sim, h: int, eff: float) -> None:
-    """Scanning host ``h`` picks targets at random from now on, at effective rate ``eff``."""
-    scan, side = sim.scan, sim.world.side[h]
-    scan.randomer[h] = 1
-    scan.agg[side] += eff
-    if sim.params.local:
-        a = sim.world.g1[h]
-        b = sim.world.g2[h]
-        scan.rate1[a * 2 + side] += eff
-        scan.rate2[b * 2 + side] += eff
-        if scan.cnt1[a] == 0:
-            list_add(scan.act1, a)
-        scan.cnt1[a] += 1
-        if scan.cnt2[b] == 0:
-            list_add(scan.act2, b)
-        scan.cnt2[b] += 1
-
-
-@njit
-def leave_random(sim: Sim, h: int, eff: float) -> None:
-    """Random scanner ``h`` stops; a group left without one is reset exactly (no drift)."""
-    scan, side = sim.scan, sim.world.side[h]
-    scan.randomer[h] = 0
-    scan.agg[side] -= eff
-    if sim.params.local:
-        a = sim.world.g1[h]
-        b = sim.world.g2[h]
-        scan.rate1[a * 2 + side] -= eff
-        scan.rate2[b * 2 + side] -= eff
-        scan.cnt1[a] -= 1
-        if scan.cnt1[a] == 0:
-            list_remove(scan.act1, a)
-            scan.rate1[a * 2] = 0.0
-            scan.rate1[a * 2 + 1] = 0.0
-        scan.cnt2[b] -= 1
-        if scan.cnt2[b] == 0:
-            list_remove(scan.act2, b)
-            scan.rate2[b * 2] = 0.0
-            scan.rate2[b * 2 + 1] = 0.0
-
-
-@njit
-def watch(sim: Sim, h: int, t: float, rng: np.random.Generator) -> None:
-    """Telescopes: host ``h``'s probes reach block k as a Poisson process of rate rate * q;
-    its first one is a timed event, the later ones are drawn in bulk with the seen hosts."""
-    tel, rate = sim.tel, sim.world.rate[h]
-    for k in range(sim.world.qtel.shape[0]):
-        q = sim.world.qtel[k, h]
-        if q <= 0.0:
-            continue
-        if tel.seen[k, h]:
-            tel.qsum[k] += rate * q
-        else:
-            heap_push(sim.events.box[0], sim.events.n, t + rng.exponential(1.0 / (rate * q)),
-                      h, E_TELESCOPE + k, sim.scan.sepoch[h])
-
-
-@njit
-def start_scanning(sim: Sim, hosts: I64, count: int, t: float,
-                   rng: np.random.Generator) -> None:
-    """Hosts ``hosts[:count]`` start scanning at time ``t`` (those already scanning are
-    skipped): each joins the aggregates of its kind. The caller guarantees room in the event
-    heap for one event per telescope and host.
+def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64,
+                   local: bool, bl_cov: float,
+                   space: float, scanning: U8, sepoch: I64, scan_list: I64, scan_pos: I64,
+                   n_scan: I64, rate: F64, black: U8, hl_lo: I64, hl_hi: I64, hl_list: I64,
+                   hl_pos: I64, n_hl: I64, randomer: U8, walker: U8, side: I64, g1: I64,
+                   g2: I64, agg: F64, rate1: F64, rate2: F64, cnt_g1: I64, cnt_g2: I64,
+                   act1: I64, act1_pos: I64, n_act1: I64, act2: I64, act2_pos: I64,
+                   n_act2: I64, wpos: F64, wptr: I64, wwrap: I64, wv: F64, wacc: F64,
+                   seq_sorted: I64, seq_bucket: I64, seq_own: I64, wp: F64, wn: I64, qtel: F64,
+                   qsum: F64,
+                   seen: U8, hp: F64, hn: I64, rng: np.random.Generator) -> None:
+    """Hosts ``hosts[lo:hi]`` start scanning at time ``t`` (those already scanning are
+    skipped): each joins the aggregates of its kind. One call per batch, not per host, since
+    a call passes every array. The caller guarantees room in the event heap for
+    ``qtel.shape[0]`` events per host.
     """
-    par, scan, hit = sim.params, sim.scan, sim.hit
-    for idx in range(count):
+    strategy = pi[Q_STRATEGY]
+    for idx in range(lo, hi):
         h = hosts[idx]
-        if scan.scanning[h]:
+        if scanning[h]:
             continue
-        scan.scanning[h] = 1
-        scan.sepoch[h] += 1
-        list_add(scan.members, h)
-        scan.agg[A_SENT] += sim.world.rate[h]
-        eff = effective_rate(sim, h)
-        if par.strategy == HITLIST and hit.lo[h] < hit.hi[h]:
-            list_add(hit.holders, h)
-        elif par.random_scan:
-            join_random(sim, h, eff)
+        scanning[h] = 1
+        sepoch[h] += 1
+        list_add(scan_list, scan_pos, n_scan, h)
+        agg[A_SENT] += rate[h]
+        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+        if strategy == HITLIST and hl_lo[h] < hl_hi[h]:
+            list_add(hl_list, hl_pos, n_hl, h)
+        elif strategy == UNIFORM or local or (strategy == HITLIST and pi[Q_HITLIST_THEN] == 0):
+            randomer[h] = 1
+            agg[side[h]] += eff
+            if local:
+                a = g1[h]
+                b = g2[h]
+                rate1[a * 2 + side[h]] += eff
+                rate2[b * 2 + side[h]] += eff
+                if cnt_g1[a] == 0:
+                    list_add(act1, act1_pos, n_act1, a)
+                cnt_g1[a] += 1
+                if cnt_g2[b] == 0:
+                    list_add(act2, act2_pos, n_act2, b)
+                cnt_g2[b] += 1
         else:
-            sim.walk.walker[h] = 1
-            walker_start(sim, h, par.strategy, sim.clock.vtime[0], rng)
-        watch(sim, h, t, rng)
-
+            walker[h] = 1
+            walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc, seq_sorted,
+                         seq_bucket, seq_own, space, vtime, rate, wp, wn, sepoch, rng)
+        # telescopes: a host's probes reach block k as a Poisson process of rate rate * q; its
+        # first one is a timed event, the later ones are drawn in bulk with the seen hosts
+        for k in range(qtel.shape[0]):
+            q = qtel[k, h]
+            if q <= 0.0:
+                continue
+            if seen[k, h]:
+                qsum[k] += rate[h] * q
+            else:
+                heap_push(hp, hn, t + rng.exponential(1.0 / (rate[h] * q)), h,
+                          E_TELESCOPE + k, sepoch[h])
 
 @njit
-def stop_scanning(sim: Sim, hosts: I64, count: int) -> None:
-    """Hosts ``hosts[:count]`` stop scanning (those not scanning are skipped): each leaves
+def stop_scanning(hosts: I64, lo: int, hi: int, local: bool, bl_cov: float, scanning: U8,
+                  sepoch: I64,
+                  scan_list: I64, scan_pos: I64, n_scan: I64, rate: F64, black: U8,
+                  hl_list: I64, hl_pos: I64, n_hl: I64, randomer: U8, walker: U8, side: I64,
+                  g1: I64, g2: I64, agg: F64, rate1: F64, rate2: F64, cnt_g1: I64,
+                  cnt_g2: I64, act1: I64, act1_pos: I64, n_act1: I64, act2: I64,
+                  act2_pos: I64, n_act2: I64, qtel: F64, qsum: F64, seen: U8) -> None:
+    """Hosts ``hosts[lo:hi]`` stop scanning (those not scanning are skipped): each leaves
     every aggregate, and its pending events go stale."""
-    scan, tel, qtel = sim.scan, sim.tel, sim.world.qtel
-    for idx in range(count):
+    for idx in range(lo, hi):
         h = hosts[idx]
-        if not scan.scanning[h]:
+        if not scanning[h]:
             continue
-        scan.scanning[h] = 0
-        scan.sepoch[h] += 1
-        list_remove(scan.members, h)
-        scan.agg[A_SENT] -= sim.world.rate[h]
-        eff = effective_rate(sim, h)
-        if sim.hit.holders.pos[h] >= 0:
-            list_remove(sim.hit.holders, h)
-        if scan.randomer[h]:
-            leave_random(sim, h, eff)
-        sim.walk.walker[h] = 0
+        scanning[h] = 0
+        sepoch[h] += 1
+        list_remove(scan_list, scan_pos, n_scan, h)
+        agg[A_SENT] -= rate[h]
+        eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
+        if hl_pos[h] >= 0:
+            list_remove(hl_list, hl_pos, n_hl, h)
+        if randomer[h]:
+            randomer[h] = 0
+            agg[side[h]] -= eff
+            if local:
+                a = g1[h]
+                b = g2[h]
+                rate1[a * 2 + side[h]] -= eff
+                rate2[b * 2 + side[h]] -= eff
+                cnt_g1[a] -= 1
+                if cnt_g1[a] == 0:  # reset exactly, no float drift
+                    list_remove(act1, act1_pos, n_act1, a)
+                    rate1[a * 2] = 0.0
+                    rate1[a * 2 + 1] = 0.0
+                cnt_g2[b] -= 1
+                if cnt_g2[b] == 0:
+                    list_remove(act2, act2_pos, n_act2, b)
+                    rate2[b * 2] = 0.0
+                    rate2[b * 2 + 1] = 0.0
+        walker[h] = 0
         for k in range(qtel.shape[0]):
-            if tel.seen[k, h]:
-                tel.qsum[k] -= sim.world.rate[h] * qtel[k, h]
-        if scan.members.n[0] == 0:
-            scan.agg[0] = 0.0
-            scan.agg[1] = 0.0
-            scan.agg[A_SENT] = 0.0
+            if seen[k, h]:
+                qsum[k] -= rate[h] * qtel[k, h]
+        if n_scan[0] == 0:
+            agg[0] = 0.0
+            agg[1] = 0.0
+            agg[A_SENT] = 0.0
             for k in range(qtel.shape[0]):
-                tel.qsum[k] = 0.0
+                qsum[k] = 0.0
