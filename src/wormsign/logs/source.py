@@ -243,7 +243,10 @@ def open_input(inp: Input) -> Iterator[InputStream]:
     Raises :class:`InputError` naming the file when it cannot be opened, is a directory, or is
     a FIFO, character device or socket that was not named as the only input."""
     if inp.is_stdin:
-        yield InputStream(sys.stdin.buffer)
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:  # started with standard input closed (``<&-``)
+            raise InputError("standard input is closed", path=inp.display)
+        yield InputStream(stdin)
         return
     raw = _open_file(inp)
     try:
