@@ -161,6 +161,8 @@ def concat(batches: Sequence[MatchBatch], tables: Tables) -> MatchBatch:
         raise ValueError("concat needs batches of one Tables; use merge")
     if not parts:
         return MatchBatch(tables)
+    if len(parts) == 1:  # no copy
+        return parts[0]
     return MatchBatch(
         tables,
         np.concatenate([b.source for b in parts]),
