@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from wormsign.detect.alert import SEVERITY_LEVELS
-from wormsign.detect.attribute import Attribution
+from wormsign.detect.attribute import Attribution, Ints
 from wormsign.detect.columns import I32, I64, NO_TIME
 
 _LEVEL_NAMES = {v: k for k, v in SEVERITY_LEVELS.items()}
@@ -28,14 +28,14 @@ class Tallies:
     the rule counts: group g's rules are ``rule[ptr[g]:ptr[g+1]]`` with ``count``, in
     ``most_common`` order."""
 
-    requests: I64
+    requests: Ints
     first: I64
     last: I64
-    level: I64
-    ptr: I64
-    rule: I32
-    count: I64
-    first_at: I64
+    level: Ints
+    ptr: Ints
+    rule: Ints
+    count: Ints
+    first_at: Ints
 
     def severity(self, g: int) -> str:
         return _LEVEL_NAMES[int(self.level[g])]
@@ -66,7 +66,9 @@ def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
     keys = ks[starts]
     del ks
     g = len(starts)
-    requests = np.diff(np.append(starts, n)).astype(np.int64)
+    small = n < 2**31  # counts and offsets of millions of groups as int32
+    d = np.diff(np.append(starts, n))
+    requests: Ints = d.astype(np.int32) if small else d
     if not n:
         e = np.zeros(0, np.int64)
         return keys, Tallies(e, e, e, e, np.zeros(1, np.int64), np.zeros(0, np.int32), e, e)
@@ -77,11 +79,12 @@ def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
     del t
     first[first == _MAX] = NO_TIME
     r = rule[order]
-    level = np.maximum(1, np.maximum.reduceat(rule_level[r], starts)).astype(np.int64)
+    level = np.maximum(1, np.maximum.reduceat(rule_level[r], starts)).astype(np.int8)
     if not np.any((r[1:] != r[:-1]) & ~is_start[1:]):  # one rule per group (the usual case)
-        return keys, Tallies(requests, first, last, level, np.arange(g + 1, dtype=np.int64),
-                             r[starts].astype(np.int32), requests,
-                             order[starts].astype(np.int64))
+        # (first appearance only orders several rules of a group: any value will do)
+        ptr: Ints = np.arange(g + 1, dtype=np.int32) if small else np.arange(g + 1)
+        return keys, Tallies(requests, first, last, level, ptr,
+                             r[starts].astype(np.int32), requests, requests)
     del is_start
     gid = np.repeat(np.arange(g, dtype=np.int64), requests)
     ukeys, fidx, counts = np.unique(gid * n_rules + r, return_index=True, return_counts=True)
@@ -138,6 +141,7 @@ class Summary:
         fam_keys, fam_t = tally_by(att.family.astype(np.int64), att.rule, time, level, n_rules)
         fams = _dense(fam_keys, fam_t, len(att.families))
         key = att.batch.source[att.row].astype(np.int64) * n_fam + att.family
+        del fam_t
         keys, pairs = tally_by(key, att.rule, time, level, n_rules)
         del key, time
         pair_family = (keys % n_fam).astype(np.int32)
@@ -157,16 +161,18 @@ class Summary:
     @cached_property
     def ranked(self) -> I64:
         """Pair groups, most severe first, then most requests, then source and family."""
-        src_rank = self.att.batch.tables.sources.sort_rank()
-        fam_rank = _text_rank(list(self.att.families))
         p = self.pairs
         if not len(p.requests):
             return np.zeros(0, np.int64)
-        # most severe, then most requests, as one key (fewer arrays for millions of sources)
+        # As two keys (fewer arrays for millions of sources): severity and requests; then
+        # source text and family name.
+        fam_rank = _text_rank(list(self.att.families))
+        text_key = self.att.batch.tables.sources.sort_rank()[self.pair_source]
+        text_key *= max(1, len(fam_rank))
+        text_key += fam_rank[self.pair_family]
         most = int(p.requests.max()) + 1
         first_key = (5 - p.level.astype(np.int64)) * most + (most - 1 - p.requests)
-        return np.lexsort((fam_rank[self.pair_family], src_rank[self.pair_source],
-                           first_key)).astype(np.int64)
+        return np.lexsort((text_key, first_key)).astype(np.int64)
 
 
 def _text_rank(values: list[str]) -> I64:
