@@ -130,7 +130,7 @@ def run_task(task: Task, pack: RulePack | None = None,
         stats.error = exc.strerror or str(exc)
     stats.absorb(sc.stats)
     stats.overlong = read.overlong
-    return Part.of(stats, concat(parts, tables))
+    return Part.of(stats, concat(parts, tables, consume=True))
 
 
 class _Range:
@@ -249,7 +249,7 @@ def _merge(inputs: list[Input], tasks: list[list[Task]], results: Iterator[Part]
             on_bytes(inp.size() or 0)
         if on_file is not None:
             on_file(stats)
-    return files, concat(parts, tables)
+    return files, concat(parts, tables, consume=True)
 
 
 def scan_parallel(inputs: list[Input], engine: RuleEngine, fmt: str | None, workers: int,
