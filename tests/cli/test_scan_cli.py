@@ -72,12 +72,13 @@ def test_csv_has_no_formula_injection(tmp_path: Path, capsys: pytest.CaptureFixt
     p = tmp_path / "a.log"
     p.write_text('=cmd|calc!A1 - - [19/Jul/2001:10:23:45 +0000] "GET ' + CODE_RED + '" 404 1\n')
     out = tmp_path / "s.csv"
-    run(["scan", "--csv", str(out), str(p)], capsys)
+    _, stdout, _ = run(["scan", "--json", "--csv", str(out), str(p)], capsys)
     with out.open() as fh:
         rows = list(csv.reader(fh))
     assert rows[0][:2] == ["ip", "families"]
-    # Only canonical addresses become sources: the formula never reaches a cell.
-    assert len(rows) == 1
+    # a client field that is not an address is a counted skip: it never reaches an export
+    assert rows[1:] == []
+    assert json.loads(stdout)["skipped"] == 1
 
 
 def test_csv_has_one_row_per_source(sample_dir: Path, tmp_path: Path,
@@ -94,6 +95,19 @@ def test_csv_has_one_row_per_source(sample_dir: Path, tmp_path: Path,
 
 def test_terminal_output_has_no_control_characters(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # attacker text reaches the terminal through a file name and a skipped line (a client
+    # field that is not an address is skipped, never shown as a source)
+    p = tmp_path / "a\x1b[2J.log"
+    p.write_bytes(b'1.1.1.1\x1b[2J - - [19/Jul/2001:10:23:45 +0000] "GET ' + CODE_RED.encode()
+                  + b'" 404 1\n1.1.1.2 - - [19/Jul/2001:10:23:45 +0000] "GET '
+                  + CODE_RED.encode() + b'" 404 1\n')
+    rc, out, err = run(["scan", str(p)], capsys)
+    assert rc == 1 and "\x1b" not in out + err and "\\x1b[2J" in out + err
+    assert "1.1.1.2" in out and "1.1.1.1" not in out
+
+
+def test_file_names_with_control_and_bidi_text(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     # Sources are canonical addresses now; a file name still carries whatever it holds.
     p = tmp_path / "a\x1b[2J\u202e.log"
     p.write_bytes(b"junk\n" + LINE.format(url=CODE_RED, ua="-").encode())

@@ -49,3 +49,50 @@ def test_truncated_capture_keeps_what_it_read(tmp_path: Path) -> None:
     p.write_bytes(data[:24 + 2 * (16 + len(pkts[0])) + 8])
     rep = scan_paths([str(p)])
     assert len(rep.alerts) == 2 and rep.files[0].error is not None
+
+
+def test_a_capture_read_from_a_pipe_after_a_peek(tmp_path: Path) -> None:
+    """What the scanner does with ``scan <(cat capture)``: peek at the magic through
+    open_input, then hand the same (unseekable) stream to the capture reader."""
+    import io
+    import os
+    import threading
+
+    from wormsign.logs import pcap
+    from wormsign.logs.source import Input, open_input
+
+    buf = io.BytesIO()
+    w = dpkt.pcap.Writer(buf)
+    for i in range(50):
+        w.writepkt(_packet(bytes([10, 0, 0, i + 1]), b"GET " + CODE_RED.encode()
+                           + b" HTTP/1.0\r\n\r\n"), ts=995538225.0 + i)
+    r, wfd = os.pipe()
+
+    def write() -> None:
+        os.write(wfd, buf.getvalue())
+        os.close(wfd)
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        with open_input(Input(f"/dev/fd/{r}", allow_special=True)) as stream:
+            assert pcap.is_pcap(stream.peek(4))
+            got = [req.source_ip for _n, req, _ok in pcap.requests(stream, "pipe")
+                   if req is not None]
+    finally:
+        t.join()
+        os.close(r)
+    assert got == [f"10.0.0.{i + 1}" for i in range(50)]
+
+
+def test_a_record_claiming_gigabytes_is_an_error_not_an_allocation(tmp_path: Path) -> None:
+    import struct
+
+    from wormsign.errors import InputError
+    from wormsign.logs import pcap
+
+    p = tmp_path / "huge.pcap"
+    p.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+                  + struct.pack("<IIII", 0, 0, 0x7FFFFFFF, 0x7FFFFFFF) + b"\0" * 64)
+    with p.open("rb") as f, pytest.raises(InputError, match="claims 2147483647 bytes"):
+        list(pcap.requests(f, str(p)))

@@ -186,3 +186,37 @@ def test_error_log_phrase_search_is_linear_on_long_messages() -> None:
     line += b"File does not exist: /default.ida"
     r = errorlog.parse_line(line)
     assert r is not None and r.url == "/default.ida"
+
+
+def test_iis_and_zeek_validators_count_bad_clients_as_skipped() -> None:
+    buf = (b"#Fields: date time c-ip cs-method cs-uri-stem sc-status\n"
+           b"2001-07-19 00:00:01 2a00::1%x} GET /default.ida 404\n"
+           b"2001-07-19 00:00:01 10.0.0.1 GET /default.ida 404\n"
+           b"2001-07-19 00:00:01 - GET /default.ida 404\n")
+    assert iis.validate(buf, 0, iis.IISState(), 5) == (4, 2, [2, 4])
+    tsv = b"#fields\tts\tid.orig_h\turi\n1\tfe80::1%eth0\t/x\n1\t10.0.0.1\t/x\n"
+    assert zeek.validate_tsv(tsv, 0, iis.IISState(), 5) == (3, 1, [2])
+    no_client = b"#Fields: date time cs-uri-stem\n2001-07-19 00:00:01 /x\n"
+    assert iis.validate(no_client, 0, iis.IISState(), 5) == (2, 0, [])
+
+
+def test_error_log_validators_count_bad_clients_as_skipped() -> None:
+    buf = (b"[Thu Jul 19 10:23:45 2001] [error] [client fe80::1%eth0] File does not exist: /x\n"
+           b"[Thu Jul 19 10:23:45 2001] [error] [client 10.0.0.1] File does not exist: /x\n"
+           b"[Thu Jul 19 10:23:45 2001] [notice] Apache/1.3.20 configured\n")
+    assert errorlog.validate(buf, 0, 5) == (3, 1, [1])
+    ng = (b'2001/07/19 10:23:45 [error] 1#0: *5 open() "/x" failed, client: 999.1.1.1, '
+          b'server: _, request: "GET /x HTTP/1.1"\n'
+          b"2001/07/19 10:23:45 [notice] 1#0: signal process started\n")
+    assert errorlog.nginx_validate(ng, 0, 5) == (2, 1, [1])
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("10.1.2.3/8", "10.0.0.0/8"), ("10.1.2.3", "10.1.2.3/32"), ("2001:DB8::/32", "2001:db8::/32"),
+    ("::ffff:10.0.0.0/104", "10.0.0.0/8"), ("2a00::1%x}/64", None), ("10.0.0.0/33", None),
+    ("10.0.0.0/8\n", None), ("0.0.0.0/0", "0.0.0.0/0"), (None, None), ("", None),
+])
+def test_canonical_network(text: object, want: str | None) -> None:
+    from wormsign.logs.normalize import canonical_network
+
+    assert canonical_network(text) == want

@@ -9,8 +9,8 @@
 ``-`` means empty; spaces inside fields are written as ``+``. IIS records requests decoded
 one level, with raw bytes where the request had ``%c1%1c``-style escapes.
 
-A row whose ``c-ip`` is not exactly one address (``canonical_ip``) is no request; a bad
-optional value (a status of ``²``, a 30-digit size) becomes None.
+A row whose ``c-ip`` is not exactly one address (``canonical_ip``) is no request and counts
+as skipped; a bad optional value (a status of ``²``, a 30-digit size) becomes None.
 """
 
 from __future__ import annotations
@@ -65,9 +65,25 @@ def validate(buf: bytes, base_line: int, state: IISState, max_bad: int,
             return False
         names = state.fields[-1]
         n_values = line.rstrip(b"\r").count(b" ") + 1
-        return n_values == len(names) or (n_values < len(names) and _cut_short(line, names))
+        fits = n_values == len(names) or (n_values < len(names) and _cut_short(line, names))
+        return fits and client_ok(line, names, "c-ip", b" ")
 
     return count_bad(buf, base_line, max_bad, accept)
+
+
+@lru_cache(maxsize=256)
+def _column(names: tuple[str, ...], key: str) -> int:
+    return names.index(key) if key in names else -1
+
+
+def client_ok(line: bytes, names: tuple[str, ...], key: str, sep: bytes) -> bool:
+    """True when the row's client column (``key``) is exactly one address, or the header has
+    no such column: a row whose client is a zone-id address or text is a counted skip."""
+    i = _column(names, key)
+    if i < 0:
+        return True
+    values = line.rstrip(b"\r").split(sep, i + 1)
+    return i < len(values) and canonical_ip(decode(values[i])) is not None
 
 
 _FIRST = {"date": re.compile(rb"\d{4}-\d\d-\d\d "), "time": re.compile(rb"\d\d:\d\d:\d\d ")}

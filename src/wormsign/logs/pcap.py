@@ -17,6 +17,7 @@ from wormsign.errors import InputError
 from wormsign.logs.clf import split_request
 from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.record import Request
+from wormsign.logs.source import InputStream
 from wormsign.logs.text import decode
 
 MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
@@ -72,17 +73,46 @@ def _request(payload: bytes, ip: Any, ts: float, path: str, n: int) -> Request |
     )
 
 
-def requests(f: IO[bytes], path: str) -> Iterator[tuple[int, Request | None, bool]]:
-    """Yield ``(packet_number, request or None, decodable)`` for every packet."""
+MAX_RECORD = 16 << 20  # no capture's snapshot length comes near this
+
+
+class _Bounded:
+    """The capture file as dpkt reads it, refusing a record length no capture can have
+    (a corrupt header claiming 2 GB would otherwise be allocated before it is read)."""
+
+    def __init__(self, f: Any, path: str) -> None:
+        self._f = f
+        self._path = path
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > MAX_RECORD:
+            raise InputError(f"corrupt capture: a record claims {n} bytes", path=self._path)
+        data: bytes = self._f.read(n)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
+def requests(f: IO[bytes] | InputStream, path: str) -> Iterator[tuple[int, Request | None, bool]]:
+    """Yield ``(packet_number, request or None, decodable)`` for every packet.
+
+    ``f`` is a seekable file or an :func:`~wormsign.logs.source.open_input` stream (a pipe
+    too: its first bytes are peeked, not consumed)."""
     try:
         import dpkt
     except ImportError:
         raise InputError("reading packet captures needs the 'pcap' extra "
                          "(pip install 'wormsign[pcap]')", path=path) from None
-    head = f.read(4)
-    f.seek(0)
+    if hasattr(f, "peek"):  # an open_input stream (maybe a pipe): look without consuming
+        head = f.peek(4)[:4]
+    else:
+        head = f.read(4)
+        f.seek(0)
+    bounded = _Bounded(f, path)
     try:
-        reader: Any = dpkt.pcapng.Reader(f) if head == MAGICS[-1] else dpkt.pcap.Reader(f)
+        reader: Any = (dpkt.pcapng.Reader(bounded) if head == MAGICS[-1]
+                       else dpkt.pcap.Reader(bounded))
     except (ValueError, dpkt.dpkt.Error) as exc:
         raise InputError(f"not a readable capture: {exc}", path=path) from None
     datalink = reader.datalink()

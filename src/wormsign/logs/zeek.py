@@ -6,8 +6,8 @@
 
 ``-`` is unset and ``(empty)`` empty; Zeek writes non-printable bytes as ``\\xNN``.
 
-A row whose ``id.orig_h`` is not exactly one address (``canonical_ip``) is no request (the
-JSON validator counts it as skipped); a bad optional value (``status_code`` of ``²``, a time
+A row whose ``id.orig_h`` is not exactly one address (``canonical_ip``) is no request and
+counts as skipped; a bad optional value (``status_code`` of ``²``, a time
 out of range, an object where text belongs) becomes None. JSON that nests too deep for the
 parser is a bad line, never an error.
 """
@@ -18,7 +18,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from wormsign.logs.iis import IISState
+from wormsign.logs.iis import IISState, client_ok
 from wormsign.logs.lines import count_bad
 from wormsign.logs.normalize import canonical_ip, status_code
 from wormsign.logs.record import Request
@@ -36,7 +36,11 @@ def validate_tsv(buf: bytes, base_line: int, state: IISState, max_bad: int,
                 state.starts.append(n)
                 state.fields.append(tuple(x for x in names if x))
             return True
-        return bool(state.fields) and line.rstrip(b"\r").count(b"\t") + 1 == len(state.fields[-1])
+        if not state.fields:
+            return False
+        columns = state.fields[-1]
+        return (line.rstrip(b"\r").count(b"\t") + 1 == len(columns)
+                and client_ok(line, columns, "id.orig_h", b"\t"))
 
     return count_bad(buf, base_line, max_bad, accept)
 

@@ -3,11 +3,21 @@
 A pack file holds ``families:`` (id → title, description, worm) and ``rules:`` (a list).
 ``load_pack()`` reads the built-in pack; ``load_paths()`` adds the user's files or directories
 (``--rules PATH``). A user rule with the id of a built-in one replaces it.
+
+Rule files come from users and shared repositories, so reading one is bounded: YAML aliases
+are refused before anything is constructed (an alias bomb -- "billion laughs" -- would expand
+to gigabytes), nesting deeper than :data:`MAX_DEPTH` and more than :data:`MAX_NODES` nodes are
+refused while composing (no ``RecursionError``), a file is read up to :data:`MAX_FILE_BYTES`
+and only when it is a regular file (never ``/dev/zero`` or a FIFO). Every such case, and every
+bad value (a 5000-digit number, a float where a count belongs), is a problem with file and
+line, reported with all the others.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,8 +42,38 @@ _RULE_KEYS = {"id", "title", "family", "severity", "match", "keywords", "descrip
               "references", "priority", "burst", "ambiguous", _LINE}
 
 
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+MAX_FILE_BYTES = 16 << 20
+
+
 class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line of every mapping."""
+    """A safe loader that remembers the line of every mapping, refuses aliases and bounds
+    nesting and size while composing, before any object is built."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        mark: Any = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in rule files", mark)
+        self._depth += 1
+        self._nodes += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
+        if self._nodes > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_NODES} values in one file", mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
@@ -77,7 +117,7 @@ def _conditions(spec: Any, path: str, line: int | None, problems: list[Problem],
                                     f"(known: {', '.join(OPERATORS)}, cased)"))
             continue
         values = value if isinstance(value, list) else [value]
-        if not values or not all(isinstance(v, str | int) for v in values):
+        if not values or not all(isinstance(v, str) or _small_int(v) for v in values):
             problems.append(Problem(path, line, f"{key}: values must be strings"))
             continue
         try:
@@ -114,8 +154,9 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
         problems.append(Problem(path, line, f"rule {rid}: keywords must be a list of strings"))
         kw = []
     prio = d.get("priority", 50)
-    if not isinstance(prio, int):
-        problems.append(Problem(path, line, f"rule {rid}: priority must be an integer"))
+    if not _small_int(prio) or not -10**6 <= prio <= 10**6:
+        problems.append(Problem(path, line, f"rule {rid}: priority must be an integer from "
+                                "-1000000 to 1000000"))
         prio = 50
     burst = None
     if "burst" in d:
@@ -142,7 +183,7 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
                 raise ValueError("min_requests and min_distinct must be at least 1")
             if not 0 <= burst.max_other_share <= 1:
                 raise ValueError("max_other_share must be between 0 and 1")
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             problems.append(Problem(path, b.get(_LINE, line) if isinstance(b, dict) else line,
                                     f"rule {rid}: invalid burst: {exc}"))
     amb = d.get("ambiguous", [])
@@ -170,6 +211,8 @@ def parse_text(text: str, path: str) -> tuple[list[Rule], dict[str, Family], lis
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc)
         return [], {}, [Problem(path, line, f"YAML syntax error: {what}")]
+    except (ValueError, OverflowError, RecursionError) as exc:  # a 5000-digit number, ...
+        return [], {}, [Problem(path, None, f"invalid YAML value: {exc}")]
     if doc is None:
         return [], {}, []
     if isinstance(doc, list):
@@ -181,14 +224,23 @@ def parse_text(text: str, path: str) -> tuple[list[Rule], dict[str, Family], lis
             problems.append(Problem(path, doc.get(_LINE), f"unknown top-level key {key!r} "
                                     "(a rule file has 'families:' and 'rules:')"))
     families: dict[str, Family] = {}
-    for fid, fd in (doc.get("families") or {}).items():
+    raw_families = doc.get("families") or {}
+    if not isinstance(raw_families, dict):
+        problems.append(Problem(path, doc.get(_LINE), "'families' must be a mapping"))
+        raw_families = {}
+    for fid, fd in raw_families.items():
         if fid == _LINE:
             continue
         if not isinstance(fd, dict) or "title" not in fd:
             problems.append(Problem(path, doc.get(_LINE), f"family {fid!r} needs a title"))
             continue
-        families[str(fid)] = Family(str(fid), str(fd["title"]),
-                                    str(fd.get("description", "")).strip(), bool(fd.get("worm")))
+        if not isinstance(fid, str) or not all(
+                isinstance(fd.get(k, ""), str) for k in ("title", "description")):
+            problems.append(Problem(path, fd.get(_LINE), f"family {fid!r}: id, title and "
+                                    "description must be text"))
+            continue
+        families[fid] = Family(fid, fd["title"], fd.get("description", "").strip(),
+                               bool(fd.get("worm")))
     rules: list[Rule] = []
     seen: dict[str, int | None] = {}
     raw_rules = doc.get("rules", [])
@@ -196,7 +248,12 @@ def parse_text(text: str, path: str) -> tuple[list[Rule], dict[str, Family], lis
         problems.append(Problem(path, doc.get(_LINE), "'rules' must be a list"))
         raw_rules = []
     for d in raw_rules:
-        rule = _rule(d, path, problems)
+        try:
+            rule = _rule(d, path, problems)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. str() of a huge number
+            problems.append(Problem(path, d.get(_LINE) if isinstance(d, dict) else None,
+                                    f"invalid value: {exc}"))
+            continue
         if rule is None:
             continue
         if rule.id in seen:
@@ -222,12 +279,28 @@ def _user_files(paths: list[str]) -> list[tuple[str, str]]:
         files = sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
         for f in files:
             try:
-                out.append((str(f), f.read_text("utf-8")))
+                out.append((str(f), _read_bounded(f)))
             except (OSError, UnicodeDecodeError) as exc:
                 problems.append(Problem(str(f), None, f"cannot read rule file: {exc}"))
     if problems:
         raise RuleError(problems)
     return out
+
+
+def _read_bounded(f: Path) -> str:
+    """A rule file's text: a regular file of at most :data:`MAX_FILE_BYTES`."""
+    if not stat.S_ISREG(os.stat(f).st_mode):
+        raise OSError("not a regular file")
+    with open(f, "rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(f"larger than {MAX_FILE_BYTES} bytes")
+    return data.decode("utf-8")
+
+
+def _small_int(v: object) -> bool:
+    """An int (not a bool) short enough to write as text."""
+    return isinstance(v, int) and not isinstance(v, bool) and abs(v) < 10**18
 
 
 def load_pack(user_paths: list[str] | None = None, builtin: bool = True) -> RulePack:

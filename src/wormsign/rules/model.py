@@ -5,6 +5,12 @@ A rule says which requests it matches (``match``: fields, operators, values), wh
 log line for it to match at all: the fast pattern, as Snort's ``content:`` is to ``pcre:``.
 A rule with ``burst`` is a correlation rule: it fires only for a source that sent enough
 matching requests within a window (Nimda's 16-request burst).
+
+Regular expressions (``|re``) run on RE2 (google-re2), whose matching time is linear in the
+text: a rule like ``^/(a+)+$`` cannot hang a scan on an attacker's 64 KB request line, as it
+would with Python's backtracking ``re``. RE2 has no backreferences or look-around; a pattern
+it cannot compile is a problem that ``rules check`` reports with its file and line. The other
+operators match literals.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import re2
 
 from wormsign.logs.normalize import canonical, escaped
 from wormsign.logs.record import Request
+from wormsign.logs.text import clean
 
 SEVERITIES = ("informational", "low", "medium", "high", "critical")
 OPERATORS = ("re", "contains", "startswith", "endswith", "equals")
@@ -39,6 +48,25 @@ FIELDS: dict[str, Callable[[Request], str | None]] = {
 DERIVED_FIELDS = frozenset({"escaped", "normalized"})
 
 
+class _Searcher(Protocol):
+    def search(self, text: str) -> object | None: ...
+
+
+def compile_re2(pattern: str, cased: bool) -> _Searcher:
+    """``pattern`` compiled by RE2; raises :class:`re.error` with RE2's reason otherwise."""
+    opts = re2.Options()
+    opts.log_errors = False  # the reason goes into the problem report, not to stderr
+    opts.case_sensitive = cased
+    try:
+        return re2.compile(pattern, opts)  # type: ignore[no-any-return]
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "backslashreplace")
+        raise re.error(f"RE2 cannot compile it: {reason} (RE2 has no backreferences or "
+                       r"look-around; write \z for \Z)") from None
+
+
 @dataclass(frozen=True)
 class Condition:
     """``field|op[|cased]: value(s)`` — true when any value matches."""
@@ -47,13 +75,13 @@ class Condition:
     op: str
     values: tuple[str, ...]
     cased: bool = False
-    _compiled: tuple[re.Pattern[str], ...] = dataclasses.field(default=(), compare=False,
-                                                               repr=False)
+    _compiled: tuple[_Searcher, ...] = dataclasses.field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         flags = 0 if self.cased else re.IGNORECASE
+        pats: tuple[_Searcher, ...]
         if self.op == "re":
-            pats = tuple(re.compile(v, flags) for v in self.values)
+            pats = tuple(compile_re2(v, self.cased) for v in self.values)
         else:
             pats = tuple(re.compile(self._literal(v), flags) for v in self.values)
         object.__setattr__(self, "_compiled", pats)
@@ -66,7 +94,10 @@ class Condition:
     def test(self, value: str | None) -> bool:
         if value is None:
             return False
-        return any(p.search(value) is not None for p in self._compiled)
+        try:
+            return any(p.search(value) is not None for p in self._compiled)
+        except UnicodeEncodeError:  # a lone surrogate, which RE2 (UTF-8) cannot take
+            return self.test(clean(value))
 
 
 @dataclass(frozen=True)
