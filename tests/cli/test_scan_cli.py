@@ -106,6 +106,16 @@ def test_terminal_output_has_no_control_characters(tmp_path: Path,
     assert "1.1.1.2" in out and "1.1.1.1" not in out
 
 
+def test_file_names_with_control_and_bidi_text(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # Sources are canonical addresses now; a file name still carries whatever it holds.
+    p = tmp_path / "a\x1b[2J\u202e.log"
+    p.write_bytes(b"junk\n" + LINE.format(url=CODE_RED, ua="-").encode())
+    rc, out, err = run(["scan", str(p)], capsys)
+    assert rc == 1 and "\x1b" not in out + err and "\\x1b[2J" in out
+    assert "\u202e" not in out and "\\u202e" in out
+
+
 def test_json_escapes_bidi_and_control_text(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "x\u202egol.txt"

@@ -81,6 +81,10 @@ def test_cli_workers_and_scheduler_errors(logs: Path, capsys: pytest.CaptureFixt
     assert json.loads(capsys.readouterr().out) == two
     assert main(["scan", "--workers", "0", str(logs)]) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_unreachable_scheduler_is_one_line(logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("distributed")
     assert main(["scan", "--scheduler", "tcp://127.0.0.1:1", str(logs / "storm.log")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "127.0.0.1:1" in err

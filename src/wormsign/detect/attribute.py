@@ -17,17 +17,19 @@ import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from wormsign.detect.alert import Alert
-from wormsign.detect.columns import I32, I64, NO_TIME, MatchBatch, Tables, from_micros, merge
+from wormsign.detect.columns import NO_TIME, MatchBatch, Tables, from_micros, merge
 from wormsign.logs.normalize import canonical
 from wormsign.rules.model import Burst, Rule
 
 #: Formats that log the whole request line, so a missing HTTP version was really missing.
+Ints = npt.NDArray[np.signedinteger[Any]]
+
 REQUEST_LINE_FORMATS = frozenset({"combined", "common", "vhost_combined", "nginx-error", "pcap"})
 
 
@@ -41,10 +43,10 @@ class Attribution:
     batch: MatchBatch
     rules: tuple[Rule, ...]
     families: tuple[str, ...]
-    row: I64
-    rule: I32
-    family: I32
-    rule_family: I32
+    row: Ints
+    rule: Ints
+    family: Ints
+    rule_family: Ints
 
     def __len__(self) -> int:
         return int(self.row.shape[0])
@@ -107,11 +109,10 @@ def _fired(batch: MatchBatch, rule_index: int, rule: Rule) -> npt.NDArray[np.boo
     order = rows[np.lexsort((batch.time[rows], batch.source[rows]))]
     srcs = batch.source[order]
     bounds = np.flatnonzero(np.diff(srcs)) + 1
-    secs = batch.time / 1e6
     for grp in np.split(order, bounds):
-        all_t = secs[grp].tolist()
+        all_t = (batch.time[grp] / 1e6).tolist()
         mem = grp[member[grp]]
-        ts = secs[mem].tolist()
+        ts = (batch.time[mem] / 1e6).tolist()
         keys = vkey[batch.variant[mem]].tolist()
         hit = _window(ts, keys, all_t, b)
         if hit:
@@ -164,10 +165,13 @@ def attribute_columns(batch: MatchBatch, rules: Sequence[Rule]) -> Attribution:
                 pick[here] = fam_code[f]
             one = known == 1
             family[rows[one]] = pick[one]
-    return Attribution(batch, rules, tuple(fam_names), keep.astype(np.int64),
-                       best.astype(np.int32), family.astype(np.int32),
-                       rule_fam[line_best].astype(np.int32) if len(best)
-                       else np.zeros(0, np.int32))
+    # The narrowest integers that hold them: millions of alerts, few rules and families.
+    row_t = np.int32 if len(batch) < 2**31 else np.int64
+    code_t = np.int16 if max(len(rules), len(fam_names)) < 2**15 else np.int32
+    return Attribution(batch, rules, tuple(fam_names), keep.astype(row_t),
+                       best.astype(code_t), family.astype(code_t),
+                       rule_fam[line_best].astype(code_t) if len(best)
+                       else np.zeros(0, code_t))
 
 
 class AlertView(Sequence[Alert]):

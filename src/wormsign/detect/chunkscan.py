@@ -41,7 +41,8 @@ MEMO_LIMIT = 100_000
 class RuleEngine:
     """A rule pack made ready to scan: rules by priority and the compiled prefilter.
 
-    Build it once and share it between scanners (compiling the prefilter takes a while)."""
+    Build it once and share it between scanners (compiling the prefilter takes a while), but
+    use it from one thread at a time: its Hyperscan database has one scratch space."""
 
     def __init__(self, pack: RulePack | None = None) -> None:
         self.pack = pack or load_pack()

@@ -154,21 +154,28 @@ class MatchBatch:
                           self.file)
 
 
-def concat(batches: Sequence[MatchBatch], tables: Tables) -> MatchBatch:
-    """Rows of batches that all use ``tables``, one after the other."""
+_COLUMNS = ("source", "time", "line", "variant", "file")
+
+
+def concat(batches: Sequence[MatchBatch], tables: Tables, consume: bool = False) -> MatchBatch:
+    """Rows of batches that all use ``tables``, one after the other.
+
+    With ``consume`` the batches given are emptied column by column as they are copied, so
+    that the rows are held about once, not twice, while the result is built."""
     parts = [b for b in batches if len(b)]
     if any(b.tables is not tables for b in parts):
         raise ValueError("concat needs batches of one Tables; use merge")
     if not parts:
         return MatchBatch(tables)
-    return MatchBatch(
-        tables,
-        np.concatenate([b.source for b in parts]),
-        np.concatenate([b.time for b in parts]),
-        np.concatenate([b.line for b in parts]),
-        np.concatenate([b.variant for b in parts]),
-        np.concatenate([b.file for b in parts]),
-    )
+    if len(parts) == 1:  # no copy
+        return parts[0]
+    out = MatchBatch(tables)
+    for name in _COLUMNS:
+        setattr(out, name, np.concatenate([getattr(b, name) for b in parts]))
+        if consume:
+            for b in parts:
+                setattr(b, name, getattr(b, name)[:0])
+    return out
 
 
 def recode(batch: MatchBatch, into: Tables) -> MatchBatch:

@@ -83,7 +83,8 @@ class Part:
         return MatchBatch(t, *self.columns)
 
 
-_ENGINE: RuleEngine | None = None
+_ENGINE: RuleEngine | None = None  # a worker process's engine (inherited or built once)
+_LOCAL = threading.local()  # a thread's engine: a Hyperscan database scans in one thread
 
 
 def _init_worker(pack: RulePack) -> None:
@@ -91,12 +92,18 @@ def _init_worker(pack: RulePack) -> None:
     _ENGINE = RuleEngine(pack)
 
 
+def _same(engine: RuleEngine | None, pack: RulePack | None) -> bool:
+    return engine is not None and (pack is None or engine.pack is pack or engine.pack == pack)
+
+
 def _engine(pack: RulePack | None) -> RuleEngine:
-    global _ENGINE
-    if _ENGINE is None or (pack is not None and _ENGINE.pack is not pack
-                           and _ENGINE.pack != pack):
-        _ENGINE = RuleEngine(pack)
-    return _ENGINE
+    if threading.current_thread() is threading.main_thread() and _same(_ENGINE, pack):
+        assert _ENGINE is not None
+        return _ENGINE
+    engine: RuleEngine | None = getattr(_LOCAL, "engine", None)
+    if engine is None or not _same(engine, pack):
+        engine = _LOCAL.engine = RuleEngine(pack)
+    return engine
 
 
 def run_task(task: Task, pack: RulePack | None = None,
@@ -123,7 +130,7 @@ def run_task(task: Task, pack: RulePack | None = None,
         stats.error = exc.strerror or str(exc)
     stats.absorb(sc.stats)
     stats.overlong = read.overlong
-    return Part.of(stats, concat(parts, tables))
+    return Part.of(stats, concat(parts, tables, consume=True))
 
 
 class _Range:
@@ -242,7 +249,7 @@ def _merge(inputs: list[Input], tasks: list[list[Task]], results: Iterator[Part]
             on_bytes(inp.size() or 0)
         if on_file is not None:
             on_file(stats)
-    return files, concat(parts, tables)
+    return files, concat(parts, tables, consume=True)
 
 
 def scan_parallel(inputs: list[Input], engine: RuleEngine, fmt: str | None, workers: int,

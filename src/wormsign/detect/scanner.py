@@ -131,7 +131,7 @@ def _scan_lines(inp: Input, stream: InputStream, engine: RuleEngine, fmt_name: s
         stats.error = exc.message
     stats.absorb(sc.stats)
     stats.overlong = read.overlong
-    return concat(parts, tables)
+    return concat(parts, tables, consume=True)
 
 
 class _Rewindable:
@@ -193,7 +193,7 @@ def _scan_pcap(inp: Input, stream: InputStream, engine: RuleEngine, stats: FileS
     except OSError as exc:
         stats.error = exc.strerror or str(exc)
     flush()
-    return stats, concat(parts, tables)
+    return stats, concat(parts, tables, consume=True)
 
 
 def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None = None,
@@ -239,7 +239,7 @@ def _scan_serial(inputs: Iterator[Input], engine: RuleEngine, fmt: str | None,
         parts.append(batch)
         if on_file is not None:
             on_file(stats)
-    return files, concat(parts, tables)
+    return files, concat(parts, tables, consume=True)
 
 
 def total_size(paths: list[str]) -> int | None:

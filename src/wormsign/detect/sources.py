@@ -149,6 +149,7 @@ class SourceTable:
                 keys[c, :] = 0
                 keys[c, :len(t)] = np.frombuffer(t, np.uint8)
             order = np.argsort(keys.view(f"S{width}").ravel(), kind="stable")
+            del keys
         rank[order] = np.arange(n)
         return rank
 

@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from wormsign.detect.alert import SEVERITY_LEVELS
-from wormsign.detect.attribute import Attribution
+from wormsign.detect.attribute import Attribution, Ints
 from wormsign.detect.columns import I32, I64, NO_TIME
 
 _LEVEL_NAMES = {v: k for k, v in SEVERITY_LEVELS.items()}
@@ -28,14 +28,14 @@ class Tallies:
     the rule counts: group g's rules are ``rule[ptr[g]:ptr[g+1]]`` with ``count``, in
     ``most_common`` order."""
 
-    requests: I64
+    requests: Ints
     first: I64
     last: I64
-    level: I64
-    ptr: I64
-    rule: I32
-    count: I64
-    first_at: I64
+    level: Ints
+    ptr: Ints
+    rule: Ints
+    count: Ints
+    first_at: Ints
 
     def severity(self, g: int) -> str:
         return _LEVEL_NAMES[int(self.level[g])]
@@ -53,33 +53,6 @@ class Tallies:
                         strict=True))
 
 
-def tally(group: I64, n_groups: int, rule: I32, time: I64, rule_level: I64,
-          n_rules: int) -> Tallies:
-    """Tallies of alerts (in alert order) falling into ``n_groups`` dense groups."""
-    requests = np.bincount(group, minlength=n_groups).astype(np.int64)
-    first = np.full(n_groups, _MAX, np.int64)
-    last = np.full(n_groups, NO_TIME, np.int64)
-    level = np.ones(n_groups, np.int64)
-    if len(group):
-        order = np.argsort(group, kind="stable")
-        g_sorted = group[order]
-        starts = np.flatnonzero(np.concatenate(([True], g_sorted[1:] != g_sorted[:-1])))
-        present = g_sorted[starts]
-        t = time[order]
-        first[present] = np.minimum.reduceat(np.where(t == NO_TIME, _MAX, t), starts)
-        last[present] = np.maximum.reduceat(t, starts)
-        level[present] = np.maximum(1, np.maximum.reduceat(rule_level[rule[order]], starts))
-    first[first == _MAX] = NO_TIME
-    pair = group.astype(np.int64) * n_rules + rule
-    keys, first_at, counts = np.unique(pair, return_index=True, return_counts=True)
-    pg, pr = keys // n_rules, keys % n_rules
-    o = np.lexsort((first_at, -counts, pg))
-    ptr = np.zeros(n_groups + 1, np.int64)
-    np.cumsum(np.bincount(pg, minlength=n_groups), out=ptr[1:])
-    return Tallies(requests, first, last, level, ptr, pr[o].astype(np.int32),
-                   counts[o].astype(np.int64), first_at[o].astype(np.int64))
-
-
 def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
              n_rules: int) -> tuple[I64, Tallies]:
     """Alerts grouped by ``key`` (any int64 per alert, in alert order): the distinct keys,
@@ -93,20 +66,26 @@ def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
     keys = ks[starts]
     del ks
     g = len(starts)
-    requests = np.diff(np.append(starts, n)).astype(np.int64)
+    small = n < 2**31  # counts and offsets of millions of groups as int32
+    d = np.diff(np.append(starts, n))
+    requests: Ints = d.astype(np.int32) if small else d
     if not n:
         e = np.zeros(0, np.int64)
         return keys, Tallies(e, e, e, e, np.zeros(1, np.int64), np.zeros(0, np.int32), e, e)
     t = time[order]
-    first = np.minimum.reduceat(np.where(t == NO_TIME, _MAX, t), starts)
-    first[first == _MAX] = NO_TIME
     last = np.maximum.reduceat(t, starts)
+    t[t == NO_TIME] = _MAX
+    first = np.minimum.reduceat(t, starts)
     del t
+    first[first == _MAX] = NO_TIME
     r = rule[order]
-    level = np.maximum(1, np.maximum.reduceat(rule_level[r], starts)).astype(np.int64)
+    level = np.maximum(1, np.maximum.reduceat(rule_level[r], starts)).astype(np.int8)
     if not np.any((r[1:] != r[:-1]) & ~is_start[1:]):  # one rule per group (the usual case)
-        return keys, Tallies(requests, first, last, level, np.arange(g + 1, dtype=np.int64),
-                             r[starts].astype(np.int32), requests, order[starts])
+        # (first appearance only orders several rules of a group: any value will do)
+        ptr: Ints = np.arange(g + 1, dtype=np.int32) if small else np.arange(g + 1)
+        return keys, Tallies(requests, first, last, level, ptr,
+                             r[starts].astype(np.int32), requests, requests)
+    del is_start
     gid = np.repeat(np.arange(g, dtype=np.int64), requests)
     ukeys, fidx, counts = np.unique(gid * n_rules + r, return_index=True, return_counts=True)
     del gid
@@ -117,6 +96,24 @@ def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
     np.cumsum(np.bincount(pg, minlength=g), out=ptr[1:])
     return keys, Tallies(requests, first, last, level, ptr, pr[o].astype(np.int32),
                          counts[o].astype(np.int64), first_at[o].astype(np.int64))
+
+
+def _dense(keys: I64, t: Tallies, n: int) -> Tallies:
+    """Tallies of groups ``keys`` (sorted codes) spread over all ``n`` codes (empty groups
+    with no requests)."""
+    requests = np.zeros(n, np.int64)
+    requests[keys] = t.requests
+    first = np.full(n, NO_TIME, np.int64)
+    first[keys] = t.first
+    last = np.full(n, NO_TIME, np.int64)
+    last[keys] = t.last
+    level = np.ones(n, np.int64)
+    level[keys] = t.level
+    per = np.zeros(n, np.int64)
+    per[keys] = np.diff(t.ptr)
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(per, out=ptr[1:])
+    return Tallies(requests, first, last, level, ptr, t.rule, t.count, t.first_at)
 
 
 @dataclass(frozen=True)
@@ -141,9 +138,10 @@ class Summary:
         time = att.batch.time[att.row]
         n_fam = max(1, len(att.families))
         n_rules = max(1, len(rules))
-        fams = tally(att.family.astype(np.int64), len(att.families), att.rule, time, level,
-                     n_rules)
+        fam_keys, fam_t = tally_by(att.family.astype(np.int64), att.rule, time, level, n_rules)
+        fams = _dense(fam_keys, fam_t, len(att.families))
         key = att.batch.source[att.row].astype(np.int64) * n_fam + att.family
+        del fam_t
         keys, pairs = tally_by(key, att.rule, time, level, n_rules)
         del key, time
         pair_family = (keys % n_fam).astype(np.int32)
@@ -163,16 +161,18 @@ class Summary:
     @cached_property
     def ranked(self) -> I64:
         """Pair groups, most severe first, then most requests, then source and family."""
-        src_rank = self.att.batch.tables.sources.sort_rank()
-        fam_rank = _text_rank(list(self.att.families))
         p = self.pairs
         if not len(p.requests):
             return np.zeros(0, np.int64)
-        # most severe, then most requests, as one key (fewer arrays for millions of sources)
+        # As two keys (fewer arrays for millions of sources): severity and requests; then
+        # source text and family name.
+        fam_rank = _text_rank(list(self.att.families))
+        text_key = self.att.batch.tables.sources.sort_rank()[self.pair_source]
+        text_key *= max(1, len(fam_rank))
+        text_key += fam_rank[self.pair_family]
         most = int(p.requests.max()) + 1
-        first_key = (5 - p.level) * most + (most - 1 - p.requests)
-        return np.lexsort((fam_rank[self.pair_family], src_rank[self.pair_source],
-                           first_key)).astype(np.int64)
+        first_key = (5 - p.level.astype(np.int64)) * most + (most - 1 - p.requests)
+        return np.lexsort((text_key, first_key)).astype(np.int64)
 
 
 def _text_rank(values: list[str]) -> I64:
