@@ -3,6 +3,12 @@
 An internal host that shows up as the *source* of worm requests is a victim that is scanning
 others: it needs cleaning, not only blocking. Allowlisted networks (own networks, partners)
 are never put on a blocklist.
+
+Addresses are attacker-written text (an X-Forwarded-For field, an eve.json ``src_ip``), and
+``ipaddress`` itself accepts zone ids (``2a00::1%x}``) that break firewall rules. So there is
+one way from text to an address: :func:`parse_ip` (objects) and :func:`canonical` (its
+``str()``), used by the classifier, the blocklist, every exporter, and :func:`parse_network`
+for ``--own``/``--allow`` and the API.
 """
 
 from __future__ import annotations
