@@ -230,9 +230,9 @@ def baseline_copy(db: Path, src: Path, into: Path) -> Path:
 
 
 @contextlib.contextmanager
-def serving(db: Path, iid: int, src: Path | None = None) -> Iterator[str]:
+def serving(db: Path, iid: int, src: Path | None = None) -> Iterator[tuple[str, int]]:
     """``wormsign serve`` over ``db`` (from ``src`` when given) on a free loopback port, its
-    incident aggregates warmed; yields the base URL."""
+    incident aggregates warmed; yields the base URL and the process id."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "WORMSIGN_TOKEN"}
@@ -255,13 +255,22 @@ def serving(db: Path, iid: int, src: Path | None = None) -> Iterator[str]:
             time.sleep(0.2)
         # Warm the incident's aggregates once, as the server does after an upload.
         httpx.get(f"{base}/api/incidents/{iid}", timeout=60)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(20)
 
 
-def load_test(servers: dict[str, str], iid: int, clients: int, per_client: int,
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_test(servers: dict[str, tuple[str, int]], iid: int, clients: int, per_client: int,
               think: float, closed_loop: bool = False, rounds: int = 3,
               ) -> dict[str, dict[str, dict[str, float]]]:
     """The same load against every server, in ``rounds`` alternating rounds (the machine's
@@ -270,23 +279,26 @@ def load_test(servers: dict[str, str], iid: int, clients: int, per_client: int,
            f"/api/incidents/{iid}/alerts?family=nimda&page={{page}}",
            f"/api/incidents/{iid}/servers", f"/api/incidents/{iid}/tasks", "/api/incidents"]
     each = max(1, per_client // rounds)
-    raw: dict[str, dict[str, tuple[list[float], float, int]]] = {s: {} for s in servers}
+    raw: dict[str, dict[str, tuple[list[float], float, int, float]]] = {s: {} for s in servers}
     for _ in range(rounds):
-        for server, base in servers.items():
+        for server, (base, pid) in servers.items():
             for pause in (think, 0.0) if closed_loop else (think,):
                 label = f"think {pause:g} s" if pause else "closed loop"
                 for name, paths in (("baseline /api/health", ["/api/health"]),
                                     ("API mix", mix)):
+                    cpu0 = cpu_seconds(pid)
                     lat, wall, errors = asyncio.run(_load(base, paths, clients, each, pause))
+                    cpu = cpu_seconds(pid) - cpu0
                     key = f"{name}, {label}"
-                    old = raw[server].get(key, ([], 0.0, 0))
-                    raw[server][key] = (old[0] + lat, old[1] + wall, old[2] + errors)
+                    old = raw[server].get(key, ([], 0.0, 0, 0.0))
+                    raw[server][key] = (old[0] + lat, old[1] + wall, old[2] + errors,
+                                        old[3] + cpu)
     results: dict[str, dict[str, dict[str, float]]] = {}
     for server, phases in raw.items():
         results[server] = {}
-        for key, (lat, wall, errors) in phases.items():
+        for key, (lat, wall, errors, cpu) in phases.items():
             q = quantiles(lat)
-            q.update(rps=len(lat) / wall, errors=errors)
+            q.update(rps=len(lat) / wall, errors=errors, cpu_ms=1000 * cpu / len(lat))
             results[server][key] = q
     return results
 
@@ -325,7 +337,7 @@ def main() -> int:
         print(f"  {name:24s} p50 {q['p50']:8.1f}  max {q['max']:8.1f}  (n={q['n']})")
     store.close()
     with contextlib.ExitStack() as stack:
-        servers: dict[str, str] = {}
+        servers: dict[str, tuple[str, int]] = {}
         if not args.no_baseline:
             src = unpack_revision(args.baseline_rev, Path(tmp.name))
             if src is not None:
@@ -342,8 +354,8 @@ def main() -> int:
         print(f"  [{server}]")
         for name, q in load.items():
             print(f"  {name:36s} p50 {q['p50']:7.1f}  p95 {q['p95']:7.1f}  "
-                  f"p99 {q['p99']:7.1f}  max {q['max']:7.1f}  {q['rps']:6.0f} req/s  "
-                  f"errors {int(q['errors'])}")
+                  f"p99 {q['p99']:7.1f}  max {q['max']:7.1f}  {q['rps']:4.0f} req/s  "
+                  f"server CPU {q['cpu_ms']:5.2f} ms/req  errors {int(q['errors'])}")
     p95 = runs["this version"][f"API mix, {label}"]["p95"]
     cold = pages["incident page, cold"]["p50"]
     print(f"\ntargets: incident page <= 500 ms: cold {cold:.0f} ms "
@@ -354,6 +366,10 @@ def main() -> int:
             before = load[f"API mix, {label}"]["p95"]
             print(f"API mix p95: {before:.0f} ms before ({server}) -> {p95:.0f} ms now: "
                   f"{before / max(p95, 1e-9):.1f}x")
+            cpu_before = load[f"API mix, {label}"]["cpu_ms"]
+            cpu_now = runs["this version"][f"API mix, {label}"]["cpu_ms"]
+            print(f"API mix server CPU per request: {cpu_before:.2f} ms before -> "
+                  f"{cpu_now:.2f} ms now: {cpu_before / max(cpu_now, 1e-9):.1f}x")
     tmp.cleanup()
     return 0 if p95 <= args.bound_ms else 1
 
