@@ -385,3 +385,58 @@ def test_upgrade_turns_task_notes_into_rows(tmp_path: Path) -> None:
                                            "[1970-01-01 00:16] no stamp here"]
         assert s.incident_version(1) == 0
         assert [i.name for i in s.list_incidents()] == ["v3"]
+
+
+def test_upgrade_rekeys_alerts_by_content_and_drops_copies(tmp_path: Path) -> None:
+    import hashlib
+    from dataclasses import replace
+
+    from alembic import command
+    from alembic.config import Config
+
+    from wormsign.detect.alert import Alert
+    from wormsign.incidents.ingest import ALERT_COLUMNS, alert_row
+    from wormsign.incidents.networks import Classifier
+    from wormsign.incidents.store import MIGRATIONS
+
+    def old_key(a: Alert) -> int:         # the path-and-line key of revisions before 0005
+        assert a.timestamp is not None
+        raw = "\x1f".join((a.file_path, str(a.line), a.rule_id, a.source_ip,
+                           a.timestamp.isoformat()))
+        return int.from_bytes(hashlib.blake2b(raw.encode(), digest_size=8).digest(), "big",
+                              signed=True)
+
+    url = f"sqlite:///{tmp_path / 'v4.db'}"
+    engine = sa.create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    alerts = synthetic_alerts(200, seed=4)
+    twin = replace(alerts[0], line=500)           # the same request again later in the log
+    originals = [*alerts, twin]
+    copies = [replace(a, file_path="/copy/access.log") for a in originals]
+    cls = Classifier()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        conn.execute(sa.text("INSERT INTO incidents (name, status, created_at) "
+                             "VALUES ('v4', 'open', 1)"))
+        cols = ", ".join(ALERT_COLUMNS)
+        marks = ", ".join(f":{c}" for c in ALERT_COLUMNS)
+        conn.execute(sa.text(f"INSERT INTO alerts ({cols}) VALUES ({marks})"),
+                     [dict(zip(ALERT_COLUMNS, alert_row(1, None, a, cls, old_key(a)),
+                               strict=True)) for a in originals + copies])
+        conn.execute(sa.text(
+            "INSERT INTO source_families (incident_id, source_ip, family, internal, alerts, "
+            "first_seen, last_seen) SELECT incident_id, source_ip, family, max(internal), "
+            "count(*), min(ts), max(ts) FROM alerts GROUP BY incident_id, source_ip, family"))
+    engine.dispose()
+    with Store.open(url) as s:
+        with s.engine.connect() as conn:
+            assert rollups_consistent(conn, 1)
+            n = conn.execute(sa.text("SELECT count(*) FROM alerts")).scalar()
+        assert n == 201                               # the copy is gone, the twin stays
+        assert s.get_incident_summary(1)["totals"]["alerts"] == 201
+        assert s.incident_version(1) == 1
+        # Ingesting the same evidence now adds nothing.
+        res = ingest_paths(s, 1, [write_jsonl(tmp_path / "a.jsonl", originals)])
+        assert (res.added, res.duplicates) == (0, 201)
