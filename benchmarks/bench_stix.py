@@ -7,7 +7,8 @@ Builds a SQLite store whose evidence rollup holds ``--entries`` distinct sources
 20 % IPv6, three families), refreshes its blocklist, then exports it as STIX in a fresh
 process writing to a file, twice: with ``wormsign incident export --format stix --out FILE``
 and with the library's streaming ``exporters.stream()``; it reports each one's wall time
-(refresh included) and peak RSS (the child's ``ru_maxrss``). Target: the streaming export
+(refresh included) and peak RSS (the child's ``ru_maxrss``). It also times a feed poll on the
+same store (``blocklist_etag``, ``render_blocklist``). Target: the streaming export
 <= 30 s (``--max-seconds``; the script exits 1 above it). The machine is shared: the load
 average is printed with the figures.
 
@@ -71,8 +72,8 @@ with Store.open(sys.argv[1]) as store, open(sys.argv[3], "w", encoding="utf-8") 
 """
 
 
-def timed_export(db: Path, iid: int, out: Path, cli: bool) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of the export in a child: the library's
+def timed_export(db: Path, iid: int, out: Path, cli: bool) -> tuple[float, float, int]:
+    """Wall and CPU seconds and peak RSS (bytes) of the export in a child: the library's
     :func:`~wormsign.incidents.exporters.stream`, or ``incident export --format stix``."""
     url = f"sqlite:///{db}"
     cmd = ([sys.executable, "-m", "wormsign", "incident", "export", str(iid), "--format",
@@ -81,15 +82,36 @@ def timed_export(db: Path, iid: int, out: Path, cli: bool) -> tuple[float, int]:
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", RUSAGE, *cmd], check=True,
                          capture_output=True, text=True)
-    return time.perf_counter() - t0, int(res.stdout.split()[-1]) * 1024
+    cpu, rss = res.stdout.split()[-2:]
+    return time.perf_counter() - t0, float(cpu), int(rss) * 1024
 
 
 #: Runs a command and prints its own peak RSS (KiB), apart from any other child's.
 RUSAGE = """
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(r.ru_utime + r.ru_stime, r.ru_maxrss)
 """
+
+
+def feed_figures(db: Path, iid: int) -> str:
+    """Seconds for a feed poll on this store: the ETag (first, then while nothing changed)
+    and a rendering (nftables, plain aggregated)."""
+    from wormsign.incidents.exporters import blocklist_etag, render_blocklist
+    out = []
+    with Store.open(f"sqlite:///{db}") as store:
+        for label, call in (
+                ("etag, first", lambda: blocklist_etag(store, iid, "nftables")),
+                ("etag, unchanged", lambda: blocklist_etag(store, iid, "nftables")),
+                ("render nftables", lambda: render_blocklist(store, iid, "nftables")),
+                ("render nftables, cached", lambda: render_blocklist(store, iid, "nftables")),
+                ("render plain aggregated",
+                 lambda: render_blocklist(store, iid, "plain", aggregated=True))):
+            t0 = time.perf_counter()
+            call()
+            out.append(f"{label} {time.perf_counter() - t0:.3f} s")
+    return "; ".join(out)
 
 
 def baseline(objects: list[dict[str, object]]) -> float:
@@ -113,8 +135,9 @@ def main() -> int:
         t0 = time.perf_counter()
         iid = build(db, args.entries)
         print(f"store: {args.entries:,} entries built in {time.perf_counter() - t0:.1f} s")
-        cli_wall, cli_peak = timed_export(db, iid, out, cli=True)
-        wall, peak = timed_export(db, iid, out, cli=False)
+        print(f"feed: {feed_figures(db, iid)}")
+        cli_wall, cli_cpu, cli_peak = timed_export(db, iid, out, cli=True)
+        wall, cpu, peak = timed_export(db, iid, out, cli=False)
         doc = json.loads(out.read_text())
         objs = doc["objects"]
         inds = [o for o in objs if o["type"] == "indicator" and "-addr:" in o["pattern"]]
@@ -126,8 +149,9 @@ def main() -> int:
         base_objs = objs[:int(args.baseline_entries * per_entry)]
         base_s = baseline(base_objs) / max(len(base_objs), 1) * len(objs)
         print(f"`wormsign incident export --format stix --out FILE`: {cli_wall:.1f} s wall, "
+              f"{cli_cpu:.1f} s CPU, "
               f"peak RSS {cli_peak / 2**20:.0f} MiB")
-        print(f"library stream(): {wall:.1f} s wall, peak RSS {peak / 2**20:.0f} MiB, "
+        print(f"library stream(): {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak / 2**20:.0f} MiB, "
               f"{out.stat().st_size / 2**20:.0f} MiB written, {len(objs):,} objects "
               f"({len(sample):,} sampled objects valid STIX 2.1)")
         print(f"baseline (stix2 objects, {len(base_objs):,} built, scaled to {len(objs):,}): "

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incidents.helpers import make_alert, write_jsonl
 from wormsign.errors import StoreError
@@ -150,7 +152,24 @@ def test_the_feed_is_read_only(feed: tuple[Store, int]) -> None:
 
 def test_bad_format_and_unknown_incident(feed: tuple[Store, int]) -> None:
     store, iid = feed
-    with pytest.raises(StoreError, match="unknown export format"):
+    with pytest.raises(StoreError, match="unknown feed format"):
         render_blocklist(store, iid, "pf", now=NOW)
+    with pytest.raises(StoreError, match="use stream"):
+        blocklist_etag(store, iid, "stix", now=NOW)
     with pytest.raises(StoreError):
         render_blocklist(store, iid + 999, "plain", now=NOW)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.one_of(
+    st.integers(0, 300).map(lambda i: ipaddress.IPv4Address(0xC6336400 + i)),
+    st.integers(0, 70).map(lambda i: ipaddress.IPv6Address((0x20010DB8 << 96) + i))),
+    min_size=1, max_size=80))
+def test_aggregate_equals_collapse_addresses(addrs: set[ipaddress._BaseAddress]) -> None:
+    items = [Entry(str(a), "nimda", 1, 1, 2, 1, 100) for a in addrs]
+    want = []
+    for v in (4, 6):
+        nets = [ipaddress.ip_network(a) for a in addrs if a.version == v]
+        for n in ipaddress.collapse_addresses(nets):  # type: ignore[type-var]
+            want.append(str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n))
+    assert [e.address for e in aggregate(items)] == want

@@ -38,7 +38,7 @@ HOSTILE_SOURCES = [
     "2a00:1450:4001::1%x}",
     "fe80::1%eth0",
     "2a00::2%0",
-    "198.51.100.250\ntable inet pwn { chain c { type filter hook input priority 0; } }",
+    "198.51.100.250\ntable inet pwn { chain c { policy drop; } }",
     "198.51.100.251\r\n-A INPUT -j ACCEPT",
     "203.0.113.250 ",
     " 203.0.113.251",
@@ -48,7 +48,7 @@ HOSTILE_SOURCES = [
     "evil.example.com",
     '1.2.3.4"; drop',
     "\u202e198.51.100.252",
-    "2001:db8::1\x00",
+    "2001:db8::1\x7f",  # (PostgreSQL stores no NUL; the hostile suite has one)
     "",
     "=HYPERLINK(\"x\")",
     "}",

@@ -287,3 +287,28 @@ def test_stix_objects_keep_their_created_time(case: tuple[Store, int]) -> None:
     created_b = {o["id"]: o["created"] for o in later["objects"]}
     shared = set(created_a) & set(created_b)
     assert shared and all(created_a[k] == created_b[k] for k in shared)
+
+
+def test_fast_uuid5_is_uuid5() -> None:
+    import uuid
+
+    from wormsign.incidents.stix import NAMESPACE, uuid5
+    for name in ("", "1/indicator/src/198.51.100.7", "7/sighting/url/nimda/x", "é\u202e" * 30):
+        assert uuid5(name) == str(uuid.uuid5(NAMESPACE, name))
+
+
+def test_stix_is_written_piece_by_piece(store: Store, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from wormsign.incidents import stix
+    from wormsign.incidents.exporters import stream
+
+    iid = store.create_incident("stream")
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl", synthetic_alerts(300, seed=4))])
+    monkeypatch.setattr(stix, "CHUNK", 7)
+    pieces = list(stream(store, iid, "stix", ttl="3d"))
+    objects = json.loads("".join(pieces))["objects"]
+    # no piece holds more than 7 items (an entry's indicator, relationship, sighting: 3)
+    assert len(pieces) > len(objects) // 21 > 3
+    assert max(p.count('{"type": ') for p in pieces) <= 7 * 3
+    bundle = stix2.parse("".join(pieces), allow_custom=False)
+    assert len(bundle.objects) == len(objects)

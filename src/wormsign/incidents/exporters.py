@@ -379,9 +379,20 @@ def blocklist_etag(store: Store, incident_id: int, fmt: str = "plain", *,
     :data:`RENDER_MAX_AGE` seconds), so a poll costs a few aggregate queries. Two renderings
     with one ETag differ only in the "generated" line and in nftables' relative timeouts,
     which name the same expiry times."""
-    _check_format(fmt)
+    _check_feed_format(fmt)
     now = now_s() if now is None else now
-    snap = _snapshot(store, incident_id)
+    return _etag(_snapshot(store, incident_id), incident_id, fmt, aggregated, sid_base, now)
+
+
+def _check_feed_format(fmt: str) -> None:
+    if fmt not in FEED_FORMATS:
+        raise StoreError(f"unknown feed format {fmt!r}; one of {', '.join(FEED_FORMATS)}"
+                         + (" (a STIX bundle is an export: use stream())" if fmt == "stix"
+                            else ""))
+
+
+def _etag(snap: _Snapshot, incident_id: int, fmt: str, aggregated: bool,
+          sid_base: int | None, now: int) -> str:
     expired = bisect.bisect_right(snap.expiries, now)
     base = incident_sid_base(incident_id) if sid_base is None else sid_base
     raw = repr((snap.digest, snap.fingerprint, expired, fmt, aggregated, base)).encode()
@@ -394,12 +405,12 @@ def render_blocklist(store: Store, incident_id: int, fmt: str = "plain", *,
     """The incident's active blocklist in ``fmt`` with its ETag, for a feed: read-only (no
     refresh, no audit record; ingests and ``export`` refresh the blocklist). Renderings are
     cached per ETag for :data:`RENDER_MAX_AGE` seconds, so polling costs a few aggregate
-    queries when nothing changed; compare :func:`blocklist_etag` with ``If-None-Match`` first
-    to skip even those."""
+    queries when nothing changed (answer ``If-None-Match`` with :func:`blocklist_etag`, which
+    costs the same, to send nothing either). Formats: :data:`FEED_FORMATS`."""
+    _check_feed_format(fmt)
     now = now_s() if now is None else now
-    etag = blocklist_etag(store, incident_id, fmt, aggregated=aggregated, sid_base=sid_base,
-                          now=now)
-    snap = _SNAPSHOTS[(store.url, incident_id)]
+    snap = _snapshot(store, incident_id)
+    etag = _etag(snap, incident_id, fmt, aggregated, sid_base, now)
     key = (fmt, aggregated, -1 if sid_base is None else sid_base)
     hit = snap.rendered.get(key)
     if hit is not None and hit[1].etag == etag and 0 <= now - hit[0] <= RENDER_MAX_AGE:

@@ -76,13 +76,14 @@ def _ts(epoch: int, *, ms: bool = False) -> str:
 
 
 def uuid5(name: str) -> str:
-    """``str(uuid.uuid5(NAMESPACE, name))`` (RFC 4122 name-based, SHA-1) without building a
-    UUID object: the same text, three times faster, which counts at 450,000 ids."""
-    b = bytearray(hashlib.sha1(_NS + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
-    b[6] = (b[6] & 0x0F) | 0x50
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """``str(uuid.uuid5(NAMESPACE, name))`` (RFC 4122 name-based, SHA-1) written from the
+    digest's hex without building a UUID object: the same text, three times faster, which
+    counts at 450,000 ids. The version nibble becomes 5, the variant bits 10."""
+    h = hashlib.sha1(_NS + name.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {f"{i:x}": f"{(i & 0x3) | 0x8:x}" for i in range(16)}
 
 
 def _like(fragment: str) -> str:
