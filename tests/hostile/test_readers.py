@@ -214,3 +214,9 @@ def test_process_substitution_loses_no_line(tmp_path: Path) -> None:
     assert_clean(r)
     report = json.loads(r.stdout)
     assert report["lines"] == 3000 and len(report["sources"]) == 3000
+
+
+def test_closed_stdin_is_one_line_error() -> None:
+    r = run_cli(["scan", "-"], shell_prefix="exec 0<&-;")
+    assert_clean(r)
+    assert r.returncode == 2 and "<stdin>: standard input is closed" in r.stderr

@@ -225,3 +225,12 @@ def test_an_unreadable_subdirectory_is_reported_not_lost(tmp_path: Path) -> None
             _read(Input(names[0]))
     finally:
         sub.chmod(0o755)
+
+
+def test_an_xz_asking_for_a_huge_dictionary_is_refused(tmp_path: Path) -> None:
+    from tests.hostile.corpus.readers.make_corpus import xz_with_huge_dictionary
+
+    p = tmp_path / "big-dict.xz"
+    p.write_bytes(xz_with_huge_dictionary(b"line\n" * 100))
+    with pytest.raises(InputError, match="Memory usage limit"):
+        list(read_chunks(Input(str(p))))

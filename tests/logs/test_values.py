@@ -209,3 +209,14 @@ def test_error_log_validators_count_bad_clients_as_skipped() -> None:
           b'server: _, request: "GET /x HTTP/1.1"\n'
           b"2001/07/19 10:23:45 [notice] 1#0: signal process started\n")
     assert errorlog.nginx_validate(ng, 0, 5) == (2, 1, [1])
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("10.1.2.3/8", "10.0.0.0/8"), ("10.1.2.3", "10.1.2.3/32"), ("2001:DB8::/32", "2001:db8::/32"),
+    ("::ffff:10.0.0.0/104", "10.0.0.0/8"), ("2a00::1%x}/64", None), ("10.0.0.0/33", None),
+    ("10.0.0.0/8\n", None), ("0.0.0.0/0", "0.0.0.0/0"), (None, None), ("", None),
+])
+def test_canonical_network(text: object, want: str | None) -> None:
+    from wormsign.logs.normalize import canonical_network
+
+    assert canonical_network(text) == want

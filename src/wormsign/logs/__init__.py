@@ -2,12 +2,18 @@
 
 Formats are registered by id in :data:`wormsign.logs.formats.FORMATS` (Apache/nginx access
 and error logs, IIS W3C, Zeek http.log, Suricata eve.json); packet captures are read by
-``pcap``. ``source`` opens files, directories, stdin and compressed input; ``text`` keeps
-attacker-controlled text safe; ``normalize`` gives URLs the canonical forms rules match on;
-``synth`` writes the labelled synthetic sample.
+``pcap``. ``source`` opens files, directories, stdin and compressed input within
+:class:`~wormsign.logs.source.Limits` (line length, decompression budget, no FIFOs or devices
+met in folders); ``text`` keeps attacker-controlled text safe; ``normalize`` gives URLs the
+canonical forms rules match on and addresses the only form that may leave a reader
+(:func:`~wormsign.logs.normalize.canonical_ip`); ``synth`` writes the labelled synthetic
+sample.
 """
 
 from wormsign.logs.formats import FORMATS, LogFormat, register
+from wormsign.logs.normalize import canonical_ip, canonical_network
 from wormsign.logs.record import Request
+from wormsign.logs.source import Limits, ReadStats, open_input, read_chunks
 
-__all__ = ["FORMATS", "LogFormat", "Request", "register"]
+__all__ = ["FORMATS", "Limits", "LogFormat", "ReadStats", "Request", "canonical_ip",
+           "canonical_network", "open_input", "read_chunks", "register"]

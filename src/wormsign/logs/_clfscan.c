@@ -88,4 +88,11 @@ static struct PyModuleDef module = {
     NULL, NULL, NULL, NULL
 };
 
-PyMODINIT_FUNC PyInit__clfscan(void) { return PyModule_Create(&module); }
+/* RULES: the version of the line rules above; clf.py uses this module only when it matches
+ * (a stale build would disagree with the Python twin). 2: the client token is checked. */
+PyMODINIT_FUNC PyInit__clfscan(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "RULES", 2) < 0) { Py_DECREF(m); return NULL; }
+    return m;
+}

@@ -1,1 +1,3 @@
+RULES: int
+
 def validate(buf: bytes, prefix_tokens: int, max_bad: int, /) -> tuple[int, int, list[int]]: ...

@@ -24,6 +24,8 @@ try:  # the optional C accelerator (built by setup.py); same results as the rege
     from wormsign.logs import _clfscan
 except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
     _clfscan = None  # type: ignore[assignment]
+if _clfscan is not None and getattr(_clfscan, "RULES", 1) != 2:  # pragma: no cover
+    _clfscan = None  # type: ignore[assignment]  # older line rules: use the Python twin
 
 _ADDR = rb"[0-9A-Fa-f.:]{2,45}"  # the characters an address may hold (canonical_ip decides)
 _PREFIX = {

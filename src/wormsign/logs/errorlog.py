@@ -30,6 +30,7 @@ _PARSE = re.compile(
     r" \[([^\]]*)\](.*)$"
 )
 _CLIENT = re.compile(r"\[client ([0-9A-Fa-f.:]{1,60}?)(?::[0-9]{1,5})?\] ?")
+_CLIENT_BYTES = re.compile(_CLIENT.pattern.encode())
 _IN_REQUEST = re.compile(r"(?:in request|request failed: [^:]*:|request:) ?(.+)$")
 # The first path after a message phrase ("File does not exist: /www/x", "client denied by
 # server configuration: C:\\www\\x", "AH00128: File does not exist: /x", ...): a ": " after a
@@ -44,15 +45,16 @@ def validate(buf: bytes, base_line: int, max_bad: int) -> tuple[int, int, list[i
     """Count lines and those that are not error-log lines (absolute 1-based numbers); a line
     that names a client that is not exactly one address is not accepted either."""
     return count_bad(buf, base_line, max_bad, lambda line, _n: LINE.match(line) is not None
-                     and _client_ok(line, b"[client ", _CLIENT))
+                     and _client_ok(line, b"[client ", _CLIENT_BYTES))
 
 
-def _client_ok(line: bytes, marker: bytes, pattern: re.Pattern[str]) -> bool:
-    """No client named, or a client that :func:`canonical_ip` keeps."""
+def _client_ok(line: bytes, marker: bytes, pattern: re.Pattern[bytes]) -> bool:
+    """No client named, or a client that :func:`canonical_ip` keeps (read from the bytes:
+    decoding a whole long line to check its client would cost per character)."""
     if marker not in line:
         return True
-    m = pattern.search(decode(line))
-    return m is not None and canonical_ip(m.group(1)) is not None
+    m = pattern.search(line)
+    return m is not None and canonical_ip(m.group(1).decode("ascii")) is not None
 
 
 @lru_cache(maxsize=4096)
@@ -114,6 +116,7 @@ _NGINX = re.compile(
     r"^(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d) \[([a-z]+)\] (.*)$"
 )
 _NGINX_CLIENT = re.compile(r", client: ([0-9A-Fa-f.:]{1,60})")
+_NGINX_CLIENT_BYTES = re.compile(_NGINX_CLIENT.pattern.encode())
 _NGINX_REQUEST = re.compile(r', request: "([^"]*)"?')
 _NGINX_HOST = re.compile(r', host: "([^"]*)"')
 
@@ -122,7 +125,7 @@ def nginx_validate(buf: bytes, base_line: int, max_bad: int) -> tuple[int, int, 
     """Count lines and those that are not nginx error-log lines (absolute 1-based numbers)."""
     return count_bad(buf, base_line, max_bad,
                      lambda line, _n: NGINX_LINE.match(line) is not None
-                     and _client_ok(line, b", client: ", _NGINX_CLIENT))
+                     and _client_ok(line, b", client: ", _NGINX_CLIENT_BYTES))
 
 
 def nginx_parse_line(raw: bytes, path: str = "", line: int = 0) -> Request | None:

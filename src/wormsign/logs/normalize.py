@@ -93,6 +93,23 @@ def _canonical_ip(text: str) -> str | None:
     return str(ip)
 
 
+def canonical_network(text: object) -> str | None:
+    """The canonical text of an IPv4/IPv6 network or address (``10.1.2.3/8`` →
+    ``10.0.0.0/8``, an address → its ``/32`` or ``/128``), or None: the same rules as
+    :func:`canonical_ip` for lists of own networks, allowlists and CIDR blocklists."""
+    if not isinstance(text, str) or not 2 <= len(text) <= 49 or "%" in text:
+        return None
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+    if isinstance(net, ipaddress.IPv6Network):
+        mapped = net.network_address.ipv4_mapped
+        if mapped is not None and net.prefixlen >= 96:
+            return str(ipaddress.IPv4Network(f"{mapped}/{net.prefixlen - 96}", strict=False))
+    return str(net)
+
+
 def bounded_int(value: object, lo: int = 0, hi: int = _MAX_INT) -> int | None:
     """``value`` as an int in ``[lo, hi]``, or None.
 

@@ -40,6 +40,9 @@ _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _COMP_READ = 1 << 16  # compressed bytes read per step
 _OUT_STEP = 1 << 20  # the most bytes one decompression step may produce
 _MAX_LINE_LIMIT = 1 << 30
+# xz names its dictionary size in its header: a 100-byte file can ask for 4 GiB. The presets
+# (xz -0 .. -9e) need at most 65 MiB to decompress.
+_XZ_MEMLIMIT = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,10 @@ def open_input(inp: Input) -> Iterator[InputStream]:
     Raises :class:`InputError` naming the file when it cannot be opened, is a directory, or is
     a FIFO, character device or socket that was not named as the only input."""
     if inp.is_stdin:
-        yield InputStream(sys.stdin.buffer)
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:  # started with standard input closed (``<&-``)
+            raise InputError("standard input is closed", path=inp.display)
+        yield InputStream(stdin)
         return
     raw = _open_file(inp)
     try:
@@ -285,7 +291,7 @@ class _Decoder:
     def _new(self) -> None:
         self.d: Any = (zlib.decompressobj(16 + zlib.MAX_WBITS) if self.kind == "gzip"
                        else bz2.BZ2Decompressor() if self.kind == "bzip2"
-                       else lzma.LZMADecompressor())
+                       else lzma.LZMADecompressor(memlimit=_XZ_MEMLIMIT))
         self.started = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:

@@ -39,6 +39,19 @@ def ev(**kw: object) -> str:
     return j(o)
 
 
+def xz_with_huge_dictionary(data: bytes) -> bytes:
+    """A valid small .xz whose block header asks for a 4 GiB dictionary (CRC fixed)."""
+    import zlib
+
+    xz = lzma.compress(data)
+    size = (xz[12] + 1) * 4
+    head = bytearray(xz[12:12 + size])
+    i = head.index(b"\x21\x01")  # the LZMA2 filter and its one property byte
+    head[i + 2] = 40  # dictionary size 4 GiB - 1
+    head[-4:] = struct.pack("<I", zlib.crc32(bytes(head[:-4])))
+    return xz[:12] + bytes(head) + xz[12 + size:]
+
+
 def corpus() -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     files["clf_addresses.log"] = "".join([
@@ -183,6 +196,7 @@ def corpus() -> dict[str, bytes]:
     files["corrupt.log.bz2"] = bz2.compress(good)[:40] + b"\x00" * 200
     files["header_only.log.xz"] = lzma.compress(good)[:12]
     files["magic_only.gz"] = b"\x1f\x8b"
+    files["huge_dictionary.log.xz"] = xz_with_huge_dictionary(good)
     pcap_head = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
     files["pcap_header_only.pcap"] = b"\xd4\xc3\xb2\xa1"
     files["pcap_truncated.pcap"] = pcap_head + struct.pack("<IIII", 0, 0, 100, 100) + b"\0" * 20
