@@ -22,7 +22,9 @@
    the incident list. Reports p50/p95/p99 and throughput. Target: p95 <= 300 ms.
 4. In the same run, the same load against the dashboard as it was before its read cache
    (``--baseline-rev``, a git revision of this repository, unpacked to a temporary folder and
-   served from there over the same store), so the ratio is measured, not remembered.
+   served from there over a copy of the same store), so the ratio is measured, not
+   remembered. Both servers run side by side (idle while the other is measured) and get
+   the load in alternating rounds (``--rounds``), so the machine's other work falls on both.
 
 Exit status 1 when the API mix's p95 (with think time) is above ``--bound-ms``.
 
@@ -33,12 +35,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +207,32 @@ def unpack_revision(rev: str, into: Path) -> Path | None:
     return into / "src"
 
 
-def load_test(db: Path, iid: int, clients: int, per_client: int, think: float,
-              closed_loop: bool = False, src: Path | None = None,
-              ) -> dict[str, dict[str, float]]:
+def baseline_copy(db: Path, src: Path, into: Path) -> Path:
+    """A copy of the SQLite store that the baseline revision opens: its schema head written
+    in ``alembic_version`` (newer tables and columns are left alone; old code does not see
+    them) and the columns newer migrations dropped added back."""
+    import re
+    import shutil
+    import sqlite3
+
+    store_py = (src / "wormsign" / "incidents" / "store.py").read_text()
+    m = re.search(r'^SCHEMA_HEAD = "(\w+)"', store_py, re.M)
+    if m is None:
+        raise SystemExit("the baseline revision names no SCHEMA_HEAD")
+    out = into / "baseline.db"
+    shutil.copyfile(db, out)
+    with sqlite3.connect(out) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (m.group(1),))
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
+        if "notes" not in cols:  # task notes became rows in 0004
+            conn.execute("ALTER TABLE tasks ADD COLUMN notes TEXT NOT NULL DEFAULT ''")
+    return out
+
+
+@contextlib.contextmanager
+def serving(db: Path, iid: int, src: Path | None = None) -> Iterator[tuple[str, int]]:
+    """``wormsign serve`` over ``db`` (from ``src`` when given) on a free loopback port, its
+    incident aggregates warmed; yields the base URL and the process id."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "WORMSIGN_TOKEN"}
@@ -228,22 +255,52 @@ def load_test(db: Path, iid: int, clients: int, per_client: int, think: float,
             time.sleep(0.2)
         # Warm the incident's aggregates once, as the server does after an upload.
         httpx.get(f"{base}/api/incidents/{iid}", timeout=60)
-        results = {}
-        mix = [f"/api/incidents/{iid}", f"/api/incidents/{iid}/alerts?page={{page}}",
-               f"/api/incidents/{iid}/alerts?family=nimda&page={{page}}",
-               f"/api/incidents/{iid}/servers", f"/api/incidents/{iid}/tasks",
-               "/api/incidents"]
-        for pause in (think, 0.0) if closed_loop else (think,):
-            label = f"think {pause:g} s" if pause else "closed loop"
-            for name, paths in (("baseline /api/health", ["/api/health"]), ("API mix", mix)):
-                lat, wall, errors = asyncio.run(_load(base, paths, clients, per_client, pause))
-                q = quantiles(lat)
-                q.update(rps=len(lat) / wall, errors=errors)
-                results[f"{name}, {label}"] = q
-        return results
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_test(servers: dict[str, tuple[str, int]], iid: int, clients: int, per_client: int,
+              think: float, closed_loop: bool = False, rounds: int = 3,
+              ) -> dict[str, dict[str, dict[str, float]]]:
+    """The same load against every server, in ``rounds`` alternating rounds (the machine's
+    other work then falls on all of them alike); per server and phase, the quantiles."""
+    mix = [f"/api/incidents/{iid}", f"/api/incidents/{iid}/alerts?page={{page}}",
+           f"/api/incidents/{iid}/alerts?family=nimda&page={{page}}",
+           f"/api/incidents/{iid}/servers", f"/api/incidents/{iid}/tasks", "/api/incidents"]
+    each = max(1, per_client // rounds)
+    raw: dict[str, dict[str, tuple[list[float], float, int, float]]] = {s: {} for s in servers}
+    for _ in range(rounds):
+        for server, (base, pid) in servers.items():
+            for pause in (think, 0.0) if closed_loop else (think,):
+                label = f"think {pause:g} s" if pause else "closed loop"
+                for name, paths in (("baseline /api/health", ["/api/health"]),
+                                    ("API mix", mix)):
+                    cpu0 = cpu_seconds(pid)
+                    lat, wall, errors = asyncio.run(_load(base, paths, clients, each, pause))
+                    cpu = cpu_seconds(pid) - cpu0
+                    key = f"{name}, {label}"
+                    old = raw[server].get(key, ([], 0.0, 0, 0.0))
+                    raw[server][key] = (old[0] + lat, old[1] + wall, old[2] + errors,
+                                        old[3] + cpu)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for server, phases in raw.items():
+        results[server] = {}
+        for key, (lat, wall, errors, cpu) in phases.items():
+            q = quantiles(lat)
+            q.update(rps=len(lat) / wall, errors=errors, cpu_ms=1000 * cpu / len(lat))
+            results[server][key] = q
+    return results
 
 
 def main() -> int:
@@ -262,6 +319,8 @@ def main() -> int:
                     help=f"git revision served as the baseline (default {BASELINE_REV}, the "
                     "dashboard before its read cache)")
     ap.add_argument("--no-baseline", action="store_true", help="skip the baseline server")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="alternating rounds per server (the requests are split over them)")
     ap.add_argument("--bound-ms", type=float, default=300.0,
                     help="fail (exit 1) when the API mix's p95 is above this")
     args = ap.parse_args()
@@ -277,14 +336,17 @@ def main() -> int:
     for name, q in pages.items():
         print(f"  {name:24s} p50 {q['p50']:8.1f}  max {q['max']:8.1f}  (n={q['n']})")
     store.close()
-    runs: dict[str, dict[str, dict[str, float]]] = {}
-    if not args.no_baseline:
-        src = unpack_revision(args.baseline_rev, Path(tmp.name))
-        if src is not None:
-            runs[f"baseline {args.baseline_rev}"] = load_test(
-                db, iid, args.clients, args.requests, args.think, args.closed_loop, src)
-    runs["this version"] = load_test(db, iid, args.clients, args.requests, args.think,
-                                     args.closed_loop)
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, tuple[str, int]] = {}
+        if not args.no_baseline:
+            src = unpack_revision(args.baseline_rev, Path(tmp.name))
+            if src is not None:
+                old_db = baseline_copy(db, src, Path(tmp.name))
+                servers[f"baseline {args.baseline_rev}"] = stack.enter_context(
+                    serving(old_db, iid, src))
+        servers["this version"] = stack.enter_context(serving(db, iid))
+        runs = load_test(servers, iid, args.clients, args.requests, args.think,
+                         args.closed_loop, args.rounds)
     label = f"think {args.think:g} s" if args.think else "closed loop"
     print(f"\nload test: {args.clients} concurrent clients x {args.requests} requests, "
           "wormsign serve on 127.0.0.1 (ms):")
@@ -292,8 +354,8 @@ def main() -> int:
         print(f"  [{server}]")
         for name, q in load.items():
             print(f"  {name:36s} p50 {q['p50']:7.1f}  p95 {q['p95']:7.1f}  "
-                  f"p99 {q['p99']:7.1f}  max {q['max']:7.1f}  {q['rps']:6.0f} req/s  "
-                  f"errors {int(q['errors'])}")
+                  f"p99 {q['p99']:7.1f}  max {q['max']:7.1f}  {q['rps']:4.0f} req/s  "
+                  f"server CPU {q['cpu_ms']:5.2f} ms/req  errors {int(q['errors'])}")
     p95 = runs["this version"][f"API mix, {label}"]["p95"]
     cold = pages["incident page, cold"]["p50"]
     print(f"\ntargets: incident page <= 500 ms: cold {cold:.0f} ms "
@@ -304,6 +366,10 @@ def main() -> int:
             before = load[f"API mix, {label}"]["p95"]
             print(f"API mix p95: {before:.0f} ms before ({server}) -> {p95:.0f} ms now: "
                   f"{before / max(p95, 1e-9):.1f}x")
+            cpu_before = load[f"API mix, {label}"]["cpu_ms"]
+            cpu_now = runs["this version"][f"API mix, {label}"]["cpu_ms"]
+            print(f"API mix server CPU per request: {cpu_before:.2f} ms before -> "
+                  f"{cpu_now:.2f} ms now: {cpu_before / max(cpu_now, 1e-9):.1f}x")
     tmp.cleanup()
     return 0 if p95 <= args.bound_ms else 1
 

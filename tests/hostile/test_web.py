@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hostile.conftest import UNSAFE, assert_clean, run_cli
+from hostile.conftest import CORPUS, UNSAFE, assert_clean, run_cli
 from web.helpers import LiveServer, csrf_of
 from wormsign.incidents import Store
 from wormsign.web import Settings, create_app
@@ -55,6 +55,8 @@ UPLOADS: dict[str, tuple[str, Callable[[], bytes], str]] = {
     "nested gzip bomb": ("a.gz", lambda: gzip.compress(gzip.compress(b"\n" * (64 << 20))),
                          "failed"),
     "five layers": ("a.gz", lambda: _layers(good(10), 5), "failed"),
+    "xz asking for a 4 GiB dictionary": ("a.log.xz", lambda: (
+        CORPUS / "readers" / "huge_dictionary.log.xz").read_bytes(), "failed"),
     "corrupt gzip": ("a.log.gz", lambda: b"\x1f\x8b\x08\x00" + b"\xff" * 4000, "failed"),
     "truncated xz": ("a.log.xz", lambda: lzma.compress(good(3000))[:-200], "done"),
     "gzip with trailing junk": ("a.log.gz", lambda: gzip.compress(good(20)) + b"junk" * 9,

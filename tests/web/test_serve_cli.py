@@ -80,3 +80,17 @@ def test_server_process(tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert b"dashboard on http://127.0.0.1:" in err
+
+
+def test_missing_web_extra_is_a_one_line_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    rc = main(["serve", "--db", str(tmp_path / "s.db")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert "pip install 'wormsign[web]'" in err[0] and "uvicorn" in err[0]
+    assert not (tmp_path / "s.db").exists()

@@ -27,9 +27,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--db", help="incident store: SQLite path or database URL "
                    "(default $WORMSIGN_DB or the per-user store)")
-    p.add_argument("--token", help="access token (or $WORMSIGN_TOKEN); required off loopback")
+    p.add_argument("--token", help="access token (or $WORMSIGN_TOKEN); required off loopback; "
+                   "at least 16 characters, 8 of them different, not a repeated piece")
     p.add_argument("--max-upload-mb", type=float, default=256.0, metavar="MB",
-                   help="largest accepted upload (default 256; larger ones get 413)")
+                   help="largest accepted upload, also once decompressed (default 256; "
+                   "larger ones get 413, or fail while unpacking)")
     p.add_argument("--upload-dir", help="where uploads wait to be scanned (default: a "
                    "temporary folder)")
     p.add_argument("--secure-cookies", action="store_true",

@@ -43,11 +43,13 @@ from wormsign.incidents import Store, detect_kind, ingest_paths
 #: Share of the progress bar given to scanning a raw log (the rest is storing its alerts).
 SCAN_SHARE = 0.8
 COPY_CHUNK = 1 << 20
+#: Memory an xz stream may ask for (its dictionary): a tiny file can ask for gigabytes.
+XZ_MEMORY = 256 * 1024 * 1024
 #: Compressed formats an upload may come in (those the log readers open), by magic bytes.
 COMPRESSED: dict[bytes, Callable[[], Any]] = {
     b"\x1f\x8b": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
     b"BZh": bz2.BZ2Decompressor,
-    b"\xfd7zXZ\x00": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+    b"\xfd7zXZ\x00": lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=XZ_MEMORY),
 }
 #: How many layers of compression an upload may have (``log.gz.xz``).
 MAX_LAYERS = 3
