@@ -78,6 +78,7 @@ class LiveAttributor:
         self.definite: dict[str, set[str]] = {}
         self._burst: list[bool] = []
         self._dirty: set[int] = set()
+        self._held_sources: set[int] = set()
 
     # -- input -------------------------------------------------------------------------
     def _is_held(self, variant: npt.NDArray[np.int32]) -> Mask:
@@ -102,7 +103,9 @@ class LiveAttributor:
             mine = _take(batch, held)
             self.pending = concat([self.pending, mine], self.tables)
             self.since = np.concatenate([self.since, np.full(len(mine), now)])
-            self._dirty.update(np.unique(mine.source).tolist())
+            codes = np.unique(mine.source).tolist()
+            self._dirty.update(codes)
+            self._held_sources.update(codes)
         plain = _take(batch, ~held)
         return self._finish(list(AlertView(attribute_columns(plain, self.rules))))
 
@@ -156,6 +159,7 @@ class LiveAttributor:
                     out.append(view[k])
         self.pending = _take(p, keep)
         self.since = self.since[keep]
+        self._held_sources = set(np.unique(self.pending.source).tolist())
         self._prune()
         return self._finish(out)
 
@@ -175,7 +179,7 @@ class LiveAttributor:
                 if a.family not in fams:
                     fams.add(a.family)
                     code = self.tables.sources.codes.get(a.source_ip)
-                    if code is not None:  # held ambiguous requests of it may be decided now
+                    if code in self._held_sources:  # its held requests may be decided now
                         self._dirty.add(code)
             out.append(a)
         return out
