@@ -6,6 +6,7 @@ Self-contained (runs on SQLite, and on PostgreSQL when ``WORMSIGN_TEST_PG_URL`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -207,3 +208,87 @@ def test_an_interrupted_job_is_not_left_running(
     with pytest.raises(KeyboardInterrupt):
         ingest_paths(store, iid, [path])
     assert _jobs(store, iid) == ["interrupted"]
+
+
+_ECS_KEYS = ("@timestamp", "event.dataset", "source.ip", "url.original", "http.request.method",
+             "http.response.status_code", "user_agent.original", "destination.domain",
+             "rule.id", "rule.name", "rule.category", "wormsign.family", "wormsign.severity",
+             "log.file.path", "log.file.line")
+
+
+def _json_values() -> Any:
+    from hypothesis import strategies as st
+    scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
+               | st.text() | st.sampled_from(["2001-07-19T12:00:00Z", "198.51.100.1",
+                                              "0001-01-01T00:30:00+01:00", "1e999"]))
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                        max_leaves=8)
+
+
+def test_fuzzed_records_are_alerts_that_fit_or_counted_skips(tmp_path: Path) -> None:
+    """Any JSON-ish record either becomes an alert the store accepts, or is a record error;
+    one ingest over all of them never raises and accounts for every record."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from wormsign.incidents.ingest import RECORD_ERRORS, alert_from_record
+
+    records: list[dict[str, Any]] = []
+
+    @settings(max_examples=300, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.dictionaries(st.sampled_from(_ECS_KEYS), _json_values(), max_size=8))
+    def one(overrides: dict[str, Any]) -> None:
+        rec = {**_good(len(records)), **overrides}
+        with contextlib.suppress(RECORD_ERRORS):   # anything else fails the test
+            alert_from_record(rec)
+        records.append(rec)
+
+    one()
+    path = tmp_path / "fuzz.jsonl"
+    with path.open("w", encoding="utf-8", errors="surrogatepass") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, allow_nan=True) + "\n")
+    with Store.open(f"sqlite:///{tmp_path / 'fuzz.db'}") as store:
+        iid = store.create_incident("fuzz")
+        res = ingest_paths(store, iid, [path], batch_size=37)
+        f = res.files[0]
+        assert f.error is None
+        assert f.records == len(records) == f.added + f.duplicates + f.skipped
+        assert _jobs(store, iid) == ["done"]
+        with store.engine.connect() as conn:
+            assert rollups_consistent(conn, iid)
+
+
+def test_truncated_gzip_is_a_one_line_error_and_keeps_what_was_read(
+        store: Store, tmp_path: Path) -> None:
+    import gzip
+    full = gzip.compress(("\n".join(json.dumps(_good(i)) for i in range(3000)) + "\n").encode())
+    path = tmp_path / "alerts.jsonl.gz"
+    path.write_bytes(full[: len(full) // 2])
+    other = _write(tmp_path / "other.jsonl", [json.dumps(_good(5000))])
+    iid = store.create_incident("truncated")
+    res = ingest_paths(store, iid, [path, other], batch_size=500)
+    bad, good = res.files
+    assert bad.error is not None and str(path) in bad.error and "\n" not in bad.error
+    assert "the records before it are stored" in bad.error
+    assert good.added == 1
+    with store.engine.connect() as conn:
+        kept = conn.execute(sa.select(sa.func.count()).select_from(t.alerts)).scalar_one()
+        assert rollups_consistent(conn, iid)
+    assert kept > 1                                   # whole batches before the damage
+    assert sorted(_jobs(store, iid)) == ["done", "failed"]
+
+
+def test_overlong_record_is_skipped_without_buffering(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wormsign.incidents.ingest as ingest
+    monkeypatch.setattr(ingest, "MAX_RECORD_BYTES", 4096)
+    huge = _bad(**{"url.original": "/" + "A" * 50_000})
+    path = _write(tmp_path / "alerts.jsonl", [json.dumps(_good(0)), huge, json.dumps(_good(1))])
+    iid = store.create_incident("overlong")
+    res = ingest_paths(store, iid, [path])
+    f = res.files[0]
+    assert (f.added, f.skipped) == (2, 1)
+    assert f.errors == [f"{path}:2: not an alert (longer than 4,096 bytes)"]

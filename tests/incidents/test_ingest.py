@@ -365,3 +365,75 @@ def test_running_jobs_whose_process_is_gone_are_marked_interrupted(store: Store,
     # An ingest reaps first: a killed run never stays `running`.
     ingest_paths(store, iid, [write_jsonl(tmp_path / "a.jsonl",
                                           [make_alert(0, "198.51.100.1", "nimda")])])
+
+
+WATCHER = textwrap.dedent("""
+    import json, os, sys, time
+    from wormsign.detect.alert import Alert
+    from wormsign.incidents import Store
+    from wormsign.incidents.ingest import ingest_alerts
+    from wormsign.incidents.store import WatchOffset
+
+    def follow(store, iid, path, batch, pause):
+        st = os.stat(path)
+        key = WatchOffset.key_for(st.st_dev, st.st_ino)
+        saved = {o.file_key: o for o in store.get_watch_offsets(iid)}.get(key)
+        offset, line = (saved.offset, saved.line) if saved else (0, 0)
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            while True:
+                chunk = [fh.readline() for _ in range(batch)]
+                chunk = [c for c in chunk if c]
+                if not chunk:
+                    return
+                offset += sum(map(len, chunk))
+                line += len(chunk)
+                alerts = [Alert.from_ecs(json.loads(c)) for c in chunk]
+                cp = WatchOffset(key, path, st.st_dev, st.st_ino, offset, line, "head")
+                ingest_alerts(store, iid, alerts, checkpoint=cp)
+                print(line, flush=True)
+                time.sleep(pause)
+
+    if __name__ == "__main__":
+        with Store.open(sys.argv[1]) as store:
+            follow(store, int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        print("finished", flush=True)
+""")
+
+
+def test_watch_checkpoints_survive_kill_9(store_url: str, tmp_path: Path) -> None:
+    """A follower killed with SIGKILL and restarted from its saved offset loses and doubles
+    nothing, identical requests (the same request twice in one second) included."""
+    alerts = synthetic_alerts(1500, seed=31)
+    twins = [replace(a, line=a.line + 10_000) for a in alerts[::10]]
+    lines = [x for pair in zip(alerts[::10], twins, strict=True) for x in pair]
+    lines += [a for i, a in enumerate(alerts) if i % 10]
+    log = tmp_path / "live.jsonl"
+    write_jsonl(log, [replace(a, file_path=str(log)) for a in lines])
+    with Store.open(store_url) as store:
+        iid = store.create_incident("watch")
+    script = tmp_path / "watcher.py"
+    script.write_text(WATCHER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [sys.executable, str(script), store_url, str(iid), str(log), "37"]
+    proc = subprocess.Popen([*args, "0.05"], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    seen = 0
+    while seen < 8 and proc.stdout.readline():
+        seen += 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    assert seen == 8, "the follower did not get far enough to be killed mid-file"
+    with Store.open(store_url) as store:
+        [saved] = store.get_watch_offsets(iid)
+        assert 0 < saved.line < len(lines) and _count(store, iid)[0] == saved.line
+    done = subprocess.run([*args, "0"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().endswith("finished"), done.stderr
+    with Store.open(store_url) as store:
+        assert _count(store, iid) == (len(lines), len(lines))
+        assert store.get_watch_offsets(iid)[0].offset == log.stat().st_size
+        with store.engine.connect() as conn:
+            assert rollups_consistent(conn, iid)
+        # The finished file ingested as a whole afterwards adds nothing.
+        assert ingest_paths(store, iid, [log]).added == 0

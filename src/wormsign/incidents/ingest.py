@@ -39,11 +39,14 @@ read offset they cover, in one transaction.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
+import ipaddress
 import json
 import os
 import socket
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -62,6 +65,10 @@ from wormsign.incidents.store import Store, WatchOffset, now_s
 DEFAULT_BATCH = 50_000
 MAX_REPORTED_ERRORS = 10
 ASSESS_MAX_BYTES = 512 * 1024 * 1024
+#: Longest alerts JSON Lines record read (a longer one is a counted skip, never buffered).
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+#: Errors of reading a file (truncated or corrupt gzip, I/O): the file's one-line error.
+READ_ERRORS = (OSError, EOFError, zlib.error)
 
 #: A ``running`` job whose heartbeat is older than this (seconds) is taken as dead even when
 #: its pid seems alive (pid reuse, or a process on another host).
@@ -146,8 +153,12 @@ def sensor_of(fmt: str) -> str:
     return fmt
 
 
+_sensor_of = functools.lru_cache(maxsize=256)(sensor_of)
+
+
+@functools.lru_cache(maxsize=65536)
 def _canonical_source(ip: str) -> str:
-    import ipaddress
+    """``str()`` of the parsed address (one spelling per address), else the text itself."""
     try:
         return str(ipaddress.ip_address(ip.strip()))
     except ValueError:
@@ -158,8 +169,11 @@ def event_hash(a: Alert, sensor: str | None = None) -> bytes:
     """A 128-bit hash of the normalised event of an alert: sensor (``sensor`` or
     :func:`sensor_of` its format), canonical source address, time (whole seconds, UTC),
     method (upper case), URL and rule. Where it was read from plays no part."""
-    ts = _epoch(a.timestamp)
-    raw = "\x1f".join((sensor if sensor is not None else sensor_of(a.format),
+    return _event_hash(a, sensor, _epoch(a.timestamp))
+
+
+def _event_hash(a: Alert, sensor: str | None, ts: int | None) -> bytes:
+    raw = "\x1f".join((sensor if sensor is not None else _sensor_of(a.format),
                        _canonical_source(a.source_ip), "" if ts is None else str(ts),
                        (a.method or "").upper(), a.url, a.rule_id))
     return hashlib.blake2b(raw.encode("utf-8", "surrogatepass"), digest_size=16).digest()
@@ -242,8 +256,9 @@ class Streams:
         occ = self.by_file.get(a.file_path)
         if occ is None:
             occ = self.by_file[a.file_path] = Occurrences()
-        h = event_hash(a, self.sensor)
-        return evidence_key(h, occ.next(h, _epoch(a.timestamp)))
+        ts = _epoch(a.timestamp)
+        h = _event_hash(a, self.sensor, ts)
+        return evidence_key(h, occ.next(h, ts))
 
 
 def _epoch(ts: datetime | None) -> int | None:
@@ -268,6 +283,41 @@ def check_alert(a: Alert) -> Alert:
     Text must be ``str`` that encodes as UTF-8 (no lone surrogates) and holds no NUL, short
     enough for its column; the line a non-negative 64-bit integer; the status 0-999; the
     time one whose UTC epoch seconds exist."""
+    try:  # the common case in one pass: all text, no NUL, valid UTF-8
+        joined = "\x1f".join([a.source_ip, a.rule_id, a.rule_name, a.family, a.rule_family,
+                              a.severity, a.url, a.method or "", a.user_agent or "",
+                              a.host or "", a.file_path, a.format])
+        joined.encode("utf-8")
+        clean = "\x00" not in joined
+    except (TypeError, UnicodeEncodeError):
+        clean = False
+    if not clean:
+        _check_text_fields(a)
+    if (len(a.source_ip) > 64 or len(a.family) > 64 or len(a.rule_family) > 64
+            or len(a.rule_id) > 128 or len(a.severity) > 16 or len(a.format) > 32
+            or (a.method is not None and len(a.method) > 32)):
+        name, limit = next((n, m) for n, m in _MAX_LEN.items()
+                           if len(getattr(a, n) or "") > m)
+        raise ValueError(f"{name} longer than {limit} characters")
+    if not a.source_ip.strip():
+        raise ValueError("no source address")
+    line, status = a.line, a.status
+    if type(line) is not int or not 0 <= line < _INT64:
+        raise ValueError("line number out of range")
+    if status is not None and (type(status) is not int or not 0 <= status <= 999):
+        raise ValueError("HTTP status out of range")
+    if a.timestamp is not None:
+        if not isinstance(a.timestamp, datetime):
+            raise TypeError("timestamp is not a time")
+        ts = _epoch(a.timestamp)
+        if ts is None or not -_INT64 < ts < _INT64:
+            raise ValueError("timestamp out of range")
+        a.timestamp.astimezone(UTC)
+    return a
+
+
+def _check_text_fields(a: Alert) -> None:
+    """The field-by-field check, for the message naming the bad one."""
     for name in _TEXT:
         v = getattr(a, name)
         if v is None and name in ("method", "user_agent", "host"):
@@ -280,45 +330,29 @@ def check_alert(a: Alert) -> Alert:
             v.encode("utf-8")
         except UnicodeEncodeError:
             raise ValueError(f"{name} is not valid Unicode (lone surrogate)") from None
-        limit = _MAX_LEN.get(name)
-        if limit is not None and len(v) > limit:
-            raise ValueError(f"{name} longer than {limit} characters")
-    if not a.source_ip.strip():
-        raise ValueError("no source address")
-    if isinstance(a.line, bool) or not isinstance(a.line, int) or not 0 <= a.line < _INT64:
-        raise ValueError("line number out of range")
-    if a.status is not None and (isinstance(a.status, bool) or not isinstance(a.status, int)
-                                 or not 0 <= a.status <= 999):
-        raise ValueError("HTTP status out of range")
-    if a.timestamp is not None:
-        if not isinstance(a.timestamp, datetime):
-            raise TypeError("timestamp is not a time")
-        ts = _epoch(a.timestamp)
-        if ts is None or not -_INT64 < ts < _INT64:
-            raise ValueError("timestamp out of range")
-        a.timestamp.astimezone(UTC)
-    return a
 
 
 _RECORD_TEXT = ("@timestamp", "http.request.method", "user_agent.original",
                 "destination.domain", "source.ip", "rule.id", "rule.name", "rule.category",
                 "wormsign.family", "threat.software.name", "wormsign.severity",
                 "url.original", "log.file.path", "event.dataset")
+_TEXT_TYPES = frozenset((str, type(None)))
 
 
 def alert_from_record(obj: Any) -> Alert:
     """An alert from one parsed ``scan --alerts`` record, checked (:func:`check_alert`)."""
     if not isinstance(obj, dict):
         raise TypeError("not a JSON object")
-    for k in _RECORD_TEXT:
-        v = obj.get(k)
-        if v is not None and not isinstance(v, str):
-            raise TypeError(f"{k} is not text")
+    if not set(map(type, map(obj.get, _RECORD_TEXT))) <= _TEXT_TYPES:
+        bad = next(k for k in _RECORD_TEXT if type(obj.get(k)) not in _TEXT_TYPES)
+        raise TypeError(f"{bad} is not text")
     for k in ("http.response.status_code", "log.file.line"):
         v = obj.get(k)
+        if v is None or type(v) is int:
+            continue
         if isinstance(v, float) and not v.is_integer():
             raise ValueError(f"{k} is not an integer")
-        if v is not None and not isinstance(v, (int, float, str)):
+        if not isinstance(v, (int, float, str)):
             raise TypeError(f"{k} is not a number")
     return check_alert(Alert.from_ecs(obj))
 
@@ -543,11 +577,33 @@ def _ingest_alerts_file(store: Store, iid: int, path: Path, cls: Classifier, bat
     job = _Job(store, iid, path, "alerts")
     try:
         res = _read_alerts_file(job, path, cls, batch, progress, sensor)
+    except READ_ERRORS as exc:
+        job.end_abnormally(exc)
+        raise InputError(f"cannot read past record {job.position:,} "
+                         f"({_reason(exc)}); the records before it are stored",
+                         str(path)) from exc
     except BaseException as exc:
         job.end_abnormally(exc)
         raise
     job.finish()
     return res
+
+
+def _records(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line) of a JSON Lines file; None for a line longer than
+    :data:`MAX_RECORD_BYTES`, which is skipped without being held in memory."""
+    lineno = 0
+    while True:
+        raw = fh.readline(MAX_RECORD_BYTES + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(1 << 20)
+            yield lineno, None
+            continue
+        yield lineno, raw
 
 
 def _read_alerts_file(job: _Job, path: Path, cls: Classifier, batch: int,
@@ -558,13 +614,15 @@ def _read_alerts_file(job: _Job, path: Path, cls: Classifier, batch: int,
     rows: list[tuple[Any, ...]] = []
     lineno = 0
     with _open_binary(path) as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
+        for lineno, raw in _records(fh):
+            if raw is not None and not raw.strip():
                 continue
             resumed = lineno <= job.position
             if not resumed:
                 res.records += 1
             try:
+                if raw is None:
+                    raise ValueError(f"longer than {MAX_RECORD_BYTES:,} bytes")
                 a = alert_from_record(json.loads(raw))
                 key = streams.key(a)  # also for resumed lines: occurrences count from 0
                 if not resumed:
@@ -600,7 +658,10 @@ def _ingest_log_file(store: Store, iid: int, path: Path, cls: Classifier, batch:
     except ImportError as exc:
         raise InputError("not alerts or an assessment, and raw logs need the scanner "
                          "(wormsign.detect.scanner), which is not available", str(path)) from exc
-    report = scan_paths([str(path)])
+    try:
+        report = scan_paths([str(path)])
+    except (*READ_ERRORS, *RECORD_ERRORS) as exc:  # a reader's bug must not end the run
+        raise InputError(f"cannot scan: {_reason(exc)}", str(path)) from exc
     for st in report.files:
         if st.error:
             raise InputError(st.error, str(path))
@@ -697,8 +758,11 @@ def _store_assessment(store: Store, job: _Job, path: Path) -> FileResult:
     res = FileResult(str(path), "assess")
     try:
         with _open_binary(path) as fh:
-            doc = json.loads(fh.read().decode("utf-8"))
-    except (*RECORD_ERRORS, OSError) as exc:
+            data = fh.read(ASSESS_MAX_BYTES + 1)
+        if len(data) > ASSESS_MAX_BYTES:
+            raise ValueError(f"larger than {ASSESS_MAX_BYTES:,} bytes")
+        doc = json.loads(data.decode("utf-8"))
+    except (*RECORD_ERRORS, *READ_ERRORS) as exc:
         raise InputError(f"not a readable assess --json document: {_reason(exc)}",
                          str(path)) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("hosts", []), list):
@@ -796,8 +860,9 @@ def ingest_alert_batch(store: Store, incident_id: int, alerts: Iterable[Alert], 
             if fk is None:
                 key = loose.key(a)
             else:
-                h = event_hash(a, sensor)
-                key = evidence_key(h, counters[fk].next(h, _epoch(a.timestamp)))
+                ts = _epoch(a.timestamp)
+                h = _event_hash(a, sensor, ts)
+                key = evidence_key(h, counters[fk].next(h, ts))
             rows.append(alert_row(incident_id, None, a, cls, key))
         added = _insert_alerts(store, conn, incident_id, None, rows)
         store.save_watch_offsets(conn, incident_id, [

@@ -184,7 +184,8 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> dict[s
         total_bl = conn.execute(sa.select(sa.func.count()).where(
             bl.c.incident_id == incident_id)).scalar_one()
         jobs = conn.execute(sa.select(j.c.path, j.c.kind, j.c.status, j.c.position, j.c.added,
-                                      j.c.duplicates, j.c.skipped, j.c.started_at)
+                                      j.c.duplicates, j.c.skipped, j.c.started_at,
+                                      j.c.finished_at, j.c.message)
                             .where(j.c.incident_id == incident_id).order_by(j.c.id)).all()
 
     def when(d: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +193,8 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> dict[s
 
     return {
         "incident": {"id": inc.id, "name": inc.name, "status": inc.status,
-                     "created_at": iso(inc.created_at), "closed_at": iso(inc.closed_at)},
+                     "created_at": iso(inc.created_at), "closed_at": iso(inc.closed_at),
+                     "version": store.incident_version(incident_id)},
         "networks": store.networks(incident_id),
         "totals": {"alerts": sum(s["alerts"] for s in stats), "sources": distinct_sources,
                    "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last)},
@@ -209,7 +211,8 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> dict[s
         "blocklist": {"active": int(active), "expired": int(total_bl) - int(active)},
         "jobs": [{"path": r[0], "kind": r[1], "status": r[2], "position": int(r[3]),
                   "added": int(r[4]), "duplicates": int(r[5]), "skipped": int(r[6]),
-                  "started_at": iso(r[7])} for r in jobs],
+                  "started_at": iso(r[7]), "finished_at": iso(r[8]), "message": r[9]}
+                 for r in jobs],
         "actions": [{**x.to_dict(), "at": iso(x.at)} for x in store.list_actions(incident_id)],
     }
 
