@@ -50,7 +50,7 @@ def test_batch_columns_are_compact_and_exact() -> None:
     assert b.line.tolist() == [42, 43, 44]
     assert b.time.dtype == np.int64 and b.source.dtype == np.int32
     assert sc.stats.lines == 4 and sc.stats.skipped == 1 and sc.stats.first_skipped == [41]
-    assert len(b.tables.variants) == 1 and b.tables.sources.values == ["9.9.9.9"]
+    assert len(b.tables.variants) == 1 and list(b.tables.sources.values) == ["9.9.9.9"]
     alerts = list(attribute_batches([b], sc.rules))
     assert [(a.rule_id, a.line, a.file_path) for a in alerts] == [
         ("code-red", 42, "live"), ("code-red", 43, "live"), ("code-red", 44, "live")]
@@ -64,7 +64,7 @@ def test_merge_recodes_batches_of_different_tables() -> None:
     bb = b.scan((line.format(ip="2.2.2.2", u="/NULL.printer")
                  + line.format(ip="1.1.1.1", u=CODE_RED)).encode(), 1)
     m = merge([ba, bb])
-    assert m.tables.sources.values == ["1.1.1.1", "2.2.2.2"]
+    assert list(m.tables.sources.values) == ["1.1.1.1", "2.2.2.2"]
     assert m.source.tolist() == [0, 1, 0] and m.file.tolist() == [0, 1, 1]
     assert m.variant[0] == m.variant[2] != m.variant[1]
 

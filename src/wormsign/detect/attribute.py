@@ -107,11 +107,10 @@ def _fired(batch: MatchBatch, rule_index: int, rule: Rule) -> npt.NDArray[np.boo
     order = rows[np.lexsort((batch.time[rows], batch.source[rows]))]
     srcs = batch.source[order]
     bounds = np.flatnonzero(np.diff(srcs)) + 1
-    secs = batch.time / 1e6
     for grp in np.split(order, bounds):
-        all_t = secs[grp].tolist()
+        all_t = (batch.time[grp] / 1e6).tolist()
         mem = grp[member[grp]]
-        ts = secs[mem].tolist()
+        ts = (batch.time[mem] / 1e6).tolist()
         keys = vkey[batch.variant[mem]].tolist()
         hit = _window(ts, keys, all_t, b)
         if hit:

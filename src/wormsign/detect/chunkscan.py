@@ -14,6 +14,8 @@ Turn batches into alerts with :func:`wormsign.detect.attribute.attribute_batches
 from __future__ import annotations
 
 import re
+import socket
+import struct
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ import numpy as np
 
 from wormsign.detect.columns import MatchBatch, Tables, Variant, to_micros
 from wormsign.detect.prefilter import Prefilter, candidate_lines
+from wormsign.detect.sources import IPV4_TEXT
 from wormsign.logs import clf, formats
 from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.record import Request
@@ -31,14 +34,15 @@ from wormsign.rules.model import Rule, RulePack
 
 #: First skipped line numbers remembered per file.
 MAX_BAD_LINES = 5
-#: Distinct request texts remembered per scanner before the memo starts afresh.
-MEMO_LIMIT = 200_000
+#: Distinct request texts (sources, times) remembered per scanner before a memo starts afresh.
+MEMO_LIMIT = 100_000
 
 
 class RuleEngine:
     """A rule pack made ready to scan: rules by priority and the compiled prefilter.
 
-    Build it once and share it between scanners (compiling the prefilter takes a while)."""
+    Build it once and share it between scanners (compiling the prefilter takes a while), but
+    use it from one thread at a time: its Hyperscan database has one scratch space."""
 
     def __init__(self, pack: RulePack | None = None) -> None:
         self.pack = pack or load_pack()
@@ -139,10 +143,9 @@ class ChunkScanner:
                 req = fmt.parse(chunk[s:e], first_line + li, self._state, self.path)
                 if req is not None:
                     self.add(req, m, cols, first_line + li)
-        if len(self._memo) > MEMO_LIMIT:
-            self._memo.clear()
-        if len(self._time) > MEMO_LIMIT:
-            self._time.clear()
+        for memo in (self._memo, self._time, self._src):
+            if len(memo) > MEMO_LIMIT:
+                memo.clear()
         return cols.batch(self.tables, self._file)
 
     def scan_requests(self, reqs: Iterable[tuple[int, Request]]) -> MatchBatch:
@@ -180,17 +183,23 @@ class ChunkScanner:
     def _source(self, ip: str) -> int:
         c = self._src.get(ip)
         if c is None:
-            c = self._src[ip] = self.tables.sources.code(_canonical_source(ip))
+            canon = _canonical_source(ip)
+            c = self._src[ip] = (_ip4_key(canon.encode()) if IPV4_TEXT.fullmatch(canon)
+                                 else self.tables.sources.code(canon))
         return c
 
     def _source_code(self, raw: bytes) -> int:
-        """The code of an access-log source field, -1 when it is not an address (the
+        """The row key of an access-log source field: a code (text sources), an IPv4 key
+        (numbered in bulk when the batch is made), or -1 when it is not an address (the
         reader's :func:`~wormsign.logs.normalize.canonical_ip` decides; plain dotted IPv4,
         already canonical, skips the parse)."""
         if _IPV4.fullmatch(raw):
-            return self.tables.sources.code(raw.decode("ascii"))
+            return _ip4_key(raw)
         ip = canonical_ip(decode(raw))
-        return -1 if ip is None else self.tables.sources.code(_canonical_source(ip))
+        if ip is None:
+            return -1
+        ip = _canonical_source(ip)
+        return _ip4_key(ip.encode()) if IPV4_TEXT.fullmatch(ip) else self.tables.sources.code(ip)
 
     def _scan_access(self, chunk: bytes, lines: list[int], starts: list[int], ends: list[int],
                      masks: list[int], first_line: int, prefix: int, fmt_name: str,
@@ -214,7 +223,7 @@ class ChunkScanner:
             sc = srcs.get(sb)
             if sc is None:
                 sc = srcs[sb] = self._source_code(sb)
-            if sc < 0:  # not an address: parse_line gives no request
+            if sc == -1:  # not an address: parse_line gives no request
                 continue
             key = (m, raw[cut + 3:], head[0]) if prefix == 4 else (m, raw[cut + 3:])
             v = memo.get(key)
@@ -261,6 +270,12 @@ _CLF_TIME = re.compile(rb"\[(\d\d/[A-Z][a-z][a-z]/(?:19|2\d)\d\d):(\d\d):(\d\d):
 _OCTET = rb"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 #: IPv4 as ``ipaddress`` writes it (no leading zeros): canonical as it stands.
 _IPV4 = re.compile(_OCTET + (rb"\." + _OCTET) * 3)
+_PACK = struct.Struct(">I")
+
+
+def _ip4_key(dotted: bytes) -> int:
+    """A row's source key for an IPv4 address: -2 - its number (codes are >= 0)."""
+    return -2 - int(_PACK.unpack(socket.inet_aton(dotted.decode("ascii")))[0])
 
 
 def _canonical_source(ip: str) -> str:
@@ -276,15 +291,19 @@ class _Columns:
     __slots__ = ("line", "source", "time", "variant")
 
     def __init__(self) -> None:
-        self.source = array("i")
+        self.source = array("q")  # codes, or IPv4 keys (-2 - number) until batch()
         self.time = array("q")
         self.line = array("q")
         self.variant = array("i")
 
     def batch(self, tables: Tables, file: int) -> MatchBatch:
+        src = np.frombuffer(self.source, np.int64).copy()
+        ip4 = src <= -2
+        if ip4.any():  # number the IPv4 sources in bulk (a sorted index, no dict per address)
+            src[ip4] = tables.sources.codes_ip4((-2 - src[ip4]).astype(np.uint32))
         return MatchBatch(
             tables,
-            np.frombuffer(self.source, np.int32).copy(),
+            src.astype(np.int32),
             np.frombuffer(self.time, np.int64).copy(),
             np.frombuffer(self.line, np.int64).copy(),
             np.frombuffer(self.variant, np.int32).copy(),

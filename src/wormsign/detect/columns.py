@@ -4,7 +4,8 @@ A worm storm is millions of requests that differ only in source, time and line n
 rest (URL, method, status, user agent, host, format, the rules it matched) repeats verbatim.
 So a matched request is one row of four numbers, and everything else is dictionary-encoded:
 
-- ``source``  int32 code into :attr:`Tables.sources` (canonical source text)
+- ``source``  int32 code into :attr:`Tables.sources` (canonical source address; see
+  :mod:`wormsign.detect.sources`)
 - ``time``    int64 microseconds since the Unix epoch (UTC), :data:`NO_TIME` when the log
   had none
 - ``line``    int64 line number in its file (1-based; packet number for captures)
@@ -25,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+
+from wormsign.detect.sources import SourceTable
 
 #: ``time`` of a request whose log line had no (readable) time.
 NO_TIME = np.iinfo(np.int64).min
@@ -110,7 +113,7 @@ class VariantTable:
 class Tables:
     """The dictionaries that batch codes point into (shared by the files of one scan)."""
 
-    sources: StringTable = field(default_factory=StringTable)
+    sources: SourceTable = field(default_factory=SourceTable)
     variants: VariantTable = field(default_factory=VariantTable)
     files: StringTable = field(default_factory=StringTable)
 
@@ -158,6 +161,8 @@ def concat(batches: Sequence[MatchBatch], tables: Tables) -> MatchBatch:
         raise ValueError("concat needs batches of one Tables; use merge")
     if not parts:
         return MatchBatch(tables)
+    if len(parts) == 1:  # no copy
+        return parts[0]
     return MatchBatch(
         tables,
         np.concatenate([b.source for b in parts]),
@@ -174,8 +179,8 @@ def recode(batch: MatchBatch, into: Tables) -> MatchBatch:
     if t is into:
         return batch
 
-    n_src, n_var, n_fil = len(t.sources), len(t.variants), len(t.files)
-    src = np.fromiter(map(into.sources.code, t.sources.values), np.int32, n_src)
+    n_var, n_fil = len(t.variants), len(t.files)
+    src = into.sources.remap(t.sources)
     var = np.fromiter(map(into.variants.code, t.variants.values), np.int32, n_var)
     fil = np.fromiter(map(into.files.code, t.files.values), np.int32, n_fil)
     if not len(batch):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -23,6 +24,7 @@ from typing import IO, Any
 from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
 from wormsign.detect.columns import MatchBatch, StringTable, Tables, VariantTable, concat, recode
 from wormsign.detect.scanner import FileStats, scan_file
+from wormsign.detect.sources import SourceTable
 from wormsign.errors import ConfigError, InputError, WormsignError
 from wormsign.logs import formats, pcap
 from wormsign.logs.source import (
@@ -64,7 +66,7 @@ class Part:
     """What a task gives back: statistics and columns with their own (plain-list) tables."""
 
     stats: FileStats
-    sources: list[str]
+    sources: SourceTable
     variants: list[Any]
     files: list[str]
     columns: tuple[Any, ...]
@@ -72,17 +74,17 @@ class Part:
     @classmethod
     def of(cls, stats: FileStats, batch: MatchBatch) -> Part:
         t = batch.tables
-        return cls(stats, t.sources.values, t.variants.values, t.files.values,
+        return cls(stats, t.sources, t.variants.values, t.files.values,
                    (batch.source, batch.time, batch.line, batch.variant, batch.file))
 
     def batch(self) -> MatchBatch:
-        t = Tables(StringTable(), VariantTable(), StringTable())
-        t.sources.values, t.variants.values, t.files.values = (
-            self.sources, self.variants, self.files)
+        t = Tables(self.sources, VariantTable(), StringTable())
+        t.variants.values, t.files.values = self.variants, self.files
         return MatchBatch(t, *self.columns)
 
 
-_ENGINE: RuleEngine | None = None
+_ENGINE: RuleEngine | None = None  # a worker process's engine (inherited or built once)
+_LOCAL = threading.local()  # a thread's engine: a Hyperscan database scans in one thread
 
 
 def _init_worker(pack: RulePack) -> None:
@@ -90,12 +92,18 @@ def _init_worker(pack: RulePack) -> None:
     _ENGINE = RuleEngine(pack)
 
 
+def _same(engine: RuleEngine | None, pack: RulePack | None) -> bool:
+    return engine is not None and (pack is None or engine.pack is pack or engine.pack == pack)
+
+
 def _engine(pack: RulePack | None) -> RuleEngine:
-    global _ENGINE
-    if _ENGINE is None or (pack is not None and _ENGINE.pack is not pack
-                           and _ENGINE.pack != pack):
-        _ENGINE = RuleEngine(pack)
-    return _ENGINE
+    if threading.current_thread() is threading.main_thread() and _same(_ENGINE, pack):
+        assert _ENGINE is not None
+        return _ENGINE
+    engine: RuleEngine | None = getattr(_LOCAL, "engine", None)
+    if engine is None or not _same(engine, pack):
+        engine = _LOCAL.engine = RuleEngine(pack)
+    return engine
 
 
 def run_task(task: Task, pack: RulePack | None = None,
@@ -280,8 +288,13 @@ def _run_local(inputs: list[Input], tasks: list[list[Task]], flat: list[Task],
     init: dict[str, Any] = {} if method == "fork" else {
         "initializer": _init_worker, "initargs": (engine.pack,)}
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, **init) as pool:
-        futures = [pool.submit(run_task, t, None, limits) for t in flat]
-        return _merge(inputs, tasks, (f.result() for f in futures), on_bytes, on_file)
+        futures = deque(pool.submit(run_task, t, None, limits) for t in flat)
+
+        def results() -> Iterator[Part]:
+            while futures:  # dropped as merged: a part's columns are not held twice
+                yield futures.popleft().result()
+
+        return _merge(inputs, tasks, results(), on_bytes, on_file)
 
 
 def dask_client(address: str, timeout: float = 10.0) -> Any:

@@ -80,7 +80,7 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
     if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 >= 2**62:
         yield list(ecs_lines(list(view)))  # absurdly many distinct requests: one by one
         return
-    step = 1 << 18
+    step = 1 << 14  # rows per block: the block's lines are held once, as text
     for lo in range(0, len(att), step):
         rows = att.row[lo:lo + step]
         parts = [b.variant[rows], b.file[rows], att.rule[lo:lo + step],
@@ -97,7 +97,8 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
             for r in reversed(radix):
                 k, d = divmod(k, r)
                 digits.append(d)
-            rests.append(_ecs_rest(view, *reversed(digits), encode))
+            rfam, fam, r, f, v = digits  # least significant first
+            rests.append(_ecs_rest(view, v, f, r, fam, rfam, encode))
         sk, s_inv = np.unique(b.source[rows], return_inverse=True)
         ips = [encode(srcs[c]) for c in sk.tolist()]
         tk, t_inv = np.unique(b.time[rows], return_inverse=True)
@@ -171,8 +172,6 @@ def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
     order = s.ranked
     fam_txt = [encode(f) for f in s.att.families]
     sev_txt = {lv: encode(name) for name, lv in SEVERITY_LEVELS.items()}
-    ptr = p.ptr.tolist()
-    rule_l, count_l = p.rule.tolist(), p.count.tolist()
     rule_txt = [encode(r) for r in s.rule_ids]
     rules_memo: dict[tuple[int, ...], str] = {}
     times: dict[int, str] = {}
@@ -185,20 +184,33 @@ def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
             t = times[us] = encode(iso_us(us))
         return t
 
-    for g, src, fam, lv, n, t0, t1 in zip(
-            order.tolist(), s.pair_source[order].tolist(), s.pair_family[order].tolist(),
-            p.level[order].tolist(), p.requests[order].tolist(), p.first[order].tolist(),
-            p.last[order].tolist(), strict=True):
-        lo, hi = ptr[g], ptr[g + 1]
-        key = (*rule_l[lo:hi], *count_l[lo:hi])
-        rules = rules_memo.get(key)
-        if rules is None:
-            rules = rules_memo[key] = "{" + ",".join(
-                f"{rule_txt[r]}:{c}" for r, c in zip(rule_l[lo:hi], count_l[lo:hi],
-                                                     strict=True)) + "}"
-        yield (f'{{"ip":{encode(safe(srcs[src]))},"family":{fam_txt[fam]},'
-               f'"severity":{sev_txt[lv]},"requests":{n},"first_seen":{when(t0)},'
-               f'"last_seen":{when(t1)},"rules":{rules}}}')
+    def rules_text(key: tuple[int, ...]) -> str:
+        txt = rules_memo.get(key)
+        if txt is None:
+            half = len(key) // 2
+            txt = rules_memo[key] = "{" + ",".join(
+                f"{rule_txt[r]}:{c}" for r, c in zip(key[:half], key[half:], strict=True)) + "}"
+        return txt
+
+    step = 1 << 16  # rows per block: Python lists of one block at a time
+    for b in range(0, len(order), step):
+        g = order[b:b + step]
+        lo = p.ptr[g]
+        n_rules = p.ptr[g + 1] - lo
+        one_rule = p.rule[np.minimum(lo, max(len(p.rule) - 1, 0))].tolist()
+        one_count = p.count[np.minimum(lo, max(len(p.count) - 1, 0))].tolist()
+        for k, (src, fam, lv, n, t0, t1, nr) in enumerate(zip(
+                s.pair_source[g].tolist(), s.pair_family[g].tolist(), p.level[g].tolist(),
+                p.requests[g].tolist(), p.first[g].tolist(), p.last[g].tolist(),
+                n_rules.tolist(), strict=True)):
+            if nr == 1:
+                key: tuple[int, ...] = (one_rule[k], one_count[k])
+            else:
+                i = int(lo[k])
+                key = (*p.rule[i:i + nr].tolist(), *p.count[i:i + nr].tolist())
+            yield (f'{{"ip":{encode(safe(srcs[src]))},"family":{fam_txt[fam]},'
+                   f'"severity":{sev_txt[lv]},"requests":{n},"first_seen":{when(t0)},'
+                   f'"last_seen":{when(t1)},"rules":{rules_text(key)}}}')
 
 
 def _head(report: ScanReport, s: Summary) -> dict[str, Any]:

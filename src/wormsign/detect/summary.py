@@ -53,31 +53,64 @@ class Tallies:
                         strict=True))
 
 
-def tally(group: I64, n_groups: int, rule: I32, time: I64, rule_level: I64,
-          n_rules: int) -> Tallies:
-    """Tallies of alerts (in alert order) falling into ``n_groups`` dense groups."""
-    requests = np.bincount(group, minlength=n_groups).astype(np.int64)
-    first = np.full(n_groups, _MAX, np.int64)
-    last = np.full(n_groups, NO_TIME, np.int64)
-    level = np.ones(n_groups, np.int64)
-    if len(group):
-        order = np.argsort(group, kind="stable")
-        g_sorted = group[order]
-        starts = np.flatnonzero(np.concatenate(([True], g_sorted[1:] != g_sorted[:-1])))
-        present = g_sorted[starts]
-        t = time[order]
-        first[present] = np.minimum.reduceat(np.where(t == NO_TIME, _MAX, t), starts)
-        last[present] = np.maximum.reduceat(t, starts)
-        level[present] = np.maximum(1, np.maximum.reduceat(rule_level[rule[order]], starts))
+def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
+             n_rules: int) -> tuple[I64, Tallies]:
+    """Alerts grouped by ``key`` (any int64 per alert, in alert order): the distinct keys,
+    sorted, and their tallies. One stable sort; no per-group Python work."""
+    n = len(key)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    is_start = np.ones(n, bool)
+    is_start[1:] = ks[1:] != ks[:-1]
+    starts = np.flatnonzero(is_start)
+    keys = ks[starts]
+    del ks
+    g = len(starts)
+    requests = np.diff(np.append(starts, n)).astype(np.int64)
+    if not n:
+        e = np.zeros(0, np.int64)
+        return keys, Tallies(e, e, e, e, np.zeros(1, np.int64), np.zeros(0, np.int32), e, e)
+    t = time[order]
+    last = np.maximum.reduceat(t, starts)
+    t[t == NO_TIME] = _MAX
+    first = np.minimum.reduceat(t, starts)
+    del t
     first[first == _MAX] = NO_TIME
-    pair = group.astype(np.int64) * n_rules + rule
-    keys, first_at, counts = np.unique(pair, return_index=True, return_counts=True)
-    pg, pr = keys // n_rules, keys % n_rules
+    r = rule[order]
+    level = np.maximum(1, np.maximum.reduceat(rule_level[r], starts)).astype(np.int64)
+    if not np.any((r[1:] != r[:-1]) & ~is_start[1:]):  # one rule per group (the usual case)
+        return keys, Tallies(requests, first, last, level, np.arange(g + 1, dtype=np.int64),
+                             r[starts].astype(np.int32), requests,
+                             order[starts].astype(np.int64))
+    del is_start
+    gid = np.repeat(np.arange(g, dtype=np.int64), requests)
+    ukeys, fidx, counts = np.unique(gid * n_rules + r, return_index=True, return_counts=True)
+    del gid
+    first_at = order[fidx]
+    pg, pr = ukeys // n_rules, ukeys % n_rules
     o = np.lexsort((first_at, -counts, pg))
-    ptr = np.zeros(n_groups + 1, np.int64)
-    np.cumsum(np.bincount(pg, minlength=n_groups), out=ptr[1:])
-    return Tallies(requests, first, last, level, ptr, pr[o].astype(np.int32),
-                   counts[o].astype(np.int64), first_at[o].astype(np.int64))
+    ptr = np.zeros(g + 1, np.int64)
+    np.cumsum(np.bincount(pg, minlength=g), out=ptr[1:])
+    return keys, Tallies(requests, first, last, level, ptr, pr[o].astype(np.int32),
+                         counts[o].astype(np.int64), first_at[o].astype(np.int64))
+
+
+def _dense(keys: I64, t: Tallies, n: int) -> Tallies:
+    """Tallies of groups ``keys`` (sorted codes) spread over all ``n`` codes (empty groups
+    with no requests)."""
+    requests = np.zeros(n, np.int64)
+    requests[keys] = t.requests
+    first = np.full(n, NO_TIME, np.int64)
+    first[keys] = t.first
+    last = np.full(n, NO_TIME, np.int64)
+    last[keys] = t.last
+    level = np.ones(n, np.int64)
+    level[keys] = t.level
+    per = np.zeros(n, np.int64)
+    per[keys] = np.diff(t.ptr)
+    ptr = np.zeros(n + 1, np.int64)
+    np.cumsum(per, out=ptr[1:])
+    return Tallies(requests, first, last, level, ptr, t.rule, t.count, t.first_at)
 
 
 @dataclass(frozen=True)
@@ -100,17 +133,16 @@ class Summary:
         rules = att.rules
         level = np.array([SEVERITY_LEVELS.get(r.severity, 0) for r in rules] or [0], np.int64)
         time = att.batch.time[att.row]
-        src = att.batch.source[att.row].astype(np.int64)
-        n_fam = len(att.families)
-        fam = att.family.astype(np.int64)
-        fams = tally(fam, n_fam, att.rule, time, level, max(1, len(rules)))
-        keys, inv = np.unique(src * n_fam + fam, return_inverse=True)
-        pairs = tally(inv.astype(np.int64), len(keys), att.rule, time, level,
-                      max(1, len(rules)))
-        pair_family = (keys % n_fam).astype(np.int32) if n_fam else keys.astype(np.int32)
-        fam_sources = np.bincount(pair_family, minlength=n_fam).astype(np.int64)
-        return cls(att, fams, fam_sources, (keys // max(1, n_fam)).astype(np.int32),
-                   pair_family, pairs)
+        n_fam = max(1, len(att.families))
+        n_rules = max(1, len(rules))
+        fam_keys, fam_t = tally_by(att.family.astype(np.int64), att.rule, time, level, n_rules)
+        fams = _dense(fam_keys, fam_t, len(att.families))
+        key = att.batch.source[att.row].astype(np.int64) * n_fam + att.family
+        keys, pairs = tally_by(key, att.rule, time, level, n_rules)
+        del key, time
+        pair_family = (keys % n_fam).astype(np.int32)
+        fam_sources = np.bincount(pair_family, minlength=len(att.families)).astype(np.int64)
+        return cls(att, fams, fam_sources, (keys // n_fam).astype(np.int32), pair_family, pairs)
 
     @cached_property
     def rule_ids(self) -> tuple[str, ...]:
@@ -125,11 +157,16 @@ class Summary:
     @cached_property
     def ranked(self) -> I64:
         """Pair groups, most severe first, then most requests, then source and family."""
-        src_rank = _text_rank(self.att.batch.tables.sources.values)
+        src_rank = self.att.batch.tables.sources.sort_rank()
         fam_rank = _text_rank(list(self.att.families))
         p = self.pairs
+        if not len(p.requests):
+            return np.zeros(0, np.int64)
+        # most severe, then most requests, as one key (fewer arrays for millions of sources)
+        most = int(p.requests.max()) + 1
+        first_key = (5 - p.level.astype(np.int64)) * most + (most - 1 - p.requests)
         return np.lexsort((fam_rank[self.pair_family], src_rank[self.pair_source],
-                           -p.requests, -p.level)).astype(np.int64)
+                           first_key)).astype(np.int64)
 
 
 def _text_rank(values: list[str]) -> I64:
