@@ -178,7 +178,7 @@ class LiveAttributor:
                 fams = self.definite.setdefault(a.source_ip, set())
                 if a.family not in fams:
                     fams.add(a.family)
-                    code = self.tables.sources.codes.get(a.source_ip)
+                    code = self.tables.sources.code(a.source_ip)  # it sent ``a``: already coded
                     if code in self._held_sources:  # its held requests may be decided now
                         self._dirty.add(code)
             out.append(a)
