@@ -79,6 +79,7 @@ class LiveAttributor:
         self._burst: list[bool] = []
         self._dirty: set[int] = set()
         self._held_sources: set[int] = set()
+        self._held_ips: set[str] = set()
 
     # -- input -------------------------------------------------------------------------
     def _is_held(self, variant: npt.NDArray[np.int32]) -> Mask:
@@ -106,6 +107,7 @@ class LiveAttributor:
             codes = np.unique(mine.source).tolist()
             self._dirty.update(codes)
             self._held_sources.update(codes)
+            self._held_ips.update(self.tables.sources.values[c] for c in codes)
         plain = _take(batch, ~held)
         return self._finish(list(AlertView(attribute_columns(plain, self.rules))))
 
@@ -160,6 +162,7 @@ class LiveAttributor:
         self.pending = _take(p, keep)
         self.since = self.since[keep]
         self._held_sources = set(np.unique(self.pending.source).tolist())
+        self._held_ips = {self.tables.sources.values[c] for c in self._held_sources}
         self._prune()
         return self._finish(out)
 
@@ -178,9 +181,8 @@ class LiveAttributor:
                 fams = self.definite.setdefault(a.source_ip, set())
                 if a.family not in fams:
                     fams.add(a.family)
-                    code = self.tables.sources.code(a.source_ip)  # it sent ``a``: already coded
-                    if code in self._held_sources:  # its held requests may be decided now
-                        self._dirty.add(code)
+                    if a.source_ip in self._held_ips:  # its held requests may be decided now
+                        self._dirty.add(self.tables.sources.code(a.source_ip))
             out.append(a)
         return out
 
