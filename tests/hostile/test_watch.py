@@ -92,6 +92,19 @@ def test_a_compressed_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert len(lines) == 1 and str(gz) in lines[0] and "compressed" in lines[0]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+@pytest.mark.parametrize("what", ["fifo", "/dev/zero", "-"])
+def test_special_files_given_explicitly_are_one_line_errors(tmp_path: Path, what: str) -> None:
+    arg = what
+    if what == "fifo":
+        arg = str(tmp_path / "pipe")
+        os.mkfifo(arg)
+    r = _cli(arg)
+    assert r.returncode == 2
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and arg in lines[0]
+
+
 @pytest.mark.parametrize("args", [["--poll-interval", "0"], ["--poll-interval", "nan"],
                                   ["--hold", "-1"], ["--db", "x.db"]])
 def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str]) -> None:

@@ -145,7 +145,13 @@ class Follower:
         self.files: list[str] = []
         self.dirs: list[str] = []
         for p in paths:
+            if p == "-":
+                raise InputError("watch follows files; for standard input use `wormsign scan -`",
+                                 "-")
             full = os.path.abspath(p)
+            if os.path.exists(full) and not (os.path.isdir(full) or os.path.isfile(full)):
+                raise InputError("not a regular file (a FIFO, device or socket): watch follows "
+                                 "files and directories", full)
             if os.path.isdir(full):
                 self.dirs.append(full)
             elif is_compressed_name(full) or (os.path.exists(full) and compression(full)):

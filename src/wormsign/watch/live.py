@@ -3,21 +3,23 @@
 A scan attributes a source after reading everything; a live view cannot wait for the end.
 Matched requests whose rules are all plain (Code Red, Code Red II, scanners, ...) become
 alerts at once (:func:`wormsign.detect.attribute.attribute_columns` over the new rows).
-Requests that a *burst* rule (Nimda) also matches are **held**: each time more requests of
+Requests that a *burst* rule (Nimda) also matches, or whose rule is *ambiguous* (Code Red
+vs Code Red II in an error log), are **held**: each time more requests of
 their source arrive, attribution runs again over the source's recent requests (the last
 ``2 x within`` seconds of log time), and a held request is decided
 
 - as soon as the burst fires for it (a real Nimda burst of 16 requests in a few seconds is
   decided when its 4th request arrives), or
-- when the log has moved ``within`` seconds past it (log time), or it has been held
+- when its log has moved ``within`` seconds past it (log time of that file), or it has been held
   ``hold`` seconds of wall-clock time (a quiet log), whichever comes first: then it becomes
   what its plain rules say (a lone traversal probe), or nothing when only the burst rule
   matched.
 
-So a source's family is decided on what it sent *up to then*: a burst later diluted by other
-traffic stays Nimda (a scan of the finished file might not call it so). Ambiguous rules
-(Code Red vs Code Red II in an error log) take the single family already seen from the
-source. Held requests are part of the checkpoint (:meth:`LiveAttributor.pending_records`), so
+An ambiguous request is decided as soon as exactly one of its families is known for its
+source from other requests (usually its access-log line, written in the same second), else
+when due as above. So a source's family is decided on what it sent *up to then*: a burst
+later diluted by other traffic stays Nimda (a scan of the finished file might not call it
+so). Held requests are part of the checkpoint (:meth:`LiveAttributor.pending_records`), so
 a restart decides them instead of losing them. Memory: the recent rows (at most
 ``window_rows``), the held ones (at most ``max_pending``; beyond, the oldest are decided
 early), and one set of families per source seen.
@@ -71,16 +73,22 @@ class LiveAttributor:
         self.recent = MatchBatch(tables)
         self.pending = MatchBatch(tables)
         self.since = np.zeros(0, np.float64)
-        self.watermark = int(NO_TIME)
+        #: the newest log time seen per file (code into ``tables.files``)
+        self.watermark = np.zeros(0, np.int64)
         self.definite: dict[str, set[str]] = {}
         self._burst: list[bool] = []
         self._dirty: set[int] = set()
+        self._held_sources: set[int] = set()
+        self._held_ips: set[str] = set()
 
     # -- input -------------------------------------------------------------------------
-    def _is_burst(self, variant: npt.NDArray[np.int32]) -> Mask:
+    def _is_held(self, variant: npt.NDArray[np.int32]) -> Mask:
+        """Rows to hold: a burst rule matched, or the best plain rule is ambiguous."""
         values = self.tables.variants.values
         for v in values[len(self._burst):]:
-            self._burst.append(any(self.rules[i].burst is not None for i in v.rules))
+            plain = next((self.rules[i] for i in v.rules if self.rules[i].burst is None), None)
+            self._burst.append(any(self.rules[i].burst is not None for i in v.rules)
+                               or (plain is not None and bool(plain.ambiguous)))
         return np.array(self._burst, dtype=bool)[variant] if len(variant) else np.zeros(0, bool)
 
     def add(self, batch: MatchBatch, now: float) -> list[Alert]:
@@ -89,16 +97,27 @@ class LiveAttributor:
             return []
         timed = batch.time != NO_TIME
         if timed.any():
-            self.watermark = max(self.watermark, int(batch.time[timed].max()))
+            self._advance(batch.file[timed], batch.time[timed])
             self.recent = concat([self.recent, _take(batch, timed)], self.tables)
-        held = self._is_burst(batch.variant) & timed
+        held = self._is_held(batch.variant) & timed
         if held.any():
             mine = _take(batch, held)
             self.pending = concat([self.pending, mine], self.tables)
             self.since = np.concatenate([self.since, np.full(len(mine), now)])
-            self._dirty.update(np.unique(mine.source).tolist())
+            codes = np.unique(mine.source).tolist()
+            self._dirty.update(codes)
+            self._held_sources.update(codes)
+            self._held_ips.update(self.tables.sources.values[c] for c in codes)
         plain = _take(batch, ~held)
         return self._finish(list(AlertView(attribute_columns(plain, self.rules))))
+
+    def _advance(self, files: npt.NDArray[np.int32], times: npt.NDArray[np.int64]) -> None:
+        n = len(self.tables.files)
+        if len(self.watermark) < n:
+            grown = np.full(n, NO_TIME, np.int64)
+            grown[:len(self.watermark)] = self.watermark
+            self.watermark = grown
+        np.maximum.at(self.watermark, files, times)
 
     # -- decisions ---------------------------------------------------------------------
     def release(self, now: float, *, flush: bool = False) -> list[Alert]:
@@ -108,7 +127,7 @@ class LiveAttributor:
             self._prune()
             return []
         due = (np.full(len(p), flush) | (now - self.since >= self.hold)
-               | (p.time <= self.watermark - int(self.within * _US)))
+               | (p.time <= self.watermark[p.file] - int(self.within * _US)))
         over = len(p) - self.max_pending
         if over > 0:
             due[:over] = True
@@ -129,13 +148,21 @@ class LiveAttributor:
         keep = np.ones(len(p), dtype=bool)
         for i in np.flatnonzero(mine).tolist():
             k = at.get(int(pend_keys[i]))
-            fired = k is not None and self.rules[int(att.rule[k])].burst is not None
-            if fired or due[i]:
+            final = due[i]
+            if k is not None and not final:
+                rule = self.rules[int(att.rule[k])]
+                final = rule.burst is not None or (
+                    bool(rule.ambiguous) and len(self.definite.get(
+                        self.tables.sources.values[int(p.source[i])], set())
+                        & set(rule.ambiguous)) == 1)
+            if final:
                 keep[i] = False
                 if k is not None:
                     out.append(view[k])
         self.pending = _take(p, keep)
         self.since = self.since[keep]
+        self._held_sources = set(np.unique(self.pending.source).tolist())
+        self._held_ips = {self.tables.sources.values[c] for c in self._held_sources}
         self._prune()
         return self._finish(out)
 
@@ -154,6 +181,8 @@ class LiveAttributor:
                 fams = self.definite.setdefault(a.source_ip, set())
                 if a.family not in fams:
                     fams.add(a.family)
+                    if a.source_ip in self._held_ips:  # its held requests may be decided now
+                        self._dirty.add(self.tables.sources.code(a.source_ip))
             out.append(a)
         return out
 
@@ -163,7 +192,7 @@ class LiveAttributor:
         r = self.recent
         if not len(r):
             return
-        keep = r.time >= self.watermark - int(2 * self.within * _US)
+        keep = r.time >= self.watermark[r.file] - int(2 * self.within * _US)
         if int(keep.sum()) > self.window_rows:
             keep &= np.cumsum(keep[::-1])[::-1] <= self.window_rows
         if not keep.all():
