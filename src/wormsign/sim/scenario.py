@@ -68,7 +68,7 @@ LIMITS: dict[str, float] = {
     "telescopes": 16,
     "schedule_points": 1000,
     "cells": 10_000_000,
-    "work": 1e9,
+    "work": 2e9,
     "events": 2e8,
     "runs": 10_000,
     "workers": 256,
