@@ -11,7 +11,11 @@ from wormsign.cli.main import COMMANDS
 SURFACE = {
     "wormsign": ["WormsignError", "__version__"],
     "wormsign.errors": ["WormsignError", "InputError", "LogFormatError", "ConfigError",
-                        "StoreError", "RuleError", "Problem"],
+                        "StoreError", "RuleError", "Problem", "MissingExtraError"],
+    "wormsign.sim.scenario": ["RANGES", "LIMITS", "check_runs", "check_seed"],
+    "wormsign.sim.montecarlo": ["run_many", "check_scheduler_address"],
+    "wormsign.fleet.files": ["read_limited", "confine", "OutsideRoot"],
+    "wormsign.cli.main": ["main", "require_extra", "COMMAND_EXTRAS", "EXTRA_MODULES"],
     "wormsign.logs": ["FORMATS", "LogFormat", "Request", "register"],
     "wormsign.rules": ["load_pack", "Rule", "RulePack", "Family", "Condition", "Burst"],
     "wormsign.detect": ["scan_paths", "ScanReport", "FileStats", "Alert"],
@@ -35,3 +39,16 @@ def test_every_cli_command_module_exists() -> None:
     for name, module in COMMANDS.items():
         mod = importlib.import_module(module)
         assert callable(mod.register), name
+
+
+def test_every_extra_named_by_the_cli_exists_in_pyproject() -> None:
+    """The `pip install 'wormsign[EXTRA]'` hints name extras that really exist."""
+    import tomllib
+    from pathlib import Path
+
+    from wormsign.cli.main import COMMAND_EXTRAS, EXTRA_MODULES
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    assert set(EXTRA_MODULES) <= set(extras)
+    assert set(COMMAND_EXTRAS.values()) <= set(extras)

@@ -96,6 +96,7 @@ SIM_CASES: list[list[str]] = [
     ["--start", "9999-12-31T23:00:00Z", "--calendar", "true"],
     ["--seed", "-1"], ["--seed", "9" * 40], ["--workers", "100000", "--runs", "2"],
     ["--runs", "0"], ["--runs", "-5"], ["--scheduler", "tcp://a b:1"],
+    ["--preset", "code-red-ii", "--runs", "10000"],
     ["--flood-target", "x}; table inet pwn {"], ["--hitlist-size", "0"],
     ["--probe-cap", "-1"], ["--scan-rate-sigma", "1e9", "--scan-rate-dist", "lognormal"],
     ["--tf-mu", "1e300", "--model", "two-factor"], ["--blacklist-coverage", "2"],

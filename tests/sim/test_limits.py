@@ -89,6 +89,18 @@ def test_monte_carlo_request_limits() -> None:
     assert band_points(SMALL, int(LIMITS["runs"])) * int(LIMITS["runs"]) * 9 <= 20_000_000
 
 
+def test_an_ensemble_is_bounded_by_its_total_work() -> None:
+    from wormsign.sim.scenario import check_ensemble
+
+    heavy = load_preset("code-red-ii")
+    check_ensemble(heavy, 100)
+    with pytest.raises(ConfigError, match="10,000 runs"):
+        check_ensemble(heavy, 10_000)
+    with pytest.raises(ConfigError, match="runs of about"):
+        run_many(heavy, 10_000, seed=1)
+    check_ensemble(Scenario(), 10_000)
+
+
 @pytest.mark.parametrize("address", ["local", "tcp://", "tcp://host", "host:0",
                                      "host:99999", "tcp://a b:1", "http://x:1", ""])
 def test_bad_scheduler_addresses_are_one_line_errors(address: str) -> None:

@@ -192,6 +192,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     check_request(args)
     sc = build_scenario(args)
+    if args.runs > 1 or args.scheduler:
+        from wormsign.sim.scenario import check_ensemble
+
+        check_ensemble(sc, args.runs)
     if sc.model == "stochastic":
         compile_notice()
     result: Any

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from wormsign.errors import ConfigError
 from wormsign.sim.engine import simulate
 from wormsign.sim.result import SUMMARY_KEYS, SimResult
-from wormsign.sim.scenario import Scenario, check_runs
+from wormsign.sim.scenario import Scenario, check_ensemble, check_runs
 
 F64 = npt.NDArray[np.float64]
 BAND_POINTS = 1000
@@ -163,6 +163,7 @@ def run_many(sc: Scenario, runs: int, seed: int | None = None, workers: int | No
     1 runs in this process), or on the Dask cluster at ``scheduler`` when given (waiting at
     most ``connect_timeout`` seconds to reach it)."""
     check_runs(runs, workers, seed)
+    check_ensemble(sc, runs)
     if scheduler:
         check_scheduler_address(scheduler)
     seeds = run_seeds(seed, runs)

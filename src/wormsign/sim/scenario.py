@@ -68,9 +68,10 @@ LIMITS: dict[str, float] = {
     "telescopes": 16,
     "schedule_points": 1000,
     "cells": 10_000_000,
-    "work": 4e9,
+    "work": 2e9,
     "events": 2e8,
     "runs": 10_000,
+    "ensemble": 2e11,
     "workers": 256,
     "seed": 2**64 - 1,
 }
@@ -86,6 +87,17 @@ def check_runs(runs: int, workers: int | None = None, seed: int | None = None) -
     if workers is not None and not 1 <= workers <= LIMITS["workers"]:
         raise ConfigError(f"workers must be within 1..{int(LIMITS['workers'])}, not {workers}")
     check_seed(seed)
+
+
+def check_ensemble(sc: Scenario, runs: int) -> None:
+    """Refuse ``runs`` runs of ``sc`` whose estimated work together exceeds
+    ``LIMITS["ensemble"]`` (a walker step counts as ten kernel operations)."""
+    est = sc.work_estimate()
+    total = runs * (est["work"] + 10.0 * est["events"] + est["cells"])
+    if total > LIMITS["ensemble"]:
+        raise ConfigError(f"{runs:,} runs of about {total / runs:.3g} operations each is more "
+                          f"than the {LIMITS['ensemble']:.3g} allowed for one ensemble: use "
+                          "fewer runs or a smaller scenario")
 
 
 def check_seed(seed: int | None) -> None:
