@@ -5,10 +5,14 @@ them into one-line messages and exit status 2, the web app into one JSON error s
 
     WormsignError
     ├── InputError            a file cannot be read or decoded (names the file, maybe the line)
-    │   └── LogFormatError    no reader accepts the file, or a forced format does not fit
+    │   ├── LogFormatError    no reader accepts the file, or a forced format does not fit
+    │   └── ConfigError       bad parameters, presets or inventories
     ├── RuleError             a rule pack is invalid (carries every problem found)
-    ├── ConfigError           bad parameters, presets or inventories
+    ├── MissingExtraError     a command needs an optional extra that is not installed
     └── StoreError            the incident store refused an operation
+        ├── NotFoundError     no such incident, task, token (HTTP 404)
+        ├── ConflictError     the record's state forbids it, e.g. a closed incident (HTTP 409)
+        └── InvalidError      a value given to the store is invalid (HTTP 400)
 """
 
 from __future__ import annotations

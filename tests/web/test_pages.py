@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from systemparts import pdf_unavailable
 from web.conftest import TOKEN
 from web.helpers import XSS, LiveServer
 from wormsign.incidents import Store
@@ -82,8 +82,8 @@ def test_forms_work_with_the_token(client: httpx.Client, store: Store, evidence:
                                          ("nftables", b"table"),
                                          ("csv", b","), ("stix", b"bundle")])
 def test_downloads(client: httpx.Client, evidence: int, what: str, marker: bytes) -> None:
-    if what == "report-pdf" and ctypes.util.find_library("harfbuzz-subset") is None:
-        pytest.skip("PDF reports need libharfbuzz-subset0 (WeasyPrint warns without it)")
+    if what == "report-pdf" and pdf_unavailable() is not None:
+        pytest.skip(pdf_unavailable() or "")
     csrf = form_csrf(client.get(f"/incidents/{evidence}").text)
     assert client.post(f"/incidents/{evidence}/download", data={"what": what}).status_code == 403
     r = client.post(f"/incidents/{evidence}/download", data={"what": what, "csrf": csrf})
