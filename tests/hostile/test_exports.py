@@ -171,7 +171,7 @@ def test_fuzzed_stores_export_only_their_addresses(shared_store: Store,
                                                    aggregated: bool) -> None:
     store = shared_store  # a new incident per example
     sources = [str(g) for g in good] + [b for b in bad if canonical(b) is None]
-    iid = _fill(store, list(dict.fromkeys(sources)), name or "n")
+    iid = _fill(store, list(dict.fromkeys(sources)), name if name.strip() else "n")
     refresh(store, iid, "7d", now=NOW)
     text = export(store, iid, fmt, now=NOW, refresh_first=False, aggregated=aggregated)
     want = {str(g) for g in good}

@@ -9,7 +9,7 @@ import sys
 from wormsign.cli._files import write_text
 from wormsign.errors import ConfigError
 from wormsign.fleet.assess import assess
-from wormsign.fleet.inventory import READERS
+from wormsign.fleet.inventory import READERS, load_inventory
 from wormsign.fleet.kb import validate_kb
 from wormsign.fleet.output import print_table, to_csv, to_sarif
 from wormsign.fleet.plan import parse_window
@@ -80,10 +80,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("an INVENTORY file is required (or --check-kb)")
     windows = [parse_window(w) for w in args.window]
     probes = load_probe_evidence(args.probe_results) if args.probe_results else None
+    # read the inventory first: a bad one is a one-line error, with no notice before it
+    inventory = load_inventory(args.inventory, fmt=args.format, exposure=args.exposure)
     if args.outbreak_model != "closed-form":
         _compile_notice()
-    report = assess(args.inventory, kb_dirs=args.kb, fmt=args.format,
-                    default_exposure=args.exposure, assume_defaults=args.assume_defaults,
+    report = assess(inventory, kb_dirs=args.kb, assume_defaults=args.assume_defaults,
                     outbreak_state=args.outbreak_state, outbreak_source=args.outbreak_model,
                     seed=args.seed, max_per_wave=args.max_per_wave, windows=windows,
                     probes=probes, config_root=args.config_root)
