@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import wormsign
 
 PACKAGE = "wormsign"
@@ -160,4 +162,17 @@ def test_type_checking_imports_are_left_out() -> None:
 
 def test_no_import_cycle() -> None:
     cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+SUBPACKAGES = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file())
+
+
+@pytest.mark.parametrize("sub", SUBPACKAGES)
+def test_no_import_cycle_within_subpackage(sub: str) -> None:
+    """Per subpackage too, so a cycle in one area does not hide the state of the others."""
+    prefix = f"{PACKAGE}.{sub}"
+    inside = {m: {x for x in e if x.startswith(prefix)}
+              for m, e in import_graph().items() if m.startswith(prefix)}
+    cycle = find_cycle(inside)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
