@@ -29,90 +29,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from wormsign.errors import ConfigError
+from wormsign.fleet.audit_base import RULE_TEXT, RULES, WATCHED, WHY, ConfigAudit, Finding
+from wormsign.fleet.audit_iis import audit_adsutil, audit_xml
+from wormsign.fleet.audit_unix import audit_apache, audit_nginx
 from wormsign.fleet.files import MAX_CONFIG_BYTES, OutsideRoot, confine, read_limited
 
-WATCHED = {".ida": "mapping-ida", ".idq": "mapping-idq", ".printer": "mapping-printer",
-           ".htr": "mapping-htr"}
-WHY = {
-    ".ida": "Indexing Service ISAPI (idq.dll) reachable: MS01-033 / Code Red",
-    ".idq": "Indexing Service ISAPI (idq.dll) reachable: MS01-033 / Code Red",
-    ".printer": "Internet Printing ISAPI (msw3prt.dll) reachable: remove unless needed",
-    ".htr": "legacy .htr (ism.dll) mapping: remove unless needed",
-}
-RULES = ("mapping-ida", "mapping-idq", "mapping-printer", "mapping-htr", "executable-vdir",
-         "directory-browsing", "verbose-banner")
-RULE_TEXT = {
-    "mapping-ida": "The .ida script map (Indexing Service ISAPI) is present",
-    "mapping-idq": "The .idq script map (Indexing Service ISAPI) is present",
-    "mapping-printer": "The .printer script map (Internet Printing ISAPI) is present",
-    "mapping-htr": "The .htr script map (ism.dll) is present",
-    "executable-vdir": "A virtual directory grants execute permission",
-    "directory-browsing": "Directory browsing is enabled",
-    "verbose-banner": "The server banner discloses product or version details",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One configuration finding."""
-
-    rule: str
-    path: str
-    line: int
-    message: str
-    severity: str = "warning"
-
-    def where(self) -> str:
-        return f"{self.path}:{self.line}"
-
-
-@dataclass
-class ConfigAudit:
-    """What one configuration export says: findings plus the facts verdicts join."""
-
-    path: str
-    format: str
-    findings: list[Finding] = field(default_factory=list)
-    mappings: dict[str, int] = field(default_factory=dict)
-    denied: dict[str, int] = field(default_factory=dict)
-    urlscan: int | None = None
-    exec_vdirs: dict[str, int] = field(default_factory=dict)
-    error: str | None = None
-
-    def map_ext(self, ext: str, line: int) -> None:
-        ext = ext.lower().strip()
-        if not ext.startswith("."):
-            ext = "." + ext
-        self.mappings.setdefault(ext, line)
-
-    def unmap_ext(self, ext: str) -> None:
-        self.mappings.pop(ext.lower(), None)
-
-    def add(self, rule: str, line: int, message: str, severity: str = "warning") -> None:
-        self.findings.append(Finding(rule, self.path, line, message, severity))
-
-    def exec_vdir(self, vdir: str, line: int) -> None:
-        self.exec_vdirs.setdefault(vdir, line)
-
-    def finish(self) -> ConfigAudit:
-        """Turn mappings and executable directories into findings (once, in line order)."""
-        for ext, line in sorted(self.mappings.items(), key=lambda kv: kv[1]):
-            if ext in WATCHED and ext not in self.denied:
-                # an error where the hole exists (IIS 4/5 metabase listings), else hygiene
-                sev = "error" if ext in (".ida", ".idq") and self.format == "adsutil" \
-                    else "warning"
-                self.add(WATCHED[ext], line, f"{ext} is mapped: {WHY[ext]}", sev)
-        for vdir, line in sorted(self.exec_vdirs.items(), key=lambda kv: kv[1]):
-            worm = vdir.rstrip("/").lower().rsplit("/", 1)[-1] in ("scripts", "msadc")
-            note = " (used by Nimda and Code Red II's root.exe)" if worm else ""
-            self.add("executable-vdir", line, f"{vdir} has execute permission{note}",
-                     "error" if worm else "warning")
-        self.findings.sort(key=lambda f: (f.line, f.rule))
-        return self
+__all__ = ["AUDITORS", "RULES", "RULE_TEXT", "WATCHED", "WHY", "ConfigAudit", "Finding",
+           "audit_file", "audit_text", "sniff_config"]
 
 
 def sniff_config(text: str) -> str | None:
@@ -147,36 +73,16 @@ def audit_text(text: str, path: str, fmt: str | None = None) -> ConfigAudit:
     return auditor(text, path).finish()
 
 
-def _adsutil(text: str, path: str) -> ConfigAudit:
-    from wormsign.fleet.audit_iis import audit_adsutil
-
-    return audit_adsutil(text, path)
-
-
 def _xml(fmt: str) -> Callable[[str, str], ConfigAudit]:
     def run(text: str, path: str) -> ConfigAudit:
-        from wormsign.fleet.audit_iis import audit_xml
-
         return audit_xml(text, path, fmt)
 
     return run
 
 
-def _apache(text: str, path: str) -> ConfigAudit:
-    from wormsign.fleet.audit_unix import audit_apache
-
-    return audit_apache(text, path)
-
-
-def _nginx(text: str, path: str) -> ConfigAudit:
-    from wormsign.fleet.audit_unix import audit_nginx
-
-    return audit_nginx(text, path)
-
-
 AUDITORS: dict[str, Callable[[str, str], ConfigAudit]] = {
-    "adsutil": _adsutil, "metabase": _xml("metabase"), "iis7": _xml("iis7"),
-    "apache": _apache, "nginx": _nginx,
+    "adsutil": audit_adsutil, "metabase": _xml("metabase"), "iis7": _xml("iis7"),
+    "apache": audit_apache, "nginx": audit_nginx,
 }
 """Configuration auditors by format name: ``(text, path) -> ConfigAudit`` (before
 :meth:`ConfigAudit.finish`). Register one here to add a format; :func:`sniff_config` decides

@@ -9,7 +9,7 @@ from typing import Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import XMLParser
 
-from wormsign.fleet.audit import ConfigAudit
+from wormsign.fleet.audit_base import ConfigAudit
 
 MD_ACCESS_EXECUTE = 0x4
 MD_DIRBROW_ENABLED = 0x80000000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from wormsign.fleet.audit import WATCHED, ConfigAudit
+from wormsign.fleet.audit_base import WATCHED, ConfigAudit
 
 _QUIET_TOKENS = ("prod", "productonly", "major")
 

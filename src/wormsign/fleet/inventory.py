@@ -32,143 +32,31 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from wormsign.errors import ConfigError
 from wormsign.fleet.files import MAX_INVENTORY_BYTES, read_limited
-from wormsign.fleet.products import normalise_product
+from wormsign.fleet.inventory_base import (
+    CRITICALITY,
+    EXPOSURES,
+    OPTIONAL,
+    REQUIRED,
+    Host,
+    HostCollector,
+    Inventory,
+    RowError,
+    SkippedRow,
+    make_host,
+)
+from wormsign.fleet.nmap import read_nmap_bytes
 
-REQUIRED = ("host", "software", "version")
-OPTIONAL = ("address", "os", "patches", "exposure", "role", "criticality", "config")
-EXPOSURES = ("internet", "internal", "unknown")
-CRITICALITY = {"low": 2.5, "medium": 5.0, "high": 7.5, "critical": 10.0}
-
-
-@dataclass(frozen=True, slots=True)
-class Host:
-    """One inventoried host (one web server)."""
-
-    host: str
-    software: str
-    version: str
-    product: str
-    address: str = ""
-    os: str = ""
-    patches: tuple[str, ...] | None = None
-    exposure: str = "unknown"
-    role: str = ""
-    criticality: float = 5.0
-    config: str | None = field(default=None)
-    line: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedRow:
-    """A row that was not used, and why."""
-
-    line: int
-    error: str
-
-
-@dataclass
-class Inventory:
-    """The hosts of one inventory file and the rows skipped."""
-
-    source: str
-    format: str
-    hosts: list[Host]
-    skipped: list[SkippedRow]
-
-
-class RowError(ValueError):
-    """A row cannot be used (message says why)."""
-
-
-def _text(value: Any, name: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise RowError(f"{name}: expected text, got {type(value).__name__}")
-    return str(value).strip()
-
-
-def _patches(value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, list):
-        items = [_text(v, "patches") for v in value]
-    else:
-        text = _text(value, "patches")
-        if text.lower() in ("?", "unknown"):
-            return None
-        if text.lower() in ("", "none", "-"):
-            return ()
-        items = text.replace(",", ";").split(";")
-    return tuple(dict.fromkeys(i.strip().upper() for i in items if i.strip()))
-
-
-def _criticality(value: Any) -> float:
-    text = _text(value, "criticality").lower()
-    if not text:
-        return 5.0
-    if text in CRITICALITY:
-        return CRITICALITY[text]
-    try:
-        num = float(text)
-    except ValueError:
-        raise RowError(f"criticality {text!r}: use low, medium, high, critical or 0-10") from None
-    if not 0 <= num <= 10:
-        raise RowError(f"criticality {text!r} is outside 0-10")
-    return num
-
-
-def make_host(fields: Mapping[str, Any], line: int, base_dir: Path | None) -> Host:
-    """A :class:`Host` from one row's fields; raises :class:`RowError` if unusable."""
-    host = _text(fields.get("host"), "host")
-    if not host:
-        raise RowError("host is empty")
-    software = _text(fields.get("software"), "software")
-    if not software:
-        raise RowError("software is empty")
-    exposure = _text(fields.get("exposure"), "exposure").lower() or "unknown"
-    if exposure == "external":
-        exposure = "internet"
-    if exposure not in EXPOSURES:
-        raise RowError(f"exposure {exposure!r}: use internet or internal")
-    config = _text(fields.get("config"), "config") or None
-    if config is not None and base_dir is not None and not Path(config).is_absolute():
-        config = str(base_dir / config)
-    return Host(
-        host=host, software=software, version=_text(fields.get("version"), "version"),
-        product=normalise_product(software), address=_text(fields.get("address"), "address"),
-        os=_text(fields.get("os"), "os"), patches=_patches(fields.get("patches")),
-        exposure=exposure, role=_text(fields.get("role"), "role"),
-        criticality=_criticality(fields.get("criticality")), config=config, line=line,
-    )
-
-
-class _Collector:
-    def __init__(self) -> None:
-        self.hosts: list[Host] = []
-        self.skipped: list[SkippedRow] = []
-        self._seen: dict[str, int] = {}
-
-    def add(self, fields: Mapping[str, Any], line: int, base_dir: Path | None) -> None:
-        try:
-            h = make_host(fields, line, base_dir)
-        except RowError as exc:
-            self.skipped.append(SkippedRow(line, str(exc)))
-            return
-        first = self._seen.get(h.host)
-        if first is not None:
-            self.skipped.append(SkippedRow(line, f"host {h.host!r} already listed on line {first}"))
-            return
-        self._seen[h.host] = line
-        self.hosts.append(h)
-
+__all__ = ["CRITICALITY", "EXPOSURES", "OPTIONAL", "READERS", "REQUIRED", "Host",
+           "HostCollector", "Inventory", "Reader", "RowError", "SkippedRow", "load_inventory",
+           "make_host", "read_csv_text", "read_json_text", "read_nmap_bytes", "read_yaml_text",
+           "sniff_format"]
 
 # --------------------------------------------------------------------------- CSV
 
@@ -176,7 +64,7 @@ class _Collector:
 def read_csv_text(text: str, base_dir: Path | None = None, source: str = "<csv>") -> Inventory:
     """Parse CSV inventory text (header row first)."""
     reader = csv.reader(io.StringIO(text, newline=""))
-    col = _Collector()
+    col = HostCollector()
     try:
         header = next(reader)
     except StopIteration:
@@ -272,7 +160,7 @@ def _json_items(text: str, source: str) -> Iterator[tuple[int, Any]]:
 
 def read_json_text(text: str, base_dir: Path | None = None, source: str = "<json>") -> Inventory:
     """Parse a JSON inventory."""
-    col = _Collector()
+    col = HostCollector()
     for line, item in _json_items(text, source):
         if not isinstance(item, dict):
             col.skipped.append(SkippedRow(line, "a host must be an object"))
@@ -304,7 +192,7 @@ def read_yaml_text(text: str, base_dir: Path | None = None, source: str = "<yaml
             line = 1 if root is None else root.start_mark.line + 1
             raise ConfigError("a YAML inventory is a list of hosts or hosts: [...]",
                               path=source, line=line)
-        col = _Collector()
+        col = HostCollector()
         for node in root.value:
             line = node.start_mark.line + 1
             item = loader.construct_object(node, deep=True)
@@ -344,8 +232,6 @@ def sniff_format(path: str, text: str) -> str:
 
 
 def _nmap(data: bytes, text: str, base: Path, source: str) -> Inventory:
-    from wormsign.fleet.nmap import read_nmap_bytes
-
     return read_nmap_bytes(data, source)
 
 
@@ -379,8 +265,6 @@ def load_inventory(path: str, fmt: str | None = None, exposure: str | None = Non
     if exposure is not None:
         if exposure not in EXPOSURES:
             raise ConfigError(f"exposure {exposure!r}: use internet or internal")
-        from dataclasses import replace
-
         inv.hosts = [replace(h, exposure=exposure) if h.exposure == "unknown" else h
                      for h in inv.hosts]
     return inv

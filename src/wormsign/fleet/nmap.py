@@ -13,7 +13,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import XMLParser
 
 from wormsign.errors import ConfigError
-from wormsign.fleet.inventory import Inventory, SkippedRow, _Collector
+from wormsign.fleet.inventory_base import HostCollector, Inventory, SkippedRow
 from wormsign.fleet.products import normalise_product
 
 WEB_PRODUCTS = ("microsoft-iis", "apache-httpd", "nginx")
@@ -84,7 +84,7 @@ def read_nmap_bytes(data: bytes, source: str = "<nmap>") -> Inventory:
         pos = getattr(exc, "position", None)
         raise ConfigError(f"invalid XML: {exc}", path=source,
                           line=pos[0] if pos else None) from None
-    col = _Collector()
+    col = HostCollector()
     for h in builder.hosts:
         name = next((n for n in h["names"] if n), "") or h["addr"]
         if not name:

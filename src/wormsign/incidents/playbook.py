@@ -11,14 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import yaml
 
 from wormsign.errors import ConfigError
 from wormsign.incidents import schema as t
-from wormsign.incidents.store import Store, now_s
+from wormsign.incidents.tasks import now_s, progress
+
+if TYPE_CHECKING:
+    from wormsign.incidents.store import Store
+
+__all__ = ["PHASES", "Playbook", "TaskTemplate", "apply_playbooks", "families_seen",
+           "load_playbooks", "progress"]
 
 PHASES = ("contain", "eradicate", "patch", "verify", "monitor", "lessons")
 
@@ -120,20 +126,3 @@ def apply_playbooks(store: Store, incident_id: int,
                 store.log_action(conn, incident_id, "playbook",
                                  f"applied {book.name} playbook ({n} tasks)")
     return families, added
-
-
-def progress(tasks: list[Any]) -> dict[str, Any]:
-    """Counts by status and the share of tasks done or skipped, per playbook and overall."""
-    def count(items: list[Any]) -> dict[str, Any]:
-        by: dict[str, int] = {}
-        for x in items:
-            by[x.status] = by.get(x.status, 0) + 1
-        total = len(items)
-        closed = by.get("done", 0) + by.get("skipped", 0)
-        return {"total": total, "by_status": by,
-                "percent": round(100.0 * closed / total, 1) if total else 0.0}
-
-    out = count(tasks)
-    out["playbooks"] = {pb: count([x for x in tasks if x.playbook == pb])
-                        for pb in sorted({x.playbook for x in tasks})}
-    return out

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from wormsign.errors import StoreError
 from wormsign.incidents import schema as t
-from wormsign.incidents.store import Store, now_s
+from wormsign.incidents.tasks import now_s, progress
+
+if TYPE_CHECKING:
+    from wormsign.incidents.store import Store
 
 #: Candidate timeline bucket widths in seconds; the smallest giving at most MAX_BUCKETS wins.
 BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
@@ -139,8 +142,6 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> dict[s
     sources), ``tasks`` (progress and every task), ``blocklist``, ``jobs``, ``actions``.
     Times are ISO 8601 UTC strings.
     """
-    from wormsign.incidents.playbook import progress
-
     inc = store.get_incident(incident_id)
     stats = source_stats(store, incident_id)
     fam: dict[str, dict[str, Any]] = {}

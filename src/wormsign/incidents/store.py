@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -29,24 +28,18 @@ from sqlalchemy.engine import Connection, Engine
 from wormsign.errors import ConflictError, InvalidError, NotFoundError, StoreError
 from wormsign.incidents import schema as t
 from wormsign.incidents.networks import Classifier, parse_network
+from wormsign.incidents.query import incident_summary, list_alerts
+from wormsign.incidents.tasks import TASK_STATUSES as TASK_STATUSES
+from wormsign.incidents.tasks import Task as Task
+from wormsign.incidents.tasks import note_line as note_line
+from wormsign.incidents.tasks import now_s as now_s
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest Alembic revision in ``migrations/versions`` (a test keeps them in step); a
 #: store already there opens without loading Alembic at all.
 SCHEMA_HEAD = "0005"
-TASK_STATUSES = ("open", "in-progress", "done", "skipped")
 #: Longest feed-token label (the column's size).
 MAX_LABEL = 200
-
-
-def now_s() -> int:
-    """The current time in integer seconds since the epoch."""
-    return int(time.time())
-
-
-def note_line(at: int, text: str) -> str:
-    """A task note as shown: ``[YYYY-MM-DD HH:MM] text`` (UTC)."""
-    return f"[{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at))}] {text}"
 
 
 def default_db_path() -> Path:
@@ -89,28 +82,6 @@ class Incident:
     status: str
     created_at: int
     closed_at: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Task:
-    """One playbook task of an incident."""
-
-    id: int
-    incident_id: int
-    playbook: str
-    key: str
-    phase: str
-    seq: int
-    title: str
-    description: str
-    status: str
-    owner: str | None
-    updated_at: int
-    #: The task's notes, oldest first, one ``[YYYY-MM-DD HH:MM] text`` line each.
-    notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -636,11 +607,9 @@ class Store:
     # -- queries (see wormsign.incidents.query) ----------------------------------------
     def get_incident_summary(self, incident_id: int, *, top: int = 50) -> dict[str, Any]:
         """Everything ``incident show --json`` prints; see :func:`query.incident_summary`."""
-        from wormsign.incidents.query import incident_summary
         return incident_summary(self, incident_id, top=top)
 
     def list_alerts(self, incident_id: int, page: int = 1, per_page: int = 50,
                     filters: dict[str, Any] | None = None) -> Any:
         """One page of alerts; see :func:`query.list_alerts`."""
-        from wormsign.incidents.query import list_alerts
         return list_alerts(self, incident_id, page, per_page, filters)

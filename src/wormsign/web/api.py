@@ -14,8 +14,9 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, Up
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from wormsign.incidents.store import TASK_STATUSES
-from wormsign.web.app import state_of
 from wormsign.web.security import check_api_csrf, csrf_token, require_auth
+from wormsign.web.state import state_of
+from wormsign.web.uploads import start_upload
 
 MAX_ID = 2**62
 
@@ -366,7 +367,6 @@ def update_task(request: Request, iid: IncidentId,
              dependencies=[Depends(require_csrf)], responses=_errors(400, 404, 409, 413),
              summary="Upload a log (or alerts / assess JSON) to scan into the incident")
 def upload(request: Request, iid: IncidentId, file: UploadFile) -> dict[str, Any]:
-    from wormsign.web.pages import start_upload
     job = start_upload(request, iid, file)
     return job.to_dict()
 

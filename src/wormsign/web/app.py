@@ -13,9 +13,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,18 +24,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Match, Mount
 
 from wormsign import __version__
-from wormsign.errors import (
-    ConfigError,
-    ConflictError,
-    InputError,
-    NotFoundError,
-    StoreError,
-    WormsignError,
-)
+from wormsign.errors import ConfigError, InputError, StoreError, WormsignError
 from wormsign.incidents import Store
 from wormsign.incidents.dashboard import Dashboard
+from wormsign.web import api, feed, pages
 from wormsign.web.fastread import ReadCache
+from wormsign.web.feed import FormatError
 from wormsign.web.jobs import JobManager, UploadJob
+from wormsign.web.pages import render, render_error
 from wormsign.web.security import (
     Access,
     BodyLimit,
@@ -49,60 +43,17 @@ from wormsign.web.security import (
     require_auth,
     token_problem,
 )
+from wormsign.web.state import (
+    DEFAULT_MAX_UPLOAD,
+    LOOPBACK_HOSTS,
+    Settings,
+    State,
+    error_json,
+    state_of,
+    status_for,
+)
 
 HERE = Path(__file__).parent
-DEFAULT_MAX_UPLOAD = 256 * 1024 * 1024
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How the dashboard runs. ``token`` is required off loopback (``wormsign serve``)."""
-
-    db: str | None = None
-    token: str | None = None
-    secret_key: str | None = None
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
-    upload_dir: str | None = None
-    allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS
-    https_only: bool = False
-    session_max_age: int = 12 * 3600
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class State:
-    """What the routes share: the store, its dashboard queries, the upload jobs, who may
-    come in."""
-
-    settings: Settings
-    store: Store
-    dashboard: Dashboard
-    jobs: JobManager
-    own_store: bool
-    access: Access
-    reads: ReadCache
-
-
-def state_of(request: Request) -> State:
-    st: State = request.app.state.wormsign
-    return st
-
-
-def status_for(exc: StoreError) -> int:
-    """HTTP status of a store error, by its type: 404 for a missing record, 409 for a
-    conflict with the record's state (a closed incident), 400 for anything else."""
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, ConflictError):
-        return 409
-    return 400
-
-
-def error_json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The one error shape of the API."""
-    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status,
-                        headers=headers)
 
 
 def _is_api(request: Request) -> bool:
@@ -113,7 +64,6 @@ def _error(request: Request, status: int, message: str,
            headers: dict[str, str] | None = None) -> Response:
     if _is_api(request):
         return error_json(status, message, headers)
-    from wormsign.web.pages import render_error
     return render_error(request, status, message, headers)
 
 
@@ -166,8 +116,6 @@ def _install_handlers(app: FastAPI) -> None:
     async def wormsign_error(request: Request, exc: WormsignError) -> Response:
         return _error(request, 400, str(exc))
 
-    from wormsign.web.feed import FormatError
-
     @app.exception_handler(FormatError)
     async def format_error(request: Request, exc: FormatError) -> Response:
         return _error(request, 400, str(exc))
@@ -202,7 +150,6 @@ def _describe(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_auth)])
     def docs(request: Request) -> Response:
-        from wormsign.web.pages import render
         ops = [{"method": m.upper(), "path": p, "summary": op.get("summary", "")}
                for p, item in app.openapi()["paths"].items() for m, op in item.items()]
         return render(request, "docs.html", ops=ops)
@@ -256,7 +203,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     _install_handlers(app)
     _describe(app)
 
-    from wormsign.web import api, feed, pages
     app.include_router(api.router)
     app.include_router(feed.router)
     app.include_router(pages.router)

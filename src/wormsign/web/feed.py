@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from wormsign.incidents.exporters import FEED_FORMATS, blocklist_etag, render_blocklist
-from wormsign.web.app import state_of
 from wormsign.web.security import Unauthorized, access_of, bearer_of
+from wormsign.web.state import state_of
 
 MAX_ID = 2**62
 MEDIA = {"csv": "text/csv; charset=utf-8"}

@@ -16,13 +16,10 @@ import jinja2
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.datastructures import UploadFile as StarletteUpload
 
 from wormsign.incidents.exporters import EXPORTERS
 from wormsign.incidents.store import TASK_STATUSES
-from wormsign.web.app import state_of
 from wormsign.web.charts import colour, families_chart, timeline_chart
-from wormsign.web.jobs import UploadJob
 from wormsign.web.security import (
     access_of,
     check_form_csrf,
@@ -30,6 +27,8 @@ from wormsign.web.security import (
     require_auth,
     same,
 )
+from wormsign.web.state import state_of
+from wormsign.web.uploads import start_upload as start_upload
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("wormsign.web", "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined)
@@ -188,14 +187,6 @@ def upload_form(request: Request, incident: Annotated[int | None, Query(ge=1)] =
     rows = state_of(request).dashboard.overview(include_closed=False)
     return render(request, "upload.html", incidents=rows, chosen=incident,
                   limit=state_of(request).settings.max_upload_bytes)
-
-
-def start_upload(request: Request, incident_id: int, file: StarletteUpload) -> UploadJob:
-    """Save an upload and start its background scan (shared by the page and the API)."""
-    st = state_of(request)
-    st.store.require_open(incident_id)
-    path, sha, _size = st.jobs.save(file.file, file.filename)
-    return st.jobs.submit(incident_id, path, sha, file.filename or "upload.log")
 
 
 @router.post("/upload", dependencies=authed)
