@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
 from wormsign.detect.columns import MatchBatch, StringTable, Tables, VariantTable, concat, recode
-from wormsign.detect.scanner import FileStats, scan_file
+from wormsign.detect.filescan import FileStats, scan_file, scan_serial
 from wormsign.detect.sources import SourceTable
 from wormsign.errors import ConfigError, InputError, WormsignError
 from wormsign.logs import formats, pcap
@@ -261,9 +261,7 @@ def scan_parallel(inputs: list[Input], engine: RuleEngine, fmt: str | None, work
     if scheduler is None:
         sizes = [i.size() for i in inputs]
         if any(s is None for s in sizes) or sum(s or 0 for s in sizes) < MIN_PARALLEL_BYTES:
-            from wormsign.detect.scanner import _scan_serial
-
-            return _scan_serial(iter(inputs), engine, fmt, on_bytes, on_file, limits)
+            return scan_serial(iter(inputs), engine, fmt, on_bytes, on_file, limits)
     tasks = [_split(inp, fmt) for inp in inputs]
     flat = [t for ts in tasks for t in ts]
     if scheduler is not None:
