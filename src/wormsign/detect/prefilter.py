@@ -2,10 +2,11 @@
 
 Every rule contributes literal keywords (its own, or ones derived from its conditions); rules
 on decoded fields also get the *obfuscation* patterns (percent-escapes of letters, digits and
-``./\\%``, ``%u``, ``\\xNN``, overlong UTF-8 lead bytes), because their keywords may be written
-encoded. Hyperscan (Vectorscan) scans each chunk once for all of them, ignoring case, and only
-the lines it flags are parsed and matched in Python. Rules for which no keyword can be derived
-are checked on every line (correct, but slower; ``rules list`` flags them).
+``./\\%``, ``%u``, ``\\xNN``, overlong UTF-8 lead bytes of two- and three-byte forms),
+because their keywords may be written encoded. Hyperscan (Vectorscan) scans each chunk once
+for all of them, ignoring case, and only the lines it flags are parsed and matched in Python.
+Rules for which no keyword can be derived are checked on every line (correct, but slower;
+``rules list`` flags them).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ OBFUSCATION = (
     rb"%%",
     rb"\\x[0-9a-f]{2}",
     rb"[\xc0\xc1]",
+    rb"\xe0[\x80-\x9f]",  # 3-byte overlong lead, raw (the reader writes it as \xe0\x80...)
 )
 _SPLIT = re.compile(r"[?+ %\\]")
 _META = set(".^$*+?{}[]|()\\")
