@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wormsign.cli.main import main
 from wormsign.errors import ConfigError
 from wormsign.fleet.plan import parse_window
 from wormsign.fleet.urgency import closed_form
@@ -127,3 +129,19 @@ def test_outbreak_state_time_keeps_seconds_as_default() -> None:
     assert ob.state_time("1h30m") == 5400.0
     with pytest.raises(ConfigError, match="bad outbreak state"):
         ob.state_time("later")
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--poll-interval", "soon", "bad --poll-interval 'soon'"),
+    ("--poll-interval", "0", "--poll-interval must be"),
+    ("--poll-interval", "2h", "--poll-interval must be"),
+    ("--hold", "-5", "bad --hold '-5'"),
+    ("--hold", "2d", "--hold must be"),
+])
+def test_watch_flags_read_durations(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    flag: str, value: str, message: str) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("")
+    rc = main(["watch", "--db", str(tmp_path / "w.db"), flag, value, str(log)])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1

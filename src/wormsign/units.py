@@ -31,24 +31,26 @@ _BARE = re.compile(rf"\s*({_NUMBER})\s*", re.ASCII)
 _HINT = "use e.g. 90s, 15m, 12h, 7d, 2w or 1h30m"
 
 
-def parse_duration(text: str, *, default_unit: str | None = "s") -> float:
+def parse_duration(text: str, *, default_unit: str | None = "s",
+                   what: str = "duration") -> float:
     """Seconds in ``text``. A bare number is in ``default_unit`` (one of
-    :data:`UNIT_SECONDS`); with ``default_unit=None`` a unit is required."""
+    :data:`UNIT_SECONDS`); with ``default_unit=None`` a unit is required. ``what`` names the
+    value in error messages (a flag such as ``--ttl``)."""
     if default_unit is not None and default_unit not in UNIT_SECONDS:
         raise ValueError(f"unknown default unit {default_unit!r}")
     if not isinstance(text, str) or len(text) > MAX_TEXT:
-        raise ConfigError(f"bad duration {_show(text)}: {_HINT}")
+        raise ConfigError(f"bad {what} {_show(text)}: {_HINT}")
     bare = _BARE.fullmatch(text)
     if bare is not None:
         if default_unit is None:
-            raise ConfigError(f"duration {text.strip()!r} needs a unit: {_HINT}")
+            raise ConfigError(f"{what} {text.strip()!r} needs a unit: {_HINT}")
         seconds = float(bare.group(1)) * UNIT_SECONDS[default_unit]
     elif _PARTS.fullmatch(text):
         seconds = math.fsum(float(n) * UNIT_SECONDS[u.lower()] for n, u in _PART.findall(text))
     else:
-        raise ConfigError(f"bad duration {_show(text)}: {_HINT}")
+        raise ConfigError(f"bad {what} {_show(text)}: {_HINT}")
     if not 0.0 <= seconds <= MAX_SECONDS:
-        raise ConfigError(f"duration {text.strip()!r} is longer than 100 years")
+        raise ConfigError(f"{what} {text.strip()!r} is longer than 100 years")
     return seconds
 
 
