@@ -73,18 +73,7 @@ def test_max_per_wave_must_be_positive(sample: Path) -> None:
     assert "max-per-wave" in str(exc.value)
 
 
-def test_plan_reason_uses_the_simulator_when_available(sample: Path) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("wormsign.sim") is None:
-        pytest.skip("wormsign.sim not importable")
-    import wormsign.sim as sim
-
-    if not hasattr(sim, "simulate"):
-        pytest.skip("wormsign.sim has no simulate yet")
-    try:
-        sim.simulate(sim.load_preset("code-red-v2"), seed=1)
-    except Exception as exc:   # another subsystem's failure: its own tests report it
-        pytest.skip(f"wormsign.sim currently fails: {type(exc).__name__}")
+def test_plan_reason_uses_the_simulator(sample: Path) -> None:
+    # a failing simulator falls back to the closed form silently: this test is what notices
     rep = assess(str(sample / "inventory.csv"))      # outbreak_source="auto"
     assert "simulator preset code-red-v2" in rep.plan[0].reason

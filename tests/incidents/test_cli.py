@@ -159,7 +159,6 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_ingest_exit_status_two_when_a_file_fails(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("wormsign.detect.scanner")
     db = ["--db", str(tmp_path / "c.db")]
     run(["incident", "new", "x", *db], capsys)
     binary = tmp_path / "core.bin"
@@ -201,7 +200,6 @@ def test_feed_token_create_list_revoke(tmp_path: Path,
 def test_ingest_copy_and_raw_log_after_alerts_add_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("wormsign.detect.scanner")
     cr = "/default.ida?" + "N" * 224 + "%u9090%u6858%ucbd3%u7801%u9090%u00=a"
     lines = [f'198.51.100.{i % 7 + 1} - - [19/Jul/2001:12:00:{i % 60:02d} +0000] '
              f'"GET {cr} HTTP/1.0" 404 300 "-" "-"\n' for i in range(40)]

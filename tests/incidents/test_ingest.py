@@ -135,7 +135,6 @@ def test_assess_json_is_ingested_and_updated(store: Store, tmp_path: Path) -> No
 
 
 def test_raw_log_is_scanned_on_the_fly(store: Store, tmp_path: Path) -> None:
-    pytest.importorskip("wormsign.detect.scanner")
     cr = "/default.ida?" + "N" * 224 + (
         "%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090"
         "%u9090%u8190%u00c3%u0003%u8b00%u531b%u53ff%u0078%u0000%u00=a")
@@ -248,7 +247,6 @@ def test_concurrent_ingests_into_one_incident(store_url: str, tmp_path: Path) ->
 
 def test_unreadable_file_is_reported_and_the_others_ingested(store: Store,
                                                               tmp_path: Path) -> None:
-    pytest.importorskip("wormsign.detect.scanner")
     binary = tmp_path / "core.bin"
     binary.write_bytes(bytes(range(256)) * 64)
     good = write_jsonl(tmp_path / "a.jsonl", [make_alert(i, "198.51.100.4", "nimda")

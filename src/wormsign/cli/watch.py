@@ -11,6 +11,7 @@ from typing import Any
 from wormsign.errors import ConfigError
 from wormsign.logs.formats import FORMATS
 from wormsign.rules.loader import load_pack
+from wormsign.units import parse_duration
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,11 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", choices=sorted(FORMATS), help="force the log format")
     p.add_argument("--rules", action="append", default=[], metavar="PATH",
                    help="extra rule file or directory (repeatable)")
-    p.add_argument("--poll-interval", type=float, default=0.5, metavar="S",
-                   help="seconds between polls when no file-system event arrives (0.5)")
-    p.add_argument("--hold", type=float, default=None, metavar="S",
-                   help="wall-clock seconds a possible Nimda request waits for its burst "
-                   "(default: the burst window, 60)")
+    p.add_argument("--poll-interval", default="0.5", metavar="S",
+                   help="time between polls when no file-system event arrives (seconds, "
+                   "or with a unit: 2s, 1m; default 0.5)")
+    p.add_argument("--hold", default=None, metavar="S",
+                   help="wall-clock time a possible Nimda request waits for its burst "
+                   "(seconds, or 90s, 2m; default: the burst window, 60)")
     p.add_argument("--from-end", action="store_true",
                    help="start existing files at their end (as tail -f), not at their start")
     p.add_argument("--plain", action="store_true",
@@ -43,10 +45,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.poll_interval = parse_duration(str(args.poll_interval), what="--poll-interval")
     if not args.poll_interval > 0 or args.poll_interval > 3600:
         raise ConfigError("--poll-interval must be a number of seconds in (0, 3600]")
-    if args.hold is not None and not 0 <= args.hold <= 86400:
-        raise ConfigError("--hold must be a number of seconds in [0, 86400]")
+    if args.hold is not None:
+        args.hold = parse_duration(str(args.hold), what="--hold")
+        if args.hold > 86400:
+            raise ConfigError("--hold must be a number of seconds in [0, 86400]")
     from wormsign.watch.runner import Watcher
     from wormsign.watch.view import LiveView, PlainOutput
 

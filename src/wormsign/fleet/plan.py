@@ -17,7 +17,6 @@ Hosts left over when the windows run out form final waves marked "no window left
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from wormsign.fleet.inventory import Host
 from wormsign.fleet.kb import KnowledgeBase
 from wormsign.fleet.urgency import Urgency, UrgencyModel, human
 from wormsign.fleet.verdict import Verdict
+from wormsign.units import parse_duration
 
 EXPOSURE_WEIGHT = {"internet": 1.0, "unknown": 0.6, "internal": 0.3}
 CERTAINTY = {"exploitable": 1.0, "unknown": 0.5, "mitigated": 0.15}
@@ -64,20 +64,24 @@ def parse_window(spec: str) -> Window:
         raise ConfigError(f"bad window start {start_s!r}: use an ISO date-time") from None
     if start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([mhd])", dur.strip())
-    if m:
-        end = start + timedelta(seconds=float(m.group(1)) * {"m": 60, "h": 3600,
-                                                               "d": 86400}[m.group(2)])
-    else:
-        try:
-            end = datetime.fromisoformat(dur.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"bad window end {dur!r}: use 4h, 90m or an ISO date-time") from None
-        if end.tzinfo is None:
-            end = end.replace(tzinfo=UTC)
+    end = _window_end(start, dur)
     if end <= start:
         raise ConfigError(f"window {spec!r} ends before it starts")
     return Window(start.astimezone(UTC), end.astimezone(UTC), role.strip())
+
+
+def _window_end(start: datetime, dur: str) -> datetime:
+    """The end of a window: a duration with a unit (``4h``, ``90m``, ``1h30m``, read by
+    :func:`wormsign.units.parse_duration`) after ``start``, or an ISO date-time."""
+    try:
+        return start + timedelta(seconds=parse_duration(dur, default_unit=None))
+    except ConfigError:
+        pass
+    try:
+        end = datetime.fromisoformat(dur.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"bad window end {dur!r}: use 4h, 90m or an ISO date-time") from None
+    return end.replace(tzinfo=UTC) if end.tzinfo is None else end
 
 
 @dataclass(frozen=True, slots=True)

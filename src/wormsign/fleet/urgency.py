@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wormsign.errors import ConfigError, WormsignError
+from wormsign.units import parse_duration
 
 F64 = npt.NDArray[np.float64]
 
@@ -65,11 +65,11 @@ class Outbreak:
                 raise ConfigError(f"outbreak state {state!r}: share must be in (0, 100]")
             idx = int(np.argmax(self.rate >= share * float(self.rate.max())))
             return float(self.t[idx])
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smh]?)", s)
-        if m is None:
-            raise ConfigError(f"bad outbreak state {state!r}: use peak, NN% or a time (4h)")
-        mult = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
-        return float(m.group(1)) * mult
+        try:
+            return parse_duration(s, default_unit="s")
+        except ConfigError:
+            raise ConfigError(f"bad outbreak state {state!r}: use peak, NN% or a time "
+                              "(4h, 90m, 3600)") from None
 
     def survival(self, t0: float, horizon: float) -> float:
         """P(no probe reaches a given address in [t0, t0 + horizon])."""

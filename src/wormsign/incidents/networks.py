@@ -20,6 +20,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from wormsign import units
 from wormsign.errors import ConfigError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -197,13 +198,10 @@ class _Spans:
         return i >= 0 and value <= self._his[i]
 
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def parse_duration(text: str) -> int:
-    """Seconds in a duration such as ``3600``, ``90m``, ``12h``, ``7d`` or ``2w``."""
-    m = _DURATION.match(text)
-    if not m or int(m.group(1)) <= 0:
+    """Whole seconds in a positive duration such as ``3600``, ``90m``, ``12h``, ``7d`` or
+    ``2w`` (a bare number is seconds); read by :func:`wormsign.units.parse_duration`."""
+    seconds = round(units.parse_duration(text, default_unit="s"))
+    if seconds <= 0:
         raise ConfigError(f"not a positive duration: {text!r} (use e.g. 12h, 7d, 2w)")
-    return int(m.group(1)) * _UNIT[m.group(2)]
+    return seconds

@@ -1,0 +1,126 @@
+"""The Hyperscan prefilter never drops a line that a rule would match.
+
+Lines are built from the rules' own keywords, written plainly, in other case, or encoded the
+ways worms and logs wrote them (%-escapes, ``%u00NN``, ``\\xNN``, overlong UTF-8 as escapes
+and as raw bytes, double percent-encoding), mixed with noise. Each line is parsed as the
+scanner parses it (:func:`wormsign.logs.clf.parse_line`) and every rule of the built-in pack
+is matched in full (:meth:`Rule.matches`, what the scanner runs on the lines the prefilter
+keeps). Every rule that holds must be among the rules the prefilter flags for that line, by
+:meth:`Prefilter.candidates` and by :func:`candidate_lines`, the column form the scanner uses.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from wormsign.detect.chunkscan import RuleEngine
+from wormsign.detect.prefilter import candidate_lines
+from wormsign.logs.clf import parse_line
+
+ENGINE = RuleEngine()
+RULES = ENGINE.rules
+PREFILTER = ENGINE.prefilter
+
+# Pieces worms and scanners sent, and the rules' keywords and regex literals.
+_WORDS = sorted({kw for r in RULES for kw in r.keywords} | {
+    "/default.ida?", "/scripts/", "/msadc/", "/_vti_bin/", "/_mem_bin/", "/c/", "/d/",
+    "winnt/system32/", "root.exe", "cmd.exe", "?/c+dir", "..", "../", "..\\", "/etc/passwd",
+    ".idq", ".printer", ".htr", "/", "?", "+", " ", "N" * 24, "X" * 24, "A" * 120,
+    "%c0%af", "%c1%1c", "%c1%9c", "%e0%80%af", "%25", "%%35%63", "%255c", "Nikto", "NMAP",
+})
+
+
+def _encode_char(c: str, how: int) -> bytes:
+    """One ASCII character written the ways the rules' derived fields decode."""
+    o = ord(c)
+    if how == 0 or o >= 0x80:
+        return c.encode("utf-8", "surrogatepass")
+    if how == 1:
+        return f"%{o:02x}".encode()
+    if how == 2:
+        return f"%{o:02X}".encode()
+    if how == 3:
+        return f"%u00{o:02x}".encode()
+    if how == 4:
+        return f"\\x{o:02x}".encode()
+    if how == 5:  # overlong 2-byte form, escaped
+        return f"%{0xC0 | o >> 6:02x}%{0x80 | o & 0x3F:02x}".encode()
+    if how == 6:  # overlong 2-byte form, raw bytes (IIS logs wrote them decoded)
+        return bytes([0xC0 | o >> 6, 0x80 | o & 0x3F])
+    if how == 7:  # overlong 3-byte form, escaped
+        return f"%e0%{0x80 | o >> 6:02x}%{0x80 | o & 0x3F:02x}".encode()
+    if how == 8:  # overlong 3-byte form, raw bytes
+        return bytes([0xE0, 0x80 | o >> 6, 0x80 | o & 0x3F])
+    return f"%25{o:02x}".encode()  # double percent-encoding
+
+
+@st.composite
+def _piece(draw: st.DrawFn) -> bytes:
+    word = draw(st.sampled_from(_WORDS))
+    if draw(st.booleans()):
+        word = "".join(c.upper() if draw(st.booleans()) else c.lower() for c in word)
+    how = draw(st.integers(0, 9))  # one way per piece, for some of its characters
+    mixed = draw(st.booleans())
+    return b"".join(_encode_char(c, draw(st.integers(0, 9)) if mixed
+                                 else how if draw(st.booleans()) else 0) for c in word)
+
+
+_NOISE = st.binary(max_size=6).map(
+    lambda b: b.replace(b"\n", b"").replace(b'"', b"").replace(b"\r", b""))
+_URL = st.lists(st.one_of(_piece(), _NOISE), min_size=1, max_size=8).map(b"".join).map(
+    lambda b: b.replace(b" ", b"+"))
+_UA = st.one_of(st.just(b"-"), st.lists(st.one_of(_piece(), _NOISE), max_size=3).map(
+    lambda parts: b"".join(parts).replace(b"\n", b"")))
+
+
+def _line(method: bytes, url: bytes, status: int, ua: bytes) -> bytes:
+    return (b'198.51.100.7 - - [19/Jul/2001:12:00:00 +0000] "' + method + b" " + url
+            + b' HTTP/1.0" ' + str(status).encode() + b' 512 "-" "' + ua.replace(b'"', b"")
+            + b'"')
+
+
+def _assert_kept(raw: bytes) -> None:
+    req = parse_line(raw, 3)
+    if req is None:
+        return
+    matched = {i for i, r in enumerate(RULES) if r.matches(req)}
+    if not matched:
+        return
+    flagged: set[int] = set()
+    for start, end, rules in PREFILTER.candidates(raw):
+        assert (start, end) == (0, len(raw))
+        flagged |= rules
+    missed = matched - flagged
+    assert not missed, (f"prefilter drops {raw!r} for "
+                        f"{[RULES[i].id for i in sorted(missed)]}")
+    # the column form the scanner runs must flag the same rules (one line, index 0)
+    cand = candidate_lines(PREFILTER, raw + b"\n")
+    masks = dict(zip(cand.line, cand.mask, strict=True))
+    assert all(masks.get(0, 0) >> i & 1 for i in matched)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(method=st.sampled_from([b"GET", b"HEAD", b"POST", b"get", b"SEARCH"]), url=_URL,
+       status=st.sampled_from([200, 400, 404, 500]), ua=_UA)
+@example(method=b"GET", url=b"/scripts/..%c0%af../winnt/system32/cmd.exe?/c+dir",
+         status=404, ua=b"-")
+@example(method=b"GET", url=b"/scripts/root%2eexe?/c+dir", status=404, ua=b"-")
+@example(method=b"GET", url=b"/scripts/root\xe0\x80\xaeexe", status=404, ua=b"-")
+@example(method=b"GET", url=b"/default.ida?" + b"N" * 224 + b"%u9090=a", status=404, ua=b"-")
+def test_prefilter_keeps_every_line_a_rule_matches(method: bytes, url: bytes, status: int,
+                                                  ua: bytes) -> None:
+    _assert_kept(_line(method, b"/" + url.lstrip(b"/"), status, ua))
+
+
+def test_the_generator_reaches_the_rules() -> None:
+    """The property is not vacuous: encoded lines of the kind generated do match rules."""
+    hits = set()
+    for url in (b"/scripts/..%c0%af../winnt/system32/cmd.exe?/c+dir",
+                b"/c/winnt/system32/cmd%u002eexe?/c+dir",
+                b"/scripts/root\\x2eexe", b"/x/%2e%2e/etc/passwd", b"/default.ida?" + b"X" * 30):
+        req = parse_line(_line(b"GET", url, 404, b"-"), 3)
+        assert req is not None
+        hits |= {r.id for r in RULES if r.matches(req)}
+    assert {"cmd-exe-access", "crii-root-exe", "etc-passwd", "code-red-ii",
+            "iis-unicode-traversal", "path-traversal"} <= hits
