@@ -68,8 +68,10 @@ def require_extra(extra: str, what: str) -> None:
     """Raise the one-line ``pip install 'wormsign[EXTRA]'`` error when ``extra`` is missing."""
     missing = [m for m in EXTRA_MODULES[extra] if module_missing(m)]
     if missing:
+        verb = "is" if len(missing) == 1 else "are"
         raise MissingExtraError(f"{what} needs the '{extra}' extra (pip install "
-                            f"'wormsign[{extra}]'): {', '.join(missing)} is not installed")
+                                f"'wormsign[{extra}]'): {', '.join(missing)} {verb} not "
+                                "installed")
 
 
 def _available() -> dict[str, str]:
