@@ -152,7 +152,7 @@ def check_request(args: argparse.Namespace) -> None:
     """Everything about the run that is not the scenario, checked before any work: the Monte
     Carlo size, the seed, the scheduler address, and the extras the outputs need."""
     from wormsign.cli.main import require_extra
-    from wormsign.sim.montecarlo import check_scheduler_address
+    from wormsign.cluster import check_scheduler_address
     from wormsign.sim.scenario import check_runs
 
     try:

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import IO, Any
 
+from wormsign.cluster import dask_client
 from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
 from wormsign.detect.columns import MatchBatch, StringTable, Tables, VariantTable, concat, recode
 from wormsign.detect.filescan import FileStats, scan_file, scan_serial
 from wormsign.detect.sources import SourceTable
-from wormsign.errors import ConfigError, InputError, WormsignError
+from wormsign.errors import InputError, WormsignError
 from wormsign.logs import formats, pcap
 from wormsign.logs.source import (
     CHUNK,
@@ -293,19 +294,6 @@ def _run_local(inputs: list[Input], tasks: list[list[Task]], flat: list[Task],
                 yield futures.popleft().result()
 
         return _merge(inputs, tasks, results(), on_bytes, on_file)
-
-
-def dask_client(address: str, timeout: float = 10.0) -> Any:
-    """A connected ``distributed.Client`` (one-line errors: no extra, or no scheduler)."""
-    try:
-        import distributed
-    except ImportError as exc:
-        raise ConfigError("--scheduler needs the dask extra: pip install 'wormsign[dask]'") \
-            from exc
-    try:
-        return getattr(distributed, "Client")(address, timeout=timeout)  # noqa: B009
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 
 
 def _run_dask(flat: list[Task], pack: RulePack, address: str, limits: Limits) -> list[Part]:

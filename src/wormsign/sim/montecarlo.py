@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from wormsign.errors import ConfigError
+from wormsign.cluster import check_scheduler_address as check_scheduler_address
+from wormsign.cluster import dask_client
 from wormsign.sim.engine import simulate
 from wormsign.sim.result import SUMMARY_KEYS, SimResult
 from wormsign.sim.scenario import Scenario, check_ensemble, check_runs
@@ -70,22 +70,6 @@ def _thin_factor(sc: Scenario, points: int = BAND_POINTS) -> int:
         if rows / factor <= points and abs(factor * step - nice) < 1e-9:
             return factor
     return max(1, math.ceil(rows / points))
-
-
-SCHEDULER_RE = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)"
-                          r":([0-9]{1,5})$")
-
-
-def check_scheduler_address(address: str) -> None:
-    """A Dask scheduler address is ``[tcp|tls|ucx|ws|wss://]HOST:PORT``; else a ConfigError
-    (so a typo is a one-line error, not a failure deep inside ``distributed``)."""
-    if re.fullmatch(r"inproc://[\w.:/-]+", address):
-        return
-    m = SCHEDULER_RE.match(address)
-    if m is None or not 1 <= int(m.group(1)) <= 65535:
-        raise ConfigError(f"bad Dask scheduler address {address!r}: use HOST:PORT or "
-                          "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786 (without --scheduler "
-                          "the runs use local processes)")
 
 
 def _run_chunk(sc: Scenario, seeds: Sequence[int],
@@ -199,15 +183,7 @@ def _run_local(sc: Scenario, seeds: list[int], factor: int,
 
 def _run_dask(sc: Scenario, seeds: list[int], factor: int, address: str,
               timeout: float) -> list[tuple[dict[str, Any], dict[str, F64]]]:
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover - the dask extra is not installed
-        raise ConfigError("--scheduler needs the dask extra: pip install 'wormsign[dask]'") \
-            from exc
-    try:
-        client: Any = getattr(distributed, "Client")(address, timeout=timeout)  # noqa: B009
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    client: Any = dask_client(address, timeout)
     try:
         n = max(1, sum(client.nthreads().values()))
         chunks = _chunks(seeds, n)
