@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "incident": "wormsign.cli.incident",
     "serve": "wormsign.cli.serve",
     "watch": "wormsign.cli.watch",
+    "forecast": "wormsign.cli.forecast",
 }
 
 EXIT_ERROR = 2

@@ -1,0 +1,162 @@
+"""The forecast entry point: observations and a prior in, one :class:`Forecast` out.
+
+:func:`forecast` builds the prior from the family's preset (with the user's overrides),
+refuses too little evidence up front (a ``not-enough-evidence`` result with its reason, never
+a confident number), dispatches to the closed-form fit (uniform scanning without removal) or
+to simulation-based inference (anything else), and adds the early-warning alarm and, for an
+inventory, each host's expected first probe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from wormsign.errors import ConfigError
+from wormsign.forecast.observations import Observations
+from wormsign.forecast.result import Forecast
+
+METHODS = ("auto", "closed-form", "simulation")
+MIN_SOURCES = 10
+MIN_PROBES = 50
+MIN_INTERVALS = 3
+MAX_RUNS = 100_000
+
+Hosts = Sequence[tuple[str, str]]
+
+
+def evidence_problem(obs: Observations) -> str:
+    """Why ``obs`` is too little to forecast from ("" when it is enough): fewer than
+    :data:`MIN_SOURCES` sources and fewer than :data:`MIN_PROBES` probes, or fewer than
+    :data:`MIN_INTERVALS` intervals with anything in them."""
+    sources, probes = obs.sources_total, obs.probes_total
+    if sources < MIN_SOURCES and probes < MIN_PROBES:
+        return (f"only {sources} source(s) and {probes} probe(s) seen: at least "
+                f"{MIN_SOURCES} sources or {MIN_PROBES} probes are needed to forecast")
+    counts = obs.new_sources if obs.new_sources is not None and sources else obs.probes
+    busy = int(np.count_nonzero(np.asarray(counts))) if counts is not None else 0
+    if busy < MIN_INTERVALS:
+        return (f"activity in only {busy} interval(s): at least {MIN_INTERVALS} are needed to "
+                "see growth")
+    return ""
+
+
+def resolve_method(method: str, strategy: str, removal: bool) -> str:
+    """``closed-form`` or ``simulation``: auto picks the closed form for uniform scanning
+    without removal, where it is exact."""
+    if method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, not {method[:40]!r}")
+    if method != "auto":
+        return method
+    return "closed-form" if strategy == "uniform" and not removal else "simulation"
+
+
+def _prior_notes(prior: Any, method: str) -> list[str]:
+    notes = []
+    if getattr(prior, "note", ""):
+        notes.append(str(prior.note))
+    if prior.scan_rate_given:
+        notes.append("from one monitor only scan rate x infected count is identifiable; the "
+                     f"scan rate {prior.scan_rate:g}/s is the one given (--scan-rate)")
+    else:
+        notes.append("from one monitor only scan rate x infected count is identifiable; the "
+                     f"scan rate comes from preset {prior.preset} (use --scan-rate/"
+                     "--vulnerable)")
+    if method == "closed-form" and (prior.strategy != "uniform" or prior.removal):
+        notes.append(f"the closed form assumes uniform scanning without removal; preset "
+                     f"{prior.preset} has {prior.strategy} scanning"
+                     f"{' with removal' if prior.removal else ''} (--method simulation "
+                     "models it)")
+    return notes
+
+
+def inventory_hosts(path: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """``(name, address)`` of each inventory host, and notes on what was skipped."""
+    from wormsign.fleet.inventory import load_inventory
+
+    inv = load_inventory(path)
+    notes = []
+    if inv.skipped:
+        notes.append(f"inventory: {len(inv.skipped)} row(s) skipped")
+    return [(h.host, h.address) for h in inv.hosts], notes
+
+
+def _check(runs: int | None, workers: int | None, horizon_s: float | None) -> None:
+    if runs is not None and not 1 <= runs <= MAX_RUNS:
+        raise ConfigError(f"--runs must be from 1 to {MAX_RUNS}, not {runs}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {workers})")
+    if horizon_s is not None and not 0 < horizon_s < 100 * 366 * 86400:
+        raise ConfigError(f"--horizon must be positive, not {horizon_s!r}")
+
+
+def forecast(obs: Observations, *, method: str = "auto", preset: str | None = None,
+             scan_rate: float | None = None, vulnerable: int | None = None,
+             horizon_s: float | None = None, runs: int | None = None, seed: int = 1,
+             scheduler: str | None = None, workers: int | None = None,
+             inventory: str | Hosts | None = None) -> Forecast:
+    """Forecast the outbreak ``obs`` shows (see the module doc). ``inventory`` is an
+    inventory file or ``(name, address)`` pairs."""
+    from wormsign.forecast import priors
+
+    _check(runs, workers, horizon_s)
+    prior = priors.prior_for(obs.family, preset=preset, scan_rate=scan_rate,
+                             vulnerable=vulnerable)
+    chosen = resolve_method(method, prior.strategy, prior.removal)
+    hosts, inv_notes = _hosts(inventory)
+    notes = _prior_notes(prior, chosen)
+    problem = evidence_problem(obs)
+    if problem:
+        return Forecast(status="not-enough-evidence", method=chosen, observations=obs,
+                        reason=problem, notes=tuple(notes + inv_notes), preset=prior.preset,
+                        seed=seed)
+    result = _fit(obs, prior, chosen, horizon_s=horizon_s, runs=runs, seed=seed,
+                  scheduler=scheduler, workers=workers)
+    return _finish(result, obs, notes + inv_notes, hosts, prior.preset, seed)
+
+
+def _hosts(inventory: str | Hosts | None) -> tuple[list[tuple[str, str]], list[str]]:
+    if inventory is None:
+        return [], []
+    if isinstance(inventory, str):
+        return inventory_hosts(inventory)
+    return [(str(n), str(a)) for n, a in inventory], []
+
+
+def _fit(obs: Observations, prior: Any, method: str, *, horizon_s: float | None,
+         runs: int | None, seed: int, scheduler: str | None, workers: int | None) -> Forecast:
+    if method == "closed-form":
+        from wormsign.forecast import closedform
+
+        return closedform.fit(obs, prior, horizon_s=horizon_s, seed=seed)
+    from wormsign.forecast import sbi
+
+    return sbi.fit(obs, prior, horizon_s=horizon_s, runs=200 if runs is None else runs,
+                   seed=seed, workers=workers, scheduler=scheduler)
+
+
+def _finish(result: Forecast, obs: Observations, notes: list[str], hosts: list[tuple[str, str]],
+            preset: str, seed: int) -> Forecast:
+    """The fit's result with the notes (once each), the alarm and the hosts added."""
+    from wormsign.forecast import alarm as alarm_mod
+    from wormsign.forecast.hosts import first_probes
+
+    merged = list(dict.fromkeys([*notes, *result.notes]))
+    changes: dict[str, Any] = {"notes": tuple(merged),
+                               "preset": result.preset or preset,
+                               "seed": seed if result.seed is None else result.seed}
+    if result.ok:
+        changes["alarm"] = result.alarm if result.alarm is not None else alarm_mod.detect(obs)
+        if hosts and result.curve is not None:
+            changes["hosts"] = first_probes(result.curve, obs.end, hosts)
+        elif hosts:
+            changes["notes"] = (*changes["notes"], "no forecast curve: no host first-probe "
+                                "times")
+    return dataclasses.replace(result, **changes)
+
+
+__all__ = ["METHODS", "MIN_INTERVALS", "MIN_PROBES", "MIN_SOURCES", "evidence_problem",
+           "forecast", "inventory_hosts", "resolve_method"]
