@@ -40,7 +40,7 @@ import numpy as np
 from wormsign.errors import ConfigError, InputError
 from wormsign.forecast.observations import F64, Monitor, Observations, TimeBase
 from wormsign.logs.normalize import canonical_ip
-from wormsign.logs.source import Input, open_input
+from wormsign.logs.source import Input, looks_binary, open_input
 from wormsign.logs.text import safe
 
 MAX_INTERVALS = 200
@@ -72,21 +72,21 @@ def parse_monitor(text: str | None) -> Monitor | None:
         if not 1 <= size <= 2**32:
             raise ConfigError(f"--monitor {text!r}: a monitor watches 1..2^32 addresses")
         return Monitor(size=size, blocks=(), label=f"{size:,} addresses")
-    parts = [p.strip() for p in text.split(",")]
     where = "--monitor"
-    if len(parts) == 1 and "/" not in text and canonical_ip(text) is None and os.path.isfile(text):
-        where, parts = text, _monitor_file(text)
+    parts = [(None, p.strip()) for p in text.split(",")]
+    if len(parts) == 1 and not _is_network(text) and os.path.isfile(text):
+        where, parts = safe(text), _monitor_file(text)
     nets = []
-    for i, p in enumerate(parts):
+    for line, p in parts:
         try:
             net = ipaddress.ip_network(p, strict=False)
         except ValueError:
-            line = i + 1 if where != "--monitor" else None
             raise ConfigError(f"bad monitor address or block {p[:40]!r}: use a CIDR such as "
                               "44.0.0.0/8 or addresses a.b.c.d,e.f.g.h",
                               path=where if line else None, line=line) from None
         if not isinstance(net, ipaddress.IPv4Network):
-            raise ConfigError(f"monitor {p[:40]!r}: IPv4 only (worms scan the IPv4 space)")
+            raise ConfigError(f"monitor {p[:40]!r}: IPv4 only (worms scan the IPv4 space)",
+                              path=where if line else None, line=line)
         nets.append(net)
     if not nets:
         raise ConfigError(f"{where}: no monitor addresses")
@@ -96,7 +96,15 @@ def parse_monitor(text: str | None) -> Monitor | None:
     return Monitor(size=size, blocks=blocks, label=label)
 
 
-def _monitor_file(path: str) -> list[str]:
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _monitor_file(path: str) -> list[tuple[int | None, str]]:
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_MONITOR_FILE + 1)
@@ -105,7 +113,8 @@ def _monitor_file(path: str) -> list[str]:
     if len(data) > MAX_MONITOR_FILE:
         raise ConfigError("monitor file larger than 4 MiB", path=path)
     lines = data.decode("utf-8", "replace").splitlines()
-    return [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
+    return [(i + 1, ln.split("#", 1)[0].strip()) for i, ln in enumerate(lines)
+            if ln.split("#", 1)[0].strip()]
 
 
 # ---------------------------------------------------------------------------- raw input
@@ -136,7 +145,7 @@ def _blocks(path: str) -> Iterator[str]:
                 raise InputError(f"cannot read: {exc}", path=inp.display) from None
             if first and b.startswith(b"\xef\xbb\xbf"):
                 b = b[3:]
-            if first and b"\x00" in b[:4096]:
+            if first and looks_binary(b):
                 raise InputError("binary file, not observations", path=inp.display)
             first = False
             text = dec.decode(b, final=not b)
@@ -286,13 +295,25 @@ def _read_alerts(path: str, ev: _Events) -> None:
         fam.probes.setdefault(cls, Counter())[int(_unix(d["@timestamp"]))] += 1
 
 
+def _csv_lines(path: str) -> Iterator[tuple[int, list[str] | None]]:
+    """``(line number, cells)`` of a CSV file (None for a line too long or not CSV)."""
+    for n, line in _lines(path):
+        if line is None:
+            yield n, None
+            continue
+        try:
+            yield n, next(csv.reader([line]), [])
+        except csv.Error:
+            yield n, None
+
+
 def _read_scan_csv(path: str, ev: _Events) -> None:
     multi = 0
-    rows = csv.reader(line for _n, line in _lines(path) if line is not None)
+    rows = _csv_lines(path)
     next(rows, None)
-    for row in rows:
-        if len(row) < 5:
-            ev.skip("short CSV row")
+    for _n, row in rows:
+        if row is None or len(row) < 5:
+            ev.skip("bad CSV row")
             continue
         names = [n for n in row[1].split(";") if n]
         multi += len(names) > 1
@@ -516,8 +537,8 @@ def _number(cell: str, what: str, path: str, line: int) -> float:
 
 def _counts_rows(path: str) -> tuple[_Rows, str, list[str]]:
     where = _show(path)
-    reader = csv.reader(line if line is not None else "\x00" for _n, line in _lines(path))
-    header = [h.strip().lower() for h in next(reader, [])]
+    reader = _csv_lines(path)
+    header = [h.strip().lower() for h in (next(reader, (1, [])))[1] or []]
     cols = [c for c in header[1:] if c]
     bad = [c for c in cols if c not in COUNT_COLUMNS]
     if header[:1] != ["time"] or not cols or bad or len(set(cols)) != len(cols):
@@ -525,8 +546,9 @@ def _counts_rows(path: str) -> tuple[_Rows, str, list[str]]:
                           "time,probes (or time and several of them)", path=where, line=1)
     rows = _Rows(cols={c: [] for c in cols})
     kind = ""
-    for row in reader:
-        line = reader.line_num
+    for line, row in reader:
+        if row is None:
+            raise ConfigError("line too long or not CSV", path=where, line=line)
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(header):

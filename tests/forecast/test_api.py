@@ -1,0 +1,106 @@
+"""The API entry: prior, evidence check, dispatch, alarm and hosts (fits are fakes here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.forecast import obs_fakes
+from wormsign.errors import ConfigError
+from wormsign.forecast.api import evidence_problem, forecast, resolve_method
+from wormsign.forecast.observations import Monitor, Observations, TimeBase
+
+
+def _obs(new: list[float], probes: list[float] | None = None,
+         family: str = "code-red") -> Observations:
+    edges = np.arange(len(new) + 1, dtype=np.float64) * 600.0
+    return Observations(monitor=Monitor(size=2**24, blocks=("44.0.0.0/8",)),
+                        timebase=TimeBase("seconds"), edges=edges,
+                        new_sources=np.asarray(new, dtype=np.float64),
+                        probes=None if probes is None else np.asarray(probes, np.float64),
+                        family=family, now=float(edges[-1]))
+
+
+GROWING = [1, 1, 2, 3, 5, 8, 13, 21, 34, 55]
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> obs_fakes.Calls:
+    return obs_fakes.install(monkeypatch)
+
+
+def test_method_choice() -> None:
+    assert resolve_method("auto", "uniform", False) == "closed-form"
+    assert resolve_method("auto", "uniform", True) == "simulation"
+    assert resolve_method("auto", "local-preference", False) == "simulation"
+    assert resolve_method("simulation", "uniform", False) == "simulation"
+    with pytest.raises(ConfigError, match="--method"):
+        resolve_method("magic", "uniform", False)
+
+
+@pytest.mark.parametrize(("new", "probes", "why"), [
+    ([1, 2, 3, 0, 0], None, "only 6 source"),
+    ([0, 0, 40, 0, 0], None, "only 1 interval"),
+    ([0, 0, 0, 0, 0], [0, 30, 30, 0, 0], "only 2 interval"),
+])
+def test_too_little_evidence_is_refused_without_numbers(
+        calls: obs_fakes.Calls, new: list[float], probes: list[float] | None,
+        why: str) -> None:
+    obs = _obs(new, probes)
+    assert why in evidence_problem(obs)
+    fc = forecast(obs)
+    assert fc.status == "not-enough-evidence" and why in fc.reason
+    assert calls.fits == []
+    doc = fc.to_json()
+    assert doc["status"] == "not-enough-evidence"
+    for key in ("params", "infected_now", "t50", "t90", "final_size", "curve", "hosts"):
+        assert key not in doc
+    json.dumps(doc, allow_nan=False)
+
+
+def test_few_sources_but_many_probes_is_enough(calls: obs_fakes.Calls) -> None:
+    obs = _obs([1, 1, 1, 1, 1], [10, 20, 30, 40, 50])
+    assert evidence_problem(obs) == ""
+    assert forecast(obs).ok
+
+
+def test_dispatch_and_notes(calls: obs_fakes.Calls) -> None:
+    fc = forecast(_obs(GROWING), horizon_s=7200.0, seed=5)
+    assert fc.ok and fc.method == "closed-form" and fc.seed == 5
+    assert calls.fits[-1] == ("closed-form", {"horizon_s": 7200.0, "seed": 5})
+    notes = fc.to_json()["notes"]
+    assert any("identifiable" in n and "preset code-red-v2" in n for n in notes)
+    assert len(notes) == len(set(notes))
+    fc = forecast(_obs(GROWING, family="code-red-ii"), runs=7, workers=2)
+    assert fc.method == "simulation"
+    method, kw = calls.fits[-1]
+    assert method == "simulation" and kw["runs"] == 7 and kw["workers"] == 2
+    fc = forecast(_obs(GROWING), scan_rate=3.5)
+    assert any("3.5/s is the one given" in n for n in fc.notes)
+    fc = forecast(_obs(GROWING, family="code-red-ii"), method="closed-form")
+    assert fc.method == "closed-form"
+    assert any("assumes uniform scanning" in n for n in fc.notes)
+
+
+def test_alarm_and_hosts_are_added(calls: obs_fakes.Calls, tmp_path: Path) -> None:
+    fc = forecast(_obs(GROWING), inventory=[("www", "192.0.2.1"), ("db", "192.0.2.2")])
+    assert fc.alarm is not None and fc.alarm.method == "fake"
+    assert [h.host for h in fc.hosts] == ["www", "db"]
+    assert all(h.p5 <= h.median and h.median >= fc.observations.end for h in fc.hosts)
+    inv = tmp_path / "inv.csv"
+    inv.write_text("host,software,version,address\nweb1,IIS,5.0,192.0.2.10\n"
+                   ",IIS,5.0,192.0.2.11\n")
+    fc = forecast(_obs(GROWING), inventory=str(inv))
+    assert [(h.host, h.address) for h in fc.hosts] == [("web1", "192.0.2.10")]
+    assert any("1 row(s) skipped" in n for n in fc.notes)
+    doc = fc.to_json()
+    assert doc["hosts"][0]["first_probe_median"] is not None
+
+
+@pytest.mark.parametrize("kw", [{"runs": 0}, {"workers": 0}, {"horizon_s": -1.0}])
+def test_bad_requests(calls: obs_fakes.Calls, kw: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        forecast(_obs(GROWING), **kw)  # type: ignore[arg-type]
