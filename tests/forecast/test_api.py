@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tests.forecast import obs_fakes
+
 from wormsign.errors import ConfigError
 from wormsign.forecast.api import evidence_problem, forecast, resolve_method
 from wormsign.forecast.observations import Monitor, Observations, TimeBase

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tests.forecast import obs_fakes
+
 from wormsign.cli.main import main
 from wormsign.forecast.observations import Monitor, Observations, TimeBase
 
@@ -69,15 +69,15 @@ def test_plot_is_written(calls: obs_fakes.Calls, tmp_path: Path,
     assert rc == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     png2 = tmp_path / "none.png"
-    rc, out, _ = run([_file(tmp_path, "time,new_sources\n1,1\n2,1\n"), "--plot", str(png2)],
-                     capsys)
+    rc, _, _ = run([_file(tmp_path, "time,new_sources\n1,1\n2,1\n"), "--plot", str(png2)],
+                   capsys)
     assert rc == 1 and png2.stat().st_size > 0
 
 
 def test_not_enough_evidence_exits_1(calls: obs_fakes.Calls, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     path = _file(tmp_path, "time,new_sources\n1,1\n2,1\n")
-    rc, out, err = run([path], capsys)
+    rc, out, _ = run([path], capsys)
     assert rc == 1 and out.startswith("not enough evidence:") and len(out.splitlines()) == 1
     rc, out, _ = run([path, "--json"], capsys)
     assert rc == 1 and json.loads(out)["status"] == "not-enough-evidence"

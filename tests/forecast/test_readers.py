@@ -121,7 +121,7 @@ def test_alerts_bad_rows_are_skipped_and_counted(tmp_path: Path) -> None:
 
 
 def test_family_choice(tmp_path: Path, scanned: dict[str, Path]) -> None:
-    with pytest.raises(ConfigError, match="several families.*--family"):
+    with pytest.raises(ConfigError, match=r"several families.*--family"):
         load([str(scanned["alerts"])])
     with pytest.raises(ConfigError, match="no observations of slammer"):
         load([str(scanned["alerts"])], family="slammer")
@@ -161,8 +161,8 @@ def test_scan_json_streams_a_large_list(tmp_path: Path) -> None:
                                 f"2001-09-18T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:"
                                 f"{i % 60:02d}Z"}) for i in range(n))
     p = tmp_path / "big.json"
-    p.write_text('{"files":[],"families":{"nimda":{"worm":true,"sources":%d}},"sources":[%s]}'
-                 % (n, rows))
+    head = f'{{"files":[],"families":{{"nimda":{{"worm":true,"sources":{n}}}}}'
+    p.write_text(head + f',"sources":[{rows}]}}')
     obs = load([str(p)])
     assert obs.sources_total == n and obs.edges.size - 1 <= readers.MAX_INTERVALS
 

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tests.hostile.conftest import assert_clean, run_cli
 
 INJECT = "code-red\u202e\x1b[2J\u2028evil"

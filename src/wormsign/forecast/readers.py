@@ -73,7 +73,7 @@ def parse_monitor(text: str | None) -> Monitor | None:
             raise ConfigError(f"--monitor {text!r}: a monitor watches 1..2^32 addresses")
         return Monitor(size=size, blocks=(), label=f"{size:,} addresses")
     where = "--monitor"
-    parts = [(None, p.strip()) for p in text.split(",")]
+    parts: list[tuple[int | None, str]] = [(None, p.strip()) for p in text.split(",")]
     if len(parts) == 1 and not _is_network(text) and os.path.isfile(text):
         where, parts = safe(text), _monitor_file(text)
     nets = []
@@ -123,7 +123,7 @@ def _monitor_file(path: str) -> list[tuple[int | None, str]]:
 def _open_decoded(stream: Any) -> IO[bytes]:
     head = stream.peek(6)
     if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=stream, mode="rb")
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
     if head.startswith(b"BZh"):
         return bz2.BZ2File(stream)
     if head.startswith(b"\xfd7zXZ\x00"):
@@ -661,4 +661,4 @@ def load(paths: Sequence[str], *, family: str | None = None,
     return _events_obs(ev, family, mon, at, tuple(_show(p) for p in paths))
 
 
-__all__ = ["MAX_INTERVALS", "WIDTHS", "F64", "load", "parse_monitor", "width_for"]
+__all__ = ["F64", "MAX_INTERVALS", "WIDTHS", "load", "parse_monitor", "width_for"]
