@@ -54,6 +54,9 @@ FAMILY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ERROR_DATASETS = frozenset({"apache-error", "nginx-error"})
 COUNT_COLUMNS = ("new_sources", "sources", "probes")
 MAX_MONITOR_FILE = 1 << 22
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}", re.ASCII)
+"""Canonical dotted-quad IPv4 text (no leading zeros): its own canonical form, no parse needed."""
 
 
 # ---------------------------------------------------------------------------- the monitor
@@ -161,14 +164,11 @@ def _lines(path: str) -> Iterator[tuple[int, str | None]]:
     n = 0
     dropping = False
     for block in _blocks(path):
-        buf += block
-        while True:
-            nl = buf.find("\n")
-            if nl < 0:
-                break
-            line, buf = buf[:nl], buf[nl + 1:]
+        parts = (buf + block).split("\n")
+        buf = parts.pop()
+        for line in parts:
             n += 1
-            if dropping:
+            if dropping or len(line) > MAX_LINE:
                 dropping = False
                 yield n, None
             else:
@@ -176,7 +176,7 @@ def _lines(path: str) -> Iterator[tuple[int, str | None]]:
         if len(buf) > MAX_LINE:
             buf, dropping = "", True
     if buf or dropping:
-        yield n + 1, None if dropping else buf.rstrip("\r")
+        yield n + 1, None if dropping or len(buf) > MAX_LINE else buf.rstrip("\r")
 
 
 def _kind(path: str) -> str:
@@ -258,7 +258,7 @@ class _Events:
         return fam
 
     def source(self, fam: _Family, ip: object, when: object) -> bool:
-        addr = canonical_ip(ip)
+        addr = ip if isinstance(ip, str) and _QUAD.fullmatch(ip) else canonical_ip(ip)
         if addr is None:
             self.skip("not a canonical address")
             return False
