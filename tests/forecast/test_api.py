@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,32 @@ def test_alarm_and_hosts_are_added(calls: obs_fakes.Calls, tmp_path: Path) -> No
 def test_bad_requests(calls: obs_fakes.Calls, kw: dict[str, float]) -> None:
     with pytest.raises(ConfigError):
         forecast(_obs(GROWING), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(f"wormsign.forecast.{m}") is None
+                        for m in ("priors", "closedform", "alarm")),
+                    reason="needs the fit modules (merged from the fit branch)")
+def test_real_closed_form_end_to_end(tmp_path: Path) -> None:
+    """A Random Constant Spread outbreak seen through a /8 up to ~5 % infected: the real fit
+    through the real reader finds t50 near the truth, with hosts and an alarm."""
+    from wormsign.forecast.readers import load
+
+    n, r, i0 = 360_000, 10.0, 10.0
+    k = r * n / 2.0**32  # growth per second
+    t = np.arange(300.0, 8700.0, 300.0)
+    infected = n / (1.0 + (n / i0 - 1.0) * np.exp(-k * t))
+    t50 = math.log(n / i0 - 1.0) / k
+    rng = np.random.default_rng(4)
+    seen = np.cumsum(rng.poisson(np.diff(infected, prepend=i0)))  # every host seen at once
+    probes = rng.poisson(infected * r * 300.0 / 256.0)
+    rows = "".join(f"{a:.0f},{b},{c}\n" for a, b, c in zip(t, seen, probes, strict=True))
+    path = tmp_path / "tel.csv"
+    path.write_text("time,sources,probes\n" + rows)
+    obs = load([str(path)], family="code-red", monitor="44.0.0.0/8")
+    fc = forecast(obs, scan_rate=r, vulnerable=n, inventory=[("www", "192.0.2.1")])
+    assert fc.ok, fc.reason
+    est = fc.estimates["t50"]
+    assert abs(est.estimate - t50) / t50 < 0.2
+    assert fc.hosts and fc.hosts[0].median > obs.end and fc.alarm is not None
+    doc = fc.to_json()
+    assert isinstance(doc["t50"]["estimate"], float) and doc["time_base"] == "seconds"

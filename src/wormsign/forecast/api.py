@@ -144,6 +144,8 @@ def _finish(result: Forecast, obs: Observations, notes: list[str], hosts: list[t
     from wormsign.forecast import alarm as alarm_mod
     from wormsign.forecast.hosts import first_probes
 
+    if any("identifiable" in n for n in result.notes):  # the fit said it in its own words
+        notes = [n for n in notes if "identifiable" not in n]
     merged = list(dict.fromkeys([*notes, *result.notes]))
     changes: dict[str, Any] = {"notes": tuple(merged),
                                "preset": result.preset or preset,

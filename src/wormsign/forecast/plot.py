@@ -49,8 +49,8 @@ def plot(forecast: Forecast, path: str) -> None:
         if forecast.ok and forecast.curve is not None:
             c = forecast.curve
             x = _x(tb, c.t)
-            _band(ax, x, c.seen, "tab:blue", "seen by the monitor")
             _band(ax, x, c.infected, "tab:red", "infected")
+            _band(ax, x, c.seen, "tab:blue", "seen by the monitor")
         else:
             ax.text(0.5, 0.5, "not enough evidence to forecast\n" + safe(forecast.reason)[:120],
                     transform=ax.transAxes, ha="center", va="center", fontsize=11,

@@ -184,15 +184,16 @@ def _kind(path: str) -> str:
     head = ""
     for block in _blocks(path):
         head += block
-        if len(head) >= 4096:
+        if len(head) >= 65536:
             break
     text = head.lstrip()
     if not text:
         raise ConfigError("empty file: no observations", path=_show(path))
+    lines = text.split("\n")
+    if any(ln.lstrip().startswith("{") and ('"@timestamp"' in ln or '"source.ip"' in ln)
+           for ln in lines[:-1] or lines):
+        return "alerts"
     if text.startswith("{"):
-        first = text.split("\n", 1)[0]
-        if '"@timestamp"' in first or '"source.ip"' in first:
-            return "alerts"
         return "scan-json"
     header = [c.strip().lower() for c in text.split("\n", 1)[0].split(",")]
     if header[:2] == ["ip", "families"]:
@@ -392,7 +393,7 @@ def _entries(buf: str, blocks: Iterator[str], path: str) -> Iterator[Any]:
         try:
             obj, end = dec.raw_decode(buf, pos)
         except ValueError:
-            if done or len(buf) - pos > 64 * MAX_LINE:
+            if done or len(buf) - pos > 4 * MAX_LINE:
                 raise ConfigError("truncated or bad scan --json sources list",
                                   path=_show(path)) from None
             more = next(blocks, None)
@@ -439,7 +440,7 @@ def width_for(span: float) -> int:
     for w in WIDTHS:
         if span / w <= MAX_INTERVALS:
             return w
-    return WIDTHS[-1]
+    return WIDTHS[-1] * math.ceil(span / WIDTHS[-1] / MAX_INTERVALS)  # whole days
 
 
 def _probe_series(fam: _Family, notes: list[str]) -> Counter[int] | None:
