@@ -242,3 +242,31 @@ def test_timebase_round_trip(tmp_path: Path) -> None:
                                   "2001-07-19T10:10:00Z,2\n2001-07-19T10:20:00Z,4\n")])
     assert obs.timebase.parse("2001-07-19T10:20:00Z") == pytest.approx(obs.end)
     assert not math.isnan(obs.end)
+
+
+def test_very_long_spans_use_whole_days() -> None:
+    w = width_for(1000 * 86400.0)
+    assert w % 86400 == 0 and 1000 * 86400.0 / w <= readers.MAX_INTERVALS
+
+
+def test_alerts_recognised_after_a_bad_first_line(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_text("garbage line\n" + "".join(
+        _alert(f"2001-07-19T10:{i:02d}:00Z", f"10.0.0.{i + 1}") for i in range(12)))
+    obs = load([str(p)])
+    assert obs.sources_total == 12 and obs.skipped == 1
+
+
+def test_scan_json_with_a_giant_entry_is_one_error(tmp_path: Path) -> None:
+    p = tmp_path / "s.json"
+    p.write_text('{"families":{},"sources":[{"ip":"10.0.0.1","family":"nimda","x":"'
+                 + "y" * (5 * readers.MAX_LINE))
+    with pytest.raises(ConfigError, match="truncated or bad"):
+        load([str(p)])
+
+
+def test_at_follows_the_counts_time_base(tmp_path: Path) -> None:
+    path = _counts(tmp_path, "time,new_sources\n10,1\n20,2\n30,3\n")
+    assert load([path], at="25").sources_total == 3
+    with pytest.raises(ConfigError, match="in seconds"):
+        load([path], at="2001-07-19T10:00:00Z")

@@ -603,6 +603,9 @@ def _counts_obs(path: str, family: str | None, monitor: Monitor | None,
     notes: list[str] = []
     keep = t.size
     if at is not None:
+        if kind == "seconds" and not _is_number(at.strip()):
+            raise ConfigError(f"--at {at[:40]!r}: {_show(path)} counts time in seconds; give "
+                              "--at in seconds too")
         t_at = TimeBase(kind).parse(at)
         keep = int(np.searchsorted(t, t_at, side="right"))
         if keep < 2:
