@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "incident": "wormsign.cli.incident",
     "serve": "wormsign.cli.serve",
     "watch": "wormsign.cli.watch",
+    "demo": "wormsign.cli.demo",
 }
 
 EXIT_ERROR = 2
