@@ -314,6 +314,7 @@ def write_worm_heavy(path: str | Path, lines: int = 1_000_000, share: float = 0.
 _NOT_SOURCES = ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
                 "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16",
                 "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3")
+_ADDRESS_CHUNK = 1 << 16
 OUTBREAK_PREFIX = "synthetic-"
 """Every outbreak log's file name starts with this."""
 
@@ -346,14 +347,15 @@ class SyntheticServer:
 def infection_addresses(n: int, seed: int = 2001) -> npt.NDArray[np.uint32]:
     """``n`` distinct synthetic public IPv4 addresses (as 32-bit numbers), the k-th for the
     k-th host infected: a stable address per host, so that a host that probes twice shows
-    the same source twice. Private, reserved and documentation space is never drawn."""
+    the same source twice. The k-th address depends only on ``seed`` and k, not on ``n``.
+    Private, reserved and documentation space is never drawn."""
     if n < 0:
         raise ConfigError(f"cannot draw {n} addresses")
     rng = np.random.default_rng(seed)
     blocks = [ipaddress.IPv4Network(c) for c in _NOT_SOURCES]
     out = np.zeros(0, dtype=np.uint32)
     while out.size < n:
-        draw = rng.integers(0, 2**32, size=max(1024, 2 * (n - out.size)), dtype=np.uint64)
+        draw = rng.integers(0, 2**32, size=_ADDRESS_CHUNK, dtype=np.uint64)
         keep = np.ones(draw.size, dtype=bool)
         for b in blocks:
             lo = int(b.network_address)
