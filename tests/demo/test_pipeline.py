@@ -18,7 +18,7 @@ from tests.demo.test_synth_outbreak import START
 from wormsign.cli.demo import print_result
 from wormsign.demo import DemoConfig, DemoResult, run_demo, steps
 from wormsign.demo.compare import compare, iso
-from wormsign.errors import ConfigError
+from wormsign.errors import ConfigError, InputError
 from wormsign.forecast.observations import Monitor, Observations, TimeBase
 from wormsign.forecast.result import Forecast
 
@@ -68,7 +68,9 @@ def test_servers_and_monitor_come_from_the_sample_fleet(run: tuple[DemoResult, C
     (fc,) = calls.forecast
     assert fc["preset"] == "code-red-v2" and fc["seed"] == SEED
     blocks = {b for b, _, _ in r.truth.telescopes}
-    assert set(steps.org_blocks([s.address for s in internet])) <= blocks
+    assert set(r.org_blocks) == set(steps.org_blocks([s.address for s in internet]))
+    assert set(r.org_blocks) <= blocks
+    assert all(x.endswith("/24") for x in r.org_blocks)
 
 
 def test_the_scan_sees_every_probe(run: tuple[DemoResult, Calls, Any]) -> None:
@@ -161,6 +163,23 @@ def test_without_the_forecast_modules_the_step_says_why(tmp_path: Path,
     step = steps.forecast_from_scan(tmp_path / "alerts.jsonl", Monitor(1), tmp_path,
                                     preset="code-red-v2", seed=1)
     assert step.forecast is None and step.doc is None and "cannot forecast" in step.reason
+
+
+def test_evidence_the_readers_refuse_is_no_forecast(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    def refuse(paths: list[str], **kw: Any) -> None:
+        raise InputError("only 2 sources of code-red", path=paths[0])
+
+    readers = types.ModuleType("wormsign.forecast.readers")
+    readers.load = refuse  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "wormsign.forecast.readers", readers)
+    monkeypatch.setitem(sys.modules, "wormsign.forecast.api", types.ModuleType("api"))
+    step = steps.forecast_from_scan(tmp_path / "alerts.jsonl", Monitor(1), tmp_path,
+                                    preset="code-red-v2", seed=1)
+    assert step.forecast is None and "only 2 sources" in step.reason
+    assert "alerts.jsonl" in step.reason
 
 
 def _truth() -> steps.OutbreakTruth:

@@ -65,6 +65,10 @@ def print_result(r: DemoResult, out: TextIO) -> None:
               f"{r.config.seed}); nothing here is real traffic.\n\n")
     _where("outbreak", f"simulated {o['start']} .. {o['end']}: {o['final_size']:,} of "
            f"{o['vulnerable']:,} hosts infected", out)
+    own = [x for x in o["telescopes"] if x["block"] in r.org_blocks]
+    if own:
+        _where("telescope", "; ".join(f"{x['block']}: {x['probes']:,} probes from "
+                                      f"{x['sources']:,} sources" for x in own), out)
     _where("fleet", f"{a['inventory']} (the sample organisation)", out)
     kinds = sorted({s["format"] for s in lg["servers"]})
     _where("logs", f"{r.config.out / 'logs'}/ ({len(lg['servers'])} servers, "

@@ -38,7 +38,8 @@ class DemoConfig:
 
 @dataclass(frozen=True, eq=False)
 class DemoResult:
-    """Every step's record, the comparison with the truth and the seconds each step took."""
+    """Every step's record, the comparison with the truth and the seconds each step took;
+    ``org_blocks`` are the organisation's internet-facing /24s, watched as a telescope."""
 
     config: DemoConfig
     truth: steps.OutbreakTruth
@@ -50,6 +51,7 @@ class DemoResult:
     report: steps.ReportStep
     comparison: Comparison
     fleet_dir: Path
+    org_blocks: tuple[str, ...]
     timings: tuple[tuple[str, float], ...]
 
     def to_json(self) -> dict[str, Any]:
@@ -58,7 +60,8 @@ class DemoResult:
             "schema": SCHEMA, "synthetic": True, "label": LABEL,
             "seed": self.config.seed, "preset": self.config.preset,
             "out": str(self.config.out),
-            "outbreak": _truth_json(self.truth),
+            "outbreak": {**_truth_json(self.truth),
+                         "organisation_blocks": list(self.org_blocks)},
             "logs": _logs_json(self.logs),
             "scan": {"json": str(self.scan.json_path), "alerts_file": str(self.scan.alerts_path),
                      "lines": self.scan.lines, "alerts": self.scan.alerts,
@@ -142,7 +145,7 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] | None = None) 
     own = steps.org_blocks([h.address for h in inventory.hosts if h.address])
     truth = step("simulate", lambda: steps.simulate_outbreak(config.preset, config.seed, blocks),
                  _simulate_line)
-    logs = step("logs", lambda: steps.synthesise_logs(logs_dir, truth, servers, config.seed + 1,
+    logs = step("logs", lambda: steps.synthesise_logs(logs_dir, truth, servers, config.seed,
                                                       config.background), _logs_line)
     scan = step("scan", lambda: steps.scan_logs(logs.paths, out), _scan_line)
     fc = step("forecast", lambda: steps.forecast_from_scan(
@@ -155,7 +158,7 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] | None = None) 
     report = step("report", lambda: steps.write_report(incident, out), _report_line)
     comparison = compare(truth, fc.forecast, fc.reason)
     return DemoResult(config, truth, logs, scan, fc, assessed, incident, report, comparison,
-                      fleet_dir, tuple(timings))
+                      fleet_dir, blocks, tuple(timings))
 
 
 def _simulate_line(t: steps.OutbreakTruth) -> str:

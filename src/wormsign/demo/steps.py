@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from wormsign.errors import WormsignError
 from wormsign.fleet.inventory import Inventory
 from wormsign.forecast.observations import Monitor
 from wormsign.logs import synth
@@ -142,11 +143,13 @@ def synthesise_logs(out_dir: Path, truth: OutbreakTruth,
                     background: int = 1000) -> LogsStep:
     """Write each server's log: ``background`` ordinary requests plus the Code Red probes it
     receives at the simulated rate, from the infected hosts' stable synthetic addresses."""
-    probes = synth.worm_probes(truth.t, truth.rate, truth.ever, len(servers), seed=seed)
+    s_probes, s_addresses, s_logs = (int(x.generate_state(1)[0])
+                                     for x in np.random.SeedSequence(seed).spawn(3))
+    probes = synth.worm_probes(truth.t, truth.rate, truth.ever, len(servers), seed=s_probes)
     used = max((int(p.sources.max()) + 1 for p in probes if p.sources.size), default=0)
-    addresses = synth.infection_addresses(used, seed=seed)
+    addresses = synth.infection_addresses(used, seed=s_addresses)
     paths = synth.write_outbreak_logs(out_dir, servers, probes, addresses, truth.start,
-                                      truth.seconds, background=background, seed=seed)
+                                      truth.seconds, background=background, seed=s_logs)
     step = np.diff(truth.t, prepend=0.0)
     senders = np.unique(np.concatenate([p.sources for p in probes] or [np.zeros(0, np.int64)]))
     return LogsStep(tuple(paths), tuple(servers), tuple(int(p.times.size) for p in probes),
@@ -191,7 +194,7 @@ def scan_logs(paths: Sequence[Path], out_dir: Path) -> ScanStep:
 @dataclass(frozen=True, eq=False)
 class ForecastStep:
     """The forecast made from the scan's alerts (``forecast`` None, with ``reason``, when
-    this installation cannot forecast)."""
+    this installation cannot forecast or the readers refused the evidence)."""
 
     path: Path | None
     forecast: Forecast | None
@@ -215,8 +218,11 @@ def forecast_from_scan(alerts_path: Path, monitor: Monitor, out_dir: Path, *, pr
     except ImportError as exc:
         return ForecastStep(None, None, None,
                             f"this installation cannot forecast ({exc.name} is missing)")
-    obs = readers.load([str(alerts_path)], family=FAMILY, monitor=monitor)
-    fc = cast("Forecast", api.forecast(obs, preset=preset, seed=seed))
+    try:
+        obs = readers.load([str(alerts_path)], family=FAMILY, monitor=monitor)
+        fc = cast("Forecast", api.forecast(obs, preset=preset, seed=seed))
+    except WormsignError as exc:  # e.g. too few sources to read: the demo goes on without
+        return ForecastStep(None, None, None, f"no forecast: {exc}")
     doc = fc.to_json()
     path = out_dir / "forecast.json"
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
