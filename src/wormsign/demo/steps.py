@@ -35,6 +35,7 @@ from wormsign.logs.normalize import canonical_ip
 
 if TYPE_CHECKING:
     from wormsign.forecast.result import Forecast
+    from wormsign.incidents.store import Store
 
 F64 = npt.NDArray[np.float64]
 FAMILY = "code-red"
@@ -331,14 +332,16 @@ def open_incident(out_dir: Path, evidence: Sequence[Path], own: Sequence[str],
                         len(tasks), started, fid, why)
 
 
-def _attach(store: Any, iid: int, doc: Mapping[str, Any] | None) -> tuple[int | None, str]:
+def _attach(store: Store, iid: int, doc: Mapping[str, Any] | None,
+            ) -> tuple[int | None, str]:
+    """Store the forecast with the incident (``wormsign.incidents.forecasts.attach``)."""
     if doc is None:
         return None, "no forecast to attach"
     try:
         forecasts = importlib.import_module("wormsign.incidents.forecasts")
     except ImportError:
         return None, "this installation cannot store forecasts in incidents"
-    attach = cast(Callable[[Any, int, Mapping[str, Any]], int], forecasts.attach)
+    attach = cast(Callable[["Store", int, Mapping[str, Any]], int], forecasts.attach)
     return int(attach(store, iid, doc)), ""
 
 
