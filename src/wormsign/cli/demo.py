@@ -90,7 +90,7 @@ def print_result(r: DemoResult, out: TextIO) -> None:
     _where("report", rep["html"] or rep["skipped"], out)
     out.write("\nHow close the forecast came (truth: the simulation; forecast: from the "
               "servers' logs alone):\n")
-    out.write(f"  {'':<11} {'TRUTH':<21} {'FORECAST':<21} {'90 % INTERVAL':<44} INSIDE\n")
+    out.write(f"  {'':<11} {'TRUTH':<21} {'FORECAST':<21} {'90 % INTERVAL':<46} INSIDE\n")
     for c in r.comparison.checks:
         out.write(_check_row(c))
     if r.comparison.reason:
@@ -108,4 +108,4 @@ def _check_row(c: Check) -> str:
     interval = "-" if not math.isfinite(c.p5) else f"{_show(c, c.p5)} .. {_show(c, c.p95)}"
     inside = {True: "yes", False: "no", None: "-"}[c.inside]
     return (f"  {label:<11} {_show(c, c.truth):<21} {_show(c, c.estimate):<21} "
-            f"{interval:<44} {inside}\n")
+            f"{interval:<46} {inside}\n")
