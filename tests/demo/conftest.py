@@ -11,6 +11,7 @@ import math
 import sys
 import types
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -68,12 +69,23 @@ def fake_forecast(calls: Calls, obs: Observations, **kw: Any) -> Forecast:
                     seed=kw.get("seed"))
 
 
-@pytest.fixture(scope="module")
-def fakes() -> Iterator[Calls]:
-    """Install the fakes for a whole test module."""
+def _fake_in(mp: pytest.MonkeyPatch, module: str, name: str, value: Any) -> None:
+    """``module.name`` replaced by ``value``: on the real module when it exists (others
+    import more from it), else on a stand-in module."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        mod = types.ModuleType(module)
+        mp.setitem(sys.modules, module, mod)
+    mp.setattr(mod, name, value, raising=False)
+
+
+@contextmanager
+def installed_fakes() -> Iterator[Calls]:
+    """The fakes installed for the duration of the ``with`` block."""
+    calls = Calls()
     # the module, not the function that wormsign.fleet re-exports under the same name
     assess_mod = importlib.import_module("wormsign.fleet.assess")
-    calls = Calls()
     real_assess = assess_mod.assess
 
     def assess_with_forecast(inventory: Any, *, forecast: Mapping[str, Any] | None = None,
@@ -85,15 +97,25 @@ def fakes() -> Iterator[Calls]:
         calls.attach.append((incident_id, doc))
         return 7
 
-    readers = types.ModuleType("wormsign.forecast.readers")
-    readers.load = lambda paths, **kw: fake_load(calls, paths, **kw)  # type: ignore[attr-defined]
-    api = types.ModuleType("wormsign.forecast.api")
-    api.forecast = lambda obs, **kw: fake_forecast(calls, obs, **kw)  # type: ignore[attr-defined]
-    forecasts = types.ModuleType("wormsign.incidents.forecasts")
-    forecasts.attach = attach  # type: ignore[attr-defined]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "wormsign.forecast.readers", readers)
-        mp.setitem(sys.modules, "wormsign.forecast.api", api)
-        mp.setitem(sys.modules, "wormsign.incidents.forecasts", forecasts)
+        _fake_in(mp, "wormsign.forecast.readers", "load",
+                 lambda paths, **kw: fake_load(calls, paths, **kw))
+        _fake_in(mp, "wormsign.forecast.api", "forecast",
+                 lambda obs, **kw: fake_forecast(calls, obs, **kw))
+        _fake_in(mp, "wormsign.incidents.forecasts", "attach", attach)
         mp.setattr(assess_mod, "assess", assess_with_forecast)
+        yield calls
+
+
+@pytest.fixture()
+def fakes() -> Iterator[Calls]:
+    """The fakes, for one test."""
+    with installed_fakes() as calls:
+        yield calls
+
+
+@pytest.fixture(scope="module")
+def fakes_module() -> Iterator[Calls]:
+    """The fakes, for every test of a module from the first that asks on."""
+    with installed_fakes() as calls:
         yield calls

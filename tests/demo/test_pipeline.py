@@ -26,7 +26,7 @@ SEED = 11
 
 
 @pytest.fixture(scope="module")
-def run(fakes: Calls, tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, Calls,
+def run(fakes_module: Calls, tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoResult, Calls,
                                                                           dict[str, str]]:
     out = tmp_path_factory.mktemp("demo")
     lines: list[str] = []
@@ -34,7 +34,7 @@ def run(fakes: Calls, tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoRes
     assert [x.split()[0] for x in lines] == ["simulate", "logs", "scan", "forecast", "assess",
                                              "incident", "report"]
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in result.logs.paths}
-    return result, fakes, digests
+    return result, fakes_module, digests
 
 
 def test_every_output_is_where_the_result_says(run: tuple[DemoResult, Calls, Any]) -> None:
