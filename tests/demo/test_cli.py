@@ -40,10 +40,13 @@ def test_json_on_stdout_progress_on_stderr(fakes: Calls, tmp_path: Path,
     assert "Traceback" not in err
 
 
-def test_a_bad_seed_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--seed", "-3"]) == 2
+@pytest.mark.parametrize(("args", "word"), [(["--seed", "-3"], "seed"),
+                                            (["--at", "tomorrow"], "--at")])
+def test_bad_options_are_one_line(args: list[str], word: str, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("wormsign: error:") and "seed" in err and len(err.splitlines()) == 1
+    assert err.startswith("wormsign: error:") and word in err and len(err.splitlines()) == 1
     assert not list(tmp_path.iterdir())
 
 

@@ -202,3 +202,29 @@ def test_bad_configs_are_config_errors() -> None:
         DemoConfig(seed=-1)
     with pytest.raises(ConfigError):
         DemoConfig(background=10**9)
+
+
+def test_at_is_a_time_or_a_duration_since_the_start() -> None:
+    assert steps.resolve_at(None, START) is None
+    assert steps.resolve_at("2001-07-19T18:30:00Z", START) == "2001-07-19T18:30:00Z"
+    assert steps.resolve_at("2001-07-19T20:30:00+02:00", START) == "2001-07-19T18:30:00Z"
+    assert steps.resolve_at("2001-07-19 18:30", START) == "2001-07-19T18:30:00Z"
+    assert steps.resolve_at("8h30m", START) == "2001-07-19T18:30:00Z"
+    assert steps.resolve_at("8.5", START) == "2001-07-19T18:30:00Z"  # hours by default
+    for bad in ("yesterday", "-3h", "2001-13-40"):
+        with pytest.raises(ConfigError):
+            steps.resolve_at(bad, START)
+    with pytest.raises(ConfigError):
+        DemoConfig(at="soon")
+
+
+def test_the_forecast_is_made_as_of_at(run: tuple[DemoResult, Calls, Any],
+                                       tmp_path: Path) -> None:
+    r, calls, _ = run
+    step = steps.forecast_from_scan(r.scan.alerts_path, Monitor(3), tmp_path,
+                                    preset="code-red-v2", seed=1, at="2001-07-19T20:00:00Z")
+    assert calls.load[-1]["at"] == "2001-07-19T20:00:00Z"
+    assert step.path == tmp_path / "forecast.json" and step.forecast is not None
+    assert r.to_json()["forecast"]["as_of"] == iso(
+        r.forecast.forecast.observations.timebase.origin  # type: ignore[union-attr]
+        + r.forecast.forecast.observations.end)  # type: ignore[union-attr]

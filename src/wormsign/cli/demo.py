@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="folder for everything the demo writes (default: %(default)s)")
     p.add_argument("--seed", type=int, default=2001, help="seed of the whole run "
                    "(default: %(default)s)")
+    p.add_argument("--at", metavar="TIME", help="make the forecast as of TIME (ISO 8601 UTC, "
+                   "or a duration since the outbreak's start such as 8h; default: from all "
+                   "the evidence, at the end of the logs)")
     p.add_argument("--json", action="store_true", help="the result as one JSON document")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
@@ -42,7 +45,7 @@ def _progress(line: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from wormsign.cli.simulate import compile_notice
 
-    config = DemoConfig(out=Path(args.out), seed=args.seed)
+    config = DemoConfig(out=Path(args.out), seed=args.seed, at=args.at)
     compile_notice()
     result = run_demo(config, None if args.quiet else _progress)
     if args.json:
@@ -76,7 +79,8 @@ def print_result(r: DemoResult, out: TextIO) -> None:
            "sources)", out)
     _where("scan", f"{sc['json']}, {sc['alerts_file']} ({sc['alerts']} alerts, "
            f"{sc['sources']} {sc['family']} sources)", out)
-    _where("forecast", f"{fc['path']} ({fc['status']}, {fc['method']})" if fc["path"]
+    _where("forecast", f"{fc['path']} ({fc['status']}, {fc['method']}, as of {fc['as_of']})"
+           if fc["path"]
            else f"skipped: {fc['reason']}", out)
     _where("assessment", f"{a['json']} ({len(a['exploitable'])} exploitable; wave 1: "
            f"{', '.join(a['first_wave']) or '-'}; urgency from "

@@ -21,15 +21,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """What to run: where to write, the seed, the outbreak preset and how many ordinary
-    requests each server logs besides the worm's."""
+    """What to run: where to write, the seed, the outbreak preset, how many ordinary
+    requests each server logs besides the worm's, and when the forecast is made (``at``: ISO
+    8601, or a duration since the outbreak's start such as ``8h``; None: from all the
+    evidence, at the end of the logs)."""
 
     out: Path = Path("wormsign-demo")
     seed: int = 2001
     preset: str = "code-red-v2"
     background: int = 1000
+    at: str | None = None
 
     def __post_init__(self) -> None:
+        steps.resolve_at(self.at, steps.DEFAULT_START)  # a bad --at fails before any work
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be within 0..2^32-1, not {self.seed}")
         if not 0 <= self.background <= 100_000:
@@ -104,7 +108,11 @@ def _logs_json(lg: steps.LogsStep) -> dict[str, Any]:
 
 def _forecast_json(f: steps.ForecastStep) -> dict[str, Any]:
     fc = f.forecast
-    return {"path": None if f.path is None else str(f.path),
+    made = None
+    if fc is not None:
+        obs = fc.observations
+        made = iso(obs.timebase.origin + obs.end)
+    return {"path": None if f.path is None else str(f.path), "as_of": made,
             "status": "skipped" if fc is None else fc.status,
             "method": None if fc is None else fc.method, "reason": f.reason or None}
 
@@ -148,9 +156,10 @@ def run_demo(config: DemoConfig, progress: Callable[[str], None] | None = None) 
     logs = step("logs", lambda: steps.synthesise_logs(logs_dir, truth, servers, config.seed,
                                                       config.background), _logs_line)
     scan = step("scan", lambda: steps.scan_logs(logs.paths, out), _scan_line)
+    at = steps.resolve_at(config.at, truth.start)
     fc = step("forecast", lambda: steps.forecast_from_scan(
         scan.alerts_path, steps.server_monitor(servers), out, preset=config.preset,
-        seed=config.seed), _forecast_line)
+        seed=config.seed, at=at), _forecast_line)
     assessed = step("assess", lambda: steps.assess_fleet(inventory, fc.doc, out, config.seed),
                     _assess_line)
     incident = step("incident", lambda: steps.open_incident(

@@ -20,7 +20,7 @@ import ipaddress
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,6 +32,7 @@ from wormsign.fleet.inventory import Inventory
 from wormsign.forecast.observations import Monitor
 from wormsign.logs import synth
 from wormsign.logs.normalize import canonical_ip
+from wormsign.units import parse_duration
 
 if TYPE_CHECKING:
     from wormsign.forecast.result import Forecast
@@ -210,9 +211,9 @@ def server_monitor(servers: Sequence[synth.SyntheticServer]) -> Monitor:
 
 
 def forecast_from_scan(alerts_path: Path, monitor: Monitor, out_dir: Path, *, preset: str,
-                       seed: int) -> ForecastStep:
-    """``wormsign.forecast.readers.load`` the alerts, then ``wormsign.forecast.api.forecast``
-    them; write ``forecast.json``."""
+                       seed: int, at: str | None = None) -> ForecastStep:
+    """``wormsign.forecast.readers.load`` the alerts (cut at ``at``, ISO 8601, when given),
+    then ``wormsign.forecast.api.forecast`` them; write ``forecast.json``."""
     try:
         readers = importlib.import_module("wormsign.forecast.readers")
         api = importlib.import_module("wormsign.forecast.api")
@@ -220,14 +221,28 @@ def forecast_from_scan(alerts_path: Path, monitor: Monitor, out_dir: Path, *, pr
         return ForecastStep(None, None, None,
                             f"this installation cannot forecast ({exc.name} is missing)")
     try:
-        obs = readers.load([str(alerts_path)], family=FAMILY, monitor=monitor)
+        obs = readers.load([str(alerts_path)], family=FAMILY, monitor=monitor, at=at)
         fc = cast("Forecast", api.forecast(obs, preset=preset, seed=seed))
     except WormsignError as exc:  # e.g. too few sources to read: the demo goes on without
-        return ForecastStep(None, None, None, f"no forecast: {exc}")
+        return ForecastStep(None, None, None, str(exc))
     doc = fc.to_json()
     path = out_dir / "forecast.json"
     path.write_text(json.dumps(doc, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
     return ForecastStep(path, fc, doc, "" if fc.ok else (fc.reason or fc.status))
+
+
+def resolve_at(text: str | None, start: datetime) -> str | None:
+    """``--at``: an ISO 8601 time (UTC when it names no zone), or a duration since the
+    outbreak's ``start`` (``8h``, ``90m``); as ISO 8601 UTC text. None stays None."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        when = start + timedelta(seconds=parse_duration(text, default_unit="h", what="--at"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------------------- 5. assess
