@@ -157,6 +157,20 @@ def test_without_the_incident_extra_the_steps_say_why(tmp_path: Path,
     assert not list(tmp_path.iterdir())
 
 
+def test_a_module_the_report_lacks_skips_the_report(run: tuple[DemoResult, Calls, Any],
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import wormsign.incidents
+
+    def lacks(*args: Any) -> str:
+        raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+
+    monkeypatch.setattr(wormsign.incidents, "render_html", lacks)
+    rep = steps.write_report(run[0].incident, tmp_path)
+    assert rep.path is None and "'incident' extra" in rep.reason and "matplotlib" in rep.reason
+    assert not (tmp_path / "report.html").exists()
+
+
 def test_without_the_forecast_modules_the_step_says_why(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "wormsign.forecast.readers", None)

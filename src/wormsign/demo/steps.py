@@ -306,10 +306,11 @@ def _skipped_incident(reason: str) -> IncidentStep:
     return IncidentStep(None, 0, 0, 0, (), 0, "", None, reason)
 
 
-def extra_missing_reason(what: str) -> str:
-    """Why ``what`` is skipped when the incident extra is missing (empty when present)."""
+def extra_missing_reason(what: str, missing: Sequence[str] | None = None) -> str:
+    """Why ``what`` is skipped when the incident extra is missing (empty when present);
+    ``missing`` names the modules when already known."""
     extra, modules = INCIDENT_EXTRA
-    missing = missing_modules(modules)
+    missing = missing_modules(modules) if missing is None else missing
     if not missing:
         return ""
     return (f"{what} skipped: it needs the '{extra}' extra (pip install 'wormsign[{extra}]'; "
@@ -324,7 +325,10 @@ def open_incident(out_dir: Path, evidence: Sequence[Path], own: Sequence[str],
     reason = extra_missing_reason("incident")
     if reason:
         return _skipped_incident(reason)
-    from wormsign.incidents import Store, ingest_paths
+    try:
+        from wormsign.incidents import Store, ingest_paths
+    except ModuleNotFoundError as exc:  # a part of the extra the check above does not name
+        return _skipped_incident(extra_missing_reason("incident", [exc.name or "?"]))
 
     db = out_dir / "incident.db"
     for suffix in ("", "-wal", "-shm"):  # a fresh store on every run of the demo
@@ -376,8 +380,11 @@ def write_report(incident: IncidentStep, out_dir: Path) -> ReportStep:
         return ReportStep(None, 0, extra_missing_reason("report") or "no incident to report")
     from wormsign.incidents import Store, render_html
 
-    with Store.open(str(incident.db)) as store:
-        html = render_html(store, incident.incident_id)
+    try:
+        with Store.open(str(incident.db)) as store:
+            html = render_html(store, incident.incident_id)
+    except ModuleNotFoundError as exc:  # the report's chart needs a module the store does not
+        return ReportStep(None, 0, extra_missing_reason("report", [exc.name or "?"]))
     path = out_dir / "report.html"
     path.write_text(html, encoding="utf-8")
     return ReportStep(path, len(html.encode()))
