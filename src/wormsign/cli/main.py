@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "serve": "wormsign.cli.serve",
     "watch": "wormsign.cli.watch",
     "forecast": "wormsign.cli.forecast",
+    "demo": "wormsign.cli.demo",
 }
 
 EXIT_ERROR = 2

@@ -6,16 +6,30 @@ lone traversal probe), written as Apache combined, IIS W3C extended (decoded one
 logs it) and Apache error logs. Every value is generated from a seeded generator; nothing here
 is real traffic. The worm requests are the strings worms sent, as they appear in logs: text,
 not exploit code.
+
+Outbreak logs (``wormsign demo``): :func:`worm_probes` turns a simulated outbreak (per step:
+the probe rate reaching one address and the hosts infected so far) into the Code Red probes
+each of a few servers receives, :func:`infection_addresses` gives every infected host a
+stable synthetic address, and :func:`write_outbreak_logs` writes each server's log (IIS W3C or
+Apache combined) with background traffic, named ``synthetic-*``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
+
+import numpy as np
+import numpy.typing as npt
+
+from wormsign.errors import ConfigError
+from wormsign.logs.normalize import canonical_ip
 
 CODE_RED_TAIL = (
     "%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090%u6858%ucbd3%u7801%u9090%u9090"
@@ -289,3 +303,178 @@ def write_worm_heavy(path: str | Path, lines: int = 1_000_000, share: float = 0.
                 buf.clear()
         f.writelines(buf)
     return p
+
+
+# --------------------------------------------------------------------------------------------
+# Outbreak logs: what a few servers log while a simulated outbreak runs (``wormsign demo``).
+# The logs layer knows nothing of the simulator: the outbreak arrives as plain arrays.
+
+#: Blocks no synthetic source address is drawn from: unroutable, private, multicast and
+#: reserved space, and the documentation ranges the sample organisation lives in.
+_NOT_SOURCES = ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+                "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16",
+                "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3")
+_ADDRESS_CHUNK = 1 << 16
+OUTBREAK_PREFIX = "synthetic-"
+"""Every outbreak log's file name starts with this."""
+
+
+@dataclass(frozen=True)
+class ServerProbes:
+    """The worm probes one server received: ``times`` (seconds from the outbreak's start,
+    sorted) and ``sources`` (each probe's sender, as its index in infection order)."""
+
+    times: npt.NDArray[np.float64]
+    sources: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class SyntheticServer:
+    """One server that writes a log: its name, the address it answers on, and its log
+    format (``iis`` for IIS W3C extended, ``apache`` for Apache combined)."""
+
+    name: str
+    address: str
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("iis", "apache"):
+            raise ConfigError(f"server log kind must be iis or apache, not {self.kind!r}")
+        if canonical_ip(self.address) != self.address:
+            raise ConfigError(f"server address must be one canonical address: {self.address!r}")
+
+
+def infection_addresses(n: int, seed: int = 2001) -> npt.NDArray[np.uint32]:
+    """``n`` distinct synthetic public IPv4 addresses (as 32-bit numbers), the k-th for the
+    k-th host infected: a stable address per host, so that a host that probes twice shows
+    the same source twice. The k-th address depends only on ``seed`` and k, not on ``n``.
+    Private, reserved and documentation space is never drawn."""
+    if n < 0:
+        raise ConfigError(f"cannot draw {n} addresses")
+    rng = np.random.default_rng(seed)
+    blocks = [ipaddress.IPv4Network(c) for c in _NOT_SOURCES]
+    out = np.zeros(0, dtype=np.uint32)
+    while out.size < n:
+        draw = rng.integers(0, 2**32, size=_ADDRESS_CHUNK, dtype=np.uint64)
+        keep = np.ones(draw.size, dtype=bool)
+        for b in blocks:
+            lo = int(b.network_address)
+            keep &= (draw < lo) | (draw >= lo + b.num_addresses)
+        merged = np.concatenate([out, draw[keep].astype(np.uint32)])
+        _, first = np.unique(merged, return_index=True)
+        out = merged[np.sort(first)]
+    return out[:n]
+
+
+def worm_probes(t: npt.NDArray[np.float64], rate_per_address: npt.NDArray[np.float64],
+                ever_infected: npt.NDArray[np.float64], servers: int,
+                seed: int = 2001) -> tuple[ServerProbes, ...]:
+    """The probes each of ``servers`` addresses receives in an outbreak given per output step
+    (``t``: the end of each step in seconds, the first step starting at 0).
+
+    In each step every server receives Poisson(``rate_per_address`` x step length) probes at
+    uniform times inside the step; each probe's sender is drawn uniformly from the hosts
+    infected by the end of the step (``ever_infected``, in infection order), so first-seen
+    times follow the outbreak and busy senders repeat. Removed hosts cannot be told apart in
+    these arrays: with removal, the senders are drawn from every host ever infected."""
+    t = np.asarray(t, dtype=np.float64)
+    rate = np.asarray(rate_per_address, dtype=np.float64)
+    ever = np.asarray(ever_infected, dtype=np.float64)
+    if not t.shape == rate.shape == ever.shape or t.ndim != 1:
+        raise ConfigError("t, rate_per_address and ever_infected need one value per step")
+    if servers < 0:
+        raise ConfigError(f"cannot simulate {servers} servers")
+    step = np.diff(t, prepend=0.0)
+    if np.any(step <= 0) or not np.all(np.isfinite(rate)) or np.any(rate < 0):
+        raise ConfigError("steps must be increasing and probe rates finite and non-negative")
+    lam = rate * step
+    hosts = np.floor(np.maximum(ever, 0.0))
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(servers):
+        counts = rng.poisson(lam)
+        counts[hosts < 1] = 0  # nobody is infected yet: nobody can probe
+        idx = np.repeat(np.arange(t.size), counts)
+        times = t[idx] - step[idx] * rng.random(idx.size)
+        senders = np.floor(rng.random(idx.size) * hosts[idx]).astype(np.int64)
+        order = np.argsort(times, kind="stable")
+        out.append(ServerProbes(times[order], senders[order]))
+    return tuple(out)
+
+
+def background_events(n: int, start: datetime, seconds: float,
+                      rng: np.random.Generator) -> list[Event]:
+    """``n`` ordinary page requests at uniform times within ``seconds`` from ``start``, from
+    a pool of returning visitors (synthetic addresses)."""
+    visitors = infection_addresses(max(20, n // 30), int(rng.integers(2**32)))
+    offs = np.sort(rng.random(n) * seconds)
+    who = rng.integers(0, visitors.size, n)
+    page = rng.integers(0, len(_PAGES), n)
+    agent = rng.integers(0, len(_AGENTS), n)
+    ok = rng.random(n) < 0.93
+    size = rng.integers(200, 40000, n)
+    ref = rng.random(n) < 0.5
+    return [Event(start + timedelta(seconds=float(offs[i])),
+                  str(ipaddress.IPv4Address(int(visitors[who[i]]))), "GET", _PAGES[page[i]],
+                  200 if ok[i] else 404, int(size[i]) if ok[i] else 280, _AGENTS[agent[i]],
+                  "http://www.example.com/" if ref[i] else "-", "HTTP/1.1")
+            for i in range(n)]
+
+
+def probe_events(probes: ServerProbes, addresses: npt.NDArray[np.uint32],
+                 start: datetime) -> list[Event]:
+    """One Code Red request per probe, from the sender's synthetic address."""
+    return [Event(start + timedelta(seconds=float(t)), str(ipaddress.IPv4Address(int(a))),
+                  "GET", CODE_RED, 404, 300, "-", "-")
+            for t, a in zip(probes.times, addresses[probes.sources], strict=True)]
+
+
+def iis_server_lines(evs: list[Event], server_ip: str) -> Iterator[bytes]:
+    """IIS W3C extended lines of one server, with one header that says it is synthetic."""
+    fields = ("date time s-ip cs-method cs-uri-stem cs-uri-query s-port c-ip cs(User-Agent) "
+              "sc-status sc-bytes")
+    when = evs[0].when if evs else datetime(2001, 7, 19, tzinfo=UTC)
+    yield (f"#Software: Microsoft Internet Information Services 5.0\n#Version: 1.0\n"
+           f"#Date: {when:%Y-%m-%d %H:%M:%S}\n#Remark: {LABEL}\n#Fields: {fields}\n").encode()
+    sip = server_ip.encode()
+    for e in evs:
+        stem, _, query = e.url.partition("?")
+        yield b" ".join((
+            e.when.strftime("%Y-%m-%d %H:%M:%S").encode(), sip, e.method.encode(),
+            _iis_once(stem) or b"/", _iis_once(query) if query else b"-", b"80", e.ip.encode(),
+            e.agent.replace(" ", "+").encode(), str(e.status).encode(), str(e.size).encode(),
+        )) + b"\n"
+
+
+def _file_name(server: SyntheticServer) -> str:
+    stem = re.sub(r"[^A-Za-z0-9.-]", "_", server.name).strip(".") or "server"
+    return f"{OUTBREAK_PREFIX}{stem}-{'iis-w3c' if server.kind == 'iis' else 'access'}.log"
+
+
+def write_outbreak_logs(out_dir: str | Path, servers: Sequence[SyntheticServer],
+                        probes: Sequence[ServerProbes], addresses: npt.NDArray[np.uint32],
+                        start: datetime, seconds: float, background: int = 1000,
+                        seed: int = 2001) -> list[Path]:
+    """Write one log per server into ``out_dir``: ``background`` ordinary requests plus its
+    worm probes (``probes[i]`` for ``servers[i]``; senders' addresses from ``addresses``),
+    over ``seconds`` from ``start``. Files are named ``synthetic-<server>-...log``; IIS logs
+    also say so in a ``#Remark:`` header (Apache's combined format has no comment lines).
+    Returns the paths, in the order of ``servers``."""
+    if len(servers) != len(probes):
+        raise ConfigError("one probe record per server is needed")
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for server, got in zip(servers, probes, strict=True):
+        evs = background_events(background, start, seconds, rng)
+        evs += probe_events(got, addresses, start)
+        evs.sort(key=lambda e: e.when)
+        path = d / _file_name(server)
+        with open(path, "wb") as f:
+            if server.kind == "iis":
+                f.writelines(iis_server_lines(evs, server.address))
+            else:
+                f.writelines(line.encode() for line in combined_lines(evs))
+        paths.append(path)
+    return paths
