@@ -361,10 +361,7 @@ def _report(store: Any, args: argparse.Namespace) -> int:
 
 def _forecast(store: Any, args: argparse.Namespace) -> int:
     from wormsign.incidents import forecasts
-    monitor = None
-    if args.monitor:
-        from wormsign.forecast.readers import parse_monitor
-        monitor = parse_monitor(args.monitor)
+    monitor = forecasts.parse_monitor(args.monitor)
     fid, doc = forecasts.compute(store, args.id, family=args.family, preset=args.preset,
                                  monitor=monitor, seed=args.seed)
     if args.json:

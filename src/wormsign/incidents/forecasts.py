@@ -16,6 +16,7 @@ interval's start), and the last interval ends at the last alert of the family.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -229,9 +230,11 @@ Fit = Callable[..., "Forecast"]
 
 
 def _api_forecast(obs: Observations, **kw: Any) -> Forecast:
-    from wormsign.forecast import api
-
-    return api.forecast(obs, **kw)
+    # wormsign.forecast.api (helper "obs") is loaded by name so that this module type-checks
+    # on its own; after the merge a plain import does the same.
+    api = importlib.import_module("wormsign.forecast.api")
+    result: Forecast = api.forecast(obs, **kw)
+    return result
 
 
 def compute(store: Store, incident_id: int, *, family: str | None = None,
@@ -279,3 +282,13 @@ def headline(doc: Mapping[str, Any]) -> str:
         return f"{fam}: not enough evidence ({str(doc.get('reason') or '')[:200]})"
     return (f"{fam}: {doc.get('method')} fit on {ev.get('sources', 0)} sources, "
             f"{ev.get('probes', 0)} probes, evidence {ev.get('from')} to {ev.get('to')}")
+
+
+def parse_monitor(text: str | None) -> Monitor | None:
+    """``--monitor`` text as a :class:`Monitor` (:func:`wormsign.forecast.readers.parse_monitor`,
+    loaded by name, see :func:`_api_forecast`)."""
+    if not text:
+        return None
+    readers = importlib.import_module("wormsign.forecast.readers")
+    monitor: Monitor | None = readers.parse_monitor(text)
+    return monitor
