@@ -158,3 +158,46 @@ def test_cli_incident_forecast(case: tuple[Store, int, dict[str, float], int],
     assert main(["incident", "--db", store_url, "forecast", str(iid), "--family",
                  "slammer"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_forecast_view_prefers_the_incidents_family(
+        case: tuple[Store, int, dict[str, float], int]) -> None:
+    store, iid, first, _ = case
+    assert forecasts.forecast_view(store, iid) is None
+    forecasts.compute(store, iid, fit=_fake_fit)                     # code-red
+    forecasts.compute(store, iid, family="nimda", fit=_fake_fit)     # newer, other family
+    view = forecasts.forecast_view(store, iid)
+    assert view is not None and view["family"] == "code-red" and view["absolute"]
+    assert view["observed"]["sources"][-1] == len(first)
+    assert view["observed"]["t"][0] >= min(first.values())
+    curve = view["curve"]
+    assert curve is not None and np.all(np.diff(curve["t"]) > 0)
+    assert curve["t"][0] == pytest.approx(view["observed"]["t"][0], abs=7 * 86400)
+    assert view["now"] == pytest.approx(view["observed"]["t"][-1])
+    assert forecasts.forecast_view(store, iid, "nimda")["family"] == "nimda"  # type: ignore[index]
+
+
+def test_report_shows_the_forecast_escaped(
+        case: tuple[Store, int, dict[str, float], int]) -> None:
+    from wormsign.incidents import render_html
+
+    store, iid, _, _ = case
+    assert "<h2>Forecast</h2>" not in render_html(store, iid)
+    doc = fake_forecast(forecasts.observations_for(store, iid)).to_json()
+    doc["notes"] = ["<script>alert(1)</script>"]
+    forecasts.attach(store, iid, doc)
+    html = render_html(store, iid)
+    assert "<h2>Forecast</h2>" in html and "half infected (t50)" in html
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+    section = html.split("<h2>Forecast</h2>", 1)[1].split("<h2>", 1)[0]
+    assert 'src="data:image/svg+xml;base64,' in section and "360,000" in section
+
+
+def test_chart_of_a_forecast_without_curve(store: Store) -> None:
+    from wormsign.incidents.charts import forecast_chart
+
+    iid = store.create_incident("f")
+    forecasts.attach(store, iid, fake_forecast(status="not-enough-evidence").to_json())
+    view = forecasts.forecast_view(store, iid)
+    assert view is not None and view["curve"] is None and view["rows"] == []
+    assert forecast_chart(view).startswith("data:image/svg+xml;base64,")

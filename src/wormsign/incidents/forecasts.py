@@ -292,3 +292,93 @@ def parse_monitor(text: str | None) -> Monitor | None:
     readers = importlib.import_module("wormsign.forecast.readers")
     monitor: Monitor | None = readers.parse_monitor(text)
     return monitor
+
+
+CURVE_KEYS = ("seen_p5", "seen_p50", "seen_p95", "infected_p5", "infected_p50",
+              "infected_p95")
+
+
+def _floats(values: Any, n: int) -> np.ndarray | None:
+    if not isinstance(values, list) or len(values) != n:
+        return None
+    out = np.full(n, np.nan)
+    for i, v in enumerate(values):
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out[i] = float(v)
+    return out
+
+
+def _times(values: list[Any], kind: str) -> np.ndarray:
+    tb = TimeBase("iso" if kind == "iso" else "seconds")
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if isinstance(v, str | int | float) and not isinstance(v, bool):
+            try:
+                out[i] = tb.parse(v)
+            except ConfigError:
+                continue
+    return out
+
+
+def curve_arrays(doc: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+    """The curve of an ``ok`` forecast document as arrays: ``t`` (unix s for an ISO
+    document, else seconds as written) and :data:`CURVE_KEYS` (NaN where missing); None
+    when the document has no usable curve."""
+    curve = doc.get("curve")
+    if doc.get("status") != "ok" or not isinstance(curve, Mapping):
+        return None
+    raw_t = curve.get("t")
+    if not isinstance(raw_t, list) or len(raw_t) < 2:
+        return None
+    out = {"t": _times(raw_t, str(doc.get("time_base")))}
+    for key in CURVE_KEYS:
+        arr = _floats(curve.get(key), len(raw_t))
+        if arr is None:
+            return None
+        out[key] = arr
+    keep = np.isfinite(out["t"])
+    if int(keep.sum()) < 2:
+        return None
+    return {k: v[keep] for k, v in out.items()}
+
+
+def _observed(store: Store, incident_id: int, family: str) -> dict[str, list[float]]:
+    """The incident's cumulative sources of ``family`` at each interval end (unix s)."""
+    try:
+        obs = observations_for(store, incident_id, family=family)
+    except ConfigError:
+        return {"t": [], "sources": []}
+    assert obs.new_sources is not None
+    t_end = obs.edges[1:] + obs.timebase.origin
+    return {"t": [float(x) for x in t_end],
+            "sources": [float(x) for x in np.cumsum(obs.new_sources)]}
+
+
+def forecast_view(store: Store, incident_id: int,
+                  family: str | None = None) -> dict[str, Any] | None:
+    """What reports and the dashboard show of the incident's latest forecast (of ``family``,
+    by default the incident's main worm family, else any): the document, its estimate rows,
+    its curve and the incident's observed cumulative sources (unix s times when the
+    document's time base is ISO); None when no forecast is stored."""
+    if family is None:
+        try:
+            family = choose_family(store, incident_id)
+        except ConfigError:
+            family = None
+    doc = latest(store, incident_id, family) if family else None
+    doc = doc or latest(store, incident_id)
+    if doc is None:
+        return None
+    fam = doc.get("family") if isinstance(doc.get("family"), str) else None
+    absolute = doc.get("time_base") == "iso"
+    observed = _observed(store, incident_id, fam) if fam and absolute else {"t": [],
+                                                                           "sources": []}
+    now = None
+    ev = doc.get("evidence")
+    if isinstance(ev, Mapping) and ev.get("to") is not None:
+        now_arr = _times([ev.get("to")], str(doc.get("time_base")))
+        now = float(now_arr[0]) if np.isfinite(now_arr[0]) else None
+    return {"document": doc, "family": fam, "headline": headline(doc),
+            "rows": estimate_rows(doc), "curve": curve_arrays(doc), "observed": observed,
+            "absolute": absolute, "now": now,
+            "notes": [str(n) for n in doc.get("notes") or []][:20]}
