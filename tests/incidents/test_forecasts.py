@@ -14,6 +14,7 @@ from incidents.helpers import T0, make_alert
 from wormsign.cli.main import main
 from wormsign.detect.alert import Alert
 from wormsign.errors import ConfigError, InvalidError, NotFoundError
+from wormsign.forecast import binning
 from wormsign.forecast.observations import Observations
 from wormsign.forecast.result import Forecast
 from wormsign.incidents import Store, forecasts
@@ -63,7 +64,7 @@ def test_observations_from_the_incident(case: tuple[Store, int, dict[str, float]
     assert obs.first_seen is not None
     assert np.allclose(obs.first_seen + obs.timebase.origin, sorted(first.values()))
     k = obs.edges.size - 1
-    assert 1 <= k <= forecasts.MAX_INTERVALS
+    assert 1 <= k <= binning.MAX_INTERVALS
     widths = np.diff(obs.edges)
     assert np.all(widths[:-1] == widths[0]) and widths[-1] <= widths[0]
     assert obs.timebase.origin % widths[0] == 0          # round interval starts

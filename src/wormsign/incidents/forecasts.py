@@ -3,22 +3,21 @@
     from wormsign.incidents.forecasts import observations_for, compute, attach, latest
 
     obs = observations_for(store, iid, family="code-red")   # what the incident's logs saw
-    doc = compute(store, iid, family="code-red")             # fit (wormsign.forecast.api) + store
+    fid, doc = compute(store, iid, family="code-red")        # fit (forecast.api), stored
     latest(store, iid)                                        # the newest stored document
 
 The observations are the first time each external source of the family was seen in the
 incident's alerts (internal sources are left out: a worm inside the network reaches its own
 servers far more often than the internet-wide outbreak would) and the alerts (probes) of
-those sources per interval. Intervals have a round width (1 s ... 1 d) giving at most
-:data:`MAX_INTERVALS` of them; times are ISO 8601 (the time base's origin is the first
-interval's start), and the last interval ends at the last alert of the family.
+those sources per interval. Intervals have a round width (1 s ... 1 d) giving at most 200
+of them (:mod:`wormsign.forecast.binning`); times are ISO 8601 (the time base's origin is
+the first interval's start), and the last interval ends at the last alert of the family.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import math
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from wormsign.errors import ConfigError, InvalidError
+from wormsign.forecast import binning
 from wormsign.forecast.observations import Monitor, Observations, TimeBase
 from wormsign.incidents import schema as t
 
@@ -34,10 +34,6 @@ if TYPE_CHECKING:
     from wormsign.forecast.result import Forecast
     from wormsign.incidents.store import Store, StoredForecast
 
-MAX_INTERVALS = 200
-WIDTHS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
-          43200, 86400)
-"""Round interval widths in seconds; the smallest giving at most MAX_INTERVALS is used."""
 MAX_DOCUMENT = 8 * 1024 * 1024
 """Largest forecast document stored (a curve of a few thousand points is well under 1 MB)."""
 SCHEMA_PREFIX = "wormsign.forecast/"
@@ -78,14 +74,6 @@ def choose_family(store: Store, incident_id: int, family: str | None = None) -> 
                           "sources to forecast from")
     worms = {f: n for f, n in counts.items() if f in _worm_families()} or counts
     return max(sorted(worms), key=lambda f: worms[f])
-
-
-def width_for(span: float) -> int:
-    """The smallest round interval width giving at most :data:`MAX_INTERVALS` intervals."""
-    for w in WIDTHS:
-        if span / w <= MAX_INTERVALS:
-            return w
-    return WIDTHS[-1]
 
 
 def _first_seen(store: Store, incident_id: int, family: str) -> tuple[np.ndarray, int, int]:
@@ -136,17 +124,6 @@ def _probes(store: Store, incident_id: int, family: str, edges: np.ndarray) -> n
     return out
 
 
-def _edges(first: float, last: float) -> tuple[np.ndarray, float]:
-    """Round edges from before ``first`` to just after ``last`` and the start (unix s)."""
-    end = math.floor(last) + 1.0
-    w = width_for(end - first)
-    start = math.floor(first / w) * w
-    edges = np.arange(start, end, w, dtype=np.float64)
-    if edges[-1] < end:
-        edges = np.append(edges, end)
-    return edges, float(start)
-
-
 def observations_for(store: Store, incident_id: int, *, family: str | None = None,
                      monitor: Monitor | None = None) -> Observations:
     """What the incident's logs saw of ``family`` (see the module doc) as
@@ -158,9 +135,7 @@ def observations_for(store: Store, incident_id: int, *, family: str | None = Non
     name = choose_family(store, incident_id, family)
     first, internal, untimed = _first_seen(store, incident_id, name)
     last = max(float(first[-1]), _last_alert(store, incident_id, name) or float(first[-1]))
-    edges, start = _edges(float(first[0]), last)
-    new, _ = np.histogram(first, bins=edges)
-    probes = _probes(store, incident_id, name, edges)
+    edges = binning.round_edges(float(first[0]), last)
     notes = [f"observations from incident {incident_id}: first alert of each external "
              f"source of {name}, and their alerts per interval"]
     if family is None:
@@ -169,15 +144,10 @@ def observations_for(store: Store, incident_id: int, *, family: str | None = Non
         notes.append(f"{internal} internal source(s) left out (a worm prefers its own network)")
     if untimed:
         notes.append(f"{untimed} source(s) without a timestamp left out")
-    if monitor is None:
-        notes.append("monitor assumed to be 1 address (one server); say what was watched "
-                     "with --monitor CIDR|ADDRESSES")
-        monitor = Monitor(size=1, blocks=(), label="1 address (assumed)")
-    return Observations(
-        monitor=monitor, timebase=TimeBase("iso", origin=start), edges=edges - start,
-        new_sources=new.astype(np.float64), probes=probes.astype(np.float64),
-        first_seen=first - start, family=name, now=float(edges[-1] - start),
-        inputs=(f"incident {incident_id}",), skipped=internal + untimed, notes=tuple(notes))
+    return binning.observations(first, edges=edges,
+                                probes=_probes(store, incident_id, name, edges), family=name,
+                                monitor=monitor, inputs=(f"incident {incident_id}",),
+                                notes=notes, skipped=internal + untimed)
 
 
 def _document_text(forecast_json: Mapping[str, Any]) -> tuple[str, str, str]:
