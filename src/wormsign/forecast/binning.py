@@ -11,7 +11,8 @@ start).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -78,3 +79,20 @@ def observations(first_seen: F64, *, edges: F64 | None = None, probes: F64 | Non
         new_sources=new.astype(np.float64), probes=probes, first_seen=first - start,
         family=family, now=float(edges[-1] - start), inputs=tuple(inputs), skipped=skipped,
         notes=tuple(all_notes))
+
+
+@lru_cache(maxsize=1)
+def worm_families() -> frozenset[str]:
+    """The built-in rule pack's worm families (``code-red``, ``nimda``, ...)."""
+    from wormsign.rules.loader import load_pack
+
+    return frozenset(k for k, v in load_pack([], builtin=True).families.items() if v.worm)
+
+
+def main_family(sources: Mapping[str, int]) -> str | None:
+    """The family to forecast when none is named: the worm family with the most sources
+    (any family when no worm was seen; ties by name); None when there is none."""
+    if not sources:
+        return None
+    worms = {f: n for f, n in sources.items() if f in worm_families()} or dict(sources)
+    return max(sorted(worms), key=lambda f: worms[f])

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,13 +37,6 @@ MAX_DOCUMENT = 8 * 1024 * 1024
 """Largest forecast document stored (a curve of a few thousand points is well under 1 MB)."""
 SCHEMA_PREFIX = "wormsign.forecast/"
 STATUSES = ("ok", "not-enough-evidence")
-
-
-@lru_cache(maxsize=1)
-def _worm_families() -> frozenset[str]:
-    from wormsign.rules.loader import load_pack
-
-    return frozenset(k for k, v in load_pack([], builtin=True).families.items() if v.worm)
 
 
 def _family_counts(store: Store, incident_id: int) -> dict[str, int]:
@@ -72,8 +64,9 @@ def choose_family(store: Store, incident_id: int, family: str | None = None) -> 
     if not counts:
         raise ConfigError(f"incident {incident_id} has no timestamped alerts from external "
                           "sources to forecast from")
-    worms = {f: n for f, n in counts.items() if f in _worm_families()} or counts
-    return max(sorted(worms), key=lambda f: worms[f])
+    name = binning.main_family(counts)
+    assert name is not None
+    return name
 
 
 def _first_seen(store: Store, incident_id: int, family: str) -> tuple[np.ndarray, int, int]:
