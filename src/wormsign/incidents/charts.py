@@ -90,7 +90,8 @@ def _xs(t: np.ndarray, absolute: bool) -> Any:
 def forecast_chart(view: dict[str, Any]) -> str:
     """The incident's forecast (:func:`wormsign.incidents.forecasts.forecast_view`): sources
     the monitor has seen, observed and fitted with the 5-95 % band, above the hosts infected
-    (median and band); a dashed line marks the end of the evidence."""
+    (median and band), on log scales (so the first sources show beside the forecast's
+    hundreds of thousands); a dashed line marks the end of the evidence."""
     fig = Figure(figsize=(8, 5.2), dpi=96)
     curve = view.get("curve")
     if curve is None:
@@ -117,6 +118,9 @@ def forecast_chart(view: dict[str, Any]) -> str:
                        linewidth=1)
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize=8, frameon=False)
+    for ax in (top, bottom):
+        ax.set_yscale("log", nonpositive="clip")
+        ax.set_ylim(bottom=0.8)
     bottom.set_xlabel("time (UTC)" if absolute else "hours")
     if absolute:
         fig.autofmt_xdate()

@@ -156,12 +156,14 @@ class _Panel:
     def __init__(self, x0: float, x1: float, ymax: float, box: tuple[float, float, float,
                                                                      float]) -> None:
         self.x0, self.span = x0, max(x1 - x0, 1.0)
-        self.ymax = ymax if ymax > 0 else 1.0
+        self.ymax = max(ymax, 10.0)
         self.left, self.top, self.w, self.h = box
 
     def pts(self, t: Any, y: Any) -> str:
+        """SVG points; ``y`` on a log scale from 1 (the panel's floor) to ``ymax``."""
         xs = self.left + (t - self.x0) / self.span * self.w
-        ys = self.top + self.h - y.clip(0, None) / self.ymax * self.h
+        frac = np.log10(np.clip(y, 1.0, self.ymax)) / np.log10(self.ymax)
+        ys = self.top + self.h - frac * self.h
         return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
 
     def line(self, t: Any, y: Any, stroke: str, title: str, dash: str = "") -> Path2D:
@@ -179,8 +181,8 @@ class _Panel:
 
 def forecast_chart(view: dict[str, Any], width: int = 1100, height: int = 360) -> LineChart:
     """Two panels from :func:`wormsign.incidents.forecasts.forecast_view`: sources seen
-    (observed, fit, 5-95 % band) above hosts infected (median, 5-95 % band); a dashed line
-    marks the end of the evidence."""
+    (observed, fit, 5-95 % band) above hosts infected (median, 5-95 % band), on log scales
+    from 1; a dashed line marks the end of the evidence."""
     curve = view.get("curve")
     if curve is None:
         return LineChart(width, 60, [], [Label(width / 2, 30, "no forecast curve")], [], True)
@@ -211,12 +213,12 @@ def forecast_chart(view: dict[str, Any], width: int = 1100, height: int = 360) -
         for p in (top, bot):
             paths.append(p.line(np.array([now, now]), np.array([0.0, p.ymax]), NOW,
                                 "end of the evidence", dash="4 3"))
-    labels = [Label(left - 4, 20, f"{seen_max:,.0f}", "end"),
-              Label(left - 4, 10 + ph, "0", "end"),
-              Label(left + 6, 22, "sources seen", "start"),
-              Label(left - 4, 10 + ph + gap + 10, f"{inf_max:,.0f}", "end"),
-              Label(left - 4, 10 + 2 * ph + gap, "0", "end"),
-              Label(left + 6, 22 + ph + gap, "hosts infected", "start"),
+    labels = [Label(left - 4, 20, f"{top.ymax:,.0f}", "end"),
+              Label(left - 4, 10 + ph, "1", "end"),
+              Label(left + 6, 22, "sources seen (log scale)", "start"),
+              Label(left - 4, 10 + ph + gap + 10, f"{bot.ymax:,.0f}", "end"),
+              Label(left - 4, 10 + 2 * ph + gap, "1", "end"),
+              Label(left + 6, 22 + ph + gap, "hosts infected (log scale)", "start"),
               Label(left, height - 14, _stamp(x0, absolute), "start"),
               Label(width - right, height - 14, _stamp(x1, absolute), "end")]
     legend = [("observed", SEEN), ("fit (median) and 5-95 % band", FIT),
