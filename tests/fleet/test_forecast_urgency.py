@@ -138,3 +138,15 @@ def test_cli_bad_forecast_is_one_line(sample: Path, tmp_path: Path, content: str
     assert main(["assess", str(sample / "inventory.csv"), "--forecast", str(f)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.json" in err
+
+
+def test_cli_forecast_that_is_not_a_file(sample: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (tmp_path, tmp_path / "absent.json"):
+        assert main(["assess", str(sample / "inventory.csv"), "--forecast", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(bad) in err
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["assess", str(sample / "inventory.csv"), "--forecast", str(deep)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -15,6 +15,8 @@ from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
 from wormsign.units import parse_duration
 
+FORECAST_WAIT = 90.0  # at the end: how long a running forecast may still take
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -96,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
             watcher.on_alerts = _also(plain.alerts, refresher)
             watcher.run(stop)
     finally:
-        if refresher is not None:
-            refresher.wait()
+        if refresher is not None and not refresher.wait(FORECAST_WAIT):
+            plain.note(f"a forecast was still running after {FORECAST_WAIT:.0f} s: "
+                       f"{args.forecast} keeps the previous one")
         if sink is not None:
             sink.close()
     t = watcher.totals

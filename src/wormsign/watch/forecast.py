@@ -173,7 +173,10 @@ class ForecastRefresher:
         with self._lock:
             self.written += 1
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Wait for a running forecast to finish (at the end of the watch)."""
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a running forecast to finish; False when it is still running after
+        ``timeout`` seconds (the file then keeps the previous forecast)."""
         if self._thread is not None:
             self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
