@@ -192,3 +192,30 @@ def test_script_user_agent_shows_as_text(live: tuple[LiveServer, Store], page: A
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.dialogs == []
     assert not [e for e in page.console_errors if "__pwned" in e]
+
+
+def test_forecast_chart_draws_and_stays_text(live: tuple[LiveServer, Store], page: Any,
+                                             tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from fakeforecast import fake_forecast
+    from wormsign.incidents import forecasts
+
+    srv, store = live
+    iid = store.create_incident("forecast")
+    alerts = [alert(i, f"198.51.100.{i + 1}", "code-red", seconds=60 * i * i)
+              for i in range(60)]
+    ingest_paths(store, iid, [write_alerts(tmp_path / "fc.jsonl", alerts)])
+    doc = fake_forecast(forecasts.observations_for(store, iid)).to_json()
+    doc["family"] = XSS[:60]
+    forecasts.attach(store, iid, doc)
+    page.goto(f"{srv.url}/incidents/{iid}")
+    expect(page.locator("#forecast-headline")).to_contain_text(XSS[:60])
+    assert page.locator("#forecast-chart polyline").count() >= 4
+    assert page.locator("#forecast-chart polygon").count() == 2
+    box = page.locator("#forecast-chart").bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 100
+    expect(page.locator("#forecast-estimates tbody tr").first).to_contain_text("infected now")
+    shot(page, "forecast-incident")
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.dialogs == []

@@ -14,6 +14,7 @@ from wormsign.fleet.kb import validate_kb
 from wormsign.fleet.output import print_table, to_csv, to_sarif
 from wormsign.fleet.plan import parse_window
 from wormsign.fleet.probe import load_probe_evidence
+from wormsign.fleet.urgency import read_forecast
 from wormsign.logs.text import safe
 
 
@@ -36,9 +37,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="exposure of hosts whose inventory does not say (e.g. nmap scans)")
     p.add_argument("--assume-defaults", action="store_true",
                    help="treat a host without configuration export as an IIS default install")
-    p.add_argument("--outbreak-state", default="peak", metavar="STATE",
-                   help="outbreak state for urgency: peak, NN%% of the peak rate, or a time "
-                   "since the start (4h) (default: peak)")
+    p.add_argument("--outbreak-state", default=None, metavar="STATE",
+                   help="outbreak state for urgency: now (a forecast's evidence end), peak, "
+                   "NN%% of the peak rate, or a time since the start (4h) (default: now with "
+                   "--forecast, else peak)")
+    p.add_argument("--forecast", metavar="FILE",
+                   help="urgency from a forecast (`wormsign forecast --json` output) instead "
+                   "of the preset, for the advisories of its family")
     p.add_argument("--outbreak-model", choices=("auto", "sim", "closed-form"), default="auto",
                    help="I(t) from the simulator (sim), the closed-form logistic, or the "
                    "simulator when available (auto, default)")
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("an INVENTORY file is required (or --check-kb)")
     windows = [parse_window(w) for w in args.window]
     probes = load_probe_evidence(args.probe_results) if args.probe_results else None
+    forecast = read_forecast(args.forecast) if args.forecast else None
     # read the inventory first: a bad one is a one-line error, with no notice before it
     inventory = load_inventory(args.inventory, fmt=args.format, exposure=args.exposure)
     if args.outbreak_model != "closed-form":
@@ -87,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     report = assess(inventory, kb_dirs=args.kb, assume_defaults=args.assume_defaults,
                     outbreak_state=args.outbreak_state, outbreak_source=args.outbreak_model,
                     seed=args.seed, max_per_wave=args.max_per_wave, windows=windows,
-                    probes=probes, config_root=args.config_root)
+                    probes=probes, config_root=args.config_root, forecast=forecast,
+                    forecast_name=args.forecast or "forecast")
     if args.csv:
         write_text(args.csv, to_csv(report))
     if args.sarif:

@@ -110,6 +110,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--html", metavar="FILE")
     sp.add_argument("--pdf", metavar="FILE")
 
+    sp = add("forecast", _forecast, "forecast the incident's outbreak from its alerts (first "
+             "time each source of the family was seen) and store it for reports and the "
+             "dashboard")
+    sp.add_argument("id", type=int)
+    sp.add_argument("--family", help="worm family (default: the one with the most sources)")
+    sp.add_argument("--preset", help="simulator preset for the priors (default: the "
+                    "family's)")
+    sp.add_argument("--monitor", metavar="CIDR|ADDRESSES",
+                    help="what the incident's logs watched (default: one address)")
+    sp.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    sp.add_argument("--json", action="store_true", help="the forecast JSON document")
+
     sp = add("feed-token", _feed_token,
              "create, list or revoke read-only tokens for the blocklist feed "
              "(GET /api/incidents/ID/blocklist with 'Authorization: Bearer TOKEN')")
@@ -344,6 +356,23 @@ def _report(store: Any, args: argparse.Namespace) -> int:
         print(f"wrote {args.pdf} ({res.pages} pages)")
     store.record_action(args.id, "report", "report written"
                         + (" (HTML)" if args.html else "") + (" (PDF)" if args.pdf else ""))
+    return 0
+
+
+def _forecast(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents import forecasts
+    monitor = forecasts.parse_monitor(args.monitor)
+    fid, doc = forecasts.compute(store, args.id, family=args.family, preset=args.preset,
+                                 monitor=monitor, seed=args.seed)
+    if args.json:
+        _dump(doc)
+        return 0
+    print(safe(forecasts.headline(doc)))
+    for what, est, p5, p95 in forecasts.estimate_rows(doc):
+        print(f"  {what:<24} {safe(est):>22}   90 % interval {safe(p5)} .. {safe(p95)}")
+    for note in doc.get("notes") or []:
+        print(safe(f"  note: {note}"))
+    print(f"stored as forecast #{fid} of incident {args.id}", file=sys.stderr)
     return 0
 
 

@@ -6,12 +6,16 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from wormsign.errors import ConfigError
 from wormsign.logs.formats import FORMATS
+from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
 from wormsign.units import parse_duration
+
+FORECAST_WAIT = 90.0  # at the end: how long a running forecast may still take
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +45,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--plain", action="store_true",
                    help="one line per alert even on a terminal (no live view)")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-alert output")
+    p.add_argument("--forecast", metavar="FILE",
+                   help="keep a forecast of the outbreak (`wormsign forecast --json` "
+                   "document) in FILE, refreshed as new sources arrive (written atomically)")
+    p.add_argument("--forecast-family", metavar="F",
+                   help="family to forecast (default: the worm with the most sources)")
+    p.add_argument("--forecast-every", type=int, default=50, metavar="N",
+                   help="refresh after N new sources of the family (default 50)")
     p.set_defaults(func=run)
 
 
@@ -57,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     pack = load_pack(args.rules)
     plain = PlainOutput(quiet=args.quiet)
+    refresher = _refresher(args, plain.note)
     live_view = sys.stdout.isatty() and not args.plain and not args.quiet
     sink: Any = None
     checkpoint: Any = None
@@ -78,18 +90,45 @@ def run(args: argparse.Namespace) -> int:
         if live_view:
             title = "wormsign watch " + " ".join(args.paths)
             with LiveView(title, watcher.totals) as view:
-                watcher.on_alerts = view.alerts
+                watcher.on_alerts = _also(view.alerts, refresher)
                 watcher.note = view.note
                 watcher.follower.note = view.note
                 watcher.run(stop, tick=view.tick)
         else:
-            watcher.on_alerts = plain.alerts
+            watcher.on_alerts = _also(plain.alerts, refresher)
             watcher.run(stop)
     finally:
+        if refresher is not None and not refresher.wait(FORECAST_WAIT):
+            plain.note(f"a forecast was still running after {FORECAST_WAIT:.0f} s: "
+                       f"{args.forecast} keeps the previous one")
         if sink is not None:
             sink.close()
     t = watcher.totals
     stored = f", {t.stored:,} new in incident {args.incident}" if sink is not None else ""
+    if refresher is not None:
+        stored += (f", {refresher.written} forecast(s) written to {safe(args.forecast)}"
+                   + (f", {refresher.failed} failed" if refresher.failed else ""))
     print(f"wormsign watch: {t.lines:,} lines read, {t.alerts:,} alerts{stored}",
           file=sys.stderr)
     return 0
+
+
+def _refresher(args: argparse.Namespace, note: Callable[[str], None]) -> Any:
+    if not args.forecast:
+        if args.forecast_family or args.forecast_every != 50:
+            raise ConfigError("--forecast-family and --forecast-every need --forecast FILE")
+        return None
+    from wormsign.watch.forecast import ForecastRefresher
+    return ForecastRefresher(args.forecast, family=args.forecast_family,
+                             every=args.forecast_every, note=note)
+
+
+def _also(show: Callable[[list[Any]], None], refresher: Any) -> Callable[[list[Any]], None]:
+    """``show`` the committed alerts, then hand them to the forecast refresher."""
+    if refresher is None:
+        return show
+
+    def both(alerts: list[Any]) -> None:
+        show(alerts)
+        refresher.add(alerts)
+    return both

@@ -18,7 +18,7 @@ from wormsign.fleet.audit import ConfigAudit, audit_file
 from wormsign.fleet.inventory import Host, Inventory, load_inventory
 from wormsign.fleet.kb import KnowledgeBase, load_kb
 from wormsign.fleet.plan import Ranked, Wave, Window, make_plan, rank
-from wormsign.fleet.urgency import UrgencyModel
+from wormsign.fleet.urgency import Outbreak, UrgencyModel, forecast_advisories
 from wormsign.fleet.verdict import Judge, ProbeEvidence, Verdict
 
 
@@ -61,7 +61,7 @@ class AssessReport:
                 out = memo[id(vs)] = [v.to_dict() for v in vs]
             return out
 
-        return {
+        out: dict[str, Any] = {
             "hosts": [{"host": h.host, "exposure": h.exposure,
                        "findings": findings(self.verdicts[h.host])}
                       for h in self.inventory.hosts],
@@ -69,6 +69,9 @@ class AssessReport:
             "skipped_rows": [{"line": s.line, "error": s.error}
                              for s in self.inventory.skipped],
         }
+        if self.urgency.forecast is not None:
+            out["urgency"] = self.urgency.to_dict()
+        return out
 
     def write_json(self, out: IO[str]) -> None:
         """Write :meth:`to_json` with one host, wave or skipped row per line (fast for big
@@ -81,22 +84,31 @@ class AssessReport:
             for j, item in enumerate(items):
                 out.write(("\n  " if j == 0 else ",\n  ") + json.dumps(item, ensure_ascii=True))
             out.write("\n]" if items else "]")
+        if "urgency" in doc:
+            out.write(',\n"urgency": ' + json.dumps(doc["urgency"], ensure_ascii=True))
         out.write("\n}\n")
 
 
 def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
            kb_dirs: Sequence[str] = (), fmt: str | None = None,
            default_exposure: str | None = None, assume_defaults: bool = False,
-           outbreak_state: str = "peak", outbreak_source: str = "auto", seed: int = 1,
+           outbreak_state: str | None = None, outbreak_source: str = "auto", seed: int = 1,
            max_per_wave: int | None = None, windows: Sequence[Window] = (),
            probes: Mapping[str, ProbeEvidence] | None = None,
-           config_root: str | Path | None = None) -> AssessReport:
+           config_root: str | Path | None = None,
+           forecast: Mapping[str, Any] | None = None,
+           forecast_name: str = "forecast") -> AssessReport:
     """Assess a fleet: read the inventory, audit each configuration export once, decide a
     verdict per host and advisory, and plan the patching.
 
     ``probes`` maps host names (or addresses) to what ``wormsign probe`` saw. Configuration
     files named by the inventory are read only inside ``config_root`` (by default the
     inventory's folder); one outside it is refused and reported like a missing one.
+
+    ``forecast`` is a forecast JSON document (``wormsign forecast --json``, named
+    ``forecast_name`` in messages): its median probe-rate curve replaces the preset for the
+    advisories of its family, at ``outbreak_state`` ``now`` (the evidence end) by default;
+    without it the default state is ``peak``.
     """
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(
         inventory, fmt=fmt, exposure=default_exposure)
@@ -117,7 +129,17 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
         if probes:
             probe = probes.get(h.host) or (probes.get(h.address) if h.address else None)
         verdicts[h.host] = judge.judge(h, audit, probe)
-    urgency = UrgencyModel(outbreak_state, outbreak_source, seed)
+    urgency = _urgency(kb, outbreak_state, outbreak_source, seed, forecast, forecast_name)
     ranked = rank(inv.hosts, verdicts, kb, urgency)
     plan = make_plan(ranked, kb, urgency, max_per_wave, windows)
     return AssessReport(inv, kb, verdicts, audits, ranked, plan, urgency, host_audit)
+
+
+def _urgency(kb: KnowledgeBase, state: str | None, source: str, seed: int,
+             forecast: Mapping[str, Any] | None, name: str) -> UrgencyModel:
+    if forecast is None:
+        return UrgencyModel(state, source, seed)
+    outbreak = Outbreak.from_forecast(forecast, name=name)
+    ids = forecast_advisories(forecast.get("family"),
+                              {a.id: a.worms for a in kb.advisories.values()})
+    return UrgencyModel(state, source, seed, forecast=outbreak, forecast_ids=ids)

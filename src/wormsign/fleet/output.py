@@ -140,6 +140,8 @@ def print_table(report: AssessReport, out: IO[str], top: int = 25, color: bool =
     con.print(Text(f"{safe(inv.source)} ({inv.format}): {len(inv.hosts):,} hosts, "
                    f"{len(inv.skipped):,} rows skipped, {len(report.audits):,} configuration "
                    "files audited"))
+    if report.urgency.forecast is not None:
+        con.print(Text(safe("Urgency: " + report.urgency.describe_source())))
     con.print(Text("Verdicts: " + ", ".join(f"{s} {counts.get(s, 0):,}" for s in STATUS_STYLE)))
     for s in inv.skipped[:10]:
         con.print(Text(f"  skipped line {s.line}: {safe(s.error)}"))

@@ -6,6 +6,7 @@ Each host's risk is the largest, over its verdicts, of
   × severity weight   critical 1.0, high 0.7, medium 0.4, low 0.2 (from the advisory)
   × certainty         exploitable 1.0, unknown 0.5, mitigated 0.15 (mitigations get undone)
   × urgency           1 / (1 + hours until the first probe), see :mod:`wormsign.fleet.urgency`
+                    (from a forecast file when ``assess --forecast`` gives one)
   × criticality       0.5 + criticality / 10 (inventory, 0–10; medium = 5 → 1.0)
 
 Hosts fall into tiers (internet/unknown-exposure exploitable, then internal exploitable,
@@ -110,7 +111,7 @@ def rank(hosts: Sequence[Host], verdicts: Mapping[str, Sequence[Verdict]],
     """Hosts that need patching, riskiest first."""
     per_adv: dict[str, tuple[float, float, Urgency]] = {}
     for adv in kb.advisories.values():
-        u = urgency.for_model(adv.outbreak)
+        u = urgency.for_advisory(adv.id, adv.outbreak)
         per_adv[adv.id] = (adv.weight, 1.0 / (1.0 + u.wait_s / 3600.0), u)
     out = []
     for h in hosts:
@@ -143,7 +144,7 @@ def _reason(group: Sequence[Ranked], kb: KnowledgeBase, urgency: UrgencyModel,
     ids = sorted({v.id for r in group for v in r.actions})
     worms = sorted({w for i in ids for w in kb.advisories[i].worms})
     exp = sorted({r.host.exposure for r in group})
-    waits = [urgency.for_model(kb.advisories[i].outbreak) for i in ids]
+    waits = [urgency.for_advisory(i, kb.advisories[i].outbreak) for i in ids]
     soonest = min(waits, key=lambda u: u.wait_s)
     parts = [head] if head else []
     parts.append("; ".join(TIER_TEXT[t] for t in tiers))
@@ -152,6 +153,9 @@ def _reason(group: Sequence[Ranked], kb: KnowledgeBase, urgency: UrgencyModel,
     parts.append(f"expected time to the first worm probe of an internet-facing address "
                  f"{human(soonest.wait_s)} at outbreak state '{soonest.state}' "
                  f"({soonest.source})")
+    others = {(u.source, u.state, u.wait_s) for u in waits if u.source != soonest.source}
+    for src, state, wait in sorted(others):
+        parts.append(f"{human(wait)} at outbreak state '{state}' ({src})")
     return "; ".join(parts)
 
 

@@ -78,3 +78,50 @@ def _width_name(s: int) -> str:
             k = s // n
             return unit if k == 1 else f"{k} {unit}s"
     return f"{s} s"
+
+
+def _xs(t: np.ndarray, absolute: bool) -> Any:
+    """Times for the x axis: dates for unix seconds, hours otherwise."""
+    if absolute:
+        return np.asarray(np.round(t), dtype="int64").astype("datetime64[s]")
+    return t / 3600.0
+
+
+def forecast_chart(view: dict[str, Any]) -> str:
+    """The incident's forecast (:func:`wormsign.incidents.forecasts.forecast_view`): sources
+    the monitor has seen, observed and fitted with the 5-95 % band, above the hosts infected
+    (median and band), on log scales (so the first sources show beside the forecast's
+    hundreds of thousands); a dashed line marks the end of the evidence."""
+    fig = Figure(figsize=(8, 5.2), dpi=96)
+    curve = view.get("curve")
+    if curve is None:
+        return _empty(fig, "no forecast curve: " + str(view.get("headline", ""))[:90])
+    absolute = bool(view.get("absolute"))
+    x = _xs(curve["t"], absolute)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.fill_between(x, curve["seen_p5"], curve["seen_p95"], color=PALETTE[1], alpha=0.2,
+                     linewidth=0, label="forecast 5-95 %")
+    top.plot(x, curve["seen_p50"], color=PALETTE[1], linewidth=1.6, label="fit (median)")
+    obs = view.get("observed") or {}
+    if obs.get("t"):
+        top.step(_xs(np.asarray(obs["t"], dtype=np.float64), absolute), obs["sources"],
+                 where="post", color=PALETTE[0], linewidth=1.4, label="observed")
+    top.set_ylabel("sources seen")
+    bottom.fill_between(x, curve["infected_p5"], curve["infected_p95"], color=PALETTE[2],
+                        alpha=0.2, linewidth=0, label="5-95 %")
+    bottom.plot(x, curve["infected_p50"], color=PALETTE[2], linewidth=1.6, label="median")
+    bottom.set_ylabel("hosts infected")
+    now = view.get("now")
+    for ax in (top, bottom):
+        if now is not None:
+            ax.axvline(_xs(np.array([now]), absolute)[0], color="#555", linestyle="--",
+                       linewidth=1)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+    for ax in (top, bottom):
+        ax.set_yscale("log", nonpositive="clip")
+        ax.set_ylim(bottom=0.8)
+    bottom.set_xlabel("time (UTC)" if absolute else "hours")
+    if absolute:
+        fig.autofmt_xdate()
+    return _data_uri(fig)

@@ -1,6 +1,7 @@
 """Incident reports: a self-contained HTML file and a PDF (WeasyPrint) from the same page.
 
-The page has a summary, the timeline chart, sources by family (chart and table with a sample
+The page has a summary, the timeline chart, the latest stored forecast of the incident's
+family (chart and table, when there is one), sources by family (chart and table with a sample
 request per source), affected assets (infected internal hosts, targeted servers, assessment
 verdicts), the actions taken (audit trail), the blocklist status and the open tasks. Jinja2
 autoescaping is on, so every log-derived string (URLs, user agents) is text, never markup;
@@ -22,7 +23,8 @@ import sqlalchemy as sa
 from wormsign import __version__
 from wormsign.errors import StoreError
 from wormsign.incidents import schema as t
-from wormsign.incidents.charts import families_chart, timeline_chart
+from wormsign.incidents.charts import families_chart, forecast_chart, timeline_chart
+from wormsign.incidents.forecasts import forecast_view
 from wormsign.incidents.query import bucket_width, iso, source_stats, timeline
 from wormsign.incidents.store import Store, now_s
 
@@ -71,7 +73,10 @@ def report_context(store: Store, incident_id: int) -> dict[str, Any]:
              else tl["bucket_seconds"])
     stl = timeline(store, incident_id, width, by="source", sources=sorted(top))
     open_tasks = [x for x in s["tasks"]["items"] if x["status"] in ("open", "in-progress")]
+    fc = forecast_view(store, incident_id)
     return {
+        "forecast": fc,
+        "forecast_svg": forecast_chart(fc) if fc is not None else None,
         "s": s,
         "generated": iso(now_s()),
         "version": __version__,

@@ -244,3 +244,19 @@ feed_tokens = sa.Table(
     sa.UniqueConstraint("token_sha256", name="uq_feed_tokens_hash"),
     sa.Index("ix_feed_tokens_incident", "incident_id"),
 )
+
+#: Forecasts of an incident's outbreak (``wormsign incident forecast``, ``watch --forecast``):
+#: the ``wormsign forecast --json`` document as stored text, newest per family shown in
+#: reports and on the dashboard.
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("family", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Index("ix_forecasts_incident", "incident_id", "family", "id"),
+)

@@ -37,7 +37,7 @@ from wormsign.incidents.tasks import now_s as now_s
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest Alembic revision in ``migrations/versions`` (a test keeps them in step); a
 #: store already there opens without loading Alembic at all.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 #: Longest feed-token label (the column's size).
 MAX_LABEL = 200
 
@@ -140,6 +140,19 @@ def token_digest(token: str) -> str:
     """The stored form of a feed token: hex SHA-256 (tokens carry 256 random bits, so a
     slow key-derivation function would add nothing)."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredForecast:
+    """One stored forecast of an incident: ``document`` is the ``wormsign forecast --json``
+    document as text (see :mod:`wormsign.incidents.forecasts`)."""
+
+    id: int
+    incident_id: int
+    family: str
+    created_at: int
+    status: str
+    document: str
 
 
 @dataclass(frozen=True)
@@ -562,6 +575,32 @@ class Store:
         if not ids:
             raise NotFoundError(f"incident {incident_id} has no active feed token {ref_s!r}")
         return [x for x in self.list_feed_tokens(incident_id) if x.id in set(ids)]
+
+    # -- forecasts ---------------------------------------------------------------------
+    def add_forecast(self, incident_id: int, family: str, status: str, document: str) -> int:
+        """Store a forecast document (JSON text) and return its id; recorded in the audit
+        trail. :class:`NotFoundError` when there is no such incident."""
+        self.get_incident(incident_id)
+        f = t.forecasts
+        with self.begin() as conn:
+            fid = int(conn.execute(f.insert().values(
+                incident_id=incident_id, family=family, created_at=now_s(), status=status,
+                document=document).returning(f.c.id)).scalar_one())
+            self.log_action(conn, incident_id, "forecast",
+                            f"forecast #{fid} stored ({family or 'no family'}: {status})")
+        return fid
+
+    def latest_forecast(self, incident_id: int, family: str | None = None,
+                        ) -> StoredForecast | None:
+        """The newest stored forecast of the incident (of ``family`` when given)."""
+        f = t.forecasts
+        q = sa.select(f.c.id, f.c.incident_id, f.c.family, f.c.created_at, f.c.status,
+                      f.c.document).where(f.c.incident_id == incident_id)
+        if family is not None:
+            q = q.where(f.c.family == family)
+        with self.engine.connect() as conn:
+            row = conn.execute(q.order_by(f.c.id.desc()).limit(1)).first()
+        return None if row is None else StoredForecast(*row)
 
     # -- watch offsets -----------------------------------------------------------------
     def get_watch_offsets(self, incident_id: int) -> list[WatchOffset]:

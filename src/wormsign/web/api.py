@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from wormsign.errors import NotFoundError
 from wormsign.incidents.store import TASK_STATUSES
 from wormsign.web.security import check_api_csrf, csrf_token, require_auth
 from wormsign.web.state import state_of
@@ -348,6 +349,33 @@ def list_tasks(request: Request, iid: IncidentId) -> Response:
         return {"items": [x.to_dict() for x in st.store.list_tasks(iid)]}
 
     return cached(request, TaskList, iid, compute)
+
+
+class ForecastDocument(BaseModel):
+    """The latest stored forecast: the ``wormsign forecast --json`` document (docs/forecast.md),
+    every member of it, of which these are always present."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_: str = Field(alias="schema")
+    status: str
+    family: str | None = None
+    method: str | None = None
+    time_base: str | None = None
+
+
+@router.get("/incidents/{iid}/forecast", response_model=ForecastDocument,
+            response_model_by_alias=True, responses=_errors(404),
+            summary="The incident's latest stored forecast (of one family)")
+def latest_forecast(request: Request, iid: IncidentId,
+                    family: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    from wormsign.incidents.forecasts import latest
+
+    doc = latest(state_of(request).store, iid, family)
+    if doc is None:
+        raise NotFoundError(f"incident {iid} has no stored forecast"
+                            + (" of that family" if family else ""))
+    body = ForecastDocument.model_validate(doc).model_dump_json(by_alias=True)
+    return Response(body.encode(), media_type="application/json")
 
 
 @router.patch("/incidents/{iid}/tasks/{task_id}", response_model=TaskModel,

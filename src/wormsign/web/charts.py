@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 FAMILY_COLOURS = {"code-red": "#c0392b", "code-red-ii": "#e67e22", "nimda": "#2471a3"}
 PALETTE = ("#7d3c98", "#17a589", "#b7950b", "#566573", "#a04000", "#1e8449")
 
@@ -109,3 +111,116 @@ def families_chart(families: list[dict[str, Any]], width: int = 360) -> Chart:
         labels.append(Label(left - 6, y + 13, str(f["family"]), "end"))
         labels.append(Label(left + w + 6, y + 13, f"{int(f['alerts']):,}", "start"))
     return Chart(width, height, bars, labels, [], False)
+
+
+@dataclass(frozen=True)
+class Path2D:
+    """A polyline (``fill`` empty) or a closed band (``fill`` set); ``points`` is numbers
+    only (``x,y x,y ...``)."""
+
+    points: str
+    stroke: str
+    fill: str = ""
+    dash: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class LineChart:
+    width: int
+    height: int
+    paths: list[Path2D]
+    labels: list[Label]
+    legend: list[tuple[str, str]]
+    empty: bool
+
+
+MAX_POINTS = 400
+SEEN, FIT, INFECTED, NOW = "#c0392b", "#2471a3", "#1e8449", "#555555"
+
+
+def _thin(n: int) -> Any:
+    """Indices of at most MAX_POINTS evenly spread points of n (first and last kept)."""
+    if n <= MAX_POINTS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_POINTS).round().astype(int))
+
+
+def _stamp(t: float, absolute: bool) -> str:
+    return when(int(t)) if absolute else f"{t / 3600:.1f} h"
+
+
+class _Panel:
+    """Maps (time, value) to SVG coordinates inside one panel."""
+
+    def __init__(self, x0: float, x1: float, ymax: float, box: tuple[float, float, float,
+                                                                     float]) -> None:
+        self.x0, self.span = x0, max(x1 - x0, 1.0)
+        self.ymax = max(ymax, 10.0)
+        self.left, self.top, self.w, self.h = box
+
+    def pts(self, t: Any, y: Any) -> str:
+        """SVG points; ``y`` on a log scale from 1 (the panel's floor) to ``ymax``."""
+        xs = self.left + (t - self.x0) / self.span * self.w
+        frac = np.log10(np.clip(y, 1.0, self.ymax)) / np.log10(self.ymax)
+        ys = self.top + self.h - frac * self.h
+        return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
+
+    def line(self, t: Any, y: Any, stroke: str, title: str, dash: str = "") -> Path2D:
+        ok = np.isfinite(t) & np.isfinite(y)
+        idx = _thin(int(ok.sum()))
+        return Path2D(self.pts(t[ok][idx], y[ok][idx]), stroke, dash=dash, title=title)
+
+    def band(self, t: Any, lo: Any, hi: Any, fill: str, title: str) -> Path2D:
+        ok = np.isfinite(t) & np.isfinite(lo) & np.isfinite(hi)
+        idx = _thin(int(ok.sum()))
+        tt, lo, hi = t[ok][idx], lo[ok][idx], hi[ok][idx]
+        pts = self.pts(np.concatenate([tt, tt[::-1]]), np.concatenate([hi, lo[::-1]]))
+        return Path2D(pts, "none", fill=fill, title=title)
+
+
+def forecast_chart(view: dict[str, Any], width: int = 1100, height: int = 360) -> LineChart:
+    """Two panels from :func:`wormsign.incidents.forecasts.forecast_view`: sources seen
+    (observed, fit, 5-95 % band) above hosts infected (median, 5-95 % band), on log scales
+    from 1; a dashed line marks the end of the evidence."""
+    curve = view.get("curve")
+    if curve is None:
+        return LineChart(width, 60, [], [Label(width / 2, 30, "no forecast curve")], [], True)
+    absolute = bool(view.get("absolute"))
+    obs = view.get("observed") or {}
+    ot = np.asarray(obs.get("t") or [], dtype=np.float64)
+    oy = np.asarray(obs.get("sources") or [], dtype=np.float64)
+    t = curve["t"]
+    x0 = float(min(t[0], ot[0])) if ot.size else float(t[0])
+    x1 = float(max(t[-1], ot[-1])) if ot.size else float(t[-1])
+    left, right, gap = 64.0, 8.0, 30.0
+    ph = (height - 10.0 - 36.0 - gap) / 2
+    seen_max = float(np.nanmax(np.concatenate([curve["seen_p95"], oy, [1.0]])))
+    inf_max = float(np.nanmax(np.concatenate([curve["infected_p95"], [1.0]])))
+    top = _Panel(x0, x1, seen_max, (left, 10.0, width - left - right, ph))
+    bot = _Panel(x0, x1, inf_max, (left, 10.0 + ph + gap, width - left - right, ph))
+    paths = [top.band(t, curve["seen_p5"], curve["seen_p95"], FIT, "sources seen: 5-95 %"),
+             top.line(t, curve["seen_p50"], FIT, "sources seen: fit (median)")]
+    if ot.size:
+        st = np.repeat(ot, 2)[1:]
+        sy = np.repeat(oy, 2)[:-1]
+        paths.append(top.line(st, sy, SEEN, "sources seen: observed"))
+    paths += [bot.band(t, curve["infected_p5"], curve["infected_p95"], INFECTED,
+                       "hosts infected: 5-95 %"),
+              bot.line(t, curve["infected_p50"], INFECTED, "hosts infected: median")]
+    now = view.get("now")
+    if isinstance(now, float) and np.isfinite(now):
+        for p in (top, bot):
+            paths.append(p.line(np.array([now, now]), np.array([0.0, p.ymax]), NOW,
+                                "end of the evidence", dash="4 3"))
+    labels = [Label(left - 4, 20, f"{top.ymax:,.0f}", "end"),
+              Label(left - 4, 10 + ph, "1", "end"),
+              Label(left + 6, 22, "sources seen (log scale)", "start"),
+              Label(left - 4, 10 + ph + gap + 10, f"{bot.ymax:,.0f}", "end"),
+              Label(left - 4, 10 + 2 * ph + gap, "1", "end"),
+              Label(left + 6, 22 + ph + gap, "hosts infected (log scale)", "start"),
+              Label(left, height - 14, _stamp(x0, absolute), "start"),
+              Label(width - right, height - 14, _stamp(x1, absolute), "end")]
+    legend = [("observed", SEEN), ("fit (median) and 5-95 % band", FIT),
+              ("hosts infected", INFECTED), ("end of the evidence", NOW)]
+    return LineChart(width, height, paths, labels, legend, False)

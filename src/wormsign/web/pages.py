@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from wormsign.incidents.exporters import EXPORTERS
+from wormsign.incidents.forecasts import forecast_view
 from wormsign.incidents.store import TASK_STATUSES
-from wormsign.web.charts import colour, families_chart, timeline_chart
+from wormsign.web.charts import colour, families_chart, forecast_chart, timeline_chart
 from wormsign.web.security import (
     access_of,
     check_form_csrf,
@@ -99,12 +100,14 @@ def _int_id(value: str) -> int:
 def incident(request: Request, iid: str) -> HTMLResponse:
     st = state_of(request)
     view = st.dashboard.incident(_int_id(iid))
+    fc = forecast_view(st.store, view["incident"]["id"])
     phases: dict[str, list[dict[str, Any]]] = {}
     for task in view["tasks"]["items"]:
         phases.setdefault(f"{task['playbook']} · {task['phase']}", []).append(task)
     return render(request, "incident.html", v=view, phases=phases,
                   timeline=timeline_chart(view["timeline"]),
                   families=families_chart(view["families"]),
+                  fc=fc, forecast_chart=forecast_chart(fc) if fc is not None else None,
                   statuses=TASK_STATUSES, downloads=DOWNLOADS)
 
 
