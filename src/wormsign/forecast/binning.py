@@ -32,13 +32,15 @@ def width_for(span: float) -> int:
     for w in WIDTHS:
         if span / w <= MAX_INTERVALS:
             return w
-    return WIDTHS[-1]
+    return WIDTHS[-1] * math.ceil(span / WIDTHS[-1] / MAX_INTERVALS)  # whole days
 
 
-def round_edges(first: float, last: float) -> F64:
+def round_edges(first: float, last: float, end: float | None = None) -> F64:
     """Interval edges (unix s): round starts from before ``first``, the last edge one second
-    after ``last`` (so every interval but the last is one width long)."""
-    end = math.floor(last) + 1.0
+    after ``last`` or at ``end`` when given (so every interval but the last is one width
+    long)."""
+    if end is None:
+        end = math.floor(last) + 1.0
     w = width_for(end - first)
     start = math.floor(first / w) * w
     edges = np.arange(start, end, w, dtype=np.float64)

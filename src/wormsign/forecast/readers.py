@@ -38,15 +38,13 @@ from typing import IO, Any
 import numpy as np
 
 from wormsign.errors import ConfigError, InputError
+from wormsign.forecast import binning
+from wormsign.forecast.binning import MAX_INTERVALS, WIDTHS, width_for
 from wormsign.forecast.observations import F64, Monitor, Observations, TimeBase
 from wormsign.logs.normalize import canonical_ip
 from wormsign.logs.source import Input, looks_binary, open_input
 from wormsign.logs.text import safe
 
-MAX_INTERVALS = 200
-WIDTHS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
-          43200, 86400)
-"""Round interval widths in seconds, the smallest giving at most MAX_INTERVALS is used."""
 MAX_LINE = 1 << 20  # longer JSON lines are skipped (counted)
 MAX_FAMILIES = 1000  # distinct family names kept from one input; later new ones are skipped
 BLOCK = 1 << 20
@@ -424,23 +422,8 @@ def _choose(names: Iterable[str], family: str | None, worm: dict[str, bool],
                       f"{', ...' if len(pool) > 10 else ''}): choose one with --family")
 
 
-@lru_cache(maxsize=1)
-def _worm_families() -> frozenset[str]:
-    from wormsign.rules.loader import load_pack
-
-    return frozenset(k for k, v in load_pack([], builtin=True).families.items() if v.worm)
-
-
 def _builtin_worm(name: str) -> bool:
-    return name in _worm_families()
-
-
-def width_for(span: float) -> int:
-    """The smallest round interval width giving at most :data:`MAX_INTERVALS` intervals."""
-    for w in WIDTHS:
-        if span / w <= MAX_INTERVALS:
-            return w
-    return WIDTHS[-1] * math.ceil(span / WIDTHS[-1] / MAX_INTERVALS)  # whole days
+    return name in binning.worm_families()
 
 
 def _probe_series(fam: _Family, notes: list[str]) -> Counter[int] | None:
@@ -477,10 +460,8 @@ def _events_obs(ev: _Events, family: str | None, monitor: Monitor | None, at: st
             end = t_at
         else:
             notes.append("--at is after the last observation: the evidence ends there")
-    w = width_for(end - float(first[0]))
-    start = math.floor(float(first[0]) / w) * w
-    edges = np.arange(start, end, w, dtype=np.float64)
-    edges = np.append(edges, end) if edges[-1] < end else edges
+    edges = binning.round_edges(float(first[0]), last, end)
+    start = float(edges[0])
     new, _ = np.histogram(first, bins=edges)
     prb = None
     if probes:
@@ -510,9 +491,8 @@ def _skip_notes(ev: _Events) -> list[str]:
 def _default_monitor(monitor: Monitor | None, notes: list[str]) -> Monitor:
     if monitor is not None:
         return monitor
-    notes.append("monitor assumed to be 1 address (one server); say what was watched with "
-                 "--monitor CIDR|ADDRESSES")
-    return Monitor(size=1, blocks=(), label="1 address (assumed)")
+    notes.append(binning.ASSUMED_NOTE)
+    return binning.ASSUMED_MONITOR
 
 
 # ---------------------------------------------------------------------------- counts CSV
