@@ -3,7 +3,7 @@
 :func:`fit_scenario` adjusts chosen parameters of a :class:`~wormsign.sim.Scenario` so that the
 median of a few seeded simulator runs follows a published curve of hosts ever infected (for
 instance CAIDA's Code Red curve of 19 July 2001, packaged as ``code-red-2001-07-19``; see
-:func:`published_curve`). The objective is the mean squared log error
+:func:`wormsign.sim.curves.published_curve`). The objective is the mean squared log error
 ``mean((log(1 + sim) - log(1 + published))^2)`` over the curve's points, so that 5,000 hosts at
 13:00 weigh as much as 300,000 at 20:00.
 
@@ -32,104 +32,26 @@ Every time here is seconds from the template scenario's start (its ``t = 0``).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from importlib import resources
-from pathlib import Path
+from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
 
 from wormsign.errors import ConfigError
-from wormsign.sim.scenario import Scenario, parse_start
+from wormsign.sim.curves import PublishedCurve, published_curve
+from wormsign.sim.scenario import Scenario
 
 F64 = npt.NDArray[np.float64]
 FIELDS = ("initial", "vulnerable", "scan_rate", "scan_rate_sigma", "infection_delay_s")
 """Scenario fields that :func:`fit_scenario` can fit directly."""
 SCHEDULES = ("patch_rate", "removal_rate", "reboot_rate")
 INT_PARAMS = frozenset({"initial", "vulnerable"})
-CURVE_HEADER = ("hour_utc", "infected_cumulative")
-
-
-@dataclass(frozen=True)
-class PublishedCurve:
-    """A published cumulative curve: hosts ever infected at each hour (UTC) of one day.
-
-    ``notes`` are the file's ``#`` comment lines (its source); ``skipped`` counts rows that
-    could not be read (each is skipped, not fatal).
-    """
-
-    name: str
-    hours: tuple[float, ...]
-    infected: tuple[float, ...]
-    notes: tuple[str, ...]
-    skipped: int = 0
-
-    def seconds_from(self, start: datetime | str) -> tuple[tuple[float, float], ...]:
-        """The curve as ``(seconds from start, infected)`` pairs, ``start`` being a UTC
-        instant on the curve's day (hour 24 is the next midnight)."""
-        dt = parse_start(start) if isinstance(start, str) else start
-        if dt is None:
-            raise ConfigError("a published curve needs the scenario's start date-time")
-        day = datetime(dt.year, dt.month, dt.day, tzinfo=dt.tzinfo)
-        return tuple(((day + timedelta(hours=h) - dt).total_seconds(), n)
-                     for h, n in zip(self.hours, self.infected, strict=True))
-
-
-def published_curve(name: str = "code-red-2001-07-19") -> PublishedCurve:
-    """A packaged curve (``wormsign/sim/data/NAME.csv``) or a CSV file path with the header
-    ``hour_utc,infected_cumulative``."""
-    if name.endswith(".csv"):
-        path = name
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the curve: {exc}", path=path) from None
-    else:
-        ref = resources.files("wormsign.sim") / "data" / f"{name}.csv"
-        if not ref.is_file():
-            raise ConfigError(f"unknown published curve {name!r}")
-        path, text = str(ref), ref.read_text(encoding="utf-8")
-    return _parse_curve(Path(path).stem, text, path)
-
-
-def _parse_curve(name: str, text: str, path: str) -> PublishedCurve:
-    notes: list[str] = []
-    rows: list[tuple[float, float]] = []
-    skipped = 0
-    header_seen = False
-    for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not row or not "".join(row).strip():
-            continue
-        if row[0].lstrip().startswith("#"):
-            notes.append(",".join(row).lstrip("# ").rstrip())
-            continue
-        if not header_seen:
-            if tuple(c.strip() for c in row[:2]) != CURVE_HEADER:
-                raise ConfigError(f"expected the header {','.join(CURVE_HEADER)}", path=path,
-                                  line=lineno)
-            header_seen = True
-            continue
-        try:
-            hour, count = float(row[0]), float(row[1])
-        except (IndexError, ValueError):
-            skipped += 1
-            continue
-        if not (math.isfinite(hour) and math.isfinite(count) and count >= 0 and 0 <= hour <= 48):
-            skipped += 1
-            continue
-        rows.append((hour, count))
-    rows.sort()
-    if len(rows) < 2:
-        raise ConfigError("a published curve needs at least two readable rows", path=path)
-    return PublishedCurve(name=name, hours=tuple(h for h, _ in rows),
-                          infected=tuple(n for _, n in rows), notes=tuple(notes),
-                          skipped=skipped)
+__all__ = ["Calibration", "PublishedCurve", "apply", "fit_scenario", "log_error", "mean_field",
+           "published_curve", "simulated_median"]
 
 
 @dataclass(frozen=True)

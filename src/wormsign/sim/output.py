@@ -95,7 +95,8 @@ def plot(path: str, result: SimResult | Ensemble, published: Mapping[str, Any] |
     """A two-panel PNG: infected hosts over time, and new infections per minute.
 
     An :class:`Ensemble` is drawn as its median with a 5-95 % band. ``published`` may give
-    ``final_infected`` with ``by_hours`` and ``peak_new_per_min``: drawn as reference marks.
+    ``final_infected`` with ``by_hours``, ``peak_new_per_min`` and ``curve`` (the name of a
+    published cumulative curve, :mod:`wormsign.sim.curves`): drawn as reference marks.
     """
     import matplotlib
 
@@ -133,6 +134,14 @@ def plot(path: str, result: SimResult | Ensemble, published: Mapping[str, Any] |
         if "by_hours" in pub:
             ax1.axvline(pub["by_hours"], color="k", ls=":", lw=1,
                         label=f"published: within {pub['by_hours']} h")
+    start = sc.start_datetime()
+    if "curve" in pub and start is not None:
+        from wormsign.sim.curves import published_curve
+
+        pts = [(t, n) for t, n in published_curve(str(pub["curve"])).seconds_from(start)
+               if 0.0 <= t <= sc.duration_s]
+        ax1.plot([t / 3600.0 for t, _ in pts], [n for _, n in pts], "ko", ms=4,
+                 label="published: hosts infected by the hour")
     if "peak_new_per_min" in pub:
         ax2.axhline(pub["peak_new_per_min"], color="k", ls="--", lw=1,
                     label=f"published: peak above {pub['peak_new_per_min']:,}/min")
