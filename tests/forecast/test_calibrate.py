@@ -47,6 +47,12 @@ def test_curve_file_bad_rows_are_skipped_and_counted(tmp_path: Path) -> None:
     assert err.value.line == 1 and err.value.path == str(path)
     with pytest.raises(ConfigError):
         published_curve("no-such-curve")
+    path.write_bytes(b"hour_utc,infected_cumulative\n1,\xff\n")
+    with pytest.raises(ConfigError) as err:
+        published_curve(str(path))
+    assert err.value.path == str(path)
+    with pytest.raises(ConfigError):
+        published_curve(str(tmp_path / "missing.csv"))
 
 
 def test_apply_sets_fields_offsets_and_schedules() -> None:
@@ -63,6 +69,8 @@ def test_apply_sets_fields_offsets_and_schedules() -> None:
         apply(base, {"telescopes": 1.0})
     with pytest.raises(ConfigError):
         apply(base, {"removal_rate@soon": 1.0})
+    with pytest.raises(ConfigError):
+        apply(base, {"initial": float("nan")})
 
 
 def test_mean_field_is_the_logistic_without_removal() -> None:

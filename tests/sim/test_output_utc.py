@@ -78,3 +78,20 @@ def test_utc_column_fractional_seconds(tmp_path: Path) -> None:
     write_table(str(path), {"t": np.array([0.5, 1.0]), "n": np.array([1.0, 2.0])}, start=start)
     assert path.read_text(encoding="utf-8").splitlines() == [
         "t,utc,n", "0.5,2003-01-25T05:29:30.500Z,1", "1,2003-01-25T05:29:31.000Z,2"]
+
+
+def test_plot_draws_the_preset_published_curve(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import dataclasses
+
+    from wormsign.sim import load_preset, simulate
+    from wormsign.sim.output import plot
+    from wormsign.sim.presets import published_figures
+
+    sc = dataclasses.replace(load_preset("code-red-v2"), address_bits=24, vulnerable=1500,
+                             initial=1, step_s=60.0)
+    png = tmp_path / "cr.png"
+    pub = published_figures("code-red-v2")
+    assert pub["curve"] == "code-red-2001-07-19"
+    plot(str(png), simulate(sc, seed=1), published=pub)
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -62,7 +62,8 @@ class Calibration:
     with them applied. ``fitted`` is the simulator's median (over ``seeds``) at ``times_s``,
     ``residuals_pct`` is ``100 (fitted / observed - 1)`` per point, ``objective`` the mean
     squared log error there; ``surrogate_objective`` is the mean-field model's at its own
-    optimum. ``evaluations`` counts simulator evaluations (each ``len(seeds)`` runs).
+    optimum (NaN when that stage was skipped). ``evaluations`` counts simulator evaluations
+    (each ``len(seeds)`` runs).
     """
 
     scenario: Scenario
@@ -107,6 +108,8 @@ def apply(template: Scenario, values: Mapping[str, float]) -> Scenario:
     scheds = {s: dict(getattr(template, s)) for s in SCHEDULES}
     for name, value in values.items():
         _check_param(name)
+        if not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, not {value}")
         if name in INT_PARAMS:
             changes[name] = max(1, round(value))
         elif name in FIELDS:

@@ -10,7 +10,6 @@ midnight). ``code-red-2001-07-19`` is CAIDA's Code Red v2 curve (Moore, Shannon,
 from __future__ import annotations
 
 import csv
-import io
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,13 +49,14 @@ class PublishedCurve:
 
 def published_curve(name: str = "code-red-2001-07-19") -> PublishedCurve:
     """A packaged curve (``wormsign/sim/data/NAME.csv``) or a CSV file path with the header
-    ``hour_utc,infected_cumulative``."""
+    ``hour_utc,infected_cumulative``. Rows that cannot be read are skipped and counted; a file
+    without the header or with fewer than two good rows is a :class:`ConfigError`."""
     if name.endswith(".csv"):
+        from wormsign.fleet.files import MAX_SMALL_BYTES, read_limited
+        from wormsign.sim.population import decode_utf8
+
         path = name
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the curve: {exc}", path=path) from None
+        text = decode_utf8(read_limited(name, MAX_SMALL_BYTES, "curve"), name)
     else:
         ref = resources.files("wormsign.sim") / "data" / f"{name}.csv"
         if not ref.is_file():
@@ -70,12 +70,13 @@ def _parse_curve(name: str, text: str, path: str) -> PublishedCurve:
     rows: list[tuple[float, float]] = []
     skipped = 0
     header_seen = False
-    for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not row or not "".join(row).strip():
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
             continue
-        if row[0].lstrip().startswith("#"):
-            notes.append(",".join(row).lstrip("# ").rstrip())
+        if line.lstrip().startswith("#"):
+            notes.append(line.lstrip().lstrip("#").strip())
             continue
+        row = next(csv.reader([line]), [])
         if not header_seen:
             if tuple(c.strip() for c in row[:2]) != CURVE_HEADER:
                 raise ConfigError(f"expected the header {','.join(CURVE_HEADER)}", path=path,
