@@ -90,9 +90,20 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
+FROZEN_PRESETS: dict[str, dict[str, Any]] = {
+    # code-red-v2 as it stood when the golden file was written, before its parameters were
+    # fitted to CAIDA's curve (docs/code-red-fit.md): the golden runs pin the kernel, not
+    # the preset's values
+    "code-red-v2": {"name": "code-red-v2", "strategy": "uniform", "address_bits": 32,
+                    "vulnerable": 360_000, "scan_rate": 5.0, "initial": 10, "hours": 14.0,
+                    "start": "2001-07-19T10:00:00Z", "calendar": True,
+                    "telescopes": ("44.0.0.0/8",)},
+}
+
+
 def _shrunk_preset(name: str) -> Scenario:
     """The preset with 2^24 addresses and 1/256 of its hosts, capped at 2,000 output rows."""
-    sc = load_preset(name)
+    sc = Scenario(**FROZEN_PRESETS[name]) if name in FROZEN_PRESETS else load_preset(name)
     hours = min(sc.hours, 48.0)
     step = max(sc.output_step(), hours * 3600.0 / 2000.0)
     return dataclasses.replace(

@@ -32,11 +32,12 @@ def test_code_red_v2_lands_on_published_figures() -> None:
         s = simulate(sc, seed).summary()
         finals.append(s["final_infected"])
         peaks.append(s["peak_new_per_min"])
-    # about 359,000 infected within 14 hours, peak above 2,000 new infections per minute
-    assert min(finals) >= pub["final_infected"]
+    # about 359,000 infected by midnight UTC, peak about 2,000 new infections per minute (the
+    # hour-by-hour fit to CAIDA's curve is tests/sim/test_code_red_fit.py)
+    assert all(abs(f / pub["final_infected"] - 1) < 0.2 for f in finals)
     assert max(finals) <= sc.vulnerable
-    assert min(peaks) > pub["peak_new_per_min"]
-    assert max(peaks) < 1.5 * pub["peak_new_per_min"]
+    assert all(abs(p / pub["peak_new_per_min"] - 1) < 0.2 for p in peaks)
+    assert pub["curve"] == "code-red-2001-07-19"
 
 
 def test_slammer_doubling_and_coverage() -> None:

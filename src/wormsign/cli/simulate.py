@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         from wormsign.sim import output
 
         if args.out:
-            output.write_table(args.out, result.columns())
+            output.write_table(args.out, result.columns(), start=sc.start_datetime())
         if args.plot:
             pub = published_figures(args.preset) if args.preset else {}
             output.plot(args.plot, result, published=pub)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +21,61 @@ from wormsign.sim.result import SimResult
 F64 = npt.NDArray[np.float64]
 
 
-def write_table(path: str, columns: Mapping[str, F64]) -> None:
-    """Write equal-length columns to ``path``: Parquet for ``.parquet``/``.pq``, else CSV."""
+def utc_column(t: F64, start: datetime) -> npt.NDArray[np.str_]:
+    """ISO 8601 UTC instants (``2001-07-19T10:00:01Z``) ``t`` seconds after ``start``: whole
+    seconds when every ``t`` is whole, else milliseconds."""
+    t = np.asarray(t, dtype=np.float64)
+    whole = bool(np.all(np.isfinite(t) & (t == np.round(t))))
+    base = np.datetime64(start.astimezone(UTC).replace(tzinfo=None), "ms")
+    stamps = base + np.round(t * 1000.0).astype("timedelta64[ms]")
+    text = np.datetime_as_string(stamps, unit="s" if whole else "ms")
+    return np.char.add(text, "Z")
+
+
+def write_table(path: str, columns: Mapping[str, F64], start: datetime | None = None) -> None:
+    """Write equal-length columns to ``path``: Parquet for ``.parquet``/``.pq``, else CSV.
+
+    With ``start`` (the scenario's UTC start) a ``utc`` column follows ``t``: ISO 8601 text in
+    CSV, a UTC timestamp (milliseconds) in Parquet.
+    """
     p = Path(path)
     try:
         if p.suffix.lower() in (".parquet", ".pq"):
-            try:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-            except ImportError as exc:  # pragma: no cover - extra not installed
-                raise ConfigError("Parquet output needs pyarrow: pip install "
-                                  "'wormsign[parquet]'", path=path) from exc
-            pq.write_table(pa.table({k: np.asarray(v) for k, v in columns.items()}), str(p))
+            _write_parquet(path, columns, start)
             return
         names = list(columns)
         data = np.column_stack([np.asarray(columns[k], dtype=np.float64) for k in names])
+        utc = utc_column(columns["t"], start) if start is not None and "t" in columns else None
+        at = names.index("t") + 1 if utc is not None else -1
         with p.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(names)
-            for row in data:
-                w.writerow([_fmt(x) for x in row])
+            w.writerow([*names[:at], "utc", *names[at:]] if utc is not None else names)
+            for i, row in enumerate(data):
+                cells = [_fmt(x) for x in row]
+                if utc is not None:
+                    cells.insert(at, str(utc[i]))
+                w.writerow(cells)
     except BrokenPipeError:
         raise
     except OSError as exc:
         raise ConfigError(f"cannot write: {exc.strerror}", path=path) from exc
+
+
+def _write_parquet(path: str, columns: Mapping[str, F64], start: datetime | None) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # pragma: no cover - extra not installed
+        raise ConfigError("Parquet output needs pyarrow: pip install "
+                          "'wormsign[parquet]'", path=path) from exc
+    data: dict[str, Any] = {}
+    for k, v in columns.items():
+        data[k] = pa.array(np.asarray(v))
+        if k == "t" and start is not None:
+            ms = pa.array(np.round(np.asarray(v, dtype=np.float64) * 1000.0).astype(np.int64)
+                          + round(start.timestamp() * 1000.0))
+            data["utc"] = ms.cast(pa.timestamp("ms", tz="UTC"))
+    pq.write_table(pa.table(data), path)
 
 
 def _fmt(x: float) -> str:
@@ -63,7 +95,8 @@ def plot(path: str, result: SimResult | Ensemble, published: Mapping[str, Any] |
     """A two-panel PNG: infected hosts over time, and new infections per minute.
 
     An :class:`Ensemble` is drawn as its median with a 5-95 % band. ``published`` may give
-    ``final_infected`` with ``by_hours`` and ``peak_new_per_min``: drawn as reference marks.
+    ``final_infected`` with ``by_hours``, ``peak_new_per_min`` and ``curve`` (the name of a
+    published cumulative curve, :mod:`wormsign.sim.curves`): drawn as reference marks.
     """
     import matplotlib
 
@@ -101,6 +134,14 @@ def plot(path: str, result: SimResult | Ensemble, published: Mapping[str, Any] |
         if "by_hours" in pub:
             ax1.axvline(pub["by_hours"], color="k", ls=":", lw=1,
                         label=f"published: within {pub['by_hours']} h")
+    start = sc.start_datetime()
+    if "curve" in pub and start is not None:
+        from wormsign.sim.curves import published_curve
+
+        pts = [(t, n) for t, n in published_curve(str(pub["curve"])).seconds_from(start)
+               if 0.0 <= t <= sc.duration_s]
+        ax1.plot([t / 3600.0 for t, _ in pts], [n for _, n in pts], "ko", ms=4,
+                 label="published: hosts infected by the hour")
     if "peak_new_per_min" in pub:
         ax2.axhline(pub["peak_new_per_min"], color="k", ls="--", lw=1,
                     label=f"published: peak above {pub['peak_new_per_min']:,}/min")
