@@ -28,6 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import minimize
+from scipy.signal import lfilter
+from scipy.special import expit, xlogy
 
 from wormsign.forecast.observations import Observations
 from wormsign.forecast.priors import Prior
@@ -131,15 +134,11 @@ def _params(theta: F64, spec: _Spec, data: _Data) -> tuple[F64, F64, F64, F64]:
 
 
 def _infected(t: F64, k: float, tm: float, n: float) -> F64:
-    from scipy.special import expit
-
     return np.asarray(n * expit(k * (t - tm)), dtype=np.float64)
 
 
 def _seen(grid: F64, k: float, tm: float, n: float, delta: float) -> F64:
     """Expected sources first seen since ``grid[0]``, on the uniform ``grid``."""
-    from scipy.signal import lfilter
-
     inf = _infected(grid, k, tm, n)
     h = float(grid[1] - grid[0])
     x = delta * h
@@ -167,8 +166,6 @@ def _expected(data: _Data, k: float, tm: float, r: float,
 def _loglik(y: F64 | None, mu: F64 | None) -> float:
     if y is None or mu is None:
         return 0.0
-    from scipy.special import xlogy
-
     return float(np.sum(xlogy(y, mu) - mu))
 
 
@@ -226,16 +223,18 @@ def _starts(data: _Data, spec: _Spec) -> list[F64]:
 
 
 def _minimise(f: Callable[[F64], float], starts: list[F64]) -> tuple[F64, float]:
-    from scipy.optimize import minimize
-
+    """Nelder-Mead from each start, then a restart from the best (to leave a collapsed
+    simplex)."""
     best_x, best_f = starts[0], math.inf
     for x0 in starts:
         res = minimize(f, x0, method="Nelder-Mead",
-                       options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": 3000})
-        res = minimize(f, res.x, method="Nelder-Mead",
-                       options={"xatol": 1e-9, "fatol": 1e-9, "maxiter": 3000})
+                       options={"xatol": 1e-5, "fatol": 1e-3, "maxiter": 2000})
         if float(res.fun) < best_f:
             best_x, best_f = np.asarray(res.x, dtype=np.float64), float(res.fun)
+    res = minimize(f, best_x, method="Nelder-Mead",
+                   options={"xatol": 1e-7, "fatol": 1e-5, "maxiter": 2000})
+    if float(res.fun) < best_f:
+        best_x, best_f = np.asarray(res.x, dtype=np.float64), float(res.fun)
     return best_x, best_f
 
 
@@ -253,17 +252,28 @@ def _hessian(f: Callable[[F64], float], x: F64, step: float = 1e-4) -> F64:
     return h
 
 
+def _pearson(y: F64, mu: F64, dim: int) -> float:
+    """Dispersion of counts ``y`` around ``mu`` (at least 1): the largest Pearson ratio over
+    blocks of 1, 2, 4, ... intervals (at least 8 blocks), so that residuals that run in
+    streaks (a stochastic outbreak wanders around the mean curve) widen the intervals too."""
+    best, b = 1.0, 1
+    while y.size // b >= 8:
+        nb = y.size // b
+        yy = y[y.size - nb * b:].reshape(nb, b).sum(axis=1)
+        mm = mu[mu.size - nb * b:].reshape(nb, b).sum(axis=1)
+        dof = max(1, nb - dim) if b == 1 else nb
+        best = max(best, float(np.sum((yy - mm) ** 2 / mm)) / dof)
+        b *= 2
+    return best
+
+
 def _dispersion(data: _Data, spec: _Spec, theta: F64) -> tuple[float, float]:
-    """Pearson dispersion (at least 1) of each stream at ``theta``."""
+    """Dispersion (at least 1) of each stream at ``theta``."""
     k, tm, r, n = (float(v[0]) for v in _params(theta, spec, data))
     mu_s, mu_p = _expected(data, k, tm, r, n)
     out = []
     for y, mu in ((data.sources, mu_s), (data.probes, mu_p)):
-        if y is None or mu is None:
-            out.append(1.0)
-            continue
-        dof = max(1, y.size - spec.dim)
-        out.append(max(1.0, float(np.sum((y - mu) ** 2 / mu)) / dof))
+        out.append(1.0 if y is None or mu is None else _pearson(y, mu, spec.dim))
     return out[0], out[1]
 
 
@@ -305,6 +315,24 @@ def _lack(obs: Observations, data: _Data) -> str:
     if active < MIN_ACTIVE:
         return f"counts in only {active} intervals: too few to see growth"
     return ""
+
+
+def _chance(rng: np.random.Generator, k: F64, tm: F64, n: F64,
+            data: _Data) -> tuple[F64, F64]:
+    """Add the outbreak's own chance to parameter draws, which a deterministic curve leaves
+    out: (1) the growth rate of a birth process is known only to a relative variance of
+    1 / (infections seen happen), whatever the monitor (the curve is kept through the
+    current level); (2) from ``i`` infected hosts on, a growing population reaches a given
+    size with a time spread of about ``1 / (K sqrt(i))``."""
+    def level(kk: F64, tt: F64, t: float) -> F64:
+        return n / (1.0 + np.exp(np.clip(-kk * (t - tt), -700, 700)))
+
+    i_now = level(k, tm, data.now)
+    births = np.maximum(i_now - level(k, tm, data.t0), 1.0)
+    k2 = k * np.exp(rng.standard_normal(k.size) / np.sqrt(births))
+    tm2 = data.now - k * (data.now - tm) / k2
+    tm2 = tm2 + rng.standard_normal(k.size) / (k2 * np.sqrt(np.maximum(i_now, 1.0)))
+    return np.asarray(k2), np.asarray(tm2)
 
 
 def _estimates(k: F64, tm: F64, n: F64, now: float) -> dict[str, F64]:
@@ -386,6 +414,7 @@ def fit(obs: Observations, prior: Prior, *, horizon_s: float | None = None, seed
                                     method="eigh")
     k, tm, r, n = _params(theta, spec, data)
     n = np.minimum(n, SPACE / 2)
+    k, tm = _chance(rng, k, tm, n, data)
     best = [float(v[0]) for v in _params(result.theta, spec, data)]
     est = {key: Interval.from_samples(val, float(_estimates(
         np.array([best[0]]), np.array([best[1]]), np.array([best[3]]), data.now)[key][0]))
