@@ -60,7 +60,7 @@ class Outbreak:
     result: SimResult
 
     def truth(self) -> dict[str, float]:
-        t10, t50, t90 = self.result.threshold_times
+        _t10, t50, t90 = self.result.threshold_times
         return {"t50": t50, "t90": t90, "final_size": float(self.result.ever_infected[-1])}
 
 
@@ -109,7 +109,7 @@ def observe(ob: Outbreak, monitor: str, frac: float) -> Observations | None:
 # ------------------------------------------------------------------------- baselines
 def exp_baseline(obs: Observations, prior: Prior) -> dict[str, float]:
     """Exponential extrapolation of the observed cumulative sources."""
-    nan = {k: math.nan for k in TARGETS}
+    nan = dict.fromkeys(TARGETS, math.nan)
     if obs.new_sources is None:
         return nan
     cum = np.cumsum(obs.new_sources)
@@ -144,7 +144,7 @@ class PresetBaseline:
     def predict(self, obs: Observations, monitor: str) -> dict[str, float]:
         res = self.result
         cum_now = float(np.sum(obs.new_sources)) if obs.new_sources is not None else 0.0
-        nan = {k: math.nan for k in TARGETS}
+        nan = dict.fromkeys(TARGETS, math.nan)
         sources = res.telescopes[TELESCOPES[monitor][0]][1]
         hit = np.nonzero(sources >= cum_now)[0]
         if cum_now < 1 or hit.size == 0:

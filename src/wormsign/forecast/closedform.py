@@ -300,7 +300,7 @@ def _fit(data: _Data, spec: _Spec) -> _Fit | str:
     hess = (hess + hess.T) / 2
     if float(np.min(np.linalg.eigvalsh(hess))) <= 0:
         return "the likelihood is flat: the data do not pin the growth down"
-    return _Fit(theta, np.linalg.inv(hess), disp)
+    return _Fit(theta, np.asarray(np.linalg.inv(hess), dtype=np.float64), disp)
 
 
 def _lack(obs: Observations, data: _Data) -> str:

@@ -85,10 +85,9 @@ def prior_for(family: str | None, *, preset: str | None = None, scan_rate: float
         _check("scan_rate", scan_rate)
     if vulnerable is not None:
         _check("vulnerable", vulnerable)
-        if isinstance(vulnerable, float):
-            if not vulnerable.is_integer():
-                raise ConfigError(f"--vulnerable must be a whole number, not {vulnerable!r}")
-            vulnerable = int(vulnerable)
+        if not float(vulnerable).is_integer():
+            raise ConfigError(f"--vulnerable must be a whole number, not {vulnerable!r}")
+        vulnerable = int(vulnerable)
     sc = load_preset(preset)
     removal = bool(sc.removal_rate or sc.patch_rate or sc.reboot_rate)
     return Prior(
