@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import math
 import statistics
@@ -163,8 +164,7 @@ def forecaster(method: str) -> Callable[[Observations, str], Forecast]:
     api: Any = None
     if method == "auto":
         try:
-            from wormsign.forecast import api as api_mod
-            api = api_mod
+            api = importlib.import_module("wormsign.forecast.api")
         except ImportError:
             api = None
 

@@ -35,9 +35,13 @@ EARLY_VAR = 1.0
 WARMUP = 6
 """No alarm in the first intervals, while the filter learns the background."""
 LEVEL_VAR = 0.03
-"""Process variance of the log level per hour (lets a background level drift)."""
+"""Process variance of the log level per time unit (lets a background level drift)."""
 SLOPE_VAR = 1e-4
-"""Process variance of the growth (per hour) per hour (lets the growth change slowly)."""
+"""Process variance of the growth (per unit) per unit (lets the growth change slowly)."""
+UNIT_S = 3600.0
+UNIT_INTERVALS = 12
+"""The time unit: an hour, or 12 intervals when they are shorter (a Slammer-fast monitor
+counting per second is judged on its own time scale)."""
 BURST_VAR = 0.01
 """Least extra observation variance of the log count; more when the counts are bursty."""
 
@@ -65,8 +69,8 @@ def _burst(y: F64) -> F64:
 
 
 def _filter(y: F64, dt: F64) -> tuple[F64, F64]:
-    """Growth estimates (per hour) and their standard errors after each interval (``dt`` in
-    hours)."""
+    """Growth estimates (per time unit) and their standard errors after each interval
+    (``dt`` in time units)."""
     first = max(float(np.mean(y[: min(3, y.size)])), 0.1)
     x = np.array([math.log(first), 0.0])
     p = np.diag([4.0, 1.0])
@@ -95,7 +99,10 @@ def detect(obs: Observations) -> Alarm:
     """When ``obs`` first shows exponential growth, and how many sources had been seen then
     (``time`` NaN with a ``detail`` saying why when it never did)."""
     y, what = _series(obs)
-    slope, se = _filter(y, np.diff(obs.edges) / 3600.0)
+    widths = np.diff(obs.edges)
+    unit = min(UNIT_S, UNIT_INTERVALS * float(np.median(widths)))
+    slope, se = _filter(y, widths / unit)
+    slope, se = slope * 3600.0 / unit, se * 3600.0 / unit
     seen = np.cumsum(y)
     sources = (np.cumsum(obs.new_sources) if obs.new_sources is not None
                else np.zeros(y.size))
