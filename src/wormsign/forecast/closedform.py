@@ -317,22 +317,43 @@ def _lack(obs: Observations, data: _Data) -> str:
     return ""
 
 
-def _chance(rng: np.random.Generator, k: F64, tm: F64, n: F64,
-            data: _Data) -> tuple[F64, F64]:
-    """Add the outbreak's own chance to parameter draws, which a deterministic curve leaves
-    out: (1) the growth rate of a birth process is known only to a relative variance of
-    1 / (infections seen happen), whatever the monitor (the curve is kept through the
-    current level); (2) from ``i`` infected hosts on, a growing population reaches a given
-    size with a time spread of about ``1 / (K sqrt(i))``."""
-    def level(kk: F64, tt: F64, t: float) -> F64:
-        return n / (1.0 + np.exp(np.clip(-kk * (t - tt), -700, 700)))
+def _level(k: F64, tm: F64, n: F64, t: float) -> F64:
+    return np.asarray(n / (1.0 + np.exp(np.clip(-k * (t - tm), -700, 700))))
 
-    i_now = level(k, tm, data.now)
-    births = np.maximum(i_now - level(k, tm, data.t0), 1.0)
-    k2 = k * np.exp(rng.standard_normal(k.size) / np.sqrt(births))
-    tm2 = data.now - k * (data.now - tm) / k2
-    tm2 = tm2 + rng.standard_normal(k.size) / (k2 * np.sqrt(np.maximum(i_now, 1.0)))
-    return np.asarray(k2), np.asarray(tm2)
+
+def _chance(rng: np.random.Generator, draws: tuple[F64, F64, F64, F64], data: _Data,
+            spec: _Spec) -> tuple[F64, F64, F64, F64]:
+    """Add the outbreak's own chance to parameter draws ``(K, T, r, N)``, which a
+    deterministic curve leaves out, keeping each draw's curve through its current level:
+
+    1. the growth rate of a birth process is known only to a relative variance of
+       1 / (infections that happened in the evidence), whatever the monitor;
+    2. so the slowing that would tell the population apart is known only as well: without
+       probes to give the scan rate, log N gets at least the variance of the prior combined
+       with that of the slowing, ``2 / (births (I/N)^2)``;
+    3. from ``i`` infected hosts on, a growing population reaches a given size with a time
+       spread of about ``1 / (K sqrt(i))``.
+    """
+    k, tm, r, n = draws
+    i_now = np.minimum(_level(k, tm, n, data.now), n * (1 - 1e-9))
+    births = np.maximum(i_now - _level(k, tm, n, data.t0), 1.0)
+    if spec.mode != "both":
+        k2 = k * np.exp(rng.standard_normal(k.size) / np.sqrt(births))
+        tm = data.now - k * (data.now - tm) / k2
+        k = k2
+    if spec.mode == "free" and data.probes is None:
+        share = np.maximum(i_now / n, 1e-9)
+        curv = 2.0 / (births * share**2)
+        want = 1.0 / (1.0 / RATE_SIGMA**2 + 1.0 / curv)
+        n = np.minimum(n * np.exp(rng.standard_normal(k.size) * np.sqrt(want)), SPACE / 2)
+        share = np.minimum(i_now / n, 1 - 1e-9)
+        tm = data.now - np.log(share / (1.0 - share)) / k
+    if spec.mode == "rate":
+        n = np.minimum(k * SPACE / r, SPACE / 2)
+    elif spec.mode != "both":
+        r = k * SPACE / n
+    tm = tm + rng.standard_normal(k.size) / (k * np.sqrt(np.maximum(i_now, 1.0)))
+    return np.asarray(k), np.asarray(tm), np.asarray(r), np.asarray(n)
 
 
 def _estimates(k: F64, tm: F64, n: F64, now: float) -> dict[str, F64]:
@@ -413,8 +434,7 @@ def fit(obs: Observations, prior: Prior, *, horizon_s: float | None = None, seed
     theta = rng.multivariate_normal(result.theta, result.cov, size=max(20, samples),
                                     method="eigh")
     k, tm, r, n = _params(theta, spec, data)
-    n = np.minimum(n, SPACE / 2)
-    k, tm = _chance(rng, k, tm, n, data)
+    k, tm, r, n = _chance(rng, (k, tm, r, np.minimum(n, SPACE / 2)), data, spec)
     best = [float(v[0]) for v in _params(result.theta, spec, data)]
     est = {key: Interval.from_samples(val, float(_estimates(
         np.array([best[0]]), np.array([best[1]]), np.array([best[3]]), data.now)[key][0]))
