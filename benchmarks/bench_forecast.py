@@ -30,8 +30,10 @@ import dataclasses
 import importlib
 import json
 import math
+import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,11 +47,37 @@ from wormsign.sim import Scenario, SimResult, load_preset, simulate
 
 TELESCOPES = {"/8": ("44.0.0.0/8", 2**24), "/16": ("44.1.0.0/16", 2**16),
               "/32": ("44.2.3.4/32", 1)}
+SOURCES_ONLY = {"/8 sources": "/8", "/16 sources": "/16"}
+"""Extra monitors (``--monitors``): the same telescopes with the probe counts withheld, as
+when the evidence is the first-seen time of each source in a log."""
+MONITORS = ["/8", "/16", "/32"]
 FRACTIONS = (0.01, 0.05, 0.10)
 TARGETS = ("t50", "t90", "final_size")
 CASES = {"uniform": ("uniform", False), "uniform+removal": ("uniform", True),
          "local": ("local-preference", False), "local+removal": ("local-preference", True)}
 PRESET_OF = {"uniform": "code-red-v2", "local-preference": "code-red-ii"}
+GENERIC_REMOVAL = 0.3
+"""Removal rate (per hour) of the prior preset for the cases with removal: the forecaster is
+told that hosts are being removed, not how fast (the hidden rate differs per outbreak)."""
+
+
+def prior_presets(folder: str) -> dict[str, str]:
+    """Case -> the preset (name or YAML file) that serves as the forecast's prior: the
+    family's preset, plus a generic removal rate for the cases with removal."""
+    import yaml
+
+    out = {}
+    for case, (strategy, removal) in CASES.items():
+        name = PRESET_OF[strategy]
+        if removal:
+            data = load_preset(name).to_dict()
+            data.update(name=f"{name}+removal", removal_rate=[[0.0, GENERIC_REMOVAL]])
+            path = os.path.join(folder, f"{name}+removal.yaml")
+            with open(path, "w", encoding="utf-8") as fh:
+                yaml.safe_dump(data, fh)
+            name = path
+        out[case] = name
+    return out
 SPACE = float(2**32)
 
 
@@ -93,6 +121,9 @@ def make_outbreak(case: str, seed: int) -> Outbreak | None:
 
 def observe(ob: Outbreak, monitor: str, frac: float) -> Observations | None:
     """What ``monitor`` saw up to the step in which ``frac`` of the population was infected."""
+    if monitor in SOURCES_ONLY:
+        obs = observe(ob, SOURCES_ONLY[monitor], frac)
+        return None if obs is None else dataclasses.replace(obs, probes=None)
     res = ob.result
     hit = np.nonzero(res.ever_infected >= frac * ob.scenario.vulnerable)[0]
     if hit.size == 0:
@@ -146,7 +177,7 @@ class PresetBaseline:
         res = self.result
         cum_now = float(np.sum(obs.new_sources)) if obs.new_sources is not None else 0.0
         nan = dict.fromkeys(TARGETS, math.nan)
-        sources = res.telescopes[TELESCOPES[monitor][0]][1]
+        sources = res.telescopes[TELESCOPES[SOURCES_ONLY.get(monitor, monitor)][0]][1]
         hit = np.nonzero(sources >= cum_now)[0]
         if cum_now < 1 or hit.size == 0:
             return nan
@@ -180,18 +211,19 @@ def _ape(pred: float, truth: float) -> float:
     return abs(pred - truth) / abs(truth) if math.isfinite(pred) else math.inf
 
 
-def evaluate(outbreaks: list[Outbreak], methods: list[str]) -> list[dict[str, Any]]:
+def evaluate(outbreaks: list[Outbreak], methods: list[str],
+             preset_of: dict[str, str]) -> list[dict[str, Any]]:
     """One record per (outbreak, monitor, fraction, method) with predictions and truth."""
     rows: list[dict[str, Any]] = []
     presets: dict[str, PresetBaseline] = {}
     fitters = {m: forecaster(m) for m in methods}
     for ob in outbreaks:
-        preset = PRESET_OF[ob.scenario.strategy]
+        preset = preset_of[ob.case]
         if preset not in presets:
             presets[preset] = PresetBaseline(preset)
         prior = prior_for(None, preset=preset)
         truth = ob.truth()
-        for monitor in TELESCOPES:
+        for monitor in MONITORS:
             for frac in FRACTIONS:
                 obs = observe(ob, monitor, frac)
                 if obs is None:
@@ -218,7 +250,7 @@ def summarise(rows: list[dict[str, Any]], methods: list[str]) -> list[dict[str, 
     first forecast method answered."""
     out = []
     keys = sorted({(r["case"], r["monitor"], r["at"]) for r in rows},
-                  key=lambda k: (list(CASES).index(k[0]), list(TELESCOPES).index(k[1]), k[2]))
+                  key=lambda k: (list(CASES).index(k[0]), MONITORS.index(k[1]), k[2]))
     lead = methods[0]
     for case, mon, at in keys:
         group = [r for r in rows if (r["case"], r["monitor"], r["at"]) == (case, mon, at)]
@@ -335,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outbreaks", type=int, default=None, help="outbreaks per case (20)")
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
     ap.add_argument("--methods", default="auto", help="comma-separated: auto, closed-form")
+    ap.add_argument("--monitors", default=",".join(MONITORS),
+                    help="comma-separated: " + ", ".join([*TELESCOPES, *SOURCES_ONLY]))
     ap.add_argument("--json", dest="json_path", default=None, help="write the figures here")
     args = ap.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
@@ -342,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(c not in CASES for c in cases) or any(m not in ("auto", "closed-form")
                                                   for m in methods):
         ap.error("unknown case or method")
+    monitors = [m for m in args.monitors.split(",") if m]
+    if any(m not in TELESCOPES and m not in SOURCES_ONLY for m in monitors):
+        ap.error("unknown monitor")
+    MONITORS[:] = monitors
     per_case = args.outbreaks or (4 if args.quick else 20)
     t_start = time.perf_counter()
     outbreaks: list[Outbreak] = []
@@ -354,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 outbreaks.append(ob)
     t_sim = time.perf_counter() - t_start
-    rows = evaluate(outbreaks, methods)
+    with tempfile.TemporaryDirectory() as folder:
+        rows = evaluate(outbreaks, methods, prior_presets(folder))
     summary = summarise(rows, methods)
     fit48 = time_48(next(o for o in outbreaks)) if outbreaks else math.nan
     print(f"{len(outbreaks)} outbreaks ({per_case} per case, {dropped} that never reached 90 % "
