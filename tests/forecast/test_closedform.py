@@ -152,3 +152,19 @@ def test_same_seed_same_forecast() -> None:
     a = fit(obs, prior_for("code-red"), seed=4)
     b = fit(obs, prior_for("code-red"), seed=4)
     assert a.to_json() == b.to_json()
+
+
+def test_evidence_after_now_is_not_used() -> None:
+    obs = model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=50, seed=7)
+    assert obs.new_sources is not None and obs.probes is not None
+    spoiled_s = obs.new_sources.copy()
+    spoiled_s[40:] = 0.0
+    spoiled_p = obs.probes.copy()
+    spoiled_p[40:] = 0.0
+    cut = Observations(monitor=obs.monitor, timebase=obs.timebase, edges=obs.edges,
+                       new_sources=spoiled_s, probes=spoiled_p, now=float(obs.edges[40]))
+    head = Observations(monitor=obs.monitor, timebase=obs.timebase, edges=obs.edges[:41],
+                        new_sources=obs.new_sources[:40], probes=obs.probes[:40])
+    a, b = fit(cut, prior_for("code-red"), seed=2), fit(head, prior_for("code-red"), seed=2)
+    assert a.ok and b.ok
+    assert a.estimates["t50"] == b.estimates["t50"]
