@@ -335,6 +335,35 @@ def time_48(ob: Outbreak) -> float:
     return statistics.median(times)
 
 
+def alarm_table(outbreaks: list[Outbreak]) -> tuple[str, dict[str, Any]]:
+    """When the early warning fired, as the share of the population infected by then, per
+    case and monitor (observations up to 50 % infected)."""
+    from wormsign.forecast.alarm import detect
+
+    shares: dict[tuple[str, str], list[float]] = {}
+    for ob in outbreaks:
+        for monitor in MONITORS:
+            obs = observe(ob, monitor, 0.5)
+            if obs is None:
+                continue
+            alarm = detect(obs)
+            share = math.inf
+            if math.isfinite(alarm.time):
+                j = int(np.searchsorted(ob.result.t, alarm.time))
+                share = float(ob.result.ever_infected[j]) / ob.scenario.vulnerable
+            shares.setdefault((ob.case, monitor), []).append(share)
+    lines = ["| case | monitor | fired | median share infected | worst |", "|---|---|---|---|---|"]
+    doc = {}
+    for (case, monitor), vals in shares.items():
+        fired = [v for v in vals if math.isfinite(v)]
+        med = statistics.median(vals)
+        lines.append(f"| {case} | {monitor} | {len(fired)}/{len(vals)} | {_pct(med)} "
+                     f"| {_pct(max(vals))} |")
+        doc[f"{case} {monitor}"] = {"fired": len(fired), "of": len(vals), "median": med,
+                                    "worst": max(vals)}
+    return "\n".join(lines), doc
+
+
 def bars(summary: list[dict[str, Any]], methods: list[str]) -> list[str]:
     """The issue's bars that were missed."""
     missed = []
@@ -401,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.perf_counter() - t_start - t_sim:.1f} s")
     print(table(summary))
     print(f"\nclosed-form fit of a 48-point series: {fit48:.3f} s (bar 1 s)")
+    alarms, alarm_doc = alarm_table(outbreaks)
+    print("\nearly warning (alarm.detect):\n" + alarms)
     missed = bars(summary, methods)
     if fit48 > 1.0:
         missed.append(f"48-point fit took {fit48:.2f} s")
@@ -409,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_path:
         doc = {"outbreaks": len(outbreaks), "per_case": per_case, "dropped": dropped,
                "methods": methods, "fit48_s": fit48, "summary": summary, "missed": missed,
+               "alarm": alarm_doc,
                "rows": rows}
         with open(args.json_path, "w", encoding="utf-8") as fh:
             json.dump(_clean(doc), fh, indent=1)
