@@ -23,6 +23,8 @@ STATUSES = ("ok", "not-enough-evidence")
 TIME_KEYS = ("t50", "t90", "peak_time")
 """Estimates that are instants (written in the input's time base)."""
 COUNT_KEYS = ("infected_now", "final_size", "peak_new_per_min")
+PARAM_TIME_KEYS = ("midpoint",)
+"""Parameters that are instants (written in the input's time base too)."""
 
 
 def _num(x: float, digits: int = 6) -> float | None:
@@ -146,7 +148,8 @@ class Forecast:
         }
         if not self.ok:
             return out
-        out["params"] = {k: v.json() for k, v in self.params.items()}
+        out["params"] = {k: v.json(tb if k in PARAM_TIME_KEYS else None)
+                         for k, v in self.params.items()}
         for key, iv in self.estimates.items():
             out[key] = iv.json(tb if key in TIME_KEYS else None)
         out["hosts"] = [{"host": h.host, "address": h.address,
