@@ -560,18 +560,41 @@ refined between steps anyway)."""
 MAX_ROWS = 4000
 
 
+MAX_GROWTH_PER_STEP = 0.1
+"""A fixed internal step (cheaper than the adaptive one) is used when the observations grow
+by at most this much per output step."""
+
+
+def observed_growth(obs: Observations) -> float:
+    """Rough growth rate (per second) of the cumulative counts over their last eighth-fold
+    rise (NaN when there is too little to tell)."""
+    counts = obs.new_sources if obs.new_sources is not None else obs.probes
+    assert counts is not None
+    cum = np.cumsum(np.asarray(counts, dtype=np.float64))
+    if cum[-1] <= 0:
+        return math.nan
+    i = int(np.searchsorted(cum, max(cum[-1] / 8.0, 1.0)))
+    span = float(obs.edges[-1] - obs.edges[i + 1])
+    return math.log(cum[-1] / cum[i]) / span if span > 0 and cum[i] > 0 else math.nan
+
+
 def run_template(base: Scenario, obs: Observations, block: str,
                  horizon_s: float) -> Scenario:
-    """``base`` watched through ``block``, long enough for the lead-up (the base's own
+    """``base`` watched through ``block``, long enough for a lead-up (half the base's own
     duration), the evidence and the horizon, on a coarse output grid (a step no longer than
-    the typical observation interval where the row limit allows)."""
+    the typical observation interval where the row limit allows), with that step as a fixed
+    internal step too when the observed growth per step is small."""
     span = obs.end - float(obs.edges[0])
-    hours = min((base.duration_s + span + horizon_s) / 3600.0, MAX_HOURS)
+    hours = min((base.duration_s / 2.0 + span + horizon_s) / 3600.0, MAX_HOURS)
     typical = max(NICE_STEPS[0], float(np.median(np.diff(obs.edges))))
     fits = [s for s in NICE_STEPS if hours * 3600.0 / s <= MAX_ROWS] or [NICE_STEPS[-1]]
     fine = [s for s in fits if s <= typical]
     step = fine[-1] if fine else fits[0]
-    return dataclasses.replace(base, telescopes=(block,), hours=hours, step_s=step)
+    dt = base.dt_s
+    growth = observed_growth(obs)
+    if dt is None and math.isfinite(growth) and growth * step <= MAX_GROWTH_PER_STEP:
+        dt = step
+    return dataclasses.replace(base, telescopes=(block,), hours=hours, step_s=step, dt_s=dt)
 
 
 def evidence_problem(obs: Observations) -> str | None:
@@ -685,9 +708,10 @@ def assemble(obs: Observations, fitted: Fitted, target: Target, total: int,
 
 
 def default_horizon(obs: Observations, template: Scenario) -> float:
-    """The scenario's own duration, at least twice the evidence's span and six hours."""
+    """A day (or the scenario's own duration when shorter), at least twice the evidence's
+    span and six hours."""
     span = obs.end - float(obs.edges[0])
-    return max(template.duration_s, 2.0 * span, 6 * 3600.0)
+    return max(min(template.duration_s, 24 * 3600.0), 2.0 * span, 6 * 3600.0)
 
 
 def fit(obs: Observations, prior: PriorLike, *, horizon_s: float | None = None,
@@ -719,7 +743,8 @@ def fit(obs: Observations, prior: PriorLike, *, horizon_s: float | None = None,
     space = make_space(prior, template, obs.sources_total)
     target = make_target(obs, horizon)
     notes = [f"simulated {template.strategy} spread ({scenario.name}), monitor as telescope "
-             f"{block}, {template.hours:.3g} h per run at {template.output_step():g} s steps; "
+             f"{block}, {template.hours:.3g} h per run at {template.output_step():g} s steps"
+             f"{' (fixed)' if template.dt_s else ''}; "
              "each run's start is aligned to the observations by the shift that fits best"]
     if block_note:
         notes.append(block_note)
