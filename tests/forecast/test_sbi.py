@@ -195,3 +195,15 @@ def test_dask_scheduler_gives_the_local_result(
                                   dashboard_address=None) as cluster:
         on_dask = _fit(obs, scheduler=cluster.scheduler_address).to_json()
     assert on_dask == _fit(obs).to_json()
+
+
+def test_long_series_are_merged_exactly() -> None:
+    n = 5000
+    new = np.ones(n)
+    obs = Observations(monitor=Monitor(2**24, (BLOCK,)), timebase=TimeBase(),
+                       edges=np.arange(0.0, n + 1.0), new_sources=new, probes=2 * new)
+    target = sbi.make_target(obs, 3600.0)
+    assert target.sources is not None and target.probes is not None
+    assert target.sources.size == target.probes.size <= sbi.MAX_POINTS
+    assert target.sources[-1] == n and target.probes.sum() == 2 * n
+    assert np.all(np.diff(target.ends_back) < 0) and target.ends_back[-1] == 0.0

@@ -55,6 +55,8 @@ e at every point), no simulated outbreak resembles the observations."""
 MAX_SPREAD = 100.0
 """Accepted runs whose infected_now p95 / p5 exceeds this disagree too much to report."""
 CURVE_POINTS = 200
+MAX_POINTS = 300
+"""Longer series are compared at this many interval ends (neighbours merged)."""
 REFINE = 24
 """The best shift on the output grid is refined to 1/12 of a step between its neighbours."""
 SCAN_SIGMA = 1.0
@@ -546,10 +548,18 @@ def make_target(obs: Observations, horizon_s: float) -> Target:
     """The observations relative to their end, and the curve grid up to now + horizon."""
     end = obs.end
     edges = np.asarray(obs.edges, dtype=np.float64)
+    # at most MAX_POINTS intervals: merge neighbours (cumulative counts stay exact)
+    keep = np.unique(np.linspace(0, edges.size - 1, min(edges.size, MAX_POINTS + 1))
+                     .round().astype(np.int64))
     src = None
     if obs.new_sources is not None:
-        src = np.cumsum(np.asarray(obs.new_sources, dtype=np.float64))
-    probes = None if obs.probes is None else np.asarray(obs.probes, dtype=np.float64)
+        cum = np.concatenate(([0.0], np.cumsum(np.asarray(obs.new_sources, dtype=np.float64))))
+        src = cum[keep][1:]
+    probes = None
+    if obs.probes is not None:
+        cum_p = np.concatenate(([0.0], np.cumsum(np.asarray(obs.probes, dtype=np.float64))))
+        probes = np.diff(cum_p[keep])
+    edges = edges[keep]
     grid = np.linspace(float(edges[0]) - end, horizon_s, CURVE_POINTS)
     return Target(end - edges[1:], end - edges[:-1], src, probes, grid, horizon_s)
 
