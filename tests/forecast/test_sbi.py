@@ -207,3 +207,16 @@ def test_long_series_are_merged_exactly() -> None:
     assert target.sources.size == target.probes.size <= sbi.MAX_POINTS
     assert target.sources[-1] == n and target.probes.sum() == 2 * n
     assert np.all(np.diff(target.ends_back) < 0) and target.ends_back[-1] == 0.0
+
+
+def test_accept_keeps_the_closest_runs_with_enough_effective_weight() -> None:
+    dist = np.array([0.5, 0.1, math.inf, 0.3, 0.2] * 10)
+    w = np.ones(dist.size) / dist.size
+    idx, tol = sbi.accept(dist, w, 50)
+    assert idx.size == sbi.MIN_EFFECTIVE
+    assert np.all(dist[idx] <= tol) and tol == 0.2
+    # runs the importance weights rule out (weight 0) are never accepted: the tolerance grows
+    w2 = np.where(dist == 0.1, 0.0, w)
+    idx2, tol2 = sbi.accept(dist, w2 / w2.sum(), 50)
+    assert idx2.size == sbi.MIN_EFFECTIVE and tol2 == 0.3
+    assert not np.any(dist[idx2] == 0.1)

@@ -44,6 +44,7 @@ from wormsign.forecast.result import Curve, Forecast, Interval
 from wormsign.sim.scenario import LIMITS, MAX_HOURS, Scenario, check_runs
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 METHOD = "simulation"
 MIN_SOURCES = 10
 """Fewer distinct sources than this (or fewer than :data:`MIN_ACTIVE` intervals with any)
@@ -156,19 +157,21 @@ def _interp(x: F64, t: F64, y: F64) -> F64:
 
 
 def profile_shift(t: F64, seen: F64, probes: F64, target: Target) -> tuple[float, float]:
-    """(smallest distance, ``now`` in simulation time) over every shift on the output grid,
-    refined between the best one's neighbours.
+    """(smallest distance, ``now`` in simulation time) over every shift on the output grid
+    that leaves the horizon inside the run, refined between the best one's neighbours.
 
     ``seen`` is the cumulative distinct sources at each step end ``t``; ``probes`` the
     monitor's probes per step. The distance is the root mean square of log1p differences of
     cumulative sources at the interval ends and of probes per interval, each averaged over
     its intervals, the two averaged when both were observed.
     """
-    dist = _distances(t, seen, probes, target, t)
+    # now + horizon must stay inside the run, or its forecast would be cut short
+    last = max(1, int(np.searchsorted(t, t[-1] - target.horizon_s, side="right")))
+    dist = _distances(t, seen, probes, target, t[:last])
     j = int(np.argmin(dist))
     # refine between the neighbouring grid points (the observations may be finer)
     lo = float(t[j - 1]) if j > 0 else 0.0
-    hi = float(t[min(j + 1, t.size - 1)])
+    hi = float(t[min(j + 1, last - 1)])
     fine = np.linspace(lo, hi, REFINE + 1)
     fdist = _distances(t, seen, probes, target, fine)
     k = int(np.argmin(fdist))
@@ -194,17 +197,23 @@ def _distances(t: F64, seen: F64, probes: F64, target: Target, nows: F64) -> F64
     return np.asarray(np.sqrt(np.mean(np.vstack(parts), axis=0)), dtype=np.float64)
 
 
+def _within(dt: float, horizon_s: float) -> float:
+    """A time relative to now, +inf when not reached by now + horizon."""
+    return dt if math.isfinite(dt) and dt <= horizon_s else math.inf
+
+
 def _values(res: Any, now_sim: float, horizon_s: float) -> tuple[dict[str, float], float]:
-    """A run's estimates (times relative to now, +inf when not reached) and growth/hour."""
+    """A run's estimates (times relative to now, +inf when not reached within the horizon;
+    ``final_size`` at now + horizon; ``peak_new_per_min`` the run's peak) and growth/hour."""
     t10, t50, t90 = res.threshold_times
     peak, peak_t = res.peak()
     end = float(res.t[-1])
     at_end = min(now_sim + horizon_s, end)
     vals = {
         "infected_now": float(_interp(np.array([now_sim]), res.t, res.ever_infected)[0]),
-        "t50": t50 - now_sim if math.isfinite(t50) else math.inf,
-        "t90": t90 - now_sim if math.isfinite(t90) else math.inf,
-        "peak_time": peak_t - now_sim if math.isfinite(peak_t) else math.inf,
+        "t50": _within(t50 - now_sim, horizon_s),
+        "t90": _within(t90 - now_sim, horizon_s),
+        "peak_time": _within(peak_t - now_sim, horizon_s),
         "final_size": float(_interp(np.array([at_end]), res.t, res.ever_infected)[0]),
         "peak_new_per_min": float(peak),
     }
@@ -450,20 +459,19 @@ def smc(space: Space, runner: Runner, runs: int, seed: int) -> tuple[F64, list[R
     return xs, results, w
 
 
-def accept(dist: F64, w: F64, runs: int) -> tuple[F64, float]:
+def accept(dist: F64, w: F64, runs: int) -> tuple[I64, float]:
     """Indices within the adaptive tolerance (the smallest distance that keeps
     ``max(MIN_EFFECTIVE, runs / 10)`` effective runs) and that tolerance."""
     finite = np.flatnonzero(np.isfinite(dist) & (w > 0))
     if finite.size == 0:
-        return np.zeros(0), math.inf
+        return np.zeros(0, dtype=np.int64), math.inf
     order = finite[np.argsort(dist[finite], kind="stable")]
     cw = np.cumsum(w[order])
     cw2 = np.cumsum(w[order] ** 2)
     ess = cw * cw / np.maximum(cw2, 1e-300)
     need = min(max(MIN_EFFECTIVE, runs / 10.0), float(ess[-1]))
-    k = int(np.searchsorted(ess, need - 1e-9)) + 1
-    k = min(max(k, 1), order.size)
-    return order[:k].astype(np.float64), float(dist[order[k - 1]])
+    k = int(np.flatnonzero(ess >= need - 1e-9)[0]) + 1
+    return order[:k].astype(np.int64), float(dist[order[k - 1]])
 
 
 # ---------------------------------------------------------------------------- executors
@@ -684,8 +692,7 @@ def assemble(obs: Observations, fitted: Fitted, target: Target, total: int,
              notes: list[str], prior: PriorLike, seed: int) -> Forecast:
     """The forecast from the accepted runs (or not-enough-evidence with the reason)."""
     dist = np.array([r.distance for r in fitted.runs])
-    idx_f, tol = accept(dist, fitted.w, total)
-    idx = idx_f.astype(np.int64)
+    idx, tol = accept(dist, fitted.w, total)
     base: dict[str, Any] = {"observations": obs, "method": METHOD,
                             "preset": prior.preset, "seed": seed}
     if idx.size == 0 or not math.isfinite(tol) or float(np.min(dist[idx])) > MAX_DISTANCE:
