@@ -220,3 +220,21 @@ def test_accept_keeps_the_closest_runs_with_enough_effective_weight() -> None:
     idx2, tol2 = sbi.accept(dist, w2 / w2.sum(), 50)
     assert idx2.size == sbi.MIN_EFFECTIVE and tol2 == 0.3
     assert not np.any(dist[idx2] == 0.1)
+
+
+def test_run_template_follows_the_observation_interval() -> None:
+    def obs_with(interval: float, new: list[float]) -> Observations:
+        edges = np.arange(len(new) + 1) * interval
+        return Observations(monitor=Monitor(2**24, (BLOCK,)), timebase=TimeBase(),
+                            edges=edges, new_sources=np.array(new), probes=None)
+
+    fast = obs_with(10.0, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+    tpl = sbi.run_template(TEMPLATE, fast, BLOCK, 3600.0)
+    # as fine as the row limit allows; 7 % growth a second: adaptive internal steps
+    assert tpl.step_s is not None and 10.0 <= tpl.step_s <= 30.0 and tpl.dt_s is None
+    assert tpl.duration_s / tpl.step_s <= sbi.MAX_ROWS
+    assert tpl.telescopes == (BLOCK,)
+    assert tpl.duration_s >= 3600.0 + 60.0
+    slow = obs_with(600.0, [100.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    tpl = sbi.run_template(TEMPLATE, slow, BLOCK, 3600.0)
+    assert tpl.step_s == 600.0 and tpl.dt_s == 600.0  # slow growth: the cheap fixed step

@@ -572,9 +572,9 @@ def make_target(obs: Observations, horizon_s: float) -> Target:
     return Target(end - edges[1:], end - edges[:-1], src, probes, grid, horizon_s)
 
 
-NICE_STEPS = (60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
-"""Output steps: finer than a minute costs a run more than it gains (the shift is
-refined between steps anyway)."""
+NICE_STEPS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+"""Output steps: the largest no longer than the typical observation interval (a finer step
+costs a run more and gains little, since the shift is refined between steps anyway)."""
 MAX_ROWS = 4000
 
 
