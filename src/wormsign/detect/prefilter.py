@@ -210,46 +210,75 @@ def _newlines(chunk: bytes) -> npt.NDArray[np.intp]:
     return np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10)
 
 
-def candidate_lines(pf: Prefilter, chunk: bytes) -> Candidates:
-    """Scan ``chunk`` once for every keyword; the flagged lines and their rule masks.
+@dataclass(frozen=True)
+class CandidateArrays:
+    """:class:`Candidates` as numpy arrays (``line``, ``start``, ``end``: int64; ``mask``:
+    uint64, or Python ints in an object array when the pack has more than 63 rules), for a
+    pack whose rules all have keywords."""
+
+    line: npt.NDArray[np.int64]
+    start: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    mask: npt.NDArray[np.uint64] | npt.NDArray[np.object_]
+    newlines: npt.NDArray[np.intp]
+
+
+def candidate_arrays(pf: Prefilter, chunk: bytes) -> CandidateArrays:
+    """The flagged lines of ``chunk`` as arrays (the keyword lines only: the lines of rules
+    without keywords are added by :func:`candidate_lines`).
 
     Hyperscan reports each match's end; the matches are then grouped into lines with numpy
     (no Python work per line except the one call per match)."""
     nl = _newlines(chunk)
-    n_lines = len(nl) + (1 if chunk and not chunk.endswith(b"\n") else 0)
     hits: list[int] = []
+    npat = max(len(pf._triggers), 1)
     if pf._db is not None:
-        npat = len(pf._triggers)
         app = hits.append
 
         def on_match(pid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
             app(to * npat + pid)
 
         pf._db.scan(chunk, match_event_handler=on_match)
-    if hits:
-        code = np.array(hits, dtype=np.int64)
-        to, pid = np.divmod(code, npat)
-        li = np.searchsorted(nl, to - 1)
-        order = np.argsort(li, kind="stable")
-        li, pid = li[order], pid[order]
-        first = np.flatnonzero(np.concatenate(([True], li[1:] != li[:-1])))
-        lines = li[first]
-        masks = np.bitwise_or.reduceat(pf._masks[pid], first)
-    else:
-        lines = np.zeros(0, np.intp)
-        masks = pf._masks[:0]
-    line_l: list[int] = lines.tolist()
-    mask_l: list[int] = [int(m) for m in masks.tolist()]
+    if not hits:
+        empty = np.zeros(0, np.int64)
+        return CandidateArrays(empty, empty, empty, pf._masks[:0], nl)
+    code = np.array(hits, dtype=np.int64)
+    to, pid = np.divmod(code, npat)
+    li = np.searchsorted(nl, to - 1)
+    order = np.argsort(li, kind="stable")
+    li, pid = li[order], pid[order]
+    first = np.flatnonzero(np.concatenate(([True], li[1:] != li[:-1])))
+    lines = li[first].astype(np.int64)
+    masks = np.bitwise_or.reduceat(pf._masks[pid], first)
+    starts = np.zeros(len(lines), np.int64)
+    inner = lines > 0
+    starts[inner] = nl[lines[inner] - 1] + 1
+    ends = np.full(len(lines), len(chunk), np.int64)
+    inside = lines < len(nl)
+    ends[inside] = nl[lines[inside]]
+    return CandidateArrays(lines, starts, ends, masks, nl)
+
+
+def candidate_lines(pf: Prefilter, chunk: bytes) -> Candidates:
+    """Scan ``chunk`` once for every keyword; the flagged lines and their rule masks
+    (:func:`candidate_arrays` as lists, with every non-empty line when some rule has no
+    keywords)."""
+    arr = candidate_arrays(pf, chunk)
+    nl = arr.newlines
+    line_l: list[int] = arr.line.tolist()
+    mask_l: list[int] = [int(m) for m in arr.mask.tolist()]
+    start_l: list[int] = arr.start.tolist()
+    end_l: list[int] = arr.end.tolist()
     if pf.always:
+        n_lines = len(nl) + (1 if chunk and not chunk.endswith(b"\n") else 0)
         by_line = dict(zip(line_l, mask_l, strict=True))
         line_l = list(range(n_lines))
         mask_l = [pf.always_mask | by_line.get(i, 0) for i in line_l]
-    starts = np.concatenate(([0], nl + 1))
-    ends = np.concatenate((nl, [len(chunk)]))
-    idx = np.array(line_l, dtype=np.intp)
-    start_l: list[int] = starts[idx].tolist() if line_l else []
-    end_l: list[int] = ends[idx].tolist() if line_l else []
-    if pf.always:  # skip empty lines, as candidates() does
+        starts = np.concatenate(([0], nl + 1))
+        ends = np.concatenate((nl, [len(chunk)]))
+        idx = np.array(line_l, dtype=np.intp)
+        start_l = starts[idx].tolist() if line_l else []
+        end_l = ends[idx].tolist() if line_l else []
         keep = [i for i, (s, e) in enumerate(zip(start_l, end_l, strict=True)) if e > s]
         line_l = [line_l[i] for i in keep]
         start_l = [start_l[i] for i in keep]

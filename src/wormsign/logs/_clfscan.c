@@ -77,9 +77,189 @@ static PyObject *validate(PyObject *self, PyObject *args)
     return Py_BuildValue("nnN", lines, bad, bad_list);
 }
 
+
+/* ---- access_fields: the per-line work of the detection core for flagged lines ----
+ *
+ * access_fields(buf, starts, ends, prefix_tokens, out) -> number of distinct request texts
+ *
+ * starts, ends: int64 arrays (byte offsets of the lines to read, end at the newline);
+ * out: a writable int64 array of 8 * len(starts) values, row i:
+ *   [0] request-text id: dense, numbered in order of first appearance, of the text after
+ *       '] "' (with the vhost when prefix_tokens is 4); -1 when the line does not have the
+ *       shape the fast reader takes (the caller then reads it the general way)
+ *   [1] source key: -2 - the address number for canonical dotted IPv4, NEED otherwise
+ *   [2] time in microseconds since the epoch, NO_TIME, or NEED (not the usual form)
+ *   [3], [4] the source token's start and end; [5] the time token's start (its '[');
+ *   [6] where the request text starts (after '] "'); [7] the line's end without its '\r's.
+ * This mirrors ChunkScanner._scan_access and ChunkScanner._clf_time in
+ * wormsign/detect/chunkscan.py, which are the reference and the fallback.
+ */
+#include <stdint.h>
+
+#define NEED (INT64_MIN + 1)
+#define NO_TIME INT64_MIN
+
+static int64_t ipv4_key(const unsigned char *s, const unsigned char *e)
+{
+    uint32_t num = 0;
+    for (int k = 0; k < 4; k++) {
+        const unsigned char *d = s;
+        unsigned v = 0;
+        while (s < e && *s >= '0' && *s <= '9' && s - d < 4) { v = v * 10 + (*s - '0'); s++; }
+        Py_ssize_t len = s - d;
+        if (len == 0 || len > 3 || (len > 1 && *d == '0') || v > 255) return NEED;
+        num = (num << 8) | v;
+        if (k < 3) {
+            if (s >= e || *s != '.') return NEED;
+            s++;
+        }
+    }
+    if (s != e) return NEED;
+    return -2 - (int64_t)num;
+}
+
+static int digit2(const unsigned char *p, int *v)
+{
+    if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9') return 0;
+    *v = (p[0] - '0') * 10 + (p[1] - '0');
+    return 1;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* "[19/Jul/2001:10:23:45 -0700" (exactly), as _CLF_TIME and _clf_time read it. */
+static int64_t clf_time(const unsigned char *s, const unsigned char *e)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int dd, yh, yl, h, mi, se, zh, zm;
+    if (e - s != 27 || s[0] != '[' || s[3] != '/' || s[7] != '/' || s[12] != ':'
+        || s[15] != ':' || s[18] != ':' || s[21] != ' ' || (s[22] != '+' && s[22] != '-'))
+        return NEED;
+    if (!digit2(s + 1, &dd) || !digit2(s + 8, &yh) || !digit2(s + 10, &yl)
+        || !digit2(s + 13, &h) || !digit2(s + 16, &mi) || !digit2(s + 19, &se)
+        || !digit2(s + 23, &zh) || !digit2(s + 25, &zm))
+        return NEED;
+    if (!(s[4] >= 'A' && s[4] <= 'Z') || !(s[5] >= 'a' && s[5] <= 'z')
+        || !(s[6] >= 'a' && s[6] <= 'z'))
+        return NEED;
+    if (!(yh == 19 || (yh >= 20 && yh <= 29))) return NEED;
+    /* the form matches: from here on the answer is a time or NO_TIME */
+    int month = 0;
+    for (int k = 0; k < 12; k++)
+        if (memcmp(months + 3 * k, s + 4, 3) == 0) { month = k + 1; break; }
+    int year = yh * 100 + yl;
+    if (month == 0 || dd < 1) return NO_TIME;
+    int dim = mdays[month - 1];
+    if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)) dim = 29;
+    if (dd > dim) return NO_TIME;
+    int64_t day = days_from_civil(year, (unsigned)month, (unsigned)dd) * 86400;
+    int zoff = zh * 60 + zm;
+    if (day < 0 || h > 23 || mi > 59 || se > 59 || zoff >= 1440) return NO_TIME;
+    int64_t off = s[22] == '+' ? (int64_t)zoff * 60 : -(int64_t)zoff * 60;
+    return (day + h * 3600 + mi * 60 + se - off) * 1000000;
+}
+
+static uint64_t hash_bytes(uint64_t h, const unsigned char *s, const unsigned char *e)
+{
+    for (; s < e; s++) { h ^= *s; h *= 1099511628211ULL; }
+    return h;
+}
+
+static PyObject *access_fields(PyObject *self, PyObject *args)
+{
+    Py_buffer buf, vs, ve, vo;
+    int prefix;
+    if (!PyArg_ParseTuple(args, "y*y*y*iw*", &buf, &vs, &ve, &prefix, &vo)) return NULL;
+    PyObject *result = NULL;
+    int64_t *table = NULL;
+    Py_ssize_t n = vs.len / 8;
+    if ((prefix != 3 && prefix != 4) || ve.len != vs.len || vo.len < vs.len * 8) {
+        PyErr_SetString(PyExc_ValueError, "access_fields: bad arguments");
+        goto done;
+    }
+    const unsigned char *b = (const unsigned char *)buf.buf;
+    const int64_t *st = (const int64_t *)vs.buf, *en = (const int64_t *)ve.buf;
+    int64_t *out = (int64_t *)vo.buf;
+    Py_ssize_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    table = PyMem_Malloc(sizeof(int64_t) * (size_t)cap);  /* row of each text's first line */
+    if (table == NULL) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t k = 0; k < cap; k++) table[k] = -1;
+    int64_t ids = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t *o = out + 8 * i;
+        memset(o, 0, 8 * sizeof(int64_t));
+        o[0] = -1;
+        if (st[i] < 0 || en[i] < st[i] || en[i] > buf.len) {
+            PyErr_SetString(PyExc_ValueError, "access_fields: line outside the buffer");
+            goto done;
+        }
+        const unsigned char *s = b + st[i], *e = b + en[i];
+        while (e > s && e[-1] == '\r') e--;
+        const unsigned char *cut = NULL;
+        for (const unsigned char *p = s; p + 3 <= e; p++) {
+            p = memchr(p, ']', (size_t)(e - p));
+            if (p == NULL || p + 3 > e) break;
+            if (p[1] == ' ' && p[2] == '"') { cut = p; break; }
+        }
+        if (cut == NULL || cut == s) continue;
+        const unsigned char *p = s, *tok_s[4], *tok_e[4];
+        int ok = 1;
+        for (int t = 0; t < prefix; t++) {
+            const unsigned char *sp = memchr(p, ' ', (size_t)(cut - p));
+            if (sp == NULL || sp == p) { ok = 0; break; }
+            tok_s[t] = p; tok_e[t] = sp;
+            p = sp + 1;
+        }
+        if (!ok || p >= cut || *p != '[') continue;
+        const unsigned char *src_s = tok_s[prefix - 3], *src_e = tok_e[prefix - 3];
+        o[1] = ipv4_key(src_s, src_e);
+        o[2] = clf_time(p, cut);
+        o[3] = src_s - b; o[4] = src_e - b; o[5] = p - b; o[6] = cut + 3 - b; o[7] = e - b;
+        const unsigned char *ts = cut + 3;
+        uint64_t h = hash_bytes(14695981039346656037ULL, ts, e);
+        if (prefix == 4) h = hash_bytes(h * 31 + 7, tok_s[0], tok_e[0]);
+        Py_ssize_t slot = (Py_ssize_t)(h & (uint64_t)(cap - 1));
+        for (;;) {
+            int64_t r = table[slot];
+            if (r < 0) {
+                table[slot] = i;
+                o[0] = ids++;
+                break;
+            }
+            const int64_t *q = out + 8 * r;
+            const unsigned char *qs = b + st[r];
+            Py_ssize_t vlen = tok_e[0] - tok_s[0];
+            if (q[7] - q[6] == e - ts && memcmp(b + q[6], ts, (size_t)(e - ts)) == 0
+                && (prefix == 3 || (memchr(qs, ' ', (size_t)vlen + 1) == qs + vlen
+                                    && memcmp(qs, tok_s[0], (size_t)vlen) == 0))) {
+                o[0] = q[0];
+                break;
+            }
+            slot = (slot + 1) & (cap - 1);
+        }
+    }
+    result = PyLong_FromLongLong(ids);
+done:
+    PyMem_Free(table);
+    PyBuffer_Release(&buf); PyBuffer_Release(&vs); PyBuffer_Release(&ve); PyBuffer_Release(&vo);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"validate", validate, METH_VARARGS,
      "validate(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad_line_numbers)"},
+    {"access_fields", access_fields, METH_VARARGS,
+     "access_fields(buf, starts, ends, prefix_tokens, out) -> distinct request texts"},
     {NULL, NULL, 0, NULL}
 };
 

@@ -1,0 +1,113 @@
+"""The C reader of flagged access-log lines (``_clfscan.access_fields``) against the Python
+loop it replaces: the same rows, the same table codes in the same order, on lines that take
+every branch (sources, times, shapes, vhosts, line ends)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from wormsign.detect import chunkscan
+from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
+from wormsign.detect.columns import MatchBatch
+from wormsign.logs.synth import CODE_RED, CODE_RED_II, NIMDA, worm_heavy_lines
+
+FIELDS = chunkscan._FIELDS
+pytestmark = pytest.mark.skipif(FIELDS is None, reason="C accelerator not built")
+
+SOURCES = ["10.1.2.3", "255.255.255.255", "0.0.0.0", "010.1.2.3", "1.2.3", "1.2.3.4.5",
+           "256.1.1.1", "::1", "2001:db8::1", "::ffff:10.9.8.7", "ab", "1.2.3.04", "9.9.9.9"]
+TIMES = ["19/Jul/2001:10:23:45 -0700", "19/Jul/2001:10:23:45 +0000", "29/Feb/2000:00:00:00 +0000",
+         "29/Feb/2001:00:00:00 +0000", "31/Apr/2001:01:02:03 +0100", "00/Jul/2001:10:23:45 +0000",
+         "19/Foo/2001:10:23:45 +0000", "19/jul/2001:10:23:45 +0000", "01/Jan/1969:00:00:00 +0000",
+         "31/Dec/1969:23:59:59 -0100", "01/Jan/1970:00:00:00 +0000", "19/Jul/2001:24:00:00 +0000",
+         "19/Jul/2001:10:60:00 +0000", "19/Jul/2001:10:23:60 +0000", "19/Jul/2001:10:23:45 +2400",
+         "19/Jul/2001:10:23:45 +0099", "19/Jul/1899:10:23:45 +0000", "19/Jul/2999:10:23:45 +1359",
+         "19/Jul/2001:10:23:45", "19/Jul/2001:10:23:45 +00000", "", "garbage"]
+URLS = [CODE_RED, CODE_RED_II, *NIMDA, "/scripts/..%c0%af../winnt/system32/cmd.exe?/c+dir",
+        "/index.html"]
+
+
+def _line(rng: random.Random, vhost: bool) -> str:
+    src, ts, url = rng.choice(SOURCES), rng.choice(TIMES), rng.choice(URLS)
+    tail = rng.choice([f' HTTP/1.0" 404 {rng.randrange(3)} "-" "-"', '" 400 -', " HTTP/1.0",
+                       '" 200 5 "ref" "Mozilla', ""])
+    line = f'{src} - - [{ts}] "GET {url}{tail}'
+    if vhost:
+        line = rng.choice(["www.example.com", "a:80", "b"]) + " " + line
+    shape = rng.random()
+    if shape < 0.03:
+        line = line.replace(" - - ", " -  - ", 1)  # an empty token: the general reader
+    elif shape < 0.05:
+        line = line.replace("] \"", "]\"", 1)
+    return line + rng.choice(["\n", "\r\n", "\r\r\n"])
+
+
+def _rows(b: MatchBatch) -> tuple[list[int], ...]:
+    return (b.source.tolist(), b.time.tolist(), b.line.tolist(), b.variant.tolist())
+
+
+def _scan(data: bytes, fmt: str, fast: bool, monkeypatch: pytest.MonkeyPatch,
+          engine: RuleEngine) -> tuple[object, ...]:
+    monkeypatch.setattr(chunkscan, "_FIELDS", FIELDS if fast else None)
+    sc = ChunkScanner(engine, fmt, path="x")
+    rows: list[tuple[list[int], ...]] = []
+    pos, line = 0, 1
+    while pos < len(data):  # several chunks: the memos carry from one to the next
+        end = data.find(b"\n", pos + 4000)
+        end = len(data) if end < 0 else end + 1
+        rows.append(_rows(sc.scan(data[pos:end], line)))
+        line += data.count(b"\n", pos, end)
+        pos = end
+    t = sc.tables
+    return (rows, list(t.sources.values), list(t.variants.values), sc.stats.lines,
+            sc.stats.skipped)
+
+
+def _unexpected(*_args: object) -> None:
+    raise AssertionError("the general reader ran")
+
+
+@pytest.mark.parametrize("fmt,vhost", [("combined", False), ("vhost_combined", True)])
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("odd", [True, False])
+def test_c_fields_give_the_python_loops_rows(fmt: str, vhost: bool, seed: int, odd: bool,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    lines = [_line(rng, vhost) for _ in range(3000)]
+    if not odd:  # no line of the general shape: every chunk takes the C reader
+        lines = [ln for ln in lines if " -  - " not in ln and ']"' not in ln]
+    data = "".join(lines).encode()
+    engine = RuleEngine()
+    slow = _scan(data, fmt, False, monkeypatch, engine)
+    if not odd:
+        monkeypatch.setattr(chunkscan, "candidate_lines", _unexpected)
+    fast = _scan(data, fmt, True, monkeypatch, engine)
+    assert fast == slow
+    assert sum(len(r[0]) for r in slow[0]) > 300  # type: ignore[attr-defined]
+
+
+def test_c_fields_on_the_worm_storm(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = "".join(worm_heavy_lines(20000, seed=5)).encode()
+    engine = RuleEngine()
+    assert _scan(data, "combined", True, monkeypatch, engine) == _scan(
+        data, "combined", False, monkeypatch, engine)
+
+
+def test_c_fields_report_the_fields() -> None:
+    assert FIELDS is not None
+    chunk = b'1.2.3.4 - - [19/Jul/2001:10:23:45 -0700] "GET /a HTTP/1.0" 404 1\r\nx\n'
+    out = np.empty((2, 8), np.int64)
+    starts = np.array([0, chunk.index(b"x")], np.int64)
+    ends = np.array([chunk.index(b"\n"), len(chunk) - 1], np.int64)
+    assert FIELDS(chunk, starts, ends, 3, out) == 1
+    row = out[0].tolist()
+    assert row[0] == 0 and row[1] == -2 - 0x01020304
+    assert row[2] == (995538225 + 7 * 3600) * 1_000_000  # 2001-07-19T17:23:45Z
+    assert chunk[row[3]:row[4]] == b"1.2.3.4" and chunk[row[5]:row[5] + 1] == b"["
+    assert chunk[row[6]:row[7]] == b'GET /a HTTP/1.0" 404 1'
+    assert out[1, 0] == -1
+    with pytest.raises(ValueError):
+        FIELDS(chunk, starts, ends + 100, 3, out)
