@@ -111,3 +111,16 @@ def test_c_fields_report_the_fields() -> None:
     assert out[1, 0] == -1
     with pytest.raises(ValueError):
         FIELDS(chunk, starts, ends + 100, 3, out)
+
+
+def test_c_newlines_are_numpys() -> None:
+    from wormsign.detect import prefilter
+
+    if prefilter._NEWLINES is None:
+        pytest.skip("C accelerator not built")
+    rng = np.random.default_rng(3)
+    for data in (b"", b"\n", b"abc", b"a\nb\n\nc", b"\n" * 5000,
+                 rng.choice([10, 65, 0], 100_000, p=[0.3, 0.6, 0.1]).astype(np.uint8).tobytes()):
+        got = prefilter._newlines(data)
+        want = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        assert got.dtype == want.dtype and got.tolist() == want.tolist()

@@ -255,11 +255,34 @@ done:
     return result;
 }
 
+/* newlines(buf) -> bytes: the offsets of the '\n's of buf, as native int64 values
+ * (numpy.frombuffer(..., numpy.int64)); what numpy.flatnonzero(buf == 10) gives. */
+static PyObject *newlines(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    const char *b = (const char *)view.buf, *p = b, *end = b + view.len;
+    Py_ssize_t cap = view.len / 64 + 16, n = 0;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, cap * (Py_ssize_t)sizeof(int64_t));
+    while (out != NULL && p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        if (n == cap) {  /* short lines: grow (amortised doubling) */
+            cap = cap * 2 < view.len ? cap * 2 : view.len;
+            if (_PyBytes_Resize(&out, cap * (Py_ssize_t)sizeof(int64_t)) < 0) break;
+        }
+        ((int64_t *)PyBytes_AS_STRING(out))[n++] = p++ - b;
+    }
+    if (out != NULL) _PyBytes_Resize(&out, n * (Py_ssize_t)sizeof(int64_t));
+    PyBuffer_Release(&view);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"validate", validate, METH_VARARGS,
      "validate(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad_line_numbers)"},
     {"access_fields", access_fields, METH_VARARGS,
      "access_fields(buf, starts, ends, prefix_tokens, out) -> distinct request texts"},
+    {"newlines", newlines, METH_VARARGS, "newlines(buf) -> int64 offsets of the newlines"},
     {NULL, NULL, 0, NULL}
 };
 
