@@ -124,3 +124,44 @@ def test_c_newlines_are_numpys() -> None:
         got = prefilter._newlines(data)
         want = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
         assert got.dtype == want.dtype and got.tolist() == want.tolist()
+
+
+def _burst_events(rng: random.Random) -> list[str]:
+    """Sources sending Nimda requests (all, some, repeated) at random paces, with other
+    requests between: windows that qualify, fall short of requests, kinds or share."""
+    from datetime import UTC, datetime, timedelta
+
+    from wormsign.logs.synth import Event, combined_lines
+
+    t0 = datetime(2001, 9, 18, 13, 0, tzinfo=UTC)
+    evs: list[Event] = []
+    for k in range(300):
+        ip = f"10.0.{k // 250}.{k % 250 + 1}"
+        t = t0 + timedelta(seconds=rng.uniform(0, 600))
+        for _ in range(rng.randrange(1, 30)):
+            t += timedelta(milliseconds=rng.choice([0, 50, 400, 5000, 30000, 61000]))
+            url = rng.choice([*NIMDA, *NIMDA[:3], "/index.html", "/a.gif"])
+            method = rng.choice(["GET"] * 8 + ["get", "HEAD"])
+            evs.append(Event(t, ip, method, url, 404, 1, "-", "-"))
+    evs.sort(key=lambda e: e.when)
+    return list(combined_lines(evs))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_c_burst_windows_give_the_python_windows(seed: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from wormsign.detect import attribute
+
+    if attribute._WINDOWS is None:
+        pytest.skip("C accelerator not built")
+    data = "".join(_burst_events(random.Random(seed))).encode()
+    engine = RuleEngine()
+    sc = ChunkScanner(engine, "combined", path="x")
+    batch = sc.scan(data, 1)
+    fast = attribute.attribute_columns(batch, engine.rules)
+    monkeypatch.setattr(attribute, "_WINDOWS", None)
+    slow = attribute.attribute_columns(batch, engine.rules)
+    for name in ("row", "rule", "family", "rule_family"):
+        assert getattr(fast, name).tolist() == getattr(slow, name).tolist(), name
+    nimda = slow.families.index("nimda")
+    assert 50 < int((slow.family == nimda).sum()) < len(slow) - 50  # both outcomes occur

@@ -277,12 +277,109 @@ static PyObject *newlines(PyObject *self, PyObject *args)
     return out;
 }
 
+/* ---- burst_windows: the sliding burst window of the detection core's attribution ----
+ *
+ * burst_windows(ts, keys, member_bounds, all_t, all_bounds, n_keys, within, min_requests,
+ *               min_distinct, max_other_share, out)
+ *
+ * Groups g (one per source): ts[member_bounds[g]:member_bounds[g+1]] are the sorted times
+ * (float64 seconds) of the source's burst requests, keys their distinct-request codes
+ * (int64, 0 <= key < n_keys), all_t[all_bounds[g]:all_bounds[g+1]] the sorted times of
+ * everything it sent. out (uint8, one per ts) is set to 1 where a request lies inside a
+ * burst that qualifies. This mirrors _window in wormsign/detect/attribute.py, the reference
+ * and the fallback (the same float64 arithmetic, so the same answers).
+ */
+static Py_ssize_t bisect_left(const double *a, Py_ssize_t n, double x)
+{
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) { Py_ssize_t mid = (lo + hi) / 2; if (a[mid] < x) lo = mid + 1; else hi = mid; }
+    return lo;
+}
+
+static Py_ssize_t bisect_right(const double *a, Py_ssize_t n, double x)
+{
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) { Py_ssize_t mid = (lo + hi) / 2; if (x < a[mid]) hi = mid; else lo = mid + 1; }
+    return lo;
+}
+
+static void one_window(const double *ts, const int64_t *keys, Py_ssize_t n, const double *all,
+                       Py_ssize_t n_all, int64_t *counts, double within, Py_ssize_t min_req,
+                       Py_ssize_t min_dist, double share, unsigned char *out)
+{
+    Py_ssize_t lo = 0, done = 0, ndist = 0;
+    for (Py_ssize_t hi = 0; hi < n; hi++) {
+        if (counts[keys[hi]]++ == 0) ndist++;
+        while (lo < hi && ts[hi] - ts[lo] > within) {
+            if (--counts[keys[lo]] == 0) ndist--;
+            lo++;
+        }
+        if (hi - lo + 1 < min_req || ndist < min_dist) continue;
+        double lo_t = ts[lo] - within, hi_t = ts[hi] + within;
+        Py_ssize_t total = bisect_right(all, n_all, hi_t) - bisect_left(all, n_all, lo_t);
+        Py_ssize_t mine = bisect_right(ts, n, hi_t) - bisect_left(ts, n, lo_t);
+        if (total && (double)(total - mine) / (double)total <= share) {
+            for (Py_ssize_t j = lo > done ? lo : done; j <= hi; j++) out[j] = 1;
+            done = hi + 1;
+        }
+    }
+    for (Py_ssize_t j = lo; j < n; j++) counts[keys[j]] = 0;
+}
+
+static PyObject *burst_windows(PyObject *self, PyObject *args)
+{
+    Py_buffer vts, vkeys, vmb, vall, vab, vout;
+    Py_ssize_t n_keys, min_req, min_dist;
+    double within, share;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*ndnndw*", &vts, &vkeys, &vmb, &vall, &vab,
+                          &n_keys, &within, &min_req, &min_dist, &share, &vout))
+        return NULL;
+    PyObject *result = NULL;
+    int64_t *counts = NULL;
+    const double *ts = vts.buf, *all = vall.buf;
+    const int64_t *keys = vkeys.buf, *mb = vmb.buf, *ab = vab.buf;
+    Py_ssize_t n = vts.len / 8, n_all = vall.len / 8, groups = vmb.len / 8 - 1;
+    if (vkeys.len != vts.len || vout.len != n || vab.len != vmb.len || groups < 0
+        || n_keys < 0) {
+        PyErr_SetString(PyExc_ValueError, "burst_windows: bad arguments");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (keys[i] < 0 || keys[i] >= n_keys) {
+            PyErr_SetString(PyExc_ValueError, "burst_windows: key out of range");
+            goto done;
+        }
+    for (Py_ssize_t g = 0; g < groups; g++)
+        if (mb[g] < 0 || mb[g] > mb[g + 1] || mb[g + 1] > n || ab[g] < 0 || ab[g] > ab[g + 1]
+            || ab[g + 1] > n_all) {
+            PyErr_SetString(PyExc_ValueError, "burst_windows: bad group bounds");
+            goto done;
+        }
+    counts = PyMem_Calloc((size_t)n_keys + 1, sizeof(int64_t));
+    if (counts == NULL) { PyErr_NoMemory(); goto done; }
+    memset(vout.buf, 0, (size_t)n);
+    for (Py_ssize_t g = 0; g < groups; g++)
+        one_window(ts + mb[g], keys + mb[g], mb[g + 1] - mb[g], all + ab[g], ab[g + 1] - ab[g],
+                   counts, within, min_req, min_dist, share, (unsigned char *)vout.buf + mb[g]);
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_Free(counts);
+    PyBuffer_Release(&vts); PyBuffer_Release(&vkeys); PyBuffer_Release(&vmb);
+    PyBuffer_Release(&vall); PyBuffer_Release(&vab); PyBuffer_Release(&vout);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"validate", validate, METH_VARARGS,
      "validate(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad_line_numbers)"},
     {"access_fields", access_fields, METH_VARARGS,
      "access_fields(buf, starts, ends, prefix_tokens, out) -> distinct request texts"},
     {"newlines", newlines, METH_VARARGS, "newlines(buf) -> int64 offsets of the newlines"},
+    {"burst_windows", burst_windows, METH_VARARGS,
+     "burst_windows(ts, keys, member_bounds, all_t, all_bounds, n_keys, within, "
+     "min_requests, min_distinct, max_other_share, out)"},
     {NULL, NULL, 0, NULL}
 };
 
