@@ -225,51 +225,56 @@ def source_rows(s: Summary) -> Iterator[dict[str, Any]]:
                "rules": p.rules_of(g, s.rule_ids)}
 
 
+def _obj(items: list[str]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(items), object)
+    out[:] = items
+    return out
+
+
 def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
-    """:func:`source_rows` as compact JSON texts, built from column lists (the same bytes
-    ``encode`` gives for each row dictionary, without building them)."""
+    """:func:`source_rows` as compact JSON texts, one block of rows (joined by commas) at a
+    time: the same bytes ``encode`` gives for each row dictionary, without building them.
+    Every part of a row is one of a few distinct texts (or a number), so a block is put
+    together with numpy object arrays; only rows with several rules take a Python step."""
     table = s.att.batch.tables.sources
     p = s.pairs
     order = s.ranked
-    fam_txt = [encode(f) for f in s.att.families]
-    sev_txt = {lv: encode(name) for name, lv in SEVERITY_LEVELS.items()}
+    fam_txt = _obj([f',"family":{encode(f)},"severity":' for f in s.att.families])
+    sev_txt = _obj([""] * (max(SEVERITY_LEVELS.values()) + 1))
+    for name, lv in SEVERITY_LEVELS.items():
+        sev_txt[lv] = f'{encode(name)},"requests":'
     rule_txt = [encode(r) for r in s.rule_ids]
-    rules_memo: dict[tuple[int, ...], str] = {}
+    rule_one = _obj([f',"rules":{{{t}:' for t in rule_txt])
 
     def safe_json(text: str) -> str:
         return str(encode(safe(text)))
 
-    def rules_text(key: tuple[int, ...]) -> str:
-        txt = rules_memo.get(key)
-        if txt is None:
-            half = len(key) // 2
-            txt = rules_memo[key] = "{" + ",".join(
-                f"{rule_txt[r]}:{c}" for r, c in zip(key[:half], key[half:], strict=True)) + "}"
-        return txt
-
-    step = 1 << 16  # rows per block: Python lists of one block at a time
+    step = 1 << 16  # rows per block
     for b in range(0, len(order), step):
         g = order[b:b + step]
         lo = p.ptr[g]
         n_rules = p.ptr[g + 1] - lo
-        one_rule = p.rule[np.minimum(lo, max(len(p.rule) - 1, 0))].tolist()
-        one_count = p.count[np.minimum(lo, max(len(p.count) - 1, 0))].tolist()
-        ips = table.json_texts(s.pair_source[g], safe_json)
+        at = np.minimum(lo, max(len(p.rule) - 1, 0))
         tk, t_inv = np.unique(np.concatenate((p.first[g], p.last[g])), return_inverse=True)
-        tt = iso_json(tk)
-        t01 = [tt[i] for i in t_inv.ravel().tolist()]
-        for k, (ip, fam, lv, n, t0, t1, nr) in enumerate(zip(
-                ips, s.pair_family[g].tolist(), p.level[g].tolist(),
-                p.requests[g].tolist(), t01[:len(g)], t01[len(g):],
-                n_rules.tolist(), strict=True)):
-            if nr == 1:
-                key: tuple[int, ...] = (one_rule[k], one_count[k])
-            else:
-                i = int(lo[k])
-                key = (*p.rule[i:i + nr].tolist(), *p.count[i:i + nr].tolist())
-            yield (f'{{"ip":{ip},"family":{fam_txt[fam]},'
-                   f'"severity":{sev_txt[lv]},"requests":{n},"first_seen":{t0},'
-                   f'"last_seen":{t1},"rules":{rules_text(key)}}}')
+        tt = _obj(iso_json(tk))[t_inv.ravel()]
+        cells = np.empty((len(g), 9), object)
+        cells[:, 0] = '{"ip":'
+        cells[:, 1] = _obj(table.json_texts(s.pair_source[g], safe_json))
+        cells[:, 2] = fam_txt[s.pair_family[g]]
+        cells[:, 3] = sev_txt[p.level[g]]
+        cells[:, 4] = p.requests[g].astype(str).astype(object) + ',"first_seen":'
+        cells[:, 5] = tt[:len(g)] + ',"last_seen":'
+        cells[:, 6] = tt[len(g):]
+        if len(p.rule):
+            cells[:, 7] = rule_one[p.rule[at]] + p.count[at].astype(str).astype(object)
+        cells[:, 8] = "}},"
+        for k in np.flatnonzero(n_rules != 1).tolist():
+            i, nr = int(lo[k]), int(n_rules[k])
+            cells[k, 7] = ',"rules":{' + ",".join(
+                f"{rule_txt[r]}:{c}" for r, c in zip(p.rule[i:i + nr].tolist(),
+                                                      p.count[i:i + nr].tolist(), strict=True))
+        cells[-1, 8] = cells[-1, 8][:-1]
+        yield "".join(cells.ravel().tolist())
 
 
 def _head(report: ScanReport, s: Summary) -> dict[str, Any]:
@@ -310,14 +315,10 @@ def write_json(report: ScanReport, out: TextIO) -> None:
                               check_circular=False).encode
     out.write(encode(_head(report, s))[:-1] + ',"sources":[')
     sep = ""
-    buf: list[str] = []
-    for row in _source_texts(s, encode):
-        buf.append(sep + row)
+    for block in _source_texts(s, encode):
+        out.write(sep + block)
         sep = ","
-        if len(buf) >= 4096:
-            out.write("".join(buf))
-            buf.clear()
-    out.write("".join(buf) + "]}\n")
+    out.write("]}\n")
 
 
 def write_csv(report: ScanReport, out: TextIO) -> None:
