@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_ranges_and_files_in_parallel_equal_one_process(logs: Path, small_ranges
         assert len(ranges) % workers == 0 and len(ranges) >= len(tasks)
         assert [(t.start, t.end) for t in ranges] == sorted((t.start, t.end) for t in ranges)
         assert ranges[0].start == 0 and ranges[-1].end == tasks[-1].end
-        assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
+        assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
     one = scan_paths([str(logs)], workers=1)
     two = scan_paths([str(logs)], workers=2)
     _same(one, two)

@@ -6,7 +6,9 @@ import io
 import json
 
 import numpy as np
+import pytest
 
+from wormsign.detect import report
 from wormsign.detect.columns import NO_TIME, to_micros
 from wormsign.detect.report import _Block, iso_json, iso_us
 from wormsign.detect.sources import SourceTable
@@ -38,11 +40,35 @@ def test_json_texts_are_each_sources_json() -> None:
     assert t.json_texts(np.zeros(0, np.int64), enc) == []
 
 
-def test_block_bytes_are_its_lines_encoded() -> None:
+@pytest.mark.parametrize("c_twin", [True, False])
+def test_block_bytes_are_its_lines_encoded(c_twin: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not c_twin:
+        monkeypatch.setattr(report, "_JOIN", None)
+    elif report._JOIN is None:
+        pytest.skip("C accelerator not built")
     blk = _Block(['"2001-07-19T10:23:45Z"', "null"], ['"1.2.3.4"', '"::1"'],
                  ['"a": 1', '"url": "/\udcff\u00e9"'], np.array([0, 1, 1]), np.array([1, 0, 0]),
-                 np.array([7, 123456789012, 1], np.int64), np.array([1, 0, 1]))
+                 np.array([7, 123456789012, -1], np.int64), np.array([1, 0, 1]))
     out = io.BytesIO()
     out.write(blk.utf8())
     assert out.getvalue() == "".join(blk.lines()).encode("utf-8", "backslashreplace")
     assert out.getvalue().count(b"\n") == 3
+    empty = _Block([], [], [], *(np.zeros(0, np.int64),) * 4)
+    assert empty.utf8() == b""
+
+
+def test_join_rows_refuses_bad_columns() -> None:
+    join = report._JOIN
+    if join is None:
+        pytest.skip("C accelerator not built")
+    idx = np.array([0, 1], np.int64)
+    assert join((([b"a", b"bc"], idx), np.array([-5, 2**62], np.int64)), 2) == (
+        b"a-5bc" + str(2**62).encode())
+    with pytest.raises(IndexError):
+        join((([b"a"], idx),), 2)
+    with pytest.raises(ValueError):
+        join((([b"a", b"b"], idx),), 3)
+    with pytest.raises(TypeError):
+        join((([b"a", "b"], idx),), 2)
+    with pytest.raises(TypeError):
+        join((([b"a"],),), 0)

@@ -371,12 +371,97 @@ done:
     return result;
 }
 
+/* ---- join_rows: text rows put together from columns of distinct pieces ----
+ *
+ * join_rows(columns, n) -> bytes
+ *
+ * Each column is either (pieces, index): a list of bytes and an int64 array of n indices
+ * into it, or an int64 array of n numbers (written in decimal). Row i is the concatenation
+ * of every column's value for i; the rows are concatenated. The --alerts writer of
+ * wormsign/detect/report.py uses it (its numpy form is the fallback, with the same bytes).
+ */
+static int digits(int64_t v, char *out)
+{
+    char tmp[24];
+    int k = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do { tmp[k++] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) tmp[k++] = '-';
+    for (int j = 0; j < k; j++) out[j] = tmp[k - 1 - j];
+    return k;
+}
+
+static PyObject *join_rows(PyObject *self, PyObject *args)
+{
+    PyObject *cols, *result = NULL;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!n", &PyTuple_Type, &cols, &n)) return NULL;
+    Py_ssize_t nc = PyTuple_GET_SIZE(cols);
+    if (nc > 16 || n < 0) { PyErr_SetString(PyExc_ValueError, "join_rows: bad arguments"); return NULL; }
+    Py_buffer idx[16];
+    PyObject *pieces[16];
+    int acquired = 0;
+    for (int c = 0; c < nc; c++) {
+        PyObject *col = PyTuple_GET_ITEM(cols, c);
+        pieces[c] = NULL;
+        if (PyTuple_Check(col)) {
+            if (PyTuple_GET_SIZE(col) != 2 || !PyList_Check(PyTuple_GET_ITEM(col, 0))) {
+                PyErr_SetString(PyExc_TypeError, "join_rows: a column is (list, index)");
+                goto done;
+            }
+            pieces[c] = PyTuple_GET_ITEM(col, 0);
+            col = PyTuple_GET_ITEM(col, 1);
+        }
+        if (PyObject_GetBuffer(col, &idx[c], PyBUF_SIMPLE) < 0) goto done;
+        acquired++;
+        if (idx[c].len != n * 8) {
+            PyErr_SetString(PyExc_ValueError, "join_rows: a column is not n int64 values");
+            goto done;
+        }
+    }
+    Py_ssize_t total = 0;
+    for (int c = 0; c < nc; c++) {
+        const int64_t *v = idx[c].buf;
+        if (pieces[c] == NULL) { total += n * 20; continue; }  /* at most 20 characters */
+        Py_ssize_t np_ = PyList_GET_SIZE(pieces[c]);
+        for (Py_ssize_t k = 0; k < np_; k++)
+            if (!PyBytes_Check(PyList_GET_ITEM(pieces[c], k))) {
+                PyErr_SetString(PyExc_TypeError, "join_rows: pieces must be bytes");
+                goto done;
+            }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (v[i] < 0 || v[i] >= np_) {
+                PyErr_SetString(PyExc_IndexError, "join_rows: index out of range");
+                goto done;
+            }
+            total += PyBytes_GET_SIZE(PyList_GET_ITEM(pieces[c], v[i]));
+        }
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL) goto done;
+    char *o = PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (int c = 0; c < nc; c++) {
+            int64_t v = ((const int64_t *)idx[c].buf)[i];
+            if (pieces[c] == NULL) { o += digits(v, o); continue; }
+            PyObject *b = PyList_GET_ITEM(pieces[c], v);
+            memcpy(o, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+            o += PyBytes_GET_SIZE(b);
+        }
+    _PyBytes_Resize(&result, o - PyBytes_AS_STRING(result));
+done:
+    for (int c = 0; c < acquired; c++) PyBuffer_Release(&idx[c]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"validate", validate, METH_VARARGS,
      "validate(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad_line_numbers)"},
     {"access_fields", access_fields, METH_VARARGS,
      "access_fields(buf, starts, ends, prefix_tokens, out) -> distinct request texts"},
     {"newlines", newlines, METH_VARARGS, "newlines(buf) -> int64 offsets of the newlines"},
+    {"join_rows", join_rows, METH_VARARGS, "join_rows(columns, n) -> bytes"},
     {"burst_windows", burst_windows, METH_VARARGS,
      "burst_windows(ts, keys, member_bounds, all_t, all_bounds, n_keys, within, "
      "min_requests, min_distinct, max_other_share, out)"},
