@@ -36,6 +36,7 @@ OBFUSCATION = (
     *(b"\\xe0\\x%02x" % b for b in range(0x80, 0xA0)),
 )
 _SPLIT = re.compile(r"[?+ %\\]")
+_UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 _META = set(".^$*+?{}[]|()\\")
 
 
@@ -133,12 +134,19 @@ class Prefilter:
         self.always_mask = sum(1 << i for i in self.always)
         self._db: hyperscan.Database | None = None
         if patterns:
+            # Short keywords (``..``, ``%25``, ``%c0``) occur several times in one worm line
+            # (double-encoded traversals): matched through to the line's end, each is
+            # reported once per line (Hyperscan reports one match per end offset), which
+            # saves a callback per repeat (4-10 % of the scan on a Nimda storm).
+            short = [len(_UNESCAPE.sub(rb"\1", p)) <= 3 for p in patterns]
             db = hyperscan.Database()
             db.compile(
-                expressions=patterns,
+                expressions=[b"(?:" + p + rb")[^\n]*$" if s else p
+                             for p, s in zip(patterns, short, strict=True)],
                 ids=list(range(len(patterns))),
                 elements=len(patterns),
-                flags=[hyperscan.HS_FLAG_CASELESS] * len(patterns),
+                flags=[hyperscan.HS_FLAG_CASELESS | (hyperscan.HS_FLAG_MULTILINE if s else 0)
+                       for s in short],
             )
             self._db = db
 
