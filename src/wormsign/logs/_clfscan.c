@@ -1,4 +1,11 @@
 /*
+ * The scan's C helpers. Each has a Python twin with the same results, used where this module
+ * is not built (and tested against it): validate (wormsign/logs/clf.py), newlines and
+ * access_fields (wormsign/detect/prefilter.py, chunkscan.py), burst_windows
+ * (wormsign/detect/attribute.py), join_rows (wormsign/detect/report.py). All inputs are
+ * checked (lengths, offsets, indices) before any is used: a bad call raises, never reads
+ * outside a buffer.
+ *
  * Fast structural check of Apache/nginx access-log lines (common, combined, vhost-prefixed).
  *
  * validate(buf, prefix_tokens, max_bad) -> (lines, bad, [first bad line numbers...])
@@ -168,10 +175,11 @@ static int64_t clf_time(const unsigned char *s, const unsigned char *e)
     return (day + h * 3600 + mi * 60 + se - off) * 1000000;
 }
 
+/* Python's own keyed hash of bytes (SipHash with the process's random key), so that crafted
+ * log lines cannot collide on purpose and make the table below quadratic. */
 static uint64_t hash_bytes(uint64_t h, const unsigned char *s, const unsigned char *e)
 {
-    for (; s < e; s++) { h ^= *s; h *= 1099511628211ULL; }
-    return h;
+    return (h * 1000003ULL) ^ (uint64_t)_Py_HashBytes(s, e - s);
 }
 
 static PyObject *access_fields(PyObject *self, PyObject *args)
@@ -226,8 +234,8 @@ static PyObject *access_fields(PyObject *self, PyObject *args)
         o[2] = clf_time(p, cut);
         o[3] = src_s - b; o[4] = src_e - b; o[5] = p - b; o[6] = cut + 3 - b; o[7] = e - b;
         const unsigned char *ts = cut + 3;
-        uint64_t h = hash_bytes(14695981039346656037ULL, ts, e);
-        if (prefix == 4) h = hash_bytes(h * 31 + 7, tok_s[0], tok_e[0]);
+        uint64_t h = hash_bytes(0, ts, e);
+        if (prefix == 4) h = hash_bytes(h, tok_s[0], tok_e[0]);
         Py_ssize_t slot = (Py_ssize_t)(h & (uint64_t)(cap - 1));
         for (;;) {
             int64_t r = table[slot];
@@ -469,7 +477,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_clfscan", "Fast access-log line validation.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_clfscan", "The scan's C helpers (see the source).", -1, methods,
     NULL, NULL, NULL, NULL
 };
 
