@@ -150,7 +150,7 @@ class ChunkScanner:
             arr = candidate_arrays(pf, chunk)
             if self._scan_access_fast(chunk, arr, first_line, prefix, fmt.name, cols):
                 return self._done(cols)
-            cand = candidate_lines(pf, chunk)  # an odd line among them: the general way
+            cand = candidate_lines(pf, chunk, arr)  # an odd line among them: the loop
         else:
             cand = candidate_lines(pf, chunk)
         if prefix:

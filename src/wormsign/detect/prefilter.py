@@ -276,11 +276,12 @@ def candidate_arrays(pf: Prefilter, chunk: bytes) -> CandidateArrays:
     return CandidateArrays(lines, starts, ends, masks, nl)
 
 
-def candidate_lines(pf: Prefilter, chunk: bytes) -> Candidates:
+def candidate_lines(pf: Prefilter, chunk: bytes,
+                    arrays: CandidateArrays | None = None) -> Candidates:
     """Scan ``chunk`` once for every keyword; the flagged lines and their rule masks
     (:func:`candidate_arrays` as lists, with every non-empty line when some rule has no
-    keywords)."""
-    arr = candidate_arrays(pf, chunk)
+    keywords). ``arrays``: that scan's result, when it was already made."""
+    arr = arrays if arrays is not None else candidate_arrays(pf, chunk)
     nl = arr.newlines
     line_l: list[int] = arr.line.tolist()
     mask_l: list[int] = [int(m) for m in arr.mask.tolist()]
