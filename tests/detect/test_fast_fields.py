@@ -63,7 +63,7 @@ def _scan(data: bytes, fmt: str, fast: bool, monkeypatch: pytest.MonkeyPatch,
         pos = end
     t = sc.tables
     return (rows, list(t.sources.values), list(t.variants.values), sc.stats.lines,
-            sc.stats.skipped)
+            sc.stats.skipped, sc.stats.first_skipped)
 
 
 def _unexpected(*_args: object) -> None:
@@ -165,3 +165,23 @@ def test_c_burst_windows_give_the_python_windows(seed: int,
         assert getattr(fast, name).tolist() == getattr(slow, name).tolist(), name
     nimda = slow.families.index("nimda")
     assert 50 < int((slow.family == nimda).sum()) < len(slow) - 50  # both outcomes occur
+
+
+def test_c_validate_nl_is_validate_and_newlines() -> None:
+    from wormsign.detect import prefilter
+    from wormsign.logs import clf
+
+    validate_nl = chunkscan._VALIDATE_NL
+    if validate_nl is None:
+        pytest.skip("C accelerator not built")
+    rng = random.Random(4)
+    for vhost in (False, True):
+        lines = [_line(rng, vhost) for _ in range(500)]
+        for data in ("".join(lines).encode(), b"", b"\n", b"x", b"\n\nx\r\n",
+                     "".join(lines).encode()[:-1], b"junk\n" * 50):
+            prefix = 4 if vhost else 3
+            lines_n, bad, first, nl = validate_nl(data, prefix, 5)
+            assert (lines_n, bad, first) == clf.validate(data, prefix, 5, force_python=True)
+            assert np.frombuffer(nl, np.intp).tolist() == np.flatnonzero(
+                np.frombuffer(data, np.uint8) == 10).tolist()
+            assert prefilter._newlines(data).tolist() == np.frombuffer(nl, np.intp).tolist()

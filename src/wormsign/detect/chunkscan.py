@@ -46,6 +46,10 @@ MEMO_LIMIT = 100_000
 _FIELDS: Callable[..., int] | None = getattr(getattr(clf, "_clfscan", None), "access_fields",
                                             None)
 _NEED = np.iinfo(np.int64).min + 1  # access_fields: "read this field the general way"
+#: Access-log validation and the newline offsets in one C pass (None: two steps).
+_VALIDATE_NL: Callable[..., tuple[int, int, list[int], bytes]] | None = (
+    getattr(getattr(clf, "_clfscan", None), "validate_nl", None)
+    if np.dtype(np.intp).itemsize == 8 else None)
 
 
 class RuleEngine:
@@ -135,7 +139,18 @@ class ChunkScanner:
     def scan(self, chunk: bytes, first_line: int) -> MatchBatch:
         """Matched requests of ``chunk`` (whole lines; its first line is ``first_line``)."""
         fmt = self.detect(chunk)
-        n, bad, first = fmt.validate(chunk, first_line - 1, self._state, MAX_BAD_LINES)
+        prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
+        pf = self.engine.prefilter
+        fast = (prefix in (3, 4) and _FIELDS is not None and not pf.always
+                and pf._masks.dtype != object)
+        nl: npt.NDArray[np.intp] | None = None
+        if fast and _VALIDATE_NL is not None and type(fmt) is formats.AccessLog:
+            # AccessLog.validate and the newline offsets in one pass
+            n, bad, first, nl_bytes = _VALIDATE_NL(chunk, prefix, MAX_BAD_LINES)
+            first = [first_line - 1 + k for k in first]
+            nl = np.frombuffer(nl_bytes, np.intp)
+        else:
+            n, bad, first = fmt.validate(chunk, first_line - 1, self._state, MAX_BAD_LINES)
         st = self.stats
         st.lines += n
         st.skipped += bad
@@ -143,11 +158,8 @@ class ChunkScanner:
         if room > 0:
             st.first_skipped += first[:room]
         cols = _Columns()
-        prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
-        pf = self.engine.prefilter
-        if (prefix in (3, 4) and _FIELDS is not None and not pf.always
-                and pf._masks.dtype != object):
-            arr = candidate_arrays(pf, chunk)
+        if fast:
+            arr = candidate_arrays(pf, chunk, nl)
             if self._scan_access_fast(chunk, arr, first_line, prefix, fmt.name, cols):
                 return self._done(cols)
             cand = candidate_lines(pf, chunk, arr)  # an odd line among them: the loop

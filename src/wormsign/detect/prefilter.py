@@ -241,13 +241,15 @@ class CandidateArrays:
     newlines: npt.NDArray[np.intp]
 
 
-def candidate_arrays(pf: Prefilter, chunk: bytes) -> CandidateArrays:
+def candidate_arrays(pf: Prefilter, chunk: bytes,
+                     newlines: npt.NDArray[np.intp] | None = None) -> CandidateArrays:
     """The flagged lines of ``chunk`` as arrays (the keyword lines only: the lines of rules
-    without keywords are added by :func:`candidate_lines`).
+    without keywords are added by :func:`candidate_lines`). ``newlines``: the offsets of the
+    chunk's newlines, when they are known already.
 
     Hyperscan reports each match's end; the matches are then grouped into lines with numpy
     (no Python work per line except the one call per match)."""
-    nl = _newlines(chunk)
+    nl = _newlines(chunk) if newlines is None else newlines
     hits: list[int] = []
     npat = max(len(pf._triggers), 1)
     if pf._db is not None:

@@ -20,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 static int address_char(unsigned char c)
@@ -50,17 +51,21 @@ static int check_line(const unsigned char *s, const unsigned char *e, int prefix
     return 1;
 }
 
-static PyObject *validate(PyObject *self, PyObject *args)
+/* The lines of buf checked; with want_nl, the offsets of its '\n's as well (a bytes of int64
+ * values in *nl_out), found in the same pass. */
+static PyObject *validate_impl(PyObject *args, int want_nl)
 {
     Py_buffer view;
     int prefix_tokens;
     Py_ssize_t max_bad;
     if (!PyArg_ParseTuple(args, "y*in", &view, &prefix_tokens, &max_bad)) return NULL;
-    const unsigned char *p = (const unsigned char *)view.buf;
+    const unsigned char *b = (const unsigned char *)view.buf, *p = b;
     const unsigned char *end = p + view.len;
-    Py_ssize_t lines = 0, bad = 0;
+    Py_ssize_t lines = 0, bad = 0, n_nl = 0, cap = want_nl ? view.len / 64 + 16 : 0;
+    PyObject *nls = NULL;
     PyObject *bad_list = PyList_New(0);
-    if (bad_list == NULL) { PyBuffer_Release(&view); return NULL; }
+    if (bad_list == NULL) goto fail;
+    if (want_nl && (nls = PyBytes_FromStringAndSize(NULL, cap * 8)) == NULL) goto fail;
     while (p < end) {
         const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
         const unsigned char *le = nl ? nl : end;
@@ -71,17 +76,43 @@ static PyObject *validate(PyObject *self, PyObject *args)
             bad++;
             if (bad <= max_bad) {
                 PyObject *n = PyLong_FromSsize_t(lines);
-                if (n == NULL || PyList_Append(bad_list, n) < 0) {
-                    Py_XDECREF(n); Py_DECREF(bad_list); PyBuffer_Release(&view); return NULL;
-                }
+                if (n == NULL || PyList_Append(bad_list, n) < 0) { Py_XDECREF(n); goto fail; }
                 Py_DECREF(n);
             }
         }
         if (nl == NULL) break;
+        if (want_nl) {
+            if (n_nl == cap) {
+                cap = cap * 2 < view.len ? cap * 2 : view.len;
+                if (_PyBytes_Resize(&nls, cap * 8) < 0) goto fail;
+            }
+            ((int64_t *)PyBytes_AS_STRING(nls))[n_nl++] = nl - b;
+        }
         p = nl + 1;
     }
     PyBuffer_Release(&view);
-    return Py_BuildValue("nnN", lines, bad, bad_list);
+    if (!want_nl) return Py_BuildValue("nnN", lines, bad, bad_list);
+    if (_PyBytes_Resize(&nls, n_nl * 8) < 0) { Py_DECREF(bad_list); return NULL; }
+    return Py_BuildValue("nnNN", lines, bad, bad_list, nls);
+fail:
+    Py_XDECREF(bad_list);
+    Py_XDECREF(nls);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+static PyObject *validate(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return validate_impl(args, 0);
+}
+
+/* validate_nl(buf, prefix_tokens, max_bad) -> (lines, bad, first bad, newline offsets):
+ * validate and newlines in one pass (the scanner of wormsign/detect/chunkscan.py). */
+static PyObject *validate_nl(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return validate_impl(args, 1);
 }
 
 
@@ -101,8 +132,6 @@ static PyObject *validate(PyObject *self, PyObject *args)
  * This mirrors ChunkScanner._scan_access and ChunkScanner._clf_time in
  * wormsign/detect/chunkscan.py, which are the reference and the fallback.
  */
-#include <stdint.h>
-
 #define NEED (INT64_MIN + 1)
 #define NO_TIME INT64_MIN
 
@@ -469,6 +498,8 @@ static PyMethodDef methods[] = {
     {"access_fields", access_fields, METH_VARARGS,
      "access_fields(buf, starts, ends, prefix_tokens, out) -> distinct request texts"},
     {"newlines", newlines, METH_VARARGS, "newlines(buf) -> int64 offsets of the newlines"},
+    {"validate_nl", validate_nl, METH_VARARGS,
+     "validate_nl(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad, newline offsets)"},
     {"join_rows", join_rows, METH_VARARGS, "join_rows(columns, n) -> bytes"},
     {"burst_windows", burst_windows, METH_VARARGS,
      "burst_windows(ts, keys, member_bounds, all_t, all_bounds, n_keys, within, "
