@@ -257,3 +257,33 @@ def test_ipv4_mapped_sources_are_written_as_ipv4(tmp_path: Path,
     out_alerts = tmp_path / "a.jsonl"
     run(["scan", "--alerts", str(out_alerts), str(p)], capsys)
     assert json.loads(out_alerts.read_text())["source.ip"] == "10.1.2.3"
+
+
+def test_alerts_written_alongside_equal_the_serial_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from wormsign.cli import scan as scan_cli
+    from wormsign.logs.synth import worm_heavy_lines
+
+    p = tmp_path / "storm.log"
+    p.write_text("".join(worm_heavy_lines(3000, seed=2)))
+    serial, alongside = tmp_path / "serial.jsonl", tmp_path / "alongside.jsonl"
+    rc1, out1, _ = run(["scan", "-q", "--json", "--alerts", str(serial), str(p)], capsys)
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(scan_cli, "BACKGROUND_ALERTS", 1)
+    monkeypatch.setattr(scan_cli.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(os, "fork", fork)
+    rc2, out2, _ = run(["scan", "-q", "--json", "--alerts", str(alongside), str(p)], capsys)
+    assert forks and rc1 == rc2 == 1 and out1 == out2
+    assert alongside.read_bytes() == serial.read_bytes() and serial.stat().st_size > 10_000
+    if Path("/dev/full").exists():  # the child's write error: one line, exit status 2
+        rc3, _, err = run(["scan", "-q", "--json", "--alerts", "/dev/full", str(p)], capsys)
+        assert rc3 == 2 and len(forks) == 2
+        assert err.strip() == "wormsign: error: /dev/full: cannot write: No space left on device"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -48,6 +49,12 @@ def _same(a: ScanReport, b: ScanReport) -> None:
 def test_ranges_and_files_in_parallel_equal_one_process(logs: Path, small_ranges: None) -> None:
     tasks = parallel._split(Input(str(logs / "storm.log")), None)
     assert len(tasks) > 10 and all(t.start is not None for t in tasks)
+    for workers in (2, 3, 7):  # ranges that end together: a multiple of the workers
+        ranges = parallel._split(Input(str(logs / "storm.log")), None, workers)
+        assert len(ranges) % workers == 0 and len(ranges) >= len(tasks)
+        assert [(t.start, t.end) for t in ranges] == sorted((t.start, t.end) for t in ranges)
+        assert ranges[0].start == 0 and ranges[-1].end == tasks[-1].end
+        assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
     one = scan_paths([str(logs)], workers=1)
     two = scan_paths([str(logs)], workers=2)
     _same(one, two)

@@ -92,3 +92,12 @@ def test_misspelled_top_level_key_is_a_problem(tmp_path: Path) -> None:
                  "    match: {url|contains: x}\n")
     with pytest.raises(RuleError, match="unknown top-level key 'rule'"):
         load_pack([str(p)])
+
+
+def test_builtin_pack_parses_the_same_with_libyaml() -> None:
+    from wormsign.rules import loader
+
+    if loader._BuiltinLoader is None:
+        pytest.skip("PyYAML without libyaml")
+    for name, text in loader._builtin_files():
+        assert loader.parse_text(text, name, builtin=True) == loader.parse_text(text, name)

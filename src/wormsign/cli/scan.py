@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import IO
 
 from wormsign.detect import report as report_mod
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
@@ -88,14 +91,71 @@ def write_csv(report: ScanReport, path: str) -> None:
 
 print_summary = report_mod.print_summary
 
+#: Fewer alerts than this are written in this process (a second one costs more than it saves).
+BACKGROUND_ALERTS = 20_000
+
+
+@contextmanager
+def _alerts_alongside(report: ScanReport, path: str | None) -> Iterator[None]:
+    """Write the ``--alerts`` file while the body writes the other outputs: in a forked
+    child process (the two largest outputs on two cores at once). Leaving waits for the
+    child; its write error is raised then, as :func:`write_alerts` raises it. Where a fork
+    is not safe or not worth it (threads running, no ``fork``, few alerts) the file is
+    written first, in this process."""
+    if path is None:
+        yield
+        return
+    if (not hasattr(os, "fork") or threading.active_count() > 1
+            or len(report.alerts) < BACKGROUND_ALERTS):
+        write_alerts(report, path)
+        yield
+        return
+    try:
+        f = open(path, "wb")  # noqa: SIM115 - handed to the child, closed on both sides
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write the file, say why not through the pipe, leave at once
+        os.close(r)
+        os._exit(_child_writes(report, f, w))
+    os.close(w)
+    f.close()
+    try:
+        yield
+    finally:
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(r, "rb") as pipe:
+            why = pipe.read(1000).decode("utf-8", "replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise InputError(f"cannot write: {why or 'the writer process failed'}", path=path)
+
+
+def _child_writes(report: ScanReport, f: IO[bytes], pipe: int) -> int:
+    """The forked writer's work; its exit status (0: written)."""
+    try:
+        with f:
+            report_mod.write_alerts(report, f)
+        return 0
+    except OSError as exc:
+        os.write(pipe, (exc.strerror or str(exc)).encode("utf-8", "replace"))
+    except BaseException as exc:  # reported by the parent, never raised here
+        os.write(pipe, f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")[:900])
+    return 1
+
 
 def _return_freed_memory() -> None:
     """Have freed large arrays go back to the system at once. glibc raises its mmap threshold
     after the first large frees and then keeps such blocks on its heap, so a scan's peak
-    memory would be the sum of its phases' temporaries, not the largest of them."""
+    memory would be the sum of its phases' temporaries, not the largest of them. Up to
+    16 MiB freed at the top of the heap is kept there, so that the read chunks (below the
+    threshold) reuse memory instead of faulting in fresh pages for every chunk."""
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt(-3, 1 << 22)  # M_MMAP_THRESHOLD: fixed at 4 MiB
+        libc.mallopt(-1, 1 << 24)  # M_TRIM_THRESHOLD: 16 MiB
     except (OSError, AttributeError):  # not glibc: nothing to tune
         pass
 
@@ -111,15 +171,14 @@ def run(args: argparse.Namespace) -> int:
     with _progress(args.paths, show) as on_bytes:
         report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
                             workers=args.workers, scheduler=args.scheduler, limits=limits)
-    if args.alerts:
-        write_alerts(report, args.alerts)
-    if args.csv:
-        write_csv(report, args.csv)
-    if args.json:
-        # Compact, streamed one source at a time (millions of sources stay cheap).
-        report_mod.write_json(report, sys.stdout)
-    else:
-        print_summary(report, sys.stdout, args.top)
+    with _alerts_alongside(report, args.alerts):
+        if args.csv:
+            write_csv(report, args.csv)
+        if args.json:
+            # Compact, streamed one source at a time (millions of sources stay cheap).
+            report_mod.write_json(report, sys.stdout)
+        else:
+            print_summary(report, sys.stdout, args.top)
     for f in report.errors:
         print(f"wormsign: error: {safe(f.path)}: {safe(f.error or '')}", file=sys.stderr)
     # As clamscan: a detection takes priority over errors (1), then errors (2), else 0.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from wormsign.detect.alert import Alert
 from wormsign.detect.columns import NO_TIME, MatchBatch, Tables, from_micros, merge
+from wormsign.logs import clf
 from wormsign.logs.normalize import canonical
 from wormsign.rules.model import Burst, Rule
 
@@ -31,6 +32,9 @@ from wormsign.rules.model import Burst, Rule
 Ints = npt.NDArray[np.signedinteger[Any]]
 
 REQUEST_LINE_FORMATS = frozenset({"combined", "common", "vhost_combined", "nginx-error", "pcap"})
+#: The C twin of :func:`_window` over many sources at once (None: the Python loop).
+_WINDOWS: Callable[..., None] | None = getattr(getattr(clf, "_clfscan", None), "burst_windows",
+                                               None)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,18 @@ def _fired(batch: MatchBatch, rule_index: int, rule: Rule) -> npt.NDArray[np.boo
     order = rows[np.lexsort((batch.time[rows], batch.source[rows]))]
     srcs = batch.source[order]
     bounds = np.flatnonzero(np.diff(srcs)) + 1
+    if _WINDOWS is not None and b.within >= 0:  # every source's windows at once, in C
+        all_t = batch.time[order] / 1e6
+        is_mem = member[order]
+        mem = order[is_mem]
+        ends = np.concatenate(([0], bounds, [len(order)])).astype(np.int64)
+        mem_ends = np.concatenate(([0], np.cumsum(is_mem)))[ends].astype(np.int64)
+        inside = np.zeros(len(mem), np.uint8)
+        _WINDOWS(all_t[is_mem], vkey[batch.variant[mem]], mem_ends, all_t, ends,
+                 len(key_codes), float(b.within), b.min_requests, b.min_distinct,
+                 float(b.max_other_share), inside)
+        fired[mem[inside.view(bool)]] = True
+        return fired
     for grp in np.split(order, bounds):
         all_t = (batch.time[grp] / 1e6).tolist()
         mem = grp[member[grp]]

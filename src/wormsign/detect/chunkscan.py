@@ -17,13 +17,19 @@ import re
 import socket
 import struct
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from wormsign.detect.columns import MatchBatch, Tables, Variant, to_micros
-from wormsign.detect.prefilter import Prefilter, candidate_lines
+from wormsign.detect.prefilter import (
+    CandidateArrays,
+    Prefilter,
+    candidate_arrays,
+    candidate_lines,
+)
 from wormsign.detect.sources import IPV4_TEXT
 from wormsign.logs import clf, formats
 from wormsign.logs.normalize import canonical_ip
@@ -36,6 +42,14 @@ from wormsign.rules.model import Rule, RulePack
 MAX_BAD_LINES = 5
 #: Distinct request texts (sources, times) remembered per scanner before a memo starts afresh.
 MEMO_LIMIT = 100_000
+#: The C reader of flagged access-log lines (None: the Python loop, with the same results).
+_FIELDS: Callable[..., int] | None = getattr(getattr(clf, "_clfscan", None), "access_fields",
+                                            None)
+_NEED = np.iinfo(np.int64).min + 1  # access_fields: "read this field the general way"
+#: Access-log validation and the newline offsets in one C pass (None: two steps).
+_VALIDATE_NL: Callable[..., tuple[int, int, list[int], bytes]] | None = (
+    getattr(getattr(clf, "_clfscan", None), "validate_nl", None)
+    if np.dtype(np.intp).itemsize == 8 else None)
 
 
 class RuleEngine:
@@ -125,16 +139,32 @@ class ChunkScanner:
     def scan(self, chunk: bytes, first_line: int) -> MatchBatch:
         """Matched requests of ``chunk`` (whole lines; its first line is ``first_line``)."""
         fmt = self.detect(chunk)
-        n, bad, first = fmt.validate(chunk, first_line - 1, self._state, MAX_BAD_LINES)
+        prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
+        pf = self.engine.prefilter
+        fast = (prefix in (3, 4) and _FIELDS is not None and not pf.always
+                and pf._masks.dtype != object)
+        nl: npt.NDArray[np.intp] | None = None
+        if fast and _VALIDATE_NL is not None and type(fmt) is formats.AccessLog:
+            # AccessLog.validate and the newline offsets in one pass
+            n, bad, first, nl_bytes = _VALIDATE_NL(chunk, prefix, MAX_BAD_LINES)
+            first = [first_line - 1 + k for k in first]
+            nl = np.frombuffer(nl_bytes, np.intp)
+        else:
+            n, bad, first = fmt.validate(chunk, first_line - 1, self._state, MAX_BAD_LINES)
         st = self.stats
         st.lines += n
         st.skipped += bad
         room = MAX_BAD_LINES - len(st.first_skipped)
         if room > 0:
             st.first_skipped += first[:room]
-        cand = candidate_lines(self.engine.prefilter, chunk)
         cols = _Columns()
-        prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
+        if fast:
+            arr = candidate_arrays(pf, chunk, nl)
+            if self._scan_access_fast(chunk, arr, first_line, prefix, fmt.name, cols):
+                return self._done(cols)
+            cand = candidate_lines(pf, chunk, arr)  # an odd line among them: the loop
+        else:
+            cand = candidate_lines(pf, chunk)
         if prefix:
             self._scan_access(chunk, cand.line, cand.start, cand.end, cand.mask, first_line,
                               prefix, fmt.name, cols)
@@ -143,6 +173,9 @@ class ChunkScanner:
                 req = fmt.parse(chunk[s:e], first_line + li, self._state, self.path)
                 if req is not None:
                     self.add(req, m, cols, first_line + li)
+        return self._done(cols)
+
+    def _done(self, cols: _Columns) -> MatchBatch:
         for memo in (self._memo, self._time, self._src):
             if len(memo) > MEMO_LIMIT:
                 memo.clear()
@@ -243,6 +276,67 @@ class ChunkScanner:
             c_var.append(v)
 
 
+    def _scan_access_fast(self, chunk: bytes, arr: CandidateArrays, first_line: int,
+                          prefix: int, fmt_name: str, cols: _Columns) -> bool:
+        """:meth:`_scan_access` with the per-line work in C (``_clfscan.access_fields``) and
+        numpy: Python runs once per distinct request text (and for the rare source or time
+        not in the usual form), in order of first appearance, so the tables are numbered
+        as the loop numbers them. False (nothing added) when a flagged line does not have
+        the usual shape: the caller then reads the chunk with the loop."""
+        n = len(arr.line)
+        if not n:
+            return True
+        assert _FIELDS is not None
+        out = np.empty((n, 8), np.int64)
+        _FIELDS(chunk, arr.start, arr.end, prefix, out)
+        tid = out[:, 0]
+        if tid.min() < 0:
+            return False
+        src = out[:, 1].copy()
+        for i in np.flatnonzero(src == _NEED).tolist():
+            sb = chunk[out[i, 3]:out[i, 4]]
+            sc = self._src.get(sb)
+            if sc is None:
+                sc = self._src[sb] = self._source_code(sb)
+            src[i] = sc
+        kept = np.flatnonzero(src != -1)
+        if not len(kept):
+            return True
+        mask_vals, mask_code = np.unique(arr.mask[kept], return_inverse=True)
+        key = tid[kept] * len(mask_vals) + mask_code.ravel()
+        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        var = np.empty(len(uniq), np.int64)
+        for j in np.argsort(first, kind="stable").tolist():
+            r = int(kept[first[j]])
+            var[j] = self._access_variant(chunk, int(arr.start[r]), out[r], int(arr.mask[r]),
+                                          prefix, first_line + int(arr.line[r]), fmt_name)
+        v = var[inv.ravel()]
+        rows = kept[v >= 0]
+        v = v[v >= 0]
+        t = out[rows, 2]
+        for k in np.flatnonzero(t == _NEED).tolist():
+            o = out[rows[k]]
+            tb = chunk[o[5]:o[6] - 3]
+            tt = self._time.get(tb)
+            if tt is None:
+                tt = self._time[tb] = self._clf_time(tb)
+            t[k] = tt
+        cols.extend(src[rows], t, arr.line[rows] + first_line, v)
+        return True
+
+    def _access_variant(self, chunk: bytes, start: int, o: npt.NDArray[np.int64], mask: int,
+                        prefix: int, line: int, fmt_name: str) -> int:
+        """The memoised variant code of the flagged line at ``start`` (fields ``o`` from
+        ``access_fields``; its request text is ``o[6]:o[7]``)."""
+        tail = chunk[o[6]:o[7]]
+        key = (mask, tail, chunk[start:o[3] - 1]) if prefix == 4 else (mask, tail)
+        v = self._memo.get(key)
+        if v is None:
+            req = clf.parse_line(chunk[start:o[7]], prefix, self.path, line, fmt_name)
+            assert req is not None  # the line has the shape parse_line reads directly
+            v = self._memo[key] = self._variant(mask, req)
+        return v
+
     def _clf_time(self, tb: bytes) -> int:
         """``[19/Jul/2001:10:23:45 -0700`` as microseconds, exactly as
         :func:`wormsign.logs.clf.parse_time` reads it, but from a per-day cache (a worm storm
@@ -295,6 +389,14 @@ class _Columns:
         self.time = array("q")
         self.line = array("q")
         self.variant = array("i")
+
+    def extend(self, source: npt.NDArray[np.int64], time: npt.NDArray[np.int64],
+               line: npt.NDArray[np.int64], variant: npt.NDArray[np.int64]) -> None:
+        """Append rows given as arrays."""
+        self.source.frombytes(source.astype(np.int64).tobytes())
+        self.time.frombytes(time.astype(np.int64).tobytes())
+        self.line.frombytes(line.astype(np.int64).tobytes())
+        self.variant.frombytes(variant.astype(np.int32).tobytes())
 
     def batch(self, tables: Tables, file: int) -> MatchBatch:
         src = np.frombuffer(self.source, np.int64).copy()

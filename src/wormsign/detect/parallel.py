@@ -191,9 +191,10 @@ def _line_start_after(f: IO[bytes], pos: int, stop: int) -> int | None:
     return None
 
 
-def _split(inp: Input, fmt: str | None) -> list[Task]:
+def _split(inp: Input, fmt: str | None, workers: int = 1) -> list[Task]:
     """Tasks for one input: ranges of whole lines for a large plain file in a stateless
-    format, else the whole input."""
+    format (about :data:`RANGE_BYTES` each, as many as a multiple of ``workers``, so that
+    they end together), else the whole input."""
     whole = [Task(inp.name, fmt, allow_special=inp.allow_special)]
     size = inp.size()
     if inp.is_stdin or size is None or size < MIN_SPLIT_BYTES or not os.path.isfile(inp.name):
@@ -210,7 +211,7 @@ def _split(inp: Input, fmt: str | None) -> list[Task]:
             lf = formats.get(fmt) if fmt else formats.detect(head[:65536], inp.display)
             if lf.new_state() is not None:  # per-file state (IIS headers): one piece
                 return whole
-            n = max(1, size // RANGE_BYTES)
+            n = -(-max(1, size // RANGE_BYTES) // workers) * workers
             bounds = [0]
             for k in range(1, n):
                 at = _line_start_after(f, max(bounds[-1], k * size // n), size)
@@ -263,7 +264,7 @@ def scan_parallel(inputs: list[Input], engine: RuleEngine, fmt: str | None, work
         sizes = [i.size() for i in inputs]
         if any(s is None for s in sizes) or sum(s or 0 for s in sizes) < MIN_PARALLEL_BYTES:
             return scan_serial(iter(inputs), engine, fmt, on_bytes, on_file, limits)
-    tasks = [_split(inp, fmt) for inp in inputs]
+    tasks = [_split(inp, fmt, workers) for inp in inputs]
     flat = [t for ts in tasks for t in ts]
     if scheduler is not None:
         results = _run_dask(flat, engine.pack, scheduler, limits)

@@ -23,18 +23,21 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import IO, Any, TextIO
 
 import numpy as np
+import numpy.typing as npt
 
 from wormsign.detect.alert import SEVERITY_LEVELS, Alert
 from wormsign.detect.attribute import AlertView
 from wormsign.detect.columns import NO_TIME, from_micros
 from wormsign.detect.scanner import ScanReport
 from wormsign.detect.summary import Summary
+from wormsign.logs import clf
 from wormsign.logs.text import csv_cell, safe
 
 
@@ -48,6 +51,24 @@ def iso(ts: datetime | None) -> str | None:
 def iso_us(us: int) -> str | None:
     """:func:`iso` of a time in microseconds (:data:`NO_TIME`: None)."""
     return None if us == NO_TIME else iso(from_micros(us))
+
+
+def iso_json(us: npt.NDArray[np.int64]) -> list[str]:
+    """The JSON text of :func:`iso_us` of each time (``null`` for :data:`NO_TIME`), in bulk:
+    ISO 8601 with a ``Z``, microseconds only when there are some, as ``isoformat`` writes."""
+    us = np.asarray(us, np.int64)
+    out = np.full(len(us), "null", object)
+    known = us != NO_TIME
+    whole = known & (us % 1_000_000 == 0)
+    frac = known & ~whole
+    if whole.any():
+        text = np.datetime_as_string(us[whole].astype("datetime64[us]"), unit="s")
+        out[whole] = [f'"{t}Z"' for t in text.tolist()]
+    if frac.any():
+        text = np.datetime_as_string(us[frac].astype("datetime64[us]"), unit="us")
+        out[frac] = [f'"{t}Z"' for t in text.tolist()]
+    texts: list[str] = out.tolist()
+    return texts
 
 
 _VARYING = ("@timestamp", "source.ip", "log.file.line")
@@ -68,15 +89,69 @@ def ecs_lines(alerts: Iterable[Alert]) -> Iterator[str]:
                f'"log.file.line":{a.line},{encode(rest)[1:-1]}}}\n')
 
 
+#: ``_clfscan.join_rows`` (None: the numpy form, with the same bytes).
+_JOIN: Callable[[tuple[Any, ...], int], bytes] | None = getattr(
+    getattr(clf, "_clfscan", None), "join_rows", None)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A block of alert rows as the distinct texts of its parts and each row's indices into
+    them: ``times[t[i]]``, ``ips[s[i]]``, ``line[i]``, ``rests[r[i]]`` (JSON texts)."""
+
+    times: list[str]
+    ips: list[str]
+    rests: list[str]
+    t: npt.NDArray[np.intp]
+    s: npt.NDArray[np.intp]
+    line: npt.NDArray[np.int64]
+    r: npt.NDArray[np.intp]
+
+    def lines(self) -> list[str]:
+        times, ips, rests = self.times, self.ips, self.rests
+        return [
+            f'{{"@timestamp":{times[i]},"source.ip":{ips[s]},"log.file.line":{n},{rests[r]}}}\n'
+            for i, s, n, r in zip(self.t.tolist(), self.s.tolist(), self.line.tolist(),
+                                  self.r.tolist(), strict=True)]
+
+    def utf8(self) -> bytes:
+        """:meth:`lines` joined and encoded (``backslashreplace``), built from the encoded
+        distinct parts with numpy (no Python step per row)."""
+        def enc(texts: list[str], pre: str, post: str) -> npt.NDArray[np.object_]:
+            out = np.empty(len(texts), object)
+            out[:] = [(pre + x + post).encode("utf-8", "backslashreplace") for x in texts]
+            return out
+
+        if _JOIN is not None:  # the C twin: one pass, one copy
+            return _JOIN(((enc(self.times, '{"@timestamp":', ',"source.ip":').tolist(),
+                           self.t.astype(np.int64)),
+                          (enc(self.ips, "", ',"log.file.line":').tolist(),
+                           self.s.astype(np.int64)),
+                          self.line.astype(np.int64),
+                          (enc(self.rests, ",", "}\n").tolist(), self.r.astype(np.int64))),
+                         len(self.line))
+        cells = np.empty((len(self.line), 4), object)
+        cells[:, 0] = enc(self.times, '{"@timestamp":', ',"source.ip":')[self.t]
+        cells[:, 1] = enc(self.ips, "", ',"log.file.line":')[self.s]
+        cells[:, 2] = self.line.astype("S20").astype(object)
+        cells[:, 3] = enc(self.rests, ",", "}\n")[self.r]
+        return b"".join(cells.ravel().tolist())
+
+
 def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
+    """:func:`_ecs_parts` as lines of text."""
+    for block in _ecs_parts(view):
+        yield block if isinstance(block, list) else block.lines()
+
+
+def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
     """Alerts that differ only in time, source and line (a worm's requests) share the
     encoding of everything else: each distinct rest, source and time is encoded once per
-    block of rows (numpy finds the distinct ones), and a row is one string format."""
+    block of rows (numpy finds the distinct ones)."""
     att = view.att
     b = att.batch
     t = b.tables
     encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    srcs = t.sources.values
     if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 >= 2**62:
         yield list(ecs_lines(list(view)))  # absurdly many distinct requests: one by one
         return
@@ -100,13 +175,9 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
             rfam, fam, r, f, v = digits  # least significant first
             rests.append(_ecs_rest(view, v, f, r, fam, rfam, encode))
         sk, s_inv = np.unique(b.source[rows], return_inverse=True)
-        ips = [encode(srcs[c]) for c in sk.tolist()]
         tk, t_inv = np.unique(b.time[rows], return_inverse=True)
-        times = [encode(iso_us(us)) for us in tk.tolist()]
-        yield [
-            f'{{"@timestamp":{times[i]},"source.ip":{ips[s]},"log.file.line":{n},{rests[r]}}}\n'
-            for i, s, n, r in zip(t_inv.ravel().tolist(), s_inv.ravel().tolist(),
-                                  b.line[rows].tolist(), r_inv.ravel().tolist(), strict=True)]
+        yield _Block(iso_json(tk), t.sources.json_texts(sk, encode), rests, t_inv.ravel(),
+                     s_inv.ravel(), b.line[rows], r_inv.ravel())
 
 
 def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
@@ -129,10 +200,14 @@ def write_alerts(report: ScanReport, out: IO[bytes]) -> int:
     """Write the scan's alerts as ECS JSON lines (UTF-8) to the binary stream ``out``;
     returns how many."""
     n = 0
-    for block in _ecs_blocks(report.alerts):
-        for lo in range(0, len(block), 16384):
-            out.write("".join(block[lo:lo + 16384]).encode("utf-8", "backslashreplace"))
-        n += len(block)
+    for block in _ecs_parts(report.alerts):
+        if isinstance(block, list):
+            for lo in range(0, len(block), 16384):
+                out.write("".join(block[lo:lo + 16384]).encode("utf-8", "backslashreplace"))
+            n += len(block)
+        else:
+            out.write(block.utf8())
+            n += len(block.line)
     return n
 
 
@@ -164,53 +239,56 @@ def source_rows(s: Summary) -> Iterator[dict[str, Any]]:
                "rules": p.rules_of(g, s.rule_ids)}
 
 
+def _obj(items: list[str]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(items), object)
+    out[:] = items
+    return out
+
+
 def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
-    """:func:`source_rows` as compact JSON texts, built from column lists (the same bytes
-    ``encode`` gives for each row dictionary, without building them)."""
-    srcs = s.att.batch.tables.sources.values
+    """:func:`source_rows` as compact JSON texts, one block of rows (joined by commas) at a
+    time: the same bytes ``encode`` gives for each row dictionary, without building them.
+    Every part of a row is one of a few distinct texts (or a number), so a block is put
+    together with numpy object arrays; only rows with several rules take a Python step."""
+    table = s.att.batch.tables.sources
     p = s.pairs
     order = s.ranked
-    fam_txt = [encode(f) for f in s.att.families]
-    sev_txt = {lv: encode(name) for name, lv in SEVERITY_LEVELS.items()}
+    fam_txt = _obj([f',"family":{encode(f)},"severity":' for f in s.att.families])
+    sev_txt = _obj([""] * (max(SEVERITY_LEVELS.values()) + 1))
+    for name, lv in SEVERITY_LEVELS.items():
+        sev_txt[lv] = f'{encode(name)},"requests":'
     rule_txt = [encode(r) for r in s.rule_ids]
-    rules_memo: dict[tuple[int, ...], str] = {}
-    times: dict[int, str] = {}
+    rule_one = _obj([f',"rules":{{{t}:' for t in rule_txt])
 
-    def when(us: int) -> str:
-        t = times.get(us)
-        if t is None:
-            if len(times) > 100_000:
-                times.clear()
-            t = times[us] = encode(iso_us(us))
-        return t
+    def safe_json(text: str) -> str:
+        return str(encode(safe(text)))
 
-    def rules_text(key: tuple[int, ...]) -> str:
-        txt = rules_memo.get(key)
-        if txt is None:
-            half = len(key) // 2
-            txt = rules_memo[key] = "{" + ",".join(
-                f"{rule_txt[r]}:{c}" for r, c in zip(key[:half], key[half:], strict=True)) + "}"
-        return txt
-
-    step = 1 << 16  # rows per block: Python lists of one block at a time
+    step = 1 << 16  # rows per block
     for b in range(0, len(order), step):
         g = order[b:b + step]
         lo = p.ptr[g]
         n_rules = p.ptr[g + 1] - lo
-        one_rule = p.rule[np.minimum(lo, max(len(p.rule) - 1, 0))].tolist()
-        one_count = p.count[np.minimum(lo, max(len(p.count) - 1, 0))].tolist()
-        for k, (src, fam, lv, n, t0, t1, nr) in enumerate(zip(
-                s.pair_source[g].tolist(), s.pair_family[g].tolist(), p.level[g].tolist(),
-                p.requests[g].tolist(), p.first[g].tolist(), p.last[g].tolist(),
-                n_rules.tolist(), strict=True)):
-            if nr == 1:
-                key: tuple[int, ...] = (one_rule[k], one_count[k])
-            else:
-                i = int(lo[k])
-                key = (*p.rule[i:i + nr].tolist(), *p.count[i:i + nr].tolist())
-            yield (f'{{"ip":{encode(safe(srcs[src]))},"family":{fam_txt[fam]},'
-                   f'"severity":{sev_txt[lv]},"requests":{n},"first_seen":{when(t0)},'
-                   f'"last_seen":{when(t1)},"rules":{rules_text(key)}}}')
+        at = np.minimum(lo, max(len(p.rule) - 1, 0))
+        tk, t_inv = np.unique(np.concatenate((p.first[g], p.last[g])), return_inverse=True)
+        tt = _obj(iso_json(tk))[t_inv.ravel()]
+        cells = np.empty((len(g), 9), object)
+        cells[:, 0] = '{"ip":'
+        cells[:, 1] = _obj(table.json_texts(s.pair_source[g], safe_json))
+        cells[:, 2] = fam_txt[s.pair_family[g]]
+        cells[:, 3] = sev_txt[p.level[g]]
+        cells[:, 4] = p.requests[g].astype(str).astype(object) + ',"first_seen":'
+        cells[:, 5] = tt[:len(g)] + ',"last_seen":'
+        cells[:, 6] = tt[len(g):]
+        if len(p.rule):
+            cells[:, 7] = rule_one[p.rule[at]] + p.count[at].astype(str).astype(object)
+        cells[:, 8] = "}},"
+        for k in np.flatnonzero(n_rules != 1).tolist():
+            i, nr = int(lo[k]), int(n_rules[k])
+            cells[k, 7] = ',"rules":{' + ",".join(
+                f"{rule_txt[r]}:{c}" for r, c in zip(p.rule[i:i + nr].tolist(),
+                                                      p.count[i:i + nr].tolist(), strict=True))
+        cells[-1, 8] = cells[-1, 8][:-1]
+        yield "".join(cells.ravel().tolist())
 
 
 def _head(report: ScanReport, s: Summary) -> dict[str, Any]:
@@ -251,14 +329,10 @@ def write_json(report: ScanReport, out: TextIO) -> None:
                               check_circular=False).encode
     out.write(encode(_head(report, s))[:-1] + ',"sources":[')
     sep = ""
-    buf: list[str] = []
-    for row in _source_texts(s, encode):
-        buf.append(sep + row)
+    for block in _source_texts(s, encode):
+        out.write(sep + block)
         sep = ","
-        if len(buf) >= 4096:
-            out.write("".join(buf))
-            buf.clear()
-    out.write("".join(buf) + "]}\n")
+    out.write("]}\n")
 
 
 def write_csv(report: ScanReport, out: TextIO) -> None:

@@ -14,7 +14,7 @@ import re
 import socket
 import struct
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 import numpy as np
@@ -121,6 +121,21 @@ class SourceTable:
         if self._is_text[c]:
             return self._text[c]
         return socket.inet_ntoa(_PACK.pack(self._ip4[c]))
+
+    def json_texts(self, codes: npt.NDArray[np.integer[Any]],
+                   encode: Callable[[str], str]) -> list[str]:
+        """The JSON string of each code's text (``encode`` for text sources; IPv4 numbers
+        are written as dotted text in bulk, and need no escaping)."""
+        codes = np.asarray(codes, np.int64)
+        is_text = np.frombuffer(self._is_text, np.uint8)[codes].astype(bool)
+        ip4 = np.frombuffer(self._ip4, np.uint32)[codes[~is_text]]
+        dotted = _dotted(ip4).view("S15").ravel().tolist()
+        out = [f'"{d.decode("ascii")}"' for d in dotted]
+        if is_text.any():
+            it = iter(out)
+            return [encode(self._text[c]) if t else next(it)
+                    for c, t in zip(codes.tolist(), is_text.tolist(), strict=True)]
+        return out
 
     def remap(self, other: SourceTable) -> npt.NDArray[np.int32]:
         """For each code of ``other``, its code here (added when new)."""

@@ -1,0 +1,74 @@
+"""The bulk text builders of the report writers against the one-at-a-time functions."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from wormsign.detect import report
+from wormsign.detect.columns import NO_TIME, to_micros
+from wormsign.detect.report import _Block, iso_json, iso_us
+from wormsign.detect.sources import SourceTable
+from wormsign.logs.clf import parse_time
+from wormsign.logs.text import safe
+
+
+def test_iso_json_is_iso_us_in_json() -> None:
+    rng = np.random.default_rng(7)
+    us = np.concatenate((
+        rng.integers(-62135596800_000000, 253402300799_999999, 2000),
+        (rng.integers(-2_000_000_000, 4_000_000_000, 2000) * 1_000_000),
+        [0, -1, 1, NO_TIME, 995538225_000000, to_micros(parse_time("01/Jan/0001:00:00:00 +0000"))],
+    )).astype(np.int64)
+    assert iso_json(us) == [json.dumps(iso_us(int(u))) for u in us.tolist()]
+    assert iso_json(np.zeros(0, np.int64)) == []
+
+
+def test_json_texts_are_each_sources_json() -> None:
+    t = SourceTable()
+    texts = ["1.2.3.4", "::1", "0.0.0.0", "255.255.255.255", "2001:db8::\u202e", "10.0.0.1",
+             'a"b\\c', "1.2.3.4"]
+    codes = np.array([t.code(x) for x in texts], np.int64)
+    t.codes_ip4(np.array([0x01020305], np.uint32))
+    codes = np.concatenate((codes, [len(t) - 1], codes[::-1]))
+    def enc(x: str) -> str:
+        return json.dumps(safe(x), ensure_ascii=False)
+    assert t.json_texts(codes, enc) == [enc(t.values[c]) for c in codes.tolist()]
+    assert t.json_texts(np.zeros(0, np.int64), enc) == []
+
+
+@pytest.mark.parametrize("c_twin", [True, False])
+def test_block_bytes_are_its_lines_encoded(c_twin: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not c_twin:
+        monkeypatch.setattr(report, "_JOIN", None)
+    elif report._JOIN is None:
+        pytest.skip("C accelerator not built")
+    blk = _Block(['"2001-07-19T10:23:45Z"', "null"], ['"1.2.3.4"', '"::1"'],
+                 ['"a": 1', '"url": "/\udcff\u00e9"'], np.array([0, 1, 1]), np.array([1, 0, 0]),
+                 np.array([7, 123456789012, -1], np.int64), np.array([1, 0, 1]))
+    out = io.BytesIO()
+    out.write(blk.utf8())
+    assert out.getvalue() == "".join(blk.lines()).encode("utf-8", "backslashreplace")
+    assert out.getvalue().count(b"\n") == 3
+    empty = _Block([], [], [], *(np.zeros(0, np.int64),) * 4)
+    assert empty.utf8() == b""
+
+
+def test_join_rows_refuses_bad_columns() -> None:
+    join = report._JOIN
+    if join is None:
+        pytest.skip("C accelerator not built")
+    idx = np.array([0, 1], np.int64)
+    assert join((([b"a", b"bc"], idx), np.array([-5, 2**62], np.int64)), 2) == (
+        b"a-5bc" + str(2**62).encode())
+    with pytest.raises(IndexError):
+        join((([b"a"], idx),), 2)
+    with pytest.raises(ValueError):
+        join((([b"a", b"b"], idx),), 3)
+    with pytest.raises(TypeError):
+        join((([b"a", "b"], idx),), 2)
+    with pytest.raises(TypeError):
+        join((([b"a"],),), 0)
