@@ -36,7 +36,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> obs_fakes.Calls:
 
 def test_method_choice() -> None:
     assert resolve_method("auto", "uniform", False) == "closed-form"
-    assert resolve_method("auto", "uniform", True) == "simulation"
+    assert resolve_method("auto", "uniform", True) == "closed-form"
     assert resolve_method("auto", "local-preference", False) == "simulation"
     assert resolve_method("simulation", "uniform", False) == "simulation"
     with pytest.raises(ConfigError, match="--method"):

@@ -73,4 +73,5 @@ def test_removal_from_a_preset_file(tmp_path: object) -> None:
     p = prior_for(None, preset=str(path))
     assert isinstance(p, Prior)
     assert p.removal and p.vulnerable == 5000 and p.scan_rate == 2.0
-    assert not prior_for("code-red").removal
+    assert not prior_for("slammer").removal
+    assert prior_for("code-red").removal  # the fitted code-red-v2 preset removes hosts
