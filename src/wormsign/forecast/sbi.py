@@ -673,6 +673,8 @@ def _identified(space: Space, x: F64, w: F64) -> list[str]:
     for k, name in enumerate(space.names):
         prior_w = (2 * 1.645 * SCAN_SIGMA if space.normal[k]
                    else 0.9 * float(space.hi[k] - space.lo[k]))
+        if prior_w <= 1e-9:
+            continue
         p5, _, p95 = weighted_quantiles(x[:, k], w)
         ratio = float(p95 - p5) / max(prior_w, 1e-12)
         if ratio > 0.6:
@@ -725,7 +727,12 @@ def assemble(obs: Observations, fitted: Fitted, target: Target, total: int,
     notes.insert(0, f"ABC-SMC over the simulator: {total} runs in "
                     f"{len(generation_sizes(total))} generation(s), {idx.size} accepted "
                     f"(effective {ess:.0f}) within distance {tol:.3f}")
-    notes.extend(_identified(fitted.space, fitted.x[idx], w))
+    ident = _identified(fitted.space, fitted.x[idx], w)
+    notes.extend(ident)
+    if any(n.startswith("vulnerable: not identified") for n in ident):
+        notes.append("from one monitor before saturation only scan rate x infected hosts "
+                     "is well identified: final_size, t50 and t90 lean on the preset's "
+                     "vulnerable population (give --vulnerable if known)")
     return Forecast(status="ok", params=params, estimates=est,
                     curve=_curve(runs, w, target, end), notes=tuple(notes), **base)
 
