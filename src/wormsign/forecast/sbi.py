@@ -475,8 +475,11 @@ def accept(dist: F64, w: F64, runs: int) -> tuple[I64, float]:
 
 
 # ---------------------------------------------------------------------------- executors
+CHUNK = 2
 def _chunks(draws: list[Draw], n: int) -> list[list[Draw]]:
-    n = max(1, min(n, len(draws)))
+    """At least ``n`` tasks of about :data:`CHUNK` runs (small tasks keep every worker busy
+    to the end of a generation)."""
+    n = max(1, min(len(draws), max(n, math.ceil(len(draws) / CHUNK))))
     return [draws[i::n] for i in range(n)]
 
 
@@ -496,7 +499,7 @@ def _with_runner(template: Scenario, target: Target, block: str, workers: int | 
 
             def on_dask(draws: list[Draw]) -> list[Run]:
                 futs = [client.submit(run_chunk, template, target, c, block, pure=False)
-                        for c in _chunks(draws, 2 * n)]
+                        for c in _chunks(draws, n)]
                 return _ordered(client.gather(futs))
 
             return body(on_dask)
@@ -513,7 +516,7 @@ def _with_runner(template: Scenario, target: Target, block: str, workers: int | 
 
         def on_pool(draws: list[Draw]) -> list[Run]:
             futs = [pool.submit(run_chunk, template, target, c, block)
-                    for c in _chunks(draws, 4 * n_workers)]
+                    for c in _chunks(draws, n_workers)]
             return _ordered([f.result() for f in futs])
 
         return body(on_pool)
@@ -578,6 +581,7 @@ costs a run more and gains little, since the shift is refined between steps anyw
 MAX_ROWS = 4000
 
 
+LEAD_S = 12 * 3600.0
 MAX_GROWTH_PER_STEP = 0.1
 """A fixed internal step (cheaper than the adaptive one) is used when the observations grow
 by at most this much per output step."""
@@ -599,11 +603,13 @@ def observed_growth(obs: Observations) -> float:
 def run_template(base: Scenario, obs: Observations, block: str,
                  horizon_s: float) -> Scenario:
     """``base`` watched through ``block``, long enough for a lead-up (half the base's own
-    duration), the evidence and the horizon, on a coarse output grid (a step no longer than
-    the typical observation interval where the row limit allows), with that step as a fixed
-    internal step too when the observed growth per step is small."""
+    duration, at most :data:`LEAD_S` or four times the evidence's span), the evidence and
+    the horizon, on a coarse output grid (a step no longer than the typical observation
+    interval where the row limit allows), with that step as a fixed internal step too when
+    the observed growth per step is small."""
     span = obs.end - float(obs.edges[0])
-    hours = min((base.duration_s / 2.0 + span + horizon_s) / 3600.0, MAX_HOURS)
+    lead = min(base.duration_s / 2.0, max(LEAD_S, 4.0 * span))
+    hours = min((lead + span + horizon_s) / 3600.0, MAX_HOURS)
     typical = max(NICE_STEPS[0], float(np.median(np.diff(obs.edges))))
     fits = [s for s in NICE_STEPS if hours * 3600.0 / s <= MAX_ROWS] or [NICE_STEPS[-1]]
     fine = [s for s in fits if s <= typical]
@@ -667,6 +673,8 @@ def _identified(space: Space, x: F64, w: F64) -> list[str]:
     for k, name in enumerate(space.names):
         prior_w = (2 * 1.645 * SCAN_SIGMA if space.normal[k]
                    else 0.9 * float(space.hi[k] - space.lo[k]))
+        if prior_w <= 1e-9:
+            continue
         p5, _, p95 = weighted_quantiles(x[:, k], w)
         ratio = float(p95 - p5) / max(prior_w, 1e-12)
         if ratio > 0.6:
@@ -719,7 +727,12 @@ def assemble(obs: Observations, fitted: Fitted, target: Target, total: int,
     notes.insert(0, f"ABC-SMC over the simulator: {total} runs in "
                     f"{len(generation_sizes(total))} generation(s), {idx.size} accepted "
                     f"(effective {ess:.0f}) within distance {tol:.3f}")
-    notes.extend(_identified(fitted.space, fitted.x[idx], w))
+    ident = _identified(fitted.space, fitted.x[idx], w)
+    notes.extend(ident)
+    if any(n.startswith("vulnerable: not identified") for n in ident):
+        notes.append("from one monitor before saturation only scan rate x infected hosts "
+                     "is well identified: final_size, t50 and t90 lean on the preset's "
+                     "vulnerable population (give --vulnerable if known)")
     return Forecast(status="ok", params=params, estimates=est,
                     curve=_curve(runs, w, target, end), notes=tuple(notes), **base)
 
