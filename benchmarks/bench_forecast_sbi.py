@@ -4,7 +4,7 @@ Run: ``python benchmarks/bench_forecast_sbi.py`` (``--quick`` for fewer outbreak
 ``--skip-timing`` / ``--skip-skill`` for one part).
 
 Measures, on this machine:
-  1. timing: one fit at the default settings (200 runs, the code-red-ii preset as prior and
+  1. timing: one fit at the default settings (150 runs, the code-red-ii preset as prior and
      template, 2 local worker processes) of a hidden code-red-ii-like outbreak seen through
      44.0.0.0/8 at 5 % infected: wall time (target <= 60 s on 2 cores) and CPU time (this
      process and its workers);
@@ -200,7 +200,7 @@ def main() -> int:
     a = ap.parse_args()
     ok = True
     if not a.skip_timing:
-        ok = bench_timing(a.runs or 200, a.workers) <= 60.0
+        ok = bench_timing(a.runs or 150, a.workers) <= 60.0
     if not a.skip_skill:
         n = a.outbreaks or (2 if a.quick else 6)
         runs = a.runs or (60 if a.quick else 200)

@@ -141,7 +141,7 @@ def _fit(obs: Observations, prior: Any, method: str, *, horizon_s: float | None,
         return closedform.fit(obs, prior, horizon_s=horizon_s, seed=seed)
     from wormsign.forecast import sbi
 
-    return sbi.fit(obs, prior, horizon_s=horizon_s, runs=200 if runs is None else runs,
+    return sbi.fit(obs, prior, horizon_s=horizon_s, runs=150 if runs is None else runs,
                    seed=seed, workers=workers, scheduler=scheduler)
 
 

@@ -745,7 +745,7 @@ def default_horizon(obs: Observations, template: Scenario) -> float:
 
 
 def fit(obs: Observations, prior: PriorLike, *, horizon_s: float | None = None,
-        runs: int = 200, seed: int = 1, workers: int | None = None,
+        runs: int = 150, seed: int = 1, workers: int | None = None,
         scheduler: str | None = None, scenario: Scenario | None = None) -> Forecast:
     """Fit the simulator to ``obs`` by ABC-SMC and forecast (see the module docstring).
 
