@@ -2,9 +2,9 @@
 
 :func:`forecast` builds the prior from the family's preset (with the user's overrides),
 refuses too little evidence up front (a ``not-enough-evidence`` result with its reason, never
-a confident number), dispatches to the closed-form fit (uniform scanning) or
-to simulation-based inference (other strategies, or on request), and adds the early-warning alarm and, for an
-inventory, each host's expected first probe.
+a confident number), dispatches to the closed-form fit (uniform scanning) or to
+simulation-based inference (other strategies, or on request), and adds the early-warning
+alarm and, for an inventory, each host's expected first probe.
 """
 
 from __future__ import annotations
@@ -72,11 +72,6 @@ def _prior_notes(prior: Any, method: str) -> list[str]:
         notes.append("from one monitor only scan rate x infected count is identifiable; the "
                      f"scan rate comes from preset {prior.preset} (use --scan-rate/"
                      "--vulnerable)")
-    if method == "closed-form" and (prior.strategy != "uniform" or prior.removal):
-        notes.append(f"the closed form assumes uniform scanning without removal; preset "
-                     f"{prior.preset} has {prior.strategy} scanning"
-                     f"{' with removal' if prior.removal else ''} (--method simulation "
-                     "models it)")
     return notes
 
 
