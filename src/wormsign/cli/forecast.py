@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="how far ahead to forecast, e.g. 12h, 2d (a bare number is hours)")
     p.add_argument("--json", action="store_true", help="the JSON document on stdout")
     p.add_argument("--plot", metavar="FILE", help="write a chart (PNG, SVG or PDF)")
-    p.add_argument("--runs", type=int, metavar="N", 
+    p.add_argument("--runs", type=int, metavar="N",
                    help="simulations of the simulation method (default 150)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--workers", type=int, metavar="N",
