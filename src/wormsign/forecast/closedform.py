@@ -28,6 +28,7 @@ intervals, since a stochastic outbreak's residuals run in streaks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from scipy.optimize import minimize
 from scipy.signal import lfilter
 from scipy.special import expit, xlogy
 
+from wormsign.errors import ConfigError
 from wormsign.forecast.observations import Observations
 from wormsign.forecast.priors import Prior
 from wormsign.forecast.result import Curve, Forecast, Interval
@@ -415,14 +417,149 @@ def _notes(data: _Data, spec: _Spec, prior: Prior, fit: _Fit, r_iv: Interval) ->
     return notes
 
 
+INTERVALS = ("laplace", "bootstrap", "profile")
+"""Interval methods: ``laplace`` (default, the fastest), ``bootstrap`` (parametric bootstrap
+refits) and ``profile`` (profile likelihood for the parameters, Laplace for the rest)."""
+BOOT_REFITS = 100
+"""Parametric bootstrap: this many simulated series, each refitted from the optimum."""
+PROFILE_CHI2 = 2.706
+"""The 95 % point of chi-square with 1 degree of freedom: a 90 % two-sided interval."""
+PROFILE_STEP = 0.5
+PROFILE_STEPS = 16
+"""The profile walks out from the optimum in steps of this many Laplace standard errors,
+at most this many steps each way."""
+
+
+def _draw_counts(rng: np.random.Generator, mu: F64, disp: float) -> F64:
+    """Counts around ``mu``: Poisson, or negative binomial (a gamma-Poisson mixture) with
+    variance ``disp * mu`` when the stream is overdispersed."""
+    if disp <= 1.0 + 1e-9:
+        return np.asarray(rng.poisson(mu), dtype=np.float64)
+    scale = disp - 1.0
+    lam = rng.gamma(mu / scale, scale)
+    return np.asarray(rng.poisson(lam), dtype=np.float64)
+
+
+def _bootstrap(rng: np.random.Generator, data: _Data, spec: _Spec, fit_: _Fit,
+               refits: int) -> F64:
+    """Parameter rows refitted to series drawn from the fitted model (parametric bootstrap);
+    each refit starts at the optimum and uses the fitted dispersion's weights."""
+    k, tm, r, n = (float(v[0]) for v in _params(fit_.theta, spec, data))
+    mu_s, mu_p = _expected(data, k, tm, r, n)
+    weights = (1.0 / fit_.dispersion[0], 1.0 / fit_.dispersion[1])
+    rows = []
+    for _ in range(refits):
+        src = None if mu_s is None else _draw_counts(rng, mu_s, fit_.dispersion[0])
+        prb = None if mu_p is None else _draw_counts(rng, mu_p, fit_.dispersion[1])
+        sim = dataclasses.replace(data, sources=src, probes=prb)
+        f = _objective(sim, spec, weights)
+        res = minimize(f, fit_.theta, method="Nelder-Mead",
+                       options={"xatol": 1e-4, "fatol": 1e-3, "maxiter": 600})
+        if math.isfinite(float(res.fun)) and float(res.fun) < 1e29:
+            rows.append(np.asarray(res.x, dtype=np.float64))
+    if not rows:
+        return np.atleast_2d(fit_.theta)
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _profile_bound(f: Callable[[F64], float], fit_: _Fit, fmin: float, j: int,
+                   sign: float) -> F64:
+    """Where the profile deviance of coordinate ``j`` first rises by :data:`PROFILE_CHI2`
+    walking from the optimum in direction ``sign`` (the others maximised at each step); the
+    parameter row there, interpolated between grid points. The last point when it never
+    rises that far."""
+    step = sign * PROFILE_STEP * math.sqrt(max(float(fit_.cov[j, j]), 1e-12))
+    others = [i for i in range(fit_.theta.size) if i != j]
+    prev_x, prev_d = fit_.theta, 0.0
+    for s in range(1, PROFILE_STEPS + 1):
+        fixed = float(fit_.theta[j]) + s * step
+        x = prev_x.copy()
+        x[j] = fixed
+        if others:
+            def g(z: F64, fixed: float = fixed) -> float:
+                full = np.empty(fit_.theta.size)
+                full[j] = fixed
+                full[others] = z
+                return f(full)
+
+            res = minimize(g, x[others], method="Nelder-Mead",
+                           options={"xatol": 1e-5, "fatol": 1e-4, "maxiter": 1000})
+            x[others] = res.x
+            val = float(res.fun)
+        else:
+            val = f(x)
+        dev = 2.0 * (val - fmin)
+        if dev >= PROFILE_CHI2:
+            w = (PROFILE_CHI2 - prev_d) / max(dev - prev_d, 1e-12)
+            return np.asarray(prev_x + w * (x - prev_x), dtype=np.float64)
+        prev_x, prev_d = x, max(dev, 0.0)
+    return prev_x
+
+
+def _profile(data: _Data, spec: _Spec, fit_: _Fit) -> dict[str, tuple[float, float]]:
+    """Profile-likelihood 90 % intervals of the free parameters (growth per hour, midpoint,
+    scan rate, population): the quasi-deviance, with the fitted dispersion, rises by 2.706
+    at each end. Growth and midpoint are profiled directly; scan rate and population are
+    read at the ends of the coordinate that moves them (log r in the free mode, log K when
+    the other is fixed)."""
+    f = _objective(data, spec, (1.0 / fit_.dispersion[0], 1.0 / fit_.dispersion[1]))
+    fmin = f(fit_.theta)
+    names = {"free": (("growth_per_hour", 0), ("midpoint", 1), ("scan_rate", 2),
+                      ("vulnerable", 2)),
+             "rate": (("growth_per_hour", 0), ("midpoint", 1), ("vulnerable", 0)),
+             "pop": (("growth_per_hour", 0), ("midpoint", 1), ("scan_rate", 0)),
+             "both": (("midpoint", 0),)}[spec.mode]
+    ends: dict[int, tuple[F64, F64]] = {}
+    out = {}
+    for name, j in names:
+        if j not in ends:
+            ends[j] = (_profile_bound(f, fit_, fmin, j, -1.0),
+                       _profile_bound(f, fit_, fmin, j, 1.0))
+        k, tm, r, n = _params(np.vstack(ends[j]), spec, data)
+        vals = {"growth_per_hour": k * 3600.0, "midpoint": tm, "scan_rate": r,
+                "vulnerable": n}[name]
+        out[name] = (float(np.min(vals)), float(np.max(vals)))
+    return out
+
+
+def _draws(rng: np.random.Generator, data: _Data, spec: _Spec, fit_: _Fit, samples: int,
+           intervals: str) -> tuple[F64, F64, F64, F64]:
+    """Parameter draws ``(K, T, r, N)`` by the interval method, with the outbreak's own
+    chance added to each (see :func:`_chance`)."""
+    size = max(20, samples)
+    if intervals == "bootstrap":
+        rows = _bootstrap(rng, data, spec, fit_, min(BOOT_REFITS, size))
+        theta = rows[np.arange(size) % rows.shape[0]]
+    else:
+        theta = rng.multivariate_normal(fit_.theta, fit_.cov, size=size, method="eigh")
+    k, tm, r, n = _params(theta, spec, data)
+    return _chance(rng, (k, tm, r, np.minimum(n, SPACE / 2)), data, spec)
+
+
+def _interval_note(intervals: str, refits: int) -> str:
+    if intervals == "bootstrap":
+        return (f"intervals: parametric bootstrap ({refits} series drawn from the fitted "
+                "model with its dispersion, each refitted) plus the outbreak's own chance")
+    if intervals == "profile":
+        return ("intervals: profile likelihood (deviance rise 2.706) for the parameters; "
+                "estimates and curve from the Laplace approximation plus the outbreak's "
+                "own chance")
+    return ("intervals: Laplace approximation (inverse Hessian at the optimum) plus the "
+            "outbreak's own chance")
+
+
 def fit(obs: Observations, prior: Prior, *, horizon_s: float | None = None, seed: int = 1,
-        samples: int = 400) -> Forecast:
+        samples: int = 400, intervals: str = "laplace") -> Forecast:
     """Fit Random Constant Spread seen through ``obs.monitor`` and forecast from it.
 
     Returns a :class:`Forecast` with ``method`` ``"closed-form"``: status ``"ok"`` with
     parameters, estimates and a curve with 90 % bands, or ``"not-enough-evidence"`` with a
     reason when the evidence is too thin, the fit fails, or the interval of t50 is absurd.
+    ``intervals`` is one of :data:`INTERVALS` (see the module doc).
     """
+    if intervals not in INTERVALS:
+        raise ConfigError(f"intervals must be one of {', '.join(INTERVALS)}, "
+                          f"not {intervals[:40]!r}")
     data = _prepare(obs)
 
     def refuse(reason: str) -> Forecast:
@@ -437,10 +574,7 @@ def fit(obs: Observations, prior: Prior, *, horizon_s: float | None = None, seed
     if isinstance(result, str):
         return refuse(result)
     rng = np.random.default_rng(seed)
-    theta = rng.multivariate_normal(result.theta, result.cov, size=max(20, samples),
-                                    method="eigh")
-    k, tm, r, n = _params(theta, spec, data)
-    k, tm, r, n = _chance(rng, (k, tm, r, np.minimum(n, SPACE / 2)), data, spec)
+    k, tm, r, n = _draws(rng, data, spec, result, samples, intervals)
     best = [float(v[0]) for v in _params(result.theta, spec, data)]
     est = {key: Interval.from_samples(val, float(_estimates(
         np.array([best[0]]), np.array([best[1]]), np.array([best[3]]), data.now)[key][0]))
@@ -454,6 +588,10 @@ def fit(obs: Observations, prior: Prior, *, horizon_s: float | None = None, seed
               "scan_rate": Interval.from_samples(r, best[2]),
               "vulnerable": Interval.from_samples(n, best[3]),
               "midpoint": Interval.from_samples(tm, best[1])}
+    if intervals == "profile":
+        for name, (lo, hi) in _profile(data, spec, result).items():
+            est_v = params[name].estimate
+            params[name] = Interval(est_v, min(lo, est_v), max(hi, est_v))
     if horizon_s is not None:
         t_end = data.now + max(0.0, float(horizon_s))
     else:
@@ -462,7 +600,8 @@ def fit(obs: Observations, prior: Prior, *, horizon_s: float | None = None, seed
     if t_end <= data.t0:
         t_end = data.now + max(data.span, 1.0)
     curve = _curve(data, (k, tm, r, n), t_end)
+    notes = _notes(data, spec, prior, result, params["scan_rate"])
+    notes.append(_interval_note(intervals, min(BOOT_REFITS, max(20, samples))))
     return Forecast(status="ok", method="closed-form", observations=obs, params=params,
-                    estimates=est, curve=curve,
-                    notes=tuple(_notes(data, spec, prior, result, params["scan_rate"])),
+                    estimates=est, curve=curve, notes=tuple(notes),
                     preset=prior.preset, seed=seed)
