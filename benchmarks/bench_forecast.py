@@ -1,7 +1,7 @@
 """The skill of ``wormsign forecast``, measured (issue 11, point 6).
 
 Run: ``python benchmarks/bench_forecast.py [--quick] [--outbreaks N] [--cases uniform,...]
-[--methods auto,closed-form] [--json OUT.json]``.
+[--methods auto,closed-form] [--intervals laplace|bootstrap|profile] [--json OUT.json]``.
 
 Generates outbreaks from hidden parameters with the simulator (scan rate log-uniform in
 2..20 probes/s, population log-uniform in 80,000..400,000, 1..50 initially infected; uniform
@@ -187,6 +187,10 @@ class PresetBaseline:
 
 
 # ------------------------------------------------------------------------- forecasts
+INTERVALS = ["laplace"]
+"""How the closed form makes its intervals (``--intervals``)."""
+
+
 def forecaster(method: str) -> Callable[[Observations, str], Forecast]:
     """``auto``: wormsign.forecast.api.forecast when it exists (it dispatches local
     preference and removal to the simulation-based fit), else the closed form."""
@@ -201,8 +205,10 @@ def forecaster(method: str) -> Callable[[Observations, str], Forecast]:
 
     def run(obs: Observations, preset: str) -> Forecast:
         if api is not None:
-            return api.forecast(obs, preset=preset, seed=1)  # type: ignore[no-any-return]
-        return closedform.fit(obs, prior_for(None, preset=preset), seed=1)
+            return api.forecast(  # type: ignore[no-any-return]
+                obs, preset=preset, seed=1, intervals=INTERVALS[0])
+        return closedform.fit(obs, prior_for(None, preset=preset), seed=1,
+                              intervals=INTERVALS[0])
 
     return run
 
@@ -315,8 +321,9 @@ def table(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def time_48(ob: Outbreak) -> float:
-    """Median seconds of a closed-form fit of a 48-interval series (the /8 at 5 %, rebinned)."""
+def time_48(ob: Outbreak, intervals: str = "laplace") -> float:
+    """Median seconds of a closed-form fit of a 48-interval series (the /8 at 5 %, rebinned)
+    with ``intervals``."""
     from wormsign.forecast import closedform
 
     obs = observe(ob, "/8", 0.05)
@@ -330,7 +337,7 @@ def time_48(ob: Outbreak) -> float:
     times = []
     for _ in range(5):
         t0 = time.perf_counter()
-        closedform.fit(o48, prior, seed=1)
+        closedform.fit(o48, prior, seed=1, intervals=intervals)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -398,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="auto", help="comma-separated: auto, closed-form")
     ap.add_argument("--monitors", default=",".join(MONITORS),
                     help="comma-separated: " + ", ".join([*TELESCOPES, *SOURCES_ONLY]))
+    ap.add_argument("--intervals", default="laplace", choices=("laplace", "bootstrap", "profile"),
+                    help="how the closed form makes its intervals (laplace)")
     ap.add_argument("--json", dest="json_path", default=None, help="write the figures here")
     args = ap.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
@@ -409,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(m not in TELESCOPES and m not in SOURCES_ONLY for m in monitors):
         ap.error("unknown monitor")
     MONITORS[:] = monitors
+    INTERVALS[:] = [args.intervals]
     per_case = args.outbreaks or (4 if args.quick else 20)
     t_start = time.perf_counter()
     outbreaks: list[Outbreak] = []
@@ -424,12 +434,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         rows = evaluate(outbreaks, methods, prior_presets(folder))
     summary = summarise(rows, methods)
-    fit48 = time_48(next(o for o in outbreaks)) if outbreaks else math.nan
+    fit48 = time_48(outbreaks[0]) if outbreaks else math.nan
+    fit48_iv = (time_48(outbreaks[0], args.intervals) if outbreaks and args.intervals != "laplace"
+                else fit48)
     print(f"{len(outbreaks)} outbreaks ({per_case} per case, {dropped} that never reached 90 % "
           f"dropped), simulated in {t_sim:.1f} s; forecasts in "
           f"{time.perf_counter() - t_start - t_sim:.1f} s")
     print(table(summary))
-    print(f"\nclosed-form fit of a 48-point series: {fit48:.3f} s (bar 1 s)")
+    print(f"\nclosed-form fit of a 48-point series: {fit48:.3f} s with the default (laplace) "
+          f"intervals (bar 1 s)")
+    if args.intervals != "laplace":
+        print(f"closed-form fit of a 48-point series with {args.intervals} intervals: "
+              f"{fit48_iv:.3f} s" + (" (slower than the bar: not the default)"
+                                     if fit48_iv > 1.0 else ""))
     alarms, alarm_doc = alarm_table(outbreaks)
     print("\nearly warning (alarm.detect):\n" + alarms)
     missed = bars(summary, methods)
@@ -439,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         print("MISSED:", m)
     if args.json_path:
         doc = {"outbreaks": len(outbreaks), "per_case": per_case, "dropped": dropped,
-               "methods": methods, "fit48_s": fit48, "summary": summary, "missed": missed,
+               "methods": methods, "intervals": args.intervals, "fit48_s": fit48,
+               "fit48_intervals_s": fit48_iv, "summary": summary, "missed": missed,
                "alarm": alarm_doc,
                "rows": rows}
         with open(args.json_path, "w", encoding="utf-8") as fh:

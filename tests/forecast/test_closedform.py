@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tests.forecast.outbreaks import model_series, stochastic_series, truth
 
+from wormsign.errors import ConfigError
 from wormsign.forecast.closedform import fit
 from wormsign.forecast.observations import Monitor, Observations, TimeBase
 from wormsign.forecast.priors import prior_for
@@ -168,3 +169,98 @@ def test_evidence_after_now_is_not_used() -> None:
     a, b = fit(cut, prior_for("code-red"), seed=2), fit(head, prior_for("code-red"), seed=2)
     assert a.ok and b.ok
     assert a.estimates["t50"] == b.estimates["t50"]
+
+
+def test_bootstrap_intervals_contain_the_truth_in_most_seeds() -> None:
+    tr = truth(N, R, I0)
+    hits = {"t50": 0, "t90": 0, "final_size": 0, "growth": 0}
+    for seed in range(5):
+        obs = model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=50, seed=seed)
+        fc = fit(obs, prior_for("code-red"), seed=seed, samples=200, intervals="bootstrap")
+        assert fc.ok
+        assert any("bootstrap" in n for n in fc.notes)
+        hits["t50"] += _inside(fc.estimates["t50"], tr["t50"])
+        hits["t90"] += _inside(fc.estimates["t90"], tr["t90"])
+        hits["final_size"] += _inside(fc.estimates["final_size"], N)
+        hits["growth"] += _inside(fc.params["growth_per_hour"], tr["k"] * 3600)
+        for iv in (*fc.estimates.values(), *fc.params.values()):
+            assert iv.p5 <= iv.estimate <= iv.p95
+    assert all(h >= 4 for h in hits.values()), hits
+
+
+def test_bootstrap_same_seed_same_result_other_seed_other_draws() -> None:
+    obs = model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=45, seed=2)
+    a = fit(obs, prior_for("code-red"), seed=4, samples=100, intervals="bootstrap")
+    b = fit(obs, prior_for("code-red"), seed=4, samples=100, intervals="bootstrap")
+    c = fit(obs, prior_for("code-red"), seed=5, samples=100, intervals="bootstrap")
+    assert a.to_json() == b.to_json()
+    assert a.estimates["t50"].estimate == c.estimates["t50"].estimate
+    assert a.estimates["t50"].p5 != c.estimates["t50"].p5
+
+
+def test_bootstrap_widens_with_overdispersed_counts() -> None:
+    obs = model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=50, seed=1)
+    assert obs.new_sources is not None and obs.probes is not None
+    rng = np.random.default_rng(0)
+    noisy = Observations(monitor=obs.monitor, timebase=obs.timebase, edges=obs.edges,
+                         new_sources=obs.new_sources,
+                         probes=rng.poisson(obs.probes * rng.gamma(2.0, 0.5, obs.probes.size))
+                         .astype(float))
+    a = fit(obs, prior_for("code-red"), seed=1, samples=100, intervals="bootstrap")
+    b = fit(noisy, prior_for("code-red"), seed=1, samples=100, intervals="bootstrap")
+    assert a.ok and b.ok
+
+    def width(fc: object) -> float:
+        iv = fc.params["scan_rate"]  # type: ignore[attr-defined]
+        return float(iv.p95 - iv.p5)
+
+    assert width(b) > width(a)
+
+
+def test_profile_intervals_contain_the_mle_and_narrow_with_more_data() -> None:
+    prior = prior_for("code-red")
+    short = fit(model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=40, seed=6),
+                prior, seed=1, intervals="profile")
+    long = fit(model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=56, seed=6),
+               prior, seed=1, intervals="profile")
+    assert short.ok and long.ok
+    assert any("profile likelihood" in n for n in long.notes)
+    for fc in (short, long):
+        for name in ("growth_per_hour", "midpoint", "scan_rate", "vulnerable"):
+            iv = fc.params[name]
+            assert iv.p5 < iv.estimate < iv.p95, (name, iv)
+
+    def rel(fc: object) -> float:
+        iv = fc.params["growth_per_hour"]  # type: ignore[attr-defined]
+        return float((iv.p95 - iv.p5) / iv.estimate)
+
+    assert rel(long) < rel(short)
+
+
+def test_profile_intervals_contain_the_truth_in_most_seeds() -> None:
+    tr = truth(N, R, I0)
+    hits = {"growth": 0, "midpoint": 0, "scan_rate": 0}
+    for seed in range(6):
+        obs = model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=50, seed=seed)
+        fc = fit(obs, prior_for("code-red"), seed=seed, intervals="profile")
+        assert fc.ok
+        hits["growth"] += _inside(fc.params["growth_per_hour"], tr["k"] * 3600)
+        hits["midpoint"] += _inside(fc.params["midpoint"], tr["t50"])
+        hits["scan_rate"] += _inside(fc.params["scan_rate"], R)
+    assert all(h >= 4 for h in hits.values()), hits
+
+
+def test_profile_with_fixed_rate_and_population() -> None:
+    obs = model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=45, seed=2)
+    fc = fit(obs, prior_for("code-red", scan_rate=10.0, vulnerable=100_000),
+             intervals="profile")
+    assert fc.ok
+    mid = fc.params["midpoint"]
+    assert mid.p5 < mid.estimate < mid.p95
+    assert fc.params["scan_rate"].p5 == fc.params["scan_rate"].p95 == 10.0
+
+
+def test_unknown_interval_method_is_a_config_error() -> None:
+    obs = model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=45, seed=2)
+    with pytest.raises(ConfigError, match="intervals"):
+        fit(obs, prior_for("code-red"), intervals="jackknife")

@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--method", default="auto", choices=("auto", "closed-form", "simulation"),
                    help="closed-form (uniform scanning, no removal), simulation (any "
                    "strategy) or auto (default)")
+    p.add_argument("--intervals", default="laplace", choices=("laplace", "bootstrap", "profile"),
+                   help="how the closed form makes its 90 %% intervals: laplace (default, "
+                   "fastest), bootstrap (parametric bootstrap refits, slower) or profile "
+                   "(profile likelihood for the parameters)")
     p.add_argument("--at", metavar="TIME",
                    help="forecast as of TIME (seconds or ISO 8601): later evidence is ignored")
     p.add_argument("--horizon", metavar="H",
@@ -125,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     fc = forecast(obs, method=args.method, preset=args.preset, scan_rate=args.scan_rate,
                   vulnerable=args.vulnerable, horizon_s=horizon, runs=args.runs,
                   seed=args.seed, scheduler=args.scheduler, workers=args.workers,
-                  inventory=args.inventory)
+                  inventory=args.inventory, intervals=args.intervals)
     if args.plot:
         from wormsign.forecast.plot import plot
 

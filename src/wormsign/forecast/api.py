@@ -86,6 +86,14 @@ def inventory_hosts(path: str) -> tuple[list[tuple[str, str]], list[str]]:
     return [(h.host, h.address) for h in inv.hosts], notes
 
 
+def _check_intervals(intervals: str) -> None:
+    from wormsign.forecast.closedform import INTERVALS
+
+    if intervals not in INTERVALS:
+        raise ConfigError(f"--intervals must be one of {', '.join(INTERVALS)}, "
+                          f"not {intervals[:40]!r}")
+
+
 def _check(runs: int | None, workers: int | None, horizon_s: float | None) -> None:
     if runs is not None and not 1 <= runs <= MAX_RUNS:
         raise ConfigError(f"--runs must be from 1 to {MAX_RUNS}, not {runs}")
@@ -99,24 +107,30 @@ def forecast(obs: Observations, *, method: str = "auto", preset: str | None = No
              scan_rate: float | None = None, vulnerable: int | None = None,
              horizon_s: float | None = None, runs: int | None = None, seed: int = 1,
              scheduler: str | None = None, workers: int | None = None,
-             inventory: str | Hosts | None = None) -> Forecast:
+             inventory: str | Hosts | None = None, intervals: str = "laplace") -> Forecast:
     """Forecast the outbreak ``obs`` shows (see the module doc). ``inventory`` is an
-    inventory file or ``(name, address)`` pairs."""
+    inventory file or ``(name, address)`` pairs. ``intervals`` (``laplace``, ``bootstrap``
+    or ``profile``) is how the closed form makes its intervals; the simulation-based fit
+    has its own."""
     from wormsign.forecast import priors
 
     _check(runs, workers, horizon_s)
+    _check_intervals(intervals)
     prior = priors.prior_for(obs.family, preset=preset, scan_rate=scan_rate,
                              vulnerable=vulnerable)
     chosen = resolve_method(method, prior.strategy, prior.removal)
     hosts, inv_notes = _hosts(inventory)
     notes = _prior_notes(prior, chosen)
+    if chosen != "closed-form" and intervals != "laplace":
+        notes.append(f"--intervals {intervals} applies to the closed form only; the "
+                     "simulation-based fit's intervals come from its accepted runs")
     problem = evidence_problem(obs)
     if problem:
         return Forecast(status="not-enough-evidence", method=chosen, observations=obs,
                         reason=problem, notes=tuple(notes + inv_notes), preset=prior.preset,
                         seed=seed)
     result = _fit(obs, prior, chosen, horizon_s=horizon_s, runs=runs, seed=seed,
-                  scheduler=scheduler, workers=workers)
+                  scheduler=scheduler, workers=workers, intervals=intervals)
     return _finish(result, obs, notes + inv_notes, hosts, prior.preset, seed)
 
 
@@ -129,11 +143,12 @@ def _hosts(inventory: str | Hosts | None) -> tuple[list[tuple[str, str]], list[s
 
 
 def _fit(obs: Observations, prior: Any, method: str, *, horizon_s: float | None,
-         runs: int | None, seed: int, scheduler: str | None, workers: int | None) -> Forecast:
+         runs: int | None, seed: int, scheduler: str | None, workers: int | None,
+         intervals: str = "laplace") -> Forecast:
     if method == "closed-form":
         from wormsign.forecast import closedform
 
-        return closedform.fit(obs, prior, horizon_s=horizon_s, seed=seed)
+        return closedform.fit(obs, prior, horizon_s=horizon_s, seed=seed, intervals=intervals)
     from wormsign.forecast import sbi
 
     return sbi.fit(obs, prior, horizon_s=horizon_s, runs=150 if runs is None else runs,
