@@ -72,7 +72,8 @@ def test_few_sources_but_many_probes_is_enough(calls: obs_fakes.Calls) -> None:
 def test_dispatch_and_notes(calls: obs_fakes.Calls) -> None:
     fc = forecast(_obs(GROWING), horizon_s=7200.0, seed=5)
     assert fc.ok and fc.method == "closed-form" and fc.seed == 5
-    assert calls.fits[-1] == ("closed-form", {"horizon_s": 7200.0, "seed": 5})
+    assert calls.fits[-1] == ("closed-form", {"horizon_s": 7200.0, "seed": 5,
+                                              "intervals": "laplace"})
     notes = fc.to_json()["notes"]
     assert any("identifiable" in n and "preset code-red-v2" in n for n in notes)
     assert len(notes) == len(set(notes))
@@ -101,8 +102,18 @@ def test_alarm_and_hosts_are_added(calls: obs_fakes.Calls, tmp_path: Path) -> No
     assert doc["hosts"][0]["first_probe_median"] is not None
 
 
-@pytest.mark.parametrize("kw", [{"runs": 0}, {"workers": 0}, {"horizon_s": -1.0}])
-def test_bad_requests(calls: obs_fakes.Calls, kw: dict[str, float]) -> None:
+def test_intervals_pass_to_the_closed_form_only(calls: obs_fakes.Calls) -> None:
+    fc = forecast(_obs(GROWING), intervals="bootstrap")
+    assert calls.fits[-1][1]["intervals"] == "bootstrap"
+    assert not any("--intervals" in n for n in fc.notes)
+    fc = forecast(_obs(GROWING, family="code-red-ii"), intervals="profile")
+    assert fc.method == "simulation" and "intervals" not in calls.fits[-1][1]
+    assert any("--intervals profile applies to the closed form only" in n for n in fc.notes)
+
+
+@pytest.mark.parametrize("kw", [{"runs": 0}, {"workers": 0}, {"horizon_s": -1.0},
+                                {"intervals": "jackknife"}])
+def test_bad_requests(calls: obs_fakes.Calls, kw: dict[str, float | str]) -> None:
     with pytest.raises(ConfigError):
         forecast(_obs(GROWING), **kw)  # type: ignore[arg-type]
 

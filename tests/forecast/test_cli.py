@@ -50,6 +50,18 @@ def test_json_contract_seconds_in_seconds_out(calls: obs_fakes.Calls, tmp_path: 
     assert not any("1 address" in n for n in doc["notes"])
 
 
+def test_intervals_option_reaches_the_fit(calls: obs_fakes.Calls, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _out, err = run([_file(tmp_path, GROWING), "--json", "--intervals", "profile"], capsys)
+    assert rc == 0, err
+    assert calls.fits[-1][1]["intervals"] == "profile"
+    rc, _out, err = run([_file(tmp_path, GROWING), "--json"], capsys)
+    assert rc == 0, err
+    assert calls.fits[-1][1]["intervals"] == "laplace"
+    with pytest.raises(SystemExit):
+        run([_file(tmp_path, GROWING), "--intervals", "jackknife"], capsys)
+
+
 def test_human_output_alarm_and_hosts(calls: obs_fakes.Calls, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     inv = _file(tmp_path, "host,software,version,address\nweb\u202e1,IIS,5.0,192.0.2.10\n",

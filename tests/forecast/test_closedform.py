@@ -260,6 +260,12 @@ def test_profile_with_fixed_rate_and_population() -> None:
     assert fc.params["scan_rate"].p5 == fc.params["scan_rate"].p95 == 10.0
 
 
+def test_interval_methods_match_the_api() -> None:
+    from wormsign.forecast import api, closedform
+
+    assert api.INTERVALS == closedform.INTERVALS
+
+
 def test_unknown_interval_method_is_a_config_error() -> None:
     obs = model_series(n=N, r=R, i0=I0, size=SLASH8, step=600, steps=45, seed=2)
     with pytest.raises(ConfigError, match="intervals"):

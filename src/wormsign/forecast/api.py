@@ -20,6 +20,8 @@ from wormsign.forecast.observations import Observations
 from wormsign.forecast.result import Forecast
 
 METHODS = ("auto", "closed-form", "simulation")
+INTERVALS = ("laplace", "bootstrap", "profile")
+"""The closed form's interval methods (closedform.INTERVALS)."""
 MIN_SOURCES = 10
 MIN_PROBES = 50
 MIN_INTERVALS = 3
@@ -87,8 +89,6 @@ def inventory_hosts(path: str) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def _check_intervals(intervals: str) -> None:
-    from wormsign.forecast.closedform import INTERVALS
-
     if intervals not in INTERVALS:
         raise ConfigError(f"--intervals must be one of {', '.join(INTERVALS)}, "
                           f"not {intervals[:40]!r}")
@@ -177,5 +177,5 @@ def _finish(result: Forecast, obs: Observations, notes: list[str], hosts: list[t
     return dataclasses.replace(result, **changes)
 
 
-__all__ = ["METHODS", "MIN_INTERVALS", "MIN_PROBES", "MIN_SOURCES", "evidence_problem",
-           "forecast", "inventory_hosts", "resolve_method"]
+__all__ = ["INTERVALS", "METHODS", "MIN_INTERVALS", "MIN_PROBES", "MIN_SOURCES",
+           "evidence_problem", "forecast", "inventory_hosts", "resolve_method"]
