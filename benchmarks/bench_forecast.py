@@ -53,6 +53,9 @@ when the evidence is the first-seen time of each source in a log."""
 MONITORS = ["/8", "/16", "/32"]
 FRACTIONS = (0.01, 0.05, 0.10)
 TARGETS = ("t50", "t90", "final_size")
+PARAMS = ("growth_per_hour", "scan_rate")
+"""Parameters whose 90 % intervals are checked against the hidden values (the growth
+K = r N / 2^32 and the scan rate r; removal and local preference make K only nominal)."""
 CASES = {"uniform": ("uniform", False), "uniform+removal": ("uniform", True),
          "local": ("local-preference", False), "local+removal": ("local-preference", True)}
 PRESET_OF = {"uniform": "code-red-v2", "local-preference": "code-red-ii"}
@@ -90,7 +93,9 @@ class Outbreak:
 
     def truth(self) -> dict[str, float]:
         _t10, t50, t90 = self.result.threshold_times
-        return {"t50": t50, "t90": t90, "final_size": float(self.result.ever_infected[-1])}
+        return {"t50": t50, "t90": t90, "final_size": float(self.result.ever_infected[-1]),
+                "growth_per_hour": self.scenario.scan_rate * self.scenario.vulnerable / SPACE
+                * 3600.0, "scan_rate": self.scenario.scan_rate}
 
 
 def make_outbreak(case: str, seed: int) -> Outbreak | None:
@@ -242,8 +247,11 @@ def evaluate(outbreaks: list[Outbreak], methods: list[str],
                     el = time.perf_counter() - t0
                     pred = {k: (fc.estimates[k].estimate, fc.estimates[k].p5,
                                 fc.estimates[k].p95) if fc.ok else None for k in TARGETS}
+                    par = {k: (fc.params[k].p5, fc.params[k].p95)
+                           for k in PARAMS if fc.ok and k in fc.params}
                     rows.append({**base, "method": name, "ok": fc.ok, "seconds": el,
-                                 "method_used": fc.method, "reason": fc.reason, "pred": pred})
+                                 "method_used": fc.method, "reason": fc.reason, "pred": pred,
+                                 "params": par})
                 for name, p in (("exp", exp_baseline(obs, prior)),
                                 ("preset", presets[preset].predict(obs, monitor))):
                     rows.append({**base, "method": name, "ok": True, "seconds": 0.0,
@@ -283,6 +291,24 @@ def summarise(rows: list[dict[str, Any]], methods: list[str]) -> list[dict[str, 
             rec["median_s"] = statistics.median(secs) if secs else math.nan
             out.append(rec)
     return out
+
+
+def param_table(rows: list[dict[str, Any]], method: str) -> str:
+    """Coverage of the hidden growth and scan rate by the 90 % parameter intervals of
+    ``method``, per case, monitor and fraction (answered forecasts only)."""
+    lines = ["| case | monitor | at | cov growth | cov scan rate |", "|---|---|---|---|---|"]
+    keys = sorted({(r["case"], r["monitor"], r["at"]) for r in rows},
+                  key=lambda k: (list(CASES).index(k[0]), MONITORS.index(k[1]), k[2]))
+    for key in keys:
+        sel = [r for r in rows if (r["case"], r["monitor"], r["at"]) == key
+               and r["method"] == method and r["ok"]]
+        cells = []
+        for k in PARAMS:
+            hits = [r["params"][k][0] <= r["truth"][k] <= r["params"][k][1]
+                    for r in sel if k in r.get("params", {})]
+            cells.append(_pct(sum(hits) / len(hits)) if hits else "–")
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]:.0%} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
 
 
 def _pct(x: float) -> str:
@@ -441,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
           f"dropped), simulated in {t_sim:.1f} s; forecasts in "
           f"{time.perf_counter() - t_start - t_sim:.1f} s")
     print(table(summary))
+    print(f"\nparameter intervals ({methods[0]}, {args.intervals}):\n"
+          + param_table(rows, methods[0]))
     print(f"\nclosed-form fit of a 48-point series: {fit48:.3f} s with the default (laplace) "
           f"intervals (bar 1 s)")
     if args.intervals != "laplace":

@@ -24,6 +24,13 @@ and the time to reach a size spreads by 1 / (K sqrt(infected now)). On simulated
 outbreaks this brings the coverage of the 90 % intervals to 80-100 % (benchmarks/
 bench_forecast.py); the dispersion is the largest Pearson ratio over blocks of 1, 2, 4, ...
 intervals, since a stochastic outbreak's residuals run in streaks.
+
+``fit(..., intervals=...)`` picks how the parameter draws are made: ``laplace`` (above, the
+default and the fastest), ``bootstrap`` (a parametric bootstrap: series of counts drawn from
+the fitted model, Poisson or negative binomial with the fitted dispersion, each refitted from
+the optimum; the outbreak's chance is added to each refit as to each Laplace draw) or
+``profile`` (profile-likelihood intervals of the parameters, where the quasi-deviance rises by
+2.706; the estimates and the curve keep the Laplace draws). The notes say which.
 """
 
 from __future__ import annotations
