@@ -270,3 +270,42 @@ def test_at_follows_the_counts_time_base(tmp_path: Path) -> None:
     assert load([path], at="25").sources_total == 3
     with pytest.raises(ConfigError, match="in seconds"):
         load([path], at="2001-07-19T10:00:00Z")
+
+
+def _simulate_csv(tmp_path: Path, telescopes: tuple[str, ...], start: str | None) -> Path:
+    from wormsign.sim import Scenario, simulate
+    from wormsign.sim.output import write_table
+
+    sc = Scenario(address_bits=24, vulnerable=20_000, scan_rate=20.0, initial=5, hours=4.0,
+                  telescopes=telescopes, step_s=300.0, start=start)
+    res = simulate(sc, seed=3)
+    path = tmp_path / "run.csv"
+    write_table(str(path), res.columns(), sc.start_datetime())
+    return path
+
+
+def test_simulate_out_csv_is_a_telescope_counts_file(tmp_path: Path) -> None:
+    path = _simulate_csv(tmp_path, ("44.0.0.0/8",), None)
+    obs = load([str(path)])
+    assert obs.timebase.kind == "seconds" and obs.monitor.blocks == ("44.0.0.0/8",)
+    assert obs.probes is not None and obs.probes_total > 0
+    header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
+    last = path.read_text(encoding="utf-8").splitlines()[-1].split(",")
+    assert obs.sources_total == int(float(last[header.index("telescope[44.0.0.0/8].sources")]))
+    assert any("simulation's telescope 44.0.0.0/8" in n for n in obs.notes)
+
+
+def test_simulate_out_csv_with_a_start_is_iso(tmp_path: Path) -> None:
+    path = _simulate_csv(tmp_path, ("44.0.0.0/8",), "2001-07-19T10:00:00Z")
+    obs = load([str(path)])
+    assert obs.timebase.kind == "iso"
+    assert obs.timebase.format(float(obs.edges[1])) == "2001-07-19T10:05:00Z"
+
+
+def test_simulate_out_csv_with_two_telescopes_needs_monitor(tmp_path: Path) -> None:
+    path = _simulate_csv(tmp_path, ("44.0.0.0/8", "10.1.0.0/16"), None)
+    with pytest.raises(ConfigError, match="name one with --monitor"):
+        load([str(path)])
+    obs = load([str(path)], monitor="10.1.0.0/16")
+    assert obs.monitor.size == 2**16
+    assert obs.sources_total < load([str(path)], monitor="44.0.0.0/8").sources_total

@@ -198,8 +198,11 @@ def _kind(path: str) -> str:
         return "scan-csv"
     if header and header[0] == "time":
         return "counts"
-    raise ConfigError("not scan --json/--csv output, --alerts JSON Lines or a counts CSV "
-                      "(header time,new_sources|sources|probes)", path=_show(path), line=1)
+    if header and header[0] == "t" and any(c.startswith("telescope[") for c in header):
+        return "counts"  # wormsign simulate --out: a telescope's columns are the counts
+    raise ConfigError("not scan --json/--csv output, --alerts JSON Lines, a counts CSV "
+                      "(header time,new_sources|sources|probes) or a simulate --out CSV "
+                      "with a telescope", path=_show(path), line=1)
 
 
 def _show(path: str) -> str:
@@ -516,15 +519,49 @@ def _number(cell: str, what: str, path: str, line: int) -> float:
     return v
 
 
-def _counts_rows(path: str) -> tuple[_Rows, str, list[str]]:
-    where = _show(path)
-    reader = _csv_lines(path)
-    header = [h.strip().lower() for h in (next(reader, (1, [])))[1] or []]
+def _telescope_columns(header: list[str], monitor: Monitor | None,
+                       where: str) -> tuple[int, dict[str, int], str]:
+    """The time column and the chosen telescope's count columns of a ``wormsign simulate
+    --out`` CSV (``t``, ``utc``, ``telescope[BLOCK].probes``, ``telescope[BLOCK].sources``):
+    the only telescope, or the one ``monitor`` names."""
+    blocks = sorted({c[len("telescope["):c.index("]")] for c in header
+                     if c.startswith("telescope[") and "]" in c})
+    wanted = [b for b in blocks if monitor is not None and b in monitor.blocks]
+    if len(blocks) > 1 and len(wanted) != 1:
+        raise ConfigError(f"the simulation watched {len(blocks)} telescopes "
+                          f"({', '.join(safe(b) for b in blocks[:8])}): name one with "
+                          "--monitor", path=where, line=1)
+    block = wanted[0] if wanted else blocks[0]
+    cols = {"probes": header.index(f"telescope[{block}].probes")
+            if f"telescope[{block}].probes" in header else -1,
+            "sources": header.index(f"telescope[{block}].sources")
+            if f"telescope[{block}].sources" in header else -1}
+    cols = {k: v for k, v in cols.items() if v >= 0}
+    if not cols:
+        raise ConfigError(f"no counts for telescope {safe(block)}", path=where, line=1)
+    return (header.index("utc") if "utc" in header else 0), cols, block
+
+
+def _count_columns(header: list[str], monitor: Monitor | None,
+                   where: str) -> tuple[int, dict[str, int], str | None]:
+    """The time column, ``{count name: column}`` and (for a simulate CSV) the telescope."""
+    if header[:1] == ["t"]:
+        return _telescope_columns(header, monitor, where)
     cols = [c for c in header[1:] if c]
     bad = [c for c in cols if c not in COUNT_COLUMNS]
     if header[:1] != ["time"] or not cols or bad or len(set(cols)) != len(cols):
         raise ConfigError("a counts CSV has the header time,new_sources or time,sources or "
                           "time,probes (or time and several of them)", path=where, line=1)
+    return 0, {c: i for i, c in enumerate(header) if i and c}, None
+
+
+def _counts_rows(path: str, monitor: Monitor | None = None
+                 ) -> tuple[_Rows, str, list[str], str | None]:
+    where = _show(path)
+    reader = _csv_lines(path)
+    header = [h.strip().lower() for h in (next(reader, (1, [])))[1] or []]
+    tcol, index, block = _count_columns(header, monitor, where)
+    cols = list(index)
     rows = _Rows(cols={c: [] for c in cols})
     kind = ""
     for line, row in reader:
@@ -535,13 +572,14 @@ def _counts_rows(path: str) -> tuple[_Rows, str, list[str]]:
         if len(row) != len(header):
             raise ConfigError(f"expected {len(header)} cells, got {len(row)}", path=where,
                               line=line)
-        cell = row[0].strip()
+        cell = row[tcol].strip()
         kind = kind or ("seconds" if _is_number(cell) else "iso")
         rows.times.append(_time(cell, kind, where, line))
         if len(rows.times) > 1 and rows.times[-1] <= rows.times[-2]:
             raise ConfigError("times must increase from row to row (sort the file)",
                               path=where, line=line)
-        for c, text in zip(cols, row[1:], strict=True):
+        for c in cols:
+            text = row[index[c]]
             v = _number(text.strip(), c, where, line)
             if v < 0:
                 raise ConfigError(f"{c} {text.strip()[:40]!r} is negative", path=where,
@@ -553,7 +591,7 @@ def _counts_rows(path: str) -> tuple[_Rows, str, list[str]]:
             vals.append(v)
     if len(rows.times) < 2:
         raise ConfigError("no observations: a counts CSV needs at least 2 rows", path=where)
-    return rows, kind, cols
+    return rows, kind, cols, block
 
 
 def _is_number(cell: str) -> bool:
@@ -576,11 +614,14 @@ def _time(cell: str, kind: str, where: str, line: int) -> float:
 
 def _counts_obs(path: str, family: str | None, monitor: Monitor | None,
                 at: str | None) -> Observations:
-    rows, kind, cols = _counts_rows(path)
+    rows, kind, cols, block = _counts_rows(path, monitor)
+    notes: list[str] = []
+    if block is not None and monitor is None:
+        monitor = parse_monitor(block)
+        notes.append(f"counts of the simulation's telescope {block}; the monitor is that block")
     t = np.asarray(rows.times, dtype=np.float64)
     step = float(np.median(np.diff(t)))
     origin = float(t[0] - step) if kind == "iso" else 0.0
-    notes: list[str] = []
     keep = t.size
     if at is not None:
         if kind == "seconds" and not _is_number(at.strip()):
