@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wormsign.incidents import schema as t
-from wormsign.incidents.query import alert_conditions, count_alerts, iso
+from wormsign.incidents.query import alert_conditions, alert_row, count_alerts
 from wormsign.incidents.store import Store
 
 #: Bytes of cached responses kept (least recently used go first).
@@ -178,12 +178,7 @@ class ReadCache:
         rows: list[Any] = []
         if offset < pager.total:
             rows = self._rows(incident_id, filters, pager, offset, per_page)
-        items = []
-        for r in rows:
-            d = dict(r._mapping)
-            d["timestamp"] = iso(d.pop("ts"))
-            d["internal"] = bool(d["internal"])
-            items.append(d)
+        items = [alert_row(r._mapping) for r in rows]
         return {"items": items, "total": pager.total, "page": page, "per_page": per_page,
                 "pages": max(1, -(-pager.total // per_page))}
 
