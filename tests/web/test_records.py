@@ -19,7 +19,7 @@ from wormsign.incidents.query import (
     Totals,
     VersionedIncidentRef,
 )
-from wormsign.incidents.tasks import Task
+from wormsign.incidents.tasks import Progress, StatusCounts, Task
 
 
 def keys(record: type[Any]) -> set[str]:
@@ -48,6 +48,9 @@ def test_tasks_are_task_records(client: httpx.Client, store: Store, evidence: in
     assert items == [x.to_dict() for x in store.list_tasks(evidence)]
     detail = client.get(f"/api/incidents/{evidence}").json()
     assert all(set(x) == keys(Task) for x in detail["tasks"]["items"])
+    prog = detail["tasks"]["progress"]
+    assert set(prog) == keys(Progress) and prog["playbooks"]
+    assert all(set(p) == keys(StatusCounts) for p in prog["playbooks"].values())
     assert set(detail["incident"]) == keys(IncidentRef)
     assert set(detail["totals"]) == keys(Totals)
     assert all(set(f) == keys(FamilyCount) for f in detail["families"])
@@ -72,6 +75,7 @@ def test_incident_summary_is_the_typed_dict(store: Store, evidence: int) -> None
     assert set(s["totals"]) == keys(Totals)
     assert s["families"] and all(set(f) == keys(FamilyCount) for f in s["families"])
     assert all(set(x) == keys(Task) for x in s["tasks"]["items"])
+    assert set(s["tasks"]["progress"]) == keys(Progress)
 
 
 def test_openapi_describes_every_record_field(client: httpx.Client) -> None:
@@ -79,7 +83,8 @@ def test_openapi_describes_every_record_field(client: httpx.Client) -> None:
     for name, record in (("TaskModel", Task), ("AlertModel", AlertRow),
                          ("IncidentRef", IncidentRef), ("IncidentRow", IncidentRow),
                          ("Totals", Totals), ("FamilyCount", FamilyCount),
-                         ("TaskCounts", TaskCounts)):
+                         ("TaskCounts", TaskCounts), ("Progress", Progress),
+                         ("StatusCounts", StatusCounts)):
         doc = schemas[name]
         assert set(doc["properties"]) == keys(record), name
         assert set(doc["required"]) == keys(record), name  # every answer has every field

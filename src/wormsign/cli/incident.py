@@ -17,6 +17,7 @@ from wormsign.logs.text import safe
 
 if TYPE_CHECKING:
     from wormsign.incidents.store import Store
+    from wormsign.incidents.tasks import Progress
 
 ActionFn = Callable[["Store", argparse.Namespace], int]
 
@@ -267,7 +268,7 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_progress(prog: dict[str, Any]) -> None:
+def _print_progress(prog: Progress) -> None:
     if not prog["total"]:
         print("Tasks: none yet (playbooks apply when the evidence shows a family)")
         return

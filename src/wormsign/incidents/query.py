@@ -18,7 +18,7 @@ from typing_extensions import TypedDict  # pydantic (the web API) needs it befor
 
 from wormsign.errors import StoreError
 from wormsign.incidents import schema as t
-from wormsign.incidents.tasks import now_s, progress
+from wormsign.incidents.tasks import Progress, now_s, progress
 
 if TYPE_CHECKING:
     from wormsign.incidents.store import Store
@@ -67,7 +67,7 @@ class TaskProgress(TypedDict):
     """The playbook progress (:func:`~wormsign.incidents.tasks.progress`) and every task
     (:class:`~wormsign.incidents.tasks.Task` as a dict)."""
 
-    progress: dict[str, Any]
+    progress: Progress
     items: list[dict[str, Any]]
 
 

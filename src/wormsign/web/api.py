@@ -17,7 +17,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from wormsign.errors import NotFoundError
 from wormsign.incidents.dashboard import IncidentRow
 from wormsign.incidents.query import AlertRow, FamilyCount, IncidentRef, Totals
-from wormsign.incidents.tasks import TASK_STATUSES, Task
+from wormsign.incidents.tasks import TASK_STATUSES, Progress, Task
 from wormsign.web.security import check_api_csrf, csrf_token, require_auth
 from wormsign.web.state import state_of
 from wormsign.web.uploads import start_upload
@@ -134,7 +134,7 @@ class TaskList(BaseModel):
 
 
 class TaskProgress(BaseModel):
-    progress: dict[str, Any]
+    progress: Progress
     items: list[TaskModel]
 
 
