@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from wormsign.errors import InputError, InvalidError
 from wormsign.logs.text import safe
@@ -160,7 +160,7 @@ def _with_store(fn: ActionFn) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def _dump(obj: Any) -> None:
+def _dump(obj: object) -> None:
     json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
 

@@ -117,6 +117,16 @@ class AlertRow(TypedDict):
     format: str
 
 
+class AlertPageDoc(TypedDict):
+    """One page of alerts as JSON (``incident alerts --json``, ``GET .../alerts``)."""
+
+    items: list[AlertRow]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
 def iso(ts: int | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC string (``...Z``)."""
     if ts is None:
@@ -321,7 +331,7 @@ class AlertPage:
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AlertPageDoc:
         return {"items": self.items, "total": self.total, "page": self.page,
                 "per_page": self.per_page, "pages": self.pages}
 

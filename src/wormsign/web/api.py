@@ -16,7 +16,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from wormsign.errors import NotFoundError
 from wormsign.incidents.dashboard import IncidentRow
-from wormsign.incidents.query import AlertRow, FamilyCount, IncidentRef, Totals
+from wormsign.incidents.query import AlertPageDoc, AlertRow, FamilyCount, IncidentRef, Totals
 from wormsign.incidents.tasks import TASK_STATUSES, Progress, Task
 from wormsign.web.security import check_api_csrf, csrf_token, require_auth
 from wormsign.web.state import state_of
@@ -269,7 +269,7 @@ def list_alerts(
                                  "internal": internal, "since": since, "until": until,
                                  "q": q}.items() if v is not None and v != ""}
 
-    def compute(version: tuple[Any, ...]) -> dict[str, Any]:
+    def compute(version: tuple[Any, ...]) -> AlertPageDoc:
         st.store.get_incident(iid)
         return st.reads.alert_page(iid, page, per_page, filters, version)
 

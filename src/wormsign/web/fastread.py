@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wormsign.incidents import schema as t
-from wormsign.incidents.query import alert_conditions, alert_row, count_alerts
+from wormsign.incidents.query import AlertPageDoc, alert_conditions, alert_row, count_alerts
 from wormsign.incidents.store import Store
 
 #: Bytes of cached responses kept (least recently used go first).
@@ -167,7 +167,7 @@ class ReadCache:
         return pager
 
     def alert_page(self, incident_id: int, page: int, per_page: int,
-                   filters: dict[str, Any], version: tuple[Any, ...]) -> dict[str, Any]:
+                   filters: dict[str, Any], version: tuple[Any, ...]) -> AlertPageDoc:
         """One page of alerts in (time, family, id) order, JSON-ready (as the API answers).
 
         ``filters`` as :func:`wormsign.incidents.query.alert_conditions` takes them (already
