@@ -10,12 +10,16 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, TYPE_CHECKING
 
 from wormsign.errors import InputError, InvalidError
 from wormsign.logs.text import safe
 
-ActionFn = Callable[[Any, argparse.Namespace], int]
+if TYPE_CHECKING:
+    from wormsign.incidents.store import Store
+    from wormsign.incidents.tasks import Progress
+
+ActionFn = Callable[["Store", argparse.Namespace], int]
 
 FORMATS = ("plain", "nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix")
 TASK_STATUSES = ("open", "in-progress", "done", "skipped")
@@ -156,13 +160,13 @@ def _with_store(fn: ActionFn) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def _dump(obj: Any) -> None:
+def _dump(obj: object) -> None:
     json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
 
 
 @contextmanager
-def _output(path: str | None) -> Iterator[Any]:
+def _output(path: str | None) -> Iterator[IO[str]]:
     if path is None:
         yield sys.stdout
         return
@@ -174,12 +178,12 @@ def _output(path: str | None) -> Iterator[Any]:
 
 
 # -- actions -----------------------------------------------------------------------------
-def _new(store: Any, args: argparse.Namespace) -> int:
+def _new(store: Store, args: argparse.Namespace) -> int:
     print(store.create_incident(args.name, own=args.own, allow=args.allow))
     return 0
 
 
-def _ingest(store: Any, args: argparse.Namespace) -> int:
+def _ingest(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents import ingest_paths
 
     quiet = args.json or not sys.stderr.isatty()
@@ -216,7 +220,7 @@ def _ingest(store: Any, args: argparse.Namespace) -> int:
     return status
 
 
-def _list(store: Any, args: argparse.Namespace) -> int:
+def _list(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.query import iso
     incs = store.list_incidents(include_closed=not args.open)
     if args.json:
@@ -230,7 +234,7 @@ def _list(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(store: Any, args: argparse.Namespace) -> int:
+def _show(store: Store, args: argparse.Namespace) -> int:
     s = store.get_incident_summary(args.id, top=args.top)
     if args.json:
         _dump(s)
@@ -264,7 +268,7 @@ def _show(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_progress(prog: dict[str, Any]) -> None:
+def _print_progress(prog: Progress) -> None:
     if not prog["total"]:
         print("Tasks: none yet (playbooks apply when the evidence shows a family)")
         return
@@ -275,20 +279,20 @@ def _print_progress(prog: dict[str, Any]) -> None:
               + ", ".join(f"{k} {v}" for k, v in sorted(p["by_status"].items())))
 
 
-def _close(store: Any, args: argparse.Namespace) -> int:
+def _close(store: Store, args: argparse.Namespace) -> int:
     inc = store.close_incident(args.id)
     print(f"incident {inc.id} closed")
     return 0
 
 
-def _networks(store: Any, args: argparse.Namespace) -> int:
+def _networks(store: Store, args: argparse.Namespace) -> int:
     store.add_networks(args.id, args.cidrs, "own" if args.own else "allow")
     nets = store.networks(args.id)
     print(f"own: {', '.join(nets['own']) or '-'}; allow: {', '.join(nets['allow']) or '-'}")
     return 0
 
 
-def _tasks(store: Any, args: argparse.Namespace) -> int:
+def _tasks(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.playbook import progress
     store.get_incident(args.id)
     tasks = store.list_tasks(args.id)
@@ -304,7 +308,7 @@ def _tasks(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _task(store: Any, args: argparse.Namespace) -> int:
+def _task(store: Store, args: argparse.Namespace) -> int:
     if args.status is None and args.owner is None and args.note is None:
         raise InvalidError("nothing to change: give --status, --owner or --note")
     x = store.update_task(args.id, args.task, status=args.status, owner=args.owner,
@@ -314,7 +318,7 @@ def _task(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _blocklist(store: Any, args: argparse.Namespace) -> int:
+def _blocklist(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.blocklist import entries, refresh
     from wormsign.incidents.query import iso
     if store.get_incident(args.id).status == "open":
@@ -331,7 +335,7 @@ def _blocklist(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(store: Any, args: argparse.Namespace) -> int:
+def _export(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.exporters import stream
     pieces = stream(store, args.id, args.format, ttl=args.ttl, aggregated=args.aggregate)
     with _output(args.out) as fh:
@@ -340,7 +344,7 @@ def _export(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(store: Any, args: argparse.Namespace) -> int:
+def _report(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents import render_html, render_pdf
     if not args.html and not args.pdf:
         raise InvalidError("give --html FILE and/or --pdf FILE")
@@ -359,7 +363,7 @@ def _report(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _forecast(store: Any, args: argparse.Namespace) -> int:
+def _forecast(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents import forecasts
     monitor = forecasts.parse_monitor(args.monitor)
     fid, doc = forecasts.compute(store, args.id, family=args.family, preset=args.preset,
@@ -376,7 +380,7 @@ def _forecast(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _alerts(store: Any, args: argparse.Namespace) -> int:
+def _alerts(store: Store, args: argparse.Namespace) -> int:
     filters = {"family": args.family, "source_ip": args.source_ip}
     page = store.list_alerts(args.id, args.page, args.per_page, filters)
     if args.json:
@@ -389,7 +393,7 @@ def _alerts(store: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _feed_token(store: Any, args: argparse.Namespace) -> int:
+def _feed_token(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.query import iso
     if args.revoke is not None:
         gone = store.revoke_feed_token(args.id, args.revoke)

@@ -6,10 +6,13 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wormsign.errors import ConfigError
 from wormsign.logs.text import safe
+
+if TYPE_CHECKING:
+    from wormsign.sim import Scenario
 
 DESCRIPTION = """\
 Simulate an Internet worm outbreak: vulnerable hosts in a 2^bits address space, infected
@@ -122,7 +125,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def build_scenario(args: argparse.Namespace) -> Any:
+def build_scenario(args: argparse.Namespace) -> Scenario:
     """The scenario: the preset (or defaults) with every given flag applied."""
     from wormsign.sim import Scenario, load_preset
     from wormsign.sim.scenario import parse_schedule

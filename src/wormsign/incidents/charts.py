@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from wormsign.incidents.query import FamilyCount
 
 PALETTE = ("#b2182b", "#2166ac", "#1b7837", "#762a83", "#e08214", "#4d4d4d")
 
@@ -55,7 +59,7 @@ def timeline_chart(series: list[dict[str, Any]], width_s: int, key: str = "famil
     return _data_uri(fig)
 
 
-def families_chart(families: list[dict[str, Any]]) -> str:
+def families_chart(families: Sequence[FamilyCount]) -> str:
     """Sources and alerts per family, as horizontal bars."""
     fig = Figure(figsize=(8, 0.5 + 0.45 * max(len(families), 1)), dpi=96)
     if not families:

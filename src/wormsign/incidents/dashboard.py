@@ -24,15 +24,42 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from typing_extensions import TypedDict
 
 from wormsign.incidents import query
 from wormsign.incidents import schema as t
 from wormsign.incidents.playbook import progress
-from wormsign.incidents.query import AlertPage, alert_conditions, bucket_width, count_alerts, iso
+from wormsign.incidents.query import (
+    AlertPage,
+    IncidentRef,
+    alert_conditions,
+    bucket_width,
+    count_alerts,
+    iso,
+)
 from wormsign.incidents.store import Store
 
 TOP = 10
 CACHE_SIZE = 64
+
+
+class TaskCounts(TypedDict):
+    """An incident's playbook tasks: how many, how many closed (done or skipped), the share."""
+
+    total: int
+    closed: int
+    percent: float
+
+
+class IncidentRow(IncidentRef):
+    """One incident of the overview, with its alert, source and task counts."""
+
+    alerts: int
+    sources: int
+    families: list[str]
+    first_seen: str | None
+    last_seen: str | None
+    tasks: TaskCounts
 
 
 def data_version(store: Store, incident_id: int | None = None) -> tuple[int, ...]:
@@ -83,11 +110,11 @@ def task_counts(store: Store) -> dict[int, dict[str, int]]:
 
 
 def overview(store: Store, include_closed: bool = False,
-             counts: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+             counts: dict[int, dict[str, Any]] | None = None) -> list[IncidentRow]:
     """One JSON-ready row per incident (newest first): counts of alerts, sources, tasks."""
     counts = alert_counts(store) if counts is None else counts
     tasks = task_counts(store)
-    rows = []
+    rows: list[IncidentRow] = []
     for inc in store.list_incidents(include_closed=include_closed):
         c = counts.get(inc.id, {"alerts": 0, "sources": 0, "families": [],
                                 "first_seen": None, "last_seen": None})
@@ -250,7 +277,7 @@ class Dashboard:
         with self._lock:
             self._cache.clear()
 
-    def overview(self, include_closed: bool = False) -> list[dict[str, Any]]:
+    def overview(self, include_closed: bool = False) -> list[IncidentRow]:
         version = data_version(self.store)
         counts = self._cached(("counts", version), lambda: alert_counts(self.store))
         return overview(self.store, include_closed, counts)

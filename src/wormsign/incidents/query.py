@@ -8,15 +8,17 @@ summary of a million-alert incident takes well under the two seconds the CLI pro
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
+from typing_extensions import TypedDict  # pydantic (the web API) needs it before 3.12
 
 from wormsign.errors import StoreError
 from wormsign.incidents import schema as t
-from wormsign.incidents.tasks import now_s, progress
+from wormsign.incidents.tasks import Progress, now_s, progress
 
 if TYPE_CHECKING:
     from wormsign.incidents.store import Store
@@ -25,6 +27,104 @@ if TYPE_CHECKING:
 BUCKETS = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 MAX_BUCKETS = 200
 ALERT_FILTERS = ("family", "source_ip", "rule_id", "internal", "since", "until", "q")
+
+
+class IncidentRef(TypedDict):
+    """An incident's head: what it is called and when it was opened and closed."""
+
+    id: int
+    name: str
+    status: str
+    created_at: str | None
+    closed_at: str | None
+
+
+class VersionedIncidentRef(IncidentRef):
+    """The head of ``incident show --json``, with the incident's data version."""
+
+    version: int
+
+
+class Totals(TypedDict):
+    """An incident's alert counts and the time span they cover (ISO 8601 UTC)."""
+
+    alerts: int
+    sources: int
+    victims: int
+    first_seen: str | None
+    last_seen: str | None
+
+
+class FamilyCount(TypedDict):
+    """Alerts and distinct sources of one worm family."""
+
+    family: str
+    alerts: int
+    sources: int
+
+
+class TaskProgress(TypedDict):
+    """The playbook progress (:func:`~wormsign.incidents.tasks.progress`) and every task
+    (:class:`~wormsign.incidents.tasks.Task` as a dict)."""
+
+    progress: Progress
+    items: list[dict[str, Any]]
+
+
+class Blocklist(TypedDict):
+    active: int
+    expired: int
+
+
+class IncidentSummary(TypedDict):
+    """``incident show --json``: the full picture of an incident (see :func:`incident_summary`)."""
+
+    incident: VersionedIncidentRef
+    networks: dict[str, list[str]]
+    totals: Totals
+    families: list[FamilyCount]
+    sources: list[dict[str, Any]]
+    victims: list[dict[str, Any]]
+    targets: list[dict[str, Any]]
+    assets: list[dict[str, Any]]
+    timeline: dict[str, Any]
+    source_timeline: dict[str, Any]
+    tasks: TaskProgress
+    blocklist: Blocklist
+    jobs: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+
+
+class AlertRow(TypedDict):
+    """One stored alert as the alert pages give it (the ``alerts`` table, time as ISO 8601)."""
+
+    id: int
+    timestamp: str | None
+    source_ip: str
+    internal: bool
+    family: str
+    rule_family: str
+    rule_id: str
+    rule_name: str
+    severity: str
+    url: str
+    method: str | None
+    status: int | None
+    user_agent: str | None
+    host: str | None
+    file_path: str
+    line: int
+    format: str
+
+
+class AlertPageDoc(TypedDict):
+    """One page of alerts as JSON (``incident alerts --json``, ``GET .../alerts``)."""
+
+    items: list[AlertRow]
+    total: int
+    page: int
+    per_page: int
+    pages: int
 
 
 def iso(ts: int | None) -> str | None:
@@ -133,7 +233,7 @@ def targets(store: Store, incident_id: int, top: int = 50) -> list[dict[str, Any
         return [{"host": r[0], "alerts": int(r[1])} for r in conn.execute(q)]
 
 
-def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> dict[str, Any]:
+def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> IncidentSummary:
     """The full picture of an incident as one JSON-ready dict (``incident show --json``).
 
     Keys: ``incident``, ``networks``, ``totals``, ``families``, ``sources`` (the ``top``
@@ -144,7 +244,7 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> dict[s
     """
     inc = store.get_incident(incident_id)
     stats = source_stats(store, incident_id)
-    fam: dict[str, dict[str, Any]] = {}
+    fam: dict[str, FamilyCount] = {}
     victims: dict[str, dict[str, Any]] = {}
     first = last = None
     for s in stats:
@@ -222,7 +322,7 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> dict[s
 class AlertPage:
     """One page of alerts: ``items`` (dicts, times as ISO strings) and the ``total`` count."""
 
-    items: list[dict[str, Any]]
+    items: list[AlertRow]
     total: int
     page: int
     per_page: int
@@ -231,7 +331,7 @@ class AlertPage:
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AlertPageDoc:
         return {"items": self.items, "total": self.total, "page": self.page,
                 "per_page": self.per_page, "pages": self.pages}
 
@@ -296,10 +396,13 @@ def list_alerts(store: Store, incident_id: int, page: int = 1, per_page: int = 5
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(*cols).where(*conds).order_by(a.c.ts, a.c.id)
                             .limit(per_page).offset((page - 1) * per_page)).all()
-    items = []
-    for r in rows:
-        d = dict(r._mapping)
-        d["timestamp"] = iso(d.pop("ts"))
-        d["internal"] = bool(d["internal"])
-        items.append(d)
-    return AlertPage(items, int(total), page, per_page)
+    return AlertPage([alert_row(r._mapping) for r in rows], int(total), page, per_page)
+
+
+def alert_row(mapping: Mapping[Any, Any]) -> AlertRow:
+    """An ``alerts`` table row (without ``akey``, ``job_id``, ``incident_id``) as an
+    :class:`AlertRow`: the epoch ``ts`` as an ISO ``timestamp``, ``internal`` as a bool."""
+    d = dict(mapping)
+    d["timestamp"] = iso(d.pop("ts"))
+    d["internal"] = bool(d["internal"])
+    return cast(AlertRow, d)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from wormsign.errors import ConflictError, InvalidError, NotFoundError, StoreError
 from wormsign.incidents import schema as t
 from wormsign.incidents.networks import Classifier, parse_network
-from wormsign.incidents.query import incident_summary, list_alerts
+from wormsign.incidents.query import AlertPage, IncidentSummary, incident_summary, list_alerts
 from wormsign.incidents.tasks import TASK_STATUSES as TASK_STATUSES
 from wormsign.incidents.tasks import Task as Task
 from wormsign.incidents.tasks import note_line as note_line
@@ -644,11 +644,11 @@ class Store:
                                           w.c.file_key == file_key))
 
     # -- queries (see wormsign.incidents.query) ----------------------------------------
-    def get_incident_summary(self, incident_id: int, *, top: int = 50) -> dict[str, Any]:
+    def get_incident_summary(self, incident_id: int, *, top: int = 50) -> IncidentSummary:
         """Everything ``incident show --json`` prints; see :func:`query.incident_summary`."""
         return incident_summary(self, incident_id, top=top)
 
     def list_alerts(self, incident_id: int, page: int = 1, per_page: int = 50,
-                    filters: dict[str, Any] | None = None) -> Any:
+                    filters: dict[str, Any] | None = None) -> AlertPage:
         """One page of alerts; see :func:`query.list_alerts`."""
         return list_alerts(self, incident_id, page, per_page, filters)

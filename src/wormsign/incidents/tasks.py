@@ -10,8 +10,11 @@ stay importable from where they were (``store.Task``, ``store.now_s``,
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from typing_extensions import TypedDict  # pydantic (the web API) needs it before 3.12
 
 TASK_STATUSES = ("open", "in-progress", "done", "skipped")
 
@@ -48,18 +51,32 @@ class Task:
         return asdict(self)
 
 
-def progress(tasks: list[Any]) -> dict[str, Any]:
-    """Counts by status and the share of tasks done or skipped, per playbook and overall."""
-    def count(items: list[Any]) -> dict[str, Any]:
-        by: dict[str, int] = {}
-        for x in items:
-            by[x.status] = by.get(x.status, 0) + 1
-        total = len(items)
-        closed = by.get("done", 0) + by.get("skipped", 0)
-        return {"total": total, "by_status": by,
-                "percent": round(100.0 * closed / total, 1) if total else 0.0}
+class StatusCounts(TypedDict):
+    """Tasks by status and the share (in %, one decimal) done or skipped."""
 
-    out = count(tasks)
-    out["playbooks"] = {pb: count([x for x in tasks if x.playbook == pb])
-                        for pb in sorted({x.playbook for x in tasks})}
-    return out
+    total: int
+    by_status: dict[str, int]
+    percent: float
+
+
+class Progress(StatusCounts):
+    """:class:`StatusCounts` over every task, and per playbook."""
+
+    playbooks: dict[str, StatusCounts]
+
+
+def _count(items: Sequence[Task]) -> StatusCounts:
+    by: dict[str, int] = {}
+    for x in items:
+        by[x.status] = by.get(x.status, 0) + 1
+    total = len(items)
+    closed = by.get("done", 0) + by.get("skipped", 0)
+    return {"total": total, "by_status": by,
+            "percent": round(100.0 * closed / total, 1) if total else 0.0}
+
+
+def progress(tasks: Sequence[Task]) -> Progress:
+    """Counts by status and the share of tasks done or skipped, per playbook and overall."""
+    playbooks = {pb: _count([x for x in tasks if x.playbook == pb])
+                 for pb in sorted({x.playbook for x in tasks})}
+    return {**_count(tasks), "playbooks": playbooks}

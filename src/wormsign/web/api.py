@@ -12,9 +12,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from wormsign.errors import NotFoundError
-from wormsign.incidents.store import TASK_STATUSES
+from wormsign.incidents.dashboard import IncidentRow
+from wormsign.incidents.query import AlertPageDoc, AlertRow, FamilyCount, IncidentRef, Totals
+from wormsign.incidents.tasks import TASK_STATUSES, Progress, Task
 from wormsign.web.security import check_api_csrf, csrf_token, require_auth
 from wormsign.web.state import state_of
 from wormsign.web.uploads import start_upload
@@ -69,26 +72,6 @@ class SessionInfo(BaseModel):
     csrf_token: str = Field(description="send as X-CSRF-Token on state-changing calls")
 
 
-class TaskCounts(BaseModel):
-    total: int
-    closed: int
-    percent: float
-
-
-class IncidentRow(BaseModel):
-    id: int
-    name: str
-    status: str
-    created_at: str | None
-    closed_at: str | None
-    alerts: int
-    sources: int
-    families: list[str]
-    first_seen: str | None
-    last_seen: str | None
-    tasks: TaskCounts
-
-
 class IncidentList(BaseModel):
     items: list[IncidentRow]
 
@@ -117,28 +100,6 @@ class NewIncident(BaseModel):
         default=[], max_length=256, description="allowlisted networks (CIDRs): never blocked")
 
 
-class IncidentRef(BaseModel):
-    id: int
-    name: str
-    status: str
-    created_at: str | None
-    closed_at: str | None
-
-
-class Totals(BaseModel):
-    alerts: int
-    sources: int
-    victims: int
-    first_seen: str | None
-    last_seen: str | None
-
-
-class FamilyCount(BaseModel):
-    family: str
-    alerts: int
-    sources: int
-
-
 class SourceRow(BaseModel):
     source_ip: str
     alerts: int
@@ -161,19 +122,11 @@ class Timeline(BaseModel):
     series: list[TimelinePoint]
 
 
-class TaskModel(BaseModel):
-    id: int
-    incident_id: int
-    playbook: str
-    key: str
-    phase: str
-    seq: int
-    title: str
-    description: str
-    status: str
-    owner: str | None
-    notes: str
-    updated_at: int
+@pydantic_dataclass(frozen=True,
+                    config=ConfigDict(json_schema_serialization_defaults_required=True))
+class TaskModel(Task):
+    """One playbook task of an incident: the fields of :class:`wormsign.incidents.tasks.Task`
+    (an answer always has every field)."""
 
 
 class TaskList(BaseModel):
@@ -181,7 +134,7 @@ class TaskList(BaseModel):
 
 
 class TaskProgress(BaseModel):
-    progress: dict[str, Any]
+    progress: Progress
     items: list[TaskModel]
 
 
@@ -207,24 +160,8 @@ class ServerList(BaseModel):
     items: list[ServerCount]
 
 
-class AlertModel(BaseModel):
-    id: int
-    timestamp: str | None
-    source_ip: str
-    internal: bool
-    family: str
-    rule_family: str
-    rule_id: str
-    rule_name: str
-    severity: str
-    url: str
-    method: str | None
-    status: int | None
-    user_agent: str | None
-    host: str | None
-    file_path: str
-    line: int
-    format: str
+class AlertModel(AlertRow):
+    """One stored alert: the keys of :class:`wormsign.incidents.query.AlertRow`."""
 
 
 class AlertPageModel(BaseModel):
@@ -290,7 +227,7 @@ def list_incidents(request: Request,
 @router.post("/incidents", response_model=IncidentRef, status_code=201,
              dependencies=[Depends(require_csrf)], responses=_errors(400),
              summary="Open a new incident")
-def create_incident(request: Request, body: NewIncident) -> dict[str, Any]:
+def create_incident(request: Request, body: NewIncident) -> IncidentRef:
     st = state_of(request)
     iid = st.store.create_incident(body.name, own=body.own, allow=body.allow)
     inc = st.dashboard.overview(include_closed=True)
@@ -332,7 +269,7 @@ def list_alerts(
                                  "internal": internal, "since": since, "until": until,
                                  "q": q}.items() if v is not None and v != ""}
 
-    def compute(version: tuple[Any, ...]) -> dict[str, Any]:
+    def compute(version: tuple[Any, ...]) -> AlertPageDoc:
         st.store.get_incident(iid)
         return st.reads.alert_page(iid, page, per_page, filters, version)
 

@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wormsign.incidents import schema as t
-from wormsign.incidents.query import alert_conditions, count_alerts, iso
+from wormsign.incidents.query import AlertPageDoc, alert_conditions, alert_row, count_alerts
 from wormsign.incidents.store import Store
 
 #: Bytes of cached responses kept (least recently used go first).
@@ -167,7 +167,7 @@ class ReadCache:
         return pager
 
     def alert_page(self, incident_id: int, page: int, per_page: int,
-                   filters: dict[str, Any], version: tuple[Any, ...]) -> dict[str, Any]:
+                   filters: dict[str, Any], version: tuple[Any, ...]) -> AlertPageDoc:
         """One page of alerts in (time, family, id) order, JSON-ready (as the API answers).
 
         ``filters`` as :func:`wormsign.incidents.query.alert_conditions` takes them (already
@@ -178,12 +178,7 @@ class ReadCache:
         rows: list[Any] = []
         if offset < pager.total:
             rows = self._rows(incident_id, filters, pager, offset, per_page)
-        items = []
-        for r in rows:
-            d = dict(r._mapping)
-            d["timestamp"] = iso(d.pop("ts"))
-            d["internal"] = bool(d["internal"])
-            items.append(d)
+        items = [alert_row(r._mapping) for r in rows]
         return {"items": items, "total": pager.total, "page": page, "per_page": per_page,
                 "pages": max(1, -(-pager.total // per_page))}
 

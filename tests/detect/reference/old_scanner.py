@@ -9,6 +9,7 @@ error and the other files are still scanned.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -175,15 +176,18 @@ def _shrink(req: Request, intern: _Interner) -> Request:
     """Share the long, repeated strings of a kept request (worms send the same URL verbatim),
     and write IPv4-mapped IPv6 sources (``::ffff:10.1.2.3``, dual-stack servers) as IPv4.
 
-    Requests are frozen; this swaps values in place before anyone else sees the request."""
-    if req.source_ip.startswith("::ffff:") and "." in req.source_ip:
-        object.__setattr__(req, "source_ip", req.source_ip[7:])
-    for name in ("url", "user_agent", "source_ip", "path"):
-        value = getattr(req, name)
+    Requests are frozen: a request with a value to swap is replaced by a copy holding the
+    shared values."""
+    source = req.source_ip
+    if source.startswith("::ffff:") and "." in source:
+        source = source[7:]
+    changes: dict[str, str | None] = {}
+    for name, value in (("url", req.url), ("user_agent", req.user_agent),
+                        ("source_ip", source), ("path", req.path)):
         shared = intern(value)
-        if shared is not value:
-            object.__setattr__(req, name, shared)
-    return req
+        if shared is not getattr(req, name):
+            changes[name] = shared
+    return dataclasses.replace(req, **changes) if changes else req  # type: ignore[arg-type]
 
 
 def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None = None,
