@@ -13,7 +13,7 @@ import numpy as np
 from fakeforecast import fake_forecast
 from web.helpers import XSS, alert, write_alerts
 from wormsign.incidents import Store, forecasts, ingest_paths
-from wormsign.web.charts import forecast_chart
+from wormsign.incidents.charts import forecast_chart
 
 
 def outbreak_incident(store: Store, tmp: Path, name: str = "forecast case") -> int:

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wormsign.errors import ConflictError, InvalidError, NotFoundError, StoreError
+from wormsign.incidents.charts import colour, families_chart, timeline_chart
 from wormsign.web.app import status_for
-from wormsign.web.charts import colour, families_chart, timeline_chart
 from wormsign.web.jobs import UploadJob, safe_name
 
 

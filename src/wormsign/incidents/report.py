@@ -1,11 +1,12 @@
 """Incident reports: a self-contained HTML file and a PDF (WeasyPrint) from the same page.
 
-The page has a summary, the timeline chart, the latest stored forecast of the incident's
+The page has a summary, the timeline charts, the latest stored forecast of the incident's
 family (chart and table, when there is one), sources by family (chart and table with a sample
 request per source), affected assets (infected internal hosts, targeted servers, assessment
 verdicts), the actions taken (audit trail), the blocklist status and the open tasks. Jinja2
 autoescaping is on, so every log-derived string (URLs, user agents) is text, never markup;
-the page carries no script and loads nothing from the network.
+the charts are the dashboard's (:mod:`wormsign.incidents.charts`), inline SVG that WeasyPrint
+draws in the PDF; the page carries no script and loads nothing from the network.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ import sqlalchemy as sa
 from wormsign import __version__
 from wormsign.errors import StoreError
 from wormsign.incidents import schema as t
-from wormsign.incidents.charts import families_chart, forecast_chart, timeline_chart
+from wormsign.incidents.charts import families_chart, forecast_chart, svg, timeline_chart
 from wormsign.incidents.forecasts import forecast_view
 from wormsign.incidents.query import bucket_width, iso, source_stats, timeline
 from wormsign.incidents.store import Store, now_s
 
 SAMPLE_SOURCES = 25
 MAX_VICTIMS = 100
+REPORT_WIDTH = 800
+"""Charts' drawing width in the report; the page scales them to its text width (A4: about
+660 pt), so the 11-unit labels print at about 9 pt."""
 
 
 def _env() -> jinja2.Environment:
@@ -76,13 +80,19 @@ def report_context(store: Store, incident_id: int) -> dict[str, Any]:
     fc = forecast_view(store, incident_id)
     return {
         "forecast": fc,
-        "forecast_svg": forecast_chart(fc) if fc is not None else None,
+        "forecast_svg": None if fc is None else svg(
+            forecast_chart(fc, width=REPORT_WIDTH),
+            "Forecast: sources seen (observed, fit, 5-95 % band) and hosts infected",
+            "forecast-chart"),
         "s": s,
         "generated": iso(now_s()),
         "version": __version__,
-        "timeline_svg": timeline_chart(tl["series"], tl["bucket_seconds"]),
-        "families_svg": families_chart(s["families"]),
-        "sources_svg": timeline_chart(stl["series"], stl["bucket_seconds"], key="source"),
+        "timeline_svg": svg(timeline_chart(tl, width=REPORT_WIDTH),
+                            "Alerts over time per family", "timeline-chart"),
+        "families_svg": svg(families_chart(s["families"], width=REPORT_WIDTH, measure="sources"),
+                            "Attacking sources per family", "families-chart"),
+        "sources_svg": svg(timeline_chart(stl, width=REPORT_WIDTH, key="source"),
+                           "Alerts over time of the most active sources", "sources-chart"),
         "samples": _samples(store, incident_id, [x["source_ip"] for x in s["sources"]]),
         "open_tasks": open_tasks,
         "max_victims": MAX_VICTIMS,

@@ -5,9 +5,9 @@ Modules: :mod:`.app` (``create_app(Settings)``: middleware, error shape, static 
 sessions, CSRF, body limit, security headers), :mod:`.api` (JSON under ``/api/``),
 :mod:`.fastread` (the API's answers cached per one-query data version, keyset alert pages),
 :mod:`.feed` (the blocklist feed for firewalls, ETag / If-None-Match), :mod:`.pages`
-(server-rendered Jinja2 pages), :mod:`.charts` (chart geometry drawn as inline SVG),
-:mod:`.jobs` (uploads unpacked within the size limit and scanned in background threads with
-progress). Templates and static files ship as package data under
+(server-rendered Jinja2 pages; their charts are the report's, inline SVG from
+:mod:`wormsign.incidents.charts`), :mod:`.jobs` (uploads unpacked within the size limit and
+scanned in background threads with progress). Templates and static files ship as package data under
 ``templates/`` and ``static/``. Queries the pages need beyond the store's own API live in
 :mod:`wormsign.incidents.dashboard`.
 """

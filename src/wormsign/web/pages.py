@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Upl
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from wormsign.incidents.charts import colour, families_chart, forecast_chart, svg, timeline_chart
 from wormsign.incidents.exporters import EXPORTERS
 from wormsign.incidents.forecasts import forecast_view
 from wormsign.incidents.store import TASK_STATUSES
-from wormsign.web.charts import colour, families_chart, forecast_chart, timeline_chart
 from wormsign.web.security import (
     access_of,
     check_form_csrf,
@@ -34,6 +34,7 @@ from wormsign.web.uploads import start_upload as start_upload
 _env = jinja2.Environment(loader=jinja2.PackageLoader("wormsign.web", "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined)
 _env.filters["num"] = lambda v: f"{int(v):,}"
+_env.globals["chart_svg"] = svg
 templates = Jinja2Templates(env=_env)
 
 #: What the incident page offers to download: (id, label, media type, file suffix).
