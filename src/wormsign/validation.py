@@ -93,7 +93,7 @@ class LineLoader(yaml.SafeLoader):
         mark: Any = event.start_mark
         if isinstance(event, yaml.AliasEvent):
             raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in rule files", mark)
+                None, None, "aliases (*name) are not allowed in wormsign data files", mark)
         self._depth += 1
         self._nodes += 1
         if self._depth > MAX_DEPTH:
