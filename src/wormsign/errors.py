@@ -84,7 +84,9 @@ class RuleError(WormsignError):
 
 class ValidationError(ConfigError):
     """A data file is invalid; ``problems`` lists every problem (file, line, message), not
-    only the first. ``path`` and ``line`` are the first problem's."""
+    only the first. ``path`` and ``line`` are the first problem's. As text: one problem is one
+    line (``file:line: message``); several are a head line and one line per problem, as a
+    :class:`RuleError` reads."""
 
     def __init__(self, problems: list[Problem], what: str = "file") -> None:
         self.problems = list(problems)
@@ -92,10 +94,15 @@ class ValidationError(ConfigError):
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in {what}"
         first = self.problems[0] if self.problems else None
-        super().__init__(head, path=first.path if first else None,
-                         line=first.line if first else None)
+        if first is not None and n == 1:
+            super().__init__(first.message, path=first.path, line=first.line)
+        else:
+            super().__init__(head, path=first.path if first else None,
+                             line=first.line if first else None)
 
     def __str__(self) -> str:
+        if len(self.problems) == 1:  # one problem: one line, as any other InputError
+            return super().__str__()
         return self.message + "".join(f"\n  {p}" for p in self.problems)
 
 

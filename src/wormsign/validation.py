@@ -161,7 +161,7 @@ def _line_decoder(text: str) -> json.JSONDecoder:
             pos = max(pos, i + 1)
         return out, end
 
-    decoder.parse_object = parse_object  # type: ignore[assignment]
+    decoder.parse_object = parse_object  # type: ignore[attr-defined]
     decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
     return decoder
 
