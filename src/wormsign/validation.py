@@ -32,8 +32,8 @@ import yaml
 from wormsign.errors import Problem, ValidationError
 
 __all__ = ["LINE", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "LineDict", "LineLoader",
-           "key_line", "line_of", "parse_json", "parse_yaml", "raise_problems", "read_bounded",
-           "strip_lines"]
+           "construct_line_mapping", "key_line", "line_of", "parse_json", "parse_yaml",
+           "raise_problems", "read_bounded", "read_problem", "strip_lines", "unknown_keys"]
 
 MAX_DEPTH = 64
 MAX_NODES = 200_000
