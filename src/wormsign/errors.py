@@ -7,6 +7,8 @@ them into one-line messages and exit status 2, the web app into one JSON error s
     ├── InputError            a file cannot be read or decoded (names the file, maybe the line)
     │   ├── LogFormatError    no reader accepts the file, or a forced format does not fit
     │   └── ConfigError       bad parameters, presets or inventories
+    │       └── ValidationError  a data file (playbook, advisory, preset) is invalid
+    │                            (carries every problem found, each with file and line)
     ├── RuleError             a rule pack is invalid (carries every problem found)
     ├── MissingExtraError     a command needs an optional extra that is not installed
     └── StoreError            the incident store refused an operation
@@ -78,6 +80,30 @@ class RuleError(WormsignError):
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in rule pack"
         return head + "".join(f"\n  {p}" for p in self.problems)
+
+
+class ValidationError(ConfigError):
+    """A data file is invalid; ``problems`` lists every problem (file, line, message), not
+    only the first. ``path`` and ``line`` are the first problem's. As text: one problem is one
+    line (``file:line: message``); several are a head line and one line per problem, as a
+    :class:`RuleError` reads."""
+
+    def __init__(self, problems: list[Problem], what: str = "file") -> None:
+        self.problems = list(problems)
+        self.what = what
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in {what}"
+        first = self.problems[0] if self.problems else None
+        if first is not None and n == 1:
+            super().__init__(first.message, path=first.path, line=first.line)
+        else:
+            super().__init__(head, path=first.path if first else None,
+                             line=first.line if first else None)
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:  # one problem: one line, as any other InputError
+            return super().__str__()
+        return self.message + "".join(f"\n  {p}" for p in self.problems)
 
 
 class NotFoundError(StoreError):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from wormsign.errors import ConfigError
+from wormsign.errors import ConfigError, ValidationError
 from wormsign.fleet.kb import load_kb, validate_kb
 
 from .conftest import ROOT
@@ -99,3 +99,35 @@ def test_every_problem_reported_with_file_and_line(tmp_path: Path) -> None:
 def test_missing_kb_dir(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_kb([str(tmp_path / "absent")])
+
+
+def test_kb_file_with_several_problems_reports_each_at_its_line(tmp_path: Path) -> None:
+    lines = [
+        '{',                                                         # 1
+        '  "id": "WS-MANY",',                                        # 2
+        '  "summary": "",',                                          # 3: empty summary
+        '  "affected": [',                                           # 4
+        '    {"package": {"name": "apache-httpd"},',                 # 5
+        '     "ranges": [{"type": "ECOSYSTEM",',                     # 6
+        '                 "events": [{"introduced": "0"},',          # 7
+        '                            {"broken": "1.3.26"}]}]}',      # 8: unknown event
+        '  ],',                                                      # 9
+        '  "database_specific": {',                                  # 10
+        '    "fixed_by": ["WS-P1"],',                                # 11
+        '    "severity": "apocalyptic",',                            # 12: bad severity
+        '    "mitigations": [',                                      # 13
+        '      {"kind": "prayer"}',                                  # 14: bad kind
+        '    ]',                                                     # 15
+        '  }',                                                       # 16
+        '}',                                                         # 17
+    ]
+    path = tmp_path / "many.json"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValidationError) as exc:
+        load_kb([str(tmp_path)], builtin=False)
+    got = sorted((p.line, p.message.split()[0]) for p in exc.value.problems)
+    assert [line for line, _ in got] == [3, 8, 12, 14], got
+    assert all(p.path == str(path) for p in exc.value.problems)
+    text = str(exc.value)
+    assert text.startswith("4 problems in knowledge base")
+    assert f"{path}:8: error: affected[0]: unknown event 'broken'" in text

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import wormsign.incidents as api
 from incidents.helpers import make_alert
-from wormsign.errors import ConfigError
+from wormsign.errors import ConfigError, ValidationError
 from wormsign.incidents import Store, detect_kind, ingest_paths
 from wormsign.incidents.exporters import _rule_string, csv_cell
 from wormsign.incidents.playbook import PHASES, load_playbooks
@@ -58,7 +58,7 @@ def test_bad_extra_playbook_names_its_file(tmp_path: Path) -> None:
         load_playbooks(tmp_path)
     assert str(tmp_path / "x.yaml") in str(exc.value)
     (tmp_path / "x.yaml").write_text("id: [\n")
-    with pytest.raises(ConfigError, match="invalid YAML"):
+    with pytest.raises(ConfigError, match="YAML syntax error"):
         load_playbooks(tmp_path)
 
 
@@ -108,3 +108,26 @@ def test_suricata_strings_have_no_bare_specials(text: str) -> None:
             continue
         assert out[i] not in '";'
         i += 1
+
+
+def test_playbook_with_several_problems_reports_each_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(
+        "id: x\n"                                   # 1
+        "families: x\n"                             # 2: not a list
+        "tasks:\n"                                  # 3
+        "  - key: a\n"                              # 4
+        "    phase: dance\n"                        # 5: unknown phase
+        "    title: t\n"                            # 6
+        "  - key: a\n"                              # 7: repeated key
+        "    phase: patch\n"                        # 8
+        "    title: again\n"                        # 9
+        "    owner: bob\n")                         # 10: unknown key
+    with pytest.raises(ValidationError) as exc:
+        load_playbooks(tmp_path)
+    where = str(tmp_path / "x.yaml")
+    got = {(p.path, p.line) for p in exc.value.problems}
+    assert got == {(where, 1), (where, 2), (where, 5), (where, 7), (where, 10)}, got
+    text = str(exc.value)
+    assert "5 problems in playbooks" in text and "lacks 'name'" in text
+    assert f"{where}:5: error: task a: phase" in text
+    assert "repeated (first at line 4)" in text

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from wormsign.errors import ValidationError
 from wormsign.sim import Scenario, list_presets, load_preset, simulate
 from wormsign.sim.models import fit_logistic, logistic_K
 from wormsign.sim.presets import published_figures
@@ -75,3 +77,32 @@ def test_logistic_fit_gives_K_of_random_constant_spread() -> None:
     k_fit, t_mid = fit_logistic(res.t, res.ever_infected, sc.vulnerable)
     assert k_fit == pytest.approx(logistic_K(sc), rel=0.03)
     assert t_mid == pytest.approx(res.threshold_times[1], abs=120)
+
+
+def test_preset_file_with_several_problems_reports_each_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\n"                 # 1
+                    "scan_rat: 5\n"               # 2: unknown key
+                    "vulnerable: 100\n"           # 3
+                    "hours: {a: 1}\n"             # 4: not a plain value
+                    "exclude: [10.0.0.0/8, 7]\n"  # 5: not text
+                    "address_bits: 16\n")         # 6
+    with pytest.raises(ValidationError) as exc:
+        load_preset(str(path))
+    assert [(p.path, p.line) for p in exc.value.problems] == [
+        (str(path), 2), (str(path), 4), (str(path), 5)]
+    assert str(exc.value).startswith("3 problems in scenario\n  " + f"{path}:2: error:")
+
+
+def test_preset_value_problems_point_at_their_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text("name: values\n"              # 1
+                    "address_bits: 16\n"          # 2
+                    "strategy: teleport\n"        # 3: unknown strategy
+                    "vulnerable: 100\n"           # 4
+                    "initial: 1000\n"             # 5: more than vulnerable
+                    "placement: everywhere\n")    # 6: unknown placement
+    with pytest.raises(ValidationError) as exc:
+        load_preset(str(path))
+    lines = sorted(p.line for p in exc.value.problems if p.line is not None)
+    assert lines == [3, 5, 6], [str(p) for p in exc.value.problems]

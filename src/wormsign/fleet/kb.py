@@ -30,7 +30,6 @@ packaged one replaces it. :func:`validate_kb` returns every problem with file an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -40,6 +39,7 @@ from typing import Any
 from wormsign.errors import ConfigError, Problem
 from wormsign.fleet.files import MAX_SMALL_BYTES, read_limited
 from wormsign.fleet.versions import version_key, version_matches
+from wormsign.validation import key_line, line_of, parse_json, raise_problems, read_problem
 
 SEVERITIES: dict[str, float] = {"critical": 1.0, "high": 0.7, "medium": 0.4, "low": 0.2}
 MITIGATION_KINDS = ("mappings-absent", "extensions-denied", "urlscan", "no-executable-vdirs")
@@ -185,27 +185,22 @@ class KnowledgeBase:
 # --------------------------------------------------------------------------- loading
 
 
-def _line_of(text: str, key: str, start: int = 0) -> int | None:
-    """The line where ``"key"`` first occurs (at or after character ``start``)."""
-    i = text.find(f'"{key}"', start)
-    return None if i < 0 else text.count("\n", 0, i) + 1
-
-
 def _strs(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, list) and all(isinstance(x, str) for x in value):
         return tuple(value)
     return None
 
 
-def _parse_patch(raw: Any, where: str, text: str, problems: list[Problem]) -> Patch | None:
+def _parse_patch(raw: Any, where: str, line: int | None, problems: list[Problem],
+                 ) -> Patch | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
-        problems.append(Problem(where, _line_of(text, "patches"), "each patch needs a string id"))
+        problems.append(Problem(where, line_of(raw, line), "each patch needs a string id"))
         return None
-    line = _line_of(text, "id", text.find(f'"{raw["id"]}"'))
     aliases = _strs(raw.get("aliases", []))
     supersedes = _strs(raw.get("supersedes", []))
     if aliases is None or supersedes is None:
-        problems.append(Problem(where, line,
+        bad = "aliases" if aliases is None else "supersedes"
+        problems.append(Problem(where, key_line(raw, bad),
                                 f"patch {raw['id']}: aliases and supersedes must be string lists"))
         return None
     return Patch(id=raw["id"], aliases=aliases, supersedes=supersedes,
@@ -213,45 +208,53 @@ def _parse_patch(raw: Any, where: str, text: str, problems: list[Problem]) -> Pa
                  url=str(raw.get("url", "")), cumulative=bool(raw.get("cumulative", False)))
 
 
-def _parse_affected(raw: Any, where: str, text: str, problems: list[Problem]) -> list[Affected]:
-    line = _line_of(text, "affected")
+def _parse_events(r: Any, i: int, where: str, line: int | None, problems: list[Problem],
+                  ) -> tuple[tuple[str, str], ...] | None:
+    evs = r.get("events") if isinstance(r, dict) else None
+    if not isinstance(evs, list):
+        problems.append(Problem(where, line_of(r, line),
+                                f"affected[{i}]: each range needs an events list"))
+        return None
+    events = []
+    for ev in evs:
+        if not isinstance(ev, dict) or len(ev) != 1:
+            problems.append(Problem(where, line_of(ev, key_line(r, "events")),
+                                    f"affected[{i}]: each event is one key/value"))
+            continue
+        ((k, v),) = ev.items()
+        if k not in ("introduced", "fixed", "last_affected", "limit"):
+            problems.append(Problem(where, key_line(ev, k), f"affected[{i}]: unknown event {k!r}"))
+            continue
+        events.append((k, str(v)))
+    return tuple(events)
+
+
+def _parse_affected(doc: Mapping[str, Any], where: str, problems: list[Problem],
+                    ) -> list[Affected]:
+    raw = doc.get("affected")
+    line = key_line(doc, "affected", 1)
     if not isinstance(raw, list) or not raw:
         problems.append(Problem(where, line, "'affected' must be a non-empty list"))
         return []
     out = []
     for i, item in enumerate(raw):
+        at = line_of(item, line)
         pkg = item.get("package") if isinstance(item, dict) else None
         name = pkg.get("name") if isinstance(pkg, dict) else None
         if not isinstance(name, str) or not name:
-            problems.append(Problem(where, line, f"affected[{i}]: package.name is required"))
+            problems.append(Problem(where, line_of(pkg, at),
+                                    f"affected[{i}]: package.name is required"))
             continue
         versions = _strs(item.get("versions", []))
         if versions is None:
-            problems.append(Problem(where, _line_of(text, "versions"),
+            problems.append(Problem(where, key_line(item, "versions"),
                                     f"affected[{i}]: versions must be a list of strings"))
             continue
-        ranges: list[tuple[tuple[str, str], ...]] = []
-        for r in item.get("ranges", []) or []:
-            evs = r.get("events") if isinstance(r, dict) else None
-            if not isinstance(evs, list):
-                problems.append(Problem(where, _line_of(text, "ranges"),
-                                        f"affected[{i}]: each range needs an events list"))
-                continue
-            events = []
-            for ev in evs:
-                if not isinstance(ev, dict) or len(ev) != 1:
-                    problems.append(Problem(where, _line_of(text, "events"),
-                                            f"affected[{i}]: each event is one key/value"))
-                    continue
-                ((k, v),) = ev.items()
-                if k not in ("introduced", "fixed", "last_affected", "limit"):
-                    problems.append(Problem(where, _line_of(text, k),
-                                            f"affected[{i}]: unknown event {k!r}"))
-                    continue
-                events.append((k, str(v)))
-            ranges.append(tuple(events))
+        ranges = [evs for r in item.get("ranges", []) or []
+                  if (evs := _parse_events(r, i, where, key_line(item, "ranges"), problems))
+                  is not None]
         if not versions and not ranges:
-            problems.append(Problem(where, line, f"affected[{i}]: no versions and no ranges"))
+            problems.append(Problem(where, at, f"affected[{i}]: no versions and no ranges"))
             continue
         out.append(Affected(product=_product_name(name), versions=versions,
                             ranges=tuple(ranges)))
@@ -264,59 +267,37 @@ def _product_name(name: str) -> str:
     return normalise_product(name)
 
 
-def parse_advisory(text: str, where: str) -> tuple[Advisory | None, list[Patch], list[Problem]]:
-    """Parse one OSV JSON document; returns the advisory (None if unusable), its patch
-    records and every problem found."""
-    problems: list[Problem] = []
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, [], [Problem(where, exc.lineno, f"invalid JSON: {exc.msg}")]
-    if not isinstance(doc, dict):
-        return None, [], [Problem(where, 1, "an advisory must be a JSON object")]
-    for key in ("id", "summary"):
-        if not isinstance(doc.get(key), str) or not doc.get(key):
-            problems.append(Problem(where, _line_of(text, key) or 1,
-                                    f"'{key}' must be a non-empty string"))
-    aliases = _strs(doc.get("aliases", []))
-    if aliases is None:
-        problems.append(Problem(where, _line_of(text, "aliases"), "'aliases' must be strings"))
-        aliases = ()
-    affected = _parse_affected(doc.get("affected"), where, text, problems)
-    refs = []
-    for r in doc.get("references", []) or []:
-        if isinstance(r, dict) and isinstance(r.get("url"), str):
-            refs.append(r["url"])
-        else:
-            problems.append(Problem(where, _line_of(text, "references"),
-                                    "each reference needs a url"))
-    ds = doc.get("database_specific", {})
+def _parse_specific(ds: Any, doc: Mapping[str, Any], where: str, problems: list[Problem],
+                    ) -> dict[str, Any]:
+    """The ``database_specific`` fields, checked; a bad one is a problem and its default."""
     if not isinstance(ds, dict):
-        problems.append(Problem(where, _line_of(text, "database_specific"),
+        problems.append(Problem(where, key_line(doc, "database_specific", 1),
                                 "'database_specific' must be an object"))
         ds = {}
+    at = line_of(ds, key_line(doc, "id", 1))
     severity = ds.get("severity", "high")
     if severity not in SEVERITIES:
-        problems.append(Problem(where, _line_of(text, "severity"),
+        problems.append(Problem(where, key_line(ds, "severity", at),
                                 f"severity must be one of {', '.join(SEVERITIES)}"))
+        severity = "high"
     fixed_by = _strs(ds.get("fixed_by", []))
     if not fixed_by:
-        problems.append(Problem(where, _line_of(text, "fixed_by") or _line_of(text, "id"),
+        problems.append(Problem(where, key_line(ds, "fixed_by", at),
                                 "database_specific.fixed_by must list at least one patch id"))
         fixed_by = ()
     patches = [p for raw in ds.get("patches", []) or []
-               if (p := _parse_patch(raw, where, text, problems)) is not None]
+               if (p := _parse_patch(raw, where, key_line(ds, "patches"), problems)) is not None]
     req = ds.get("requires", {}) or {}
     mappings = _strs(req.get("mappings", [])) if isinstance(req, dict) else None
     if mappings is None or not isinstance(req, dict):
-        problems.append(Problem(where, _line_of(text, "requires"),
+        problems.append(Problem(where, key_line(ds, "requires", at),
                                 "requires.mappings must be a list of extensions"))
         mappings, req = (), {}
     mitigations = []
     for raw in ds.get("mitigations", []) or []:
         if not isinstance(raw, dict) or raw.get("kind") not in MITIGATION_KINDS:
             kinds = ", ".join(MITIGATION_KINDS)
-            problems.append(Problem(where, _line_of(text, "mitigations"),
+            problems.append(Problem(where, key_line(raw, "kind", key_line(ds, "mitigations")),
                                     f"mitigation kind must be one of {kinds}"))
             continue
         exts = _strs(raw.get("extensions", [])) or ()
@@ -325,21 +306,47 @@ def parse_advisory(text: str, where: str) -> tuple[Advisory | None, list[Patch],
                                       extensions=tuple(e.lower() for e in exts)))
     outbreak = ds.get("outbreak", {}) or {}
     if not isinstance(outbreak, dict):
-        problems.append(Problem(where, _line_of(text, "outbreak"), "outbreak must be an object"))
+        problems.append(Problem(where, key_line(ds, "outbreak", at), "outbreak must be an object"))
         outbreak = {}
+    return {"severity": severity, "fixed_by": fixed_by, "patches": patches,
+            "requires_mappings": tuple(m.lower() for m in mappings),
+            "requires_exec_vdirs": bool(req.get("executable_vdirs", False)),
+            "mitigations": tuple(mitigations), "fix": str(ds.get("fix", "")),
+            "worms": _strs(ds.get("worms", [])) or (), "outbreak": dict(outbreak)}
+
+
+def parse_advisory(text: str, where: str) -> tuple[Advisory | None, list[Patch], list[Problem]]:
+    """Parse one OSV JSON document; returns the advisory (None if unusable), its patch
+    records and every problem found, each with the line it is on."""
+    doc, problems = parse_json(text, where)
+    if problems:
+        return None, [], problems
+    if not isinstance(doc, dict):
+        return None, [], [Problem(where, 1, "an advisory must be a JSON object")]
+    for key in ("id", "summary"):
+        if not isinstance(doc.get(key), str) or not doc.get(key):
+            problems.append(Problem(where, key_line(doc, key, 1),
+                                    f"'{key}' must be a non-empty string"))
+    aliases = _strs(doc.get("aliases", []))
+    if aliases is None:
+        problems.append(Problem(where, key_line(doc, "aliases"), "'aliases' must be strings"))
+        aliases = ()
+    affected = _parse_affected(doc, where, problems)
+    refs = []
+    for r in doc.get("references", []) or []:
+        if isinstance(r, dict) and isinstance(r.get("url"), str):
+            refs.append(r["url"])
+        else:
+            problems.append(Problem(where, line_of(r, key_line(doc, "references")),
+                                    "each reference needs a url"))
+    spec = _parse_specific(doc.get("database_specific", {}), doc, where, problems)
+    patches = spec.pop("patches")
     if problems and any(p.severity == "error" for p in problems) and (
         not isinstance(doc.get("id"), str) or not affected
     ):
         return None, patches, problems
-    adv = Advisory(
-        id=str(doc.get("id")), aliases=aliases, summary=str(doc.get("summary", "")),
-        severity=severity if severity in SEVERITIES else "high", affected=tuple(affected),
-        fixed_by=fixed_by, requires_mappings=tuple(m.lower() for m in mappings),
-        requires_exec_vdirs=bool(req.get("executable_vdirs", False)),
-        mitigations=tuple(mitigations), fix=str(ds.get("fix", "")),
-        worms=_strs(ds.get("worms", [])) or (), references=tuple(refs), outbreak=outbreak,
-        path=where,
-    )
+    adv = Advisory(id=str(doc.get("id")), aliases=aliases, summary=str(doc.get("summary", "")),
+                   affected=tuple(affected), references=tuple(refs), path=where, **spec)
     return adv, patches, problems
 
 
@@ -349,18 +356,19 @@ def _packaged_files() -> list[tuple[str, str]]:
                   for f in root.iterdir() if f.name.endswith(".json"))
 
 
-def _dir_files(path: str) -> list[tuple[str, str]]:
+def _dir_files(path: str, problems: list[Problem]) -> list[tuple[str, str]]:
     p = Path(path)
     if not p.exists():
         raise ConfigError("knowledge-base directory not found", path=path)
     files = sorted(p.rglob("*.json")) if p.is_dir() else [p]
     out = []
     for f in files:
-        data = read_limited(f, MAX_SMALL_BYTES, "advisory")
         try:
-            out.append((str(f), data.decode("utf-8")))
+            out.append((str(f), read_limited(f, MAX_SMALL_BYTES, "advisory").decode("utf-8")))
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"cannot read: {exc}", path=str(f)) from None
+            problems.append(read_problem(f, exc, "advisory"))
+        except ConfigError as exc:
+            problems.append(Problem(str(f), exc.line, exc.message))
     return out
 
 
@@ -370,25 +378,20 @@ def validate_kb(extra_dirs: Sequence[str] = (), builtin: bool = True) -> list[Pr
 
 
 def load_kb(extra_dirs: Sequence[str] = (), builtin: bool = True) -> KnowledgeBase:
-    """The knowledge base; raises :class:`ConfigError` listing every problem if any file is
-    invalid."""
+    """The knowledge base; raises :class:`~wormsign.errors.ValidationError` (a
+    :class:`ConfigError`) listing every problem, with file and line, if any file is invalid."""
     kb, problems = _build(extra_dirs, builtin)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        first = errors[0]
-        more = "".join(f"\n  {p}" for p in errors[1:])
-        raise ConfigError(f"invalid knowledge base: {first.message}{more}", path=first.path,
-                          line=first.line)
+    raise_problems(problems, "knowledge base")
     return kb
 
 
 def _build(extra_dirs: Sequence[str], builtin: bool) -> tuple[KnowledgeBase, list[Problem]]:
     files = _packaged_files() if builtin else []
+    problems: list[Problem] = []
     for d in extra_dirs:
-        files.extend(_dir_files(d))
+        files.extend(_dir_files(d, problems))
     advisories: dict[str, Advisory] = {}
     patches: dict[str, Patch] = {}
-    problems: list[Problem] = []
     for where, text in files:
         adv, pats, probs = parse_advisory(text, where)
         problems.extend(probs)

@@ -15,9 +15,7 @@ line, reported with all the others.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,50 +33,34 @@ from wormsign.rules.model import (
     Rule,
     RulePack,
 )
+from wormsign.validation import (
+    LINE,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    LineLoader,
+    construct_line_mapping,
+    parse_yaml,
+    read_bounded,
+    strip_lines,
+)
+
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "load_pack", "parse_text"]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_LINE = "__line__"
+_LINE = LINE
 _RULE_KEYS = {"id", "title", "family", "severity", "match", "keywords", "description",
               "references", "priority", "burst", "ambiguous", _LINE}
 
 
-MAX_DEPTH = 64
-MAX_NODES = 200_000
-MAX_FILE_BYTES = 16 << 20
+class _LineLoader(LineLoader):
+    """The shared bounded loader (:class:`wormsign.validation.LineLoader`); a rule file's
+    mappings also carry their line under the ``__line__`` key."""
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line of every mapping, refuses aliases and bounds
-    nesting and size while composing, before any object is built."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
-        mark: Any = event.start_mark
-        if isinstance(event, yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in rule files", mark)
-        self._depth += 1
-        self._nodes += 1
-        if self._depth > MAX_DEPTH:
-            raise yaml.composer.ComposerError(
-                None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
-        if self._nodes > MAX_NODES:
-            raise yaml.composer.ComposerError(
-                None, None, f"more than {MAX_NODES} values in one file", mark)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[str, Any] = dict(loader.construct_mapping(node, deep=True))  # type: ignore[arg-type]
-    mapping[_LINE] = node.start_mark.line + 1
+def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = construct_line_mapping(loader, node)
+    mapping[_LINE] = mapping.line
     return mapping
 
 
@@ -96,13 +78,7 @@ if hasattr(yaml, "CSafeLoader"):  # libyaml: the same document, ten times faster
                                     _construct_mapping)
     _BuiltinLoader = _BuiltinLoaderC
 
-
-def _strip(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _strip(v) for k, v in d.items() if k != _LINE}
-    if isinstance(d, list):
-        return [_strip(v) for v in d]
-    return d
+_strip = strip_lines
 
 
 def _conditions(spec: Any, path: str, line: int | None, problems: list[Problem],
@@ -219,15 +195,9 @@ def parse_text(text: str, path: str, *, builtin: bool = False,
     the text is wormsign's own pack (parsed with libyaml when it is installed)."""
     problems: list[Problem] = []
     loader = _BuiltinLoader if builtin and _BuiltinLoader is not None else _LineLoader
-    try:
-        doc = yaml.load(text, Loader=loader)  # noqa: S506 - SafeLoader subclasses
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        what = getattr(exc, "problem", None) or str(exc)
-        return [], {}, [Problem(path, line, f"YAML syntax error: {what}")]
-    except (ValueError, OverflowError, RecursionError) as exc:  # a 5000-digit number, ...
-        return [], {}, [Problem(path, None, f"invalid YAML value: {exc}")]
+    doc, bad = parse_yaml(text, path, loader=loader)
+    if bad:
+        return [], {}, bad
     if doc is None:
         return [], {}, []
     if isinstance(doc, list):
@@ -304,13 +274,7 @@ def _user_files(paths: list[str]) -> list[tuple[str, str]]:
 
 def _read_bounded(f: Path) -> str:
     """A rule file's text: a regular file of at most :data:`MAX_FILE_BYTES`."""
-    if not stat.S_ISREG(os.stat(f).st_mode):
-        raise OSError("not a regular file")
-    with open(f, "rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise OSError(f"larger than {MAX_FILE_BYTES} bytes")
-    return data.decode("utf-8")
+    return read_bounded(f, MAX_FILE_BYTES)
 
 
 def _small_int(v: object) -> bool:

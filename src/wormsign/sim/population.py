@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
 from wormsign.errors import ConfigError
 
@@ -44,17 +43,14 @@ def decode_utf8(data: bytes, path: str) -> str:
 
 
 def _read_yaml(path: str, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise ConfigError("YAML nested too deeply", path=path) from None
-    except yaml.YAMLError as exc:
-        line = None
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            line = int(mark.line) + 1
-        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        raise ConfigError(f"invalid YAML: {problem}", path=path, line=line) from None
+    """The document in a preset or density file, read by the shared bounded loader
+    (:func:`wormsign.validation.parse_yaml`: no aliases, bounded depth and size); mappings
+    keep their lines."""
+    from wormsign.validation import parse_yaml, raise_problems
+
+    data, problems = parse_yaml(text, path)
+    raise_problems(problems, "YAML file")
+    return data
 
 
 @functools.lru_cache(maxsize=16)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from wormsign.errors import ConfigError
+from wormsign.errors import ConfigError, Problem, ValidationError
 from wormsign.fleet.files import MAX_SMALL_BYTES, read_limited
 from wormsign.sim.population import _read_yaml, decode_utf8
 from wormsign.sim.scenario import Scenario
@@ -31,7 +31,8 @@ def _load(name: str) -> tuple[str, dict[str, Any]]:
         path, text = str(ref), ref.read_text(encoding="utf-8")
     data = _read_yaml(path, text)
     if not isinstance(data, dict):
-        raise ConfigError("a preset must be a mapping of scenario parameters", path=path)
+        raise ValidationError([Problem(path, 1, "a preset must be a mapping of scenario "
+                                       "parameters")], "preset")
     return path, data
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from wormsign.errors import ConfigError
+from wormsign.errors import ConfigError, Problem, ValidationError
+from wormsign.validation import key_line, line_of
 
 STRATEGIES = (
     "uniform",
@@ -143,6 +145,67 @@ def _schedule(value: Any, name: str) -> Schedule:
 _SCALARS = (str, int, float, bool, datetime, type(None))
 
 
+class ScenarioError(ConfigError):
+    """Invalid scenario parameters; ``messages`` holds each problem (see
+    :meth:`Scenario.problems`)."""
+
+    def __init__(self, name: str, messages: list[str]) -> None:
+        super().__init__(f"scenario {name!r}: " + "; ".join(messages))
+        self.messages = list(messages)
+
+
+def _line_for(data: Mapping[str, Any], message: str) -> int | None:
+    """The line of the parameter a problem message names first (else the mapping's)."""
+    best: tuple[int, str] | None = None
+    for key in data:
+        m = re.search(rf"\b{re.escape(key)}\b", message) if isinstance(key, str) else None
+        if m is not None and (best is None or m.start() < best[0]):
+            best = (m.start(), key)
+    return key_line(data, best[1]) if best is not None else line_of(data)
+
+
+def _kwargs(data: Mapping[str, Any], where: str, problems: list[Problem]) -> dict[str, Any]:
+    """Scenario keyword arguments from plain data; a problem (at its key's line) for each
+    unknown key and each value of the wrong shape."""
+    known = {f.name for f in fields(Scenario)}
+    kw: dict[str, Any] = {}
+    for key, value in data.items():
+        line = key_line(data, key)
+        if key not in known:
+            problems.append(Problem(where, line, f"unknown scenario key {key!r}"))
+        elif not _plain(value):
+            problems.append(Problem(where, line,
+                                    f"{key}: expected a number, text or a short list of them"))
+        else:
+            try:
+                kw[key] = _value(key, value)
+            except ConfigError as exc:
+                problems.append(Problem(where, line, exc.message))
+    return kw
+
+
+def _value(key: str, value: Any) -> Any:
+    """One parameter as the dataclass holds it (tuples, schedules, ISO text)."""
+    if key in ("patch_rate", "removal_rate", "reboot_rate"):
+        return _schedule(value, key)
+    if key in ("exclude", "telescopes", "sources") and value is not None:
+        items = value if isinstance(value, list | tuple) else [value]
+        if not all(isinstance(x, str) for x in items):
+            raise ConfigError(f"{key}: expected a list of text")
+        return tuple(items)
+    if key in ("name", "description", "model", "strategy", "density", "start"):
+        if not isinstance(value, str | datetime | type(None)):
+            raise ConfigError(f"{key}: expected text")
+        return value.isoformat() if isinstance(value, datetime) else value
+    if key in ("local_probs", "local_prefixes"):
+        conv = float if key == "local_probs" else int
+        try:
+            return tuple(conv(x) for x in value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+    return value
+
+
 def _plain(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` is a scalar, or a list (of lists) of scalars of bounded size, as a
     scenario parameter must be (so that a YAML alias bomb is refused, not expanded)."""
@@ -236,7 +299,7 @@ class Scenario:
     def __post_init__(self) -> None:
         problems = self.problems()
         if problems:
-            raise ConfigError(f"scenario {self.name!r}: " + "; ".join(problems))
+            raise ScenarioError(self.name, problems)
 
     # ---------------------------------------------------------------- validation
     def problems(self) -> list[str]:
@@ -454,40 +517,20 @@ class Scenario:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], path: str | None = None) -> Scenario:
-        """Build from plain data (a preset file); unknown keys are an error naming the file."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown scenario keys: {', '.join(unknown)}", path=path)
-        for key, value in data.items():
-            if not _plain(value):
-                raise ConfigError(f"{key}: expected a number, text or a short list of them",
-                                  path=path)
-        kw: dict[str, Any] = dict(data)
-        for k in ("patch_rate", "removal_rate", "reboot_rate"):
-            if k in kw:
-                kw[k] = _schedule(kw[k], k)
-        for k in ("exclude", "telescopes", "sources"):
-            if k in kw and kw[k] is not None:
-                items = kw[k] if isinstance(kw[k], list | tuple) else [kw[k]]
-                if not all(isinstance(x, str) for x in items):
-                    raise ConfigError(f"{k}: expected a list of text", path=path)
-                kw[k] = tuple(items)
-        for k in ("name", "description", "model", "strategy", "density", "start"):
-            if k in kw and not isinstance(kw[k], str | datetime | type(None)):
-                raise ConfigError(f"{k}: expected text", path=path)
-        try:
-            if "local_probs" in kw:
-                kw["local_probs"] = tuple(float(x) for x in kw["local_probs"])
-            if "local_prefixes" in kw:
-                kw["local_prefixes"] = tuple(int(x) for x in kw["local_prefixes"])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"local_probs / local_prefixes: {exc}", path=path) from None
-        if isinstance(kw.get("start"), datetime):
-            kw["start"] = kw["start"].isoformat()
-        try:
-            return cls(**kw)
-        except ConfigError as exc:
-            raise ConfigError(exc.message, path=path) from None
-        except TypeError as exc:
-            raise ConfigError(f"bad scenario values: {exc}", path=path) from exc
+        """Build from plain data (a preset file); raises one
+        :class:`~wormsign.errors.ValidationError` with every problem, each with the file and
+        the line of the parameter it is about (when ``data`` was read by
+        :mod:`wormsign.validation`)."""
+        where = path if path is not None else "<scenario>"
+        problems: list[Problem] = []
+        kw = _kwargs(data, where, problems)
+        if not problems:
+            try:
+                return cls(**kw)
+            except ScenarioError as exc:
+                problems += [Problem(where, _line_for(data, m), m) for m in exc.messages]
+            except ConfigError as exc:
+                problems.append(Problem(where, line_of(data), exc.message))
+            except TypeError as exc:
+                problems.append(Problem(where, line_of(data), f"bad scenario values: {exc}"))
+        raise ValidationError(problems, "scenario")
