@@ -250,10 +250,17 @@ def parse_text(text: str, path: str, *, builtin: bool = False,
     return rules, families, problems
 
 
+#: The first built-in pack (the 2001 worms); the others follow in name order.
+FIRST_PACK = "worms.yml"
+
+
 def _builtin_files() -> list[tuple[str, str]]:
+    """Every built-in pack (``wormsign/rules/packs/*.yml``): worms.yml first, so that rules
+    of equal priority keep their order when packs are added."""
     pack = resources.files("wormsign.rules") / "packs"
-    return sorted((f"<builtin>/{p.name}", p.read_text("utf-8")) for p in pack.iterdir()
-                  if p.name.endswith((".yml", ".yaml")))
+    files = [(f"<builtin>/{p.name}", p.read_text("utf-8")) for p in pack.iterdir()
+             if p.name.endswith((".yml", ".yaml"))]
+    return sorted(files, key=lambda f: (f[0] != f"<builtin>/{FIRST_PACK}", f[0]))
 
 
 def _user_files(paths: list[str]) -> list[tuple[str, str]]:
@@ -295,6 +302,10 @@ def load_pack(user_paths: list[str] | None = None, builtin: bool = True) -> Rule
         problems += probs
         families.update(fams)
         for r in rs:
+            first = rules.get(r.id)
+            if first is not None and k < len(own):  # two built-in packs, one id
+                problems.append(Problem(name, r.line, f"rule id {r.id!r} is also in "
+                                        f"{first.source} (line {first.line})"))
             rules[r.id] = r
     for r in rules.values():
         if r.family not in families:

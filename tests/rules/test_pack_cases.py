@@ -1,0 +1,74 @@
+"""Every rule of every built-in pack, through the real scanner: its positive log texts give an
+alert of that rule, its negative ones do not (cases in tests/rules/cases/<pack>.yml)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wormsign.detect.scanner import scan_paths
+from wormsign.rules.loader import load_pack
+from wormsign.rules.model import RulePack
+
+CASES = Path(__file__).parent / "cases"
+_REPEAT = re.compile(r"<<(.*?)\*(\d+)>>", re.DOTALL)
+
+
+def expand(text: str) -> str:
+    """``<<TEXT*N>>`` written out: TEXT repeated N times (long worm lines stay readable)."""
+    return _REPEAT.sub(lambda m: m.group(1) * int(m.group(2)), text)
+
+
+@cache
+def builtin() -> RulePack:
+    return load_pack()
+
+
+def _cases() -> list[tuple[str, str, bool, int]]:
+    out: list[tuple[str, str, bool, int]] = []
+    for f in sorted(CASES.glob("*.yml")):
+        for rule_id, spec in yaml.safe_load(f.read_text("utf-8")).items():
+            for want, key in ((True, "match"), (False, "no_match")):
+                out += [(rule_id, text, want, k) for k, text in enumerate(spec.get(key, []))]
+    return out
+
+
+def alerts_of(tmp_path: Path, text: str) -> list[str]:
+    p = tmp_path / "case.log"
+    p.write_bytes(expand(text).encode("utf-8") + b"\n")
+    report = scan_paths([str(p)], pack=builtin())
+    assert not report.errors, [f.error for f in report.errors]
+    return [a.rule_id for a in report.alerts]
+
+
+@pytest.mark.parametrize(("rule_id", "text", "want", "k"), _cases(),
+                         ids=lambda v: v if isinstance(v, str) and len(v) < 40 else "")
+def test_rule_case(tmp_path: Path, rule_id: str, text: str, want: bool, k: int) -> None:
+    got = alerts_of(tmp_path, text)
+    assert (rule_id in got) is want, (rule_id, "match" if want else "no_match", k, got)
+
+
+def test_every_builtin_rule_has_positive_and_negative_cases() -> None:
+    have: dict[str, set[bool]] = {}
+    for rule_id, _text, want, _k in _cases():
+        have.setdefault(rule_id, set()).add(want)
+    ids = {r.id for r in builtin().rules}
+    missing = sorted(i for i in ids if have.get(i) != {True, False})
+    assert not missing, f"rules without a positive and a negative case: {missing}"
+    assert not set(have) - ids, f"cases for rules that do not exist: {set(have) - ids}"
+
+
+def test_every_builtin_rule_has_references_and_keywords() -> None:
+    for r in builtin().rules:
+        assert r.references, r.id
+        assert r.keywords, r.id  # the fast pattern, declared
+
+
+def test_every_builtin_pack_is_loaded() -> None:
+    sources = {Path(r.source).name for r in builtin().rules}
+    shipped = {p.name for p in (Path(__file__).parents[2] / "src/wormsign/rules/packs").glob("*.yml")}
+    assert shipped <= sources
