@@ -252,14 +252,17 @@ def parse_text(text: str, path: str, *, builtin: bool = False,
 
 #: The first built-in pack (the 2001 worms); the others follow in name order.
 FIRST_PACK = "worms.yml"
+#: The built-in pack of connection rules, read by :mod:`wormsign.rules.netloader` instead.
+NETWORK_PACK = "network.yml"
 
 
 def _builtin_files() -> list[tuple[str, str]]:
-    """Every built-in pack (``wormsign/rules/packs/*.yml``): worms.yml first, so that rules
-    of equal priority keep their order when packs are added."""
+    """Every built-in pack of request rules (``wormsign/rules/packs/*.yml`` but the network
+    pack): worms.yml first, so that rules of equal priority keep their order when packs are
+    added."""
     pack = resources.files("wormsign.rules") / "packs"
     files = [(f"<builtin>/{p.name}", p.read_text("utf-8")) for p in pack.iterdir()
-             if p.name.endswith((".yml", ".yaml"))]
+             if p.name.endswith((".yml", ".yaml")) and p.name != NETWORK_PACK]
     return sorted(files, key=lambda f: (f[0] != f"<builtin>/{FIRST_PACK}", f[0]))
 
 
