@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from wormsign.detect.scanner import scan_paths
-from wormsign.rules.loader import load_pack
+from wormsign.rules.loader import NETWORK_PACK, load_pack
 from wormsign.rules.model import RulePack
+from wormsign.rules.netloader import load_network_pack
 
 CASES = Path(__file__).parent / "cases"
 _REPEAT = re.compile(r"<<(.*?)\*(\d+)>>", re.DOTALL)
@@ -69,6 +70,23 @@ def test_every_builtin_rule_has_references_and_keywords() -> None:
 
 
 def test_every_builtin_pack_is_loaded() -> None:
+    """Each shipped pack reaches the scanner: request packs through load_pack, the network
+    pack through load_network_pack; a pack without cases here fails the test above."""
     sources = {Path(r.source).name for r in builtin().rules}
-    shipped = {p.name for p in (Path(__file__).parents[2] / "src/wormsign/rules/packs").glob("*.yml")}
-    assert shipped <= sources
+    shipped = {p.name for p in (Path(__file__).parents[2] / "src/wormsign/rules/packs")
+               .glob("*.y*ml")}
+    assert shipped - {NETWORK_PACK} == sources
+    assert {p.stem for p in CASES.glob("*.yml")} == {Path(s).stem for s in sources}
+    assert {Path(r.source).name for r in load_network_pack().rules} == {NETWORK_PACK}
+
+
+def test_webdav_overflow_as_raw_bytes(tmp_path: Path) -> None:
+    """Apache 1.3 wrote the worm's bytes unescaped; the reader turns them into \\xNN."""
+    p = tmp_path / "raw.log"
+    line = (b'10.3.3.9 - - [11/Jan/2005:03:04:05 +0100] "SEARCH /\x90' + b"\x02\xb1" * 4000
+            + b'" 414 338 "-" "-"\n')
+    p.write_bytes(line + b'10.3.3.9 - - [11/Jan/2005:03:04:06 +0100] "SEARCH / HTTP/1.1" 411 1'
+                  b' "-" "-"\n')
+    report = scan_paths([str(p)], pack=builtin())
+    assert [(a.rule_id, a.line) for a in report.alerts] == [("webdav-ntdll-overflow", 1)]
+    assert report.alerts[0].family == "webdav-overflow"
