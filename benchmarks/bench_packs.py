@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_scan import generate  # noqa: E402
+from bench_scan import generate
 
-from wormsign.detect.scanner import scan_paths  # noqa: E402
-from wormsign.rules.loader import load_pack, parse_text  # noqa: E402
-from wormsign.rules.model import RulePack  # noqa: E402
+from wormsign.detect.scanner import scan_paths
+from wormsign.rules.loader import load_pack, parse_text
+from wormsign.rules.model import RulePack
 
 WORMS_ONLY = "worms.yml"
 

@@ -81,12 +81,16 @@ def test_every_builtin_pack_is_loaded() -> None:
 
 
 def test_webdav_overflow_as_raw_bytes(tmp_path: Path) -> None:
-    """Apache 1.3 wrote the worm's bytes unescaped; the reader turns them into \\xNN."""
+    """Apache 1.3 wrote the worm's bytes unescaped; the reader turns them into \\xNN. (The
+    log starts with ordinary lines: a file whose first 8 KB are mostly the worm's control
+    bytes is refused as binary by wormsign.logs.source.looks_binary.)"""
     p = tmp_path / "raw.log"
+    ordinary = (b'192.168.1.2 - - [11/Jan/2005:03:04:00 +0100] "GET /index.html HTTP/1.1" 200 338'
+                b' "-" "Mozilla/4.0"\n') * 400
     line = (b'10.3.3.9 - - [11/Jan/2005:03:04:05 +0100] "SEARCH /\x90' + b"\x02\xb1" * 4000
             + b'" 414 338 "-" "-"\n')
-    p.write_bytes(line + b'10.3.3.9 - - [11/Jan/2005:03:04:06 +0100] "SEARCH / HTTP/1.1" 411 1'
-                  b' "-" "-"\n')
+    p.write_bytes(ordinary + line + b'10.3.3.9 - - [11/Jan/2005:03:04:06 +0100] "SEARCH / '
+                  b'HTTP/1.1" 411 1 "-" "-"\n')
     report = scan_paths([str(p)], pack=builtin())
-    assert [(a.rule_id, a.line) for a in report.alerts] == [("webdav-ntdll-overflow", 1)]
+    assert [(a.rule_id, a.line) for a in report.alerts] == [("webdav-ntdll-overflow", 401)]
     assert report.alerts[0].family == "webdav-overflow"
