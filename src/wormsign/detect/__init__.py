@@ -9,6 +9,7 @@
 - ``parallel``   the same scan over several processes or a Dask cluster
 - ``alert``      the one :class:`Alert` schema every part of wormsign uses (ECS JSON)
 - ``report``     summaries from column aggregates: the ``scan --json`` contract, CSV, alerts
+- ``netrules``   network rules (Slammer, Blaster, ...) matched on connection columns
 """
 
 from wormsign.detect.alert import Alert
