@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from wormsign.detect.scanner import scan_paths
-from wormsign.rules.loader import NETWORK_PACK, load_pack
+from wormsign.rules.loader import FIRST_PACK, NETWORK_PACK, load_pack
 from wormsign.rules.model import RulePack
 from wormsign.rules.netloader import load_network_pack
 
@@ -94,3 +94,19 @@ def test_webdav_overflow_as_raw_bytes(tmp_path: Path) -> None:
     report = scan_paths([str(p)], pack=builtin())
     assert [(a.rule_id, a.line) for a in report.alerts] == [("webdav-ntdll-overflow", 401)]
     assert report.alerts[0].family == "webdav-overflow"
+
+
+def test_later_packs_add_nothing_on_the_synthetic_logs(tmp_path: Path) -> None:
+    """The sample logs (ordinary traffic, the 2001 worms) and the worm-heavy storm log (with
+    Nikto-style scanners) give the same alerts with every pack as with worms.yml alone."""
+    from wormsign.logs.synth import write_sample, write_worm_heavy
+
+    paths = [str(p) for p in write_sample(tmp_path / "sample", background=4000, seed=7)]
+    write_worm_heavy(tmp_path / "storm.log", lines=20_000, seed=7)
+    paths.append(str(tmp_path / "storm.log"))
+    later = {r.id for r in builtin().rules if Path(r.source).name != FIRST_PACK}
+    assert later
+    for p in paths:
+        report = scan_paths([p], pack=builtin())
+        assert report.alerts, p  # the 2001 worms are there
+        assert not {a.rule_id for a in report.alerts} & later, p
