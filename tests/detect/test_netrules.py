@@ -7,10 +7,12 @@ import ipaddress
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from wormsign.detect.netrules import match_connections, rule_mask
+from wormsign.detect.netrules import condition_mask, match_connections, rule_mask
 from wormsign.logs.conn import ESTABLISHED, MARK_SEQ_IS_DST, REFUSED, UNANSWERED, ConnBatch
-from wormsign.rules.netloader import NetPack, load_network_pack
+from wormsign.rules.netloader import NetMatch, NetPack, NetRule, load_network_pack
 
 TCP, UDP = 6, 17
 Row = tuple[float, str, str, int, int, int, int, int, int]  # time src dst sport dport proto outcome orig mark
@@ -141,3 +143,37 @@ def test_pairs_are_found_among_many_hosts(pack: NetPack) -> None:
                 break
     assert 0 < want.sum() < (got.size // 2)
     assert got.tolist() == want.tolist()
+
+
+_PORT = st.sampled_from([135, 445, 4444, 9996, 5554, 69, 80])
+_ROW = st.tuples(st.one_of(st.integers(0, 200).map(float), st.just(float("nan"))),
+                 st.sampled_from([A, V, W]), st.sampled_from([A, V, W]), _PORT,
+                 st.sampled_from([TCP, UDP]))
+
+
+def _holds(r: Row, m: NetMatch) -> bool:
+    return bool(condition_mask(batch([r]), m)[0])
+
+
+def _paired(rule: NetRule, a: Row, z: Row) -> bool:
+    """``a`` is the rule's first connection and ``z`` its second (the definition, row by row)."""
+    then = rule.then
+    assert then is not None
+    same = (z[1], z[2]) == ((a[1], a[2]) if then.direction == "same" else (a[2], a[1]))
+    return (same and _holds(a, rule.match) and _holds(z, then.match)
+            and 0 <= z[0] - a[0] <= then.within)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_ROW, max_size=25))
+def test_pair_rules_agree_with_a_direct_check(rows: list[tuple[float, str, str, int, int]],
+                                              ) -> None:
+    pack = load_network_pack()
+    full: list[Row] = [(t, s, d, 1000, p, pr, ESTABLISHED, 10, 0) for t, s, d, p, pr in rows]
+    b = batch(full)
+    for rule in pack.rules:
+        if rule.then is None:
+            continue
+        want = [any(_paired(rule, r, z) for z in full) or any(_paired(rule, a, r) for a in full)
+                for r in full]
+        assert rule_mask(b, rule).tolist() == want, rule.id
