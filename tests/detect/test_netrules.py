@@ -177,3 +177,22 @@ def test_pair_rules_agree_with_a_direct_check(rows: list[tuple[float, str, str, 
         want = [any(_paired(rule, r, z) for z in full) or any(_paired(rule, a, r) for a in full)
                 for r in full]
         assert rule_mask(b, rule).tolist() == want, rule.id
+
+
+def test_extreme_times_pair_exactly(pack: NetPack) -> None:
+    """Times far apart, huge or not finite: pairs are found from exact differences, and rows
+    with no usable time never pair."""
+    rule = pack.get("sasser-lsass-shell")
+    assert rule is not None
+    big = 1e15
+    rows: list[Row] = [
+        (big, A, V, 1, 445, TCP, ESTABLISHED, 10, 0),
+        (big + 59.5, A, V, 1, 9996, TCP, ESTABLISHED, 10, 0),   # pairs with the row above
+        (-big, A, W, 1, 445, TCP, ESTABLISHED, 10, 0),
+        (-big + 61, A, W, 1, 9996, TCP, ESTABLISHED, 10, 0),    # 61 s: too late
+        (float("inf"), V, W, 1, 445, TCP, ESTABLISHED, 10, 0),
+        (float("inf"), V, W, 1, 9996, TCP, ESTABLISHED, 10, 0),
+        (float("-inf"), W, V, 1, 445, TCP, ESTABLISHED, 10, 0),
+        (float("nan"), W, V, 1, 9996, TCP, ESTABLISHED, 10, 0),
+    ]
+    assert rule_mask(batch(rows), rule).tolist() == [True, True] + [False] * 6

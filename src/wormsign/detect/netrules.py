@@ -5,8 +5,9 @@
 rule matched and, for each, the rule of highest priority. A rule's conditions are numpy masks
 over the columns; a rule with ``then`` (Blaster's 135 then 4444, Sasser's 445 then 9996 or
 the FTP download back on 5554) pairs connections of the same two hosts by sorting them on
-(host pair, time) and searching, so a batch of millions of rows costs a few sorts per rule.
-Rows whose time is unknown (NaN) cannot be paired and never match a ``then`` rule.
+(host pair, time) and a running maximum, so a batch of millions of rows costs a few sorts
+per rule. Rows whose time is unknown (NaN, or not finite) cannot be paired and never match a
+``then`` rule.
 """
 
 from __future__ import annotations
@@ -79,23 +80,24 @@ def _followed(first_key: npt.NDArray[np.uint64], first_t: npt.NDArray[np.float64
               later_key: npt.NDArray[np.uint64], later_t: npt.NDArray[np.float64],
               within: float) -> npt.NDArray[np.bool_]:
     """For each ``later`` row: is there a ``first`` row of the same key at most ``within``
-    seconds before it (or at the same time)? Keys and times become one sortable number per
-    row: the key's rank times a span longer than all the times plus ``within``."""
+    seconds before it (or at the same time)? All rows sorted by (key, time, first before
+    later); the last ``first`` row at or before each position (a running maximum of
+    positions) is the nearest earlier one, and counts when its key is the same."""
+    nf = len(first_key)
+    if not nf or not len(later_key):
+        return np.zeros(len(later_key), bool)
+    keys = np.concatenate((first_key, later_key))
+    ts = np.concatenate((first_t, later_t))
+    later = np.arange(len(keys)) >= nf
+    order = np.lexsort((later, ts, keys))
+    keys, ts, later = keys[order], ts[order], later[order]
+    last = np.maximum.accumulate(np.where(later, -1, np.arange(len(keys))))
+    at = np.flatnonzero(later)
+    prev = last[at]
+    ok = (prev >= 0) & (keys[np.maximum(prev, 0)] == keys[at]) & (
+        ts[at] - ts[np.maximum(prev, 0)] <= within)
     out = np.zeros(len(later_key), bool)
-    if not len(first_key) or not len(later_key):
-        return out
-    uniq = np.unique(first_key)
-    rank_l = np.searchsorted(uniq, later_key)
-    rank_l = np.minimum(rank_l, len(uniq) - 1)
-    present = uniq[rank_l] == later_key
-    t0 = min(float(first_t.min()), float(later_t.min()))
-    span = max(float(first_t.max()), float(later_t.max())) - t0 + 2 * within + 1.0
-    comp_f = np.sort(np.searchsorted(uniq, first_key) * span + (first_t - t0))
-    comp_l = rank_l * span + (later_t - t0)
-    i = np.searchsorted(comp_f, comp_l, side="right") - 1
-    ok = i >= 0
-    prev = comp_f[np.maximum(i, 0)]
-    out[:] = present & ok & (prev >= comp_l - within)
+    out[order[at] - nf] = ok
     return out
 
 
@@ -105,7 +107,7 @@ def rule_mask(batch: ConnBatch, rule: NetRule) -> npt.NDArray[np.bool_]:
     if rule.then is None:
         return first
     second = condition_mask(batch, rule.then.match)
-    known = ~np.isnan(batch.time)
+    known = np.isfinite(batch.time)
     first &= known
     second &= known
     fi, si = np.flatnonzero(first), np.flatnonzero(second)
