@@ -24,6 +24,8 @@ HOSTILE = {
     "not_utf8.yml": "rules: [\xff]\n",
     "range_text.yml": "rules:\n  - {id: a, title: t, family: f, severity: low, "
                       "match: {dport: '9-1'}}\n",
+    "id_shell.yml": "rules:\n  - {id: 'a;rm -rf', title: t, family: f, severity: low, "
+                    "match: {proto: tcp}}\n",
     "id_not_text.yml": "rules:\n  - {id: [1], title: t, family: f, severity: low, "
                        "match: {proto: tcp}}\n",
 }

@@ -13,6 +13,7 @@ problem in every file is reported at once as one :class:`~wormsign.errors.Valida
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -45,6 +46,7 @@ _RULE_KEYS = frozenset({"id", "title", "family", "severity", "priority", "match"
                         "description", "references"})
 _THEN_KEYS = frozenset({"within", "direction", "match"})
 _MAX_VALUE = 1 << 40
+_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")  # as request rules' ids
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,9 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> NetRule | None:
     for key in ("id", "title", "family", "description"):
         if key in d and not isinstance(d[key], str):
             problems.append(Problem(path, key_line(d, key, line), f"{key} must be text"))
+    if isinstance(d.get("id"), str) and not _ID.match(d["id"]):
+        problems.append(Problem(path, key_line(d, "id", line), f"invalid rule id {d['id']!r} "
+                                "(lowercase, digits, .-_)"))
     sev = d.get("severity")
     if sev is not None and sev not in SEVERITIES:
         problems.append(Problem(path, key_line(d, "severity", line), f"severity must be one "
