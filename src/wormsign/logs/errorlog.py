@@ -33,10 +33,11 @@ _CLIENT = re.compile(r"\[client ([0-9A-Fa-f.:]{1,60}?)(?::[0-9]{1,5})?\] ?")
 _CLIENT_BYTES = re.compile(_CLIENT.pattern.encode())
 _IN_REQUEST = re.compile(r"(?:in request|request failed: [^:]*:|request:) ?(.+)$")
 # The first path after a message phrase ("File does not exist: /www/x", "client denied by
-# server configuration: C:\\www\\x", "AH00128: File does not exist: /x", ...): a ": " after a
-# letter or a space, then a path. One look-behind instead of a lazy phrase keeps the search
+# server configuration: C:\\www\\x", "AH00128: File does not exist: /x", "request without
+# hostname (see RFC2616 section 14.23): /", ...): a ": " after a letter, a space or a closing
+# parenthesis, then a path. One look-behind instead of a lazy phrase keeps the search
 # linear on long attacker-written messages.
-_FILE_PATH = re.compile(r"(?<=[A-Za-z ]): ((?:/|[A-Za-z]:[\\/])\S*)")
+_FILE_PATH = re.compile(r"(?<=[A-Za-z )]): ((?:/|[A-Za-z]:[\\/])\S*)")
 _MONTHS = {m: i + 1 for i, m in enumerate(
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])}
 
