@@ -7,6 +7,7 @@ kernel keeps drawing from, so a seed gives the same run on any machine with the 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -56,17 +57,29 @@ def _schedules(sc: Scenario) -> tuple[F64, F64, I64]:
     return st, sv, sn
 
 
-def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
-    """One stochastic run of ``sc`` (see :mod:`wormsign.sim.kernel` for the model)."""
-    rng = np.random.default_rng(seed)
-    bits = sc.address_bits
-    space = sc.space
-    n = sc.vulnerable
-    code = STRATEGIES.index(sc.strategy)
-    excluded = _excluded(sc)
-    any_space = space - sum(hi - lo for lo, hi in excluded)
+class _Layout(NamedTuple):
+    """Where the vulnerable hosts are and how they scan, before the kernel runs."""
 
-    # population
+    addr: I64
+    side: I64
+    g1: I64
+    g2: I64
+    local: bool
+    probs: tuple[float, float, float]  # anywhere, own prefix 1, own prefix 2
+    sizes: tuple[int, int]  # addresses in one prefix-1 and one prefix-2 group
+    any_space: int
+
+
+Pool = tuple[I64, I64, I64, I64]
+"""A grouped pool of susceptible hosts (:func:`wormsign.sim.pools.build_pool`): members,
+each member's slot, each group's first slot, each group's count."""
+
+
+def _layout(sc: Scenario, rng: np.random.Generator,
+            ) -> tuple[_Layout, F64, tuple[Pool, Pool, Pool]]:
+    """Place the hosts, draw their scan rates and build the pools (draws in this order)."""
+    bits, n = sc.address_bits, sc.vulnerable
+    excluded = _excluded(sc)
     if sc.placement == "clustered":
         addr = place_clustered(n, bits, load_density(sc.density), excluded, rng)
     else:
@@ -76,81 +89,87 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
     if sc.filter_block:
         lo, hi = sc.block(sc.filter_block)
         side = ((addr >= lo) & (addr < hi)).astype(np.int64)
-
-    local = code == codes.LOCAL
+    local = sc.strategy == "local-preference"
     pr1, pr2 = sc.local_prefixes if local else (0, 0)
-    size1, size2 = 1 << (bits - pr1), 1 << (bits - pr2)
     if local:
-        g1 = addr >> (bits - pr1)
-        g2 = addr >> (bits - pr2)
+        g1, g2 = addr >> (bits - pr1), addr >> (bits - pr2)
         pool1 = build_pool(g1 * 2 + side, 2 << pr1, rng)
         pool2 = build_pool(g2 * 2 + side, 2 << pr2, rng)
-        p_any, p1, p2 = sc.local_probs
+        probs = sc.local_probs
     else:
         g1 = g2 = np.zeros(n, dtype=np.int64)
         empty = np.zeros(0, dtype=np.int64)
         pool1 = pool2 = (empty, empty, np.zeros(3, dtype=np.int64), np.zeros(2, dtype=np.int64))
-        p_any, p1, p2 = 1.0, 0.0, 0.0
-    pool0 = build_pool(side, 2)
+        probs = (1.0, 0.0, 0.0)
+    pools = (build_pool(side, 2), pool1, pool2)
+    any_space = sc.space - sum(hi - lo for lo, hi in excluded)
+    lay = _Layout(addr, side, g1, g2, local, (float(probs[0]), float(probs[1]),
+                  float(probs[2])), (1 << (bits - pr1), 1 << (bits - pr2)), any_space)
+    return lay, rate, pools
 
-    # the order that sequence walkers follow
+
+def _walk_order(sc: Scenario, addr: I64, rng: np.random.Generator) -> tuple[I64, I64, I64, I64]:
+    """The order sequence walkers follow: ``(sorted positions, host at each, each host's own
+    position, buckets)``, a bucket holding about one vulnerable address."""
+    n, code = sc.vulnerable, STRATEGIES.index(sc.strategy)
     walks = code in (codes.STATIC, codes.PERM, codes.SEQ) or (
         code == codes.HITLIST and sc.hitlist_then == "permutation")
     if code == codes.SEQ:
         seqpos = addr
     elif walks:
-        seqpos = place_uniform(n, bits, [], rng)
+        seqpos = place_uniform(n, sc.address_bits, [], rng)
     else:
         seqpos = np.zeros(n, dtype=np.int64)
     order = np.argsort(seqpos, kind="stable").astype(np.int64)
     seq_sorted = seqpos[order].astype(np.int64)
-    # where to start looking for a position: about one vulnerable address per bucket
     n_buckets = n if walks else 1
-    seq_bucket = np.searchsorted(seq_sorted, np.arange(n_buckets + 1) * (space / n_buckets))
-    seq_bucket = seq_bucket.astype(np.int64)
+    bucket = np.searchsorted(seq_sorted, np.arange(n_buckets + 1) * (sc.space / n_buckets))
+    return seq_sorted, order, np.asarray(seqpos, dtype=np.int64), bucket.astype(np.int64)
 
-    # telescopes: chance that one probe of each host lands in the block
-    k_tel = len(sc.telescopes)
+
+def _telescopes(sc: Scenario, lay: _Layout) -> tuple[F64, I64, I64]:
+    """Per telescope the chance that one probe of each host lands in it, and its range."""
+    k_tel, n = len(sc.telescopes), sc.vulnerable
     qtel = np.zeros((k_tel, n))
     tel_lo = np.zeros(k_tel, dtype=np.int64)
     tel_hi = np.zeros(k_tel, dtype=np.int64)
+    excluded = _excluded(sc)
+    p_any, p1, p2 = lay.probs
+    size1, size2 = lay.sizes
     for k, cidr in enumerate(sc.telescopes):
         lo, hi = sc.block(cidr)
         tel_lo[k], tel_hi[k] = lo, hi
-        if code == codes.SEQ:
+        if sc.strategy == "sequential":
             continue
         allowed = (hi - lo) - sum(int(_overlap_len(lo, hi, a, b)) for a, b in excluded)
-        qtel[k, :] = p_any * allowed / any_space
-        if local:
+        qtel[k, :] = p_any * allowed / lay.any_space
+        if lay.local:
+            g1, g2 = lay.g1, lay.g2
             qtel[k, :] += p1 * _overlap_len(g1 * size1, (g1 + 1) * size1, lo, hi) / size1
             qtel[k, :] += p2 * _overlap_len(g2 * size2, (g2 + 1) * size2, lo, hi) / size2
+    return qtel, tel_lo, tel_hi
 
-    init_ids = rng.choice(n, size=sc.initial, replace=False).astype(np.int64)
-    if code == codes.HITLIST:
-        hl_hosts = rng.choice(n, size=min(sc.hitlist_size, n), replace=False).astype(np.int64)
-    else:
-        hl_hosts = np.zeros(0, dtype=np.int64)
 
-    st, sv, sn = _schedules(sc)
-    cal_t, cal_ph = calendar.transitions(sc.start_datetime(), sc.duration_s, sc.calendar)
+def _allowed(sc: Scenario) -> F64:
+    """The 2 x 2 matrix of allowed probes between the sides of the filtered block."""
     allow = np.ones((2, 2))
     if sc.filter_block:
         if sc.filter_egress:
             allow[1, 0] = 0.0
         if sc.filter_ingress:
             allow[0, 1] = 0.0
+    return allow
 
+
+def _parameters(sc: Scenario, lay: _Layout) -> tuple[F64, I64]:
+    """The scenario's numbers as the kernel reads them (indexed by :mod:`codes`)."""
     pf = np.zeros(codes.N_PF)
-    pf[codes.P_SPACE] = space
-    pf[codes.P_ANY_SPACE] = any_space
-    pf[codes.P_SIZE1] = size1
-    pf[codes.P_SIZE2] = size2
-    pf[codes.P_ANY] = p_any
-    pf[codes.P_1] = p1
-    pf[codes.P_2] = p2
+    pf[codes.P_SPACE] = sc.space
+    pf[codes.P_ANY_SPACE] = lay.any_space
+    pf[codes.P_SIZE1], pf[codes.P_SIZE2] = lay.sizes
+    pf[codes.P_ANY], pf[codes.P_1], pf[codes.P_2] = lay.probs
     pf[codes.P_DURATION] = sc.duration_s
-    step = sc.output_step()
-    pf[codes.P_STEP] = step
+    pf[codes.P_STEP] = sc.output_step()
     pf[codes.P_DT] = sc.dt_s or 0.0
     pf[codes.P_EPS] = ADAPTIVE_EPS
     pf[codes.P_CAP] = sc.probe_cap or 0.0
@@ -163,21 +182,15 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
     pf[codes.P_FLOOD] = sc.flood_rate
     pf[codes.P_JITTER] = sc.wake_jitter_hours * 3600.0
     pi = np.zeros(codes.N_PI, dtype=np.int64)
-    pi[codes.Q_STRATEGY] = code
+    pi[codes.Q_STRATEGY] = STRATEGIES.index(sc.strategy)
     pi[codes.Q_HITLIST_THEN] = 1 if sc.hitlist_then == "permutation" else 0
     pi[codes.Q_SEQ_START] = 0 if sc.sequential_start == "own" else 1
     pi[codes.Q_KMAX] = MAX_SUBSTEPS
+    return pf, pi
 
-    nb = max(1, math.ceil(sc.duration_s / step - 1e-9))
-    out = np.zeros((nb, codes.N_BASE_COLS + 2 * k_tel))
-    thr = np.ceil(np.array([0.1, 0.5, 0.9]) * n - 1e-9)
-    thr_t = np.full(3, -1.0)
-    kernel.run_kernel(
-        pf, pi, g1, g2, side, rate, seq_sorted, order, seqpos, seq_bucket, qtel, tel_lo,
-        tel_hi,
-        init_ids, hl_hosts, *pool0, *pool1, *pool2, st, sv, sn, cal_t, cal_ph, allow,
-        out, thr, thr_t, rng,
-    )
+
+def _result(sc: Scenario, seed: int | None, out: F64, thr_t: F64) -> SimResult:
+    """Wrap the kernel's output table."""
     tel = {cidr: (out[:, codes.N_BASE_COLS + 2 * k].copy(),
                   out[:, codes.N_BASE_COLS + 2 * k + 1].copy())
            for k, cidr in enumerate(sc.telescopes)}
@@ -196,6 +209,37 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
         telescopes=tel,
         threshold_times=(times[0], times[1], times[2]),
     )
+
+
+def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
+    """One stochastic run of ``sc`` (see :mod:`wormsign.sim.kernel` for the model).
+
+    The random draws happen in a fixed order (placement, scan rates, pools, walk order,
+    initial hosts, hit list, then the kernel), so a seed gives the same outbreak.
+    """
+    rng = np.random.default_rng(seed)
+    lay, rate, pools = _layout(sc, rng)
+    seq_sorted, order, seqpos, bucket = _walk_order(sc, lay.addr, rng)
+    qtel, tel_lo, tel_hi = _telescopes(sc, lay)
+    n = sc.vulnerable
+    init_ids = rng.choice(n, size=sc.initial, replace=False).astype(np.int64)
+    if sc.strategy == "hitlist":
+        hl_hosts = rng.choice(n, size=min(sc.hitlist_size, n), replace=False).astype(np.int64)
+    else:
+        hl_hosts = np.zeros(0, dtype=np.int64)
+    st, sv, sn = _schedules(sc)
+    cal_t, cal_ph = calendar.transitions(sc.start_datetime(), sc.duration_s, sc.calendar)
+    pf, pi = _parameters(sc, lay)
+    nb = max(1, math.ceil(sc.duration_s / sc.output_step() - 1e-9))
+    out = np.zeros((nb, codes.N_BASE_COLS + 2 * len(sc.telescopes)))
+    thr = np.ceil(np.array([0.1, 0.5, 0.9]) * n - 1e-9)
+    thr_t = np.full(3, -1.0)
+    kernel.run_kernel(
+        pf, pi, lay.g1, lay.g2, lay.side, rate, seq_sorted, order, seqpos, bucket, qtel,
+        tel_lo, tel_hi, init_ids, hl_hosts, *pools[0], *pools[1], *pools[2], st, sv, sn,
+        cal_t, cal_ph, _allowed(sc), out, thr, thr_t, rng,
+    )
+    return _result(sc, seed, out, thr_t)
 
 
 def compile_cache_cold() -> bool:
