@@ -232,3 +232,38 @@ def test_any_rows_count_up(tmp_path_factory: pytest.TempPathFactory,
     assert stats.records == len(b)
     assert stats.records + stats.total_skipped + stats.ipv6 == data_lines
     assert len(b) == 0 or (b.line >= 2).all()
+
+
+def test_many_short_rows_in_one_chunk(tmp_path: Path) -> None:
+    p = tmp_path / "conn.log"
+    p.write_text("#fields\tid.orig_h\tid.resp_h\n" + "10.0.0.1\t10.0.0.2\n" * 50_000
+                 + "#fields\tid.resp_h\tid.orig_h\tconn_state\n" + "10.0.0.3\t10.0.0.4\tS0\n" * 3)
+    b, stats = _read(p, format="zeek-conn")
+    assert len(b) == stats.records == 50_003 and stats.total_skipped == 0
+    assert b.record(50_002).source_ip == "10.0.0.4" and b.line[-1] == 50_005
+
+
+_TWIN_FIELD = st.sampled_from(["10.0.0.1", "255.255.255.255", "0.0.0.0", "1.2.3.04", "::1",
+                               "::FFFF:9.9.9.9", "fe80::1%x", "-", "", "0", "65535", "65536",
+                               "tcp", "udp", "icmp", "SF", "REJ", "S0", "RSTOS0", "OTH",
+                               "1.5", "1.", ".5", "12345678901234567890", "x", "\r", "#"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(_TWIN_FIELD, max_size=7), max_size=10),
+       st.permutations(["ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto",
+                        "conn_state"]))
+def test_c_helper_and_numba_twin_agree(rows: list[list[str]], fields: list[str]) -> None:
+    from wormsign.logs import zeekconn
+
+    c_scan = zeekconn.scanner()
+    if c_scan is zeekconn.scanner(prefer_c=False):
+        pytest.skip("the C helper _connscan is not built")
+    text = ("#fields\t" + "\t".join(fields) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
+    results = []
+    for scan in (c_scan, zeekconn.scanner(prefer_c=False)):
+        counts = np.zeros(6, dtype=np.int64)
+        out_t, out_i, n, line = zeekconn._chunk_rows(text.encode(), zeekconn._Header(), 0,
+                                                     counts, scan)
+        results.append((out_t[:n].tolist(), out_i[:n].tolist(), n, line, counts.tolist()))
+    assert str(results[0]) == str(results[1])  # NaN == NaN as text

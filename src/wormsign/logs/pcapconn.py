@@ -48,6 +48,7 @@ from wormsign.logs.conn import (
 )
 from wormsign.logs.conncols import MATRIX_COLUMNS, batch_from_matrix
 from wormsign.logs.connstats import ConnStats
+from wormsign.logs.pcap import is_pcap
 from wormsign.logs.source import DEFAULT_LIMITS, Input, InputStream, Limits, open_input
 
 FORMAT = "pcap-conn"
@@ -70,11 +71,6 @@ _TCP_RETRY = 30.0
 _UDP_IDLE = 60.0
 _NCOL = len(MATRIX_COLUMNS)
 _I_SRC, _I_DST, _I_SP, _I_DP, _I_PROTO, _I_OUT, _I_OB, _I_RB, _I_LINE, _I_MARK = range(_NCOL)
-
-
-def is_capture(head: bytes) -> bool:
-    """True when ``head`` starts with a pcap or pcapng magic number."""
-    return head[:4] in _PCAP_MAGICS or head[:4] == _PCAPNG_MAGIC
 
 
 @njit
@@ -523,7 +519,7 @@ def read_capture(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
             head = stream.peek(4)
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), path=inp.display) from None
-        if not is_capture(head):
+        if not is_pcap(head):
             raise InputError("not a pcap or pcapng capture", path=inp.display)
         pk, ts, total, cut = _read_frames(stream, head, inp.display, state)
     stats.lines += int(state[_S_PACKETS])
