@@ -194,9 +194,12 @@ def test_sniffing_tells_conn_from_other_logs(tmp_path: Path) -> None:
 
 
 def test_unreadable_input_is_one_error_naming_the_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError) as err:
-        list(read_connections(str(tmp_path / "missing.log"), format="zeek-conn"))
-    assert "missing.log" in str(err.value) and "\n" not in str(err.value)
+    for fmt in ("zeek-conn", None):
+        with pytest.raises(InputError) as err:
+            list(read_connections(str(tmp_path / "missing.log"), format=fmt))
+        assert "missing.log: No such file" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(InputError, match="is a directory"):
+        list(read_connections(str(tmp_path)))
     binary = tmp_path / "blob.log"
     binary.write_bytes(bytes(range(256)) * 64)
     with pytest.raises(InputError, match=r"blob\.log: binary file"):

@@ -118,6 +118,9 @@ def read_connections(path: str | Input, *, format: str | None = None,
     st = stats if stats is not None else ConnStats()
     fmt = format if format is not None else sniff_connections(inp)
     if fmt is None:
+        if not inp.is_stdin:
+            with open_input(inp):  # a missing file or a directory says so, not "format"
+                pass
         raise LogFormatError("not a connection log (Zeek conn.log TSV or JSON, Suricata EVE "
                              "flow events, pcap or pcapng)", path=inp.display)
     reader = READERS.get(fmt)
