@@ -256,3 +256,23 @@ def test_c_helpers_and_numba_twins_agree(tmp_path_factory: pytest.TempPathFactor
         results.append(str((pk.tolist(), ts.tolist(), total, cut, state.tolist(),
                             list(b.records()))))
     assert results[0] == results[1]
+
+
+def test_gzipped_capture(tmp_path: Path) -> None:
+    import gzip
+
+    want = random_batch(300, seed=8)
+    plain = tmp_path / "c.pcap"
+    connwrite.write_pcap(want, plain)
+    data = plain.read_bytes()
+    gz = tmp_path / "c.pcap.gz"
+    half = len(data) // 2
+    gz.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))  # two members
+    assert sniff_connections(str(gz)) == "pcap-conn"
+    got, stats = _read(gz)
+    assert_same(got, _expected(want))
+    assert stats.total_skipped == 0
+    cut = tmp_path / "cut.pcap.gz"
+    cut.write_bytes(gzip.compress(data)[:-5000])
+    got, stats = _read(cut)
+    assert 0 < len(got) < 300 and stats.skipped.get("truncated", 0) <= 1

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 
 from wormsign.errors import InputError, LogFormatError
-from wormsign.logs import eveflow, zeekconn
+from wormsign.logs import eveflow, pcapconn, zeekconn
 from wormsign.logs.conn import ConnBatch
 from wormsign.logs.connstats import SKIP_REASONS, ConnStats
 from wormsign.logs.pcap import is_pcap
@@ -34,23 +34,12 @@ __all__ = ["FORMATS", "READERS", "SKIP_REASONS", "ConnStats", "read_connections"
            "sniff_connections"]
 
 Reader = Callable[[Input, ConnStats, Limits], Iterator[ConnBatch]]
-PCAP_FORMAT = "pcap-conn"
-
-
-def _read_capture(inp: Input, stats: ConnStats, limits: Limits) -> Iterator[ConnBatch]:
-    """:func:`wormsign.logs.pcapconn.read_capture`, whose numba kernels are loaded only
-    when a capture is read (loading them costs about a second)."""
-    from wormsign.logs import pcapconn
-
-    return pcapconn.read_capture(inp, stats, limits)
-
-
 #: Reader of each connection format, by id.
 READERS: dict[str, Reader] = {
     zeekconn.FORMAT_TSV: zeekconn.read_tsv,
     zeekconn.FORMAT_JSON: zeekconn.read_json,
     eveflow.FORMAT: eveflow.read_flows,
-    PCAP_FORMAT: _read_capture,
+    pcapconn.FORMAT: pcapconn.read_capture,
 }
 FORMATS = tuple(READERS)
 
@@ -93,8 +82,9 @@ def sniff_connections(path: str | Input) -> str | None:
         return None
     try:
         with open_input(inp) as stream:
-            if is_pcap(stream.peek(4)):
-                return PCAP_FORMAT
+            head = stream.peek(4096)
+            if is_pcap(head) or pcapconn.gzipped_capture(head):
+                return pcapconn.FORMAT
             chunks: Generator[bytes, None, None] = read_chunks(  # type: ignore[assignment]
                 inp, chunk_size=_SNIFF_BYTES, stream=stream)
             try:

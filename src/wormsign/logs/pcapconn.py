@@ -22,9 +22,11 @@ grouped by flow (addresses, ports, protocol, either direction) and read in time 
 (retransmissions included). Link types: Ethernet (with VLAN tags), Linux cooked (v1, v2),
 raw IP, BSD loopback. IPv6 packets are counted (``ipv6``), non-first IP fragments and
 non-IP frames passed over. A record cut short by the end of the file counts as
-``truncated``; a record header no capture can have (a length over 256 KiB or past the
-snapshot length) as ``corrupt``, and reading that file stops there, keeping what came
-before. A file that is not a capture at all is an :class:`~wormsign.errors.InputError`.
+``truncated``; a record header no capture can have (a length over 256 KiB, a pcapng block
+length that is not a multiple of 4) as ``corrupt``, and reading that file stops there, keeping what came
+before. Captures compressed with gzip are read as they are (within the decompression budget
+of :class:`~wormsign.logs.source.Limits`). A file that is not a capture at all is an
+:class:`~wormsign.errors.InputError`.
 
 All packets' headers (about 90 bytes each) are held until the file is read, so memory grows
 with the number of packets, not with their size.
@@ -32,6 +34,7 @@ with the number of packets, not with their size.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -74,9 +77,9 @@ def kernels(prefer_c: bool = True) -> Kernels:
     return _pcapkernel.frame, _pcapkernel.flows
 
 
-def _read_frames(stream: InputStream, head: bytes, path: str, state: npt.NDArray[np.int64],
-                 frame: Callable[..., int]) -> tuple[npt.NDArray[np.int64],
-                                                        npt.NDArray[np.float64], int, bool]:
+def _read_frames(stream: InputStream | Inflated, head: bytes, path: str,
+                 state: npt.NDArray[np.int64], frame: Callable[..., int],
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int, bool]:
     """Every kept packet's fields, how many bytes were read, and whether the file ended in
     the middle of a record."""
     ng = head[:4] == _PCAPNG_MAGIC
@@ -156,13 +159,77 @@ def attempts(pk: npt.NDArray[np.int64], ts: npt.NDArray[np.float64], path: str,
     return batch_from_matrix(out_t[:n][by_time], out[:n][by_time], n, path, FORMAT)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gzipped_capture(head: bytes) -> bool:
+    """True when ``head`` (a few KiB) is a gzip stream that starts with a capture."""
+    if not head.startswith(GZIP_MAGIC):
+        return False
+    try:
+        return is_pcap(zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 4))
+    except zlib.error:
+        return False
+
+
+class Inflated:
+    """A gzip-compressed capture read as its decompressed bytes (several members too),
+    bounded by the decompression budget of :class:`~wormsign.logs.source.Limits`. A stream
+    cut short or corrupt simply ends (the capture reader counts the cut record)."""
+
+    def __init__(self, stream: InputStream, budget: int, path: str) -> None:
+        self._stream = stream
+        self._budget = budget
+        self._path = path
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buf = b""
+        self._eof = False
+        self.decoded = 0
+
+    def _more(self) -> bytes:
+        comp = self._stream.read(1 << 16)
+        try:
+            out = self._d.decompress(comp) if comp else b""
+            while self._d.eof and self._d.unused_data:
+                rest = self._d.unused_data
+                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out += self._d.decompress(rest)
+        except zlib.error:
+            self._eof = True
+            return b""
+        if not comp:
+            self._eof = True
+        self.decoded += len(out)
+        if self.decoded > self._budget:
+            raise InputError(f"decompressed size exceeds {self._budget} bytes; raise with "
+                             "--max-decompressed-ratio", path=self._path)
+        return out
+
+    def peek(self, n: int) -> bytes:
+        parts = [self._buf]
+        held = len(self._buf)
+        while held < n and not self._eof:
+            out = self._more()
+            parts.append(out)
+            held += len(out)
+        self._buf = b"".join(parts)
+        return self._buf[:n]
+
+    def read(self, n: int) -> bytes:
+        head = self.peek(n)
+        self._buf = self._buf[len(head):]
+        return head
+
+
 def read_capture(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
                  ) -> Iterator[ConnBatch]:
-    """The attempts of one capture file as one batch (``limits`` apply to text inputs only)."""
-    del limits
+    """The attempts of one capture file (plain or gzip-compressed) as one batch."""
     state = np.zeros(7, dtype=np.int64)
-    with open_input(inp) as stream:
+    with open_input(inp) as raw:
+        stream: InputStream | Inflated = raw
         try:
+            if gzipped_capture(raw.peek(4096)):
+                stream = Inflated(raw, limits.budget(max(inp.size() or 0, 1)), inp.display)
             head = stream.peek(4)
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), path=inp.display) from None
