@@ -48,8 +48,20 @@ def batch_from_matrix(times: npt.NDArray[np.float64], ints: npt.NDArray[np.int64
                      path, fmt)
 
 
+_OCTET = {str(i): i for i in range(256)}  # only canonical octets ("7", not "07")
+
+
 def ipv4_int(text: object) -> int | None:
-    """An IPv4 address (or IPv4-mapped IPv6) as an integer; None otherwise."""
+    """An IPv4 address (or IPv4-mapped IPv6) as an integer; None otherwise (what
+    :func:`~wormsign.logs.normalize.canonical_ip` refuses, or IPv6)."""
+    if isinstance(text, str):
+        p = text.split(".")
+        if len(p) == 4:
+            o = _OCTET
+            try:
+                return (o[p[0]] << 24) | (o[p[1]] << 16) | (o[p[2]] << 8) | o[p[3]]
+            except KeyError:
+                pass
     ip = canonical_ip(text)
     if ip is None or ":" in ip:
         return None
