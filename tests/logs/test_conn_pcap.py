@@ -242,6 +242,13 @@ def test_c_helpers_and_numba_twins_agree(tmp_path_factory: pytest.TempPathFactor
     d = tmp_path_factory.mktemp("twin")
     p = d / "c.pcap"
     connwrite.write_pcap(random_batch(30, seed=data.draw(st.integers(0, 99))), p)
+    if data.draw(st.booleans()):  # the same packets as pcapng
+        with open(p, "rb") as f:
+            packets = list(dpkt.pcap.Reader(f))
+        with open(p, "wb") as f:
+            w = dpkt.pcapng.Writer(f, linktype=dpkt.pcap.DLT_EN10MB)
+            for ts, pkt in packets:
+                w.writepkt(pkt, ts=ts)
     raw = bytearray(p.read_bytes())
     for _ in range(data.draw(st.integers(0, 6))):
         raw[data.draw(st.integers(24, len(raw) - 1))] = data.draw(st.integers(0, 255))

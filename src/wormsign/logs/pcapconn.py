@@ -23,10 +23,10 @@ grouped by flow (addresses, ports, protocol, either direction) and read in time 
 raw IP, BSD loopback. IPv6 packets are counted (``ipv6``), non-first IP fragments and
 non-IP frames passed over. A record cut short by the end of the file counts as
 ``truncated``; a record header no capture can have (a length over 256 KiB, a pcapng block
-length that is not a multiple of 4) as ``corrupt``, and reading that file stops there, keeping what came
-before. Captures compressed with gzip are read as they are (within the decompression budget
-of :class:`~wormsign.logs.source.Limits`). A file that is not a capture at all is an
-:class:`~wormsign.errors.InputError`.
+length that is not a multiple of 4) as ``corrupt``, and reading that file stops there,
+keeping what came before. Captures compressed with gzip are read as they are (within the
+decompression budget of :class:`~wormsign.logs.source.Limits`). A file that is not a
+capture at all is an :class:`~wormsign.errors.InputError`.
 
 All packets' headers (about 90 bytes each) are held until the file is read, so memory grows
 with the number of packets, not with their size.

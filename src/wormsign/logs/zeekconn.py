@@ -7,7 +7,8 @@ columns.
             resp_bytes conn_state local_orig local_resp missed_bytes history orig_pkts ...
     1258531221.486539 Cz8F3O3... 192.168.1.102 68 192.168.1.1 67 udp dhcp 0.163820 301 300 SF ...
 
-The TSV rows are read by a compiled byte kernel (numba) that stops at every ``#`` line, so
+The TSV rows are read by a compiled byte kernel (the C helper ``_connscan.scan_tsv``, else
+its numba twin in :mod:`wormsign.logs._zeekkernel`) that stops at every ``#`` line, so
 header changes mid-file (logs of several Zeek runs concatenated, a different field order)
 apply from where they stand. Only the fields the columns need are read, whatever their
 order; other fields may be missing. Outcomes come from ``conn_state``
