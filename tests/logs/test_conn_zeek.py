@@ -270,3 +270,24 @@ def test_c_helper_and_numba_twin_agree(rows: list[list[str]], fields: list[str])
                                                      counts, scan)
         results.append((out_t[:n].tolist(), out_i[:n].tolist(), n, line, counts.tolist()))
     assert str(results[0]) == str(results[1])  # NaN == NaN as text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400), st.sampled_from([9, 44, 32]))
+def test_any_bytes_through_both_kernels(body: bytes, sep: int) -> None:
+    """Arbitrary bytes (NULs, lone CRs, no final newline) after a header: both kernels
+    agree, and every row they keep holds a real IPv4 pair."""
+    from wormsign.logs import zeekconn
+
+    names = [b"id.orig_h", b"id.resp_h", b"ts", b"conn_state", b"id.resp_p"]
+    head = (f"#separator \\x{sep:02x}\n#fields".encode() + bytes([sep])
+            + bytes([sep]).join(names) + b"\n")
+    results = []
+    for scan in {zeekconn.scanner(), zeekconn.scanner(prefer_c=False)}:
+        counts = np.zeros(6, dtype=np.int64)
+        out_t, out_i, n, line = zeekconn._chunk_rows(head + body, zeekconn._Header(), 0,
+                                                     counts, scan)
+        assert (out_i[:n, :2] >= 0).all() and (out_i[:n, :2] < 2**32).all()
+        assert ((out_i[:n, 3] >= -1) & (out_i[:n, 3] <= 65535)).all()
+        results.append(str((out_t[:n].tolist(), out_i[:n].tolist(), n, line, counts.tolist())))
+    assert len(set(results)) == 1

@@ -463,6 +463,9 @@ static Py_ssize_t frame_pcapng(const unsigned char *b, Py_ssize_t n, Py_ssize_t 
         if (pos + blen > n) break;
         if (btype == 1) {
             interface(b, pos, blen, ifaces, ifres, nif, state);
+        } else if ((btype == 6 || btype == 2) && blen < 32) {
+            state[S_PACKETS]++;
+            state[S_BAD]++;
         } else if (btype == 6 || btype == 2) {
             int64_t iface = btype == 6 ? u32(b, pos + 8, big) : u16e(b, pos + 8, big);
             int64_t caplen = u32(b, pos + 20, big);
@@ -475,7 +478,7 @@ static Py_ssize_t frame_pcapng(const unsigned char *b, Py_ssize_t n, Py_ssize_t 
                      out_t, state);
             }
         } else if (btype == 3) {
-            if (state[S_IFACES] == 0) {
+            if (state[S_IFACES] == 0 || blen < 16) {
                 state[S_PACKETS]++;
                 state[S_BAD]++;
             } else {

@@ -247,6 +247,9 @@ def _frame_pcapng(buf: npt.NDArray[np.uint8], pos: int, ifaces: npt.NDArray[np.i
             break
         if btype == 1:
             _interface(buf, pos, blen, ifaces, ifres, state)
+        elif (btype == 6 or btype == 2) and blen < 32:
+            state[_S_PACKETS] += 1
+            state[_S_BAD] += 1
         elif btype == 6 or btype == 2:
             iface = _u32(buf, pos + 8, big) if btype == 6 else _u16e(buf, pos + 8, big)
             caplen = _u32(buf, pos + 20, big)
@@ -258,7 +261,7 @@ def _frame_pcapng(buf: npt.NDArray[np.uint8], pos: int, ifaces: npt.NDArray[np.i
                 _keep(buf, (pos + 28, caplen, ifaces[iface]), stamp * ifres[iface], out,
                       out_t, state)
         elif btype == 3:
-            if state[_S_IFACES] == 0:
+            if state[_S_IFACES] == 0 or blen < 16:
                 state[_S_PACKETS] += 1
                 state[_S_BAD] += 1
             else:
