@@ -159,6 +159,8 @@ def test_json_variants_and_skips(tmp_path: Path) -> None:
         {"ts": 11, "id.orig_h": "fe80::1", "id.resp_h": "fe80::2", "conn_state": "S0"},
         {"ts": 12, "id.orig_h": ["x"], "id.resp_h": "192.0.2.1", "conn_state": "S0"},
         {"ts": 13, "id.resp_h": "192.0.2.1", "conn_state": "S0"},
+        {"ts": "2021-01-01T00:00:02", "id.orig_h": "10.0.0.4", "id.resp_h": "192.0.2.4"},
+        {"ts": "1609459203.25", "id.orig_h": "10.0.0.5", "id.resp_h": "192.0.2.5"},
         {"ts": True, "id.orig_h": "10.0.0.3", "id.orig_p": "x", "id.resp_h": "192.0.2.3",
          "proto": {"a": 1}, "conn_state": 5},
     ]
@@ -166,11 +168,14 @@ def test_json_variants_and_skips(tmp_path: Path) -> None:
     p.write_text("".join(json.dumps(x) + "\n" for x in lines) + "{not json\n[1]\n")
     assert sniff_connections(str(p)) == "zeek-conn-json"
     b, stats = _read(p)
-    assert [r.source_ip for r in b.records()] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
-    assert list(b.outcome) == [REFUSED, ESTABLISHED, OTHER] and list(b.proto) == [6, 17, 0]
+    assert [r.source_ip for r in b.records()] == ["10.0.0.1", "10.0.0.2", "10.0.0.4",
+                                                  "10.0.0.5", "10.0.0.3"]
+    assert list(b.outcome) == [REFUSED, ESTABLISHED, OTHER, OTHER, OTHER]
+    assert list(b.proto) == [6, 17, 0, 0, 0]
     assert b.time[1] == 1609459201.5 and b.orig_bytes[1] == 10
+    assert (b.time[2], b.time[3]) == (1609459202.0, 1609459203.25)  # no zone: UTC
     assert stats.ipv6 == 1 and stats.skipped == {"address": 1, "missing-field": 1, "json": 2}
-    assert stats.bad_values == 2 and np.isnan(b.time[2])
+    assert stats.bad_values == 2 and np.isnan(b.time[4])
 
 
 def test_sniffing_tells_conn_from_other_logs(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,25 @@ def float_value(v: Any) -> float | None:
         return None
     f = float(v)
     return f if math.isfinite(f) and f >= 0 else None
+
+
+def text_seconds(v: str) -> float | None:
+    """Unix seconds of a time written as text: ISO 8601 (``Z``, ``+00:00`` or ``+0000``;
+    no zone read as UTC) or plain seconds (``1591367999.305988``); None otherwise."""
+    if len(v) > 64:
+        return None
+    if v.replace(".", "", 1).isdigit() and v.isascii():
+        return float(v)
+    s = v.replace("Z", "+00:00")
+    if len(s) > 5 and s[-5] in "+-" and s[-3] != ":" and s[-4:].isdigit():
+        s = s[:-2] + ":" + s[-2:]
+    try:
+        when = datetime.fromisoformat(s)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 @dataclass

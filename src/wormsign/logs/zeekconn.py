@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -44,6 +43,7 @@ from wormsign.logs.conncols import (
     int_value,
     ipv4_int,
     is_ipv6,
+    text_seconds,
 )
 from wormsign.logs.connstats import ConnStats
 from wormsign.logs.source import DEFAULT_LIMITS, Input, Limits, ReadStats, read_chunks
@@ -193,11 +193,9 @@ def json_time(v: Any) -> tuple[float, bool]:
     f = float_value(v)
     if f is not None:
         return f, True
-    if isinstance(v, str) and len(v) < 64:
-        try:
-            return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp(), True
-        except (ValueError, OverflowError, OSError):
-            pass
+    t = text_seconds(v) if isinstance(v, str) else None
+    if t is not None:
+        return t, True
     return float("nan"), v is None
 
 
