@@ -11,10 +11,11 @@ connection attempts and how they ended, from the packets).
     for batch in connread.read_connections("conn.log.gz", stats=stats):
         ...  # numpy columns: batch.src, batch.dst, batch.dport, batch.outcome, ...
 
-A bad row or value is skipped and counted in :class:`ConnStats`, never raised; an input that
-cannot be read at all (missing, a directory, binary where text belongs, a corrupt archive,
-not a connection format) raises one :class:`~wormsign.errors.InputError` naming the file.
-Text inputs may be compressed (gzip, bzip2, xz) and are bounded by
+Each batch's ``path`` is the input's absolute path (as a request's), its ``format`` the
+reader's id. A bad row or value is skipped and counted in :class:`ConnStats`, never raised;
+an input that cannot be read at all (missing, a directory, binary where text belongs, a
+corrupt archive, not a connection format) raises one :class:`~wormsign.errors.InputError`
+naming the file. Text inputs may be compressed (gzip, bzip2, xz) and are bounded by
 :class:`~wormsign.logs.source.Limits`.
 """
 

@@ -116,7 +116,7 @@ def _row(obj: dict[str, Any], rows: Rows, stats: ConnStats, line: int) -> None:
 def read_flows(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
                ) -> Iterator[ConnBatch]:
     """Batches of the flow events of an eve.json (one per chunk of lines)."""
-    rows = Rows(inp.display, FORMAT)
+    rows = Rows(inp.full_path, FORMAT)
     line = 0
     last = -np.inf
     read = ReadStats()

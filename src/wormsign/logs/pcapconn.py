@@ -243,6 +243,6 @@ def read_capture(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
     stats.skip("undecodable", int(state[_S_BAD]))
     stats.skip("corrupt", int(state[_S_CORRUPT]))
     stats.skip("truncated", int(cut))
-    batch = attempts(pk, ts, inp.display, flows)
+    batch = attempts(pk, ts, inp.full_path, flows)
     stats.records += len(batch)
     yield batch

@@ -173,7 +173,7 @@ def read_tsv(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
     try:
         for chunk in read_chunks(inp, limits=limits, stats=read):
             out_t, out_i, rows, line = _chunk_rows(chunk, header, line, counts, scan)
-            batch = batch_from_matrix(out_t, out_i, rows, inp.display, FORMAT_TSV)
+            batch = batch_from_matrix(out_t, out_i, rows, inp.full_path, FORMAT_TSV)
             late, last = count_out_of_order(batch.time, last)
             stats.out_of_order += late
             stats.records += rows
@@ -249,7 +249,7 @@ def load_object(raw: bytes) -> dict[str, Any] | None:
 def read_json(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
               ) -> Iterator[ConnBatch]:
     """Batches of a JSON-lines conn.log (Zeek's ``LogAscii::use_json``)."""
-    rows = Rows(inp.display, FORMAT_JSON)
+    rows = Rows(inp.full_path, FORMAT_JSON)
     line = 0
     last = -np.inf
     read = ReadStats()
