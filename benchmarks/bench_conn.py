@@ -1,6 +1,7 @@
 """Connection readers, whole process: Zeek conn.log records/s and pcap MB/s.
 
-    python benchmarks/bench_conn.py [--records 2000000] [--pcap-mb 200] [--dir DIR]
+    python benchmarks/bench_conn.py [--records 2000000] [--pcap-mb 200]
+                                    [--json-records 200000] [--dir DIR]
 
 Writes a synthetic conn.log (TSV, Zeek 6 fields, a scan-heavy mix of outcomes) and two
 captures (scan-heavy: mostly lone SYNs; mixed: answered connections with payload) with
@@ -89,7 +90,8 @@ def _read_seconds(path: Path, env: dict[str, str]) -> tuple[float, float, str]:
 
 def bench_conn_log(d: Path, records: int, env: dict[str, str]) -> None:
     part = d / "part.log"
-    unit = min(records, 250_000)
+    reps = -(-records // 250_000)
+    unit = records // reps
     connwrite.write_zeek_tsv(_batch(unit, 1, scan_share=0.7, payload=False), part,
                              header=False)
     log = d / "conn.log"
@@ -97,7 +99,7 @@ def bench_conn_log(d: Path, records: int, env: dict[str, str]) -> None:
     connwrite.write_zeek_tsv(ConnBatch.empty(), head)
     header = head.read_bytes().rsplit(b"#close", 1)[0]
     tmp = d / "body.log"
-    _replicate(part, tmp, part.stat().st_size * (records // unit), 0)
+    _replicate(part, tmp, part.stat().st_size * reps, 0)
     with open(log, "wb") as f:
         f.write(header)
         with open(tmp, "rb") as body:
@@ -115,6 +117,21 @@ def bench_conn_log(d: Path, records: int, env: dict[str, str]) -> None:
           f"({base_cpu:.2f} s CPU) = {n / base / 1e6:.2f} M records/s; ratio (baseline / "
           f"ours) {base / secs:.2f}x wall, {base_cpu / cpu:.2f}x CPU (bar 1 M records/s: "
           f"{'met' if n / secs >= 1e6 else 'NOT met'} on wall time)")
+
+
+def bench_json(d: Path, records: int, env: dict[str, str]) -> None:
+    """The JSON readers (Python per line: no bar, figures for the record)."""
+    b = _batch(records, 3, scan_share=0.7, payload=False)
+    for name, write in (("zeek-conn-json", connwrite.write_zeek_json),
+                        ("eve-flow", connwrite.write_eve_flow)):
+        path = d / f"{name}.json"
+        write(b, path)
+        secs, cpu, out = _read_seconds(path, env)
+        n = int(out.split()[0])
+        print(f"{name}: {n:,} records, {path.stat().st_size / 1e6:.0f} MB: whole process "
+              f"{secs:.2f} s wall = {n / secs / 1e3:.0f} k records/s, {cpu:.2f} s CPU = "
+              f"{n / cpu / 1e3:.0f} k records/s per CPU second")
+        path.unlink()
 
 
 def bench_pcap(d: Path, megabytes: int, env: dict[str, str]) -> None:
@@ -139,6 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=2_000_000)
     ap.add_argument("--pcap-mb", type=int, default=200)
+    ap.add_argument("--json-records", type=int, default=200_000)
     ap.add_argument("--dir", default=None, help="where to write the inputs (default: a temp dir)")
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
@@ -148,6 +166,7 @@ def main() -> None:
         d = Path(tmp)
         bench_conn_log(d, args.records, env)
         bench_pcap(d, args.pcap_mb, env)
+        bench_json(d, args.json_records, env)
 
 
 if __name__ == "__main__":

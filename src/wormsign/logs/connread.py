@@ -77,7 +77,11 @@ def _sniff_text(sample: bytes) -> str | None:
 def sniff_connections(path: str | Input) -> str | None:
     """The connection format of ``path`` (an id of :data:`READERS`), or None when it is
     none of them or cannot be read. Standard input (``-``) is not sniffed (None): reading
-    it would consume it."""
+    it would consume it.
+
+    A capture, or an eve.json holding flow events beside http events, is also a request
+    source for :mod:`wormsign.logs.formats` / :mod:`wormsign.logs.pcap`: a caller wanting
+    both the connections and the requests reads it both ways."""
     inp = _as_input(path)
     if inp.is_stdin:
         return None
