@@ -166,3 +166,16 @@ def test_control_and_bidi_characters_are_escaped_in_every_output(
         if extra:
             doc = json.loads(out)
             assert doc["hosts"][0]["host"].startswith("evil")
+
+
+def test_relative_inventory_path_reads_its_configs(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = tmp_path / "fleet"
+    (fleet / "configs").mkdir(parents=True)
+    (fleet / "configs" / "iis5.txt").write_text(IIS5)
+    (fleet / "inv.csv").write_text("host,software,version,patches,config\n"
+                                   "h,IIS,5.0,none,configs/iis5.txt\n")
+    monkeypatch.chdir(tmp_path)
+    report = assess("fleet/inv.csv", outbreak_source="closed-form")
+    audit = report.audits[report.host_audit["h"]]
+    assert audit.error is None and audit.format == "adsutil"
