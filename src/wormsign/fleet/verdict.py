@@ -1,5 +1,9 @@
 """Verdicts: one per host and advisory, joining version, patch, configuration and probe evidence.
 
+The component judged is the inventory's ``software`` when the advisory names that product,
+else a ``product/version`` token of the probe's Server banner (``OpenSSL/0.9.6b``), else a
+component the configuration names (``log4j-core-2.14.1.jar``).
+
 Statuses, decided in this order:
 
 ``not-affected``  the product or version is not listed in the advisory
@@ -8,11 +12,14 @@ Statuses, decided in this order:
                   ``MS02-018 → MS01-044 → MS01-033``); a Windows 2000 service pack named in
                   ``os`` counts as installed
 ``mitigated``     the configuration export shows the hole unreachable: the required script
-                  maps absent or denied by request filtering, URLScan loaded, or (for the
-                  traversal holes) no virtual directory with execute permission
+                  maps absent or denied by request filtering, URLScan loaded, (for the
+                  traversal holes) no virtual directory with execute permission, or (for
+                  MS03-007) WebDAV switched off
 ``exploitable``   affected, not patched, and reachable — the configuration (or a probe) shows
                   the mapping or executable directory, and the patch list is known
-``unknown``       otherwise: the evidence names what is missing (patch list, configuration)
+``unknown``       otherwise: the evidence names what is missing (patch list, configuration;
+                  advisories given as version ranges, fixed by upgrading, need no patch list,
+                  and those without configuration conditions need no configuration)
 
 With ``assume_defaults`` a missing configuration counts as an IIS 4/5 default install (the
 ``.ida``/``.idq`` maps present, ``/scripts`` executable), which is how Code Red found most of
