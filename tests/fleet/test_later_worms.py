@@ -191,10 +191,12 @@ def test_log4j_jar_and_nolookups_are_found_and_judged() -> None:
 
 def test_log4j_in_the_inventory_without_a_patch_list() -> None:
     v = _judge("svc,log4j-core,2.12.1,Linux,?")["CVE-2021-44228"]
-    # a version range decides; a missing patch list does not make it unknown, but the
-    # evidence says how a backported vendor package would show
-    assert v.status == "exploitable"
+    # in the range, but vendors backport fixes without changing the version: the patch
+    # list decides, and the evidence says so
+    assert v.status == "unknown"
     assert any("backport" in e for e in v.evidence)
+    assert _judge("svc,log4j-core,2.12.1,Linux,none")["CVE-2021-44228"].status == \
+        "exploitable"
 
 
 # --------------------------------------------------------------------------- banners
@@ -225,3 +227,21 @@ def test_assess_json_carries_the_new_findings(tmp_path: Path) -> None:
     assert by["db"]["MS02-039"] == "patched"
     assert by["pc"]["MS03-026"] == "patched" and by["pc"]["MS04-011"] == "exploitable"
     assert json.dumps(doc)     # still one JSON document
+
+
+def test_components_from_the_inventory_and_from_nmap(tmp_path: Path) -> None:
+    inv = read_csv_text("host,software,version,patches,components\n"
+                        "h,Apache,1.3.26,none,mod_ssl/2.8.9 OpenSSL/0.9.6d\n")
+    assert inv.hosts[0].components == (("mod-ssl", "2.8.9"), ("openssl", "0.9.6d"))
+    v = {v.id: v for v in Judge(load_kb()).judge(inv.hosts[0], None)}["CVE-2002-0656"]
+    assert v.status == "exploitable" and v.evidence[0].startswith("components: openssl 0.9.6d")
+    xml = tmp_path / "scan.xml"
+    xml.write_text('<?xml version="1.0"?>\n<nmaprun>\n<host><address addr="192.0.2.7" '
+                   'addrtype="ipv4"/>\n<ports><port protocol="tcp" portid="443">'
+                   '<state state="open"/>\n<service name="http" product="Apache httpd" '
+                   'version="1.3.26" extrainfo="(Unix) mod_ssl/2.8.9 OpenSSL/0.9.6b" '
+                   'tunnel="ssl"/></port></ports></host>\n</nmaprun>\n')
+    rep = assess(str(xml), outbreak_source="closed-form")
+    by = {v.id: v.status for v in rep.verdicts["192.0.2.7"]}
+    # a scan says nothing about patches (or a vendor's backport): in the range, unknown
+    assert by["CVE-2002-0656"] == "unknown"

@@ -1,7 +1,8 @@
 """Verdicts: one per host and advisory, joining version, patch, configuration and probe evidence.
 
 The component judged is the inventory's ``software`` when the advisory names that product,
-else a ``product/version`` token of the probe's Server banner (``OpenSSL/0.9.6b``), else a
+else one of the inventory's ``components``, else a ``product/version`` token of the probe's
+Server banner (``OpenSSL/0.9.6b``), else a
 component the configuration names (``log4j-core-2.14.1.jar``).
 
 Statuses, decided in this order:
@@ -18,8 +19,7 @@ Statuses, decided in this order:
 ``exploitable``   affected, not patched, and reachable — the configuration (or a probe) shows
                   the mapping or executable directory, and the patch list is known
 ``unknown``       otherwise: the evidence names what is missing (patch list, configuration;
-                  advisories given as version ranges, fixed by upgrading, need no patch list,
-                  and those without configuration conditions need no configuration)
+                  advisories without configuration conditions need no configuration)
 
 With ``assume_defaults`` a missing configuration counts as an IIS 4/5 default install (the
 ``.ida``/``.idq`` maps present, ``/scripts`` executable), which is how Code Red found most of
@@ -90,6 +90,9 @@ def _component(adv: Advisory, host: Host, audit: ConfigAudit | None,
     products = adv.products()
     if host.product in products:
         return host.software, host.version, "software"
+    for name, version in host.components:
+        if name in products:
+            return name, version, "components"
     if probe is not None and probe.banner:
         for name, version in banner_components(probe.banner).items():
             if name in products:
@@ -125,7 +128,7 @@ class Judge:
         if audit is not None:
             self._alive[id(audit)] = audit   # keeps id() unique while cached
         key = (host.product, host.version, host.patches, host.os, host.config,
-               id(audit), probe)
+               host.components, id(audit), probe)
         hit = self._cache.get(key)
         if hit is None:
             hit = tuple(self._one(adv, host, audit, probe)
@@ -182,11 +185,11 @@ class Judge:
         if reach is False:
             return v("mitigated", [*ev, f"mitigated by {mitigation}"], adv.fix, mitigation)
         missing = []
-        if host.patches is None and not adv.ranged:
-            missing.append("patch list")
-        elif host.patches is None:
-            ev.append("the version is in the affected range; a vendor package that backports "
-                      "the fix keeps the old version: list its advisory in patches")
+        if host.patches is None:
+            missing.append("patch list" + (" (the version is in the affected range, but a "
+                                           "vendor package that backports the fix keeps the "
+                                           "old version: list its advisory, or none)"
+                                           if adv.ranged else ""))
         if reach is None:
             missing.append("web-server configuration (script maps, directory permissions)")
         if missing:
