@@ -164,3 +164,11 @@ def test_webdav_probe_evidence_decides_ms03_007(tmp_path: Path) -> None:
     assert v.status == "exploitable" and any("WebDAV" in e for e in v.evidence)
     bare = assess(str(inv), outbreak_source="closed-form")
     assert {v.id: v.status for v in bare.verdicts["127.0.0.1"]}["MS03-007"] == "unknown"
+
+
+def test_cli_probe_text_shows_webdav(capsys: pytest.CaptureFixture[str]) -> None:
+    with fake_server(webdav=True) as dav, fake_server(mapped=False) as plain:
+        assert main(["probe", dav.url]) == 1
+        assert "WebDAV: on" in capsys.readouterr().out
+        assert main(["probe", plain.url]) == 0
+        assert "WebDAV: off" in capsys.readouterr().out
