@@ -1,4 +1,8 @@
-"""A tiny fake web server on 127.0.0.1 that answers like IIS 5.0 (or like Apache)."""
+"""A tiny fake web server on 127.0.0.1 that answers like IIS 5.0 (or like Apache).
+
+``webdav=True`` makes OPTIONS answer as IIS 5.0 does with WebDAV on (``DAV: 1, 2``, the
+WebDAV methods in ``Public``, ``MS-Author-Via: DAV``); otherwise OPTIONS lists plain methods.
+Every request is recorded as (method, path) in ``.requests``; ``.paths`` has the GETs."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.opts = opts
         self.paths: list[str] = []
+        self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
@@ -41,10 +46,26 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def do_OPTIONS(self) -> None:
+        srv = self.server
+        with srv.lock:
+            srv.requests.append(("OPTIONS", self.path))
+        self.send_response(200)
+        if srv.opts.get("webdav", False):
+            self.send_header("DAV", "1, 2")
+            self.send_header("MS-Author-Via", "DAV")
+            self.send_header("Public", "OPTIONS, TRACE, GET, HEAD, DELETE, PUT, POST, COPY, "
+                             "MOVE, MKCOL, PROPFIND, PROPPATCH, LOCK, UNLOCK, SEARCH")
+        else:
+            self.send_header("Allow", "GET, HEAD, POST, OPTIONS, TRACE")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self) -> None:
         srv = self.server
         with srv.lock:
             srv.paths.append(self.path)
+            srv.requests.append(("GET", self.path))
             srv.active += 1
             srv.max_active = max(srv.max_active, srv.active)
         try:

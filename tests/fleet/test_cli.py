@@ -7,6 +7,8 @@ import pytest
 
 from wormsign.cli.main import main
 
+from .conftest import CODE_RED_ERA
+
 
 def test_assess_sample_exit_1_and_outputs(sample: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,7 +34,7 @@ def test_assess_table_output(sample: Path, capsys: pytest.CaptureFixture[str]) -
 def test_assess_exit_0_when_nothing_exploitable(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "inv.csv"
-    p.write_text("host,software,version,patches\na,IIS,5.0,MS02-062\nb,Apache,2.4.62,\n")
+    p.write_text("host,software,version,patches\na,IIS,5.0,MS02-062;MS03-007\nb,Apache,2.4.62,\n")
     assert main(["assess", str(p), "--outbreak-model", "closed-form"]) == 0
     assert "No host needs patching" in capsys.readouterr().out
 
@@ -82,7 +84,8 @@ def test_nmap_inventory_via_cli(sample: Path, capsys: pytest.CaptureFixture[str]
     doc = json.loads(capsys.readouterr().out)
     assert {h["host"]: h["exposure"] for h in doc["hosts"]} == {
         "www1.example.test": "internet", "192.0.2.11": "internet"}
-    st = {h["host"]: {f["status"] for f in h["findings"]} for h in doc["hosts"]}
+    st = {h["host"]: {f["status"] for f in h["findings"] if f["id"] in CODE_RED_ERA}
+          for h in doc["hosts"]}
     assert st == {"www1.example.test": {"unknown"}, "192.0.2.11": {"not-affected"}}
     assert doc["plan"][0]["hosts"] == ["www1.example.test"]
 

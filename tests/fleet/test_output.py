@@ -9,13 +9,13 @@ from typing import Any
 from wormsign.fleet.assess import assess
 from wormsign.fleet.output import csv_cell, print_table, safe, to_csv, to_sarif
 
-from .conftest import line_of
+from .conftest import era_kb, line_of
 
 SARIF_LEVELS = {"none", "note", "warning", "error"}
 
 
 def _report(sample: Path) -> Any:
-    return assess(str(sample / "inventory.csv"), outbreak_source="closed-form")
+    return assess(str(sample / "inventory.csv"), outbreak_source="closed-form", kb=era_kb())
 
 
 def test_json_contract_exact_shape(sample: Path) -> None:

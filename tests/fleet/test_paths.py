@@ -16,6 +16,8 @@ from wormsign.fleet.assess import AssessReport, assess
 from wormsign.fleet.files import OutsideRoot, confine, read_limited
 from wormsign.fleet.output import to_csv, to_sarif
 
+from .conftest import CODE_RED_ERA
+
 IIS5 = """[/W3SVC/1/ROOT]
 ScriptMaps : (LIST) (2 Items)
   ".ida,C:\\WINNT\\System32\\idq.dll,7,GET,HEAD,POST"
@@ -56,7 +58,8 @@ def test_traversal_and_absolute_configs_are_refused(tmp_path: Path) -> None:
     # the existing secret and the missing file get the same answer: nothing is revealed
     assert by_host["h1"].error == by_host["h3"].error
     # the verdicts say the configuration evidence is missing, not what the file holds
-    assert all(v.status == "unknown" for v in report.verdicts["h1"] if v.status != "patched")
+    assert all(v.status == "unknown" for v in report.verdicts["h1"]
+               if v.status != "patched" and v.id in CODE_RED_ERA)
 
 
 def test_symbolic_links_out_of_the_folder_are_refused(tmp_path: Path) -> None:
@@ -163,3 +166,16 @@ def test_control_and_bidi_characters_are_escaped_in_every_output(
         if extra:
             doc = json.loads(out)
             assert doc["hosts"][0]["host"].startswith("evil")
+
+
+def test_relative_inventory_path_reads_its_configs(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = tmp_path / "fleet"
+    (fleet / "configs").mkdir(parents=True)
+    (fleet / "configs" / "iis5.txt").write_text(IIS5)
+    (fleet / "inv.csv").write_text("host,software,version,patches,config\n"
+                                   "h,IIS,5.0,none,configs/iis5.txt\n")
+    monkeypatch.chdir(tmp_path)
+    report = assess("fleet/inv.csv", outbreak_source="closed-form")
+    audit = report.audits[report.host_audit["h"]]
+    assert audit.error is None and audit.format == "adsutil"

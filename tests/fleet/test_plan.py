@@ -9,9 +9,11 @@ from wormsign.errors import ConfigError
 from wormsign.fleet.assess import assess
 from wormsign.fleet.plan import parse_window
 
+from .conftest import era_kb
+
 
 def _plan(sample: Path, **kw: object) -> list[tuple[int, tuple[str, ...], str]]:
-    rep = assess(str(sample / "inventory.csv"), outbreak_source="closed-form", **kw)  # type: ignore[arg-type]
+    rep = assess(str(sample / "inventory.csv"), outbreak_source="closed-form", kb=era_kb(), **kw)  # type: ignore[arg-type]
     return [(w.wave, w.hosts, w.reason) for w in rep.plan]
 
 

@@ -22,7 +22,8 @@ def test_iis_with_ida_mapping_is_recognised() -> None:
         (r,) = probe([srv.url + "/"], timeout=5)
     assert r.ida_reachable is True and r.verdict == "ida-reachable"
     assert r.banner == "Microsoft-IIS/5.0" and r.status == 200
-    assert srv.paths == ["/", "/NULL.ida"]            # two plain GETs, nothing else
+    assert srv.paths == ["/", "/NULL.ida"]            # two plain GETs
+    assert srv.requests == [("GET", "/"), ("GET", "/NULL.ida"), ("OPTIONS", "/")]  # no more
     assert any("IDQ" in e for e in r.evidence)
 
 
@@ -128,3 +129,46 @@ def test_cli_probe_exit_codes_and_assess_evidence(tmp_path: Path,
     assert by["MS01-033"] == "exploitable"
     assert main(["assess", str(inv), "--probe-results", str(results), "--json",
                  "--outbreak-model", "closed-form"]) == 1
+
+
+def test_options_shows_webdav_without_sending_a_webdav_request() -> None:
+    with fake_server(webdav=True) as dav, fake_server(webdav=False, mapped=False) as plain:
+        on, off = probe([dav.url, plain.url], timeout=5)
+    assert on.webdav is True and {"PROPFIND", "SEARCH", "LOCK"} <= set(on.dav_methods)
+    assert any("DAV: 1, 2" in e for e in on.evidence)
+    assert off.webdav is False and off.dav_methods == ()
+    for srv in (dav, plain):        # only GET and OPTIONS ever reach the server
+        assert {m for m, _ in srv.requests} == {"GET", "OPTIONS"}
+    assert on.to_dict()["webdav"] is True and off.to_dict()["dav_methods"] == []
+
+
+def test_dav_headers_as_apache_mod_dav_sends_them() -> None:
+    from wormsign.fleet.probe import dav_from_headers
+
+    on, methods, text = dav_from_headers(200, {"dav": "1,2", "allow": "OPTIONS,GET,HEAD,POST,"
+                                               "DELETE,TRACE,PROPFIND,PROPPATCH,COPY,MOVE,LOCK,"
+                                               "UNLOCK"})
+    assert on and "PROPFIND" in methods and "SEARCH" not in methods and "DAV: 1,2" in text
+    assert dav_from_headers(405, {})[0] is False
+
+
+def test_webdav_probe_evidence_decides_ms03_007(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.csv"
+    inv.write_text("host,software,version,patches\n127.0.0.1,IIS,5.0,MS01-044\n")
+    results = tmp_path / "probe.json"
+    with fake_server(webdav=True) as dav:
+        results.write_text(json.dumps({"results": [r.to_dict() for r in probe([dav.url])]}))
+    rep = assess(str(inv), probes=load_probe_evidence(str(results)),
+                 outbreak_source="closed-form")
+    v = {v.id: v for v in rep.verdicts["127.0.0.1"]}["MS03-007"]
+    assert v.status == "exploitable" and any("WebDAV" in e for e in v.evidence)
+    bare = assess(str(inv), outbreak_source="closed-form")
+    assert {v.id: v.status for v in bare.verdicts["127.0.0.1"]}["MS03-007"] == "unknown"
+
+
+def test_cli_probe_text_shows_webdav(capsys: pytest.CaptureFixture[str]) -> None:
+    with fake_server(webdav=True) as dav, fake_server(mapped=False) as plain:
+        assert main(["probe", dav.url]) == 1
+        assert "WebDAV: on" in capsys.readouterr().out
+        assert main(["probe", plain.url]) == 0
+        assert "WebDAV: off" in capsys.readouterr().out

@@ -10,6 +10,8 @@ from wormsign.fleet.inventory import read_csv_text
 from wormsign.fleet.kb import load_kb
 from wormsign.fleet.verdict import Judge, ProbeEvidence, Verdict, os_patches
 
+from .conftest import era_kb
+
 
 @pytest.fixture(scope="module")
 def judge() -> Judge:
@@ -25,7 +27,7 @@ def verdicts(judge: Judge, row: str, config: str | None = None,
 
 
 def test_sample_fleet_statuses(sample: Path) -> None:
-    rep = assess(str(sample / "inventory.csv"), outbreak_source="closed-form")
+    rep = assess(str(sample / "inventory.csv"), outbreak_source="closed-form", kb=era_kb())
     st = {h: {v.id: v.status for v in vs} for h, vs in rep.verdicts.items()}
     assert st["www1.example.test"] == {"MS00-078": "exploitable", "MS01-026": "exploitable",
                                        "MS01-033": "exploitable"}
@@ -102,7 +104,7 @@ def test_not_affected(judge: Judge) -> None:
 
 
 def test_assume_defaults_and_probe_evidence() -> None:
-    kb = load_kb()
+    kb = era_kb()
     inv = read_csv_text("host,software,version,patches\nh,IIS,5.0,none\n")
     h = inv.hosts[0]
     assert {v.status for v in Judge(kb).judge(h, None)} == {"unknown"}
@@ -117,7 +119,7 @@ def test_assume_defaults_and_probe_evidence() -> None:
 def test_unreadable_config_is_reported_as_evidence(tmp_path: Path) -> None:
     p = tmp_path / "inv.csv"
     p.write_text("host,software,version,patches,config\nh,IIS,5.0,none,missing.txt\n")
-    rep = assess(str(p), outbreak_source="closed-form")
+    rep = assess(str(p), outbreak_source="closed-form", kb=era_kb())
     v = rep.verdicts["h"][0]
     assert v.status == "unknown"
     assert any("missing.txt" in e and "cannot read" in e for e in v.evidence)

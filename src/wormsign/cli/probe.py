@@ -1,4 +1,5 @@
-"""``wormsign probe URL...``: non-destructive banner and /NULL.ida check of named servers."""
+"""``wormsign probe URL...``: non-destructive banner, /NULL.ida and WebDAV (OPTIONS) check of
+named servers."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from wormsign.logs.text import safe
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "probe", help="non-destructive check of named web servers (banner, /NULL.ida)",
+        "probe", help="non-destructive check of named web servers (banner, /NULL.ida, "
+        "OPTIONS for WebDAV)",
         description="For each URL you name (and only those): read the Server banner and "
         "request /NULL.ida; an IIS whose .ida script map is active answers with its 'IDQ "
-        "file could not be found' page. Sends nothing that overflows anything; never follows "
-        "redirects. Exit status: 0 .ida reachable nowhere, 1 reachable somewhere, 2 error.",
+        "file could not be found' page; send OPTIONS / and report whether WebDAV is served "
+        "(DAV header or WebDAV methods: the MS03-007 surface). Sends nothing that overflows "
+        "or changes anything; never follows redirects. Exit status: 0 .ida reachable nowhere, "
+        "1 reachable somewhere, 2 error.",
     )
     p.add_argument("urls", nargs="+", metavar="URL", help="http:// or https:// URL")
     p.add_argument("--concurrency", type=int, default=8, help="parallel hosts (default 8)")
@@ -38,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         for r in results:
             line = f"{r.url}  {r.verdict}"
-            line += f"  ({r.error})" if r.error else f"  Server: {r.banner or '(none)'}"
+            dav = {True: "on", False: "off", None: "?"}[r.webdav]
+            line += f"  ({r.error})" if r.error else (f"  Server: {r.banner or '(none)'}"
+                                                      f"  WebDAV: {dav}")
             print(safe(line))
     if any(r.ida_reachable for r in results):
         return 1

@@ -123,7 +123,10 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
         if h.config is not None:
             audit = audits.get(h.config)
             if audit is None:
-                audit = audits[h.config] = audit_file(h.config, root=root)
+                # h.config is relative to the working folder (the inventory reader joined
+                # it to the inventory's folder); confine() reads relative names from root
+                audit = audits[h.config] = audit_file(str(Path(h.config).absolute()),
+                                                      root=root)
             host_audit[h.host] = h.config
         probe = None
         if probes:

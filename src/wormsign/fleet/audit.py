@@ -9,6 +9,8 @@ Formats (recognised from the content; see :func:`sniff_config`):
 ``iis7``      IIS 7+ ``applicationHost.config`` / ``web.config`` (``system.webServer``)
 ``apache``    Apache ``httpd.conf``
 ``nginx``     ``nginx.conf``
+``java``      Java settings, class paths and log4j2 configuration that name log4j-core jars or
+              switch message lookups off (see :mod:`wormsign.fleet.audit_java`)
 
 Finding rules (``Finding.rule``):
 
@@ -20,9 +22,19 @@ Finding rules (``Finding.rule``):
                                   /msadc are what Nimda and Code Red II's backdoor use)
 ``directory-browsing``            directory listings are enabled
 ``verbose-banner``                the server announces product and version details
+``webdav-enabled``                WebDAV is served: IIS ``DisableWebDAV=0``, the IIS 6 WebDAV
+                                  web service extension allowed, the IIS 7+ WebDAVModule or
+                                  authoring enabled, Apache ``Dav On`` (MS03-007 on IIS 5.0)
+``webdav-disabled``               WebDAV is switched off (``DisableWebDAV=1``, the extension
+                                  prohibited, the module removed, authoring disabled)
+``sslv2-enabled``                 Apache ``SSLProtocol`` accepts SSLv2 (Slapper's handshake)
+``log4j-core-jar``                a log4j-core jar and its version (Log4Shell)
+``log4j-nolookups``               ``formatMsgNoLookups`` set: a withdrawn, insufficient
+                                  Log4Shell mitigation (a note)
 
 Besides findings the audit keeps facts the verdicts need: the set of mapped extensions,
-extensions denied by request filtering, whether URLScan is loaded, executable directories.
+extensions denied by request filtering, whether URLScan is loaded, executable directories,
+whether WebDAV is on or off (and where), software components with versions (log4j-core).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ from pathlib import Path
 from wormsign.errors import ConfigError
 from wormsign.fleet.audit_base import RULE_TEXT, RULES, WATCHED, WHY, ConfigAudit, Finding
 from wormsign.fleet.audit_iis import audit_adsutil, audit_xml
+from wormsign.fleet.audit_java import SIGNS, audit_java
 from wormsign.fleet.audit_unix import audit_apache, audit_nginx
 from wormsign.fleet.files import MAX_CONFIG_BYTES, OutsideRoot, confine, read_limited
 
@@ -44,6 +57,10 @@ __all__ = ["AUDITORS", "RULES", "RULE_TEXT", "WATCHED", "WHY", "ConfigAudit", "F
 def sniff_config(text: str) -> str | None:
     """The configuration format of ``text``, or None when none fits."""
     head = text[:20000]
+    if SIGNS.search(head) and not re.search(r"^\s*\[/w3svc|<MBProperty|IIsWebService|"
+                                           r"<system\.webServer|^\s*(ServerRoot|Listen)\b",
+                                           head, re.I | re.M):
+        return "java"
     if re.search(r"^\s*\w+\s*:\s*\((STRING|INTEGER|BOOLEAN|LIST|EXPANDSZ|MULTISZ|BINARY)\)",
                  head, re.MULTILINE) or re.search(r"^\s*\[/w3svc", head, re.I | re.M):
         return "adsutil"
@@ -82,7 +99,7 @@ def _xml(fmt: str) -> Callable[[str, str], ConfigAudit]:
 
 AUDITORS: dict[str, Callable[[str, str], ConfigAudit]] = {
     "adsutil": audit_adsutil, "metabase": _xml("metabase"), "iis7": _xml("iis7"),
-    "apache": audit_apache, "nginx": audit_nginx,
+    "apache": audit_apache, "nginx": audit_nginx, "java": audit_java,
 }
 """Configuration auditors by format name: ``(text, path) -> ConfigAudit`` (before
 :meth:`ConfigAudit.finish`). Register one here to add a format; :func:`sniff_config` decides

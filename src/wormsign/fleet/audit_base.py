@@ -18,7 +18,8 @@ WHY = {
     ".htr": "legacy .htr (ism.dll) mapping: remove unless needed",
 }
 RULES = ("mapping-ida", "mapping-idq", "mapping-printer", "mapping-htr", "executable-vdir",
-         "directory-browsing", "verbose-banner")
+         "directory-browsing", "verbose-banner", "webdav-enabled", "webdav-disabled",
+         "sslv2-enabled", "log4j-core-jar", "log4j-nolookups")
 RULE_TEXT = {
     "mapping-ida": "The .ida script map (Indexing Service ISAPI) is present",
     "mapping-idq": "The .idq script map (Indexing Service ISAPI) is present",
@@ -27,6 +28,15 @@ RULE_TEXT = {
     "executable-vdir": "A virtual directory grants execute permission",
     "directory-browsing": "Directory browsing is enabled",
     "verbose-banner": "The server banner discloses product or version details",
+    "webdav-enabled": "WebDAV is served (MS03-007 / CVE-2003-0109 on IIS 5.0; write methods "
+                      "on any server)",
+    "webdav-disabled": "WebDAV is switched off",
+    "sslv2-enabled": "SSLv2 is accepted (the protocol whose handshake Slapper overflows in "
+                     "OpenSSL before 0.9.6e)",
+    "log4j-core-jar": "A log4j-core jar is on a class path (its version decides Log4Shell, "
+                      "CVE-2021-44228 / CVE-2021-45046)",
+    "log4j-nolookups": "Log4j message lookups are disabled (formatMsgNoLookups): a withdrawn, "
+                       "insufficient Log4Shell mitigation",
 }
 
 
@@ -56,6 +66,24 @@ class ConfigAudit:
     urlscan: int | None = None
     exec_vdirs: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    webdav_on: int | None = None
+    webdav_off: int | None = None
+    nolookups: int | None = None
+    components: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def webdav(self, enabled: bool, line: int, what: str) -> None:
+        """Record a WebDAV setting (the last one in the file wins) and its finding."""
+        if enabled:
+            self.webdav_on, self.webdav_off = line, None
+            self.add("webdav-enabled", line, f"{what}: WebDAV is served (MS03-007 on IIS 5.0; "
+                     "PUT/DELETE/PROPFIND on any server)")
+        else:
+            self.webdav_on, self.webdav_off = None, line
+            self.add("webdav-disabled", line, f"{what}: WebDAV is switched off", "note")
+
+    def component(self, product: str, version: str, line: int) -> None:
+        """A software component the configuration names with its version (first one wins)."""
+        self.components.setdefault(product, (version, line))
 
     def map_ext(self, ext: str, line: int) -> None:
         ext = ext.lower().strip()

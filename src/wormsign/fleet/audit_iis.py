@@ -18,6 +18,10 @@ _PROP = re.compile(r"^\s*(\w+)\s*:\s*\((\w+)\)\s*(.*?)\s*$")
 _ITEM = re.compile(r'^\s+"(.*)"\s*$')
 _KEY = re.compile(r"^\s*\[(/[^\]]*)\]\s*$")
 _POWERED = re.compile(r"x-powered-by|x-aspnet-version", re.I)
+# the IIS 5.0 registry switch (W3SVC\Parameters) as reg.exe / regedit exports print it
+_DISABLE_DAV = re.compile(r"\bDisableWebDAV\"?\s*(?:[=:]|REG_DWORD)\s*(?:\(\w+\)\s*)?"
+                          r"(?:dword:|0x)?0*([01])\b", re.I)
+_HTTPEXT = re.compile(r"(?:^|[\s\"])([01])\s*,[^,\"]*\\httpext\.dll", re.I)
 
 
 def _scriptmap_ext(entry: str) -> str:
@@ -49,6 +53,10 @@ def audit_adsutil(text: str, path: str) -> ConfigAudit:
                               "the platform", "note")
                 continue
             in_list = None
+        dm = _DISABLE_DAV.search(line)
+        if dm:
+            audit.webdav(dm.group(1) == "0", n, f"DisableWebDAV={dm.group(1)}")
+            continue
         km = _KEY.match(line)
         if km:
             key = km.group(1)
@@ -163,6 +171,12 @@ def audit_xml(text: str, path: str, fmt: str) -> ConfigAudit:
             audit.mappings.clear()
         elif tag == "handlers" and "execute" in low.get("accesspolicy", "").lower():
             audit.exec_vdir(location, line)
+        elif tag in ("add", "remove") and stack and stack[-1] in ("modules", "globalModules") \
+                and low.get("name", "").lower() == "webdavmodule":
+            audit.webdav(tag == "add", line, f"<{tag} name=\"WebDAVModule\">")
+        elif tag == "authoring" and stack and stack[-1] == "webdav" and "enabled" in low:
+            audit.webdav(low["enabled"].lower() == "true", line,
+                         f"<webdav><authoring enabled=\"{low['enabled']}\">")
         elif tag == "directoryBrowse" and low.get("enabled", "").lower() == "true":
             audit.add("directory-browsing", line, f"directory browsing enabled on {location}")
         elif tag == "add" and stack and stack[-1] == "customHeaders" and _POWERED.search(
@@ -200,6 +214,11 @@ def _metabase_element(audit: ConfigAudit, tag: str, low: dict[str, str], line: i
     if _POWERED.search(headers):
         audit.add("verbose-banner", _entry_line(lines, line, "X-Powered-By"),
                   "custom header X-Powered-By discloses the platform", "note")
+    dav = _HTTPEXT.search(low.get("websvcextrestrictionlist", ""))
+    if dav:
+        audit.webdav(dav.group(1) == "1", _entry_line(lines, line, "httpext.dll"),
+                     "WebSvcExtRestrictionList: the WebDAV extension (httpext.dll) is "
+                     + ("allowed" if dav.group(1) == "1" else "prohibited"))
     if "urlscan" in (loc + low.get("filterloadorder", "") + low.get("filterpath", "")).lower():
         audit.urlscan = audit.urlscan or line
     del tag

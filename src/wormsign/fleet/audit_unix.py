@@ -31,6 +31,11 @@ def audit_apache(text: str, path: str) -> ConfigAudit:
                       "error pages", "note")
         elif name == "options" and any(a.lower() in ("indexes", "+indexes") for a in args):
             audit.add("directory-browsing", n, "Options Indexes lists directories")
+        elif name == "dav" and args:
+            audit.webdav(args[0].lower() != "off", n, f"Dav {args[0]}")
+        elif name == "sslprotocol" and _sslv2(args):
+            audit.add("sslv2-enabled", n, f"SSLProtocol {' '.join(args)} accepts SSLv2 (remove "
+                      "it: -SSLv2; Slapper overflowed OpenSSL's SSLv2 handshake)")
         elif name == "scriptalias" and args:
             audit.exec_vdir(args[0].rstrip("/") or "/", n)
         elif name in ("addhandler", "addtype", "sethandler") and len(args) > 1:
@@ -42,6 +47,15 @@ def audit_apache(text: str, path: str) -> ConfigAudit:
         audit.add("verbose-banner", 1, "ServerTokens is not set: Apache's default (Full) "
                   "discloses version and modules", "note")
     return audit
+
+
+def _sslv2(args: list[str]) -> bool:
+    """Whether an ``SSLProtocol`` argument list leaves SSLv2 on (``all`` included it in the
+    Apache 1.3/2.0 era unless ``-SSLv2`` follows)."""
+    low = [a.lower() for a in args]
+    if "-sslv2" in low:
+        return False
+    return any(a in ("sslv2", "+sslv2", "all", "+all") for a in low)
 
 
 _TOKEN = re.compile(r"\"[^\"]*\"|'[^']*'|[{};]|[^\s{};]+")

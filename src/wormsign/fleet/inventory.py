@@ -16,6 +16,8 @@ Schema (the same fields in every format; CSV header names, JSON/YAML keys):
 ``criticality``  ``low`` | ``medium`` | ``high`` | ``critical`` or a number 0–10 (5 = medium)
 ``config``       path, relative to the inventory file, of the host's web-server configuration
                  export (see :mod:`wormsign.fleet.audit`)
+``components``   modules and libraries with versions, as a Server banner writes them:
+                 ``mod_ssl/2.8.9 OpenSSL/0.9.6b`` (a list in JSON/YAML); nmap's ``extrainfo``
 
 JSON is a list of objects or ``{"hosts": [...]}``; YAML the same. nmap XML (``nmap -sV -oX``):
 one host per open port whose service product is a web server; the host is named by its first

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wormsign.fleet.products import normalise_product
+from wormsign.fleet.products import banner_components, normalise_product
 
 REQUIRED = ("host", "software", "version")
-OPTIONAL = ("address", "os", "patches", "exposure", "role", "criticality", "config")
+OPTIONAL = ("address", "os", "patches", "exposure", "role", "criticality", "config",
+            "components")
 EXPOSURES = ("internet", "internal", "unknown")
 CRITICALITY = {"low": 2.5, "medium": 5.0, "high": 7.5, "critical": 10.0}
 
@@ -36,6 +37,7 @@ class Host:
     criticality: float = 5.0
     config: str | None = field(default=None)
     line: int = field(default=0, compare=False)
+    components: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,15 @@ def _patches(value: Any) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(i.strip().upper() for i in items if i.strip()))
 
 
+def _components(value: Any) -> tuple[tuple[str, str], ...]:
+    """``mod_ssl/2.8.9 OpenSSL/0.9.6b`` (or a list of such tokens) as (product, version)."""
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    text = " ".join(_text(v, "components") for v in items)
+    return tuple(banner_components(text).items())
+
+
 def _criticality(value: Any) -> float:
     text = _text(value, "criticality").lower()
     if not text:
@@ -120,6 +131,7 @@ def make_host(fields: Mapping[str, Any], line: int, base_dir: Path | None) -> Ho
         os=_text(fields.get("os"), "os"), patches=_patches(fields.get("patches")),
         exposure=exposure, role=_text(fields.get("role"), "role"),
         criticality=_criticality(fields.get("criticality")), config=config, line=line,
+        components=_components(fields.get("components")),
     )
 
 

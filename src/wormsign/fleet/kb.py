@@ -14,10 +14,11 @@ with ``versions`` listed and/or ``ranges`` of type ``ECOSYSTEM`` with ``introduc
                   ``supersedes`` edges make the supersedence graph (MS02-018 → MS01-044 →
                   MS01-033), so a host with a later cumulative patch counts as patched
 ``requires``      configuration the hole needs to be reachable: ``mappings`` (script-map
-                  extensions, any of which exposes it) and/or ``executable_vdirs: true``
+                  extensions, any of which exposes it), ``executable_vdirs: true`` and/or
+                  ``webdav: true`` (the WebDAV methods must be served)
 ``mitigations``   ``{id, kind, description, extensions}`` with ``kind`` one of
                   ``mappings-absent``, ``extensions-denied``, ``urlscan``,
-                  ``no-executable-vdirs``
+                  ``no-executable-vdirs``, ``webdav-disabled``
 ``fix``           one line telling the operator what to do
 ``worms``         worm families that use the hole
 ``outbreak``      the outbreak model for urgency: a simulator ``preset`` name and the
@@ -38,11 +39,12 @@ from typing import Any
 
 from wormsign.errors import ConfigError, Problem
 from wormsign.fleet.files import MAX_SMALL_BYTES, read_limited
-from wormsign.fleet.versions import version_key, version_matches
+from wormsign.fleet.versions import version_key, version_matches, version_order
 from wormsign.validation import key_line, line_of, parse_json, raise_problems, read_problem
 
 SEVERITIES: dict[str, float] = {"critical": 1.0, "high": 0.7, "medium": 0.4, "low": 0.2}
-MITIGATION_KINDS = ("mappings-absent", "extensions-denied", "urlscan", "no-executable-vdirs")
+MITIGATION_KINDS = ("mappings-absent", "extensions-denied", "urlscan", "no-executable-vdirs",
+                    "webdav-disabled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +85,18 @@ class Affected:
             return False
         if any(version_matches(v, version) for v in self.versions):
             return True
-        return any(_in_range(key, events) for events in self.ranges)
+        return any(_in_range(version, events) for events in self.ranges)
 
 
-def _in_range(key: tuple[int, ...], events: Sequence[tuple[str, str]]) -> bool:
+def _in_range(version: str, events: Sequence[tuple[str, str]]) -> bool:
+    """OSV ECOSYSTEM range semantics, versions ordered by :func:`version_order` (so
+    ``0.9.6d`` < ``0.9.6e`` and ``2.0-beta9`` < ``2.0``); ``introduced: "0"`` is every version."""
+    key = version_order(version)
     affected = False
     for kind, value in events:
-        vk = version_key(value) if value != "0" else (0,)
+        vk = version_order(value) if value != "0" else ()
+        if kind == "limit" and key >= vk:
+            return False
         if kind == "introduced" and key >= vk:
             affected = True
         elif (kind == "fixed" and key >= vk) or (kind == "last_affected" and key > vk):
@@ -109,6 +116,7 @@ class Advisory:
     fixed_by: tuple[str, ...]
     requires_mappings: tuple[str, ...] = ()
     requires_exec_vdirs: bool = False
+    requires_webdav: bool = False
     mitigations: tuple[Mitigation, ...] = ()
     fix: str = ""
     worms: tuple[str, ...] = ()
@@ -126,6 +134,17 @@ class Advisory:
 
     def products(self) -> set[str]:
         return {a.product for a in self.affected}
+
+    @property
+    def ranged(self) -> bool:
+        """True when affected versions are given as ranges (fixed by upgrading to a release,
+        not by installing a named patch)."""
+        return any(a.ranges for a in self.affected)
+
+    @property
+    def config_conditions(self) -> bool:
+        """True when the configuration decides whether the hole is reachable."""
+        return bool(self.requires_mappings or self.requires_exec_vdirs or self.requires_webdav)
 
 
 @dataclass
@@ -311,6 +330,7 @@ def _parse_specific(ds: Any, doc: Mapping[str, Any], where: str, problems: list[
     return {"severity": severity, "fixed_by": fixed_by, "patches": patches,
             "requires_mappings": tuple(m.lower() for m in mappings),
             "requires_exec_vdirs": bool(req.get("executable_vdirs", False)),
+            "requires_webdav": bool(req.get("webdav", False)),
             "mitigations": tuple(mitigations), "fix": str(ds.get("fix", "")),
             "worms": _strs(ds.get("worms", [])) or (), "outbreak": dict(outbreak)}
 

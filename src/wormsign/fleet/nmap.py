@@ -49,7 +49,8 @@ class _Builder:
             self._open = attrib.get("state") == "open"
         elif tag == "service" and self._port is not None:
             self._port.update({k: attrib.get(k, "") for k in
-                               ("product", "version", "ostype", "name", "tunnel")})
+                               ("product", "version", "ostype", "name", "tunnel",
+                                "extrainfo")})
         elif tag == "osmatch" and not self._cur["os"]:
             self._cur["os"] = attrib.get("name", "")
 
@@ -96,6 +97,7 @@ def read_nmap_bytes(data: bytes, source: str = "<nmap>") -> Inventory:
             label = name if len(web) == 1 else f"{name}:{s['port']}"
             col.add({"host": label, "software": s.get("product", ""),
                      "version": s.get("version", ""), "address": h["addr"],
-                     "os": h["os"] or s.get("ostype", ""), "patches": None},
+                     "os": h["os"] or s.get("ostype", ""), "patches": None,
+                     "components": s.get("extrainfo", "")},
                     int(s["line"]), None)
     return Inventory(source, "nmap", col.hosts, col.skipped)

@@ -21,6 +21,30 @@ _ALIASES: dict[str, str] = {
     "apache-http-server": "apache-httpd",
     "nginx": "nginx",
     "nginx-httpd": "nginx",
+    "microsoft-sql-server": "microsoft-sql-server",
+    "sql-server": "microsoft-sql-server",
+    "mssql": "microsoft-sql-server",
+    "ms-sql-server": "microsoft-sql-server",
+    "msde": "microsoft-sql-server",
+    "windows": "microsoft-windows",
+    "microsoft-windows": "microsoft-windows",
+    "openssl": "openssl",
+    "mod-ssl": "mod-ssl",
+    "log4j": "log4j-core",
+    "log4j2": "log4j-core",
+    "apache-log4j": "log4j-core",
+    "log4j-core": "log4j-core",
+    "org.apache.logging.log4j:log4j-core": "log4j-core",
+    "phpbb": "phpbb",
+    "awstats": "awstats",
+    "pear-xml-rpc": "pear-xml-rpc",
+    "xml-rpc": "pear-xml-rpc",
+    "phpxmlrpc": "phpxmlrpc",
+    "xml-rpc-for-php": "phpxmlrpc",
+    "thinkphp": "thinkphp",
+    "blackice": "iss-blackice-pc-protection",
+    "blackice-pc-protection": "iss-blackice-pc-protection",
+    "blackice-server-protection": "iss-blackice-server-protection",
 }
 
 _SEP = re.compile(r"[\s_/]+")
@@ -34,6 +58,21 @@ def normalise_product(name: str) -> str:
     if key.endswith("-httpd") and key[: -len("-httpd")] in _ALIASES:
         return _ALIASES[key[: -len("-httpd")]]
     return key
+
+
+def banner_components(banner: str) -> dict[str, str]:
+    """Every ``product/version`` token of a Server banner, by knowledge-base product name:
+    ``Apache/1.3.26 (Unix) mod_ssl/2.8.9 OpenSSL/0.9.6b`` gives apache-httpd 1.3.26, mod-ssl
+    2.8.9 and openssl 0.9.6b (parenthesised comments are skipped)."""
+    out: dict[str, str] = {}
+    for token in _COMPONENT.findall(banner[:1000]):
+        name, _, version = token.partition("/")
+        if version and name:
+            out.setdefault(normalise_product(name), version)
+    return out
+
+
+_COMPONENT = re.compile(r"(?<![(\w])[A-Za-z][\w.+-]{0,40}/[0-9][\w.+-]{0,40}")
 
 
 def split_banner(banner: str) -> tuple[str, str]:

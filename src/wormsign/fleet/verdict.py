@@ -1,5 +1,10 @@
 """Verdicts: one per host and advisory, joining version, patch, configuration and probe evidence.
 
+The component judged is the inventory's ``software`` when the advisory names that product,
+else one of the inventory's ``components``, else a ``product/version`` token of the probe's
+Server banner (``OpenSSL/0.9.6b``), else a
+component the configuration names (``log4j-core-2.14.1.jar``).
+
 Statuses, decided in this order:
 
 ``not-affected``  the product or version is not listed in the advisory
@@ -8,11 +13,13 @@ Statuses, decided in this order:
                   ``MS02-018 → MS01-044 → MS01-033``); a Windows 2000 service pack named in
                   ``os`` counts as installed
 ``mitigated``     the configuration export shows the hole unreachable: the required script
-                  maps absent or denied by request filtering, URLScan loaded, or (for the
-                  traversal holes) no virtual directory with execute permission
+                  maps absent or denied by request filtering, URLScan loaded, (for the
+                  traversal holes) no virtual directory with execute permission, or (for
+                  MS03-007) WebDAV switched off
 ``exploitable``   affected, not patched, and reachable — the configuration (or a probe) shows
                   the mapping or executable directory, and the patch list is known
-``unknown``       otherwise: the evidence names what is missing (patch list, configuration)
+``unknown``       otherwise: the evidence names what is missing (patch list, configuration;
+                  advisories without configuration conditions need no configuration)
 
 With ``assume_defaults`` a missing configuration counts as an IIS 4/5 default install (the
 ``.ida``/``.idq`` maps present, ``/scripts`` executable), which is how Code Red found most of
@@ -27,10 +34,12 @@ from dataclasses import dataclass
 from wormsign.fleet.audit import ConfigAudit
 from wormsign.fleet.inventory import Host
 from wormsign.fleet.kb import Advisory, KnowledgeBase
+from wormsign.fleet.products import banner_components, normalise_product
 from wormsign.fleet.versions import version_key
 
 STATUSES = ("exploitable", "unknown", "mitigated", "patched", "not-affected")
 _SP = re.compile(r"(?:windows\s*2000|win\s*2k|w2k)\D*?(?:sp|service\s*pack)\s*(\d)", re.I)
+_XP_SP = re.compile(r"(?:windows\s*xp|win\s*xp)\D*?(?:sp|service\s*pack)\s*(\d)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +60,13 @@ class Verdict:
 
 
 def os_patches(os_text: str) -> tuple[str, ...]:
-    """Patches implied by the operating system text (``Windows 2000 SP2`` → WIN2000-SP2)."""
+    """Patches implied by the operating system text (``Windows 2000 SP2`` → WIN2000-SP2,
+    ``Windows XP SP2`` → WINXP-SP2)."""
     m = _SP.search(os_text)
-    return (f"WIN2000-SP{m.group(1)}",) if m else ()
+    if m:
+        return (f"WIN2000-SP{m.group(1)}",)
+    m = _XP_SP.search(os_text)
+    return (f"WINXP-SP{m.group(1)}",) if m else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,32 @@ class ProbeEvidence:
     ida_reachable: bool | None
     banner: str = ""
     where: str = ""
+    webdav: bool | None = None
+
+
+def _component(adv: Advisory, host: Host, audit: ConfigAudit | None,
+               probe: ProbeEvidence | None) -> tuple[str, str, str | None]:
+    """(product, version, where it was seen) of the host's affected component, or the
+    inventory's software with source None when no component is an affected product.
+
+    Besides the inventory's ``software``, a component can come from the probe's Server
+    banner (``Apache/1.3.26 (Unix) mod_ssl/2.8.9 OpenSSL/0.9.6b``) or from the configuration
+    (a ``log4j-core-2.14.1.jar`` on a class path)."""
+    products = adv.products()
+    if host.product in products:
+        return host.software, host.version, "software"
+    for name, version in host.components:
+        if name in products:
+            return name, version, "components"
+    if probe is not None and probe.banner:
+        for name, version in banner_components(probe.banner).items():
+            if name in products:
+                return name, version, f"probe banner ({probe.banner[:120]})"
+    if audit is not None:
+        for name, (version, line) in audit.components.items():
+            if name in products:
+                return name, version, f"config: {audit.path}:{line}"
+    return host.software, host.version, None
 
 
 class Judge:
@@ -89,7 +128,7 @@ class Judge:
         if audit is not None:
             self._alive[id(audit)] = audit   # keeps id() unique while cached
         key = (host.product, host.version, host.patches, host.os, host.config,
-               id(audit), probe)
+               host.components, id(audit), probe)
         hit = self._cache.get(key)
         if hit is None:
             hit = tuple(self._one(adv, host, audit, probe)
@@ -105,19 +144,20 @@ class Judge:
 
         listed = ", ".join(sorted({f"{a.product} {' '.join(a.versions)}".strip()
                                    for a in adv.affected}))
-        product = f"{host.software} {host.version}".strip()
-        if host.product not in adv.products():
+        name, version, source = _component(adv, host, audit, probe)
+        product = f"{name} {version}".strip()
+        if source is None:
             return v("not-affected", [f"software: {product} is not an affected product "
                                       f"(affected: {listed})"])
-        if not host.version or not version_key(host.version):
-            what = "version missing" if not host.version else f"version {host.version!r} unreadable"
-            return v("unknown", [f"software: {host.software}, {what} "
+        if not version or not version_key(version):
+            what = "version missing" if not version else f"version {version!r} unreadable"
+            return v("unknown", [f"{source}: {name}, {what} "
                                  f"(affected: {listed})", "missing: software version"],
                      adv.fix)
-        if not adv.affects(host.product, host.version):
-            return v("not-affected", [f"software: {product} is not an affected version "
+        if not adv.affects(normalise_product(name), version):
+            return v("not-affected", [f"{source}: {product} is not an affected version "
                                       f"(affected: {listed})"])
-        ev = [f"software: {product} is affected"]
+        ev = [f"{source}: {product} is affected"]
         installed = list(host.patches or ()) + list(os_patches(host.os))
         chain = self.kb.covering_chain(installed, adv.fixed_by)
         if chain is not None:
@@ -146,7 +186,10 @@ class Judge:
             return v("mitigated", [*ev, f"mitigated by {mitigation}"], adv.fix, mitigation)
         missing = []
         if host.patches is None:
-            missing.append("patch list")
+            missing.append("patch list" + (" (the version is in the affected range, but a "
+                                           "vendor package that backports the fix keeps the "
+                                           "old version: list its advisory, or none)"
+                                           if adv.ranged else ""))
         if reach is None:
             missing.append("web-server configuration (script maps, directory permissions)")
         if missing:
@@ -161,6 +204,19 @@ class Judge:
             ev.append(f"probe: {probe.where or 'GET /NULL.ida'} answered with IIS's IDQ error "
                       "page: the .ida extension is reachable")
             return True, ev, ""
+        if probe is not None and probe.webdav and adv.requires_webdav:
+            ev.append(f"probe: {probe.where or 'OPTIONS /'} lists WebDAV methods: WebDAV is "
+                      "served")
+            return True, ev, ""
+        if not adv.config_conditions:
+            if audit is not None and audit.error is None and audit.nolookups is not None \
+                    and "log4j-core" in adv.products():
+                ev.append(f"config: {audit.path}:{audit.nolookups}: message lookups disabled "
+                          "(formatMsgNoLookups); Apache Logging calls this insufficient, so it "
+                          "is not counted as a mitigation")
+            ev.append("reachable: no configuration condition is known for this hole; an "
+                      "affected, unpatched install is exploitable where the service is reachable")
+            return True, ev, ""
         if audit is None or audit.error is not None:
             if audit is not None:
                 ev.append(f"config: {audit.path}: {audit.error}")
@@ -174,6 +230,12 @@ class Judge:
                 ev.append(f"config: {audit.path}:{audit.urlscan}: URLScan is loaded")
                 return False, ev, f"{m.id}: {m.description}"
         parts: list[bool] = []
+        if adv.requires_webdav:
+            dav = _webdav(adv, audit)
+            ev.append(dav[1])
+            if dav[0] is False:
+                return False, ev, dav[2]
+            parts.append(True)
         if adv.requires_mappings:
             present = [e for e in adv.requires_mappings if e in audit.mappings]
             open_ = [e for e in present if e not in audit.denied]
@@ -202,3 +264,15 @@ class Judge:
                 ev.append(f"config: {audit.path}:{line}: {vdir} has execute permission")
             parts.append(True)
         return (all(parts) if parts else True), ev, ""
+
+
+def _webdav(adv: Advisory, audit: ConfigAudit) -> tuple[bool, str, str]:
+    """(WebDAV served?, evidence, mitigation) from a configuration audit."""
+    if audit.webdav_off is not None:
+        mit = next((m for m in adv.mitigations if m.kind == "webdav-disabled"), None)
+        return (False, f"config: {audit.path}:{audit.webdav_off}: WebDAV is disabled",
+                f"{mit.id}: {mit.description}" if mit else "WebDAV disabled")
+    if audit.webdav_on is not None:
+        return True, f"config: {audit.path}:{audit.webdav_on}: WebDAV is enabled", ""
+    return True, (f"config: {audit.path}: no WebDAV setting; IIS 5.0 serves WebDAV unless "
+                  "DisableWebDAV=1 is set in the registry (W3SVC\\Parameters)"), ""

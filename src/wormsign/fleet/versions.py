@@ -40,3 +40,52 @@ def version_parts(text: str) -> tuple[int, ...]:
         if m.end() != len(piece.strip()):
             break
     return tuple(parts)
+
+
+_PRE = re.compile(r"[-_.~]?(alpha|beta|rc|pre|preview|m)\.?(\d*)$", re.I)
+_PRE_RANK = {"alpha": -3000, "m": -3000, "beta": -2000, "pre": -1000, "preview": -1000,
+             "rc": -1000}
+_ORDER_WIDTH = 8
+
+
+def version_order(text: str) -> tuple[int, ...]:
+    """A key that orders release versions the way projects number them, for ranges.
+
+    Each dotted piece gives (number, suffix): a single letter counts up (OpenSSL
+    ``0.9.6d`` < ``0.9.6e`` < ``0.9.7``), a short run of letters likewise (``3.6.cca`` <
+    ``3.6.ccb``), a pre-release tag counts down (``2.0-beta9`` < ``2.0`` and ``2.0-rc1`` >
+    ``2.0-beta9``); other suffixes (``-SNAPSHOT``, ``p1``) end the version. Pieces are padded
+    with zeros so ``2.0`` and ``2.0.0`` compare equal. () when ``text`` has no leading number.
+    """
+    pieces: list[tuple[int, int]] = []
+    for piece in text.strip().split("."):
+        piece = piece.strip()
+        m = _NUM.match(piece)
+        if m is None:
+            if pieces and piece.isalpha() and len(piece) <= 3 and pieces[-1][1] == 0:
+                pieces[-1] = (pieces[-1][0], _letters(piece))   # "3.6.ccb"
+            break
+        rest = piece[m.end():]
+        suffix = 0
+        if rest:
+            pre = _PRE.match(rest)
+            if rest.isalpha() and len(rest) <= 3 and pre is None:
+                suffix = _letters(rest)
+            elif pre is not None:
+                suffix = _PRE_RANK[pre.group(1).lower()] + int(pre.group(2) or 0)
+        pieces.append((int(m.group()), suffix))
+        if rest:
+            break
+    if not pieces:
+        return ()
+    pieces = pieces[:_ORDER_WIDTH] + [(0, 0)] * max(0, _ORDER_WIDTH - len(pieces))
+    return tuple(x for p in pieces for x in p)
+
+
+def _letters(text: str) -> int:
+    """``a`` → 1 ... ``z`` → 26, ``aa`` → 27...: a run of letters as a bijective base-26
+    number (``cca`` < ``ccb``; ``z`` < ``aa``)."""
+    n = 0
+    for ch in text.lower():
+        n = n * 26 + (ord(ch) - 96)
+    return n
