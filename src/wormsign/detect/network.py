@@ -1,0 +1,212 @@
+"""Network evidence: scanners (TRW), their rate and strategy, floods, our own hosts scanning.
+
+``analyse_batches(batches, config)`` (or ``analyse_paths`` on Zeek conn.log, EVE flow and
+pcap files) feeds :class:`~wormsign.logs.conn.ConnBatch` columns through
+
+* :mod:`wormsign.detect.trw` — Threshold Random Walk per source over first contacts, each
+  verdict with its evidence (successes, failures, the walk's value, when it crossed);
+* :mod:`wormsign.detect.strategy` — probes per second and where targets land relative to
+  the source (uniform, local preference with estimated shares against Code Red II's,
+  sequential), with a confidence;
+* :mod:`wormsign.detect.flood` — many sources to one target in a window;
+* ``own`` networks (``--own CIDR``): an inside source found scanning is an infected host
+  inside, with the time its scanning began.
+
+The result is a :class:`NetworkReport`; its ``to_dict()`` is the ``scan --json`` contract
+for connection inputs (docs/network.md), ``alerts()`` gives :class:`Alert` records in the one
+schema, and ``scenario()`` the detected strategy and rate as a simulator scenario fragment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from wormsign.detect.alert import Alert
+from wormsign.detect.flood import Flood, FloodParams, FloodTracker
+from wormsign.detect.netstate import SCANNER, VERDICTS, SourceState
+from wormsign.detect.strategy import Strategy, classify
+from wormsign.detect.trw import TRWParams
+from wormsign.errors import ConfigError
+from wormsign.logs.conn import ConnBatch
+
+SCANNER_FAMILY = "scanner"
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything the analysis can be told. ``own``: our networks, as CIDR text."""
+
+    trw: TRWParams = field(default_factory=TRWParams)
+    flood: FloodParams = field(default_factory=FloodParams)
+    own: tuple[str, ...] = ()
+    min_strategy_probes: int = 20
+
+    def own_networks(self) -> list[ipaddress.IPv4Network]:
+        nets = []
+        for text in self.own:
+            try:
+                net = ipaddress.ip_network(text.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"--own: not a network: {text!r}") from None
+            if not isinstance(net, ipaddress.IPv4Network):
+                raise ConfigError(f"--own: only IPv4 networks are analysed: {text!r}")
+            nets.append(net)
+        return nets
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why TRW said what it said about one source."""
+
+    successes: int  # first contacts that were answered, up to the verdict
+    failures: int  # first contacts refused or unanswered, up to the verdict
+    walk: float  # the walk's value at the verdict (or now, when none)
+    crossed_at: float | None  # Unix s of the first contact that crossed the upper threshold
+    crossed_path: str | None
+    crossed_line: int | None
+    scan_started_at: float | None  # first probe of the run of evidence that crossed
+
+
+@dataclass(frozen=True)
+class SourceVerdict:
+    """One source: TRW's verdict and evidence, its probes, rate and strategy."""
+
+    ip: str
+    verdict: str  # "scanner" | "benign" | "pending"
+    family: str
+    inside: bool
+    evidence: Evidence
+    probes: int
+    outcomes: dict[str, int]
+    first_seen: float | None
+    last_seen: float | None
+    rate: float | None  # probes per second over first..last seen
+    strategy: Strategy
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """What was read from one input (counts from the connection reader)."""
+
+    path: str
+    format: str
+    records: int
+    skipped: dict[str, int]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkReport:
+    """The analysis of connection inputs; ``to_dict()`` is the ``--json`` contract."""
+
+    config: NetworkConfig
+    inputs: list[InputInfo]
+    connections: int
+    sources: int
+    verdict_counts: dict[str, int]
+    scanners: list[SourceVerdict]
+    floods: list[Flood]
+    late_for_floods: int
+
+    @property
+    def inside(self) -> list[SourceVerdict]:
+        return [s for s in self.scanners if s.inside]
+
+    def to_dict(self) -> dict[str, Any]:
+        from wormsign.detect.netreport import report_dict
+
+        return report_dict(self)
+
+    def alerts(self) -> list[Alert]:
+        from wormsign.detect.netreport import report_alerts
+
+        return report_alerts(self)
+
+    def scenario(self) -> dict[str, Any] | None:
+        from wormsign.detect.netreport import scenario_fragment
+
+        return scenario_fragment(self)
+
+
+class NetworkAnalysis:
+    """Feed :class:`ConnBatch` es (roughly in time order); :meth:`report` at the end."""
+
+    def __init__(self, config: NetworkConfig | None = None) -> None:
+        self.config = config or NetworkConfig()
+        self._nets = self.config.own_networks()
+        self.state = SourceState(params=self.config.trw)
+        self.floods = FloodTracker(self.config.flood)
+        self.connections = 0
+        self.inputs: list[InputInfo] = []
+
+    def feed(self, batch: ConnBatch) -> None:
+        self.connections += len(batch)
+        self.state.feed(batch)
+        self.floods.feed(batch.time, batch.src, batch.dst, batch.outcome)
+
+    def report(self, families: Mapping[str, str] | None = None) -> NetworkReport:
+        """The report; ``families`` maps a source address to the worm family its requests
+        matched elsewhere (web logs), which then names its alert instead of ``scanner``."""
+        c = self.state.col
+        verdict = c["verdict"]
+        counts = {name: int((verdict == i).sum()) for i, name in enumerate(VERDICTS)}
+        idx = np.flatnonzero(verdict == SCANNER)
+        idx = idx[np.argsort(c["crossed_time"][idx], kind="stable")]
+        inside = self._inside(self.state.ip[idx])
+        scanners = [self._verdict(int(i), bool(ins), families or {})
+                    for i, ins in zip(idx.tolist(), inside.tolist(), strict=True)]
+        return NetworkReport(self.config, list(self.inputs), self.connections,
+                             len(self.state.ip), counts, scanners, self.floods.finish(),
+                             self.floods.late)
+
+    def _inside(self, ips: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+        out = np.zeros(len(ips), bool)
+        for net in self._nets:
+            mask = np.uint32(int(net.netmask))
+            out |= (ips & mask) == np.uint32(int(net.network_address))
+        return out
+
+    def _verdict(self, i: int, inside: bool, families: Mapping[str, str]) -> SourceVerdict:
+        c = self.state.col
+        ip = str(ipaddress.IPv4Address(int(self.state.ip[i])))
+        probes = int(c["probes"][i])
+        first, last = _opt(c["first_time"][i]), _opt(c["last_time"][i])
+        rate = (probes - 1) / (last - first) if (
+            first is not None and last is not None and last > first and probes > 1) else None
+        crossed_path = int(c["crossed_path"][i])
+        ev = Evidence(int(c["succ"][i]), int(c["fail"][i]), float(c["walk"][i]),
+                      _opt(c["crossed_time"][i]),
+                      self.state.paths[crossed_path] if crossed_path >= 0 else None,
+                      int(c["crossed_line"][i]) if crossed_path >= 0 else None,
+                      _opt(c["scan_start"][i]))
+        strat = classify(probes, int(c["own8"][i]), int(c["own16"][i]), int(c["steps"][i]),
+                         int(c["small"][i]), self.config.min_strategy_probes)
+        family = families.get(ip) or SCANNER_FAMILY
+        outcomes = {"established": int(c["o_est"][i]), "refused": int(c["o_ref"][i]),
+                    "unanswered": int(c["o_una"][i]), "other": int(c["o_oth"][i])}
+        return SourceVerdict(ip, VERDICTS[int(c["verdict"][i])], family, inside, ev, probes,
+                             outcomes, first, last, rate, strat)
+
+
+def _opt(v: float) -> float | None:
+    return None if np.isnan(v) else float(v)
+
+
+def when(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC)
+
+
+def analyse_batches(batches: Iterable[ConnBatch], config: NetworkConfig | None = None,
+                    families: Mapping[str, str] | None = None) -> NetworkReport:
+    """The network analysis of connection batches (see the module docstring)."""
+    a = NetworkAnalysis(config)
+    for b in batches:
+        a.feed(b)
+    return a.report(families)

@@ -1,0 +1,108 @@
+"""A scanner's target-selection strategy from where its probes land, with a confidence.
+
+Per source the analysis counts its probes (attempts to a destination other than the one
+just before), how many land in the source's own /8 and own /16, and how many consecutive
+pairs of probes step by a small amount (``|dst - previous dst| <= SEQUENTIAL_GAP``).
+Against these:
+
+* ``sequential`` when at least half the steps are small (Blaster: the next address, and the
+  next). Confidence: one minus the chance that random targets would step that small that often.
+* ``local-preference`` when the own-/8 share is far above the 1/256 uniform scanning gives
+  (a one-sided binomial test, p below ``LOCAL_P``) and at least ``MIN_LOCAL`` above it.
+  Confidence: one minus that p-value. The shares of the mixture (anywhere, own /8, own /16)
+  are estimated by inverting the two observed shares, and compared with Code Red II's
+  (1/8, 1/2, 3/8) by a chi-square test of the three counts (``code_red_ii_p``).
+* ``uniform`` otherwise. Confidence: one minus the chance of seeing this few own-/8 probes if
+  the scanner did prefer its /8 with at least ``MIN_LOCAL`` of its probes.
+* ``unknown`` below ``min_probes`` probes (too few to say).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+SEQUENTIAL_GAP = 64
+SEQUENTIAL_SHARE = 0.5
+LOCAL_P = 1e-3
+MIN_LOCAL = 0.05
+U8 = 1.0 / 256.0  # share of uniform targets in any one /8
+U16 = 1.0 / 65536.0
+CODE_RED_II = (0.125, 0.5, 0.375)  # anywhere, own /8, own /16 (eEye 2001)
+STRATEGIES = ("uniform", "local-preference", "sequential", "unknown")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """What one source's probes say about how it picks targets."""
+
+    name: str  # one of STRATEGIES
+    confidence: float  # 0..1, see the module docstring
+    probes: int
+    own_8: float  # observed share of probes in the source's own /8 (own /16 included)
+    own_16: float  # observed share in its own /16
+    sequential: float  # share of small steps between consecutive probes
+    shares: tuple[float, float, float]  # estimated mixture: anywhere, own /8, own /16
+    code_red_ii_p: float | None  # chi-square p-value against Code Red II's shares
+
+    def to_dict(self) -> dict[str, object]:
+        a, b8, b16 = self.shares
+        return {"name": self.name, "confidence": round(self.confidence, 6),
+                "probes": self.probes, "own_8": round(self.own_8, 6),
+                "own_16": round(self.own_16, 6), "sequential": round(self.sequential, 6),
+                "shares": {"anywhere": round(a, 6), "own_8": round(b8, 6),
+                           "own_16": round(b16, 6)},
+                "code_red_ii": None if self.code_red_ii_p is None else {
+                    "shares": {"anywhere": 0.125, "own_8": 0.5, "own_16": 0.375},
+                    "p_value": round(self.code_red_ii_p, 6),
+                    "consistent": bool(self.code_red_ii_p >= 0.01)}}
+
+
+def mixture_shares(own8: float, own16: float) -> tuple[float, float, float]:
+    """The (anywhere, own /8 only, own /16) probabilities whose mixture gives the observed
+    own-/8 and own-/16 shares (uniform draws land in the own /8 and /16 by chance too)."""
+    t = (own8 - U8) / (1.0 - U8)  # b8 + b16
+    b16 = (own16 - t * U8 - (1.0 - t) * U16) / (1.0 - U8)
+    v = np.clip(np.array([1.0 - t, t - b16, b16]), 0.0, 1.0)
+    total = float(v.sum())
+    v = v / total if total > 0 else np.array([1.0, 0.0, 0.0])
+    return float(v[0]), float(v[1]), float(v[2])
+
+
+def cell_probs(shares: tuple[float, float, float]) -> tuple[float, float, float]:
+    """P(elsewhere), P(own /8 but not own /16), P(own /16) for a mixture of shares."""
+    a, b8, b16 = shares
+    p16 = b16 + b8 * U8 + a * U16
+    p8 = b8 * (1.0 - U8) + a * (U8 - U16)
+    return 1.0 - p8 - p16, p8, p16
+
+
+def classify(probes: int, own8: int, own16: int, steps: int, small: int,
+             min_probes: int = 20) -> Strategy:
+    """The strategy of one source from its counts (see the module docstring)."""
+    f8 = own8 / probes if probes else 0.0
+    f16 = own16 / probes if probes else 0.0
+    seq = small / steps if steps else 0.0
+    shares = mixture_shares(f8, f16) if probes else (1.0, 0.0, 0.0)
+    crii = _crii_p(probes, own8, own16)
+    if probes < min_probes:
+        return Strategy("unknown", 0.0, probes, f8, f16, seq, shares, crii)
+    if steps and seq >= SEQUENTIAL_SHARE:
+        p_rand = min(1.0, (2 * SEQUENTIAL_GAP + 1) * U16)
+        conf = 1.0 - float(stats.binom.sf(small - 1, steps, p_rand))
+        return Strategy("sequential", conf, probes, f8, f16, seq, shares, crii)
+    p_uniform = float(stats.binom.sf(own8 - 1, probes, U8))
+    if p_uniform < LOCAL_P and f8 - U8 >= MIN_LOCAL:
+        return Strategy("local-preference", 1.0 - p_uniform, probes, f8, f16, seq, shares, crii)
+    conf = 1.0 - float(stats.binom.cdf(own8, probes, U8 + MIN_LOCAL))
+    return Strategy("uniform", conf, probes, f8, f16, seq, shares, crii)
+
+
+def _crii_p(probes: int, own8: int, own16: int) -> float | None:
+    if probes < 5:
+        return None
+    observed = np.array([probes - own8, own8 - own16, own16], np.float64)
+    expected = np.array(cell_probs(CODE_RED_II)) * probes
+    return float(stats.chisquare(observed, expected).pvalue)
