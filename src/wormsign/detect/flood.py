@@ -6,10 +6,11 @@ seconds; a destination whose window holds at least ``min_sources`` distinct sour
 ``min_connections`` connection attempts is flooded in that window. Consecutive flooded
 windows of one target are one :class:`Flood`.
 
-Memory: only the windows still open (the newest two) keep their (target, source) pairs;
-a closed window leaves only its flooded targets. Records arriving after their window closed
-are counted (``late``) and left out, so input should be roughly in time order, as sensors
-write it. A busy server legitimately visited by many clients can reach the thresholds: raise
+Memory: only the windows still open keep their (target, source) pairs; a window closes
+``SLACK_S`` (ten minutes: Zeek writes a connection when it ends, so its log runs up to its
+inactivity timeouts out of start-time order) after the newest record's window, and leaves
+only its flooded targets. Records arriving after their window closed are counted (``late``)
+and left out. A busy server legitimately visited by many clients can reach the thresholds: raise
 them for such a network (they are settable).
 """
 
@@ -24,6 +25,7 @@ from wormsign.errors import ConfigError
 from wormsign.logs.conn import ESTABLISHED
 
 U64 = npt.NDArray[np.uint64]
+SLACK_S = 600.0
 I64 = npt.NDArray[np.int64]
 
 
@@ -91,7 +93,8 @@ class FloodTracker:
         self._merge(key, src[known][keep], np.ones(int(keep.sum()), np.int64),
                     (outcome[known][keep] == ESTABLISHED).astype(np.int64))
         if len(bucket):
-            self._close(int(bucket.max()) - 1)
+            slack = max(1, int(np.ceil(SLACK_S / self.params.window_s)))
+            self._close(int(bucket.max()) - slack)
 
     def _merge(self, key: U64, src: npt.NDArray[np.uint32], n: I64, ok: I64) -> None:
         key = np.concatenate([self._key, key])

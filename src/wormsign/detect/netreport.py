@@ -55,7 +55,7 @@ def report_dict(r: NetworkReport) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "inputs": [{"path": i.path, "format": i.format, "records": i.records,
-                    "skipped": i.skipped, "error": i.error} for i in r.inputs],
+                    "skipped": i.skipped, "error": i.error, **i.notes} for i in r.inputs],
         "connections": r.connections,
         "sources": r.sources,
         "verdicts": r.verdict_counts,

@@ -33,8 +33,9 @@ from wormsign.detect.flood import Flood, FloodParams, FloodTracker
 from wormsign.detect.netstate import SCANNER, VERDICTS, SourceState
 from wormsign.detect.strategy import Strategy, classify
 from wormsign.detect.trw import TRWParams
-from wormsign.errors import ConfigError
+from wormsign.errors import ConfigError, InputError
 from wormsign.logs.conn import ConnBatch
+from wormsign.logs.source import Limits
 
 SCANNER_FAMILY = "scanner"
 
@@ -100,6 +101,7 @@ class InputInfo:
     records: int
     skipped: dict[str, int]
     error: str | None = None
+    notes: dict[str, int] = field(default_factory=dict)  # kept but worth knowing: ipv6, ...
 
 
 @dataclass(frozen=True)
@@ -209,4 +211,31 @@ def analyse_batches(batches: Iterable[ConnBatch], config: NetworkConfig | None =
     a = NetworkAnalysis(config)
     for b in batches:
         a.feed(b)
+    return a.report(families)
+
+
+def analyse_paths(paths: Iterable[str], config: NetworkConfig | None = None,
+                  families: Mapping[str, str] | None = None,
+                  limits: Limits | None = None) -> NetworkReport:
+    """The network analysis of connection files (Zeek conn.log TSV/JSON, Suricata EVE flow,
+    pcap/pcapng; see :mod:`wormsign.logs.connread`). A file that cannot be read is reported
+    with its error in ``inputs`` and the others are still analysed."""
+    from wormsign.logs.connread import read_connections, sniff_connections
+    from wormsign.logs.connstats import ConnStats
+
+    a = NetworkAnalysis(config)
+    for path in paths:
+        stats = ConnStats()
+        error = None
+        fmt = sniff_connections(path) or ""
+        try:
+            for b in read_connections(path, format=fmt or None, limits=limits, stats=stats):
+                a.feed(b)
+        except InputError as exc:
+            error = str(exc)
+        a.inputs.append(InputInfo(path, fmt, stats.records, dict(sorted(stats.skipped.items())),
+                                  error, notes={"ipv6": stats.ipv6,
+                                                "out_of_order": stats.out_of_order,
+                                                "bad_values": stats.bad_values,
+                                                "overlong": stats.overlong}))
     return a.report(families)
