@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from wormsign.cli.main import main
@@ -121,10 +120,11 @@ def test_truncated_and_garbled_conn_logs_are_counted_not_raised(
     text = conn_log.read_bytes()
     cut = tmp_path / "cut.log"
     lines = text.splitlines(keepends=True)
-    garbled = lines[:40] + [b"\x00\xff not a row\n", b"1.5\tonly-two\n"] + lines[40:200]
+    garbled = [*lines[:40], b"\x00\xff not a row\n", b"1.5\tonly-two\n", *lines[40:200]]
     cut.write_bytes(b"".join(garbled) + lines[200][:17])
     rc, out, err = run(["scan", "-q", "--json", str(cut)], capsys)
     d = json.loads(out)
     assert rc in (0, 1) and "Traceback" not in err
     assert sum(d["inputs"][0]["skipped"].values()) >= 2
-    assert d["connections"] == d["inputs"][0]["records"] == np.clip(d["connections"], 1, 200)
+    assert d["connections"] == d["inputs"][0]["records"]
+    assert 150 <= d["connections"] < 200

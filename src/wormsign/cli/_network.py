@@ -11,11 +11,11 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, Any, TextIO
 
 from wormsign.detect.flood import FloodParams
-from wormsign.detect.network import NetworkConfig, NetworkReport, analyse_paths
 from wormsign.detect.netreport import print_network
+from wormsign.detect.network import NetworkConfig, NetworkReport, analyse_paths
 from wormsign.detect.trw import TRWParams
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.source import Limits, expand
@@ -110,8 +110,9 @@ def write_scenario(report: NetworkReport, path: str, base: str | None) -> None:
     if frag is None:
         raise ConfigError("--scenario: no scanner with a known strategy and rate was found")
     sc = load_preset(base) if base else Scenario()
-    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in frag.items()
-              if k in ("strategy", "scan_rate", "local_probs", "local_prefixes")}
+    fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
+                              for k, v in frag.items()
+                              if k in ("strategy", "scan_rate", "local_probs", "local_prefixes")}
     sc = dataclasses.replace(sc, name="detected by wormsign scan", **fields)
     data = sc.to_dict()
     data["description"] = (f"strategy and scan rate measured by wormsign scan over "

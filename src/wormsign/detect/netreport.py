@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import statistics
 from collections import Counter
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wormsign.detect.alert import Alert
@@ -22,9 +23,12 @@ if TYPE_CHECKING:
 SCHEMA = "wormsign.network/1"
 
 
-def iso(t: float | None) -> str | None:
-    from wormsign.detect.network import when
+def when(t: float | None) -> datetime | None:
+    """Unix seconds as an aware UTC datetime (None stays None)."""
+    return None if t is None else datetime.fromtimestamp(t, UTC)
 
+
+def iso(t: float | None) -> str | None:
     ts = when(t)
     return None if ts is None else ts.isoformat().replace("+00:00", "Z")
 
@@ -74,8 +78,6 @@ def report_dict(r: NetworkReport) -> dict[str, Any]:
 
 
 def _scanner_alert(s: SourceVerdict) -> Alert:
-    from wormsign.detect.network import when
-
     e = s.evidence
     strat = s.strategy
     if s.inside:
@@ -92,8 +94,6 @@ def _scanner_alert(s: SourceVerdict) -> Alert:
 
 
 def _flood_alert(f: Flood) -> Alert:
-    from wormsign.detect.network import when
-
     target = str(ipaddress.IPv4Address(f.target))
     return Alert(timestamp=when(f.start), source_ip=target, rule_id="net-flood",
                  rule_name=f"flood of {target}: {f.peak_sources} sources in one window, "

@@ -22,7 +22,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ import numpy.typing as npt
 
 from wormsign.detect.alert import Alert
 from wormsign.detect.flood import Flood, FloodParams, FloodTracker
+from wormsign.detect.netreport import report_alerts, report_dict, scenario_fragment
 from wormsign.detect.netstate import SCANNER, VERDICTS, SourceState
 from wormsign.detect.strategy import Strategy, classify
 from wormsign.detect.trw import TRWParams
@@ -122,18 +122,12 @@ class NetworkReport:
         return [s for s in self.scanners if s.inside]
 
     def to_dict(self) -> dict[str, Any]:
-        from wormsign.detect.netreport import report_dict
-
         return report_dict(self)
 
     def alerts(self) -> list[Alert]:
-        from wormsign.detect.netreport import report_alerts
-
         return report_alerts(self)
 
     def scenario(self) -> dict[str, Any] | None:
-        from wormsign.detect.netreport import scenario_fragment
-
         return scenario_fragment(self)
 
 
@@ -199,10 +193,6 @@ class NetworkAnalysis:
 
 def _opt(v: float) -> float | None:
     return None if np.isnan(v) else float(v)
-
-
-def when(t: float | None) -> datetime | None:
-    return None if t is None else datetime.fromtimestamp(t, UTC)
 
 
 def analyse_batches(batches: Iterable[ConnBatch], config: NetworkConfig | None = None,
