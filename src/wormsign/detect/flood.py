@@ -68,15 +68,21 @@ class _Window:
 
 
 @dataclass
+class _Open:
+    """One open window: sorted ``dst << 32 | src`` keys with their attempts and answers."""
+
+    key: U64
+    n: I64
+    ok: I64
+
+
+@dataclass
 class FloodTracker:
     """Feed batches in time order; :meth:`finish` gives the floods."""
 
     params: FloodParams = field(default_factory=FloodParams)
     late: int = 0
-    _key: U64 = field(default_factory=lambda: np.zeros(0, np.uint64))  # bucket<<32 | dst
-    _src: npt.NDArray[np.uint32] = field(default_factory=lambda: np.zeros(0, np.uint32))
-    _n: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
-    _ok: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    _open: dict[int, _Open] = field(default_factory=dict)
     _closed_before: int = -(2**62)
     _hits: list[_Window] = field(default_factory=list)
 
@@ -88,49 +94,54 @@ class FloodTracker:
         late = bucket < self._closed_before
         self.late += int(late.sum())
         keep = ~late
-        key = (bucket[keep].astype(np.uint64) << np.uint64(32)) | dst[known][keep].astype(
+        bucket = bucket[keep]
+        key = (dst[known][keep].astype(np.uint64) << np.uint64(32)) | src[known][keep].astype(
             np.uint64)
-        self._merge(key, src[known][keep], np.ones(int(keep.sum()), np.int64),
-                    (outcome[known][keep] == ESTABLISHED).astype(np.int64))
+        ok = (outcome[known][keep] == ESTABLISHED).astype(np.int64)
+        order = np.argsort(bucket, kind="stable")
+        bucket, key, ok = bucket[order], key[order], ok[order]
+        cuts = np.flatnonzero(np.diff(bucket)) + 1
+        for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(bucket)].tolist(),
+                          strict=True):
+            if hi > lo:
+                self._merge(int(bucket[lo]), key[lo:hi], ok[lo:hi])
         if len(bucket):
             slack = max(1, int(np.ceil(SLACK_S / self.params.window_s)))
             self._close(int(bucket.max()) - slack)
 
-    def _merge(self, key: U64, src: npt.NDArray[np.uint32], n: I64, ok: I64) -> None:
-        key = np.concatenate([self._key, key])
-        src = np.concatenate([self._src, src])
-        n = np.concatenate([self._n, n])
-        ok = np.concatenate([self._ok, ok])
-        if not len(key):
+    def _merge(self, bucket: int, key: U64, ok: I64) -> None:
+        """Add one window's rows to its open pairs (sorted merge, no re-sort of the old)."""
+        uk, inv = np.unique(key, return_inverse=True)
+        n = np.bincount(inv, minlength=len(uk)).astype(np.int64)
+        oks = np.bincount(inv, weights=ok, minlength=len(uk)).astype(np.int64)
+        old = self._open.get(bucket)
+        if old is None:
+            self._open[bucket] = _Open(uk, n, oks)
             return
-        order = np.lexsort((src, key))
-        key, src, n, ok = key[order], src[order], n[order], ok[order]
-        new = np.ones(len(key), bool)
-        new[1:] = (key[1:] != key[:-1]) | (src[1:] != src[:-1])
-        starts = np.flatnonzero(new)
-        self._key, self._src = key[starts], src[starts]
-        self._n = np.add.reduceat(n, starts)
-        self._ok = np.add.reduceat(ok, starts)
+        at = np.searchsorted(old.key, uk)
+        hit = at < len(old.key)
+        hit[hit] = old.key[at[hit]] == uk[hit]
+        np.add.at(old.n, at[hit], n[hit])
+        np.add.at(old.ok, at[hit], oks[hit])
+        new = ~hit
+        self._open[bucket] = _Open(np.insert(old.key, at[new], uk[new]),
+                                   np.insert(old.n, at[new], n[new]),
+                                   np.insert(old.ok, at[new], oks[new]))
 
     def _close(self, before: int) -> None:
         """Reduce every window older than ``before`` to its flooded targets."""
         if before <= self._closed_before:
             return
-        bucket = (self._key >> np.uint64(32)).astype(np.int64)
-        done = bucket < before
-        if done.any():
-            k, n, ok = self._key[done], self._n[done], self._ok[done]
-            uk, first, nsrc = np.unique(k, return_index=True, return_counts=True)
-            conns = np.add.reduceat(n, first)
-            oks = np.add.reduceat(ok, first)
+        for bucket in sorted(b for b in self._open if b < before):
+            w = self._open.pop(bucket)
+            target = (w.key >> np.uint64(32)).astype(np.int64)
+            ut, first, nsrc = np.unique(target, return_index=True, return_counts=True)
+            conns = np.add.reduceat(w.n, first)
+            oks = np.add.reduceat(w.ok, first)
             hit = (nsrc >= self.params.min_sources) & (conns >= self.params.min_connections)
             for i in np.flatnonzero(hit).tolist():
-                key = int(uk[i])
-                self._hits.append(_Window(key >> 32, key & 0xFFFFFFFF, int(nsrc[i]),
-                                          int(conns[i]), int(oks[i])))
-            keep = ~done
-            self._key, self._src = self._key[keep], self._src[keep]
-            self._n, self._ok = self._n[keep], self._ok[keep]
+                self._hits.append(_Window(bucket, int(ut[i]), int(nsrc[i]), int(conns[i]),
+                                          int(oks[i])))
         self._closed_before = before
 
     def finish(self) -> list[Flood]:

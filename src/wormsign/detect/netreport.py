@@ -2,7 +2,8 @@
 
 The contract is documented in docs/network.md; times are ISO 8601 UTC with a ``Z``.
 Addresses are canonical dotted quads built from integers, never text from a log; file paths
-in terminal output go through :func:`wormsign.logs.text.safe`.
+and errors go through :func:`wormsign.logs.text.safe` (in JSON and on the terminal), as in
+the request scan's report. The ``--alerts`` lines keep the path as given (data for machines).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def source_dict(s: SourceVerdict) -> dict[str, Any]:
         "ip": s.ip, "verdict": s.verdict, "family": s.family, "inside": s.inside,
         "evidence": {"successes": e.successes, "failures": e.failures,
                      "walk": round(e.walk, 6), "crossed_at": iso(e.crossed_at),
-                     "crossed_path": e.crossed_path, "crossed_line": e.crossed_line,
+                     "crossed_path": None if e.crossed_path is None else safe(e.crossed_path),
+                     "crossed_line": e.crossed_line,
                      "scan_started_at": iso(e.scan_started_at)},
         "probes": s.probes, "outcomes": s.outcomes,
         "first_seen": iso(s.first_seen), "last_seen": iso(s.last_seen),
@@ -58,8 +60,9 @@ def report_dict(r: NetworkReport) -> dict[str, Any]:
     """The ``scan --json`` document for connection inputs."""
     return {
         "schema": SCHEMA,
-        "inputs": [{"path": i.path, "format": i.format, "records": i.records,
-                    "skipped": i.skipped, "error": i.error, **i.notes} for i in r.inputs],
+        "inputs": [{"path": safe(i.path), "format": i.format, "records": i.records,
+                    "skipped": i.skipped, "error": None if i.error is None else safe(i.error),
+                    **i.notes} for i in r.inputs],
         "connections": r.connections,
         "sources": r.sources,
         "verdicts": r.verdict_counts,

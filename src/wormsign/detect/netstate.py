@@ -71,7 +71,8 @@ class SourceState:
         """Update every source of the batch."""
         if not len(b):
             return
-        order = np.lexsort((b.time, b.src))
+        by_time = np.argsort(b.time, kind="stable")  # nearly sorted already: cheap
+        order = by_time[np.argsort(b.src[by_time], kind="stable")]  # radix sort
         src, dst, time = b.src[order], b.dst[order], b.time[order]
         outcome, line = b.outcome[order], b.line[order]
         u, g = np.unique(src, return_inverse=True)
@@ -184,8 +185,8 @@ class SourceState:
     def _remember(self, src: npt.NDArray[np.uint32], dst: npt.NDArray[np.uint32],
                   now_scanning: npt.NDArray[np.uint32]) -> None:
         """Keep the new pairs of sources still walking; forget the new scanners' pairs."""
-        key = (src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64)
-        seen = np.union1d(self.seen, key)
+        key = np.sort((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64))
+        seen = np.insert(self.seen, np.searchsorted(self.seen, key), key)  # keys are new
         if len(now_scanning):
             owner = (seen >> np.uint64(32)).astype(np.uint32)
             seen = seen[~np.isin(owner, now_scanning)]

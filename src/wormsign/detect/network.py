@@ -31,7 +31,7 @@ from wormsign.detect.alert import Alert
 from wormsign.detect.flood import Flood, FloodParams, FloodTracker
 from wormsign.detect.netreport import report_alerts, report_dict, scenario_fragment
 from wormsign.detect.netstate import SCANNER, VERDICTS, SourceState
-from wormsign.detect.strategy import Strategy, classify
+from wormsign.detect.strategy import Strategy, classify_many
 from wormsign.detect.trw import TRWParams
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.conn import ConnBatch
@@ -156,8 +156,11 @@ class NetworkAnalysis:
         idx = np.flatnonzero(verdict == SCANNER)
         idx = idx[np.argsort(c["crossed_time"][idx], kind="stable")]
         inside = self._inside(self.state.ip[idx])
-        scanners = [self._verdict(int(i), bool(ins), families or {})
-                    for i, ins in zip(idx.tolist(), inside.tolist(), strict=True)]
+        strategies = classify_many(c["probes"][idx], c["own8"][idx], c["own16"][idx],
+                                   c["steps"][idx], c["small"][idx],
+                                   self.config.min_strategy_probes)
+        scanners = [self._verdict(int(i), bool(ins), st, families or {}) for i, ins, st in
+                    zip(idx.tolist(), inside.tolist(), strategies, strict=True)]
         return NetworkReport(self.config, list(self.inputs), self.connections,
                              len(self.state.ip), counts, scanners, self.floods.finish(),
                              self.floods.late)
@@ -169,7 +172,8 @@ class NetworkAnalysis:
             out |= (ips & mask) == np.uint32(int(net.network_address))
         return out
 
-    def _verdict(self, i: int, inside: bool, families: Mapping[str, str]) -> SourceVerdict:
+    def _verdict(self, i: int, inside: bool, strat: Strategy,
+                 families: Mapping[str, str]) -> SourceVerdict:
         c = self.state.col
         ip = str(ipaddress.IPv4Address(int(self.state.ip[i])))
         probes = int(c["probes"][i])
@@ -182,8 +186,6 @@ class NetworkAnalysis:
                       self.state.paths[crossed_path] if crossed_path >= 0 else None,
                       int(c["crossed_line"][i]) if crossed_path >= 0 else None,
                       _opt(c["scan_start"][i]))
-        strat = classify(probes, int(c["own8"][i]), int(c["own16"][i]), int(c["steps"][i]),
-                         int(c["small"][i]), self.config.min_strategy_probes)
         family = families.get(ip) or SCANNER_FAMILY
         outcomes = {"established": int(c["o_est"][i]), "refused": int(c["o_ref"][i]),
                     "unanswered": int(c["o_una"][i]), "other": int(c["o_oth"][i])}

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 SEQUENTIAL_GAP = 64
@@ -32,6 +33,7 @@ U8 = 1.0 / 256.0  # share of uniform targets in any one /8
 U16 = 1.0 / 65536.0
 CODE_RED_II = (0.125, 0.5, 0.375)  # anywhere, own /8, own /16 (eEye 2001)
 STRATEGIES = ("uniform", "local-preference", "sequential", "unknown")
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -82,27 +84,46 @@ def cell_probs(shares: tuple[float, float, float]) -> tuple[float, float, float]
 def classify(probes: int, own8: int, own16: int, steps: int, small: int,
              min_probes: int = 20) -> Strategy:
     """The strategy of one source from its counts (see the module docstring)."""
-    f8 = own8 / probes if probes else 0.0
-    f16 = own16 / probes if probes else 0.0
-    seq = small / steps if steps else 0.0
-    shares = mixture_shares(f8, f16) if probes else (1.0, 0.0, 0.0)
+    def one(v: int) -> npt.NDArray[np.int64]:
+        return np.array([v], np.int64)
+
+    return classify_many(one(probes), one(own8), one(own16), one(steps), one(small),
+                         min_probes)[0]
+
+
+def classify_many(probes: I64, own8: I64, own16: I64, steps: I64, small: I64,
+                  min_probes: int = 20) -> list[Strategy]:
+    """:func:`classify` of many sources at once (the tests run on arrays: one call each)."""
+    n = np.maximum(probes, 1).astype(np.float64)
+    f8, f16 = own8 / n, own16 / n
+    seq = np.where(steps > 0, small / np.maximum(steps, 1), 0.0)
+    p_rand = min(1.0, (2 * SEQUENTIAL_GAP + 1) * U16)
+    conf_seq = 1.0 - stats.binom.sf(small - 1, steps, p_rand)
+    p_uniform = stats.binom.sf(own8 - 1, probes, U8)
+    conf_uniform = 1.0 - stats.binom.cdf(own8, probes, U8 + MIN_LOCAL)
     crii = _crii_p(probes, own8, own16)
-    if probes < min_probes:
-        return Strategy("unknown", 0.0, probes, f8, f16, seq, shares, crii)
-    if steps and seq >= SEQUENTIAL_SHARE:
-        p_rand = min(1.0, (2 * SEQUENTIAL_GAP + 1) * U16)
-        conf = 1.0 - float(stats.binom.sf(small - 1, steps, p_rand))
-        return Strategy("sequential", conf, probes, f8, f16, seq, shares, crii)
-    p_uniform = float(stats.binom.sf(own8 - 1, probes, U8))
-    if p_uniform < LOCAL_P and f8 - U8 >= MIN_LOCAL:
-        return Strategy("local-preference", 1.0 - p_uniform, probes, f8, f16, seq, shares, crii)
-    conf = 1.0 - float(stats.binom.cdf(own8, probes, U8 + MIN_LOCAL))
-    return Strategy("uniform", conf, probes, f8, f16, seq, shares, crii)
+    out = []
+    for i in range(len(probes)):
+        shares = mixture_shares(float(f8[i]), float(f16[i])) if probes[i] else (1.0, 0.0, 0.0)
+        if probes[i] < min_probes:
+            name, conf = "unknown", 0.0
+        elif steps[i] and seq[i] >= SEQUENTIAL_SHARE:
+            name, conf = "sequential", float(conf_seq[i])
+        elif p_uniform[i] < LOCAL_P and f8[i] - U8 >= MIN_LOCAL:
+            name, conf = "local-preference", 1.0 - float(p_uniform[i])
+        else:
+            name, conf = "uniform", float(conf_uniform[i])
+        out.append(Strategy(name, conf, int(probes[i]), float(f8[i] if probes[i] else 0.0),
+                            float(f16[i] if probes[i] else 0.0), float(seq[i]), shares,
+                            None if np.isnan(crii[i]) else float(crii[i])))
+    return out
 
 
-def _crii_p(probes: int, own8: int, own16: int) -> float | None:
-    if probes < 5:
-        return None
-    observed = np.array([probes - own8, own8 - own16, own16], np.float64)
-    expected = np.array(cell_probs(CODE_RED_II)) * probes
-    return float(stats.chisquare(observed, expected).pvalue)
+def _crii_p(probes: I64, own8: I64, own16: I64) -> npt.NDArray[np.float64]:
+    """Chi-square p-values of the three counts against Code Red II's (NaN under 5 probes)."""
+    observed = np.stack([probes - own8, own8 - own16, own16]).astype(np.float64)
+    expected = np.array(cell_probs(CODE_RED_II))[:, None] * probes.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = ((observed - expected) ** 2 / expected).sum(axis=0)
+    p: npt.NDArray[np.float64] = stats.chi2.sf(stat, 2)
+    return np.where(probes >= 5, p, np.nan)
