@@ -101,6 +101,11 @@ def test_scenario_file_feeds_simulate(tmp_path: Path, conn_log: Path,
     rc, out, _ = run(["simulate", "--preset", str(scen), "--model", "logistic", "--hours",
                       "1", "--json", "--seed", "1"], capsys)
     assert rc == 0 and "final_infected" in json.loads(out)
+    from wormsign.forecast.priors import prior_for
+
+    prior = prior_for(None, preset=str(scen))
+    assert prior.strategy == frag["strategy"]
+    assert prior.scan_rate == pytest.approx(frag["scan_rate"])
 
 
 def test_bad_own_and_bad_trw_are_one_line_errors(
