@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wormsign.detect.alert import Alert
 from wormsign.detect.flood import FloodParams
@@ -167,3 +169,29 @@ def test_json_contract_and_alerts_in_the_one_schema() -> None:
     (alert,) = r.alerts()
     assert Alert.from_ecs(alert.to_ecs()) == alert
     assert alert.rule_id == "net-trw-scanner" and alert.family == "code-red-ii"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.integers(0, 5), st.integers(0, 5), st.integers(0, 255)), max_size=60),
+    st.integers(1, 7))
+def test_any_columns_give_a_report_never_an_exception(
+        rows: list[tuple[float, int, int, int]], cut: int) -> None:
+    n = len(rows)
+    b = ConnBatch(
+        time=np.array([r[0] for r in rows], np.float64),
+        src=np.array([0xC0000200 + r[1] for r in rows], np.uint32),
+        dst=np.array([0xCB007100 + r[2] for r in rows], np.uint32),
+        sport=np.full(n, -1, np.int32), dport=np.full(n, -1, np.int32),
+        proto=np.full(n, 6, np.uint8), outcome=np.array([r[3] for r in rows], np.uint8),
+        orig_bytes=np.full(n, -1, np.int64), resp_bytes=np.full(n, -1, np.int64),
+        mark=np.zeros(n, np.uint8), line=np.arange(n, dtype=np.int64))
+    pieces = [b.take(np.arange(i, min(i + cut, n))) for i in range(0, n, cut)]
+    r = analyse_batches(pieces, NetworkConfig(flood=FloodParams(min_sources=2,
+                                                                min_connections=2)))
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert d["connections"] == n
+    assert sum(d["verdicts"].values()) == d["sources"] == len(set(b.src.tolist()))
+    for a in r.alerts():
+        assert Alert.from_ecs(a.to_ecs()) == a

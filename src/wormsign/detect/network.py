@@ -19,6 +19,7 @@ schema, and ``scenario()`` the detected strategy and rate as a simulator scenari
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,10 +35,11 @@ from wormsign.detect.netstate import SCANNER, VERDICTS, SourceState
 from wormsign.detect.strategy import Strategy, classify_many
 from wormsign.detect.trw import TRWParams
 from wormsign.errors import ConfigError, InputError
-from wormsign.logs.conn import ConnBatch
+from wormsign.logs.conn import OTHER, ConnBatch
 from wormsign.logs.source import Limits
 
 SCANNER_FAMILY = "scanner"
+MAX_TIME = 253_402_300_800.0  # 10000-01-01: later times cannot be written as dates
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,15 @@ class NetworkAnalysis:
         self.inputs: list[InputInfo] = []
 
     def feed(self, batch: ConnBatch) -> None:
+        """Add one batch. Times that are not finite or not between 1970 and 9999 count as
+        unknown; outcome codes other than the four known ones count as ``OTHER``."""
         self.connections += len(batch)
+        bad_time = ~((batch.time >= 0) & (batch.time < MAX_TIME))
+        bad_outcome = batch.outcome > OTHER
+        if bad_time.any() or bad_outcome.any():
+            batch = dataclasses.replace(
+                batch, time=np.where(bad_time, np.nan, batch.time),
+                outcome=np.where(bad_outcome, OTHER, batch.outcome).astype(np.uint8))
         self.state.feed(batch)
         self.floods.feed(batch.time, batch.src, batch.dst, batch.outcome)
 
