@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 
 from wormsign.errors import InputError, LogFormatError
-from wormsign.logs import eveflow, zeekconn
+from wormsign.logs import eveflow, pcapconn, zeekconn
 from wormsign.logs.conn import ConnBatch
 from wormsign.logs.connstats import SKIP_REASONS, ConnStats
 from wormsign.logs.source import DEFAULT_LIMITS, Input, Limits, open_input, read_chunks
@@ -39,6 +39,7 @@ READERS: dict[str, Reader] = {
     zeekconn.FORMAT_TSV: zeekconn.read_tsv,
     zeekconn.FORMAT_JSON: zeekconn.read_json,
     eveflow.FORMAT: eveflow.read_flows,
+    pcapconn.FORMAT: pcapconn.read_capture,
 }
 FORMATS = tuple(READERS)
 
@@ -81,6 +82,8 @@ def sniff_connections(path: str | Input) -> str | None:
         return None
     try:
         with open_input(inp) as stream:
+            if pcapconn.is_capture(stream.peek(4)):
+                return pcapconn.FORMAT
             chunks: Generator[bytes, None, None] = read_chunks(  # type: ignore[assignment]
                 inp, chunk_size=_SNIFF_BYTES, stream=stream)
             try:
