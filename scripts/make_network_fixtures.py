@@ -51,11 +51,7 @@ def write(out: Path, seed: int, cfg: SynthConfig, formats: list[str]) -> list[Pa
                                 flood_sources=cfg.flood_sources, inside_clients=4,
                                 hours=cfg.hours, max_probes=cfg.max_probes)
             pbatch, ptruth = synth_network(seed, small)
-            write_pcap = getattr(connwrite, "write_pcap", None)
-            if write_pcap is None:
-                print("skipped conn.pcap: this wormsign has no pcap writer")
-                continue
-            write_pcap(pbatch, path, seed=seed)
+            connwrite.write_pcap(pbatch, path, seed=seed)
             (out / "truth-pcap.json").write_text(json.dumps(ptruth.to_dict(), indent=1))
             written.append(out / "truth-pcap.json")
         written.append(path)

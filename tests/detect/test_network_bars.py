@@ -31,6 +31,11 @@ def test_bars_on_synthetic_traffic(seed: int) -> None:
     print(f"seed {seed}: TRW found {detected:.3f} of {len(scanners)} scanners >= 10 probes, "
           f"flagged {flagged:.4f} of {len(benign)} benign; strategy right for {right:.3f} "
           f"of {len(big)} scanners >= 200 probes")
+    err = np.array([abs(found[s.ip].rate / s.rate - 1.0) for s in truth.scanners  # type: ignore[operator]
+                    if s.probes >= 50 and s.ip in found and found[s.ip].rate])
+    print(f"  rate: median relative error {np.median(err):.3f}, 90th percentile "
+          f"{np.quantile(err, 0.9):.3f} over {len(err)} scanners >= 50 probes")
+    assert np.median(err) < 0.1 and np.quantile(err, 0.9) < 0.3
     assert detected >= 0.95
     assert flagged <= 0.01
     assert right >= 0.90

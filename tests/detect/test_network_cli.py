@@ -52,7 +52,7 @@ def test_scan_routes_a_conn_log_to_the_network_analysis(
     assert truth.roles[inside["ip"]] == "inside-scanner"
 
 
-@pytest.mark.parametrize("writer", ["write_zeek_json", "write_eve_flow"])
+@pytest.mark.parametrize("writer", ["write_zeek_json", "write_eve_flow", "write_pcap"])
 def test_every_written_format_gives_the_same_verdicts(
         tmp_path: Path, conn_log: Path, writer: str,
         capsys: pytest.CaptureFixture[str], traffic: tuple[ConnBatch, Truth]) -> None:

@@ -24,7 +24,8 @@ VERDICTS = ("pending", "benign", "scanner")
 #: column name -> (dtype, initial value)
 COLUMNS: dict[str, tuple[type, float]] = {
     "probes": (np.int64, 0), "own8": (np.int64, 0), "own16": (np.int64, 0),
-    "steps": (np.int64, 0), "small": (np.int64, 0), "last_dst": (np.int64, -1),
+    "steps": (np.int64, 0), "post": (np.int64, 0), "small": (np.int64, 0),
+    "last_dst": (np.int64, -1),
     "rows": (np.int64, 0), "first_time": (np.float64, np.nan),
     "last_time": (np.float64, np.nan), "o_est": (np.int64, 0), "o_ref": (np.int64, 0),
     "o_una": (np.int64, 0), "o_oth": (np.int64, 0), "walk": (np.float64, 0.0),
@@ -79,8 +80,8 @@ class SourceState:
         g = g.astype(np.int64)
         pos = self._add_sources(u)
         path_id = self._path_id(b.path)
-        self._probes(pos, g, src, dst, time, outcome)
         self._walk(pos, g, src, dst, time, outcome, line, path_id)
+        self._probes(pos, g, src, dst, time, outcome)
 
     def _path_id(self, path: str) -> int:
         if path not in self.paths:
@@ -102,12 +103,13 @@ class SourceState:
         small = stepped & (np.abs(d - prev) <= SEQUENTIAL_GAP)
         own8 = probe & ((dst >> 24) == (src >> 24))
         own16 = probe & ((dst >> 16) == (src >> 16))
+        post = probe & (c["verdict"][pos][g] == SCANNER) & (time > c["crossed_time"][pos][g])
 
         def count(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
             return np.bincount(g[mask], minlength=n).astype(np.int64)
 
         for name, mask in (("probes", probe), ("own8", own8), ("own16", own16),
-                           ("steps", stepped), ("small", small)):
+                           ("steps", stepped), ("small", small), ("post", post)):
             c[name][pos] += count(mask)
         c["rows"][pos] += np.bincount(g, minlength=n)
         for code, name in enumerate(("o_est", "o_ref", "o_una", "o_oth")):

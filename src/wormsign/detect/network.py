@@ -39,6 +39,9 @@ from wormsign.logs.conn import OTHER, ConnBatch
 from wormsign.logs.source import Limits
 
 SCANNER_FAMILY = "scanner"
+#: A scanner's rate is measured over its probes after the verdict when it made this many
+#: (an inside host's earlier, normal traffic would dilute it), else over its whole life.
+MIN_POST_PROBES = 10
 MAX_TIME = 253_402_300_800.0  # 10000-01-01: later times cannot be written as dates
 
 
@@ -188,8 +191,10 @@ class NetworkAnalysis:
         ip = str(ipaddress.IPv4Address(int(self.state.ip[i])))
         probes = int(c["probes"][i])
         first, last = _opt(c["first_time"][i]), _opt(c["last_time"][i])
-        rate = (probes - 1) / (last - first) if (
-            first is not None and last is not None and last > first and probes > 1) else None
+        rate = _rate(probes - 1, first, last)
+        crossed_at = _opt(c["crossed_time"][i])
+        if int(c["post"][i]) >= MIN_POST_PROBES:  # after the verdict: the scan alone
+            rate = _rate(int(c["post"][i]), crossed_at, last) or rate
         crossed_path = int(c["crossed_path"][i])
         ev = Evidence(int(c["succ"][i]), int(c["fail"][i]), float(c["walk"][i]),
                       _opt(c["crossed_time"][i]),
@@ -201,6 +206,12 @@ class NetworkAnalysis:
                     "unanswered": int(c["o_una"][i]), "other": int(c["o_oth"][i])}
         return SourceVerdict(ip, VERDICTS[int(c["verdict"][i])], family, inside, ev, probes,
                              outcomes, first, last, rate, strat)
+
+
+def _rate(probes: int, first: float | None, last: float | None) -> float | None:
+    if first is None or last is None or last <= first or probes < 1:
+        return None
+    return probes / (last - first)
 
 
 def _opt(v: float) -> float | None:
