@@ -60,7 +60,11 @@ def test_every_written_format_gives_the_same_verdicts(
     getattr(connwrite, writer)(traffic[0], other)
     _, a, _ = run(["scan", "-q", "--json", str(conn_log)], capsys)
     _, b, _ = run(["scan", "-q", "--json", str(other)], capsys)
-    ips = [[s["ip"] for s in json.loads(x)["scanners"]] for x in (a, b)]
+    docs = [json.loads(x) for x in (a, b)]
+    if writer != "write_zeek_json":  # EVE and pcap are scanned for requests too
+        assert docs[1]["files"][0]["path"] == str(other)
+        docs[1] = docs[1]["network"]
+    ips = [[s["ip"] for s in d["scanners"]] for d in docs]
     assert sorted(ips[0]) == sorted(ips[1]) and ips[0]
 
 
@@ -133,3 +137,23 @@ def test_truncated_and_garbled_conn_logs_are_counted_not_raised(
     assert sum(d["inputs"][0]["skipped"].values()) >= 2
     assert d["connections"] == d["inputs"][0]["records"]
     assert 150 <= d["connections"] < 200
+
+
+def test_an_eve_file_is_scanned_for_requests_and_for_flows(
+        tmp_path: Path, traffic: tuple[ConnBatch, Truth],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    eve = tmp_path / "eve.json"
+    connwrite.write_eve_flow(traffic[0], eve)
+    scanner = next(s.ip for s in traffic[1].scanners if s.probes >= 50)
+    http = {"timestamp": "2001-09-09T01:50:00.000000+0000", "event_type": "http",
+            "src_ip": scanner, "src_port": 1234, "dest_ip": "192.0.2.80", "dest_port": 80,
+            "proto": "TCP", "http": {"hostname": "www.example.test", "url": CODE_RED_II,
+                                     "http_method": "GET", "protocol": "HTTP/1.0",
+                                     "status": 404, "length": 0}}
+    with eve.open("a") as f:
+        f.write(json.dumps(http) + "\n")
+    rc, out, _ = run(["scan", "-q", "--json", str(eve)], capsys)
+    d = json.loads(out)
+    assert rc == 1 and d["families"]["code-red-ii"]["requests"] == 1
+    net = {s["ip"]: s for s in d["network"]["scanners"]}
+    assert net[scanner]["family"] == "code-red-ii"

@@ -11,14 +11,16 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from wormsign.detect.flood import FloodParams
-from wormsign.detect.netreport import print_network
-from wormsign.detect.network import NetworkConfig, NetworkReport, analyse_paths
 from wormsign.detect.trw import TRWParams
 from wormsign.errors import ConfigError, InputError
-from wormsign.logs.source import Limits, expand
+from wormsign.logs.pcap import is_pcap
+from wormsign.logs.source import Input, Limits, expand, open_input, read_chunks
+
+if TYPE_CHECKING:  # the analysis (and scipy) is imported only when a connection log is given
+    from wormsign.detect.network import NetworkConfig, NetworkReport
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,6 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace) -> NetworkConfig:
+    from wormsign.detect.network import NetworkConfig
+
     trw = TRWParams(theta0=args.trw_theta0, theta1=args.trw_theta1, alpha=args.trw_alpha,
                     beta=args.trw_beta)
     flood = FloodParams(window_s=args.flood_window, min_sources=args.flood_sources,
@@ -61,23 +65,54 @@ def config_from(args: argparse.Namespace) -> NetworkConfig:
     return config
 
 
-def split_inputs(paths: list[str]) -> tuple[list[str], list[str]]:
-    """(connection logs, everything else). Directories are walked; standard input is never a
-    connection log (it cannot be sniffed without being consumed)."""
-    from wormsign.logs.connread import sniff_connections
+#: Connection formats whose files can hold requests too (EVE http events, HTTP in a capture):
+#: such a file is also scanned for requests. (Ids of wormsign.logs.connread, written out so
+#: that parsing the command line does not import the compiled readers.)
+ALSO_REQUESTS = ("eve-flow", "pcap-conn")
+#: Text every connection log the readers recognise has near its start; a file without any
+#: is not sniffed (sniffing imports the compiled readers, which a web-log scan should not pay).
+_MARKERS = (b"id.orig_h", b"conn_state", b'"flow"', b'"conn"', b"#path")
+_PEEK = 1 << 20
 
+
+def _may_hold_connections(inp: Input) -> bool:
+    try:
+        with open_input(inp) as stream:
+            if is_pcap(stream.peek(4)):
+                return True
+            chunks = read_chunks(inp, chunk_size=_PEEK, stream=stream)
+            try:
+                sample = next(chunks, b"")
+            finally:
+                chunks.close()  # type: ignore[attr-defined]
+    except (InputError, OSError):
+        return False
+    return any(m in sample for m in _MARKERS)
+
+
+def split_inputs(paths: list[str]) -> tuple[list[str], list[str]]:
+    """(connection logs, request logs). Directories are walked; standard input is never a
+    connection log (it cannot be sniffed without being consumed). EVE files and captures
+    are in both lists."""
     conn: list[str] = []
     other: list[str] = []
     for inp in expand(paths):
-        if not inp.is_stdin and Path(inp.name).is_file() and sniff_connections(inp.name):
+        fmt = None
+        if not inp.is_stdin and Path(inp.name).is_file() and _may_hold_connections(inp):
+            from wormsign.logs.connread import sniff_connections
+
+            fmt = sniff_connections(inp.name)
+        if fmt is not None:
             conn.append(inp.name)
-        else:
+        if fmt is None or fmt in ALSO_REQUESTS:
             other.append(inp.name)
     return conn, other
 
 
 def analyse(paths: list[str], args: argparse.Namespace, limits: Limits,
             families: Mapping[str, str] | None) -> NetworkReport:
+    from wormsign.detect.network import analyse_paths
+
     return analyse_paths(paths, config_from(args), families=families, limits=limits)
 
 
@@ -129,6 +164,12 @@ def write_scenario(report: NetworkReport, path: str, base: str | None) -> None:
 def print_json(report: NetworkReport, out: TextIO) -> None:
     json.dump(report.to_dict(), out, ensure_ascii=False, separators=(",", ":"))
     out.write("\n")
+
+
+def print_network(report: NetworkReport, out: TextIO, top: int) -> None:
+    from wormsign.detect.netreport import print_network as show
+
+    show(report, out, top)
 
 
 __all__ = ["add_arguments", "analyse", "config_from", "print_json", "print_network",
