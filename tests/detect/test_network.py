@@ -71,6 +71,7 @@ def test_four_failed_first_contacts_make_a_scanner_with_its_evidence() -> None:
     assert (e.successes, e.failures) == (0, 4)
     assert e.walk >= TRWParams().upper
     assert e.crossed_at == 103.0 and e.crossed_line == 4 and e.crossed_path == "t.log"
+    assert e.crossed_format == "zeek-conn" and r.alerts()[0].format == "zeek-conn"
     assert e.scan_started_at == 100.0
 
 
@@ -143,6 +144,10 @@ def test_flood_of_one_target_by_many_sources() -> None:
     (f,) = r.to_dict()["floods"]
     assert f["target"] == "198.137.240.91" and f["peak_sources"] == 600
     assert f["connections"] == 1200 and f["start"] == "1970-01-01T00:16:00Z"
+    assert f["sources"] == 600
+    alerts = [a for a in r.alerts() if a.rule_id == "net-flood"]
+    assert len({a.source_ip for a in alerts}) == 600
+    assert all(a.host == "198.137.240.91" != a.source_ip for a in alerts)
     few = analyse_batches([batch(rows)], NetworkConfig(flood=FloodParams(min_sources=601)))
     assert few.floods == []
 

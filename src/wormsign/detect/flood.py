@@ -26,6 +26,8 @@ from wormsign.logs.conn import ESTABLISHED
 
 U64 = npt.NDArray[np.uint64]
 SLACK_S = 600.0
+#: A flood keeps at most this many of its sources (they become alerts: hosts taking part).
+MAX_MEMBERS = 100_000
 I64 = npt.NDArray[np.int64]
 
 
@@ -56,6 +58,7 @@ class Flood:
     connections: int  # attempts in the flooded windows
     answered: int  # of which established
     windows: int
+    members: tuple[int, ...] = ()  # the distinct sources (up to MAX_MEMBERS), sorted
 
 
 @dataclass
@@ -65,6 +68,7 @@ class _Window:
     sources: int
     connections: int
     answered: int
+    members: npt.NDArray[np.uint32]
 
 
 @dataclass
@@ -140,24 +144,28 @@ class FloodTracker:
             oks = np.add.reduceat(w.ok, first)
             hit = (nsrc >= self.params.min_sources) & (conns >= self.params.min_connections)
             for i in np.flatnonzero(hit).tolist():
+                lo = int(first[i])
+                members = (w.key[lo:lo + int(nsrc[i])] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
                 self._hits.append(_Window(bucket, int(ut[i]), int(nsrc[i]), int(conns[i]),
-                                          int(oks[i])))
+                                          int(oks[i]), members[:MAX_MEMBERS]))
         self._closed_before = before
 
     def finish(self) -> list[Flood]:
         self._close(2**62)
         w = self.params.window_s
-        out: list[Flood] = []
+        runs: list[list[_Window]] = []
         for hit in sorted(self._hits, key=lambda h: (h.target, h.bucket)):
-            last = out[-1] if out else None
-            if last is not None and last.target == hit.target and (
-                    abs(last.end - hit.bucket * w) < 1e-6):
-                out[-1] = Flood(hit.target, last.start, (hit.bucket + 1) * w,
-                                max(last.peak_sources, hit.sources),
-                                last.connections + hit.connections, last.answered + hit.answered,
-                                last.windows + 1)
+            last = runs[-1][-1] if runs else None
+            if last is not None and last.target == hit.target and last.bucket + 1 == hit.bucket:
+                runs[-1].append(hit)
             else:
-                out.append(Flood(hit.target, hit.bucket * w, (hit.bucket + 1) * w, hit.sources,
-                                 hit.connections, hit.answered, 1))
+                runs.append([hit])
+        out = []
+        for run in runs:
+            members = np.unique(np.concatenate([h.members for h in run]))[:MAX_MEMBERS]
+            out.append(Flood(run[0].target, run[0].bucket * w, (run[-1].bucket + 1) * w,
+                             max(h.sources for h in run), sum(h.connections for h in run),
+                             sum(h.answered for h in run), len(run),
+                             tuple(members.tolist())))
         out.sort(key=lambda f: (f.start, f.target))
         return out

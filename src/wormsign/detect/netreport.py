@@ -41,7 +41,7 @@ def source_dict(s: SourceVerdict) -> dict[str, Any]:
         "evidence": {"successes": e.successes, "failures": e.failures,
                      "walk": round(e.walk, 6), "crossed_at": iso(e.crossed_at),
                      "crossed_path": None if e.crossed_path is None else safe(e.crossed_path),
-                     "crossed_line": e.crossed_line,
+                     "crossed_line": e.crossed_line, "crossed_format": e.crossed_format,
                      "scan_started_at": iso(e.scan_started_at)},
         "probes": s.probes, "outcomes": s.outcomes,
         "first_seen": iso(s.first_seen), "last_seen": iso(s.last_seen),
@@ -53,6 +53,7 @@ def source_dict(s: SourceVerdict) -> dict[str, Any]:
 def flood_dict(f: Flood) -> dict[str, Any]:
     return {"target": str(ipaddress.IPv4Address(f.target)), "start": iso(f.start),
             "end": iso(f.end), "windows": f.windows, "peak_sources": f.peak_sources,
+            "sources": len(f.members),
             "connections": f.connections, "answered": f.answered}
 
 
@@ -93,22 +94,24 @@ def _scanner_alert(s: SourceVerdict) -> Alert:
                  source_ip=s.ip, rule_id=rule, rule_name=name, family=s.family,
                  rule_family="scanner", severity=sev, url="", method=None, status=None,
                  user_agent=None, host=None, file_path=e.crossed_path or "",
-                 line=e.crossed_line or 0, format="conn")
+                 line=e.crossed_line or 0, format=e.crossed_format or "conn")
 
 
-def _flood_alert(f: Flood) -> Alert:
+def _flood_alerts(f: Flood) -> list[Alert]:
+    """One alert per source taking part in the flood (``destination.domain``: the target)."""
     target = str(ipaddress.IPv4Address(f.target))
-    return Alert(timestamp=when(f.start), source_ip=target, rule_id="net-flood",
-                 rule_name=f"flood of {target}: {f.peak_sources} sources in one window, "
-                 f"{f.connections} attempts", family="flood", rule_family="flood",
-                 severity="high", url="", method=None, status=None, user_agent=None,
-                 host=target, file_path="", line=0, format="conn")
+    name = f"flood of {target}: {f.peak_sources} sources in one window, {f.connections} attempts"
+    return [Alert(timestamp=when(f.start), source_ip=str(ipaddress.IPv4Address(src)),
+                  rule_id="net-flood", rule_name=name, family="flood", rule_family="flood",
+                  severity="high", url="", method=None, status=None, user_agent=None,
+                  host=target, file_path="", line=0, format="conn") for src in f.members]
 
 
 def report_alerts(r: NetworkReport) -> list[Alert]:
-    """One alert per scanner (critical for an inside host) and one per flood (its
-    ``source_ip`` and ``host`` are the flooded target)."""
-    return [_scanner_alert(s) for s in r.scanners] + [_flood_alert(f) for f in r.floods]
+    """One alert per scanner (critical for an inside host) and one per source taking part
+    in a flood (the flooded target is its ``host``, never its source)."""
+    return [_scanner_alert(s) for s in r.scanners] + [
+        a for f in r.floods for a in _flood_alerts(f)]
 
 
 def scenario_fragment(r: NetworkReport) -> dict[str, Any] | None:
@@ -156,7 +159,7 @@ def print_network(r: NetworkReport, out: TextIO, top: int = 10) -> None:
     shown = sorted(r.scanners, key=lambda s: -s.probes)[:top]
     for s in shown:
         rate = "?" if s.rate is None else f"{s.rate:.3g}/s"
-        out.write(f"  {s.ip:15} {s.family:16} {s.probes:>9,} probes {rate:>10} "
+        out.write(f"  {s.ip:15} {safe(s.family):16} {s.probes:>9,} probes {rate:>10} "
                   f"{s.strategy.name} ({s.strategy.confidence:.2f})\n")
     frag = scenario_fragment(r)
     if frag:

@@ -46,6 +46,7 @@ class SourceState:
     col: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     seen: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, np.uint64))
     paths: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.col:
@@ -79,14 +80,18 @@ class SourceState:
         u, g = np.unique(src, return_inverse=True)
         g = g.astype(np.int64)
         pos = self._add_sources(u)
-        path_id = self._path_id(b.path)
+        path_id = self._path_id(b.path, b.format)
         self._walk(pos, g, src, dst, time, outcome, line, path_id)
         self._probes(pos, g, src, dst, time, outcome)
 
-    def _path_id(self, path: str) -> int:
-        if path not in self.paths:
-            self.paths.append(path)
-        return self.paths.index(path)
+    def _path_id(self, path: str, fmt: str) -> int:
+        """The index of (path, format) in :attr:`paths` / :attr:`formats`."""
+        for i, known in enumerate(zip(self.paths, self.formats, strict=True)):
+            if known == (path, fmt):
+                return i
+        self.paths.append(path)
+        self.formats.append(fmt)
+        return len(self.paths) - 1
 
     def _probes(self, pos: npt.NDArray[np.intp], g: npt.NDArray[np.int64],
                 src: npt.NDArray[np.uint32], dst: npt.NDArray[np.uint32],

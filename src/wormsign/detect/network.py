@@ -77,6 +77,7 @@ class Evidence:
     crossed_at: float | None  # Unix s of the first contact that crossed the upper threshold
     crossed_path: str | None
     crossed_line: int | None
+    crossed_format: str | None  # the reader of that file (zeek-conn, eve-flow, pcap-conn...)
     scan_started_at: float | None  # first probe of the run of evidence that crossed
 
 
@@ -200,6 +201,7 @@ class NetworkAnalysis:
                       _opt(c["crossed_time"][i]),
                       self.state.paths[crossed_path] if crossed_path >= 0 else None,
                       int(c["crossed_line"][i]) if crossed_path >= 0 else None,
+                      self.state.formats[crossed_path] if crossed_path >= 0 else None,
                       _opt(c["scan_start"][i]))
         family = families.get(ip) or SCANNER_FAMILY
         outcomes = {"established": int(c["o_est"][i]), "refused": int(c["o_ref"][i]),
