@@ -110,6 +110,7 @@ def test_scenario_file_feeds_simulate(tmp_path: Path, conn_log: Path,
     prior = prior_for(None, preset=str(scen))
     assert prior.strategy == frag["strategy"]
     assert prior.scan_rate == pytest.approx(frag["scan_rate"])
+    assert load_preset(prior.preset) == sc  # the simulation-based fit loads it again
 
 
 def test_bad_own_and_bad_trw_are_one_line_errors(
