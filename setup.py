@@ -31,7 +31,13 @@ setup(
             ["src/wormsign/logs/_clfscan.c"],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "wormsign.logs._connscan",
+            ["src/wormsign/logs/_connscan.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

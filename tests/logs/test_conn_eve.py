@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.logs.conn_helpers import assert_same, random_batch
 
 from wormsign.logs import connwrite
@@ -85,3 +88,34 @@ def test_flow_events_anywhere_in_the_head(tmp_path: Path) -> None:
     http_only.write_text(json.dumps({"event_type": "http", "src_ip": "10.0.0.1",
                                      "http": {"url": "/"}}) + "\n")
     assert sniff_connections(str(http_only)) is None
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2, 70000), st.floats(),
+                    st.sampled_from(["10.0.0.1", "::ffff:1.2.3.4", "fe80::1", "01.2.3.4", "TCP",
+                                     "udp", "1b", "zz", "2021-03-01T10:00:01+0000", "-", ""]),
+                    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3),
+                                                                         st.integers(),
+                                                                         max_size=2))
+_KEYS = ["event_type", "src_ip", "dest_ip", "src_port", "dest_port", "proto", "flow", "tcp",
+         "timestamp", "id.orig_h", "id.resp_h", "id.orig_p", "id.resp_p", "conn_state", "ts",
+         "orig_bytes", "id"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=9), max_size=8),
+       st.sampled_from(["eve-flow", "zeek-conn-json"]))
+def test_any_json_counts_up(tmp_path_factory: pytest.TempPathFactory,
+                            objs: list[dict[str, object]], fmt: str) -> None:
+    """Whatever the values, every line is a row, a counted skip, IPv6 or another event."""
+    p = tmp_path_factory.mktemp("j") / "in.json"
+    lines = []
+    for o in objs:
+        if fmt == "eve-flow" and "event_type" not in o:
+            o = {**o, "event_type": "flow"}
+        lines.append(json.dumps(o))
+    p.write_text("".join(x + "\n" for x in lines))
+    stats = ConnStats()
+    b = concat(list(read_connections(str(p), format=fmt, stats=stats)))
+    assert stats.records == len(b)
+    assert stats.records + stats.total_skipped + stats.ipv6 + stats.other_events == len(lines)
+    assert set(b.outcome.tolist()) <= {0, 1, 2, 3}

@@ -226,3 +226,60 @@ def test_damaged_captures_never_raise(tmp_path_factory: pytest.TempPathFactory,
     p.write_bytes(bytes(raw))
     b, stats = _read(p)
     assert stats.records == len(b) <= stats.lines
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_c_helpers_and_numba_twins_agree(tmp_path_factory: pytest.TempPathFactory,
+                                         data: st.DataObject) -> None:
+    """The same (damaged) capture through the C helpers and through their numba twins."""
+    from wormsign.logs import pcapconn
+    from wormsign.logs.source import Input, open_input
+
+    c_kernels = pcapconn.kernels()
+    if c_kernels == pcapconn.kernels(prefer_c=False):
+        pytest.skip("the C helper _connscan is not built")
+    d = tmp_path_factory.mktemp("twin")
+    p = d / "c.pcap"
+    connwrite.write_pcap(random_batch(30, seed=data.draw(st.integers(0, 99))), p)
+    if data.draw(st.booleans()):  # the same packets as pcapng
+        with open(p, "rb") as f:
+            packets = list(dpkt.pcap.Reader(f))
+        with open(p, "wb") as f:
+            w = dpkt.pcapng.Writer(f, linktype=dpkt.pcap.DLT_EN10MB)
+            for ts, pkt in packets:
+                w.writepkt(pkt, ts=ts)
+    raw = bytearray(p.read_bytes())
+    for _ in range(data.draw(st.integers(0, 6))):
+        raw[data.draw(st.integers(24, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    p.write_bytes(bytes(raw))
+    results = []
+    for frame, flows in (c_kernels, pcapconn.kernels(prefer_c=False)):
+        state = np.zeros(7, dtype=np.int64)
+        with open_input(Input(str(p))) as stream:
+            pk, ts, total, cut = pcapconn._read_frames(stream, stream.peek(4), "x", state,
+                                                       frame)
+        b = pcapconn.attempts(pk, ts, "x", flows)
+        results.append(str((pk.tolist(), ts.tolist(), total, cut, state.tolist(),
+                            list(b.records()))))
+    assert results[0] == results[1]
+
+
+def test_gzipped_capture(tmp_path: Path) -> None:
+    import gzip
+
+    want = random_batch(300, seed=8)
+    plain = tmp_path / "c.pcap"
+    connwrite.write_pcap(want, plain)
+    data = plain.read_bytes()
+    gz = tmp_path / "c.pcap.gz"
+    half = len(data) // 2
+    gz.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))  # two members
+    assert sniff_connections(str(gz)) == "pcap-conn"
+    got, stats = _read(gz)
+    assert_same(got, _expected(want))
+    assert stats.total_skipped == 0
+    cut = tmp_path / "cut.pcap.gz"
+    cut.write_bytes(gzip.compress(data)[:-5000])
+    got, stats = _read(cut)
+    assert 0 < len(got) < 300 and stats.skipped.get("truncated", 0) <= 1

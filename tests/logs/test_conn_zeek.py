@@ -49,7 +49,7 @@ def test_tsv_round_trip(tmp_path: Path, suffix: str) -> None:
     assert sniff_connections(str(p)) == "zeek-conn"
     got, stats = _read(p)
     assert_same(got, want)
-    assert got.format == "zeek-conn" and got.path.endswith(suffix)
+    assert got.format == "zeek-conn" and got.path == str(p.resolve())  # as Request.path
     assert stats.records == 3000 and stats.total_skipped == 0 and stats.out_of_order == 0
     assert got.line[0] == 9 and got.line[-1] == 9 + 2999  # 8 header lines first
 
@@ -159,6 +159,8 @@ def test_json_variants_and_skips(tmp_path: Path) -> None:
         {"ts": 11, "id.orig_h": "fe80::1", "id.resp_h": "fe80::2", "conn_state": "S0"},
         {"ts": 12, "id.orig_h": ["x"], "id.resp_h": "192.0.2.1", "conn_state": "S0"},
         {"ts": 13, "id.resp_h": "192.0.2.1", "conn_state": "S0"},
+        {"ts": "2021-01-01T00:00:02", "id.orig_h": "10.0.0.4", "id.resp_h": "192.0.2.4"},
+        {"ts": "1609459203.25", "id.orig_h": "10.0.0.5", "id.resp_h": "192.0.2.5"},
         {"ts": True, "id.orig_h": "10.0.0.3", "id.orig_p": "x", "id.resp_h": "192.0.2.3",
          "proto": {"a": 1}, "conn_state": 5},
     ]
@@ -166,11 +168,14 @@ def test_json_variants_and_skips(tmp_path: Path) -> None:
     p.write_text("".join(json.dumps(x) + "\n" for x in lines) + "{not json\n[1]\n")
     assert sniff_connections(str(p)) == "zeek-conn-json"
     b, stats = _read(p)
-    assert [r.source_ip for r in b.records()] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
-    assert list(b.outcome) == [REFUSED, ESTABLISHED, OTHER] and list(b.proto) == [6, 17, 0]
+    assert [r.source_ip for r in b.records()] == ["10.0.0.1", "10.0.0.2", "10.0.0.4",
+                                                  "10.0.0.5", "10.0.0.3"]
+    assert list(b.outcome) == [REFUSED, ESTABLISHED, OTHER, OTHER, OTHER]
+    assert list(b.proto) == [6, 17, 0, 0, 0]
     assert b.time[1] == 1609459201.5 and b.orig_bytes[1] == 10
+    assert (b.time[2], b.time[3]) == (1609459202.0, 1609459203.25)  # no zone: UTC
     assert stats.ipv6 == 1 and stats.skipped == {"address": 1, "missing-field": 1, "json": 2}
-    assert stats.bad_values == 2 and np.isnan(b.time[2])
+    assert stats.bad_values == 2 and np.isnan(b.time[4])
 
 
 def test_sniffing_tells_conn_from_other_logs(tmp_path: Path) -> None:
@@ -194,9 +199,12 @@ def test_sniffing_tells_conn_from_other_logs(tmp_path: Path) -> None:
 
 
 def test_unreadable_input_is_one_error_naming_the_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError) as err:
-        list(read_connections(str(tmp_path / "missing.log"), format="zeek-conn"))
-    assert "missing.log" in str(err.value) and "\n" not in str(err.value)
+    for fmt in ("zeek-conn", None):
+        with pytest.raises(InputError) as err:
+            list(read_connections(str(tmp_path / "missing.log"), format=fmt))
+        assert "missing.log: No such file" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(InputError, match="is a directory"):
+        list(read_connections(str(tmp_path)))
     binary = tmp_path / "blob.log"
     binary.write_bytes(bytes(range(256)) * 64)
     with pytest.raises(InputError, match=r"blob\.log: binary file"):
@@ -232,3 +240,59 @@ def test_any_rows_count_up(tmp_path_factory: pytest.TempPathFactory,
     assert stats.records == len(b)
     assert stats.records + stats.total_skipped + stats.ipv6 == data_lines
     assert len(b) == 0 or (b.line >= 2).all()
+
+
+def test_many_short_rows_in_one_chunk(tmp_path: Path) -> None:
+    p = tmp_path / "conn.log"
+    p.write_text("#fields\tid.orig_h\tid.resp_h\n" + "10.0.0.1\t10.0.0.2\n" * 50_000
+                 + "#fields\tid.resp_h\tid.orig_h\tconn_state\n" + "10.0.0.3\t10.0.0.4\tS0\n" * 3)
+    b, stats = _read(p, format="zeek-conn")
+    assert len(b) == stats.records == 50_003 and stats.total_skipped == 0
+    assert b.record(50_002).source_ip == "10.0.0.4" and b.line[-1] == 50_005
+
+
+_TWIN_FIELD = st.sampled_from(["10.0.0.1", "255.255.255.255", "0.0.0.0", "1.2.3.04", "::1",
+                               "::FFFF:9.9.9.9", "fe80::1%x", "-", "", "0", "65535", "65536",
+                               "tcp", "udp", "icmp", "SF", "REJ", "S0", "RSTOS0", "OTH",
+                               "1.5", "1.", ".5", "12345678901234567890", "x", "\r", "#"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(_TWIN_FIELD, max_size=7), max_size=10),
+       st.permutations(["ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto",
+                        "conn_state"]))
+def test_c_helper_and_numba_twin_agree(rows: list[list[str]], fields: list[str]) -> None:
+    from wormsign.logs import zeekconn
+
+    c_scan = zeekconn.scanner()
+    if c_scan is zeekconn.scanner(prefer_c=False):
+        pytest.skip("the C helper _connscan is not built")
+    text = ("#fields\t" + "\t".join(fields) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
+    results = []
+    for scan in (c_scan, zeekconn.scanner(prefer_c=False)):
+        counts = np.zeros(6, dtype=np.int64)
+        out_t, out_i, n, line = zeekconn._chunk_rows(text.encode(), zeekconn._Header(), 0,
+                                                     counts, scan)
+        results.append((out_t[:n].tolist(), out_i[:n].tolist(), n, line, counts.tolist()))
+    assert str(results[0]) == str(results[1])  # NaN == NaN as text
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400), st.sampled_from([9, 44, 32]))
+def test_any_bytes_through_both_kernels(body: bytes, sep: int) -> None:
+    """Arbitrary bytes (NULs, lone CRs, no final newline) after a header: both kernels
+    agree, and every row they keep holds a real IPv4 pair."""
+    from wormsign.logs import zeekconn
+
+    names = [b"id.orig_h", b"id.resp_h", b"ts", b"conn_state", b"id.resp_p"]
+    head = (f"#separator \\x{sep:02x}\n#fields".encode() + bytes([sep])
+            + bytes([sep]).join(names) + b"\n")
+    results = []
+    for scan in {zeekconn.scanner(), zeekconn.scanner(prefer_c=False)}:
+        counts = np.zeros(6, dtype=np.int64)
+        out_t, out_i, n, line = zeekconn._chunk_rows(head + body, zeekconn._Header(), 0,
+                                                     counts, scan)
+        assert (out_i[:n, :2] >= 0).all() and (out_i[:n, :2] < 2**32).all()
+        assert ((out_i[:n, 3] >= -1) & (out_i[:n, 3] <= 65535)).all()
+        results.append(str((out_t[:n].tolist(), out_i[:n].tolist(), n, line, counts.tolist())))
+    assert len(set(results)) == 1

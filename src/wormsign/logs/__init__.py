@@ -2,12 +2,14 @@
 
 Formats are registered by id in :data:`wormsign.logs.formats.FORMATS` (Apache/nginx access
 and error logs, IIS W3C, Zeek http.log, Suricata eve.json); packet captures are read by
-``pcap``. ``source`` opens files, directories, stdin and compressed input within
-:class:`~wormsign.logs.source.Limits` (line length, decompression budget, no FIFOs or devices
-met in folders); ``text`` keeps attacker-controlled text safe; ``normalize`` gives URLs the
-canonical forms rules match on and addresses the only form that may leave a reader
-(:func:`~wormsign.logs.normalize.canonical_ip`); ``synth`` writes the labelled synthetic
-sample.
+``pcap``. Connection inputs (Zeek conn.log, Suricata EVE flows, pcap/pcapng connection
+outcomes) become :class:`~wormsign.logs.conn.ConnBatch` columns through ``connread``
+(``connwrite`` writes them back). ``source`` opens files, directories, stdin and compressed
+input within :class:`~wormsign.logs.source.Limits` (line length, decompression budget, no
+FIFOs or devices met in folders); ``text`` keeps attacker-controlled text safe;
+``normalize`` gives URLs the canonical forms rules match on and addresses the only form that
+may leave a reader (:func:`~wormsign.logs.normalize.canonical_ip`); ``synth`` writes the
+labelled synthetic sample.
 """
 
 from wormsign.logs.formats import FORMATS, LogFormat, register

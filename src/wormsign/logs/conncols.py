@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -48,8 +49,20 @@ def batch_from_matrix(times: npt.NDArray[np.float64], ints: npt.NDArray[np.int64
                      path, fmt)
 
 
+_OCTET = {str(i): i for i in range(256)}  # only canonical octets ("7", not "07")
+
+
 def ipv4_int(text: object) -> int | None:
-    """An IPv4 address (or IPv4-mapped IPv6) as an integer; None otherwise."""
+    """An IPv4 address (or IPv4-mapped IPv6) as an integer; None otherwise (what
+    :func:`~wormsign.logs.normalize.canonical_ip` refuses, or IPv6)."""
+    if isinstance(text, str):
+        p = text.split(".")
+        if len(p) == 4:
+            o = _OCTET
+            try:
+                return (o[p[0]] << 24) | (o[p[1]] << 16) | (o[p[2]] << 8) | o[p[3]]
+            except KeyError:
+                pass
     ip = canonical_ip(text)
     if ip is None or ":" in ip:
         return None
@@ -78,6 +91,25 @@ def float_value(v: Any) -> float | None:
         return None
     f = float(v)
     return f if math.isfinite(f) and f >= 0 else None
+
+
+def text_seconds(v: str) -> float | None:
+    """Unix seconds of a time written as text: ISO 8601 (``Z``, ``+00:00`` or ``+0000``;
+    no zone read as UTC) or plain seconds (``1591367999.305988``); None otherwise."""
+    if len(v) > 64:
+        return None
+    if v.replace(".", "", 1).isdigit() and v.isascii():
+        return float(v)
+    s = v.replace("Z", "+00:00")
+    if len(s) > 5 and s[-5] in "+-" and s[-3] != ":" and s[-4:].isdigit():
+        s = s[:-2] + ":" + s[-2:]
+    try:
+        when = datetime.fromisoformat(s)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 @dataclass

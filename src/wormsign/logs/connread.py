@@ -11,10 +11,11 @@ connection attempts and how they ended, from the packets).
     for batch in connread.read_connections("conn.log.gz", stats=stats):
         ...  # numpy columns: batch.src, batch.dst, batch.dport, batch.outcome, ...
 
-A bad row or value is skipped and counted in :class:`ConnStats`, never raised; an input that
-cannot be read at all (missing, a directory, binary where text belongs, a corrupt archive,
-not a connection format) raises one :class:`~wormsign.errors.InputError` naming the file.
-Text inputs may be compressed (gzip, bzip2, xz) and are bounded by
+Each batch's ``path`` is the input's absolute path (as a request's), its ``format`` the
+reader's id. A bad row or value is skipped and counted in :class:`ConnStats`, never raised;
+an input that cannot be read at all (missing, a directory, binary where text belongs, a
+corrupt archive, not a connection format) raises one :class:`~wormsign.errors.InputError`
+naming the file. Text inputs may be compressed (gzip, bzip2, xz) and are bounded by
 :class:`~wormsign.logs.source.Limits`.
 """
 
@@ -27,13 +28,13 @@ from wormsign.errors import InputError, LogFormatError
 from wormsign.logs import eveflow, pcapconn, zeekconn
 from wormsign.logs.conn import ConnBatch
 from wormsign.logs.connstats import SKIP_REASONS, ConnStats
+from wormsign.logs.pcap import is_pcap
 from wormsign.logs.source import DEFAULT_LIMITS, Input, Limits, open_input, read_chunks
 
 __all__ = ["FORMATS", "READERS", "SKIP_REASONS", "ConnStats", "read_connections",
            "sniff_connections"]
 
 Reader = Callable[[Input, ConnStats, Limits], Iterator[ConnBatch]]
-
 #: Reader of each connection format, by id.
 READERS: dict[str, Reader] = {
     zeekconn.FORMAT_TSV: zeekconn.read_tsv,
@@ -76,13 +77,18 @@ def _sniff_text(sample: bytes) -> str | None:
 def sniff_connections(path: str | Input) -> str | None:
     """The connection format of ``path`` (an id of :data:`READERS`), or None when it is
     none of them or cannot be read. Standard input (``-``) is not sniffed (None): reading
-    it would consume it."""
+    it would consume it.
+
+    A capture, or an eve.json holding flow events beside http events, is also a request
+    source for :mod:`wormsign.logs.formats` / :mod:`wormsign.logs.pcap`: a caller wanting
+    both the connections and the requests reads it both ways."""
     inp = _as_input(path)
     if inp.is_stdin:
         return None
     try:
         with open_input(inp) as stream:
-            if pcapconn.is_capture(stream.peek(4)):
+            head = stream.peek(4096)
+            if is_pcap(head) or pcapconn.gzipped_capture(head):
                 return pcapconn.FORMAT
             chunks: Generator[bytes, None, None] = read_chunks(  # type: ignore[assignment]
                 inp, chunk_size=_SNIFF_BYTES, stream=stream)
@@ -107,6 +113,9 @@ def read_connections(path: str | Input, *, format: str | None = None,
     st = stats if stats is not None else ConnStats()
     fmt = format if format is not None else sniff_connections(inp)
     if fmt is None:
+        if not inp.is_stdin:
+            with open_input(inp):  # a missing file or a directory says so, not "format"
+                pass
         raise LogFormatError("not a connection log (Zeek conn.log TSV or JSON, Suricata EVE "
                              "flow events, pcap or pcapng)", path=inp.display)
     reader = READERS.get(fmt)

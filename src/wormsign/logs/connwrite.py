@@ -130,6 +130,7 @@ def write_zeek_tsv(data: Batches, target: Target, *, header: bool = True) -> int
     with _open(target) as f:
         w = io.TextIOWrapper(f, encoding="utf-8", newline="\n", write_through=False)
         first = True
+        t_end = 0.0
         for b in _batches(data):
             if first and header:
                 t0 = float(np.nanmin(b.time)) if len(b) and not np.isnan(b.time).all() else 0
@@ -139,12 +140,14 @@ def write_zeek_tsv(data: Batches, target: Target, *, header: bool = True) -> int
                         + "\t".join(k for k, _ in ZEEK_CONN_FIELDS) + "\n#types\t"
                         + "\t".join(v for _, v in ZEEK_CONN_FIELDS) + "\n")
             first = False
+            if len(b) and not np.isnan(b.time).all():
+                t_end = max(t_end, float(np.nanmax(b.time)))
             for s in range(0, len(b), _ROWS_PER_WRITE):
                 w.write("".join("\t".join(_zeek_row(b, i, n + i - s)) + "\n"
                                 for i in range(s, min(s + _ROWS_PER_WRITE, len(b)))))
                 n += min(_ROWS_PER_WRITE, len(b) - s)
         if header:
-            w.write(f"#close\t{_stamp(0)}\n")
+            w.write(f"#close\t{_stamp(t_end)}\n")
         w.flush()
         w.detach()
     return n

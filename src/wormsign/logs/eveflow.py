@@ -22,13 +22,19 @@ columns stay unknown (-1).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from wormsign.logs.conn import ESTABLISHED, OTHER, REFUSED, UNANSWERED, ConnBatch
-from wormsign.logs.conncols import PROTO_NUMBERS, Rows, int_value, ipv4_int, is_ipv6
+from wormsign.logs.conncols import (
+    PROTO_NUMBERS,
+    Rows,
+    int_value,
+    ipv4_int,
+    is_ipv6,
+    text_seconds,
+)
 from wormsign.logs.connstats import ConnStats
 from wormsign.logs.source import DEFAULT_LIMITS, Input, Limits, ReadStats, read_chunks
 from wormsign.logs.zeekconn import count_out_of_order, load_object
@@ -39,15 +45,7 @@ _SYN, _RST, _ACK = 0x02, 0x04, 0x10
 
 def eve_time(v: Any) -> float | None:
     """Unix seconds of an EVE timestamp (``2021-03-01T10:00:01.000000+0000``), or None."""
-    if not isinstance(v, str) or len(v) > 64:
-        return None
-    s = v.replace("Z", "+00:00")
-    if len(s) > 5 and s[-5] in "+-" and s[-3] != ":":
-        s = s[:-2] + ":" + s[-2:]
-    try:
-        return datetime.fromisoformat(s).timestamp()
-    except (ValueError, OverflowError, OSError):
-        return None
+    return text_seconds(v) if isinstance(v, str) else None
 
 
 def _flags(v: Any) -> int | None:
@@ -118,7 +116,7 @@ def _row(obj: dict[str, Any], rows: Rows, stats: ConnStats, line: int) -> None:
 def read_flows(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
                ) -> Iterator[ConnBatch]:
     """Batches of the flow events of an eve.json (one per chunk of lines)."""
-    rows = Rows(inp.display, FORMAT)
+    rows = Rows(inp.full_path, FORMAT)
     line = 0
     last = -np.inf
     read = ReadStats()
