@@ -158,3 +158,14 @@ def test_an_eve_file_is_scanned_for_requests_and_for_flows(
     assert rc == 1 and d["families"]["code-red-ii"]["requests"] == 1
     net = {s["ip"]: s for s in d["network"]["scanners"]}
     assert net[scanner]["family"] == "code-red-ii"
+
+
+def test_hostile_file_names_are_escaped_in_every_output(
+        tmp_path: Path, conn_log: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    evil = tmp_path / "conn\u202e\x1b[31mgol.log"
+    evil.write_bytes(conn_log.read_bytes())
+    rc, out, _ = run(["scan", "-q", str(evil)], capsys)
+    assert rc == 1 and "\u202e" not in out and "\x1b" not in out and "\\u202e" in out
+    rc, out, _ = run(["scan", "-q", "--json", str(evil)], capsys)
+    text = json.dumps(json.loads(out), ensure_ascii=False)
+    assert "\u202e" not in text and "\x1b" not in text
