@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from wormsign.detect.alert import Alert
 from wormsign.detect.flood import FloodParams
 from wormsign.detect.network import NetworkConfig, analyse_batches
-from wormsign.detect.strategy import CODE_RED_II, classify, mixture_shares
+from wormsign.detect.strategy import CODE_RED_II, cell_probs, classify, mixture_shares
 from wormsign.detect.trw import TRWParams, walk_batch
 from wormsign.errors import ConfigError
 from wormsign.logs.conn import ESTABLISHED, OTHER, REFUSED, UNANSWERED, ConnBatch
@@ -118,8 +118,9 @@ def test_strategy_names_and_shares() -> None:
     assert classify(400, 4, 0, 399, 395).name == "sequential"
     got = classify(4000, 3500, 1500, 3999, 0)
     assert got.name == "local-preference" and got.confidence > 0.999
-    a, b8, b16 = mixture_shares(0.125 / 256 + 0.5 + 0.375, 0.375 + 0.5 / 256)
-    assert np.allclose((a, b8, b16), CODE_RED_II, atol=1e-3)
+    probs = cell_probs(CODE_RED_II)
+    counts = tuple(round(p * 1_000_000) for p in probs)
+    assert np.allclose(mixture_shares(counts), CODE_RED_II, atol=1e-3)  # type: ignore[arg-type]
 
 
 def test_code_red_ii_shares_are_recognised_and_nimdas_are_not() -> None:
@@ -200,3 +201,31 @@ def test_any_columns_give_a_report_never_an_exception(
     assert sum(d["verdicts"].values()) == d["sources"] == len(set(b.src.tolist()))
     for a in r.alerts():
         assert Alert.from_ecs(a.to_ecs()) == a
+
+
+def test_a_border_sensor_judges_shares_against_its_view() -> None:
+    """A sensor sees outside scanners only where they probe the site: 150.20.0.0/16 and
+    60.5.0.0/16 here. Scanners in 150/8 but not 150.20/16: uniform ones land in each block
+    alike, Code Red II ones mostly in 150.20/16; the whole-space test would call both local."""
+    from wormsign.detect.netsynth import CODE_RED_II_SHARES, targets
+
+    rng = np.random.default_rng(5)
+    view = [ipaddress.IPv4Network("150.20.0.0/16"), ipaddress.IPv4Network("60.5.0.0/16")]
+    rows: list[tuple[float, str, str, int]] = []
+    truth = {}
+    for k in range(16):
+        src = (150 << 24) | (int(rng.integers(21, 250)) << 16) | int(rng.integers(1, 65535))
+        kind = "local-preference" if k % 2 else "uniform"
+        t = targets(rng, src, 40_000 if k % 2 else 2_000_000, kind, CODE_RED_II_SHARES)
+        seen = t[np.isin(t >> 16, [int(n.network_address) >> 16 for n in view])]
+        truth[str(ipaddress.IPv4Address(src))] = kind
+        rows += [(float(i), str(ipaddress.IPv4Address(src)), str(ipaddress.IPv4Address(int(d))),
+                  UNANSWERED) for i, d in enumerate(seen.tolist())]
+    b = batch(rows)
+    with_view = analyse_batches([b], NetworkConfig(view=tuple(str(n) for n in view)))
+    whole = analyse_batches([b])
+    got = {s.ip: s.strategy.name for s in with_view.scanners if s.probes >= 20}
+    assert len(got) >= 12
+    assert all(got[ip] == truth[ip] for ip in got)
+    wrong = {s.ip: s.strategy.name for s in whole.scanners if s.probes >= 20}
+    assert {wrong[ip] for ip in got} == {"local-preference"}

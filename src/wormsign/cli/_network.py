@@ -29,6 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--own", action="append", default=[], metavar="CIDR",
                    help="our network (repeatable): a host inside found scanning is an "
                    "infected host inside (critical)")
+    g.add_argument("--sensor-view", action="append", default=[], metavar="CIDR",
+                   help="the destinations this sensor sees outside sources probe (at a site "
+                   "border: the site's networks; repeatable). Strategy shares of outside "
+                   "sources are judged against it (default: every address)")
     d = TRWParams()
     for name, default, text in (
             ("theta0", d.theta0, "P(first contact answered | benign)"),
@@ -60,8 +64,10 @@ def config_from(args: argparse.Namespace) -> NetworkConfig:
                     beta=args.trw_beta)
     flood = FloodParams(window_s=args.flood_window, min_sources=args.flood_sources,
                         min_connections=args.flood_connections)
-    config = NetworkConfig(trw=trw, flood=flood, own=tuple(args.own))
-    config.own_networks()  # a bad --own is an error before any work
+    config = NetworkConfig(trw=trw, flood=flood, own=tuple(args.own),
+                           view=tuple(args.sensor_view))
+    config.own_networks()  # a bad --own or --sensor-view is an error before any work
+    config.view_networks()
     return config
 
 

@@ -68,7 +68,7 @@ def report_dict(r: NetworkReport) -> dict[str, Any]:
         "sources": r.sources,
         "verdicts": r.verdict_counts,
         "parameters": {"trw": r.config.trw.to_dict(), "flood": r.config.flood.to_dict(),
-                       "own": list(r.config.own),
+                       "own": list(r.config.own), "view": list(r.config.view),
                        "min_strategy_probes": r.config.min_strategy_probes},
         "scanners": [source_dict(s) for s in r.scanners],
         "inside_infected": [{"ip": s.ip, "first_probe": iso(s.evidence.scan_started_at),
@@ -127,8 +127,9 @@ def scenario_fragment(r: NetworkReport) -> dict[str, Any] | None:
     out: dict[str, Any] = {"strategy": name,
                            "scan_rate": round(statistics.median(
                                [s.rate for s in same if s.rate is not None] or rates), 6)}
-    if name == "local-preference":
-        shares = [statistics.median(s.strategy.shares[k] for s in same) for k in range(3)]
+    known_shares = [s.strategy.shares for s in same if s.strategy.shares is not None]
+    if name == "local-preference" and known_shares:
+        shares = [statistics.median(x[k] for x in known_shares) for k in range(3)]
         total = sum(shares) or 1.0
         probs = [round(x / total, 6) for x in shares]
         probs[0] = round(1.0 - probs[1] - probs[2], 6)

@@ -32,7 +32,7 @@ from wormsign.detect.alert import Alert
 from wormsign.detect.flood import Flood, FloodParams, FloodTracker
 from wormsign.detect.netreport import report_alerts, report_dict, scenario_fragment
 from wormsign.detect.netstate import SCANNER, VERDICTS, SourceState
-from wormsign.detect.strategy import Strategy, classify_many
+from wormsign.detect.strategy import Cells, Strategy, classify_many, full_cells, view_cells
 from wormsign.detect.trw import TRWParams
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.conn import OTHER, ConnBatch
@@ -53,18 +53,26 @@ class NetworkConfig:
     flood: FloodParams = field(default_factory=FloodParams)
     own: tuple[str, ...] = ()
     min_strategy_probes: int = 20
+    view: tuple[str, ...] = ()  # what the sensor sees of outside sources' targets; () all
 
     def own_networks(self) -> list[ipaddress.IPv4Network]:
-        nets = []
-        for text in self.own:
-            try:
-                net = ipaddress.ip_network(text.strip(), strict=False)
-            except ValueError:
-                raise ConfigError(f"--own: not a network: {text!r}") from None
-            if not isinstance(net, ipaddress.IPv4Network):
-                raise ConfigError(f"--own: only IPv4 networks are analysed: {text!r}")
-            nets.append(net)
-        return nets
+        return _networks(self.own, "--own")
+
+    def view_networks(self) -> list[ipaddress.IPv4Network]:
+        return list(ipaddress.collapse_addresses(_networks(self.view, "--sensor-view")))
+
+
+def _networks(texts: tuple[str, ...], what: str) -> list[ipaddress.IPv4Network]:
+    nets = []
+    for text in texts:
+        try:
+            net = ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"{what}: not a network: {text!r}") from None
+        if not isinstance(net, ipaddress.IPv4Network):
+            raise ConfigError(f"{what}: only IPv4 networks are analysed: {text!r}")
+        nets.append(net)
+    return nets
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,7 @@ class NetworkAnalysis:
     def __init__(self, config: NetworkConfig | None = None) -> None:
         self.config = config or NetworkConfig()
         self._nets = self.config.own_networks()
+        self._view = self.config.view_networks()
         self.state = SourceState(params=self.config.trw)
         self.floods = FloodTracker(self.config.flood)
         self.connections = 0
@@ -172,12 +181,23 @@ class NetworkAnalysis:
         inside = self._inside(self.state.ip[idx])
         strategies = classify_many(c["probes"][idx], c["own8"][idx], c["own16"][idx],
                                    c["steps"][idx], c["small"][idx],
-                                   self.config.min_strategy_probes)
+                                   self.config.min_strategy_probes,
+                                   self._cells(self.state.ip[idx], inside))
         scanners = [self._verdict(int(i), bool(ins), st, families or {}) for i, ins, st in
                     zip(idx.tolist(), inside.tolist(), strategies, strict=True)]
         return NetworkReport(self.config, list(self.inputs), self.connections,
                              len(self.state.ip), counts, scanners, self.floods.finish(),
                              self.floods.late)
+
+    def _cells(self, ips: npt.NDArray[np.uint32], inside: npt.NDArray[np.bool_]) -> Cells:
+        """The view of each source's targets: the whole space, or for outside sources the
+        sensor's view when one was given (inside hosts' outbound probes are all seen)."""
+        full = full_cells(len(ips))
+        if not self._view:
+            return full
+        seen = view_cells(ips, [(int(n.network_address), n.prefixlen) for n in self._view])
+        c16, c8, c_e = (np.where(inside, f, v) for f, v in zip(full, seen, strict=True))
+        return c16, c8, c_e
 
     def _inside(self, ips: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
         out = np.zeros(len(ips), bool)
