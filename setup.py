@@ -36,6 +36,7 @@ setup(
             "wormsign.logs._connscan",
             ["src/wormsign/logs/_connscan.c"],
             extra_compile_args=["-O2"],
+            libraries=["m"],
             optional=True,
         ),
     ],

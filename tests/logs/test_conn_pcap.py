@@ -283,3 +283,25 @@ def test_gzipped_capture(tmp_path: Path) -> None:
     cut.write_bytes(gzip.compress(data)[:-5000])
     got, stats = _read(cut)
     assert 0 < len(got) < 300 and stats.skipped.get("truncated", 0) <= 1
+
+
+def test_readers_without_the_c_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ``_connscan`` is not built, the numba twins read the same columns."""
+    import sys
+
+    want = random_batch(400, seed=12)
+    log, cap = tmp_path / "conn.log", tmp_path / "c.pcap"
+    connwrite.write_zeek_tsv(want, log)
+    connwrite.write_pcap(want, cap)
+    with_c = [_read(p) for p in (log, cap)]
+    import wormsign.logs
+    from wormsign.logs import pcapconn, zeekconn
+
+    monkeypatch.setitem(sys.modules, "wormsign.logs._connscan", None)  # import fails
+    monkeypatch.delattr(wormsign.logs, "_connscan", raising=False)
+    assert zeekconn.scanner() is zeekconn.scanner(prefer_c=False)
+    assert pcapconn.kernels() == pcapconn.kernels(prefer_c=False)
+    without = [_read(p) for p in (log, cap)]
+    for (a, sa), (b, sb) in zip(with_c, without, strict=True):
+        assert_same(b, a)
+        assert sa == sb
