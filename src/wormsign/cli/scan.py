@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
 
+from wormsign.cli import _network as network
 from wormsign.detect import report as report_mod
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
 from wormsign.errors import ConfigError, InputError
@@ -18,6 +19,7 @@ from wormsign.logs.formats import FORMATS
 from wormsign.logs.source import DEFAULT_LIMITS, Limits
 from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
+from wormsign.rules.model import RulePack
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="scan on the Dask cluster at ADDRESS, e.g. tcp://10.0.0.5:8786 (the "
                    "dask extra; the paths must be readable on the workers)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    network.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -168,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
     limits = Limits(max_line_bytes=args.max_line_bytes,
                     decompression_ratio=args.max_decompressed_ratio)
+    if args.format is None:
+        conn_paths, web_paths = network.split_inputs(args.paths)
+        if conn_paths:
+            return _run_network(args, conn_paths, web_paths, pack, limits, show)
     with _progress(args.paths, show) as on_bytes:
         report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
                             workers=args.workers, scheduler=args.scheduler, limits=limits)
@@ -185,3 +192,39 @@ def run(args: argparse.Namespace) -> int:
     if report.alerts:
         return 1
     return 2 if report.errors else 0
+
+
+def _run_network(args: argparse.Namespace, conn_paths: list[str], web_paths: list[str],
+                 pack: RulePack, limits: Limits, show: bool) -> int:
+    """Connection logs among the inputs: the network analysis, beside the request scan of
+    the other inputs (whose families then name the scanners they match)."""
+    report: ScanReport | None = None
+    families: dict[str, str] = {}
+    if web_paths:
+        with _progress(web_paths, show) as on_bytes:
+            report = scan_paths(web_paths, pack=pack, on_bytes=on_bytes, workers=args.workers,
+                                scheduler=args.scheduler, limits=limits)
+        families = {a.source_ip: a.family for a in report.alerts}
+    net = network.analyse(conn_paths, args, limits, families)
+    if report is not None:
+        if args.alerts:
+            write_alerts(report, args.alerts)
+        if args.csv:
+            write_csv(report, args.csv)
+    network.write_outputs(net, args, sys.stdout, "ab" if report is not None else "wb")
+    if args.json:
+        if report is None:
+            network.print_json(net, sys.stdout)
+        else:
+            report_mod.write_json(report, sys.stdout, extra={"network": net.to_dict()})
+    else:
+        if report is not None:
+            print_summary(report, sys.stdout, args.top)
+        network.print_network(net, sys.stdout, args.top)
+    errors = [(f.path, f.error or "") for f in (report.errors if report else [])]
+    errors += [(i.path, i.error) for i in net.inputs if i.error]
+    for path, error in errors:
+        print(f"wormsign: error: {safe(path)}: {safe(error)}", file=sys.stderr)
+    if (report is not None and report.alerts) or net.scanners or net.floods:
+        return 1
+    return 2 if errors else 0

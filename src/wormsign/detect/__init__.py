@@ -10,6 +10,10 @@
 - ``alert``      the one :class:`Alert` schema every part of wormsign uses (ECS JSON)
 - ``report``     summaries from column aggregates: the ``scan --json`` contract, CSV, alerts
 - ``netrules``   network rules (Slammer, Blaster, ...) matched on connection columns
+- ``network``    connection logs: scanners (``trw``), their strategy (``strategy``), floods
+  (``flood``), inside hosts scanning; per-source columns in ``netstate``; the
+  ``NetworkReport`` outputs in ``netreport`` (docs/network.md); ``netsynth`` makes
+  labelled synthetic connections with known truth
 """
 
 from wormsign.detect.alert import Alert

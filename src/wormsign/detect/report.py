@@ -321,9 +321,10 @@ def to_json(report: ScanReport) -> dict[str, Any]:
     return doc
 
 
-def write_json(report: ScanReport, out: TextIO) -> None:
+def write_json(report: ScanReport, out: TextIO, extra: dict[str, Any] | None = None) -> None:
     """The ``scan --json`` document, compact, written as it is built (one source row at a
-    time: millions of sources never sit in memory as dictionaries)."""
+    time: millions of sources never sit in memory as dictionaries). ``extra`` keys follow
+    ``sources`` (``network``: the analysis of connection inputs, docs/network.md)."""
     s = Summary.of(report.attribution)
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
                               check_circular=False).encode
@@ -332,7 +333,10 @@ def write_json(report: ScanReport, out: TextIO) -> None:
     for block in _source_texts(s, encode):
         out.write(sep + block)
         sep = ","
-    out.write("]}\n")
+    out.write("]")
+    for key, value in (extra or {}).items():
+        out.write("," + encode(key) + ":" + encode(value))
+    out.write("}\n")
 
 
 def write_csv(report: ScanReport, out: TextIO) -> None:

@@ -90,8 +90,9 @@ def prior_for(family: str | None, *, preset: str | None = None, scan_rate: float
         vulnerable = int(vulnerable)
     sc = load_preset(preset)
     removal = bool(sc.removal_rate or sc.patch_rate or sc.reboot_rate)
-    return Prior(
-        preset=sc.name, strategy=sc.strategy,
+    return Prior(  # a scenario file is named by its path: the simulation loads it again
+        preset=preset if preset.endswith((".yaml", ".yml")) else sc.name,
+        strategy=sc.strategy,
         scan_rate=float(sc.scan_rate if scan_rate is None else scan_rate),
         vulnerable=int(sc.vulnerable if vulnerable is None else vulnerable),
         initial=int(sc.initial), removal=removal,
