@@ -19,7 +19,8 @@ from wormsign.logs.text import safe
 
 if TYPE_CHECKING:
     from wormsign.detect.flood import Flood
-    from wormsign.detect.network import NetworkReport, SourceVerdict
+    from wormsign.detect.nethits import RuleHit
+    from wormsign.detect.network import NetworkReport, RuleSource, SourceVerdict
 
 SCHEMA = "wormsign.network/1"
 
@@ -47,7 +48,22 @@ def source_dict(s: SourceVerdict) -> dict[str, Any]:
         "first_seen": iso(s.first_seen), "last_seen": iso(s.last_seen),
         "rate_per_s": None if s.rate is None else round(s.rate, 6),
         "strategy": s.strategy.to_dict(),
+        "rules": list(s.rules),
     }
+
+
+def hit_dict(h: RuleHit) -> dict[str, Any]:
+    return {"rule": h.rule.id, "rule_family": h.rule.family, "severity": h.rule.severity,
+            "connections": h.connections, "first": iso(h.first_time),
+            "last": iso(h.last_time), "path": safe(h.path), "line": h.line,
+            "format": h.format, "destinations": list(h.destinations)}
+
+
+def rule_source_dict(s: RuleSource) -> dict[str, Any]:
+    return {"ip": s.ip, "family": s.family, "verdict": s.verdict,
+            "rules": [hit_dict(h) for h in s.hits]}
+
+
 
 
 def flood_dict(f: Flood) -> dict[str, Any]:
@@ -76,6 +92,8 @@ def report_dict(r: NetworkReport) -> dict[str, Any]:
                              "probes": s.probes} for s in r.inside],
         "floods": [flood_dict(f) for f in r.floods],
         "floods_late_records": r.late_for_floods,
+        "rules": r.rule_counts,
+        "rule_matches": [rule_source_dict(s) for s in r.rule_sources],
         "alerts": len(report_alerts(r)),
         "scenario": scenario_fragment(r),
     }
@@ -107,10 +125,24 @@ def _flood_alerts(f: Flood) -> list[Alert]:
                   host=target, file_path="", line=0, format="conn") for src in f.members]
 
 
+def _rule_alert(s: RuleSource, h: RuleHit) -> Alert:
+    """One alert per source and network rule: at its first matched connection (the first
+    destination is its ``host``)."""
+    rule = h.rule
+    return Alert(timestamp=when(h.first_time), source_ip=s.ip, rule_id=rule.id,
+                 rule_name=f"{rule.title}: {h.connections} connections",
+                 family=s.family, rule_family=rule.family, severity=rule.severity, url="",
+                 method=None, status=None, user_agent=None,
+                 host=h.destinations[0] if h.destinations else None, file_path=h.path,
+                 line=h.line, format=h.format or "conn")
+
+
 def report_alerts(r: NetworkReport) -> list[Alert]:
-    """One alert per scanner (critical for an inside host) and one per source taking part
-    in a flood (the flooded target is its ``host``, never its source)."""
+    """One alert per scanner (critical for an inside host), one per source and network
+    rule it matched (scanner or not), and one per source taking part in a flood (the
+    flooded target is its ``host``, never its source)."""
     return [_scanner_alert(s) for s in r.scanners] + [
+        _rule_alert(s, h) for s in r.rule_sources for h in s.hits] + [
         a for f in r.floods for a in _flood_alerts(f)]
 
 

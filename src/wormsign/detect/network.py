@@ -10,7 +10,11 @@ pcap files) feeds :class:`~wormsign.logs.conn.ConnBatch` columns through
   sequential), with a confidence;
 * :mod:`wormsign.detect.flood` — many sources to one target in a window;
 * ``own`` networks (``--own CIDR``): an inside source found scanning is an infected host
-  inside, with the time its scanning began.
+  inside, with the time its scanning began;
+* :mod:`wormsign.detect.nethits` — the network rule pack (Slammer, Witty, Blaster, Sasser,
+  Mirai, and the user's network rules) on every batch, kept per source and rule: a source
+  a worm rule matched carries that worm's family (unless its web requests named one) and
+  has an alert per rule, whether or not TRW has decided about it.
 
 The result is a :class:`NetworkReport`; its ``to_dict()`` is the ``scan --json`` contract
 for connection inputs (docs/network.md), ``alerts()`` gives :class:`Alert` records in the one
@@ -30,6 +34,7 @@ import numpy.typing as npt
 
 from wormsign.detect.alert import Alert
 from wormsign.detect.flood import Flood, FloodParams, FloodTracker
+from wormsign.detect.nethits import RuleHit, RuleHits, source_families
 from wormsign.detect.netreport import report_alerts, report_dict, scenario_fragment
 from wormsign.detect.netstate import SCANNER, VERDICTS, SourceState
 from wormsign.detect.strategy import Cells, Strategy, classify_many, full_cells, view_cells
@@ -37,6 +42,7 @@ from wormsign.detect.trw import TRWParams
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.conn import OTHER, ConnBatch
 from wormsign.logs.source import Limits
+from wormsign.rules.netloader import NetPack, load_network_pack
 
 SCANNER_FAMILY = "scanner"
 #: A scanner's rate is measured over its probes after the verdict when it made this many
@@ -104,6 +110,18 @@ class SourceVerdict:
     last_seen: float | None
     rate: float | None  # probes per second over first..last seen
     strategy: Strategy
+    rules: tuple[str, ...] = ()  # ids of the network rules its connections matched
+
+
+@dataclass(frozen=True)
+class RuleSource:
+    """A source some network rule matched: its family (web-log family first, then the
+    network rule's), TRW's verdict about it and what each rule matched."""
+
+    ip: str
+    family: str
+    verdict: str  # "scanner" | "benign" | "pending"
+    hits: tuple[RuleHit, ...]
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,8 @@ class NetworkReport:
     scanners: list[SourceVerdict]
     floods: list[Flood]
     late_for_floods: int
+    rule_counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # per rule id
+    rule_sources: list[RuleSource] = field(default_factory=list)
 
     @property
     def inside(self) -> list[SourceVerdict]:
@@ -146,10 +166,14 @@ class NetworkReport:
 
 
 class NetworkAnalysis:
-    """Feed :class:`ConnBatch` es (roughly in time order); :meth:`report` at the end."""
+    """Feed :class:`ConnBatch` es (roughly in time order); :meth:`report` at the end.
+    ``pack``: the network rules run on every batch (default: the built-in network pack;
+    ``NetPack(())`` for none)."""
 
-    def __init__(self, config: NetworkConfig | None = None) -> None:
+    def __init__(self, config: NetworkConfig | None = None,
+                 pack: NetPack | None = None) -> None:
         self.config = config or NetworkConfig()
+        self.hits = RuleHits(load_network_pack() if pack is None else pack)
         self._nets = self.config.own_networks()
         self._view = self.config.view_networks()
         self.state = SourceState(params=self.config.trw)
@@ -169,10 +193,17 @@ class NetworkAnalysis:
                 outcome=np.where(bad_outcome, OTHER, batch.outcome).astype(np.uint8))
         self.state.feed(batch)
         self.floods.feed(batch.time, batch.src, batch.dst, batch.outcome)
+        self.hits.feed(batch)
 
     def report(self, families: Mapping[str, str] | None = None) -> NetworkReport:
         """The report; ``families`` maps a source address to the worm family its requests
-        matched elsewhere (web logs), which then names its alert instead of ``scanner``."""
+        matched elsewhere (web logs), which then names its alerts; else the family of the
+        network rule it matched (of highest priority); else ``scanner``."""
+        hits = self.hits.hits()
+        fams = {**source_families(hits), **{k: v for k, v in (families or {}).items() if v}}
+        rules_of: dict[str, tuple[str, ...]] = {}
+        for h in hits:
+            rules_of[h.ip] = (*rules_of.get(h.ip, ()), h.rule.id)
         c = self.state.col
         verdict = c["verdict"]
         counts = {name: int((verdict == i).sum()) for i, name in enumerate(VERDICTS)}
@@ -183,11 +214,26 @@ class NetworkAnalysis:
                                    c["steps"][idx], c["small"][idx],
                                    self.config.min_strategy_probes,
                                    self._cells(self.state.ip[idx], inside))
-        scanners = [self._verdict(int(i), bool(ins), st, families or {}) for i, ins, st in
+        scanners = [self._verdict(int(i), bool(ins), st, fams, rules_of) for i, ins, st in
                     zip(idx.tolist(), inside.tolist(), strategies, strict=True)]
         return NetworkReport(self.config, list(self.inputs), self.connections,
                              len(self.state.ip), counts, scanners, self.floods.finish(),
-                             self.floods.late)
+                             self.floods.late, self.hits.counts(),
+                             self._rule_sources(hits, fams))
+
+    def _rule_sources(self, hits: list[RuleHit], fams: Mapping[str, str],
+                      ) -> list[RuleSource]:
+        """The matched sources, by address, with TRW's verdict about each."""
+        by_ip: dict[str, list[RuleHit]] = {}
+        for h in hits:
+            by_ip.setdefault(h.ip, []).append(h)
+        ips = np.array([int(ipaddress.IPv4Address(ip)) for ip in by_ip], np.uint32)
+        pos = np.minimum(np.searchsorted(self.state.ip, ips), max(len(self.state.ip) - 1, 0))
+        known = (self.state.ip[pos] == ips) if len(self.state.ip) else np.zeros(len(ips), bool)
+        verdicts = [VERDICTS[int(self.state.col["verdict"][p])] if k else VERDICTS[0]
+                    for p, k in zip(pos.tolist(), known.tolist(), strict=True)]
+        return [RuleSource(ip, fams.get(ip) or SCANNER_FAMILY, v, tuple(hs))
+                for (ip, hs), v in zip(by_ip.items(), verdicts, strict=True)]
 
     def _cells(self, ips: npt.NDArray[np.uint32], inside: npt.NDArray[np.bool_]) -> Cells:
         """The view of each source's targets: the whole space, or for outside sources the
@@ -206,8 +252,8 @@ class NetworkAnalysis:
             out |= (ips & mask) == np.uint32(int(net.network_address))
         return out
 
-    def _verdict(self, i: int, inside: bool, strat: Strategy,
-                 families: Mapping[str, str]) -> SourceVerdict:
+    def _verdict(self, i: int, inside: bool, strat: Strategy, families: Mapping[str, str],
+                 rules_of: Mapping[str, tuple[str, ...]]) -> SourceVerdict:
         c = self.state.col
         ip = str(ipaddress.IPv4Address(int(self.state.ip[i])))
         probes = int(c["probes"][i])
@@ -227,7 +273,7 @@ class NetworkAnalysis:
         outcomes = {"established": int(c["o_est"][i]), "refused": int(c["o_ref"][i]),
                     "unanswered": int(c["o_una"][i]), "other": int(c["o_oth"][i])}
         return SourceVerdict(ip, VERDICTS[int(c["verdict"][i])], family, inside, ev, probes,
-                             outcomes, first, last, rate, strat)
+                             outcomes, first, last, rate, strat, rules_of.get(ip, ()))
 
 
 def _rate(probes: int, first: float | None, last: float | None) -> float | None:
@@ -241,9 +287,11 @@ def _opt(v: float) -> float | None:
 
 
 def analyse_batches(batches: Iterable[ConnBatch], config: NetworkConfig | None = None,
-                    families: Mapping[str, str] | None = None) -> NetworkReport:
-    """The network analysis of connection batches (see the module docstring)."""
-    a = NetworkAnalysis(config)
+                    families: Mapping[str, str] | None = None,
+                    pack: NetPack | None = None) -> NetworkReport:
+    """The network analysis of connection batches (see the module docstring); ``pack``:
+    the network rules (default: the built-in pack)."""
+    a = NetworkAnalysis(config, pack)
     for b in batches:
         a.feed(b)
     return a.report(families)
@@ -251,14 +299,14 @@ def analyse_batches(batches: Iterable[ConnBatch], config: NetworkConfig | None =
 
 def analyse_paths(paths: Iterable[str], config: NetworkConfig | None = None,
                   families: Mapping[str, str] | None = None,
-                  limits: Limits | None = None) -> NetworkReport:
+                  limits: Limits | None = None, pack: NetPack | None = None) -> NetworkReport:
     """The network analysis of connection files (Zeek conn.log TSV/JSON, Suricata EVE flow,
     pcap/pcapng; see :mod:`wormsign.logs.connread`). A file that cannot be read is reported
     with its error in ``inputs`` and the others are still analysed."""
     from wormsign.logs.connread import read_connections, sniff_connections
     from wormsign.logs.connstats import ConnStats
 
-    a = NetworkAnalysis(config)
+    a = NetworkAnalysis(config, pack)
     for path in paths:
         stats = ConnStats()
         error = None

@@ -1,0 +1,207 @@
+"""Network rules run on every batch the network analysis is fed, kept as per-source aggregates.
+
+:class:`RuleHits` matches a :class:`~wormsign.rules.netloader.NetPack` on each
+:class:`~wormsign.logs.conn.ConnBatch` (:func:`wormsign.detect.netrules.match_connections`,
+vectorised) and keeps, per (source, rule), only: the matched connections' count, the first
+and last time, the file/line/reader of the first match (in the order fed), and up to
+:data:`MAX_DESTINATIONS` distinct destinations. Matched rows themselves are never kept, so
+memory follows the number of matched (source, rule) pairs, not of connections.
+
+The *source* of a match is the originator of the rule's first connection: for a rule whose
+second connection comes back from the target (``then.direction: reverse``, e.g. Blaster's
+TFTP request back to its attacker), that second connection is counted for its destination,
+the attacker, not for the victim that sent it.
+
+Pairs of a ``then`` rule are found within one batch (the readers give batches of tens of
+thousands of rows): a pair split across two batches is not seen.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from wormsign.detect.netrules import condition_mask, match_connections
+from wormsign.logs.conn import ConnBatch
+from wormsign.rules.netloader import NetPack, NetRule
+
+__all__ = ["MAX_DESTINATIONS", "RuleHit", "RuleHits", "source_families"]
+
+#: Distinct destinations kept per (source, rule), the first ones seen.
+MAX_DESTINATIONS = 4
+_COLS: dict[str, tuple[type, float]] = {
+    "count": (np.int64, 0), "first_time": (np.float64, np.inf),
+    "last_time": (np.float64, -np.inf), "first_path": (np.int64, -1),
+    "first_line": (np.int64, 0), "ndst": (np.int64, 0),
+}
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """What one rule matched of one source's connections."""
+
+    ip: str
+    rule: NetRule
+    connections: int
+    first_time: float | None
+    last_time: float | None
+    path: str
+    line: int
+    format: str
+    destinations: tuple[str, ...]
+
+
+def _opt(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+class RuleHits:
+    """Per-(source, rule) aggregates of a network pack's matches, batch after batch."""
+
+    def __init__(self, pack: NetPack) -> None:
+        self.pack = pack
+        self._index = {r.id: i for i, r in enumerate(pack.rules)}
+        self.key = np.zeros(0, np.uint64)  # source << 32 | rule index in pack.rules; sorted
+        self.col: dict[str, npt.NDArray[Any]] = {k: np.full(0, v, t)
+                                                 for k, (t, v) in _COLS.items()}
+        self.dst = np.zeros((0, MAX_DESTINATIONS), np.uint32)
+        self.paths: list[str] = []
+        self.formats: list[str] = []
+
+    def feed(self, batch: ConnBatch) -> None:
+        """Match the pack on ``batch`` and add what matched to the aggregates."""
+        if not self.pack.rules or not len(batch):
+            return
+        m = match_connections(batch, self.pack)
+        if not len(m):
+            return
+        remap = np.array([self._index[r.id] for r in m.rules], np.int64)
+        rule = remap[m.rule]
+        attacker = self._attackers(batch, m.row, rule)
+        key = (attacker.astype(np.uint64) << np.uint64(32)) | rule.astype(np.uint64)
+        uk, first, inv, cnt = np.unique(key, return_index=True, return_inverse=True,
+                                        return_counts=True)
+        t = batch.time[m.row]
+        ok = np.isfinite(t)
+        tmin = np.full(len(uk), np.inf)
+        tmax = np.full(len(uk), -np.inf)
+        np.minimum.at(tmin, inv[ok], t[ok])
+        np.maximum.at(tmax, inv[ok], t[ok])
+        pos = self._add(uk)
+        c = self.col
+        new = c["count"][pos] == 0
+        c["first_path"][pos[new]] = self._path(batch)
+        c["first_line"][pos[new]] = batch.line[m.row[first[new]]]
+        c["count"][pos] += cnt
+        c["first_time"][pos] = np.minimum(c["first_time"][pos], tmin)
+        c["last_time"][pos] = np.maximum(c["last_time"][pos], tmax)
+        self._add_destinations(pos[inv], batch.dst[m.row])
+
+    def _attackers(self, batch: ConnBatch, rows: npt.NDArray[np.int64],
+                   rule: npt.NDArray[np.int64]) -> npt.NDArray[np.uint32]:
+        """The source each matched row counts for (see the module docstring)."""
+        out: npt.NDArray[np.uint32] = batch.src[rows].copy()
+        for j, r in enumerate(self.pack.rules):
+            if r.then is None or r.then.direction != "reverse":
+                continue
+            at = np.flatnonzero(rule == j)
+            if not len(at):
+                continue
+            sub = batch.take(rows[at])
+            back = condition_mask(sub, r.then.match) & ~condition_mask(sub, r.match)
+            out[at[back]] = sub.dst[back]
+        return out
+
+    def _path(self, batch: ConnBatch) -> int:
+        if not self.paths or self.paths[-1] != batch.path or self.formats[-1] != batch.format:
+            self.paths.append(batch.path)
+            self.formats.append(batch.format)
+        return len(self.paths) - 1
+
+    def _add(self, uk: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
+        """Positions of the sorted unique keys ``uk``, adding the new ones."""
+        pos = np.searchsorted(self.key, uk)
+        known = np.zeros(len(uk), bool)
+        if len(self.key):
+            known = (pos < len(self.key)) & (self.key[np.minimum(pos, len(self.key) - 1)]
+                                             == uk)
+        if not known.all():
+            merged = np.union1d(self.key, uk[~known])
+            at = np.searchsorted(merged, self.key)
+            for k, (t, v) in _COLS.items():
+                col: npt.NDArray[Any] = np.full(len(merged), v, t)
+                col[at] = self.col[k]
+                self.col[k] = col
+            dst = np.zeros((len(merged), MAX_DESTINATIONS), np.uint32)
+            dst[at] = self.dst
+            self.dst, self.key = dst, merged
+            pos = np.searchsorted(self.key, uk)
+        out: npt.NDArray[np.intp] = pos
+        return out
+
+    def _add_destinations(self, pos: npt.NDArray[np.intp], dst: npt.NDArray[np.uint32],
+                          ) -> None:
+        """Keep up to MAX_DESTINATIONS distinct destinations per aggregate (first seen)."""
+        nd = self.col["ndst"]
+        want = nd[pos] < MAX_DESTINATIONS
+        if not want.any():
+            return
+        pair = (pos[want].astype(np.uint64) << np.uint64(32)) | dst[want].astype(np.uint64)
+        _, first = np.unique(pair, return_index=True)
+        first.sort()  # the order seen
+        p, d = pos[want][first], dst[want][first]
+        have = (self.dst[p] == d[:, None]) & (
+            np.arange(MAX_DESTINATIONS)[None, :] < nd[p][:, None])
+        keep = ~have.any(axis=1)
+        p, d = p[keep], d[keep]
+        order = np.argsort(p, kind="stable")
+        p, d = p[order], d[order]
+        rank = np.arange(len(p)) - np.searchsorted(p, p, side="left")
+        slot = nd[p] + rank
+        ok = slot < MAX_DESTINATIONS
+        self.dst[p[ok], slot[ok]] = d[ok]
+        np.add.at(nd, p[ok], 1)
+
+    def hits(self) -> list[RuleHit]:
+        """Every (source, rule) matched, by source address then rule order in the pack."""
+        c = self.col
+        src = (self.key >> np.uint64(32)).astype(np.uint32)
+        rule = (self.key & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        out = []
+        for i in range(len(self.key)):
+            fp = int(c["first_path"][i])
+            dsts = tuple(str(ipaddress.IPv4Address(int(d)))
+                         for d in self.dst[i, :int(c["ndst"][i])])
+            out.append(RuleHit(str(ipaddress.IPv4Address(int(src[i]))),
+                               self.pack.rules[int(rule[i])], int(c["count"][i]),
+                               _opt(c["first_time"][i]), _opt(c["last_time"][i]),
+                               self.paths[fp] if fp >= 0 else "",
+                               int(c["first_line"][i]),
+                               self.formats[fp] if fp >= 0 else "conn", dsts))
+        return out
+
+    def counts(self) -> dict[str, dict[str, Any]]:
+        """Per rule of the pack (every one, in pack order): its family and severity, the
+        connections and sources it matched."""
+        rule = (self.key & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        n = len(self.pack.rules)
+        conns = np.bincount(rule, weights=self.col["count"], minlength=n)
+        srcs = np.bincount(rule, minlength=n)
+        return {r.id: {"family": r.family, "severity": r.severity,
+                       "connections": int(conns[i]), "sources": int(srcs[i])}
+                for i, r in enumerate(self.pack.rules)}
+
+
+def source_families(hits: list[RuleHit]) -> dict[str, str]:
+    """Per source, the family of its matched rule of highest priority (most connections
+    among equals)."""
+    best: dict[str, tuple[int, int, str]] = {}
+    for h in hits:
+        rank = (h.rule.priority, h.connections, h.rule.family)
+        if h.ip not in best or rank[:2] > best[h.ip][:2]:
+            best[h.ip] = rank
+    return {ip: v[2] for ip, v in best.items()}
