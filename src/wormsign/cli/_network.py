@@ -21,6 +21,7 @@ from wormsign.logs.source import Input, Limits, expand, open_input, read_chunks
 
 if TYPE_CHECKING:  # the analysis (and scipy) is imported only when a connection log is given
     from wormsign.detect.network import NetworkConfig, NetworkReport
+    from wormsign.rules.netloader import NetPack
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -116,10 +117,12 @@ def split_inputs(paths: list[str]) -> tuple[list[str], list[str]]:
 
 
 def analyse(paths: list[str], args: argparse.Namespace, limits: Limits,
-            families: Mapping[str, str] | None) -> NetworkReport:
+            families: Mapping[str, str] | None, pack: NetPack) -> NetworkReport:
+    """The analysis of the connection logs with the network rules ``pack``."""
     from wormsign.detect.network import analyse_paths
 
-    return analyse_paths(paths, config_from(args), families=families, limits=limits)
+    return analyse_paths(paths, config_from(args), families=families, limits=limits,
+                         pack=pack)
 
 
 def write_outputs(report: NetworkReport, args: argparse.Namespace, out: TextIO,

@@ -20,6 +20,7 @@ from wormsign.logs.source import DEFAULT_LIMITS, Limits
 from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
 from wormsign.rules.model import RulePack
+from wormsign.rules.netloader import NetPack, load_network_pack, split_rule_files
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, directory or - (stdin)")
     p.add_argument("--format", choices=sorted(FORMATS), help="force the log format")
     p.add_argument("--rules", action="append", default=[], metavar="PATH",
-                   help="extra rule file or directory (repeatable)")
+                   help="extra rule file or directory (repeatable): request rules, or "
+                   "network rules for connection logs (told apart by their match keys)")
     p.add_argument("--no-builtin-rules", action="store_true", help="use only --rules")
     p.add_argument("--json", action="store_true", help="JSON summary on stdout")
     p.add_argument("--alerts", metavar="FILE", help="write one ECS JSON alert per line")
@@ -165,7 +167,8 @@ def _return_freed_memory() -> None:
 
 def run(args: argparse.Namespace) -> int:
     _return_freed_memory()
-    pack = load_pack(args.rules, builtin=not args.no_builtin_rules)
+    request_rules, network_rules = split_rule_files(args.rules)
+    pack = load_pack(request_rules, builtin=not args.no_builtin_rules)
     show = not args.quiet and sys.stderr.isatty()
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
@@ -173,8 +176,9 @@ def run(args: argparse.Namespace) -> int:
                     decompression_ratio=args.max_decompressed_ratio)
     if args.format is None:
         conn_paths, web_paths = network.split_inputs(args.paths)
-        if conn_paths:
-            return _run_network(args, conn_paths, web_paths, pack, limits, show)
+        if conn_paths:  # network rule files are checked before any scanning
+            net_pack = load_network_pack(network_rules, builtin=not args.no_builtin_rules)
+            return _run_network(args, (conn_paths, web_paths), pack, net_pack, limits, show)
     with _progress(args.paths, show) as on_bytes:
         report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
                             workers=args.workers, scheduler=args.scheduler, limits=limits)
@@ -194,10 +198,12 @@ def run(args: argparse.Namespace) -> int:
     return 2 if report.errors else 0
 
 
-def _run_network(args: argparse.Namespace, conn_paths: list[str], web_paths: list[str],
-                 pack: RulePack, limits: Limits, show: bool) -> int:
-    """Connection logs among the inputs: the network analysis, beside the request scan of
-    the other inputs (whose families then name the scanners they match)."""
+def _run_network(args: argparse.Namespace, inputs: tuple[list[str], list[str]],
+                 pack: RulePack, net_pack: NetPack, limits: Limits, show: bool) -> int:
+    """Connection logs among the inputs (``inputs``: connection logs, request logs): the
+    network analysis with the network rules, beside the request scan of the other inputs
+    (whose families then name the scanners they match)."""
+    conn_paths, web_paths = inputs
     report: ScanReport | None = None
     families: dict[str, str] = {}
     if web_paths:
@@ -205,7 +211,7 @@ def _run_network(args: argparse.Namespace, conn_paths: list[str], web_paths: lis
             report = scan_paths(web_paths, pack=pack, on_bytes=on_bytes, workers=args.workers,
                                 scheduler=args.scheduler, limits=limits)
         families = {a.source_ip: a.family for a in report.alerts}
-    net = network.analyse(conn_paths, args, limits, families)
+    net = network.analyse(conn_paths, args, limits, families, net_pack)
     if report is not None:
         if args.alerts:
             write_alerts(report, args.alerts)

@@ -35,7 +35,7 @@ from wormsign.validation import (
 )
 
 __all__ = ["BUILTIN", "MARKS", "PROTOS", "NetMatch", "NetPack", "NetRule", "Range", "Then",
-           "load_network_pack", "parse_network_text"]
+           "is_network_text", "load_network_pack", "parse_network_text", "split_rule_files"]
 
 BUILTIN = "network.yml"
 PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
@@ -296,3 +296,30 @@ def load_network_pack(user_paths: list[str] | None = None, builtin: bool = True)
         families.setdefault(r.family, Family(r.family, r.family))
     raise_problems(problems, "network rule pack")
     return NetPack(tuple(rules.values()), families)
+
+
+def is_network_text(text: str, path: str) -> bool:
+    """Whether a rule file holds network rules: some rule's ``match`` names a connection
+    column (``proto``, ``dport``, ...; request rules' fields are all different). A file
+    that cannot be parsed is not (the request rule loader then reports its problems)."""
+    doc, problems = parse_yaml(text, path)
+    if problems or not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+        return False
+    return any(isinstance(d, dict) and isinstance(d.get("match"), dict)
+               and any(k in _MATCH_KEYS for k in d["match"]) for d in doc["rules"])
+
+
+def split_rule_files(paths: list[str]) -> tuple[list[str], list[str]]:
+    """The user's rule paths (files, directories walked for ``*.yml``/``*.yaml``) as
+    (request rule files, network rule files), each file by :func:`is_network_text`. A file
+    that cannot be read goes with the request rules, whose loader reports it."""
+    requests: list[str] = []
+    network: list[str] = []
+    for p in paths:
+        for f in sorted(Path(p).rglob("*.y*ml")) if Path(p).is_dir() else [Path(p)]:
+            try:
+                net = is_network_text(read_bounded(f), str(f))
+            except (OSError, UnicodeDecodeError):
+                net = False
+            (network if net else requests).append(str(f))
+    return requests, network
