@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     help="name of the sensor (server) these files come from; by default the "
                     "log format's family (httpd, iis, ...), so a copy, the alerts JSON Lines "
                     "and the raw log of the same requests are stored once")
+    sp.add_argument("--ignore", metavar="FILE",
+                    help="suppression rules (wormsign-ignore.yml) made the incident's file "
+                    "rules before reading; the result says how many alerts are suppressed")
     sp.add_argument("--json", action="store_true", help="JSON result on stdout")
 
     sp = add("list", _list, "list incidents")
@@ -193,6 +196,10 @@ def _ingest(store: Store, args: argparse.Namespace) -> int:
             print(f"\r{safe(path)}: {pos:,} records read, {added:,} added", end="",
                   file=sys.stderr, flush=True)
 
+    if args.ignore:
+        from wormsign.detect.suppress import load_ignore_file
+        from wormsign.incidents.suppress import sync_file
+        sync_file(store, args.id, load_ignore_file(args.ignore))
     res = ingest_paths(store, args.id, args.paths, batch_size=args.batch_size,
                        progress=progress, reread=args.reread, sensor=args.sensor)
     if not quiet:
@@ -200,8 +207,10 @@ def _ingest(store: Store, args: argparse.Namespace) -> int:
     for f in res.failed:
         print(f"wormsign: error: {safe(f.error or '')}", file=sys.stderr)
     status = 2 if res.failed else 0
+    from wormsign.incidents.suppress import state
+    suppressed = state(store, args.id)
     if args.json:
-        _dump(res.to_dict())
+        _dump({**res.to_dict(), "suppressed": suppressed})
         return status
     for f in res.files:
         if f.error is not None:
@@ -217,6 +226,9 @@ def _ingest(store: Store, args: argparse.Namespace) -> int:
             print(f"  skipped: {safe(e)}", file=sys.stderr)
     fams = ", ".join(res.families) or "none"
     print(f"incident {args.id}: families {fams}; {res.tasks_added} playbook task(s) added")
+    if suppressed["rules"] or suppressed["marks"]:
+        from wormsign.cli.triage import print_state
+        print_state(suppressed)
     return status
 
 
@@ -235,9 +247,11 @@ def _list(store: Store, args: argparse.Namespace) -> int:
 
 
 def _show(store: Store, args: argparse.Namespace) -> int:
+    from wormsign.incidents.suppress import state
     s = store.get_incident_summary(args.id, top=args.top)
+    suppressed = state(store, args.id)
     if args.json:
-        _dump(s)
+        _dump({**s, "suppressed": suppressed})
         return 0
     inc, tot = s["incident"], s["totals"]
     print(f"Incident {inc['id']}: {safe(inc['name'])} [{inc['status']}], opened "
@@ -265,6 +279,9 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     _print_progress(s["tasks"]["progress"])
     bl = s["blocklist"]
     print(f"Blocklist: {bl['active']} active, {bl['expired']} expired entries")
+    if suppressed["rules"] or suppressed["marks"]:
+        from wormsign.cli.triage import print_state
+        print_state(suppressed)
     return 0
 
 

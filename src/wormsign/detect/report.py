@@ -37,6 +37,7 @@ from wormsign.detect.attribute import AlertView
 from wormsign.detect.columns import NO_TIME, from_micros
 from wormsign.detect.scanner import ScanReport
 from wormsign.detect.summary import Summary
+from wormsign.detect.suppress import ScanSuppression
 from wormsign.logs import clf
 from wormsign.logs.text import csv_cell, safe
 
@@ -196,9 +197,13 @@ def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
     return str(encode(d))[1:-1]
 
 
-def write_alerts(report: ScanReport, out: IO[bytes]) -> int:
+def write_alerts(report: ScanReport, out: IO[bytes],
+                 suppression: ScanSuppression | None = None) -> int:
     """Write the scan's alerts as ECS JSON lines (UTF-8) to the binary stream ``out``;
-    returns how many."""
+    returns how many. With ``suppression``, suppressed alerts carry
+    ``wormsign.suppressed`` (true), ``wormsign.suppression.id`` and ``.reason``."""
+    if suppression is not None and suppression.suppressed:
+        return _write_marked_alerts(report, out, suppression)
     n = 0
     for block in _ecs_parts(report.alerts):
         if isinstance(block, list):
@@ -208,6 +213,23 @@ def write_alerts(report: ScanReport, out: IO[bytes]) -> int:
         else:
             out.write(block.utf8())
             n += len(block.line)
+    return n
+
+
+def _write_marked_alerts(report: ScanReport, out: IO[bytes], sup: ScanSuppression) -> int:
+    """The alerts one by one, suppressed ones with their rule (slower than the column path;
+    used only when something is suppressed)."""
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    n = 0
+    for k, a in enumerate(report.alerts):
+        d = a.to_ecs()
+        rule = sup.rule_of(k)
+        if rule is not None:
+            d["wormsign.suppressed"] = True
+            d["wormsign.suppression.id"] = rule.id
+            d["wormsign.suppression.reason"] = rule.reason
+        out.write((encode(d) + "\n").encode("utf-8", "backslashreplace"))
+        n += 1
     return n
 
 
@@ -321,13 +343,18 @@ def to_json(report: ScanReport) -> dict[str, Any]:
     return doc
 
 
-def write_json(report: ScanReport, out: TextIO) -> None:
+def write_json(report: ScanReport, out: TextIO,
+               suppression: ScanSuppression | None = None) -> None:
     """The ``scan --json`` document, compact, written as it is built (one source row at a
-    time: millions of sources never sit in memory as dictionaries)."""
+    time: millions of sources never sit in memory as dictionaries). With ``suppression``
+    it has a ``suppressed`` object (see docs/triage.md)."""
     s = Summary.of(report.attribution)
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
                               check_circular=False).encode
-    out.write(encode(_head(report, s))[:-1] + ',"sources":[')
+    head = _head(report, s)
+    if suppression is not None:
+        head["suppressed"] = suppression.to_json()
+    out.write(encode(head)[:-1] + ',"sources":[')
     sep = ""
     for block in _source_texts(s, encode):
         out.write(sep + block)
@@ -371,8 +398,26 @@ def to_csv(report: ScanReport) -> str:
     return out.getvalue()
 
 
-def print_summary(report: ScanReport, out: TextIO, top: int = 10) -> None:
+def print_summary(report: ScanReport, out: TextIO, top: int = 10,
+                  suppression: ScanSuppression | None = None) -> None:
     """The readable terminal summary (all log-derived text made safe)."""
+    _print_body(report, out, top)
+    if suppression is not None:
+        _print_suppressed(suppression, out)
+
+
+def _print_suppressed(sup: ScanSuppression, out: TextIO) -> None:
+    doc = sup.to_json()
+    print(f"\nSuppressed: {doc['alerts']:,} alert(s) from {doc['sources']:,} source(s) "
+          f"({doc['unsuppressed']:,} not suppressed).", file=out)
+    for r in doc["rules"]:
+        state = "" if r["active"] else f" [expired {r['until']}: no longer applied]"
+        until = f" until {r['until']}" if r["until"] and r["active"] else ""
+        print(f"  {safe(r['id'])}: {r['alerts']:,} alert(s), {r['sources']:,} source(s)"
+              f"{until}: {safe(r['reason'])}{state}", file=out)
+
+
+def _print_body(report: ScanReport, out: TextIO, top: int) -> None:
     files = report.files
     lines = sum(f.lines for f in files)
     skipped = sum(f.skipped for f in files)

@@ -37,6 +37,7 @@ from wormsign.incidents.blocklist import Entry, aggregate, load, refresh, refuse
 from wormsign.incidents.playbook import families_seen
 from wormsign.incidents.query import iso
 from wormsign.incidents.store import Incident, Store, now_s
+from wormsign.incidents.suppress import load_rules, suppressed_sources
 from wormsign.logs.text import csv_cell, safe
 
 DEFAULT_SID_BASE = 9_500_000
@@ -60,6 +61,9 @@ class ExportContext:
     options: dict[str, object] = field(default_factory=dict)
     #: Stored values refused on the way (sources or rows that are not addresses).
     refused: int = 0
+    #: Entries left out because every alert of their source is suppressed (triage marks,
+    #: suppression rules; see :mod:`wormsign.incidents.suppress`).
+    suppressed: int = 0
 
     @property
     def label(self) -> str:
@@ -78,6 +82,9 @@ def _header(ctx: ExportContext, prefix: str = "#") -> str:
     if ctx.refused:
         lines.append(f"{ctx.refused} stored source value(s) refused: not an address "
                      "(kept as evidence, never exported)")
+    if ctx.suppressed:
+        lines.append(f"{ctx.suppressed} source(s) suppressed (triage marks or suppression "
+                     "rules; see wormsign triage show) and not exported")
     return "".join(f"{prefix} {x}\n" for x in lines)
 
 
@@ -231,14 +238,17 @@ def context(store: Store, incident_id: int, *, now: int | None = None,
     inc = store.get_incident(incident_id)
     now = now_s() if now is None else now
     items, bad_rows = load(store, incident_id, now=now)
+    hidden = suppressed_sources(store, incident_id, load_rules(store, incident_id, now))
+    kept = [e for e in items if e.address not in hidden]
     if aggregated:
-        items = aggregate(items)
-    return ExportContext(store, inc, items, families_seen(store, incident_id), now,
+        kept = aggregate(kept)
+    return ExportContext(store, inc, kept, families_seen(store, incident_id), now,
                          incident_sid_base(incident_id) if sid_base is None else sid_base,
                          {"aggregate": aggregated},
                          bad_rows + (refused_sources(store, incident_id)
                                      if refused_sources_known is None
-                                     else refused_sources_known))
+                                     else refused_sources_known),
+                         len(items) - len([e for e in items if e.address not in hidden]))
 
 
 def _check_format(fmt: str) -> None:
@@ -274,6 +284,8 @@ def stream(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = 
     ctx = context(store, incident_id, now=now, sid_base=sid_base, aggregated=aggregated,
                   refused_sources_known=known)
     refused = f", {ctx.refused} refused (not addresses)" if ctx.refused else ""
+    if ctx.suppressed:
+        refused += f", {ctx.suppressed} suppressed"
     store.record_action(incident_id, "export", f"{fmt}: {len(ctx.entries)} entries{refused}")
     if fmt == "stix":
         from wormsign.incidents.stix import stream_bundle
@@ -338,7 +350,8 @@ def _fingerprint(store: Store, incident_id: int) -> tuple[object, ...]:
                             .where(inc.c.id == incident_id)).one_or_none()
     if head is None:
         store.get_incident(incident_id)  # raises the store's not-found error
-    return (*(int(x) if x is not None else None for x in rows), sources, *(head or ()))
+    return (*(int(x) if x is not None else None for x in rows), sources, *(head or ()),
+            load_rules(store, incident_id).key())
 
 
 def _snapshot(store: Store, incident_id: int) -> _Snapshot:
