@@ -132,3 +132,17 @@ def test_wide_cidr_over_many_sources(store: Store, tmp_path: Path) -> None:
     ingest_paths(store, iid, [write_jsonl(tmp_path / "w.jsonl", alerts)])
     add_rule(store, iid, reason="inside", source="10.0.0.0/8")
     assert state(store, iid)["alerts"] == 3000
+
+
+def test_report_and_dashboard_show_suppression(store: Store,
+                                               incident: tuple[int, Path]) -> None:
+    from wormsign.incidents.dashboard import incident_view
+    from wormsign.incidents.report import render_html
+    iid, _ = incident
+    mark(store, iid, "source", "198.51.100.8", "false-positive", note="<b>lab</b>",
+         actor="dave")
+    html = render_html(store, iid)
+    assert "Suppressed evidence" in html and "&lt;b&gt;lab&lt;/b&gt;" in html
+    view = incident_view(store, iid)
+    assert view["suppressed"]["alerts"] == 10
+    assert view["suppressed"]["marks"][0]["actor"] == "dave"

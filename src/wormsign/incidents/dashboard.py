@@ -221,6 +221,7 @@ def incident_view(store: Store, incident_id: int, top: int = TOP,
                   aggregates: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the incident page shows, JSON-ready (raises StoreError for no incident)."""
     from wormsign.incidents.query import findings_by_host
+    from wormsign.incidents.suppress import state as suppression_state
 
     inc = store.get_incident(incident_id)
     agg = alert_aggregates(store, incident_id, top) if aggregates is None else aggregates
@@ -233,6 +234,7 @@ def incident_view(store: Store, incident_id: int, top: int = TOP,
         "tasks": {"progress": progress(tasks), "items": [x.to_dict() for x in tasks]},
         "jobs": recent_jobs(store, incident_id),
         "actions": recent_actions(store, incident_id),
+        "suppressed": suppression_state(store, incident_id),
     }
 
 

@@ -28,6 +28,7 @@ from wormsign.incidents.charts import families_chart, forecast_chart, svg, timel
 from wormsign.incidents.forecasts import forecast_view
 from wormsign.incidents.query import bucket_width, iso, source_stats, timeline
 from wormsign.incidents.store import Store, now_s
+from wormsign.incidents.suppress import state as suppression_state
 
 SAMPLE_SOURCES = 25
 MAX_VICTIMS = 100
@@ -97,6 +98,7 @@ def report_context(store: Store, incident_id: int) -> dict[str, Any]:
         "open_tasks": open_tasks,
         "max_victims": MAX_VICTIMS,
         "user_agents": _user_agents(store, incident_id),
+        "suppressed": suppression_state(store, incident_id),
         "iso": iso,
     }
 
