@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 ActionFn = Callable[["Store", argparse.Namespace], int]
 
-FORMATS = ("plain", "nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix")
+FORMATS = ("plain", "nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix",
+           "misp")
 TASK_STATUSES = ("open", "in-progress", "done", "skipped")
 
 
@@ -111,6 +112,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--ttl", help="lifetime of new or re-seen entries (default 7d)")
     sp.add_argument("--aggregate", action="store_true",
                     help="collapse addresses into CIDR blocks (ipaddress.collapse_addresses)")
+    sp.add_argument("--tlp", help="TLP 2.0 level of a stix or misp export (clear, green, "
+                    "amber, amber+strict, red; default: the incident's, set with wormsign "
+                    "triage tlp)")
 
     sp = add("report", _report, "write the incident report as HTML and/or PDF")
     sp.add_argument("id", type=int)
@@ -354,7 +358,8 @@ def _blocklist(store: Store, args: argparse.Namespace) -> int:
 
 def _export(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.exporters import stream
-    pieces = stream(store, args.id, args.format, ttl=args.ttl, aggregated=args.aggregate)
+    pieces = stream(store, args.id, args.format, ttl=args.ttl, aggregated=args.aggregate,
+                    tlp=args.tlp)
     with _output(args.out) as fh:
         for piece in pieces:  # a STIX bundle of a large blocklist is never held whole
             fh.write(piece)

@@ -67,6 +67,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--actor")
     sp.set_defaults(func=_run(_sync))
 
+    sp = add("tlp", "show or choose the TLP 2.0 level of the incident's shared exports "
+             "(STIX markings, MISP tags, TAXII)")
+    sp.add_argument("level", nargs="?", help="clear, green, amber, amber+strict or red")
+    sp.add_argument("--actor")
+    sp.set_defaults(func=_run(_tlp))
+
     sp = add("show", "what is suppressed now: rules, marks, the alerts they cover")
     sp.add_argument("--all", action="store_true", help="every mark, not only the newest")
     sp.add_argument("--json", action="store_true")
@@ -140,6 +146,18 @@ def _sync(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.suppress import sync_file
     n = sync_file(store, args.id, load_ignore_file(args.file), actor=args.actor)
     print(f"incident {args.id}: {n} suppression rule(s) from {safe(args.file)}")
+    return 0
+
+
+def _tlp(store: Store, args: argparse.Namespace) -> int:
+    from wormsign.incidents.tlp import get_tlp, set_tlp
+    from wormsign.incidents.triage import default_actor
+    if args.level:
+        level = set_tlp(store, args.id, args.level, actor=args.actor or default_actor())
+    else:
+        store.get_incident(args.id)
+        level = get_tlp(store, args.id)
+    print(f"TLP:{level.upper()}")
     return 0
 
 

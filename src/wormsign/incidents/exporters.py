@@ -15,7 +15,8 @@ reduced to a safe alphabet in comments and rule strings, escaped in CSV and JSON
 - ``nginx``: ``deny`` lines to ``include``; ``apache``: a 2.4 ``<RequireAll>`` block;
 - ``suricata``: drop rules per source and alert rules for the worm URL patterns;
 - ``csv``: one row per entry, cells that a spreadsheet would run as formulas are quoted;
-- ``stix``: a STIX 2.1 bundle (:mod:`wormsign.incidents.stix`).
+- ``stix``: a STIX 2.1 bundle with the incident's TLP 2.0 marking (:mod:`wormsign.incidents.stix`);
+- ``misp``: a MISP event JSON (:mod:`wormsign.incidents.misp`).
 """
 
 from __future__ import annotations
@@ -215,6 +216,12 @@ def export_stix(ctx: ExportContext) -> str:
     return "".join(stream_bundle(ctx))
 
 
+def export_misp(ctx: ExportContext) -> str:
+    """A MISP event (:mod:`wormsign.incidents.misp`)."""
+    from wormsign.incidents.misp import export_misp as misp
+    return misp(ctx)
+
+
 Exporter = Callable[[ExportContext], str]
 
 EXPORTERS: dict[str, Exporter] = {
@@ -226,12 +233,14 @@ EXPORTERS: dict[str, Exporter] = {
     "suricata": export_suricata,
     "csv": export_csv,
     "stix": export_stix,
+    "misp": export_misp,
 }
 
 
 def context(store: Store, incident_id: int, *, now: int | None = None,
             sid_base: int | None = None, aggregated: bool = False,
-            refused_sources_known: int | None = None) -> ExportContext:
+            refused_sources_known: int | None = None, tlp: str | None = None,
+            ) -> ExportContext:
     """What every exporter renders: the active entries (collapsed into CIDR blocks when
     ``aggregated``), the families seen, and how many stored values were refused (sources
     that are not addresses, counted again unless a refresh just counted them)."""
@@ -244,7 +253,7 @@ def context(store: Store, incident_id: int, *, now: int | None = None,
         kept = aggregate(kept)
     return ExportContext(store, inc, kept, families_seen(store, incident_id), now,
                          incident_sid_base(incident_id) if sid_base is None else sid_base,
-                         {"aggregate": aggregated},
+                         {"aggregate": aggregated, "tlp": tlp},
                          bad_rows + (refused_sources(store, incident_id)
                                      if refused_sources_known is None
                                      else refused_sources_known),
@@ -258,7 +267,8 @@ def _check_format(fmt: str) -> None:
 
 def export(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
            now: int | None = None, sid_base: int | None = None,
-           refresh_first: bool = True, aggregated: bool = False) -> str:
+           refresh_first: bool = True, aggregated: bool = False,
+           tlp: str | None = None) -> str:
     """Refresh the blocklist with ``ttl`` (unless ``refresh_first`` is False) and render the
     active entries in format ``fmt``; the export is recorded in the audit trail.
 
@@ -266,12 +276,13 @@ def export(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = 
     incident's own (:func:`incident_sid_base`), so exports of two incidents load together.
     With ``aggregated`` the entries are collapsed into CIDR blocks."""
     return "".join(stream(store, incident_id, fmt, ttl=ttl, now=now, sid_base=sid_base,
-                          refresh_first=refresh_first, aggregated=aggregated))
+                          refresh_first=refresh_first, aggregated=aggregated, tlp=tlp))
 
 
 def stream(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
            now: int | None = None, sid_base: int | None = None,
-           refresh_first: bool = True, aggregated: bool = False) -> Iterator[str]:
+           refresh_first: bool = True, aggregated: bool = False,
+           tlp: str | None = None) -> Iterator[str]:
     """:func:`export` as pieces of text to write one after the other: a STIX bundle of a
     large blocklist is never held whole in memory. The work (refresh, loading, the audit
     record) is done before the first piece is returned."""
@@ -282,7 +293,7 @@ def stream(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = 
     if refresh_first and inc.status == "open":
         known = refresh(store, incident_id, ttl, now=now)["refused"]
     ctx = context(store, incident_id, now=now, sid_base=sid_base, aggregated=aggregated,
-                  refused_sources_known=known)
+                  refused_sources_known=known, tlp=tlp)
     refused = f", {ctx.refused} refused (not addresses)" if ctx.refused else ""
     if ctx.suppressed:
         refused += f", {ctx.suppressed} suppressed"

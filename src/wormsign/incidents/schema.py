@@ -315,3 +315,15 @@ enrichment = sa.Table(
     sa.Column("db", sa.String(255), nullable=False, server_default=""),
     sa.Column("looked_up_at", sa.BigInteger, nullable=False),
 )
+
+#: How an incident's exports may be shared: the TLP 2.0 level chosen for it (STIX markings,
+#: MISP tags, TAXII objects); an incident without a row is TLP:AMBER.
+sharing = sa.Table(
+    "sharing",
+    metadata,
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+)

@@ -1,4 +1,4 @@
-"""Triage marks, suppression rules and the enrichment cache.
+"""Triage marks, suppression rules, the enrichment cache and the TLP of each incident.
 
 Revision ID: 0009
 Revises: 0006
@@ -61,9 +61,18 @@ def upgrade() -> None:
         sa.Column("db", sa.String(255), nullable=False, server_default=""),
         sa.Column("looked_up_at", sa.BigInteger, nullable=False),
     )
+    op.create_table(
+        "sharing",
+        sa.Column("incident_id", sa.BigInteger,
+                  sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("tlp", sa.String(16), nullable=False),
+        sa.Column("updated_at", sa.BigInteger, nullable=False),
+        sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sharing")
     op.drop_table("enrichment")
     op.drop_index("ix_triage_marks_target", table_name="triage_marks")
     op.drop_table("triage_marks")
