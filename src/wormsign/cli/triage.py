@@ -73,6 +73,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--actor")
     sp.set_defaults(func=_run(_tlp))
 
+    sp = add("enrich", "country and AS of the incident's sources from MaxMind-format "
+             "databases you provide (offline; cached in the store)")
+    sp.add_argument("--country-db", metavar="MMDB", help="country database (default "
+                    "$WORMSIGN_GEOIP_COUNTRY, e.g. GeoLite2-Country.mmdb)")
+    sp.add_argument("--asn-db", metavar="MMDB", help="AS database (default "
+                    "$WORMSIGN_GEOIP_ASN, e.g. GeoLite2-ASN.mmdb)")
+    sp.add_argument("--rdns", action="store_true", help="also reverse DNS (off by default)")
+    sp.add_argument("--rdns-timeout", type=float, default=1.0, metavar="S",
+                    help="seconds per reverse lookup (default 1)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_run(_enrich))
+
     sp = add("show", "what is suppressed now: rules, marks, the alerts they cover")
     sp.add_argument("--all", action="store_true", help="every mark, not only the newest")
     sp.add_argument("--json", action="store_true")
@@ -158,6 +170,26 @@ def _tlp(store: Store, args: argparse.Namespace) -> int:
         store.get_incident(args.id)
         level = get_tlp(store, args.id)
     print(f"TLP:{level.upper()}")
+    return 0
+
+
+def _enrich(store: Store, args: argparse.Namespace) -> int:
+    from wormsign.incidents.enrich import NOT_CONFIGURED, Enricher, enrich_incident
+    with Enricher(args.country_db, args.asn_db) as en:
+        if not en.configured:
+            store.get_incident(args.id)
+            doc: dict[str, Any] = {"configured": False, "message": NOT_CONFIGURED}
+        else:
+            doc = {"configured": True, **enrich_incident(
+                store, args.id, en, rdns=args.rdns, rdns_timeout=args.rdns_timeout)}
+    if args.json:
+        print(json.dumps(doc))
+    elif not doc["configured"]:
+        print(f"{NOT_CONFIGURED} (--country-db / --asn-db or $WORMSIGN_GEOIP_COUNTRY / "
+              "$WORMSIGN_GEOIP_ASN)")
+    else:
+        print(f"{doc['sources']:,} source(s): {doc['country']:,} with a country, "
+              f"{doc['asn']:,} with an AS, {doc['rdns']:,} with a reverse name")
     return 0
 
 

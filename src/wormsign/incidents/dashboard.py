@@ -220,6 +220,8 @@ def recent_actions(store: Store, incident_id: int, limit: int = 20) -> list[dict
 def incident_view(store: Store, incident_id: int, top: int = TOP,
                   aggregates: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the incident page shows, JSON-ready (raises StoreError for no incident)."""
+    from wormsign.incidents.enrich import configured as enrichment_configured
+    from wormsign.incidents.enrich import labels
     from wormsign.incidents.query import findings_by_host
     from wormsign.incidents.suppress import state as suppression_state
 
@@ -235,6 +237,9 @@ def incident_view(store: Store, incident_id: int, top: int = TOP,
         "jobs": recent_jobs(store, incident_id),
         "actions": recent_actions(store, incident_id),
         "suppressed": suppression_state(store, incident_id),
+        "enrichment": {"configured": enrichment_configured(store),
+                       "labels": labels(store, incident_id,
+                                        [x["source_ip"] for x in agg.get("top_sources", [])])},
     }
 
 
