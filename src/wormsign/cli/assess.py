@@ -63,6 +63,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ignore", metavar="FILE", help="accepted risks: the accept list of a "
                    "wormsign-ignore.yml (host, advisory, reason, until); covered verdicts "
                    "become 'accepted' and leave the plan until the expiry")
+    p.add_argument("--vex", action="append", default=[], metavar="FILE",
+                   help="OpenVEX document(s): not_affected / fixed statements about a host "
+                   "and advisory settle its verdict (repeatable)")
+    p.add_argument("--vex-out", metavar="FILE", help="write the verdicts as an OpenVEX "
+                   "document")
     p.add_argument("--json", action="store_true", help="the JSON contract on stdout")
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per host and advisory")
     p.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 log")
@@ -99,15 +104,24 @@ def run(args: argparse.Namespace) -> int:
     if args.ignore:
         from wormsign.detect.suppress import load_ignore_file
         accepted = load_ignore_file(args.ignore).accept
+    vex = []
+    if args.vex:
+        from wormsign.fleet.vex import load_vex
+        vex = [s for f in args.vex for s in load_vex(f)]
     if args.outbreak_model != "closed-form":
         _compile_notice()
     report = assess(inventory, kb_dirs=args.kb, assume_defaults=args.assume_defaults,
                     outbreak_state=args.outbreak_state, outbreak_source=args.outbreak_model,
                     seed=args.seed, max_per_wave=args.max_per_wave, windows=windows,
                     probes=probes, config_root=args.config_root, forecast=forecast,
-                    forecast_name=args.forecast or "forecast", accepted=accepted)
+                    forecast_name=args.forecast or "forecast", accepted=accepted,
+                    vex=vex)
     if args.csv:
         write_text(args.csv, to_csv(report))
+    if args.vex_out:
+        from wormsign.fleet.vex import to_openvex
+        write_text(args.vex_out, json.dumps(to_openvex(report), indent=2, ensure_ascii=True)
+                   + "\n")
     if args.sarif:
         write_text(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=True) + "\n")
     if args.json:

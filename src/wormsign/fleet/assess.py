@@ -24,6 +24,7 @@ from wormsign.fleet.verdict import Judge, ProbeEvidence, Verdict
 
 if TYPE_CHECKING:
     from wormsign.detect.suppress import AcceptedRisk
+    from wormsign.fleet.vex import VexStatement
 
 
 @dataclass
@@ -102,7 +103,8 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
            config_root: str | Path | None = None,
            forecast: Mapping[str, Any] | None = None,
            forecast_name: str = "forecast",
-           accepted: Sequence[AcceptedRisk] = (), now: int | None = None) -> AssessReport:
+           accepted: Sequence[AcceptedRisk] = (), now: int | None = None,
+           vex: Sequence[VexStatement] = ()) -> AssessReport:
     """Assess a fleet: read the inventory, audit each configuration export once, decide a
     verdict per host and advisory, and plan the patching.
 
@@ -115,7 +117,8 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
     advisories of its family, at ``outbreak_state`` ``now`` (the evidence end) by default;
     without it the default state is ``peak``.
 
-    ``accepted`` risks (the ``accept`` list of a ``wormsign-ignore.yml``) active at ``now``
+    ``vex`` statements (:mod:`wormsign.fleet.vex`) settle verdicts first; ``accepted`` risks
+    (the ``accept`` list of a ``wormsign-ignore.yml``) active at ``now``
     turn the verdicts they cover into ``accepted`` before the plan is made
     (:mod:`wormsign.fleet.accepted`).
     """
@@ -138,6 +141,9 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
         if probes:
             probe = probes.get(h.host) or (probes.get(h.address) if h.address else None)
         verdicts[h.host] = judge.judge(h, audit, probe)
+    if vex:
+        from wormsign.fleet.vex import apply_vex
+        verdicts = apply_vex(verdicts, vex)
     if accepted:
         from wormsign.fleet.accepted import apply_accepted
         verdicts = apply_accepted(verdicts, accepted,
