@@ -142,7 +142,7 @@ def test_report_and_dashboard_show_suppression(store: Store,
     mark(store, iid, "source", "198.51.100.8", "false-positive", note="<b>lab</b>",
          actor="dave")
     html = render_html(store, iid)
-    assert "Suppressed evidence" in html and "&lt;b&gt;lab&lt;/b&gt;" in html
+    assert "marks and suppressed evidence" in html and "&lt;b&gt;lab&lt;/b&gt;" in html
     view = incident_view(store, iid)
     assert view["suppressed"]["alerts"] == 10
     assert view["suppressed"]["marks"][0]["actor"] == "dave"

@@ -408,8 +408,9 @@ def _alerts(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         _dump(page.to_dict())
         return 0
-    for a in page.items:
-        print(f"{a['timestamp'] or '-':<21} {safe(a['source_ip']):<18} {a['family']:<12} "
+    for a in page.items:  # the number first: wormsign triage mark ID --alert N
+        print(f"{a['id']:>8} {a['timestamp'] or '-':<21} {safe(a['source_ip']):<18} "
+              f"{a['family']:<12} "
               f"{safe(a['method'] or '')} {safe(a['url'][:100])}")
     print(f"page {page.page}/{page.pages}, {page.total:,} alerts", file=sys.stderr)
     return 0

@@ -209,9 +209,9 @@ def print_state(doc: dict[str, Any]) -> None:
         until = f" until {m['expires_at']}" if m["expires_at"] else ""
         name = f"alert {m['alert_id']}" if m["target_kind"] == "alert" else (
             f"{m['target_kind']} {safe(m['target'])}")
-        print(f"  mark {m['id']}: {name} {m['verdict']} by {safe(m['actor'])}{until}: "
-              f"{m['alerts']:,} alert(s)" + (f": {safe(m['note'])}" if m["note"] else "")
-              + state)
+        covers = f": {m['alerts']:,} alert(s) suppressed" if m["suppresses"] else ""
+        print(f"  mark {m['id']}: {name} {m['verdict']} by {safe(m['actor'])}{until}{covers}"
+              + (f": {safe(m['note'])}" if m["note"] else "") + state)
 
 
 def _show(store: Store, args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from wormsign.errors import InvalidError, NotFoundError
 from wormsign.incidents import schema as t
 from wormsign.incidents.networks import canonical
 from wormsign.incidents.store import Store, now_s
-from wormsign.incidents.triage import Mark, default_actor, suppressing_marks
+from wormsign.incidents.triage import Mark, default_actor, list_marks, suppressing_marks
 
 ORIGINS = ("store", "file")
 
@@ -224,11 +224,13 @@ def state(store: Store, incident_id: int, now: int | None = None) -> dict[str, A
         total = 0 if pred is None else int(conn.execute(
             sa.select(sa.func.count()).where(pred)).scalar() or 0)
     hidden = suppressed_sources(store, incident_id, rules) if total else set()
+    counts = {r["id"]: r for r in out_rules if r["origin"] == "mark"}
+    marks = []
+    for m in list_marks(store, incident_id):
+        hit = counts.get(f"mark-{m.id}", {"alerts": 0, "sources": 0})
+        marks.append({**m.to_dict(), "active": m.active(rules.now),
+                      "suppresses": m.suppresses(rules.now),
+                      "alerts": hit["alerts"], "sources": hit["sources"]})
     return {"now": iso_time(rules.now), "alerts": total,
             "sources_fully_suppressed": len(hidden),
-            "rules": [r for r in out_rules if r["origin"] != "mark"],
-            "marks": [{**m.to_dict(), "active": m.active(rules.now),
-                       "alerts": r["alerts"], "sources": r["sources"]}
-                      for m, r in zip(rules.marks,
-                                      [r for r in out_rules if r["origin"] == "mark"],
-                                      strict=True)]}
+            "rules": [r for r in out_rules if r["origin"] != "mark"], "marks": marks}
