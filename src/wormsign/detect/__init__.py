@@ -9,6 +9,8 @@
 - ``parallel``   the same scan over several processes or a Dask cluster
 - ``alert``      the one :class:`Alert` schema every part of wormsign uses (ECS JSON)
 - ``report``     summaries from column aggregates: the ``scan --json`` contract, CSV, alerts
+- ``suppress``   ``wormsign-ignore.yml``: suppression rules and accepted risks, and which
+  alerts of a scan each rule covers (on the columns)
 """
 
 from wormsign.detect.alert import Alert
