@@ -146,3 +146,31 @@ def test_scan_cli_bad_ignore_file_is_one_line(log: Path, tmp_path: Path) -> None
     ign.write_text("suppress: [1, 2\n")
     r = run_scan(str(log), "--ignore", str(ign))
     assert r.returncode == 2 and "Traceback" not in r.stderr and str(ign) in r.stderr
+
+
+def test_marked_alerts_equal_the_plain_ones(tmp_path: Path) -> None:
+    """The column writer's suppression marks: the same lines as without, plus the marks on
+    exactly the alerts an alert-by-alert check suppresses."""
+    import io
+
+    from wormsign.detect import report as report_mod
+    from wormsign.logs.synth import write_worm_heavy
+
+    log = write_worm_heavy(tmp_path / "heavy.log", 20_000)
+    report = scan_paths([str(log)])
+    rules = [Suppression(id="nimda", reason="drill", family="nimda"),
+             Suppression(id="net", reason="net", source="10.0.0.0/8")]
+    sup = ScanSuppression.apply(report.attribution, rules, 0)
+    assert 0 < sup.suppressed < len(report.alerts)
+    plain, marked = io.BytesIO(), io.BytesIO()
+    report_mod.write_alerts(report, plain)
+    report_mod.write_alerts(report, marked, sup)
+    a = [json.loads(x) for x in plain.getvalue().splitlines()]
+    b = [json.loads(x) for x in marked.getvalue().splitlines()]
+    assert len(a) == len(b) == len(report.alerts)
+    for alert, x, y in zip(report.alerts, a, b, strict=True):
+        want = first_match(alert, rules, 0)
+        assert y.pop("wormsign.suppression.id", None) == (want.id if want else None)
+        assert y.pop("wormsign.suppressed", None) == (True if want else None)
+        y.pop("wormsign.suppression.reason", None)
+        assert x == y

@@ -37,7 +37,7 @@ from wormsign.detect.attribute import AlertView
 from wormsign.detect.columns import NO_TIME, from_micros
 from wormsign.detect.scanner import ScanReport
 from wormsign.detect.summary import Summary
-from wormsign.detect.suppress import ScanSuppression
+from wormsign.detect.suppress import ScanSuppression, Suppression
 from wormsign.logs import clf
 from wormsign.logs.text import csv_cell, safe
 
@@ -145,7 +145,8 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
         yield block if isinstance(block, list) else block.lines()
 
 
-def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
+def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
+               ) -> Iterator[_Block | list[str]]:
     """Alerts that differ only in time, source and line (a worm's requests) share the
     encoding of everything else: each distinct rest, source and time is encoded once per
     block of rows (numpy finds the distinct ones)."""
@@ -153,8 +154,9 @@ def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
     b = att.batch
     t = b.tables
     encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 >= 2**62:
-        yield list(ecs_lines(list(view)))  # absurdly many distinct requests: one by one
+    n_sup = len(sup.rules) + 1 if sup is not None else 1
+    if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 * n_sup >= 2**62:
+        yield list(_marked_lines(view, sup))  # absurdly many distinct requests: one by one
         return
     step = 1 << 14  # rows per block: the block's lines are held once, as text
     for lo in range(0, len(att), step):
@@ -163,6 +165,9 @@ def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
                  att.family[lo:lo + step], att.rule_family[lo:lo + step]]
         radix = [max(len(t.variants), 1), max(len(t.files), 1), max(len(att.rules), 1),
                  max(len(att.families), 1), max(len(att.families), 1)]
+        if sup is not None:  # the suppression rule (0: none) is part of the shared rest
+            parts.append(sup.rows[lo:lo + step].astype(np.int64) + 1)
+            radix.append(n_sup)
         key = np.zeros(len(rows), np.int64)
         for col, r in zip(parts, radix, strict=True):  # one int per distinct rest
             key = key * r + col
@@ -173,8 +178,12 @@ def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
             for r in reversed(radix):
                 k, d = divmod(k, r)
                 digits.append(d)
+            rule_of = None
+            if sup is not None:
+                s_i = digits.pop(0) - 1
+                rule_of = sup.rules[s_i] if s_i >= 0 else None
             rfam, fam, r, f, v = digits  # least significant first
-            rests.append(_ecs_rest(view, v, f, r, fam, rfam, encode))
+            rests.append(_ecs_rest(view, v, f, r, fam, rfam, encode, rule_of))
         sk, s_inv = np.unique(b.source[rows], return_inverse=True)
         tk, t_inv = np.unique(b.time[rows], return_inverse=True)
         yield _Block(iso_json(tk), t.sources.json_texts(sk, encode), rests, t_inv.ravel(),
@@ -182,7 +191,7 @@ def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
 
 
 def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
-              encode: Any) -> str:
+              encode: Any, rule_of: Suppression | None = None) -> str:
     att = view.att
     t = att.batch.tables
     var, rule = t.variants.values[v], att.rules[r]
@@ -194,7 +203,25 @@ def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
     d = a.to_ecs()
     for k in _VARYING:
         del d[k]
+    _mark(d, rule_of)
     return str(encode(d))[1:-1]
+
+
+def _mark(d: dict[str, Any], rule: Suppression | None) -> None:
+    """The suppression keys of a suppressed alert's ECS object."""
+    if rule is not None:
+        d["wormsign.suppressed"] = True
+        d["wormsign.suppression.id"] = rule.id
+        d["wormsign.suppression.reason"] = rule.reason
+
+
+def _marked_lines(view: AlertView, sup: ScanSuppression | None) -> Iterator[str]:
+    """ECS lines one alert at a time (the fallback), suppressed ones marked."""
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    for k, a in enumerate(view):
+        d = a.to_ecs()
+        _mark(d, sup.rule_of(k) if sup is not None else None)
+        yield encode(d) + "\n"
 
 
 def write_alerts(report: ScanReport, out: IO[bytes],
@@ -202,10 +229,9 @@ def write_alerts(report: ScanReport, out: IO[bytes],
     """Write the scan's alerts as ECS JSON lines (UTF-8) to the binary stream ``out``;
     returns how many. With ``suppression``, suppressed alerts carry
     ``wormsign.suppressed`` (true), ``wormsign.suppression.id`` and ``.reason``."""
-    if suppression is not None and suppression.suppressed:
-        return _write_marked_alerts(report, out, suppression)
+    sup = suppression if suppression is not None and suppression.suppressed else None
     n = 0
-    for block in _ecs_parts(report.alerts):
+    for block in _ecs_parts(report.alerts, sup):
         if isinstance(block, list):
             for lo in range(0, len(block), 16384):
                 out.write("".join(block[lo:lo + 16384]).encode("utf-8", "backslashreplace"))
@@ -213,23 +239,6 @@ def write_alerts(report: ScanReport, out: IO[bytes],
         else:
             out.write(block.utf8())
             n += len(block.line)
-    return n
-
-
-def _write_marked_alerts(report: ScanReport, out: IO[bytes], sup: ScanSuppression) -> int:
-    """The alerts one by one, suppressed ones with their rule (slower than the column path;
-    used only when something is suppressed)."""
-    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    n = 0
-    for k, a in enumerate(report.alerts):
-        d = a.to_ecs()
-        rule = sup.rule_of(k)
-        if rule is not None:
-            d["wormsign.suppressed"] = True
-            d["wormsign.suppression.id"] = rule.id
-            d["wormsign.suppression.reason"] = rule.reason
-        out.write((encode(d) + "\n").encode("utf-8", "backslashreplace"))
-        n += 1
     return n
 
 
