@@ -344,14 +344,18 @@ def _blocklist(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.query import iso
     if store.get_incident(args.id).status == "open":
         refresh(store, args.id, args.ttl)
+    from wormsign.incidents.suppress import suppressed_sources
     items = entries(store, args.id, include_expired=args.all)
+    hidden = suppressed_sources(store, args.id)  # kept, but left out of every export
     if args.json:
         _dump([{**e.to_dict(), **{k: iso(getattr(e, k)) for k in
-                                  ("first_seen", "last_seen", "added_at", "expires_at")}}
-               for e in items])
+                                  ("first_seen", "last_seen", "added_at", "expires_at")},
+                "suppressed": e.address in hidden} for e in items])
         return 0
     for e in items:
-        print(f"{e.address:<40} {e.family:<14} {e.events:>8,}  expires {iso(e.expires_at)}")
+        tag = "  SUPPRESSED (not exported)" if e.address in hidden else ""
+        print(f"{e.address:<40} {e.family:<14} {e.events:>8,}  expires {iso(e.expires_at)}"
+              + tag)
     print(f"{len(items)} entr{'y' if len(items) == 1 else 'ies'}", file=sys.stderr)
     return 0
 

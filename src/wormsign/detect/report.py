@@ -7,6 +7,10 @@ The ``--json`` contract::
      "families": {family: {"requests", "sources", "first_seen", "last_seen", ...}},
      "sources": [{"ip", "family", "requests", "first_seen", "last_seen", ...}]}
 
+With ``scan --ignore FILE`` the document also has ``"suppressed"`` (docs/triage.md) and each
+suppressed ``--alerts`` line carries ``wormsign.suppressed``, ``wormsign.suppression.id`` and
+``wormsign.suppression.reason``.
+
 ``sources`` holds one entry per (source, family): a host that sent both Code Red and Nimda
 appears twice. Times are ISO 8601 in UTC. Text that came from logs and is meant for people
 (file paths, errors, source addresses) has control, line-separator and bidi-override
