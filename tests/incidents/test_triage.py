@@ -146,3 +146,17 @@ def test_report_and_dashboard_show_suppression(store: Store,
     view = incident_view(store, iid)
     assert view["suppressed"]["alerts"] == 10
     assert view["suppressed"]["marks"][0]["actor"] == "dave"
+
+
+def test_path_glob_is_case_sensitive_and_literal(store: Store, tmp_path: Path) -> None:
+    from wormsign.detect.alert import Alert
+    iid = store.create_incident("globs")
+    base = make_alert(0, "198.51.100.1", "nimda")
+    urls = ["/scripts/a%5fb[1]*x", "/Scripts/a_b", "/scripts/aXb"]
+    alerts = [Alert(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
+                       "url": u, "line": i + 1}) for i, u in enumerate(urls)]
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "g.jsonl", alerts)])
+    add_rule(store, iid, reason="r", path="/scripts/a%5fb[1]*", key="lit")
+    add_rule(store, iid, reason="r", path="/scripts/a_b", key="under")
+    by = {r["id"]: r["alerts"] for r in state(store, iid)["rules"]}
+    assert by == {"lit": 1, "under": 0}  # [ ] % _ are literal; /Scripts is not /scripts

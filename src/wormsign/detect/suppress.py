@@ -13,8 +13,8 @@ problem with its line.
 
 ``path`` patterns are globs on the request URL as logged (path and query): ``*`` is any
 run of characters (``/`` and ``?`` included), ``?`` one character; nothing else is
-special. The same pattern means the same thing here (on a scan's columns, vectorised) and
-in the incident store (as SQL ``LIKE``).
+special, and case matters. The same pattern means the same thing here (on a scan's columns,
+vectorised) and in the incident store (SQLite ``GLOB``, PostgreSQL ``LIKE``).
 """
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ def glob_like(pattern: str) -> str:
         else:
             out.append({"*": "%", "?": "_"}.get(c, c))
     return "".join(out)
+
+
+def glob_sqlite(pattern: str) -> str:
+    """The SQLite ``GLOB`` pattern of a ``path`` glob (case-sensitive, as the scan is; SQLite's
+    ``LIKE`` is not): ``*`` and ``?`` stay, a literal ``[`` becomes ``[[]``."""
+    return pattern.replace("[", "[[]")
 
 
 def parse_network(text: str) -> IPNet:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from wormsign.detect.suppress import IgnoreFile, Suppression, glob_like, iso_time
+from wormsign.detect.suppress import IgnoreFile, Suppression, glob_like, glob_sqlite, iso_time
 from wormsign.errors import InvalidError, NotFoundError
 from wormsign.incidents import schema as t
 from wormsign.incidents.networks import canonical
@@ -169,8 +169,9 @@ def clause(store: Store, incident_id: int, s: Suppression) -> ColumnElement[bool
         conds.append(a.c.rule_id == s.rule)
     if s.family is not None:
         conds.append(sa.or_(a.c.family == s.family, a.c.rule_family == s.family))
-    if s.path is not None:
-        conds.append(a.c.url.like(glob_like(s.path), escape="\\"))
+    if s.path is not None:  # case-sensitive on both, as on a scan
+        conds.append(a.c.url.op("GLOB")(glob_sqlite(s.path)) if store.dialect == "sqlite"
+                     else a.c.url.like(glob_like(s.path), escape="\\"))
     net = s.network
     if net is not None:
         if net.num_addresses == 1:
