@@ -13,6 +13,8 @@ dashboard list each rule with its reason, expiry and the alerts it covers.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,10 +190,37 @@ def predicate(store: Store, incident_id: int, rules: Rules) -> ColumnElement[boo
     return sa.or_(*parts) if parts else None
 
 
+#: Answers per (store, incident, data version, suppression key, question): pages, feeds and
+#: exports ask again and again while nothing changed; any change of the evidence, the rules or
+#: the marks (a new version), or a lapse (a new key), asks the database again.
+_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def _cached(store: Store, incident_id: int, rules: Rules, what: str,
+            compute: Callable[[], Any]) -> Any:
+    key = (store.url, incident_id, store.incident_version(incident_id), rules.key(), what)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    value = compute()
+    _CACHE[key] = value
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return value
+
+
 def suppressed_sources(store: Store, incident_id: int, rules: Rules | None = None,
                        ) -> set[str]:
     """Canonical sources whose every alert is suppressed: left out of exports."""
     rules = load_rules(store, incident_id) if rules is None else rules
+    if not rules.active:
+        return set()
+    return set(_cached(store, incident_id, rules, "sources",
+                       lambda: frozenset(_suppressed_sources(store, incident_id, rules))))
+
+
+def _suppressed_sources(store: Store, incident_id: int, rules: Rules) -> set[str]:
     pred = predicate(store, incident_id, rules)
     if pred is None:
         return set()
@@ -211,6 +240,13 @@ def state(store: Store, incident_id: int, now: int | None = None) -> dict[str, A
     expired) with its reason, expiry and the alerts and sources it covers, and the totals.
     The ``suppressed`` object of ``incident show --json`` and ``triage show --json``."""
     rules = load_rules(store, incident_id, now)
+    doc = dict(_cached(store, incident_id, rules, "state",
+                       lambda: _state(store, incident_id, rules)))
+    doc["now"] = iso_time(rules.now)
+    return doc
+
+
+def _state(store: Store, incident_id: int, rules: Rules) -> dict[str, Any]:
     a = t.alerts
     out_rules = []
     with store.engine.connect() as conn:

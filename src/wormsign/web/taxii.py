@@ -10,8 +10,10 @@ lists id, version and date added. Every answer is ``application/taxii+json;versi
 Access is the dashboard's (session or ``Authorization: Bearer``); there is nothing to POST
 (405).
 
-An object's ``date_added`` is the time the bundle was rendered (the store keeps no history
-of each object), so ``added_after`` polls see the current bundle again after a change.
+An object's ``date_added`` is the time the current bundle was first rendered (the store
+keeps no history of each object): the rendering is kept while nothing it shows changes (the
+incident's data version, the blocklist feed's ETag, which covers expiries and suppression,
+and the TLP), so ``added_after`` polls see the bundle again only after a change.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from wormsign.errors import NotFoundError
-from wormsign.incidents.exporters import context
+from wormsign.incidents.exporters import blocklist_etag, context
 from wormsign.incidents.stix import stream_bundle
 from wormsign.web.security import is_authenticated
 from wormsign.web.state import state_of
@@ -116,13 +119,30 @@ def collection(request: Request, cid: str) -> Response:
     return _error(404, f"no collection {cid}")
 
 
+#: Rendered collections by what they are made of; one rendering keeps its time (its objects'
+#: ``modified`` and ``date_added``) for as long as nothing it shows has changed, so a client
+#: paging through a collection, or fetching an object it listed, sees the same versions.
+_RENDERED: OrderedDict[tuple[Any, ...], tuple[list[dict[str, Any]], str]] = OrderedDict()
+_RENDERED_SIZE = 16
+
+
 def _objects(request: Request, iid: int) -> tuple[list[dict[str, Any]], str]:
+    from wormsign.incidents.tlp import get_tlp
     store = state_of(request).store
+    key = (store.url, iid, store.incident_version(iid), blocklist_etag(store, iid),
+           get_tlp(store, iid))
+    hit = _RENDERED.get(key)
+    if hit is not None:
+        _RENDERED.move_to_end(key)
+        return hit
     now = int(time.time())
     ctx = context(store, iid, now=now)
     bundle = json.loads("".join(stream_bundle(ctx)))
     added = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))
-    return list(bundle["objects"]), added
+    _RENDERED[key] = (list(bundle["objects"]), added)
+    while len(_RENDERED) > _RENDERED_SIZE:
+        _RENDERED.popitem(last=False)
+    return _RENDERED[key]
 
 
 def _select(request: Request, cid: str, limit: int | None, next_: str | None,
