@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "assess": "wormsign.cli.assess",
     "probe": "wormsign.cli.probe",
     "incident": "wormsign.cli.incident",
+    "triage": "wormsign.cli.triage",
     "serve": "wormsign.cli.serve",
     "watch": "wormsign.cli.watch",
     "forecast": "wormsign.cli.forecast",
@@ -54,7 +55,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
 }
 """The importable modules each optional extra of ``pyproject.toml`` provides."""
 
-COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web"}
+COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web", "triage": "incident"}
 """Commands that cannot do anything without an extra (checked before the command runs)."""
 
 

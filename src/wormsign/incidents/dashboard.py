@@ -220,7 +220,10 @@ def recent_actions(store: Store, incident_id: int, limit: int = 20) -> list[dict
 def incident_view(store: Store, incident_id: int, top: int = TOP,
                   aggregates: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the incident page shows, JSON-ready (raises StoreError for no incident)."""
+    from wormsign.incidents.enrich import configured as enrichment_configured
+    from wormsign.incidents.enrich import labels
     from wormsign.incidents.query import findings_by_host
+    from wormsign.incidents.suppress import state as suppression_state
 
     inc = store.get_incident(incident_id)
     agg = alert_aggregates(store, incident_id, top) if aggregates is None else aggregates
@@ -233,6 +236,10 @@ def incident_view(store: Store, incident_id: int, top: int = TOP,
         "tasks": {"progress": progress(tasks), "items": [x.to_dict() for x in tasks]},
         "jobs": recent_jobs(store, incident_id),
         "actions": recent_actions(store, incident_id),
+        "suppressed": suppression_state(store, incident_id),
+        "enrichment": {"configured": enrichment_configured(store),
+                       "labels": labels(store, incident_id,
+                                        [x["source_ip"] for x in agg.get("top_sources", [])])},
     }
 
 

@@ -260,3 +260,70 @@ forecasts = sa.Table(
     sa.Column("document", sa.Text, nullable=False),
     sa.Index("ix_forecasts_incident", "incident_id", "family", "id"),
 )
+
+#: Suppression rules of an incident (``wormsign triage suppress``, or ``origin = 'file'``:
+#: read from a ``wormsign-ignore.yml``, replaced whenever the file is read again). Every
+#: condition given must hold; ``expires_at`` NULL never expires.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(64), nullable=True),
+    sa.Column("rule_id", sa.String(500), nullable=True),
+    sa.Column("family", sa.String(500), nullable=True),
+    sa.Column("path", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+    sa.UniqueConstraint("incident_id", "key", name="uq_suppressions_key"),
+)
+
+#: Triage marks: one row per mark, newest per target wins. ``target_kind`` is ``alert``
+#: (``target``: the alert's evidence key, so the mark survives re-ingest), ``source`` (a
+#: canonical address) or ``rule`` (a rule id).
+triage_marks = sa.Table(
+    "triage_marks",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("target_kind", sa.String(8), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_triage_marks_target", "incident_id", "target_kind", "target", "id"),
+)
+
+#: Offline enrichment cache, per address (country, AS from user-given MaxMind-format
+#: databases; reverse DNS when asked); ``db`` names the databases it came from.
+enrichment = sa.Table(
+    "enrichment",
+    metadata,
+    sa.Column("address", sa.String(64), primary_key=True),
+    sa.Column("country", sa.String(8), nullable=True),
+    sa.Column("asn", sa.BigInteger, nullable=True),
+    sa.Column("as_org", sa.Text, nullable=True),
+    sa.Column("rdns", sa.Text, nullable=True),
+    sa.Column("db", sa.String(255), nullable=False, server_default=""),
+    sa.Column("looked_up_at", sa.BigInteger, nullable=False),
+)
+
+#: How an incident's exports may be shared: the TLP 2.0 level chosen for it (STIX markings,
+#: MISP tags, TAXII objects); an incident without a row is TLP:AMBER.
+sharing = sa.Table(
+    "sharing",
+    metadata,
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+)

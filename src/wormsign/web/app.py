@@ -27,7 +27,7 @@ from wormsign import __version__
 from wormsign.errors import ConfigError, InputError, StoreError, WormsignError
 from wormsign.incidents import Store
 from wormsign.incidents.dashboard import Dashboard
-from wormsign.web import api, feed, pages
+from wormsign.web import api, feed, pages, taxii
 from wormsign.web.fastread import ReadCache
 from wormsign.web.feed import FormatError
 from wormsign.web.jobs import JobManager, UploadJob
@@ -205,6 +205,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     app.include_router(api.router)
     app.include_router(feed.router)
+    app.include_router(taxii.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("wormsign.web", "static")]), name="static")
 
