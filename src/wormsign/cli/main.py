@@ -51,6 +51,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "parquet": ("pyarrow",),
     "dask": ("distributed",),
     "pcap": ("dpkt",),
+    "sigma": ("sigma",),
 }
 """The importable modules each optional extra of ``pyproject.toml`` provides."""
 

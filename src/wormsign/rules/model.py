@@ -131,6 +131,11 @@ class Rule:
     #: Families this rule cannot tell apart (e.g. Code Red vs Code Red II in an error log): when
     #: the same source has alerts of exactly one of them from other rules, take that family.
     ambiguous: tuple[str, ...] = ()
+    #: ATT&CK technique ids the rule's match shows (``attack: [T1190]``); empty: the family's
+    #: (:func:`wormsign.rules.attack.techniques_of`).
+    attack: tuple[str, ...] = field(default=(), compare=False)
+    #: Known benign causes of a match (Sigma's ``falsepositives``).
+    falsepositives: tuple[str, ...] = field(default=(), compare=False)
     source: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
 
@@ -179,6 +184,10 @@ class Rule:
             }
         if self.ambiguous:
             d["ambiguous"] = list(self.ambiguous)
+        if self.attack:
+            d["attack"] = list(self.attack)
+        if self.falsepositives:
+            d["falsepositives"] = list(self.falsepositives)
         d["references"] = dict(self.references)
         return d
 
