@@ -94,7 +94,7 @@ def test_threat_and_vulnerability_fields(documents: list[dict[str, Any]]) -> Non
         ids = doc["threat.technique.id"]
         assert all(re.fullmatch(r"T\d{4}", t) for t in ids)
         assert len(doc["threat.technique.name"]) == len(ids)
-        assert len(doc["threat.technique.reference"]) == len(ids)
+        assert len(doc["threat.tactic.name"]) == len(doc["threat.tactic.id"])
         assert all(re.fullmatch(r"TA\d{4}", t) for t in doc["threat.tactic.id"])
         for sub in doc.get("threat.technique.subtechnique.id", []):
             assert re.fullmatch(r"T\d{4}\.\d{3}", sub) and sub[:5] in ids

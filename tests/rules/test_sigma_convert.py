@@ -15,7 +15,7 @@ from wormsign.rules.sigma import export_pack, to_yaml
 
 pytest.importorskip("sigma.collection", reason="pySigma (the sigma extra) is not installed")
 
-from wormsign.rules.sigma_convert import FIELD_PIPELINES, convert, targets  # noqa: E402
+from wormsign.rules.sigma_convert import FIELD_PIPELINES, convert, targets
 
 TEXT = to_yaml(export_pack(load_pack()))
 

@@ -131,3 +131,15 @@ def test_literal_values_survive_pysigma_whatever_they_hold(field: str, op: str,
                                                     for v in values):
         values = [str(int(v)) for v in values]  # sc-status as Sigma numbers
     assert (got.field, got.op, got.values, got.cased) == (field, op, tuple(values), cased)
+
+
+def test_import_and_convert_without_the_extra_give_the_pip_hint(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from wormsign.cli import main as cli
+
+    monkeypatch.setattr(cli, "module_missing", lambda name: name == "sigma")
+    for argv in (["rules", "import", "x.yml"], ["rules", "convert", "--target", "splunk"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "pip install 'wormsign[sigma]'" in err
+    assert cli.main(["rules", "export", "-o", "/dev/null"]) == 0  # export needs no pySigma

@@ -13,7 +13,7 @@ from wormsign.rules.sigma import export_pack, to_yaml
 
 pytest.importorskip("sigma.collection", reason="pySigma (the sigma extra) is not installed")
 
-from wormsign.rules.sigma_import import MAX_ALTERNATIVES, import_text  # noqa: E402
+from wormsign.rules.sigma_import import MAX_ALTERNATIVES, import_text
 
 WHEN = datetime(2021, 12, 10, tzinfo=UTC)
 

@@ -152,7 +152,8 @@ def _listed(value: Any) -> list[Any]:
 
 def _threat(ids: tuple[str, ...]) -> dict[str, Any]:
     """ECS ``threat.*`` of ATT&CK techniques: a sub-technique's parent in ``technique``, the
-    sub-technique itself in ``technique.subtechnique``."""
+    sub-technique itself in ``technique.subtechnique`` (ids and names; the ``reference`` URLs
+    follow from the ids and are left out: they would add a tenth to every alert line)."""
     techs: list[Technique] = [TECHNIQUES[i] for i in ids if i in TECHNIQUES]
     if not techs:
         return {}
@@ -164,16 +165,12 @@ def _threat(ids: tuple[str, ...]) -> dict[str, Any]:
         "threat.framework": "MITRE ATT&CK",
         "threat.technique.id": parents,
         "threat.technique.name": [pname[p] for p in parents],
-        "threat.technique.reference": [f"https://attack.mitre.org/techniques/{p}/"
-                                       for p in parents],
         "threat.tactic.id": [t.id for t in tactics],
         "threat.tactic.name": [t.name for t in tactics],
-        "threat.tactic.reference": [t.reference for t in tactics],
     }
     if subs:
         out["threat.technique.subtechnique.id"] = [t.id for t in subs]
         out["threat.technique.subtechnique.name"] = [t.name for t in subs]
-        out["threat.technique.subtechnique.reference"] = [t.reference() for t in subs]
     return out
 
 
