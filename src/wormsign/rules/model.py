@@ -136,23 +136,18 @@ class Rule:
     attack: tuple[str, ...] = field(default=(), compare=False)
     #: Known benign causes of a match (Sigma's ``falsepositives``).
     falsepositives: tuple[str, ...] = field(default=(), compare=False)
+    #: Alternatives that veto a match (Sigma's ``selection and not filter``): the rule holds
+    #: when one ``match`` alternative holds and no ``exclude`` alternative does.
+    exclude: tuple[tuple[Condition, ...], ...] = ()
     source: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
 
     def matches(self, req: Request, cache: dict[str, str | None] | None = None) -> bool:
-        """True when any of the ``match`` alternatives holds for ``req``."""
+        """True when any of the ``match`` alternatives holds for ``req`` and none of the
+        ``exclude`` alternatives does."""
         cache = {} if cache is None else cache
-        for conj in self.match:
-            ok = True
-            for cond in conj:
-                if cond.field not in cache:
-                    cache[cond.field] = FIELDS[cond.field](req)
-                if not cond.test(cache[cond.field]):
-                    ok = False
-                    break
-            if ok:
-                return True
-        return False
+        return _holds(self.match, req, cache) and not (
+            self.exclude and _holds(self.exclude, req, cache))
 
     @property
     def needs_deobfuscation(self) -> bool:
@@ -175,6 +170,8 @@ class Rule:
             d["description"] = self.description
         d["keywords"] = list(self.keywords)
         d["match"] = conj(self.match[0]) if len(self.match) == 1 else [conj(c) for c in self.match]
+        if self.exclude:
+            d["exclude"] = [conj(c) for c in self.exclude]
         if self.burst is not None:
             d["burst"] = {
                 "within": self.burst.within, "min_requests": self.burst.min_requests,
@@ -190,6 +187,22 @@ class Rule:
             d["falsepositives"] = list(self.falsepositives)
         d["references"] = dict(self.references)
         return d
+
+
+def _holds(alternatives: tuple[tuple[Condition, ...], ...], req: Request,
+           cache: dict[str, str | None]) -> bool:
+    """Whether every condition of one of ``alternatives`` holds (field values cached)."""
+    for conj in alternatives:
+        ok = True
+        for cond in conj:
+            if cond.field not in cache:
+                cache[cond.field] = FIELDS[cond.field](req)
+            if not cond.test(cache[cond.field]):
+                ok = False
+                break
+        if ok:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def _selections(conj: tuple[Condition, ...], notes: list[str]) -> list[dict[str,
         if c.field in ("normalized", "escaped"):
             field = "c-uri"
             notes.append(f"'{c.field}' (the decoded URL) is matched on c-uri as logged, so "
-                         "encoded forms of the request are missed")
+                         "encoded forms of the request are not seen")
         key, value = _key_value(c, field)
         target = next((m for m in maps if key not in m), None)
         if target is None:
@@ -141,15 +141,36 @@ def _selections(conj: tuple[Condition, ...], notes: list[str]) -> list[dict[str,
     return maps
 
 
+def _terms(conjs: list[tuple[Condition, ...]], prefix: str, det: dict[str, Any],
+           notes: list[str]) -> str:
+    """Selections named ``<prefix><i>[_<j>]`` added to ``det``; the condition that ORs them."""
+    terms: list[str] = []
+    for i, conj in enumerate(conjs):
+        names = []
+        for j, sel in enumerate(_selections(conj, notes)):
+            name = f"{prefix}{i}" + (f"_{j}" if j else "")
+            det[name] = sel
+            names.append(name)
+        terms.append(" and ".join(names))
+    if len(terms) == 1:
+        return terms[0]
+    return " or ".join(f"({t})" if " and " in t else t for t in terms)
+
+
 def _detection(rule: Rule, notes: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The Sigma ``detection`` and ``logsource`` of a rule's ``match``."""
+    """The Sigma ``detection`` and ``logsource`` of a rule's ``match`` and ``exclude``."""
     errlog = [c for c in rule.match if any(x.field == "message" for x in c)]
     access = [c for c in rule.match if not any(x.field == "message" for x in c)]
+    excl = list(rule.exclude)
     if access:
         conjs, logsource = access, {"category": "webserver"}
         if errlog:
             notes.append(f"{len(errlog)} error-log alternative(s) (field 'message') are left "
                          "out: the webserver log source has no error-log message")
+        if any(x.field == "message" for c in excl for x in c):
+            excl = [c for c in excl if not any(x.field == "message" for x in c)]
+            notes.append("error-log exclusions (field 'message') are left out, so the Sigma "
+                         "rule also fires where they would veto it")
     else:
         conjs = [tuple(x for x in c if x.field == "message") for c in errlog]
         logsource = {"product": "apache", "service": "error"}
@@ -157,19 +178,18 @@ def _detection(rule: Rule, notes: list[str]) -> tuple[dict[str, Any], dict[str, 
                      "whole event; other servers' error logs are not covered)")
         if any(len(c) != len(e) for c, e in zip(conjs, errlog, strict=True)):
             notes.append("conditions beside the error-log message are left out")
+        if excl:
+            excl = []
+            notes.append("the exclusions are left out of the error-log search")
     methods = rule.burst.methods if rule.burst is not None else ()
+    if methods:  # only requests with the burst's methods count towards it
+        conjs = [c + (Condition("method", "equals", methods),) for c in conjs]
     det: dict[str, Any] = {}
-    terms: list[str] = []
-    for i, conj in enumerate(conjs):
-        names = []
-        extra = (Condition("method", "equals", methods),) if methods else ()
-        for j, sel in enumerate(_selections(conj + extra, notes)):
-            name = f"match{i}" + (f"_{j}" if j else "")
-            det[name] = sel
-            names.append(name)
-        terms.append(" and ".join(names))
-    det["condition"] = terms[0] if len(terms) == 1 else " or ".join(
-        f"({t})" if " and " in t else t for t in terms)
+    cond = _terms(conjs, "match", det, notes)
+    if excl:
+        neg = _terms(excl, "filter", det, notes)
+        cond = f"({cond}) and not ({neg})" if " " in cond else f"{cond} and not ({neg})"
+    det["condition"] = cond
     return det, logsource
 
 
@@ -231,6 +251,8 @@ def export_rule(rule: Rule, worm: bool = False) -> SigmaExport:
         custom["approximations"] = notes
         spec = rule.to_dict()
         custom["match"] = spec["match"]
+        if "exclude" in spec:
+            custom["exclude"] = spec["exclude"]
         if "burst" in spec:
             custom["burst"] = spec["burst"]
     doc: dict[str, Any] = {

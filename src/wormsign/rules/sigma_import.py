@@ -27,8 +27,8 @@ detection is still the exported one (an edited detection is read as Sigma says i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from itertools import product
+from dataclasses import dataclass, field
+from itertools import permutations, product
 from typing import Any
 
 import yaml
@@ -51,6 +51,10 @@ SIGMA_FIELDS: dict[str, str] = {v: k for k, v in FIELD_MAP.items()} | {
     "uri": "url", "url": "url", "method": "method", "status": "status",
 }
 MAX_ALTERNATIVES = 64
+#: At most this many values of ``|contains|all`` on one field (every order is written out).
+MAX_ALL_OF = 4
+#: The request fields a field-less keyword is looked for in (access logs).
+KEYWORD_FIELDS = ("url", "user_agent", "referer", "host")
 _LOGSOURCES = ({"category": "webserver"}, {"category": "proxy"})
 _PRODUCTS = ("apache", "iis", "nginx")
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -66,10 +70,12 @@ class _Refused(Exception):
 
 @dataclass(frozen=True)
 class SigmaImport:
-    """The rules read from one Sigma file and those refused (one problem each)."""
+    """The rules read from one Sigma file, those refused (one problem each), and warnings for
+    what was read approximately (a keyword search as a search of the request's fields)."""
 
     rules: tuple[Rule, ...]
     refused: tuple[Problem, ...]
+    warnings: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,28 +163,51 @@ def _regex_leaf(field: str, value: Any) -> _Leaf:
     return _Leaf(field, "re", (pattern,), cased=Flag.IGNORECASE not in flags)
 
 
-def _leaf(cond: Any, where: int | None, errlog: bool = False) -> _Leaf:
+@dataclass
+class _Ctx:
+    """What the condition walk needs: the document (for lines), whether the rule reads error
+    logs, and the approximations it made (reported as warnings)."""
+
+    doc: Any
+    errlog: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _leaves(cond: Any, ctx: _Ctx) -> list[_Leaf]:
+    """One Sigma value condition as leaves (ORed): one, or for a field-less keyword in an
+    access log one per request text field."""
     from sigma.types import SigmaNumber, SigmaRegularExpression, SigmaString
 
+    where = _where(cond, ctx.doc)
     fld = getattr(cond, "field", None)
-    if fld is None and errlog:
-        fld = "message"
     if fld is None:
-        raise _Refused("a keyword (field-less) search: wormsign rules match fields of the "
-                       "parsed request, not the raw log line", where)
-    ours = "message" if errlog and fld == "message" else SIGMA_FIELDS.get(str(fld).lower())
-    if ours is None:
-        raise _Refused(f"field {fld!r} has no wormsign equivalent (known: "
-                       f"{', '.join(sorted(SIGMA_FIELDS))})", where)
+        fields = ["message"] if ctx.errlog else list(KEYWORD_FIELDS)
+        if not ctx.errlog:
+            ctx.notes.append("a keyword (field-less) search is read as a search of the "
+                             f"request's {', '.join(KEYWORD_FIELDS)} (not the whole log line)")
+    else:
+        ours = SIGMA_FIELDS.get(str(fld).lower())
+        if ours is None:
+            raise _Refused(f"field {fld!r} has no wormsign equivalent (known: "
+                           f"{', '.join(sorted(SIGMA_FIELDS))})", where)
+        fields = [ours]
     value = cond.value
-    if isinstance(value, SigmaRegularExpression):
-        return _regex_leaf(ours, value)
-    if isinstance(value, SigmaString):
-        return _string_leaf(ours, value)
-    if isinstance(value, SigmaNumber):
-        return _Leaf(ours, "equals", (str(value.number),), False)
-    raise _Refused(f"field {fld!r}: a {type(value).__name__} value (a modifier such as cidr, "
-                   "exists, gt or fieldref) cannot be expressed in a wormsign rule", where)
+    out = []
+    for f in fields:
+        if isinstance(value, SigmaRegularExpression):
+            out.append(_regex_leaf(f, value))
+        elif isinstance(value, SigmaString):
+            lf = _string_leaf(f, value)
+            if fld is None and lf.op != "re":  # a keyword is found anywhere in the text
+                lf = _Leaf(lf.field, "contains", lf.values, lf.cased)
+            out.append(lf)
+        elif isinstance(value, SigmaNumber):
+            out.append(_Leaf(f, "equals", (str(value.number),), False))
+        else:
+            raise _Refused(f"field {fld!r}: a {type(value).__name__} value (a modifier such as "
+                           "cidr, exists, gt or fieldref) cannot be expressed in a wormsign "
+                           "rule", where)
+    return out
 
 
 def _where(cond: Any, doc: Any) -> int | None:
@@ -191,29 +220,54 @@ def _where(cond: Any, doc: Any) -> int | None:
     return _line(doc, *keys)
 
 
-def _dnf(node: Any, doc: Any, errlog: bool) -> list[list[_Leaf]]:
+def _dnf(node: Any, ctx: _Ctx) -> list[list[_Leaf]]:
     """``node`` (a parsed Sigma condition) as OR of ANDs of leaves."""
     from sigma.conditions import ConditionAND, ConditionNOT, ConditionOR
 
     if isinstance(node, ConditionNOT):
-        raise _Refused("'not' cannot be expressed: wormsign rules have no negative "
-                       "conditions", _line(doc, "detection", "condition"))
+        raise _Refused("this 'not' cannot be expressed: wormsign rules take exclusions only "
+                       "as 'selection and not filter' at the top of the condition",
+                       _line(ctx.doc, "detection", "condition"))
     if isinstance(node, ConditionOR):
         out: list[list[_Leaf]] = []
         leaves = [a for a in node.args if not isinstance(a, (ConditionAND, ConditionOR,
                                                               ConditionNOT))]
-        for group in _merge([_leaf(a, _where(a, doc), errlog) for a in leaves]):
+        for group in _merge([lf for a in leaves for lf in _leaves(a, ctx)]):
             out.append([group])
         for a in node.args:
             if a not in leaves:
-                out += _dnf(a, doc, errlog)
-        return _bounded(out, doc)
+                out += _dnf(a, ctx)
+        return _bounded(out, ctx.doc)
     if isinstance(node, ConditionAND):
         terms: list[list[_Leaf]] = [[]]
         for a in node.args:
-            terms = _bounded([t + u for t, u in product(terms, _dnf(a, doc, errlog))], doc)
+            terms = _bounded([t + u for t, u in product(terms, _dnf(a, ctx))], ctx.doc)
         return terms
-    return [[_leaf(node, _where(node, doc), errlog)]]
+    return [[lf] for lf in _merge(_leaves(node, ctx))]
+
+
+def _split(node: Any, ctx: _Ctx) -> tuple[list[list[_Leaf]], list[list[_Leaf]]]:
+    """A parsed condition as (match, exclude) alternatives: ``A and not B and not C`` is
+    match A, exclude B or C."""
+    from sigma.conditions import ConditionAND, ConditionNOT
+
+    if isinstance(node, ConditionNOT):
+        raise _Refused("a condition that is only a 'not' cannot be expressed: a wormsign rule "
+                       "needs something to match", _line(ctx.doc, "detection", "condition"))
+    if not isinstance(node, ConditionAND):
+        return _dnf(node, ctx), []
+    pos = [a for a in node.args if not isinstance(a, ConditionNOT)]
+    neg = [a.args[0] for a in node.args if isinstance(a, ConditionNOT)]
+    if not pos:
+        raise _Refused("a condition of only 'not's cannot be expressed: a wormsign rule needs "
+                       "something to match", _line(ctx.doc, "detection", "condition"))
+    terms: list[list[_Leaf]] = [[]]
+    for a in pos:
+        terms = _bounded([t + u for t, u in product(terms, _dnf(a, ctx))], ctx.doc)
+    excl: list[list[_Leaf]] = []
+    for a in neg:
+        excl += _dnf(a, ctx)
+    return terms, _bounded(excl, ctx.doc)
 
 
 def _bounded(terms: list[list[_Leaf]], doc: Any) -> list[list[_Leaf]]:
@@ -240,12 +294,61 @@ def _as_re(lf: _Leaf) -> _Leaf:
     return _Leaf(lf.field, "re", tuple(pre + re.escape(v) + post for v in lf.values), lf.cased)
 
 
+def _overlap(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` can share characters where both occur (one inside the other,
+    or an end of one is a start of the other)."""
+    return a in b or b in a or any(a.endswith(b[:k]) or b.endswith(a[:k])
+                                   for k in range(1, min(len(a), len(b))))
+
+
+def _both(a: str, b: str) -> list[str]:
+    """Regular expressions whose union matches exactly the texts holding both ``a`` and
+    ``b``: either order apart, or one of their overlaps (``ab`` + ``bc`` as ``abc``)."""
+    if b in a or a in b:
+        return [re.escape(a if b in a else b)]
+    out = [re.escape(a) + ".*" + re.escape(b), re.escape(b) + ".*" + re.escape(a)]
+    for x, y in ((a, b), (b, a)):
+        out += [re.escape(x + y[k:]) for k in range(1, min(len(x), len(y)))
+                if x.endswith(y[:k])]
+    return out
+
+
+def _all_of(leaves: list[_Leaf], where: int | None) -> _Leaf:
+    """Single-value ``contains`` leaves on one field that must all hold (Sigma's
+    ``|contains|all``) as one regular expression (RE2 has no look-ahead): two values in
+    either order or overlapping; more values in every order, when no two can overlap."""
+    vals = [lf.values[0] if leaves[0].cased else lf.values[0].lower() for lf in leaves]
+    if len(vals) == 2:
+        alts = _both(vals[0], vals[1])
+    elif len(vals) <= MAX_ALL_OF and not any(_overlap(a, b) for i, a in enumerate(vals)
+                                             for b in vals[i + 1:]):
+        alts = [".*".join(re.escape(v) for v in p) for p in permutations(vals)]
+    else:
+        raise _Refused(f"{len(vals)} values that must all appear in {leaves[0].field!r} "
+                       f"(more than two: at most {MAX_ALL_OF}, none overlapping another) cannot "
+                       "be expressed without look-ahead", where)
+    return _Leaf(leaves[0].field, "re", ("(?s:" + "|".join(alts) + ")",), leaves[0].cased)
+
+
 def _conjunction(term: list[_Leaf], where: int | None) -> tuple[Condition, ...]:
     """Leaves ANDed, as conditions whose ``field|op|cased`` keys are distinct (a rule file
     says one conjunction as a mapping)."""
+    groups: dict[tuple[str, bool], list[_Leaf]] = {}
+    for lf in term:
+        if lf.op == "contains" and len(lf.values) == 1:
+            groups.setdefault((lf.field, lf.cased), []).append(lf)
+    combined = {k: _all_of(v, where) for k, v in groups.items() if len(v) > 1}
+    leaves: list[_Leaf] = []
+    for lf in term:
+        k = (lf.field, lf.cased)
+        if k in combined and lf.op == "contains" and len(lf.values) == 1:
+            if combined[k] not in leaves:
+                leaves.append(combined[k])
+        else:
+            leaves.append(lf)
     seen: set[tuple[str, str, bool]] = set()
     out: list[Condition] = []
-    for lf in term:
+    for lf in leaves:
         key = (lf.field, lf.op, lf.cased)
         if key in seen:
             lf = _as_re(lf)
@@ -289,7 +392,7 @@ def _restored(doc: Any, d: dict[str, Any], path: str) -> dict[str, Any]:
     custom = doc.get("wormsign")
     if not isinstance(custom, dict) or "match" not in custom:
         return d
-    trial = dict(d, match=_plain(custom["match"]))
+    trial = dict(d, match=_plain(custom["match"]), exclude=_plain(custom.get("exclude", [])))
     if isinstance(custom.get("burst"), dict):
         trial["burst"] = _plain(custom["burst"])
     problems: list[Problem] = []
@@ -331,14 +434,22 @@ def _wormsign_dict(doc: Any, sr: Any, match: tuple[tuple[Condition, ...], ...]) 
 def _convert(doc: Any, path: str, problems: list[Problem]) -> Rule | None:
     from sigma.rule import SigmaRule
 
-    errlog = _check_logsource(doc)
+    ctx = _Ctx(doc, _check_logsource(doc))
     sr = SigmaRule.from_dict(dict(doc))
-    terms: list[list[_Leaf]] = []
-    for cond in sr.detection.parsed_condition:
-        terms += _dnf(cond.parse(), doc, errlog)
+    conditions = [c.parse() for c in sr.detection.parsed_condition]
+    if len(conditions) == 1:
+        terms, excl = _split(conditions[0], ctx)
+    else:  # a list of conditions is their OR; exclusions only in a single one
+        terms, excl = [t for c in conditions for t in _dnf(c, ctx)], []
     where = _line(doc, "detection")
     match = tuple(_conjunction(t, where) for t in _bounded(terms, doc))
-    d = _restored(doc, _wormsign_dict(doc, sr, match), path)
+    d = _wormsign_dict(doc, sr, match)
+    if excl:
+        d["exclude"] = _match_spec(tuple(_conjunction(t, where) for t in excl))
+    d = _restored(doc, d, path)
+    for note in dict.fromkeys(ctx.notes):
+        problems.append(Problem(path, _line(doc), f"rule {str(sr.title)!r}: {note}",
+                                severity="warning"))
     return rule_from_dict(d, path, problems)
 
 
@@ -385,4 +496,5 @@ def import_text(text: str, path: str) -> SigmaImport:
                                     f"{str(doc.get('title', '?'))!r} refused: a correlation "
                                     "rule: wormsign's burst is not Sigma event counting and "
                                     "is not guessed"))
-    return SigmaImport(tuple(rules), tuple(problems))
+    return SigmaImport(tuple(rules), tuple(p for p in problems if p.severity != "warning"),
+                       tuple(p for p in problems if p.severity == "warning"))
