@@ -56,3 +56,12 @@ def test_subtechniques_name_their_parent() -> None:
     for t in TECHNIQUES.values():
         assert t.is_sub == bool(t.parent_name), t.id
         assert t.reference().startswith("https://attack.mitre.org/techniques/T")
+
+
+def test_exclude_is_checked_like_match(tmp_path: Path) -> None:
+    f = tmp_path / "r.yml"
+    f.write_text(RULE + "    exclude:\n      - user_agnet|contains: monitor\n")
+    with pytest.raises(RuleError) as info:
+        load_pack([str(f)], builtin=False)
+    (problem,) = info.value.problems
+    assert "unknown field 'user_agnet'" in problem.message and problem.line == 2

@@ -143,3 +143,49 @@ def test_import_and_convert_without_the_extra_give_the_pip_hint(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "pip install 'wormsign[sigma]'" in err
     assert cli.main(["rules", "export", "-o", "/dev/null"]) == 0  # export needs no pySigma
+
+
+EXCLUDING = """\
+rules:
+  - id: shell-probe
+    title: /shell?cd probe, not from the monitoring host's agent
+    family: web-attack
+    severity: high
+    match:
+      - url|contains: /shell?cd+
+      - url|re: '^/cgi-bin/.*;(?:wget|curl)'
+    exclude:
+      - user_agent|equals: internal-monitor/1.0
+      - method|equals: HEAD
+        status|equals: '404'
+"""
+
+
+def test_exclusions_round_trip_and_keep_their_meaning(tmp_path: pytest.TempPathFactory) -> None:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from wormsign.logs.record import Request
+
+    pytest.importorskip("sigma.collection", reason="pySigma (the sigma extra) is missing")
+    from wormsign.rules.sigma_import import import_text
+
+    f = Path(str(tmp_path)) / "x.yml"
+    f.write_text(EXCLUDING)
+    rule = load_pack([str(f)], builtin=False).get("shell-probe")
+    assert rule is not None and len(rule.exclude) == 2
+    doc = export_rule(rule).documents[0]
+    assert doc["detection"]["condition"] == "(match0 or match1) and not (filter0 or filter1)"
+    assert doc["status"] == "test"  # exclusions are exact in Sigma
+    _collection(to_yaml([export_rule(rule)]))
+    (back,) = import_text(to_yaml([export_rule(rule)]), "x.yml").rules
+    when = datetime(2018, 5, 1, tzinfo=UTC)
+    cases = [("GET", "/shell?cd+/tmp", "x", 200, True),
+             ("GET", "/shell?cd+/tmp", "internal-monitor/1.0", 200, False),
+             ("HEAD", "/shell?cd+/tmp", "x", 404, False),
+             ("HEAD", "/shell?cd+/tmp", "x", 200, True),
+             ("GET", "/index.html", "x", 200, False)]
+    for method, url, ua, status, want in cases:
+        req = Request(when, "192.0.2.1", method, url, status=status, user_agent=ua)
+        assert rule.matches(req) is want, (method, url, ua, status)
+        assert back.matches(req) is want, (method, url, ua, status)

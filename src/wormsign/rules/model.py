@@ -1,7 +1,8 @@
 """Rule and family records.
 
-A rule says which requests it matches (``match``: fields, operators, values), what it means
-(``family``, ``severity``, ``references``) and which literal ``keywords`` must appear in the raw
+A rule says which requests it matches (``match``: fields, operators, values; ``exclude``:
+alternatives that veto a match), what it means (``family``, ``severity``, ``references``,
+ATT&CK ``attack`` techniques) and which literal ``keywords`` must appear in the raw
 log line for it to match at all: the fast pattern, as Snort's ``content:`` is to ``pcre:``.
 A rule with ``burst`` is a correlation rule: it fires only for a source that sent enough
 matching requests within a window (Nimda's 16-request burst).

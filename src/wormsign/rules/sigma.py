@@ -183,7 +183,7 @@ def _detection(rule: Rule, notes: list[str]) -> tuple[dict[str, Any], dict[str, 
             notes.append("the exclusions are left out of the error-log search")
     methods = rule.burst.methods if rule.burst is not None else ()
     if methods:  # only requests with the burst's methods count towards it
-        conjs = [c + (Condition("method", "equals", methods),) for c in conjs]
+        conjs = [(*c, Condition("method", "equals", methods)) for c in conjs]
     det: dict[str, Any] = {}
     cond = _terms(conjs, "match", det, notes)
     if excl:

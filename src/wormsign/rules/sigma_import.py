@@ -234,8 +234,9 @@ def _dnf(node: Any, ctx: _Ctx) -> list[list[_Leaf]]:
                                                               ConditionNOT))]
         for group in _merge([lf for a in leaves for lf in _leaves(a, ctx)]):
             out.append([group])
+        plain = {id(a) for a in leaves}  # by identity: pySigma values refuse mixed ==
         for a in node.args:
-            if a not in leaves:
+            if id(a) not in plain:
                 out += _dnf(a, ctx)
         return _bounded(out, ctx.doc)
     if isinstance(node, ConditionAND):
