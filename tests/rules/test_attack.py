@@ -64,4 +64,4 @@ def test_exclude_is_checked_like_match(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as info:
         load_pack([str(f)], builtin=False)
     (problem,) = info.value.problems
-    assert "unknown field 'user_agnet'" in problem.message and problem.line == 2
+    assert "unknown field 'user_agnet'" in problem.message and problem.line == 11
