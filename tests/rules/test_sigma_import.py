@@ -230,3 +230,18 @@ level: medium
     req = Request(WHEN, "192.0.2.7", None, "", message="File does not exist: /www/default.ida")
     assert rule.matches(req)
     assert rule.match[0][0].field == "message"
+
+
+def test_a_regex_re2_cannot_run_is_refused_with_its_reason() -> None:
+    text = ("title: backref\nlogsource: {category: webserver}\ndetection:\n  sel:\n"
+            "    c-uri|re: '(a+)\\1'\n  condition: sel\nlevel: low\n")
+    result = import_text(text, "b.yml")
+    assert result.rules == ()
+    (problem,) = result.refused
+    assert "RE2 cannot compile it" in problem.message and problem.path == "b.yml"
+
+
+def test_deep_nesting_is_refused_not_a_crash() -> None:
+    text = "title: deep\ndetection: " + "[" * 5000 + "]" * 5000 + "\n"
+    result = import_text(text, "deep.yml")
+    assert result.rules == () and len(result.refused) == 1
