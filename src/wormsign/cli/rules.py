@@ -63,8 +63,12 @@ def _register_sigma(export: argparse.ArgumentParser, imp: argparse.ArgumentParse
 
 
 def _write(text: str, output: str | None) -> None:
+    """Rule text (from users' files) to ``output`` or stdout; on a terminal, with control
+    and bidi characters escaped (a file or pipe gets the text unchanged)."""
     if output:
         Path(output).write_text(text, encoding="utf-8")
+    elif sys.stdout.isatty():
+        sys.stdout.write("\n".join(safe(line) for line in text.split("\n")))
     else:
         sys.stdout.write(text)
 
