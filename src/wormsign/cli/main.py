@@ -52,6 +52,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "parquet": ("pyarrow",),
     "dask": ("distributed",),
     "pcap": ("dpkt",),
+    "sigma": ("sigma",),
 }
 """The importable modules each optional extra of ``pyproject.toml`` provides."""
 

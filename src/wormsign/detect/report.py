@@ -203,7 +203,7 @@ def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
               family=att.families[fam], rule_family=att.families[rfam],
               severity=rule.severity, url=var.url, method=var.method, status=var.status,
               user_agent=var.user_agent, host=var.host, file_path=t.files.values[f], line=0,
-              format=var.format)
+              format=var.format, **Alert.rule_context(rule))
     d = a.to_ecs()
     for k in _VARYING:
         del d[k]
