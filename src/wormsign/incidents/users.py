@@ -148,9 +148,11 @@ def user_by_id(store: Store, user_id: int) -> User | None:
 def add_user(store: Store, name: str, role: str, password: str | None = None) -> User:
     """Create a user. The first user of a store must be an admin (someone has to be able to
     manage the others)."""
-    if not NAME_RE.match(name) or name.lower() in RESERVED or name.startswith("cli:"):
+    if not NAME_RE.match(name):
         raise InvalidError(f"{name!r} is not a usable user name (1-64 letters, digits, "
-                           "'.', '_', '@', '-'; not token/local/system/anonymous)")
+                           "'.', '_', '@', '-', starting with a letter or digit)")
+    if name.lower() in RESERVED:
+        raise ConflictError(f"the name {name!r} is taken by wormsign itself")
     check_role(role)
     hashed = hash_password(password) if password is not None else None
     u = t.users
