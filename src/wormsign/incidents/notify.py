@@ -27,7 +27,8 @@ import hmac
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,6 +125,18 @@ def apprise_available() -> bool:
     return importlib.util.find_spec("apprise") is not None
 
 
+@contextmanager
+def _apprise() -> Iterator[Any]:
+    """The apprise module, for the block's calls: it loads its plugins lazily and they warn
+    of deprecated stdlib modules (not ours to fix), so those warnings are silenced."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        yield apprise
+
+
 def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme in ("http", "https"):
@@ -136,9 +149,9 @@ def _check_url(url: str) -> None:
         raise MissingExtraError(f"{parts.scheme}:// notifications need apprise "
                                 "(pip install 'wormsign[notify]'); webhooks (http/https) "
                                 "work without it")
-    import apprise
-
-    if not apprise.Apprise().add(url):
+    with _apprise() as apprise:
+        understood = apprise.Apprise().add(url)
+    if not understood:
         raise InvalidError(f"apprise does not understand the URL scheme {parts.scheme}://")
 
 
@@ -325,14 +338,14 @@ def send_webhook(target: Target, payload: dict[str, Any]) -> None:
 
 def send_apprise(target: Target, payload: dict[str, Any]) -> None:
     """Send through apprise (mail, chat, ...): the event's one-line text."""
-    import apprise
-
-    ap = apprise.Apprise()
-    if not ap.add(target.url):
-        raise DeliveryError("apprise does not understand the URL")
     inc = payload["incident"]
     title = f"wormsign: {payload['event']} in incident {inc['id']}"
-    if not ap.notify(body=str(payload["text"]), title=title):
+    with _apprise() as apprise:
+        ap = apprise.Apprise()
+        if not ap.add(target.url):
+            raise DeliveryError("apprise does not understand the URL")
+        sent = ap.notify(body=str(payload["text"]), title=title)
+    if not sent:
         raise DeliveryError("apprise could not deliver")
 
 

@@ -148,7 +148,7 @@ def user_by_id(store: Store, user_id: int) -> User | None:
 def add_user(store: Store, name: str, role: str, password: str | None = None) -> User:
     """Create a user. The first user of a store must be an admin (someone has to be able to
     manage the others)."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise InvalidError(f"{name!r} is not a usable user name (1-64 letters, digits, "
                            "'.', '_', '@', '-', starting with a letter or digit)")
     if name.lower() in RESERVED:
