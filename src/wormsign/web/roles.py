@@ -12,6 +12,9 @@ walks the app's route table and tries every route with every role.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from fastapi import Request
 
 from wormsign.incidents.actor import set_actor
@@ -64,3 +67,18 @@ async def enforce(request: Request) -> None:
     if not role_at_least(who.role, need):
         raise Forbidden(f"this needs the {need} role; {who.name} is a {who.role}")
     set_actor(who.name)
+
+
+def route_table(routes: Iterable[Any]) -> list[tuple[str, str]]:
+    """Every (method, path template) the routes answer, included routers walked (the role
+    tests try each with each role; HEAD is left out, it is GET's)."""
+    out: list[tuple[str, str]] = []
+    for route in routes:
+        nested = getattr(route, "effective_route_contexts", None)
+        if callable(nested):
+            out.extend(route_table(nested()))
+            continue
+        methods = getattr(route, "methods", None)
+        if methods and isinstance(getattr(route, "path", None), str):
+            out.extend((m, route.path) for m in sorted(methods) if m != "HEAD")
+    return sorted(set(out))
