@@ -23,13 +23,14 @@ if TYPE_CHECKING:
 TOKEN_ENV = "WORMSIGN_USER_TOKEN"
 
 #: "command" or "command action" -> role needed (None: the command never opens the store).
+#: An action without an entry needs what its command needs (:func:`role_for`).
 CLI_ROLES: dict[str, str | None] = {
     "scan": None, "rules": None, "simulate": None, "assess": None, "probe": None,
     "demo": None,
     "forecast": "viewer",  # with --incident it reads the store
     "watch": "analyst",  # with --incident it writes alerts
     "serve": "admin",  # opens the store to everyone the dashboard lets in
-    "incident": "viewer",  # without an action: the usage text
+    "incident": "analyst",  # an action without an entry of its own
     "incident new": "analyst", "incident ingest": "analyst", "incident list": "viewer",
     "incident show": "viewer", "incident close": "analyst", "incident networks": "analyst",
     "incident tasks": "viewer", "incident task": "analyst", "incident blocklist": "analyst",
@@ -38,10 +39,21 @@ CLI_ROLES: dict[str, str | None] = {
     "user": "admin", "user add": "admin", "user list": "admin", "user disable": "admin",
     "user enable": "admin", "user role": "admin", "user password": "admin",
     "user token": "admin", "user whoami": "viewer",
-    "notify": "viewer", "notify add": "admin", "notify list": "viewer",
+    "notify": "admin", "notify add": "admin", "notify list": "viewer",
     "notify remove": "admin", "notify run": "analyst", "notify queue": "viewer",
     "notify retry": "admin",
 }
+
+
+def role_for(command: str) -> str | None:
+    """The role ``command`` needs: its own entry, else its parent command's (``rules list``
+    has none of its own: ``rules`` never opens the store). KeyError for an unknown command."""
+    if command in CLI_ROLES:
+        return CLI_ROLES[command]
+    parent = command.rsplit(" ", 1)[0]
+    if parent == command:
+        raise KeyError(command)
+    return role_for(parent)
 
 
 class AccessDenied(WormsignError):
@@ -63,7 +75,7 @@ def authorize(store: Store, command: str) -> str:
     from wormsign.incidents.actor import set_actor
     from wormsign.incidents.users import has_users, role_at_least, user_for_token
 
-    need = CLI_ROLES[command]
+    need = role_for(command)
     if need is None or not has_users(store):
         actor = local_actor()
         set_actor(actor)

@@ -76,11 +76,26 @@ def check_bind(host: str, token: str | None, people: bool = False) -> None:
 
 
 def _has_users(db: str | None) -> bool:
+    """Whether the store has users, without creating or migrating anything (a refused
+    serve leaves no trace)."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
     from wormsign.incidents import Store
+    from wormsign.incidents.store import resolve_url
     from wormsign.incidents.users import has_users
 
-    with Store.open(db) as store:
+    url = resolve_url(db)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return False
+    store = Store.open(url, migrate=False)
+    try:
         return has_users(store)
+    except sa.exc.SQLAlchemyError:
+        return False  # no users table yet
+    finally:
+        store.close()
 
 
 def run(args: argparse.Namespace) -> int:

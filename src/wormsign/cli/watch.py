@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from wormsign.errors import ConfigError, WormsignError
+from wormsign.errors import ConfigError
 from wormsign.logs.formats import FORMATS
 from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
@@ -74,13 +74,11 @@ def run(args: argparse.Namespace) -> int:
     checkpoint: Any = None
     if args.incident is not None:
         from wormsign.watch.store import StoreSink
-        sink = StoreSink.open(args.db, args.incident, args.paths, note=plain.note)
         from wormsign.cli.access import authorize
-        try:
-            authorize(sink.store, "watch")
-        except WormsignError:
-            sink.close()
-            raise
+        from wormsign.incidents import Store
+        with Store.open(args.db) as store:
+            authorize(store, "watch")
+        sink = StoreSink.open(args.db, args.incident, args.paths, note=plain.note)
         checkpoint = sink.checkpoint
     elif args.db:
         raise ConfigError("--db needs --incident (without it nothing is stored)")
