@@ -20,7 +20,7 @@ from wormsign.errors import WormsignError
 if TYPE_CHECKING:
     from wormsign.incidents import Store
 
-TOKEN_ENV = "WORMSIGN_USER_TOKEN"
+TOKEN_ENV = "WORMSIGN_USER_TOKEN"  # noqa: S105 (a variable name)
 
 #: "command" or "command action" -> role needed (None: the command never opens the store).
 #: An action without an entry needs what its command needs (:func:`role_for`).

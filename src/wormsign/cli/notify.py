@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "every 30 s; `notify run` does it without the dashboard.")
     db_help = "store: SQLite path or database URL (default $WORMSIGN_DB or the per-user file)"
     p.add_argument("--db", help=db_help)
-    p.set_defaults(func=lambda _a: (p.print_help(sys.stderr), 2)[1])
+    p.set_defaults(func=_usage(p))
     cmds = p.add_subparsers(dest="action", metavar="ACTION")
 
     def add(name: str, fn: Action, help_: str) -> argparse.ArgumentParser:
@@ -55,6 +55,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--status", choices=("pending", "delivered", "failed"))
     sp.add_argument("--json", action="store_true")
     add("retry", _retry, "put failed notifications back in the queue")
+
+
+def _usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+    return run
 
 
 def _with_store(fn: Action) -> Callable[[argparse.Namespace], int]:

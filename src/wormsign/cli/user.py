@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "admin.")
     db_help = "store: SQLite path or database URL (default $WORMSIGN_DB or the per-user file)"
     p.add_argument("--db", help=db_help)
-    p.set_defaults(func=lambda _a: (p.print_help(sys.stderr), 2)[1])
+    p.set_defaults(func=_usage(p))
     cmds = p.add_subparsers(dest="action", metavar="ACTION")
 
     def add(name: str, fn: Action, help_: str) -> argparse.ArgumentParser:
@@ -80,6 +80,13 @@ def _read_password(args: argparse.Namespace) -> str | None:
             raise ConfigError("the passwords differ")
         return first
     return None
+
+
+def _usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        p.print_help(sys.stderr)
+        return 2
+    return run
 
 
 def _with_store(fn: Action) -> Callable[[argparse.Namespace], int]:

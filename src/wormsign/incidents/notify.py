@@ -322,7 +322,10 @@ def send_webhook(target: Target, payload: dict[str, Any]) -> None:
     if target.secret:
         mac = hmac.new(target.secret.encode(), body, hashlib.sha256).hexdigest()
         headers["X-Wormsign-Signature"] = f"sha256={mac}"
-    req = urllib.request.Request(target.url, data=body, headers=headers, method="POST")
+    if not target.webhook:
+        raise DeliveryError("a webhook is http:// or https://")
+    req = urllib.request.Request(target.url, data=body, headers=headers,  # noqa: S310
+                                 method="POST")
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(req, timeout=TIMEOUT) as resp:

@@ -146,7 +146,7 @@ class Principal:
     user_id: int | None = None
 
 
-TOKEN_HOLDER = "token"
+TOKEN_HOLDER = "token"  # noqa: S105 (the actor name)
 LOCAL = "local"
 _PRINCIPAL = "wormsign_principal"
 
