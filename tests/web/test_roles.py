@@ -206,3 +206,16 @@ def test_single_token_mode_is_an_admin(tmp_path: Path) -> None:
             r = c.post("/api/incidents", json={"name": "solo"}, headers=auth)
             assert r.status_code == 201
         assert store.list_actions(r.json()["id"])[0].actor == "token"
+
+
+def test_an_upload_scanned_in_the_background_names_the_uploader(world: World,
+                                                                live: LiveServer) -> None:
+    analyst = {"Authorization": f"Bearer {world.tokens['analyst']}"}
+    body = write_alerts(Path(world.app.state.wormsign.settings.upload_dir).parent / "up.jsonl",
+                        mixed_alerts(5)).read_bytes()
+    r = httpx.post(f"{live.url}/api/incidents/{world.iid}/uploads", headers=analyst,
+                   files={"file": ("more.jsonl", body)}, timeout=30)
+    assert r.status_code == 202, r.text
+    world.app.state.wormsign.jobs.wait(timeout=60)
+    ingests = [a for a in world.store.list_actions(world.iid) if a.kind == "ingest"]
+    assert ingests and ingests[-1].actor == "analyst"

@@ -118,10 +118,21 @@ def _user(row: Any) -> User:
                 None if row[4] is None else int(row[4]), int(row[5]), bool(row[6]))
 
 
+# The queries of every dashboard request, as plain SQL built once (building Core
+# expressions per call cost more than running them).
+_HAS_USERS = sa.text("SELECT 1 FROM users LIMIT 1")
+_USER_BY_ID = sa.text("SELECT u.id, u.name, u.role, u.created_at, u.disabled_at, u.epoch, "
+                      "u.password_hash IS NOT NULL FROM users u WHERE u.id = :id")
+_USER_BY_TOKEN = sa.text("SELECT u.id, u.name, u.role, u.created_at, u.disabled_at, u.epoch, "
+                         "u.password_hash IS NOT NULL, k.token_sha256 FROM user_tokens k "
+                         "JOIN users u ON u.id = k.user_id "
+                         "WHERE k.token_sha256 = :digest AND k.revoked_at IS NULL")
+
+
 def has_users(store: Store) -> bool:
     """Whether the store has any user (then the dashboard and the CLI ask who you are)."""
     with store.engine.connect() as conn:
-        return conn.execute(sa.select(t.users.c.id).limit(1)).first() is not None
+        return conn.execute(_HAS_USERS).first() is not None
 
 
 def list_users(store: Store) -> list[User]:
@@ -141,7 +152,7 @@ def get_user(store: Store, name: str) -> User:
 
 def user_by_id(store: Store, user_id: int) -> User | None:
     with store.engine.connect() as conn:
-        row = conn.execute(_select_users().where(t.users.c.id == user_id)).first()
+        row = conn.execute(_USER_BY_ID, {"id": user_id}).first()
     return None if row is None else _user(row)
 
 
@@ -293,14 +304,12 @@ def user_for_token(store: Store, token: str | None) -> User | None:
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 256:
         return None
     digest = token_digest(token)
-    k = t.user_tokens
     with store.engine.connect() as conn:
-        row = conn.execute(sa.select(k.c.user_id, k.c.token_sha256).where(
-            k.c.token_sha256 == digest, k.c.revoked_at.is_(None))).first()
-    if row is None or not hmac.compare_digest(str(row[1]), digest):
+        row = conn.execute(_USER_BY_TOKEN, {"digest": digest}).first()
+    if row is None or not hmac.compare_digest(str(row[7]), digest):
         return None
-    user = user_by_id(store, int(row[0]))
-    return user if user is not None and user.active else None
+    user = _user(row)
+    return user if user.active else None
 
 
 __all__ = ["RANK", "ROLES", "User", "UserToken", "add_user", "check_role", "create_token",
