@@ -57,6 +57,7 @@ def _argv(key: str, tmp: Path) -> list[str] | None:
         "watch": None, "serve": ["serve", "--get", "/api/health"],
         "incident list": ["incident", "list"],
         "user list": ["user", "list"], "user whoami": ["user", "whoami"],
+        "user log": ["user", "log"],
         "user add": ["user", "add", "newbie", "--role", "viewer"],
         "user disable": ["user", "disable", "target"], "user enable": ["user", "enable", "target"],
         "user role": ["user", "role", "target", "viewer"],
@@ -140,6 +141,11 @@ def test_the_first_admin_gets_a_token_and_acts_with_it(tmp_path: Path,
     assert ana["name"] == "ana" and ana["has_password"] and "password_hash" not in out
     rc, _, err = run(["user", "disable", "ana", "--db", db], capsys)
     assert rc == 2 and "last active admin" in err
+    assert run(["user", "add", "bo", "--role", "viewer", "--db", db], capsys)[0] == 0
+    rc, out, _ = run(["user", "log", "--json", "--db", db], capsys)
+    log = [(e["actor"], e["kind"], e["user"]) for e in json.loads(out)["items"]]
+    assert log[0][1:] == ("added", "ana") and log[0][0].startswith("cli:")
+    assert log[1:] == [(log[0][0], "token-created", "ana"), ("ana", "added", "bo")]
 
 
 def test_notify_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str],

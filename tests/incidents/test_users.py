@@ -107,3 +107,21 @@ def test_every_action_records_its_actor(store: Store) -> None:
     assert actors == [("created", "ana"), ("closed", "bo"), ("note", None)]
     summary = store.get_incident_summary(iid)
     assert [a["actor"] for a in summary["actions"]] == ["ana", "bo", None]
+
+
+def test_changes_of_people_name_who_made_them(store: Store) -> None:
+    with acting_as("root-operator"):
+        u.add_user(store, "ana", "admin")
+    with acting_as("ana"):
+        u.add_user(store, "bo", "analyst", PASSWORD)
+        token_id = (u.create_token(store, "bo", "ci"), u.list_tokens(store, "bo")[0].id)[1]
+        u.set_role(store, "bo", "viewer")
+        u.revoke_token(store, "bo", token_id)
+        u.disable_user(store, "bo")
+    got = [(e.actor, e.kind, e.user, e.detail) for e in u.user_events(store)]
+    assert got == [("root-operator", "added", "ana", "admin"),
+                   ("ana", "added", "bo", "analyst"),
+                   ("ana", "token-created", "bo", f"#{token_id} (ci)"),
+                   ("ana", "role", "bo", "analyst -> viewer"),
+                   ("ana", "token-revoked", "bo", f"#{token_id}"),
+                   ("ana", "disabled", "bo", "")]

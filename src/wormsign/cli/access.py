@@ -38,7 +38,7 @@ CLI_ROLES: dict[str, str | None] = {
     "incident feed-token": "admin", "incident alerts": "viewer",
     "user": "admin", "user add": "admin", "user list": "admin", "user disable": "admin",
     "user enable": "admin", "user role": "admin", "user password": "admin",
-    "user token": "admin", "user whoami": "viewer",
+    "user token": "admin", "user whoami": "viewer", "user log": "admin",
     "notify": "admin", "notify add": "admin", "notify list": "viewer",
     "notify remove": "admin", "notify run": "analyst", "notify queue": "viewer",
     "notify retry": "admin",

@@ -60,6 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--revoke", type=int, metavar="TOKEN_ID", help="revoke this token")
     sp.add_argument("--json", action="store_true")
     add("whoami", _whoami, "who WORMSIGN_USER_TOKEN is (or cli:<login> without users)")
+    sp = add("log", _log, "changes of people, each with who made it")
+    sp.add_argument("--json", action="store_true")
 
 
 def _password_options(sp: argparse.ArgumentParser) -> None:
@@ -184,4 +186,17 @@ def _token(store: Any, args: argparse.Namespace) -> int:
 def _whoami(store: Any, _args: argparse.Namespace) -> int:
     from wormsign.incidents.actor import current_actor
     print(current_actor() or "unknown")
+    return 0
+
+
+def _log(store: Any, args: argparse.Namespace) -> int:
+    from wormsign.incidents.query import iso
+    from wormsign.incidents.users import user_events
+    events = user_events(store)
+    if args.json:
+        _dump({"items": [{**e.to_dict(), "at": iso(e.at)} for e in events]})
+        return 0
+    for e in events:
+        detail = f" {e.detail}" if e.detail else ""
+        print(f"{iso(e.at)}  {e.actor or '-':<20} {e.kind:<14} {e.user}{detail}")
     return 0

@@ -295,6 +295,19 @@ user_tokens = sa.Table(
     sa.Index("ix_user_tokens_user", "user_id"),
 )
 
+#: Changes of people (added, disabled, role, password, tokens), each with its actor: the
+#: people side of the audit trail (incident actions are in ``actions``).
+user_events = sa.Table(
+    "user_events",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=True),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
 #: Where notifications go (:mod:`wormsign.incidents.notify`): a webhook (http/https) or an
 #: apprise URL, the events it wants (comma-separated), an optional HMAC key for webhooks.
 notify_targets = sa.Table(

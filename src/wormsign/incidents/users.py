@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from wormsign.errors import ConflictError, InvalidError, MissingExtraError, NotFoundError
 from wormsign.incidents import schema as t
+from wormsign.incidents.actor import current_actor
 from wormsign.incidents.store import Store, now_s, token_digest
 
 ROLES = ("viewer", "analyst", "admin")
@@ -89,6 +90,36 @@ def check_role(role: str) -> str:
     if role not in RANK:
         raise InvalidError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     return role
+
+
+def _log(conn: Any, user: str, kind: str, detail: str = "") -> None:
+    """Record a change of people, with its actor, inside the caller's transaction."""
+    conn.execute(t.user_events.insert().values(at=now_s(), actor=current_actor(),
+                                               user_name=user, kind=kind, detail=detail))
+
+
+@dataclass(frozen=True)
+class UserEvent:
+    """One change of people: who (``actor``) did what (``kind``) to whom (``user``)."""
+
+    at: int
+    actor: str | None
+    user: str
+    kind: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def user_events(store: Store, limit: int = 1000) -> list[UserEvent]:
+    """The newest changes of people, oldest first."""
+    e = t.user_events
+    q = (sa.select(e.c.at, e.c.actor, e.c.user_name, e.c.kind, e.c.detail)
+         .order_by(e.c.id.desc()).limit(limit))
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).all()
+    return [UserEvent(int(r[0]), r[1], str(r[2]), str(r[3]), str(r[4])) for r in rows[::-1]]
 
 
 def _hasher() -> Any:
@@ -174,16 +205,19 @@ def add_user(store: Store, name: str, role: str, password: str | None = None) ->
             raise ConflictError(f"a user called {name!r} exists")
         conn.execute(u.insert().values(name=name, role=role, password_hash=hashed,
                                        created_at=now_s(), epoch=0))
+        _log(conn, name, "added", role)
     return get_user(store, name)
 
 
-def _update(store: Store, name: str, values: dict[str, Any], bump: bool) -> User:
+def _update(store: Store, name: str, values: dict[str, Any], bump: bool,
+            kind: str, detail: str = "") -> User:
     user = get_user(store, name)
     u = t.users
     if bump:
         values = {**values, "epoch": u.c.epoch + 1}
     with store.begin() as conn:
         conn.execute(u.update().where(u.c.id == user.id).values(**values))
+        _log(conn, name, kind, detail)
     return get_user(store, name)
 
 
@@ -201,12 +235,13 @@ def disable_user(store: Store, name: str) -> User:
     user = get_user(store, name)
     if _last_admin(store, user):
         raise ConflictError(f"{name!r} is the last active admin")
-    return _update(store, name, {"disabled_at": user.disabled_at or now_s()}, bump=True)
+    return _update(store, name, {"disabled_at": user.disabled_at or now_s()}, bump=True,
+                   kind="disabled")
 
 
 def enable_user(store: Store, name: str) -> User:
     """Enable a disabled user again (old sessions stay ended)."""
-    return _update(store, name, {"disabled_at": None}, bump=False)
+    return _update(store, name, {"disabled_at": None}, bump=False, kind="enabled")
 
 
 def set_role(store: Store, name: str, role: str) -> User:
@@ -215,13 +250,15 @@ def set_role(store: Store, name: str, role: str) -> User:
     user = get_user(store, name)
     if role != "admin" and _last_admin(store, user):
         raise ConflictError(f"{name!r} is the last active admin")
-    return _update(store, name, {"role": role}, bump=False)
+    return _update(store, name, {"role": role}, bump=False, kind="role",
+                   detail=f"{user.role} -> {role}")
 
 
 def set_password(store: Store, name: str, password: str | None) -> User:
     """Set (or with None remove) a user's password; their sessions end."""
     hashed = hash_password(password) if password is not None else None
-    return _update(store, name, {"password_hash": hashed}, bump=True)
+    return _update(store, name, {"password_hash": hashed}, bump=True, kind="password",
+                   detail="set" if hashed else "removed")
 
 
 def verify_password(store: Store, name: str, password: str) -> User | None:
@@ -267,9 +304,12 @@ def create_token(store: Store, name: str, label: str = "") -> str:
     if not user.active:
         raise ConflictError(f"user {name!r} is disabled")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    k = t.user_tokens
     with store.begin() as conn:
-        conn.execute(t.user_tokens.insert().values(
-            user_id=user.id, label=label, token_sha256=token_digest(token), created_at=now_s()))
+        tid = conn.execute(k.insert().values(
+            user_id=user.id, label=label, token_sha256=token_digest(token), created_at=now_s())
+            .returning(k.c.id)).scalar_one()
+        _log(conn, name, "token-created", f"#{tid}" + (f" ({label})" if label else ""))
     return token
 
 
@@ -296,6 +336,7 @@ def revoke_token(store: Store, name: str, token_id: int) -> UserToken:
             raise NotFoundError(f"user {name!r} has no active token #{token_id}")
         conn.execute(t.users.update().where(t.users.c.id == user.id)
                      .values(epoch=t.users.c.epoch + 1))
+        _log(conn, name, "token-revoked", f"#{token_id}")
     return next(x for x in list_tokens(store, name) if x.id == token_id)
 
 
@@ -312,7 +353,8 @@ def user_for_token(store: Store, token: str | None) -> User | None:
     return user if user.active else None
 
 
-__all__ = ["RANK", "ROLES", "User", "UserToken", "add_user", "check_role", "create_token",
-           "disable_user", "enable_user", "get_user", "has_users", "hash_password",
-           "list_tokens", "list_users", "revoke_token", "role_at_least", "set_password",
-           "set_role", "user_by_id", "user_for_token", "verify_password"]
+__all__ = ["RANK", "ROLES", "User", "UserEvent", "UserToken", "add_user", "check_role",
+           "create_token", "disable_user", "enable_user", "get_user", "has_users",
+           "hash_password", "list_tokens", "list_users", "revoke_token", "role_at_least",
+           "set_password", "set_role", "user_by_id", "user_events", "user_for_token",
+           "verify_password"]

@@ -1,5 +1,5 @@
-"""People and notifications: users, per-user API tokens, the actor of every action, webhook
-and apprise targets with their retry queue.
+"""People and notifications: users, per-user API tokens, the actor of every action (and of
+every change of people), webhook and apprise targets with their retry queue.
 
 Revision ID: 0008
 Revises: 0006
@@ -46,6 +46,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_user_tokens_user", "user_tokens", ["user_id"])
     op.create_table(
+        "user_events",
+        sa.Column("id", PK, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.BigInteger, nullable=False),
+        sa.Column("actor", sa.String(128), nullable=True),
+        sa.Column("user_name", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+    )
+    op.create_table(
         "notify_targets",
         sa.Column("id", PK, primary_key=True, autoincrement=True),
         sa.Column("url", sa.Text, nullable=False),
@@ -80,6 +89,7 @@ def downgrade() -> None:
     op.drop_index("ix_notifications_due", table_name="notifications")
     op.drop_table("notifications")
     op.drop_table("notify_targets")
+    op.drop_table("user_events")
     op.drop_index("ix_user_tokens_user", table_name="user_tokens")
     op.drop_table("user_tokens")
     op.drop_table("users")
