@@ -19,7 +19,9 @@ Modules: :mod:`.store` (opening, migrations, incidents, tasks, audit trail), :mo
 crash-safe), :mod:`.query` (summary, timelines, assets, alert pages), :mod:`.networks`
 (internal/allowlisted addresses, durations), :mod:`.playbook` (YAML playbooks under
 ``playbooks/``), :mod:`.blocklist` (entries with expiry), :mod:`.exporters` (firewall, proxy,
-IDS and CSV formats), :mod:`.stix` (STIX 2.1 bundles), :mod:`.report` (HTML and PDF).
+IDS and CSV formats), :mod:`.stix` (STIX 2.1 bundles), :mod:`.report` (HTML and PDF),
+:mod:`.users` (people, roles, passwords, API tokens), :mod:`.actor` (who the audit trail
+names), :mod:`.notify` (webhook and apprise notifications with a retry queue).
 Migrations live in ``migrations/`` and run on :meth:`Store.open`.
 """
 
