@@ -219,3 +219,13 @@ def test_an_upload_scanned_in_the_background_names_the_uploader(world: World,
     world.app.state.wormsign.jobs.wait(timeout=60)
     ingests = [a for a in world.store.list_actions(world.iid) if a.kind == "ingest"]
     assert ingests and ingests[-1].actor == "analyst"
+
+
+def test_password_guessing_is_throttled_per_name(world: World, live: LiveServer) -> None:
+    u.add_user(world.store, "gus", "viewer", PASSWORD)
+    with httpx.Client(base_url=live.url, timeout=60) as c:
+        for _ in range(10):
+            assert _login(c, "gus", "wrong password!").status_code == 401
+        r = _login(c, "gus", PASSWORD)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert _login(c, "analyst", PASSWORD).status_code == 303  # other names are not

@@ -235,10 +235,16 @@ def login(request: Request, token: Annotated[str, Form(max_length=1024)] = "",
     if not access.login_required():
         access.login(request)
         return _redirect(_safe_next(next))
-    accepted, person = access.check_login(user.strip(), token)
+    name = user.strip()
+    wait = access.throttled(name)
+    if wait > 0:
+        return render(request, "login.html", status_code=429, next=_safe_next(next),
+                      failed=True, headers={"Retry-After": str(int(wait) + 1)})
+    accepted, person = access.check_login(name, token)
     if accepted:
         access.login(request, person)
         return _redirect(_safe_next(next))
+    access.failed_login(name)
     return render(request, "login.html", status_code=401, next=_safe_next(next), failed=True)
 
 

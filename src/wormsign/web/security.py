@@ -24,6 +24,9 @@
   on each request: disabling them, changing their password or revoking one of their tokens
   (from the dashboard or from ``wormsign user`` in another process) ends it at once.
   Sessions also end with the server process.
+* **Guessing.** Passwords are checked with argon2 (slow on purpose), and after ten failed
+  logins for one name within five minutes further tries for it get 429 until the window
+  passes.
 * **CSRF.** Each session holds a random token; every form carries it in a hidden ``csrf``
   field and every state-changing API call sent with the session cookie in an
   ``X-CSRF-Token`` header. Calls authenticated with the bearer token need none (browsers
@@ -167,6 +170,7 @@ class Access:
         self.store = store
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, tuple[float, int | None]] = OrderedDict()
+        self._failures: dict[str, list[float]] = {}
         self.token: str | None = None
         self.generation = ""
         self.rotate(token)
@@ -277,6 +281,35 @@ class Access:
             return True, None
         user = self._user_for_token(secret)
         return user is not None, user
+
+    #: Failed logins allowed per name and per client address within the window.
+    MAX_FAILURES = 10
+    FAILURE_WINDOW = 300.0
+
+    def throttled(self, name: str) -> float:
+        """Seconds until a password login for ``name`` may be tried again (0: now): after
+        :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW` seconds. Counted by
+        name, not by address (behind a reverse proxy every client has the proxy's); tokens
+        (256 random bits) need no throttle."""
+        if not name:
+            return 0.0
+        now = time.time()
+        key = name.lower()
+        with self._lock:
+            times = [t for t in self._failures.get(key, []) if t > now - self.FAILURE_WINDOW]
+            self._failures[key] = times
+            if len(times) >= self.MAX_FAILURES:
+                return times[0] + self.FAILURE_WINDOW - now
+        return 0.0
+
+    def failed_login(self, name: str) -> None:
+        """Count a failed password login for ``name``."""
+        if not name:
+            return
+        with self._lock:
+            self._failures.setdefault(name.lower(), []).append(time.time())
+            while len(self._failures) > self.limit:
+                self._failures.pop(next(iter(self._failures)))
 
     def login(self, request: Request, user: User | None = None) -> None:
         """Start a new session (a fresh id and CSRF token: no session fixation), for
