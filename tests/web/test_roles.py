@@ -4,17 +4,21 @@ that end when a person is disabled, and who did what on the incident page."""
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from web.helpers import LiveServer, mixed_alerts, write_alerts
 from wormsign.incidents import Store, ingest_paths
 from wormsign.incidents import users as u
+from wormsign.incidents.store import resolve_url
 from wormsign.web import Settings, create_app
 from wormsign.web.roles import ADMIN, PUBLIC, required_role, route_table
 
@@ -26,8 +30,8 @@ RANKS = (None, *ROLES)
 class World:
     """A store with an incident, one token per role, and a live server over it."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.store = Store.open(f"sqlite:///{tmp / 'roles.db'}")
+    def __init__(self, tmp: Path, url: str) -> None:
+        self.store = Store.open(url)
         self.iid = self.store.create_incident("roles")
         ingest_paths(self.store, self.iid, [write_alerts(tmp / "a.jsonl", mixed_alerts(40))])
         self.task_id = self.store.list_tasks(self.iid)[0].id
@@ -41,11 +45,35 @@ class World:
                                             notify_interval=None), store=self.store)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = World(tmp_path_factory.mktemp("roles"))
-    yield w
-    w.store.close()
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The world on SQLite, and on PostgreSQL (a schema of its own) when
+    WORMSIGN_TEST_PG_URL is set."""
+    tmp = tmp_path_factory.mktemp("roles")
+    if request.param == "sqlite":
+        w = World(tmp, f"sqlite:///{tmp / 'roles.db'}")
+        yield w
+        w.store.close()
+        return
+    base = os.environ.get("WORMSIGN_TEST_PG_URL")
+    if not base:
+        pytest.skip("WORMSIGN_TEST_PG_URL is not set")
+    base = resolve_url(base)
+    schema = "ws_" + uuid.uuid4().hex[:12]
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        sep = "&" if "?" in base else "?"
+        w = World(tmp, f"{base}{sep}options=-csearch_path%3D{schema}")
+        yield w
+        w.store.close()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="module")
