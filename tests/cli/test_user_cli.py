@@ -165,3 +165,19 @@ def test_notify_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     rc, _, err = run(["notify", "add", "http://127.0.0.1/x", "--secret-env", "UNSET_VAR_X",
                       "--db", db], capsys)
     assert rc == 2 and "UNSET_VAR_X" in err
+
+
+def test_serve_off_loopback_needs_a_token_or_people(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    db = str(tmp_path / "srv.db")
+    monkeypatch.delenv("WORMSIGN_TOKEN", raising=False)
+    rc, _, err = run(["serve", "--host", "0.0.0.0", "--db", db, "--get", "/api/health"], capsys)
+    assert rc == 2 and "without an access token" in err
+    with Store.open(db) as store:
+        u.add_user(store, "ana", "admin")
+        monkeypatch.setenv(TOKEN_ENV, u.create_token(store, "ana"))
+    rc, out, err = run(["serve", "--host", "0.0.0.0", "--db", db, "--get", "/api/health"],
+                       capsys)
+    # Not refused: the one request is answered, and asks for a login (people mode).
+    assert rc == 1 and "authentication required" in out and not err
