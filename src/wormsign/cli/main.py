@@ -39,6 +39,8 @@ COMMANDS: dict[str, str] = {
     "watch": "wormsign.cli.watch",
     "forecast": "wormsign.cli.forecast",
     "demo": "wormsign.cli.demo",
+    "user": "wormsign.cli.user",
+    "notify": "wormsign.cli.notify",
 }
 
 EXIT_ERROR = 2
@@ -56,7 +58,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
 }
 """The importable modules each optional extra of ``pyproject.toml`` provides."""
 
-COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web", "triage": "incident"}
+COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web", "triage": "incident",
+                                  "user": "incident", "notify": "incident"}
 """Commands that cannot do anything without an extra (checked before the command runs)."""
 
 

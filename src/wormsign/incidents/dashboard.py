@@ -211,10 +211,11 @@ def recent_jobs(store: Store, incident_id: int, limit: int = 10) -> list[dict[st
 def recent_actions(store: Store, incident_id: int, limit: int = 20) -> list[dict[str, Any]]:
     """The newest entries of the audit trail, newest first."""
     x = t.actions
-    q = (sa.select(x.c.at, x.c.kind, x.c.detail).where(x.c.incident_id == incident_id)
-         .order_by(x.c.id.desc()).limit(limit))
+    q = (sa.select(x.c.at, x.c.kind, x.c.detail, x.c.actor)
+         .where(x.c.incident_id == incident_id).order_by(x.c.id.desc()).limit(limit))
     with store.engine.connect() as conn:
-        return [{"at": iso(r[0]), "kind": r[1], "detail": r[2]} for r in conn.execute(q)]
+        return [{"at": iso(r[0]), "kind": r[1], "detail": r[2], "actor": r[3]}
+                for r in conn.execute(q)]
 
 
 def incident_view(store: Store, incident_id: int, top: int = TOP,
