@@ -329,6 +329,7 @@ sharing = sa.Table(
     sa.Column("tlp", sa.String(16), nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+)
 
 #: People of the workspace (:mod:`wormsign.incidents.users`): a role (``viewer``, ``analyst``,
 #: ``admin``), an argon2 hash of the password (NULL: token-only), and an ``epoch`` bumped
