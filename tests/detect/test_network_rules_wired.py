@@ -107,6 +107,7 @@ def test_rule_alerts_one_per_source_and_rule_in_the_alert_schema() -> None:
     assert one.host == target(700)
     ecs = one.to_ecs()
     assert ecs["rule.id"] == "slammer-udp-1434" and ecs["source.ip"] == SLAM_ONE
+    assert ecs["vulnerability.id"] == ["CVE-2002-0649"]
     trw = {a.source_ip: a for a in r.alerts() if a.rule_id == "net-trw-scanner"}
     assert trw[SLAM1].family == "slammer" and trw[MIRAI].family == "mirai"
     assert trw[WEBSCAN].family == "scanner"
@@ -220,6 +221,9 @@ def test_cli_rules_routes_a_network_rule_file(
     main(["scan", "-q", "--json", "--no-builtin-rules", "--rules", str(rules), str(conn)])
     d = json.loads(capsys.readouterr().out)
     assert list(d["rules"]) == ["local-smb-worm"]
+    main(["scan", "-q", "--rules", str(rules), str(conn)])
+    out = capsys.readouterr().out
+    assert "network rule local-smb-worm (smb-worm): 3 connections from 1 sources" in out
 
 
 def test_cli_bad_network_rule_file_is_one_error(

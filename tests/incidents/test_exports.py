@@ -276,7 +276,7 @@ def test_stix_bundle_round_trips(store: Store, tmp_path: Path) -> None:
 
 def test_every_format_is_registered() -> None:
     assert set(EXPORTERS) == {"plain", "nftables", "iptables", "nginx", "apache", "suricata",
-                              "csv", "stix"}
+                              "csv", "stix", "misp"}
 
 
 def test_two_incidents_export_without_clashing(case: tuple[Store, int], tmp_path: Path) -> None:

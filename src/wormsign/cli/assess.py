@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from wormsign.cli._files import write_text
 from wormsign.errors import ConfigError
@@ -16,6 +17,9 @@ from wormsign.fleet.plan import parse_window
 from wormsign.fleet.probe import load_probe_evidence
 from wormsign.fleet.urgency import read_forecast
 from wormsign.logs.text import safe
+
+if TYPE_CHECKING:
+    from wormsign.detect.suppress import AcceptedRisk
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +60,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--config-root", metavar="DIR",
                    help="configuration files named by the inventory may lie anywhere inside "
                    "DIR (default: only inside the inventory's folder)")
+    p.add_argument("--ignore", metavar="FILE", help="accepted risks: the accept list of a "
+                   "wormsign-ignore.yml (host, advisory, reason, until); covered verdicts "
+                   "become 'accepted' and leave the plan until the expiry")
+    p.add_argument("--vex", action="append", default=[], metavar="FILE",
+                   help="OpenVEX document(s): not_affected / fixed statements about a host "
+                   "and advisory settle its verdict (repeatable)")
+    p.add_argument("--vex-out", metavar="FILE", help="write the verdicts as an OpenVEX "
+                   "document")
     p.add_argument("--json", action="store_true", help="the JSON contract on stdout")
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per host and advisory")
     p.add_argument("--sarif", metavar="FILE", help="write a SARIF 2.1.0 log")
@@ -88,15 +100,28 @@ def run(args: argparse.Namespace) -> int:
     forecast = read_forecast(args.forecast) if args.forecast else None
     # read the inventory first: a bad one is a one-line error, with no notice before it
     inventory = load_inventory(args.inventory, fmt=args.format, exposure=args.exposure)
+    accepted: tuple[AcceptedRisk, ...] = ()
+    if args.ignore:
+        from wormsign.detect.suppress import load_ignore_file
+        accepted = load_ignore_file(args.ignore).accept
+    vex = []
+    if args.vex:
+        from wormsign.fleet.vex import load_vex
+        vex = [s for f in args.vex for s in load_vex(f)]
     if args.outbreak_model != "closed-form":
         _compile_notice()
     report = assess(inventory, kb_dirs=args.kb, assume_defaults=args.assume_defaults,
                     outbreak_state=args.outbreak_state, outbreak_source=args.outbreak_model,
                     seed=args.seed, max_per_wave=args.max_per_wave, windows=windows,
                     probes=probes, config_root=args.config_root, forecast=forecast,
-                    forecast_name=args.forecast or "forecast")
+                    forecast_name=args.forecast or "forecast", accepted=accepted,
+                    vex=vex)
     if args.csv:
         write_text(args.csv, to_csv(report))
+    if args.vex_out:
+        from wormsign.fleet.vex import to_openvex
+        write_text(args.vex_out, json.dumps(to_openvex(report), indent=2, ensure_ascii=True)
+                   + "\n")
     if args.sarif:
         write_text(args.sarif, json.dumps(to_sarif(report), indent=2, ensure_ascii=True) + "\n")
     if args.json:

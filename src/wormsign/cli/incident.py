@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 ActionFn = Callable[["Store", argparse.Namespace], int]
 
-FORMATS = ("plain", "nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix")
+FORMATS = ("plain", "nftables", "iptables", "nginx", "apache", "suricata", "csv", "stix",
+           "misp")
 TASK_STATUSES = ("open", "in-progress", "done", "skipped")
 
 
@@ -63,6 +64,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     help="name of the sensor (server) these files come from; by default the "
                     "log format's family (httpd, iis, ...), so a copy, the alerts JSON Lines "
                     "and the raw log of the same requests are stored once")
+    sp.add_argument("--ignore", metavar="FILE",
+                    help="suppression rules (wormsign-ignore.yml) made the incident's file "
+                    "rules before reading; the result says how many alerts are suppressed")
     sp.add_argument("--json", action="store_true", help="JSON result on stdout")
 
     sp = add("list", _list, "list incidents")
@@ -108,6 +112,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--ttl", help="lifetime of new or re-seen entries (default 7d)")
     sp.add_argument("--aggregate", action="store_true",
                     help="collapse addresses into CIDR blocks (ipaddress.collapse_addresses)")
+    sp.add_argument("--tlp", help="TLP 2.0 level of a stix or misp export (clear, green, "
+                    "amber, amber+strict, red; default: the incident's, set with wormsign "
+                    "triage tlp)")
 
     sp = add("report", _report, "write the incident report as HTML and/or PDF")
     sp.add_argument("id", type=int)
@@ -154,8 +161,10 @@ def _usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
 
 def _with_store(fn: ActionFn) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        from wormsign.cli.access import authorize, command_key
         from wormsign.incidents import Store
         with Store.open(getattr(args, "db", None)) as store:
+            authorize(store, command_key(args))
             return fn(store, args)
     return run
 
@@ -193,6 +202,10 @@ def _ingest(store: Store, args: argparse.Namespace) -> int:
             print(f"\r{safe(path)}: {pos:,} records read, {added:,} added", end="",
                   file=sys.stderr, flush=True)
 
+    if args.ignore:
+        from wormsign.detect.suppress import load_ignore_file
+        from wormsign.incidents.suppress import sync_file
+        sync_file(store, args.id, load_ignore_file(args.ignore))
     res = ingest_paths(store, args.id, args.paths, batch_size=args.batch_size,
                        progress=progress, reread=args.reread, sensor=args.sensor)
     if not quiet:
@@ -200,8 +213,10 @@ def _ingest(store: Store, args: argparse.Namespace) -> int:
     for f in res.failed:
         print(f"wormsign: error: {safe(f.error or '')}", file=sys.stderr)
     status = 2 if res.failed else 0
+    from wormsign.incidents.suppress import state
+    suppressed = state(store, args.id)
     if args.json:
-        _dump(res.to_dict())
+        _dump({**res.to_dict(), "suppressed": suppressed})
         return status
     for f in res.files:
         if f.error is not None:
@@ -217,6 +232,9 @@ def _ingest(store: Store, args: argparse.Namespace) -> int:
             print(f"  skipped: {safe(e)}", file=sys.stderr)
     fams = ", ".join(res.families) or "none"
     print(f"incident {args.id}: families {fams}; {res.tasks_added} playbook task(s) added")
+    if suppressed["rules"] or suppressed["marks"]:
+        from wormsign.cli.triage import print_state
+        print_state(suppressed)
     return status
 
 
@@ -235,9 +253,11 @@ def _list(store: Store, args: argparse.Namespace) -> int:
 
 
 def _show(store: Store, args: argparse.Namespace) -> int:
+    from wormsign.incidents.suppress import state
     s = store.get_incident_summary(args.id, top=args.top)
+    suppressed = state(store, args.id)
     if args.json:
-        _dump(s)
+        _dump({**s, "suppressed": suppressed})
         return 0
     inc, tot = s["incident"], s["totals"]
     print(f"Incident {inc['id']}: {safe(inc['name'])} [{inc['status']}], opened "
@@ -265,6 +285,9 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     _print_progress(s["tasks"]["progress"])
     bl = s["blocklist"]
     print(f"Blocklist: {bl['active']} active, {bl['expired']} expired entries")
+    if suppressed["rules"] or suppressed["marks"]:
+        from wormsign.cli.triage import print_state
+        print_state(suppressed)
     return 0
 
 
@@ -323,21 +346,26 @@ def _blocklist(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.query import iso
     if store.get_incident(args.id).status == "open":
         refresh(store, args.id, args.ttl)
+    from wormsign.incidents.suppress import suppressed_sources
     items = entries(store, args.id, include_expired=args.all)
+    hidden = suppressed_sources(store, args.id)  # kept, but left out of every export
     if args.json:
         _dump([{**e.to_dict(), **{k: iso(getattr(e, k)) for k in
-                                  ("first_seen", "last_seen", "added_at", "expires_at")}}
-               for e in items])
+                                  ("first_seen", "last_seen", "added_at", "expires_at")},
+                "suppressed": e.address in hidden} for e in items])
         return 0
     for e in items:
-        print(f"{e.address:<40} {e.family:<14} {e.events:>8,}  expires {iso(e.expires_at)}")
+        tag = "  SUPPRESSED (not exported)" if e.address in hidden else ""
+        print(f"{e.address:<40} {e.family:<14} {e.events:>8,}  expires {iso(e.expires_at)}"
+              + tag)
     print(f"{len(items)} entr{'y' if len(items) == 1 else 'ies'}", file=sys.stderr)
     return 0
 
 
 def _export(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.exporters import stream
-    pieces = stream(store, args.id, args.format, ttl=args.ttl, aggregated=args.aggregate)
+    pieces = stream(store, args.id, args.format, ttl=args.ttl, aggregated=args.aggregate,
+                    tlp=args.tlp)
     with _output(args.out) as fh:
         for piece in pieces:  # a STIX bundle of a large blocklist is never held whole
             fh.write(piece)
@@ -386,8 +414,9 @@ def _alerts(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         _dump(page.to_dict())
         return 0
-    for a in page.items:
-        print(f"{a['timestamp'] or '-':<21} {safe(a['source_ip']):<18} {a['family']:<12} "
+    for a in page.items:  # the number first: wormsign triage mark ID --alert N
+        print(f"{a['id']:>8} {a['timestamp'] or '-':<21} {safe(a['source_ip']):<18} "
+              f"{a['family']:<12} "
               f"{safe(a['method'] or '')} {safe(a['url'][:100])}")
     print(f"page {page.page}/{page.pages}, {page.total:,} alerts", file=sys.stderr)
     return 0

@@ -34,10 +34,13 @@ COMMANDS: dict[str, str] = {
     "assess": "wormsign.cli.assess",
     "probe": "wormsign.cli.probe",
     "incident": "wormsign.cli.incident",
+    "triage": "wormsign.cli.triage",
     "serve": "wormsign.cli.serve",
     "watch": "wormsign.cli.watch",
     "forecast": "wormsign.cli.forecast",
     "demo": "wormsign.cli.demo",
+    "user": "wormsign.cli.user",
+    "notify": "wormsign.cli.notify",
 }
 
 EXIT_ERROR = 2
@@ -51,10 +54,12 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "parquet": ("pyarrow",),
     "dask": ("distributed",),
     "pcap": ("dpkt",),
+    "sigma": ("sigma",),
 }
 """The importable modules each optional extra of ``pyproject.toml`` provides."""
 
-COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web"}
+COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web", "triage": "incident",
+                                  "user": "incident", "notify": "incident"}
 """Commands that cannot do anything without an extra (checked before the command runs)."""
 
 

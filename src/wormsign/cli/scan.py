@@ -7,6 +7,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -14,6 +15,7 @@ from typing import IO
 from wormsign.cli import _network as network
 from wormsign.detect import report as report_mod
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
+from wormsign.detect.suppress import ScanSuppression, load_ignore_file
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.formats import FORMATS
 from wormsign.logs.source import DEFAULT_LIMITS, Limits
@@ -42,6 +44,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--csv", metavar="FILE", help="write one CSV row per source (its families, "
                    "requests, first and last seen)")
     p.add_argument("--top", type=int, default=10, help="sources shown in the summary")
+    p.add_argument("--ignore", metavar="FILE", help="suppression rules (wormsign-ignore.yml): "
+                   "covered alerts are kept and marked suppressed, and alone do not make the "
+                   "exit status 1")
     p.add_argument("--max-line-bytes", type=int, default=DEFAULT_LIMITS.max_line_bytes,
                    metavar="N", help="longer lines are scanned in their first N bytes and "
                    "counted as overlong (default: %(default)s)")
@@ -76,11 +81,12 @@ def _progress(paths: list[str], enabled: bool) -> Iterator[Callable[[int], None]
         yield lambda n: bar.advance(task, n)
 
 
-def write_alerts(report: ScanReport, path: str) -> None:
+def write_alerts(report: ScanReport, path: str,
+                 suppression: ScanSuppression | None = None) -> None:
     """JSON Lines, one ECS alert per matched request, streamed from the columns."""
     try:
         with open(path, "wb") as f:
-            report_mod.write_alerts(report, f)
+            report_mod.write_alerts(report, f, suppression)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
 
@@ -101,7 +107,8 @@ BACKGROUND_ALERTS = 20_000
 
 
 @contextmanager
-def _alerts_alongside(report: ScanReport, path: str | None) -> Iterator[None]:
+def _alerts_alongside(report: ScanReport, path: str | None,
+                      suppression: ScanSuppression | None = None) -> Iterator[None]:
     """Write the ``--alerts`` file while the body writes the other outputs: in a forked
     child process (the two largest outputs on two cores at once). Leaving waits for the
     child; its write error is raised then, as :func:`write_alerts` raises it. Where a fork
@@ -112,7 +119,7 @@ def _alerts_alongside(report: ScanReport, path: str | None) -> Iterator[None]:
         return
     if (not hasattr(os, "fork") or threading.active_count() > 1
             or len(report.alerts) < BACKGROUND_ALERTS):
-        write_alerts(report, path)
+        write_alerts(report, path, suppression)
         yield
         return
     try:
@@ -125,7 +132,7 @@ def _alerts_alongside(report: ScanReport, path: str | None) -> Iterator[None]:
     pid = os.fork()
     if pid == 0:  # the child: write the file, say why not through the pipe, leave at once
         os.close(r)
-        os._exit(_child_writes(report, f, w))
+        os._exit(_child_writes(report, f, w, suppression))
     os.close(w)
     f.close()
     try:
@@ -138,11 +145,12 @@ def _alerts_alongside(report: ScanReport, path: str | None) -> Iterator[None]:
         raise InputError(f"cannot write: {why or 'the writer process failed'}", path=path)
 
 
-def _child_writes(report: ScanReport, f: IO[bytes], pipe: int) -> int:
+def _child_writes(report: ScanReport, f: IO[bytes], pipe: int,
+                  suppression: ScanSuppression | None = None) -> int:
     """The forked writer's work; its exit status (0: written)."""
     try:
         with f:
-            report_mod.write_alerts(report, f)
+            report_mod.write_alerts(report, f, suppression)
         return 0
     except OSError as exc:
         os.write(pipe, (exc.strerror or str(exc)).encode("utf-8", "replace"))
@@ -169,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     _return_freed_memory()
     request_rules, network_rules = split_rule_files(args.rules)
     pack = load_pack(request_rules, builtin=not args.no_builtin_rules)
+    ignore = load_ignore_file(args.ignore) if args.ignore else None
     show = not args.quiet and sys.stderr.isatty()
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
@@ -182,18 +191,22 @@ def run(args: argparse.Namespace) -> int:
     with _progress(args.paths, show) as on_bytes:
         report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
                             workers=args.workers, scheduler=args.scheduler, limits=limits)
-    with _alerts_alongside(report, args.alerts):
+    sup = None
+    if ignore is not None:
+        sup = ScanSuppression.apply(report.attribution, ignore.suppress, int(time.time()))
+    with _alerts_alongside(report, args.alerts, sup):
         if args.csv:
             write_csv(report, args.csv)
         if args.json:
             # Compact, streamed one source at a time (millions of sources stay cheap).
-            report_mod.write_json(report, sys.stdout)
+            report_mod.write_json(report, sys.stdout, sup)
         else:
-            print_summary(report, sys.stdout, args.top)
+            print_summary(report, sys.stdout, args.top, sup)
     for f in report.errors:
         print(f"wormsign: error: {safe(f.path)}: {safe(f.error or '')}", file=sys.stderr)
     # As clamscan: a detection takes priority over errors (1), then errors (2), else 0.
-    if report.alerts:
+    # Suppressed alerts are reported but are not a detection.
+    if (sup.unsuppressed if sup is not None else len(report.alerts)):
         return 1
     return 2 if report.errors else 0
 
@@ -231,6 +244,7 @@ def _run_network(args: argparse.Namespace, inputs: tuple[list[str], list[str]],
     errors += [(i.path, i.error) for i in net.inputs if i.error]
     for path, error in errors:
         print(f"wormsign: error: {safe(path)}: {safe(error)}", file=sys.stderr)
-    if (report is not None and report.alerts) or net.scanners or net.floods:
+    if (report is not None and report.alerts) or net.scanners or net.floods or (
+            net.rule_sources):
         return 1
     return 2 if errors else 0

@@ -14,6 +14,8 @@
   (``flood``), inside hosts scanning; per-source columns in ``netstate``; the
   ``NetworkReport`` outputs in ``netreport`` (docs/network.md); ``netsynth`` makes
   labelled synthetic connections with known truth
+- ``suppress``   ``wormsign-ignore.yml``: suppression rules and accepted risks, and which
+  alerts of a scan each rule covers (on the columns)
 """
 
 from wormsign.detect.alert import Alert

@@ -239,9 +239,13 @@ class AlertView(Sequence[Alert]):
         t = b.tables
         rules, fams = att.rules, att.families
         srcs, variants, files = t.sources.values, t.variants.values, t.files.values
+        context: dict[int, dict[str, Any]] = {}
         for k in idx:
             r = int(att.row[k])
-            rule = rules[int(att.rule[k])]
+            ri = int(att.rule[k])
+            rule = rules[ri]
+            if ri not in context:
+                context[ri] = Alert.rule_context(rule)
             v = variants[int(b.variant[r])]
             yield Alert(
                 timestamp=from_micros(int(b.time[r])), source_ip=srcs[int(b.source[r])],
@@ -249,7 +253,7 @@ class AlertView(Sequence[Alert]):
                 rule_family=fams[int(att.rule_family[k])], severity=rule.severity,
                 url=v.url, method=v.method, status=v.status, user_agent=v.user_agent,
                 host=v.host, file_path=files[int(b.file[r])], line=int(b.line[r]),
-                format=v.format,
+                format=v.format, **context[ri],
             )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from wormsign.detect.alert import Alert
 from wormsign.logs.text import safe
+from wormsign.rules.refs import cves, rule_reference
 
 if TYPE_CHECKING:
     from wormsign.detect.flood import Flood
@@ -134,7 +135,8 @@ def _rule_alert(s: RuleSource, h: RuleHit) -> Alert:
                  family=s.family, rule_family=rule.family, severity=rule.severity, url="",
                  method=None, status=None, user_agent=None,
                  host=h.destinations[0] if h.destinations else None, file_path=h.path,
-                 line=h.line, format=h.format or "conn")
+                 line=h.line, format=h.format or "conn", cves=tuple(cves(rule.references)),
+                 rule_reference=rule_reference(rule.references))
 
 
 def report_alerts(r: NetworkReport) -> list[Alert]:
@@ -189,6 +191,10 @@ def print_network(r: NetworkReport, out: TextIO, top: int = 10) -> None:
         d = flood_dict(f)
         out.write(f"flood: {d['target']} {d['start']} .. {d['end']}, up to "
                   f"{f.peak_sources:,} sources per window\n")
+    for rid, n in r.rule_counts.items():
+        if n["sources"]:
+            out.write(f"network rule {safe(rid)} ({safe(n['family'])}): "
+                      f"{n['connections']:,} connections from {n['sources']:,} sources\n")
     shown = sorted(r.scanners, key=lambda s: -s.probes)[:top]
     for s in shown:
         rate = "?" if s.rate is None else f"{s.rate:.3g}/s"

@@ -7,6 +7,10 @@ The ``--json`` contract::
      "families": {family: {"requests", "sources", "first_seen", "last_seen", ...}},
      "sources": [{"ip", "family", "requests", "first_seen", "last_seen", ...}]}
 
+With ``scan --ignore FILE`` the document also has ``"suppressed"`` (docs/triage.md) and each
+suppressed ``--alerts`` line carries ``wormsign.suppressed``, ``wormsign.suppression.id`` and
+``wormsign.suppression.reason``.
+
 ``sources`` holds one entry per (source, family): a host that sent both Code Red and Nimda
 appears twice. Times are ISO 8601 in UTC. Text that came from logs and is meant for people
 (file paths, errors, source addresses) has control, line-separator and bidi-override
@@ -37,6 +41,7 @@ from wormsign.detect.attribute import AlertView
 from wormsign.detect.columns import NO_TIME, from_micros
 from wormsign.detect.scanner import ScanReport
 from wormsign.detect.summary import Summary
+from wormsign.detect.suppress import ScanSuppression, Suppression
 from wormsign.logs import clf
 from wormsign.logs.text import csv_cell, safe
 
@@ -144,7 +149,8 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
         yield block if isinstance(block, list) else block.lines()
 
 
-def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
+def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
+               ) -> Iterator[_Block | list[str]]:
     """Alerts that differ only in time, source and line (a worm's requests) share the
     encoding of everything else: each distinct rest, source and time is encoded once per
     block of rows (numpy finds the distinct ones)."""
@@ -152,8 +158,9 @@ def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
     b = att.batch
     t = b.tables
     encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-    if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 >= 2**62:
-        yield list(ecs_lines(list(view)))  # absurdly many distinct requests: one by one
+    n_sup = len(sup.rules) + 1 if sup is not None else 1
+    if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 * n_sup >= 2**62:
+        yield list(_marked_lines(view, sup))  # absurdly many distinct requests: one by one
         return
     step = 1 << 14  # rows per block: the block's lines are held once, as text
     for lo in range(0, len(att), step):
@@ -162,6 +169,9 @@ def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
                  att.family[lo:lo + step], att.rule_family[lo:lo + step]]
         radix = [max(len(t.variants), 1), max(len(t.files), 1), max(len(att.rules), 1),
                  max(len(att.families), 1), max(len(att.families), 1)]
+        if sup is not None:  # the suppression rule (0: none) is part of the shared rest
+            parts.append(sup.rows[lo:lo + step].astype(np.int64) + 1)
+            radix.append(n_sup)
         key = np.zeros(len(rows), np.int64)
         for col, r in zip(parts, radix, strict=True):  # one int per distinct rest
             key = key * r + col
@@ -172,8 +182,12 @@ def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
             for r in reversed(radix):
                 k, d = divmod(k, r)
                 digits.append(d)
+            rule_of = None
+            if sup is not None:
+                s_i = digits.pop(0) - 1
+                rule_of = sup.rules[s_i] if s_i >= 0 else None
             rfam, fam, r, f, v = digits  # least significant first
-            rests.append(_ecs_rest(view, v, f, r, fam, rfam, encode))
+            rests.append(_ecs_rest(view, v, f, r, fam, rfam, encode, rule_of))
         sk, s_inv = np.unique(b.source[rows], return_inverse=True)
         tk, t_inv = np.unique(b.time[rows], return_inverse=True)
         yield _Block(iso_json(tk), t.sources.json_texts(sk, encode), rests, t_inv.ravel(),
@@ -181,7 +195,7 @@ def _ecs_parts(view: AlertView) -> Iterator[_Block | list[str]]:
 
 
 def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
-              encode: Any) -> str:
+              encode: Any, rule_of: Suppression | None = None) -> str:
     att = view.att
     t = att.batch.tables
     var, rule = t.variants.values[v], att.rules[r]
@@ -189,18 +203,39 @@ def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
               family=att.families[fam], rule_family=att.families[rfam],
               severity=rule.severity, url=var.url, method=var.method, status=var.status,
               user_agent=var.user_agent, host=var.host, file_path=t.files.values[f], line=0,
-              format=var.format)
+              format=var.format, **Alert.rule_context(rule))
     d = a.to_ecs()
     for k in _VARYING:
         del d[k]
+    _mark(d, rule_of)
     return str(encode(d))[1:-1]
 
 
-def write_alerts(report: ScanReport, out: IO[bytes]) -> int:
+def _mark(d: dict[str, Any], rule: Suppression | None) -> None:
+    """The suppression keys of a suppressed alert's ECS object."""
+    if rule is not None:
+        d["wormsign.suppressed"] = True
+        d["wormsign.suppression.id"] = rule.id
+        d["wormsign.suppression.reason"] = rule.reason
+
+
+def _marked_lines(view: AlertView, sup: ScanSuppression | None) -> Iterator[str]:
+    """ECS lines one alert at a time (the fallback), suppressed ones marked."""
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    for k, a in enumerate(view):
+        d = a.to_ecs()
+        _mark(d, sup.rule_of(k) if sup is not None else None)
+        yield encode(d) + "\n"
+
+
+def write_alerts(report: ScanReport, out: IO[bytes],
+                 suppression: ScanSuppression | None = None) -> int:
     """Write the scan's alerts as ECS JSON lines (UTF-8) to the binary stream ``out``;
-    returns how many."""
+    returns how many. With ``suppression``, suppressed alerts carry
+    ``wormsign.suppressed`` (true), ``wormsign.suppression.id`` and ``.reason``."""
+    sup = suppression if suppression is not None and suppression.suppressed else None
     n = 0
-    for block in _ecs_parts(report.alerts):
+    for block in _ecs_parts(report.alerts, sup):
         if isinstance(block, list):
             for lo in range(0, len(block), 16384):
                 out.write("".join(block[lo:lo + 16384]).encode("utf-8", "backslashreplace"))
@@ -321,14 +356,19 @@ def to_json(report: ScanReport) -> dict[str, Any]:
     return doc
 
 
-def write_json(report: ScanReport, out: TextIO, extra: dict[str, Any] | None = None) -> None:
+def write_json(report: ScanReport, out: TextIO, suppression: ScanSuppression | None = None,
+               extra: dict[str, Any] | None = None) -> None:
     """The ``scan --json`` document, compact, written as it is built (one source row at a
-    time: millions of sources never sit in memory as dictionaries). ``extra`` keys follow
-    ``sources`` (``network``: the analysis of connection inputs, docs/network.md)."""
+    time: millions of sources never sit in memory as dictionaries). With ``suppression``
+    it has a ``suppressed`` object (see docs/triage.md); ``extra`` keys follow ``sources``
+    (``network``: the analysis of connection inputs, docs/network.md)."""
     s = Summary.of(report.attribution)
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
                               check_circular=False).encode
-    out.write(encode(_head(report, s))[:-1] + ',"sources":[')
+    head = _head(report, s)
+    if suppression is not None:
+        head["suppressed"] = suppression.to_json()
+    out.write(encode(head)[:-1] + ',"sources":[')
     sep = ""
     for block in _source_texts(s, encode):
         out.write(sep + block)
@@ -375,8 +415,26 @@ def to_csv(report: ScanReport) -> str:
     return out.getvalue()
 
 
-def print_summary(report: ScanReport, out: TextIO, top: int = 10) -> None:
+def print_summary(report: ScanReport, out: TextIO, top: int = 10,
+                  suppression: ScanSuppression | None = None) -> None:
     """The readable terminal summary (all log-derived text made safe)."""
+    _print_body(report, out, top)
+    if suppression is not None:
+        _print_suppressed(suppression, out)
+
+
+def _print_suppressed(sup: ScanSuppression, out: TextIO) -> None:
+    doc = sup.to_json()
+    print(f"\nSuppressed: {doc['alerts']:,} alert(s) from {doc['sources']:,} source(s) "
+          f"({doc['unsuppressed']:,} not suppressed).", file=out)
+    for r in doc["rules"]:
+        state = "" if r["active"] else f" [expired {r['until']}: no longer applied]"
+        until = f" until {r['until']}" if r["until"] and r["active"] else ""
+        print(f"  {safe(r['id'])}: {r['alerts']:,} alert(s), {r['sources']:,} source(s)"
+              f"{until}: {safe(r['reason'])}{state}", file=out)
+
+
+def _print_body(report: ScanReport, out: TextIO, top: int) -> None:
     files = report.files
     lines = sum(f.lines for f in files)
     skipped = sum(f.skipped for f in files)

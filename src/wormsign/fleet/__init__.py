@@ -10,6 +10,8 @@ order to patch them.
 - ``assess``                 the whole pipeline as one call
 - ``output``                 table, JSON, CSV and SARIF 2.1.0 renderings
 - ``probe``                  the non-destructive remote check (banner, /NULL.ida)
+- ``accepted``               accepted risks (``wormsign-ignore.yml``) turn verdicts ``accepted``
+- ``vex``                    OpenVEX documents written from and read into the verdicts
 """
 
 from wormsign.fleet.assess import AssessReport, assess

@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from wormsign.fleet.audit import ConfigAudit, audit_file
 from wormsign.fleet.inventory import Host, Inventory, load_inventory
@@ -20,6 +21,10 @@ from wormsign.fleet.kb import KnowledgeBase, load_kb
 from wormsign.fleet.plan import Ranked, Wave, Window, make_plan, rank
 from wormsign.fleet.urgency import Outbreak, UrgencyModel, forecast_advisories
 from wormsign.fleet.verdict import Judge, ProbeEvidence, Verdict
+
+if TYPE_CHECKING:
+    from wormsign.detect.suppress import AcceptedRisk
+    from wormsign.fleet.vex import VexStatement
 
 
 @dataclass
@@ -97,7 +102,9 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
            probes: Mapping[str, ProbeEvidence] | None = None,
            config_root: str | Path | None = None,
            forecast: Mapping[str, Any] | None = None,
-           forecast_name: str = "forecast") -> AssessReport:
+           forecast_name: str = "forecast",
+           accepted: Sequence[AcceptedRisk] = (), now: int | None = None,
+           vex: Sequence[VexStatement] = ()) -> AssessReport:
     """Assess a fleet: read the inventory, audit each configuration export once, decide a
     verdict per host and advisory, and plan the patching.
 
@@ -109,6 +116,11 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
     ``forecast_name`` in messages): its median probe-rate curve replaces the preset for the
     advisories of its family, at ``outbreak_state`` ``now`` (the evidence end) by default;
     without it the default state is ``peak``.
+
+    ``vex`` statements (:mod:`wormsign.fleet.vex`) settle verdicts first; ``accepted`` risks
+    (the ``accept`` list of a ``wormsign-ignore.yml``) active at ``now``
+    turn the verdicts they cover into ``accepted`` before the plan is made
+    (:mod:`wormsign.fleet.accepted`).
     """
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(
         inventory, fmt=fmt, exposure=default_exposure)
@@ -132,6 +144,13 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
         if probes:
             probe = probes.get(h.host) or (probes.get(h.address) if h.address else None)
         verdicts[h.host] = judge.judge(h, audit, probe)
+    if vex:
+        from wormsign.fleet.vex import apply_vex
+        verdicts = apply_vex(verdicts, vex)
+    if accepted:
+        from wormsign.fleet.accepted import apply_accepted
+        verdicts = apply_accepted(verdicts, accepted,
+                                  int(time.time()) if now is None else now)
     urgency = _urgency(kb, outbreak_state, outbreak_source, seed, forecast, forecast_name)
     ranked = rank(inv.hosts, verdicts, kb, urgency)
     plan = make_plan(ranked, kb, urgency, max_per_wave, windows)

@@ -19,7 +19,7 @@ from wormsign.fleet.audit import RULE_TEXT
 from wormsign.logs.text import csv_cell, safe
 
 STATUS_STYLE = {"exploitable": "bold red", "unknown": "yellow", "mitigated": "cyan",
-                "patched": "green", "not-affected": "dim"}
+                "patched": "green", "not-affected": "dim", "accepted": "magenta"}
 SARIF_LEVEL = {"exploitable": "error", "unknown": "warning", "mitigated": "note"}
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 

@@ -37,7 +37,7 @@ from wormsign.fleet.kb import Advisory, KnowledgeBase
 from wormsign.fleet.products import banner_components, normalise_product
 from wormsign.fleet.versions import version_key
 
-STATUSES = ("exploitable", "unknown", "mitigated", "patched", "not-affected")
+STATUSES = ("exploitable", "unknown", "mitigated", "patched", "not-affected", "accepted")
 _SP = re.compile(r"(?:windows\s*2000|win\s*2k|w2k)\D*?(?:sp|service\s*pack)\s*(\d)", re.I)
 _XP_SP = re.compile(r"(?:windows\s*xp|win\s*xp)\D*?(?:sp|service\s*pack)\s*(\d)", re.I)
 

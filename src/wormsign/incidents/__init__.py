@@ -19,7 +19,12 @@ Modules: :mod:`.store` (opening, migrations, incidents, tasks, audit trail), :mo
 crash-safe), :mod:`.query` (summary, timelines, assets, alert pages), :mod:`.networks`
 (internal/allowlisted addresses, durations), :mod:`.playbook` (YAML playbooks under
 ``playbooks/``), :mod:`.blocklist` (entries with expiry), :mod:`.exporters` (firewall, proxy,
-IDS and CSV formats), :mod:`.stix` (STIX 2.1 bundles), :mod:`.report` (HTML and PDF).
+IDS and CSV formats), :mod:`.stix` (STIX 2.1 bundles), :mod:`.report` (HTML and PDF),
+:mod:`.triage` (marks on alerts, sources, rules, with the actor), :mod:`.suppress`
+(suppression rules and what they cover now), :mod:`.tlp` (the TLP 2.0 level of shared
+exports), :mod:`.misp` (MISP event JSON), :mod:`.enrich` (offline country/AS, rDNS),
+:mod:`.users` (people, roles, passwords, API tokens), :mod:`.actor` (who the audit trail
+names), :mod:`.notify` (webhook and apprise notifications with a retry queue).
 Migrations live in ``migrations/`` and run on :meth:`Store.open`.
 """
 

@@ -211,16 +211,20 @@ def recent_jobs(store: Store, incident_id: int, limit: int = 10) -> list[dict[st
 def recent_actions(store: Store, incident_id: int, limit: int = 20) -> list[dict[str, Any]]:
     """The newest entries of the audit trail, newest first."""
     x = t.actions
-    q = (sa.select(x.c.at, x.c.kind, x.c.detail).where(x.c.incident_id == incident_id)
-         .order_by(x.c.id.desc()).limit(limit))
+    q = (sa.select(x.c.at, x.c.kind, x.c.detail, x.c.actor)
+         .where(x.c.incident_id == incident_id).order_by(x.c.id.desc()).limit(limit))
     with store.engine.connect() as conn:
-        return [{"at": iso(r[0]), "kind": r[1], "detail": r[2]} for r in conn.execute(q)]
+        return [{"at": iso(r[0]), "kind": r[1], "detail": r[2], "actor": r[3]}
+                for r in conn.execute(q)]
 
 
 def incident_view(store: Store, incident_id: int, top: int = TOP,
                   aggregates: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the incident page shows, JSON-ready (raises StoreError for no incident)."""
+    from wormsign.incidents.enrich import configured as enrichment_configured
+    from wormsign.incidents.enrich import labels
     from wormsign.incidents.query import findings_by_host
+    from wormsign.incidents.suppress import state as suppression_state
 
     inc = store.get_incident(incident_id)
     agg = alert_aggregates(store, incident_id, top) if aggregates is None else aggregates
@@ -233,6 +237,10 @@ def incident_view(store: Store, incident_id: int, top: int = TOP,
         "tasks": {"progress": progress(tasks), "items": [x.to_dict() for x in tasks]},
         "jobs": recent_jobs(store, incident_id),
         "actions": recent_actions(store, incident_id),
+        "suppressed": suppression_state(store, incident_id),
+        "enrichment": {"configured": enrichment_configured(store),
+                       "labels": labels(store, incident_id,
+                                        [x["source_ip"] for x in agg.get("top_sources", [])])},
     }
 
 

@@ -15,7 +15,8 @@ reduced to a safe alphabet in comments and rule strings, escaped in CSV and JSON
 - ``nginx``: ``deny`` lines to ``include``; ``apache``: a 2.4 ``<RequireAll>`` block;
 - ``suricata``: drop rules per source and alert rules for the worm URL patterns;
 - ``csv``: one row per entry, cells that a spreadsheet would run as formulas are quoted;
-- ``stix``: a STIX 2.1 bundle (:mod:`wormsign.incidents.stix`).
+- ``stix``: a STIX 2.1 bundle with the incident's TLP 2.0 marking (:mod:`wormsign.incidents.stix`);
+- ``misp``: a MISP event JSON (:mod:`wormsign.incidents.misp`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from wormsign.incidents.blocklist import Entry, aggregate, load, refresh, refuse
 from wormsign.incidents.playbook import families_seen
 from wormsign.incidents.query import iso
 from wormsign.incidents.store import Incident, Store, now_s
+from wormsign.incidents.suppress import load_rules, suppressed_sources
 from wormsign.logs.text import csv_cell, safe
 
 DEFAULT_SID_BASE = 9_500_000
@@ -60,6 +62,9 @@ class ExportContext:
     options: dict[str, object] = field(default_factory=dict)
     #: Stored values refused on the way (sources or rows that are not addresses).
     refused: int = 0
+    #: Entries left out because every alert of their source is suppressed (triage marks,
+    #: suppression rules; see :mod:`wormsign.incidents.suppress`).
+    suppressed: int = 0
 
     @property
     def label(self) -> str:
@@ -78,6 +83,9 @@ def _header(ctx: ExportContext, prefix: str = "#") -> str:
     if ctx.refused:
         lines.append(f"{ctx.refused} stored source value(s) refused: not an address "
                      "(kept as evidence, never exported)")
+    if ctx.suppressed:
+        lines.append(f"{ctx.suppressed} source(s) suppressed (triage marks or suppression "
+                     "rules; see wormsign triage show) and not exported")
     return "".join(f"{prefix} {x}\n" for x in lines)
 
 
@@ -208,6 +216,12 @@ def export_stix(ctx: ExportContext) -> str:
     return "".join(stream_bundle(ctx))
 
 
+def export_misp(ctx: ExportContext) -> str:
+    """A MISP event (:mod:`wormsign.incidents.misp`)."""
+    from wormsign.incidents.misp import export_misp as misp
+    return misp(ctx)
+
+
 Exporter = Callable[[ExportContext], str]
 
 EXPORTERS: dict[str, Exporter] = {
@@ -219,26 +233,31 @@ EXPORTERS: dict[str, Exporter] = {
     "suricata": export_suricata,
     "csv": export_csv,
     "stix": export_stix,
+    "misp": export_misp,
 }
 
 
 def context(store: Store, incident_id: int, *, now: int | None = None,
             sid_base: int | None = None, aggregated: bool = False,
-            refused_sources_known: int | None = None) -> ExportContext:
+            refused_sources_known: int | None = None, tlp: str | None = None,
+            ) -> ExportContext:
     """What every exporter renders: the active entries (collapsed into CIDR blocks when
     ``aggregated``), the families seen, and how many stored values were refused (sources
     that are not addresses, counted again unless a refresh just counted them)."""
     inc = store.get_incident(incident_id)
     now = now_s() if now is None else now
     items, bad_rows = load(store, incident_id, now=now)
+    hidden = suppressed_sources(store, incident_id, load_rules(store, incident_id, now))
+    kept = [e for e in items if e.address not in hidden]
     if aggregated:
-        items = aggregate(items)
-    return ExportContext(store, inc, items, families_seen(store, incident_id), now,
+        kept = aggregate(kept)
+    return ExportContext(store, inc, kept, families_seen(store, incident_id), now,
                          incident_sid_base(incident_id) if sid_base is None else sid_base,
-                         {"aggregate": aggregated},
+                         {"aggregate": aggregated, "tlp": tlp},
                          bad_rows + (refused_sources(store, incident_id)
                                      if refused_sources_known is None
-                                     else refused_sources_known))
+                                     else refused_sources_known),
+                         len(items) - len([e for e in items if e.address not in hidden]))
 
 
 def _check_format(fmt: str) -> None:
@@ -248,7 +267,8 @@ def _check_format(fmt: str) -> None:
 
 def export(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
            now: int | None = None, sid_base: int | None = None,
-           refresh_first: bool = True, aggregated: bool = False) -> str:
+           refresh_first: bool = True, aggregated: bool = False,
+           tlp: str | None = None) -> str:
     """Refresh the blocklist with ``ttl`` (unless ``refresh_first`` is False) and render the
     active entries in format ``fmt``; the export is recorded in the audit trail.
 
@@ -256,12 +276,13 @@ def export(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = 
     incident's own (:func:`incident_sid_base`), so exports of two incidents load together.
     With ``aggregated`` the entries are collapsed into CIDR blocks."""
     return "".join(stream(store, incident_id, fmt, ttl=ttl, now=now, sid_base=sid_base,
-                          refresh_first=refresh_first, aggregated=aggregated))
+                          refresh_first=refresh_first, aggregated=aggregated, tlp=tlp))
 
 
 def stream(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
            now: int | None = None, sid_base: int | None = None,
-           refresh_first: bool = True, aggregated: bool = False) -> Iterator[str]:
+           refresh_first: bool = True, aggregated: bool = False,
+           tlp: str | None = None) -> Iterator[str]:
     """:func:`export` as pieces of text to write one after the other: a STIX bundle of a
     large blocklist is never held whole in memory. The work (refresh, loading, the audit
     record) is done before the first piece is returned."""
@@ -272,8 +293,10 @@ def stream(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = 
     if refresh_first and inc.status == "open":
         known = refresh(store, incident_id, ttl, now=now)["refused"]
     ctx = context(store, incident_id, now=now, sid_base=sid_base, aggregated=aggregated,
-                  refused_sources_known=known)
+                  refused_sources_known=known, tlp=tlp)
     refused = f", {ctx.refused} refused (not addresses)" if ctx.refused else ""
+    if ctx.suppressed:
+        refused += f", {ctx.suppressed} suppressed"
     store.record_action(incident_id, "export", f"{fmt}: {len(ctx.entries)} entries{refused}")
     if fmt == "stix":
         from wormsign.incidents.stix import stream_bundle
@@ -338,7 +361,8 @@ def _fingerprint(store: Store, incident_id: int) -> tuple[object, ...]:
                             .where(inc.c.id == incident_id)).one_or_none()
     if head is None:
         store.get_incident(incident_id)  # raises the store's not-found error
-    return (*(int(x) if x is not None else None for x in rows), sources, *(head or ()))
+    return (*(int(x) if x is not None else None for x in rows), sources, *(head or ()),
+            load_rules(store, incident_id).key())
 
 
 def _snapshot(store: Store, incident_id: int) -> _Snapshot:

@@ -25,9 +25,12 @@ from wormsign import __version__
 from wormsign.errors import StoreError
 from wormsign.incidents import schema as t
 from wormsign.incidents.charts import families_chart, forecast_chart, svg, timeline_chart
+from wormsign.incidents.enrich import configured as enrichment_configured
+from wormsign.incidents.enrich import labels
 from wormsign.incidents.forecasts import forecast_view
 from wormsign.incidents.query import bucket_width, iso, source_stats, timeline
 from wormsign.incidents.store import Store, now_s
+from wormsign.incidents.suppress import state as suppression_state
 
 SAMPLE_SOURCES = 25
 MAX_VICTIMS = 100
@@ -97,6 +100,9 @@ def report_context(store: Store, incident_id: int) -> dict[str, Any]:
         "open_tasks": open_tasks,
         "max_victims": MAX_VICTIMS,
         "user_agents": _user_agents(store, incident_id),
+        "suppressed": suppression_state(store, incident_id),
+        "enrichment": labels(store, incident_id, [x["source_ip"] for x in s["sources"]]),
+        "enrichment_configured": enrichment_configured(store),
         "iso": iso,
     }
 

@@ -176,6 +176,9 @@ actions = sa.Table(
     sa.Column("at", sa.BigInteger, nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+    # Who did it: a user's name, ``token`` (the single shared token), ``local`` (the loopback
+    # dashboard without a token) or ``cli:<login>``; NULL for rows older than revision 0008.
+    sa.Column("actor", sa.String(128), nullable=True),
     sa.Index("ix_actions_incident", "incident_id", "at"),
 )
 
@@ -259,4 +262,151 @@ forecasts = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("document", sa.Text, nullable=False),
     sa.Index("ix_forecasts_incident", "incident_id", "family", "id"),
+)
+
+#: Suppression rules of an incident (``wormsign triage suppress``, or ``origin = 'file'``:
+#: read from a ``wormsign-ignore.yml``, replaced whenever the file is read again). Every
+#: condition given must hold; ``expires_at`` NULL never expires.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(500), nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(64), nullable=True),
+    sa.Column("rule_id", sa.String(500), nullable=True),
+    sa.Column("family", sa.String(500), nullable=True),
+    sa.Column("path", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+    sa.UniqueConstraint("incident_id", "key", name="uq_suppressions_key"),
+)
+
+#: Triage marks: one row per mark, newest per target wins. ``target_kind`` is ``alert``
+#: (``target``: the alert's evidence key, so the mark survives re-ingest), ``source`` (a
+#: canonical address) or ``rule`` (a rule id).
+triage_marks = sa.Table(
+    "triage_marks",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("target_kind", sa.String(8), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_triage_marks_target", "incident_id", "target_kind", "target", "id"),
+)
+
+#: Offline enrichment cache, per address (country, AS from user-given MaxMind-format
+#: databases; reverse DNS when asked); ``db`` names the databases it came from.
+enrichment = sa.Table(
+    "enrichment",
+    metadata,
+    sa.Column("address", sa.String(64), primary_key=True),
+    sa.Column("country", sa.String(8), nullable=True),
+    sa.Column("asn", sa.BigInteger, nullable=True),
+    sa.Column("as_org", sa.Text, nullable=True),
+    sa.Column("rdns", sa.Text, nullable=True),
+    sa.Column("db", sa.String(255), nullable=False, server_default=""),
+    sa.Column("looked_up_at", sa.BigInteger, nullable=False),
+)
+
+#: How an incident's exports may be shared: the TLP 2.0 level chosen for it (STIX markings,
+#: MISP tags, TAXII objects); an incident without a row is TLP:AMBER.
+sharing = sa.Table(
+    "sharing",
+    metadata,
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tlp", sa.String(16), nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+)
+
+#: People of the workspace (:mod:`wormsign.incidents.users`): a role (``viewer``, ``analyst``,
+#: ``admin``), an argon2 hash of the password (NULL: token-only), and an ``epoch`` bumped
+#: whenever their sessions must end (disabled, password changed, a token revoked).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("disabled_at", sa.BigInteger, nullable=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False, server_default="0"),
+    sa.UniqueConstraint("name", name="uq_users_name"),
+)
+
+#: Per-user API tokens; only a SHA-256 of each token is stored.
+user_tokens = sa.Table(
+    "user_tokens",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger,
+              sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("token_sha256", name="uq_user_tokens_hash"),
+    sa.Index("ix_user_tokens_user", "user_id"),
+)
+
+#: Changes of people (added, disabled, role, password, tokens), each with its actor: the
+#: people side of the audit trail (incident actions are in ``actions``).
+user_events = sa.Table(
+    "user_events",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=True),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+#: Where notifications go (:mod:`wormsign.incidents.notify`): a webhook (http/https) or an
+#: apprise URL, the events it wants (comma-separated), an optional HMAC key for webhooks.
+notify_targets = sa.Table(
+    "notify_targets",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.String(200), nullable=False),
+    sa.Column("secret", sa.String(128), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("disabled_at", sa.BigInteger, nullable=True),
+)
+
+#: The notification queue: one row per target and event (``key`` names what happened, e.g.
+#: the family), retried with backoff until ``delivered`` or ``failed``.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("target_id", sa.BigInteger,
+              sa.ForeignKey("notify_targets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("target_id", "incident_id", "event", "key", name="uq_notifications"),
+    sa.Index("ix_notifications_due", "status", "next_attempt_at"),
 )

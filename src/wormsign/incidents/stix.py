@@ -6,7 +6,9 @@ CVE-2000-0884 and CVE-2001-0333 for Nimda) with ``exploits`` relationships, one 
 per active blocklist entry (``[ipv4-addr:value = '…']``, valid until the entry expires) and
 per worm URL pattern (``[url:value LIKE '%/default.ida?NNNN%']``), ``indicates``
 relationships to the malware, and a sighting per indicator with its count and first/last
-times. Object ids are UUIDv5 of the incident and the object's key, so re-exports are stable;
+times. Every object carries the incident's TLP 2.0 marking (:mod:`wormsign.incidents.tlp`),
+whose marking definition opens the bundle. Object ids are UUIDv5 of the incident and the
+object's key, so re-exports are stable;
 ``created`` is the incident's opening (fixed), ``modified`` the export.
 
 Why not the ``stix2`` library's objects: building and checking one Python object per entry
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from wormsign.incidents import schema as t
+from wormsign.incidents.tlp import MARKINGS, check, get_tlp, marking_definition
 from wormsign.logs.text import safe
 
 if TYPE_CHECKING:
@@ -102,7 +105,8 @@ class _Writer:
         self.iid = ctx.incident.id
         self.common = {"spec_version": "2.1",
                        "created": _ts(min(ctx.incident.created_at, ctx.now), ms=True),
-                       "modified": _ts(ctx.now, ms=True)}
+                       "modified": _ts(ctx.now, ms=True),
+                       "object_marking_refs": [MARKINGS[tlp_of(ctx)]]}
         self.common_json = json.dumps(self.common)[1:-1]
         self.me = self.sid("identity", "wormsign")
 
@@ -212,13 +216,19 @@ def _url_indicators(ctx: ExportContext, w: _Writer,
             yield from w.indicate(ind, mw_id, key, count, first, last)
 
 
+def tlp_of(ctx: ExportContext) -> str:
+    """The TLP level of an export: chosen for it (``options["tlp"]``), else the incident's."""
+    chosen = ctx.options.get("tlp")
+    return check(str(chosen)) if chosen else get_tlp(ctx.store, ctx.incident.id)
+
+
 def stream_bundle(ctx: ExportContext) -> Iterator[str]:
     """The STIX 2.1 bundle of an incident's evidence and active blocklist, as pieces of JSON
     text (one object a line) to write one after the other."""
     bundle_id = f"bundle--{uuid5(f'{ctx.incident.id}/bundle/{ctx.now}')}"
     yield f'{{"type": "bundle", "id": "{bundle_id}", "objects": [\n'
-    batch: list[str] = []
-    first = True
+    batch: list[str] = [json.dumps(marking_definition(tlp_of(ctx)))]
+    first = False
     for o in _objects(ctx):
         batch.append(("" if first else ",\n") + (o if isinstance(o, str) else json.dumps(o)))
         first = False

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from wormsign.errors import Problem, RuleError
+from wormsign.rules.attack import parse_technique_ids
 from wormsign.rules.model import (
     FIELDS,
     OPERATORS,
@@ -45,12 +46,14 @@ from wormsign.validation import (
     strip_lines,
 )
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "load_pack", "parse_text"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "load_pack", "parse_text",
+           "rule_from_dict"]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _LINE = LINE
 _RULE_KEYS = {"id", "title", "family", "severity", "match", "keywords", "description",
-              "references", "priority", "burst", "ambiguous", _LINE}
+              "references", "priority", "burst", "ambiguous", "attack", "falsepositives", "exclude",
+              _LINE}
 
 
 class _LineLoader(LineLoader):
@@ -137,6 +140,9 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
     spec = d.get("match")
     specs = spec if isinstance(spec, list) else [spec]
     match = tuple(_conditions(s, path, line, problems) for s in specs) if "match" in d else ()
+    ex = d.get("exclude", [])
+    exclude = tuple(_conditions(s, path, line, problems)
+                    for s in (ex if isinstance(ex, list) else [ex]))
     kw = d.get("keywords", [])
     if not isinstance(kw, list) or not all(isinstance(k, str) and k for k in kw):
         problems.append(Problem(path, line, f"rule {rid}: keywords must be a list of strings"))
@@ -178,6 +184,14 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
     if not isinstance(amb, list) or not all(isinstance(a, str) for a in amb):
         problems.append(Problem(path, line, f"rule {rid}: ambiguous must be a list of families"))
         amb = []
+    attack, why = parse_technique_ids(d.get("attack", []))
+    if why is not None:
+        problems.append(Problem(path, line, f"rule {rid}: {why}"))
+    fps = d.get("falsepositives", [])
+    if not isinstance(fps, list) or not all(isinstance(f, str) and f for f in fps):
+        problems.append(Problem(path, line, f"rule {rid}: falsepositives must be a list of "
+                                "strings"))
+        fps = []
     if len(problems) > n:
         return None
     refs = d.get("references", {})
@@ -185,8 +199,21 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
         id=rid, title=str(d["title"]), family=str(d["family"]), severity=str(sev),
         match=match, keywords=tuple(kw), description=str(d.get("description", "")).strip(),
         references=_strip(refs) if isinstance(refs, dict) else {}, priority=prio,
-        burst=burst, ambiguous=tuple(amb), source=path, line=line,
+        burst=burst, ambiguous=tuple(amb), attack=attack, falsepositives=tuple(fps),
+        exclude=exclude,
+        source=path, line=line,
     )
+
+
+def rule_from_dict(d: dict[str, Any], path: str, problems: list[Problem]) -> Rule | None:
+    """One rule from its mapping (as a rule file writes it), validated as :func:`parse_text`
+    validates each rule; None with the problems appended when it is not valid. For rules
+    read from other formats (Sigma)."""
+    try:
+        return _rule(d, path, problems)
+    except (ValueError, TypeError, OverflowError) as exc:
+        problems.append(Problem(path, d.get(_LINE), f"invalid value: {exc}"))
+        return None
 
 
 def parse_text(text: str, path: str, *, builtin: bool = False,

@@ -1,7 +1,8 @@
 """Rule and family records.
 
-A rule says which requests it matches (``match``: fields, operators, values), what it means
-(``family``, ``severity``, ``references``) and which literal ``keywords`` must appear in the raw
+A rule says which requests it matches (``match``: fields, operators, values; ``exclude``:
+alternatives that veto a match), what it means (``family``, ``severity``, ``references``,
+ATT&CK ``attack`` techniques) and which literal ``keywords`` must appear in the raw
 log line for it to match at all: the fast pattern, as Snort's ``content:`` is to ``pcre:``.
 A rule with ``burst`` is a correlation rule: it fires only for a source that sent enough
 matching requests within a window (Nimda's 16-request burst).
@@ -131,23 +132,23 @@ class Rule:
     #: Families this rule cannot tell apart (e.g. Code Red vs Code Red II in an error log): when
     #: the same source has alerts of exactly one of them from other rules, take that family.
     ambiguous: tuple[str, ...] = ()
+    #: ATT&CK technique ids the rule's match shows (``attack: [T1190]``); empty: the family's
+    #: (:func:`wormsign.rules.attack.techniques_of`).
+    attack: tuple[str, ...] = field(default=(), compare=False)
+    #: Known benign causes of a match (Sigma's ``falsepositives``).
+    falsepositives: tuple[str, ...] = field(default=(), compare=False)
+    #: Alternatives that veto a match (Sigma's ``selection and not filter``): the rule holds
+    #: when one ``match`` alternative holds and no ``exclude`` alternative does.
+    exclude: tuple[tuple[Condition, ...], ...] = ()
     source: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
 
     def matches(self, req: Request, cache: dict[str, str | None] | None = None) -> bool:
-        """True when any of the ``match`` alternatives holds for ``req``."""
+        """True when any of the ``match`` alternatives holds for ``req`` and none of the
+        ``exclude`` alternatives does."""
         cache = {} if cache is None else cache
-        for conj in self.match:
-            ok = True
-            for cond in conj:
-                if cond.field not in cache:
-                    cache[cond.field] = FIELDS[cond.field](req)
-                if not cond.test(cache[cond.field]):
-                    ok = False
-                    break
-            if ok:
-                return True
-        return False
+        return _holds(self.match, req, cache) and not (
+            self.exclude and _holds(self.exclude, req, cache))
 
     @property
     def needs_deobfuscation(self) -> bool:
@@ -170,6 +171,8 @@ class Rule:
             d["description"] = self.description
         d["keywords"] = list(self.keywords)
         d["match"] = conj(self.match[0]) if len(self.match) == 1 else [conj(c) for c in self.match]
+        if self.exclude:
+            d["exclude"] = [conj(c) for c in self.exclude]
         if self.burst is not None:
             d["burst"] = {
                 "within": self.burst.within, "min_requests": self.burst.min_requests,
@@ -179,8 +182,28 @@ class Rule:
             }
         if self.ambiguous:
             d["ambiguous"] = list(self.ambiguous)
+        if self.attack:
+            d["attack"] = list(self.attack)
+        if self.falsepositives:
+            d["falsepositives"] = list(self.falsepositives)
         d["references"] = dict(self.references)
         return d
+
+
+def _holds(alternatives: tuple[tuple[Condition, ...], ...], req: Request,
+           cache: dict[str, str | None]) -> bool:
+    """Whether every condition of one of ``alternatives`` holds (field values cached)."""
+    for conj in alternatives:
+        ok = True
+        for cond in conj:
+            if cond.field not in cache:
+                cache[cond.field] = FIELDS[cond.field](req)
+            if not cond.test(cache[cond.field]):
+                ok = False
+                break
+        if ok:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Modules: :mod:`.app` (``create_app(Settings)``: middleware, error shape, static 
 ``/openapi.json`` and ``/docs``), :mod:`.security` (token rules, revocable server-side
 sessions, CSRF, body limit, security headers), :mod:`.api` (JSON under ``/api/``),
 :mod:`.fastread` (the API's answers cached per one-query data version, keyset alert pages),
-:mod:`.feed` (the blocklist feed for firewalls, ETag / If-None-Match), :mod:`.pages`
+:mod:`.feed` (the blocklist feed for firewalls, ETag / If-None-Match), :mod:`.taxii`
+(read-only TAXII 2.1, one collection per incident), :mod:`.pages`
 (server-rendered Jinja2 pages; their charts are the report's, inline SVG from
 :mod:`wormsign.incidents.charts`), :mod:`.jobs` (uploads unpacked within the size limit and
 scanned in background threads with progress). Templates and static files ship as package data under

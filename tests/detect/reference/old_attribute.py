@@ -107,7 +107,7 @@ def attribute(hits: list[Hit]) -> list[Alert]:
             rule_name=best.title, family=family, rule_family=line_best.family,
             severity=best.severity, url=req.url, method=req.method, status=req.status,
             user_agent=req.user_agent, host=req.host, file_path=req.path, line=req.line,
-            format=req.format,
+            format=req.format, **Alert.rule_context(best),
         ))
     return alerts
 
