@@ -18,7 +18,7 @@ thousands of rows): a pair split across two batches is not seen.
 
 from __future__ import annotations
 
-import ipaddress
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,17 @@ class RuleHit:
 
 
 def _opt(v: float) -> float | None:
-    return float(v) if np.isfinite(v) else None
+    return v if math.isfinite(v) else None
+
+
+_OCTETS = [str(i) for i in range(256)]
+
+
+def _dotted(ips: npt.NDArray[np.uint32]) -> list[str]:
+    """Canonical dotted quads of integer addresses."""
+    o = _OCTETS
+    parts = [(ips >> np.uint32(s) & np.uint32(255)).tolist() for s in (24, 16, 8, 0)]
+    return [f"{o[a]}.{o[b]}.{o[c]}.{o[d]}" for a, b, c, d in zip(*parts, strict=True)]
 
 
 class RuleHits:
@@ -169,20 +179,17 @@ class RuleHits:
     def hits(self) -> list[RuleHit]:
         """Every (source, rule) matched, by source address then rule order in the pack."""
         c = self.col
-        src = (self.key >> np.uint64(32)).astype(np.uint32)
-        rule = (self.key & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        out = []
-        for i in range(len(self.key)):
-            fp = int(c["first_path"][i])
-            dsts = tuple(str(ipaddress.IPv4Address(int(d)))
-                         for d in self.dst[i, :int(c["ndst"][i])])
-            out.append(RuleHit(str(ipaddress.IPv4Address(int(src[i]))),
-                               self.pack.rules[int(rule[i])], int(c["count"][i]),
-                               _opt(c["first_time"][i]), _opt(c["last_time"][i]),
-                               self.paths[fp] if fp >= 0 else "",
-                               int(c["first_line"][i]),
-                               self.formats[fp] if fp >= 0 else "conn", dsts))
-        return out
+        src = _dotted((self.key >> np.uint64(32)).astype(np.uint32))
+        rule = (self.key & np.uint64(0xFFFFFFFF)).astype(np.int64).tolist()
+        nd = c["ndst"].tolist()
+        dst = _dotted(self.dst.ravel())
+        k = MAX_DESTINATIONS
+        paths, formats = [*self.paths, ""], [*self.formats, "conn"]  # -1: none
+        return [RuleHit(src[i], self.pack.rules[rule[i]], n, _opt(t0), _opt(t1), paths[fp],
+                        line, formats[fp], tuple(dst[i * k:i * k + nd[i]]))
+                for i, (n, t0, t1, fp, line) in enumerate(zip(
+                    c["count"].tolist(), c["first_time"].tolist(), c["last_time"].tolist(),
+                    c["first_path"].tolist(), c["first_line"].tolist(), strict=True))]
 
     def counts(self) -> dict[str, dict[str, Any]]:
         """Per rule of the pack (every one, in pack order): its family and severity, the
