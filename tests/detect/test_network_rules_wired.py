@@ -235,3 +235,27 @@ def test_cli_bad_network_rule_file_is_one_error(
     rc = main(["scan", "-q", "--json", "--rules", str(rules), str(conn)])
     err = capsys.readouterr().err
     assert rc == 2 and "net.yml" in err and "Traceback" not in err
+
+
+def test_a_pair_split_across_batches_and_files_is_found_once() -> None:
+    att, vic, other = "198.51.100.50", "10.0.0.5", "10.0.0.9"
+    first = batch([(100.0, att, vic, 3000, 135, TCP, ESTABLISHED, 1600, 0),
+                   (101.0, att, other, 3001, 135, TCP, ESTABLISHED, 1600, 0)], "a.log")
+    second = batch([(103.0, vic, att, 2000, 69, UDP, ESTABLISHED, 20, 0),
+                    (104.0, "10.7.7.7", "10.7.7.8", 5000, 80, TCP, ESTABLISHED, 10, 0)],
+                   "b.log")
+    third = batch([(105.0, vic, att, 2001, 69, UDP, ESTABLISHED, 20, 0),  # a second TFTP
+                   (500.0, other, att, 2002, 69, UDP, ESTABLISHED, 20, 0)],  # too late
+                  "c.log")
+    a = NetworkAnalysis()
+    for b in (first, second, third):
+        a.feed(b)
+    (src,) = a.report().rule_sources
+    (hit,) = src.hits
+    assert src.ip == att and hit.rule.id == "blaster-tftp-back"
+    assert hit.connections == 3  # the 135 to vic once, both TFTP requests back
+    assert (hit.path, hit.line) == ("a.log", 1)
+    assert hit.first_time == 100.0 and hit.last_time == 105.0
+    assert hit.destinations == (vic,)  # the TFTP requests come from the victim
+    whole = analyse_batches([concat([first, second, third])])
+    assert whole.rule_counts == a.report().rule_counts

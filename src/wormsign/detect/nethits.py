@@ -12,8 +12,10 @@ second connection comes back from the target (``then.direction: reverse``, e.g. 
 TFTP request back to its attacker), that second connection is counted for its destination,
 the attacker, not for the victim that sent it.
 
-Pairs of a ``then`` rule are found within one batch (the readers give batches of tens of
-thousands of rows): a pair split across two batches is not seen.
+The two connections of a ``then`` rule may arrive in different batches (or files): the rows
+holding either condition of such a rule within its ``within`` seconds of the newest time
+seen are carried to the next batch (at most :data:`MAX_CARRY`, the newest; the others are
+counted in ``carry_dropped``), and a carried row is counted once, when it first matches.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ import numpy as np
 import numpy.typing as npt
 
 from wormsign.detect.netrules import condition_mask, match_connections
-from wormsign.logs.conn import ConnBatch
+from wormsign.logs.conn import ConnBatch, concat
 from wormsign.rules.netloader import NetPack, NetRule
 
-__all__ = ["MAX_DESTINATIONS", "RuleHit", "RuleHits", "source_families"]
+__all__ = ["MAX_CARRY", "MAX_DESTINATIONS", "RuleHit", "RuleHits", "source_families"]
 
 #: Distinct destinations kept per (source, rule), the first ones seen.
 MAX_DESTINATIONS = 4
+#: Rows carried to the next batch for ``then`` rules at most (the newest are kept).
+MAX_CARRY = 1 << 18
 _COLS: dict[str, tuple[type, float]] = {
     "count": (np.int64, 0), "first_time": (np.float64, np.inf),
     "last_time": (np.float64, -np.inf), "first_path": (np.int64, -1),
@@ -81,21 +85,65 @@ class RuleHits:
         self.dst = np.zeros((0, MAX_DESTINATIONS), np.uint32)
         self.paths: list[str] = []
         self.formats: list[str] = []
+        then = [r for r in pack.rules if r.then is not None]
+        self._then_conds = list(dict.fromkeys(
+            [r.match for r in then] + [r.then.match for r in then if r.then is not None]))
+        self._within = max((r.then.within for r in then if r.then is not None), default=0.0)
+        self._newest = -np.inf
+        self._carry = ConnBatch.empty()
+        self._carry_path = np.zeros(0, np.int64)
+        self._carry_matched = np.zeros(0, bool)
+        self.carry_dropped = 0  # rows that could have paired later but exceeded MAX_CARRY
 
     def feed(self, batch: ConnBatch) -> None:
-        """Match the pack on ``batch`` and add what matched to the aggregates."""
+        """Match the pack on ``batch`` (after the carried rows of earlier batches that may
+        still pair) and add what matched, and was not counted before, to the aggregates."""
         if not self.pack.rules or not len(batch):
             return
-        m = match_connections(batch, self.pack)
-        if not len(m):
+        path = np.full(len(batch), self._path(batch), np.int64)
+        old = len(self._carry)
+        work = concat([self._carry, batch]) if old else batch
+        if old:
+            path = np.concatenate((self._carry_path, path))
+        m = match_connections(work, self.pack)
+        matched = np.zeros(len(work), bool)
+        matched[m.row] = True
+        fresh = (m.row >= old) | ~self._carry_matched[np.minimum(m.row, max(old - 1, 0))] \
+            if old else np.ones(len(m), bool)
+        if fresh.any():
+            remap = np.array([self._index[r.id] for r in m.rules], np.int64)
+            self._aggregate(work, m.row[fresh], remap[m.rule[fresh]], path)
+        if old:
+            matched[:old] |= self._carry_matched
+        self._keep_carry(work, path, matched)
+
+    def _keep_carry(self, work: ConnBatch, path: npt.NDArray[np.int64],
+                    matched: npt.NDArray[np.bool_]) -> None:
+        """The rows a later batch's connection may still pair with: those holding a
+        condition of a ``then`` rule, within the longest ``within`` of the newest time."""
+        if not self._then_conds:
             return
-        remap = np.array([self._index[r.id] for r in m.rules], np.int64)
-        rule = remap[m.rule]
-        attacker = self._attackers(batch, m.row, rule)
+        cand = np.zeros(len(work), bool)
+        for cond in self._then_conds:
+            cand |= condition_mask(work, cond)
+        finite = work.time[np.isfinite(work.time)]
+        self._newest = max(self._newest, float(finite.max())) if len(finite) else self._newest
+        cand &= work.time >= self._newest - self._within
+        at = np.flatnonzero(cand)[-MAX_CARRY:]
+        self.carry_dropped += int(cand.sum()) - len(at)
+        self._carry = work.take(at)
+        self._carry_path = path[at]
+        self._carry_matched = matched[at]
+
+    def _aggregate(self, work: ConnBatch, rows: npt.NDArray[np.int64],
+                   rule: npt.NDArray[np.int64], path: npt.NDArray[np.int64]) -> None:
+        """Add matched ``rows`` of ``work`` (``rule``: index in the pack of each) to the
+        aggregates; ``path``: the index in :attr:`paths` of every row of ``work``."""
+        attacker = self._attackers(work, rows, rule)
         key = (attacker.astype(np.uint64) << np.uint64(32)) | rule.astype(np.uint64)
         uk, first, inv, cnt = np.unique(key, return_index=True, return_inverse=True,
                                         return_counts=True)
-        t = batch.time[m.row]
+        t = work.time[rows]
         ok = np.isfinite(t)
         tmin = np.full(len(uk), np.inf)
         tmax = np.full(len(uk), -np.inf)
@@ -104,12 +152,13 @@ class RuleHits:
         pos = self._add(uk)
         c = self.col
         new = c["count"][pos] == 0
-        c["first_path"][pos[new]] = self._path(batch)
-        c["first_line"][pos[new]] = batch.line[m.row[first[new]]]
+        c["first_path"][pos[new]] = path[rows[first[new]]]
+        c["first_line"][pos[new]] = work.line[rows[first[new]]]
         c["count"][pos] += cnt
         c["first_time"][pos] = np.minimum(c["first_time"][pos], tmin)
         c["last_time"][pos] = np.maximum(c["last_time"][pos], tmax)
-        self._add_destinations(pos[inv], batch.dst[m.row])
+        src, dst = work.src[rows], work.dst[rows]
+        self._add_destinations(pos[inv], np.where(attacker == src, dst, src))  # the victims
 
     def _attackers(self, batch: ConnBatch, rows: npt.NDArray[np.int64],
                    rule: npt.NDArray[np.int64]) -> npt.NDArray[np.uint32]:
