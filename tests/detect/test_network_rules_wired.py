@@ -12,10 +12,15 @@ import pytest
 
 from wormsign.cli.main import main
 from wormsign.detect.nethits import MAX_DESTINATIONS
-from wormsign.detect.network import NetworkAnalysis, analyse_batches, analyse_paths
+from wormsign.detect.network import (
+    NetworkAnalysis,
+    NetworkConfig,
+    analyse_batches,
+    analyse_paths,
+)
 from wormsign.logs import connwrite
 from wormsign.logs.conn import ESTABLISHED, MARK_SEQ_IS_DST, UNANSWERED, ConnBatch, concat
-from wormsign.rules.netloader import NetPack
+from wormsign.rules.netloader import NetPack, split_rule_files
 
 TCP, UDP = 6, 17
 # time, src, dst, sport, dport, proto, outcome, orig_bytes, mark
@@ -259,3 +264,31 @@ def test_a_pair_split_across_batches_and_files_is_found_once() -> None:
     assert hit.destinations == (vic,)  # the TFTP requests come from the victim
     whole = analyse_batches([concat([first, second, third])])
     assert whole.rule_counts == a.report().rule_counts
+
+
+def test_an_inside_host_matched_by_a_worm_rule_is_marked_inside() -> None:
+    r = analyse_batches([batch(traffic())], NetworkConfig(own=("198.51.100.0/24",)))
+    inside = {s["ip"]: s["inside"] for s in r.to_dict()["rule_matches"]}
+    assert inside == {SLAM1: True, SLAM2: True, SLAM_ONE: True, MIRAI: False}
+
+
+REQUEST_RULE = """\
+rules:
+  - id: local-probe
+    title: a local probe path
+    family: local-probe
+    severity: low
+    match: {url|contains: /local-probe}
+"""
+
+
+def test_split_rule_files_tells_network_from_request_rules(tmp_path: Path) -> None:
+    d = tmp_path / "rules"
+    (d / "sub").mkdir(parents=True)
+    (d / "net.yml").write_text(NET_RULE)
+    (d / "sub" / "web.yaml").write_text(REQUEST_RULE)
+    (d / "broken.yml").write_text("rules: [\n")
+    requests, network = split_rule_files([str(d)])
+    assert network == [str(d / "net.yml")]
+    assert sorted(requests) == sorted([str(d / "sub" / "web.yaml"), str(d / "broken.yml")])
+    assert split_rule_files([str(d / "sub" / "web.yaml")]) == ([str(d / "sub" / "web.yaml")], [])

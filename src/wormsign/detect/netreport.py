@@ -61,7 +61,7 @@ def hit_dict(h: RuleHit) -> dict[str, Any]:
 
 
 def rule_source_dict(s: RuleSource) -> dict[str, Any]:
-    return {"ip": s.ip, "family": s.family, "verdict": s.verdict,
+    return {"ip": s.ip, "family": s.family, "verdict": s.verdict, "inside": s.inside,
             "rules": [hit_dict(h) for h in s.hits]}
 
 

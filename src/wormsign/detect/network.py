@@ -122,6 +122,7 @@ class RuleSource:
     family: str
     verdict: str  # "scanner" | "benign" | "pending"
     hits: tuple[RuleHit, ...]
+    inside: bool = False  # in our networks (--own): an infected host inside
 
 
 @dataclass(frozen=True)
@@ -232,8 +233,9 @@ class NetworkAnalysis:
         known = (self.state.ip[pos] == ips) if len(self.state.ip) else np.zeros(len(ips), bool)
         verdicts = [VERDICTS[int(self.state.col["verdict"][p])] if k else VERDICTS[0]
                     for p, k in zip(pos.tolist(), known.tolist(), strict=True)]
-        return [RuleSource(ip, fams.get(ip) or SCANNER_FAMILY, v, tuple(hs))
-                for (ip, hs), v in zip(by_ip.items(), verdicts, strict=True)]
+        inside = self._inside(ips).tolist()
+        return [RuleSource(ip, fams.get(ip) or SCANNER_FAMILY, v, tuple(hs), ins)
+                for (ip, hs), v, ins in zip(by_ip.items(), verdicts, inside, strict=True)]
 
     def _cells(self, ips: npt.NDArray[np.uint32], inside: npt.NDArray[np.bool_]) -> Cells:
         """The view of each source's targets: the whole space, or for outside sources the
