@@ -20,7 +20,7 @@ from wormsign.detect.network import (
 )
 from wormsign.logs import connwrite
 from wormsign.logs.conn import ESTABLISHED, MARK_SEQ_IS_DST, UNANSWERED, ConnBatch, concat
-from wormsign.rules.netloader import NetPack, split_rule_files
+from wormsign.rules.netloader import NetPack, load_network_pack, split_rule_files
 
 TCP, UDP = 6, 17
 # time, src, dst, sport, dport, proto, outcome, orig_bytes, mark
@@ -292,3 +292,16 @@ def test_split_rule_files_tells_network_from_request_rules(tmp_path: Path) -> No
     assert network == [str(d / "net.yml")]
     assert sorted(requests) == sorted([str(d / "sub" / "web.yaml"), str(d / "broken.yml")])
     assert split_rule_files([str(d / "sub" / "web.yaml")]) == ([str(d / "sub" / "web.yaml")], [])
+
+
+def test_rules_check_validates_network_rule_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "net.yml"
+    rules.write_text(NET_RULE)
+    builtin = len(load_network_pack().rules)
+    assert main(["rules", "check", "--rules", str(rules)]) == 0
+    assert f"; {builtin + 1} network rules" in capsys.readouterr().out
+    rules.write_text(NET_RULE.replace("dport: 445", "dport: 99999"))
+    assert main(["rules", "check", "--rules", str(rules)]) == 2
+    err = capsys.readouterr().err
+    assert "net.yml" in err and "dport" in err

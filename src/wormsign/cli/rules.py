@@ -15,6 +15,7 @@ from wormsign.detect.prefilter import keywords
 from wormsign.errors import RuleError, WormsignError
 from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
+from wormsign.rules.netloader import load_network_pack, split_rule_files
 from wormsign.rules.sigma import export_pack, to_yaml
 from wormsign.validation import read_bounded
 
@@ -146,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     sigma = {"export": _export, "import": _import, "convert": _convert}.get(action)
     if sigma is not None:
         return sigma(args)
-    pack = load_pack(args.rules, builtin=not args.no_builtin_rules)
+    request_rules, network_rules = split_rule_files(args.rules)
+    pack = load_pack(request_rules, builtin=not args.no_builtin_rules)
     if action == "list":
         print(f"{'ID':<24} {'FAMILY':<15} {'SEVERITY':<9} {'PRIO':>4}  TITLE")
         for r in sorted(pack.rules, key=lambda r: (-r.priority, r.id)):
@@ -166,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n".join(safe(line) for line in text.split("\n")))
         return 0
     regexes = sum(1 for r in pack.rules for conj in r.match for c in conj if c.op == "re")
+    net = load_network_pack(network_rules, builtin=not args.no_builtin_rules)
     print(f"ok: {len(pack.rules)} rules, {len(pack.families)} families "
-          f"({regexes} regular expressions, all run on RE2 in linear time)")
+          f"({regexes} regular expressions, all run on RE2 in linear time); "
+          f"{len(net.rules)} network rules")
     return 0

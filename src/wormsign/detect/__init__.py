@@ -10,6 +10,8 @@
 - ``alert``      the one :class:`Alert` schema every part of wormsign uses (ECS JSON)
 - ``report``     summaries from column aggregates: the ``scan --json`` contract, CSV, alerts
 - ``netrules``   network rules (Slammer, Blaster, ...) matched on connection columns
+- ``nethits``    the network rules run on every batch of the network analysis, kept per
+  source and rule (the worm family of a source, its rule alerts)
 - ``network``    connection logs: scanners (``trw``), their strategy (``strategy``), floods
   (``flood``), inside hosts scanning; per-source columns in ``netstate``; the
   ``NetworkReport`` outputs in ``netreport`` (docs/network.md); ``netsynth`` makes
