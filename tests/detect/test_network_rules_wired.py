@@ -305,3 +305,38 @@ def test_rules_check_validates_network_rule_files(
     assert main(["rules", "check", "--rules", str(rules)]) == 2
     err = capsys.readouterr().err
     assert "net.yml" in err and "dport" in err
+
+
+def test_unknown_times_still_match_and_give_null_times() -> None:
+    rows: list[Row] = [(float("nan"), SLAM_ONE, target(1), 1434, 1434, UDP, UNANSWERED, 376, 0),
+                       (1e300, SLAM_ONE, target(2), 1434, 1434, UDP, UNANSWERED, 376, 0)]
+    r = analyse_batches([batch(rows)])
+    (src,) = r.rule_sources
+    assert src.hits[0].connections == 2 and src.hits[0].first_time is None
+    (alert,) = [a for a in r.alerts() if a.rule_id == "slammer-udp-1434"]
+    assert alert.timestamp is None
+    assert r.to_dict()["rule_matches"][0]["rules"][0]["first"] is None
+
+
+def test_any_split_into_batches_gives_the_same_aggregates() -> None:
+    rows = traffic() + [(1_700_000_050.0 + k, "198.51.100.60", f"10.0.5.{k + 1}", 3000, 445,
+                         TCP, ESTABLISHED, 4000, 0) for k in range(6)] + [
+        (1_700_000_052.0 + k, "198.51.100.60", f"10.0.5.{k + 1}", 3001, 9996, TCP,
+         ESTABLISHED, 80, 0) for k in range(6)]
+    rows.sort()
+    whole = batch(rows)
+    expected = analyse_batches([whole])
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        cuts = np.sort(rng.choice(np.arange(1, len(rows)), size=4, replace=False))
+        parts = [whole.take(ix) for ix in np.split(np.arange(len(rows)), cuts)]
+        got = analyse_batches(parts)
+        assert got.rule_counts == expected.rule_counts, cuts
+        assert [(s.ip, s.family, [(h.rule.id, h.connections, h.first_time, h.last_time,
+                                   h.line, h.destinations) for h in s.hits])
+                for s in got.rule_sources] == [
+            (s.ip, s.family, [(h.rule.id, h.connections, h.first_time, h.last_time, h.line,
+                               h.destinations) for h in s.hits])
+            for s in expected.rule_sources], cuts
+    assert expected.rule_counts["sasser-lsass-shell"] == {
+        "family": "sasser", "severity": "critical", "connections": 12, "sources": 1}
