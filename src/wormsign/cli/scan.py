@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import IO
 
 from wormsign.detect import report as report_mod
+from wormsign.detect.events import MatchKey
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.formats import FORMATS
@@ -52,6 +53,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="scan on the Dask cluster at ADDRESS, e.g. tcp://10.0.0.5:8786 (the "
                    "dask extra; the paths must be readable on the workers)")
+    p.add_argument("--tolerance", type=float, default=MatchKey.tolerance, metavar="S",
+                   help="records of one request in inputs of different sensors (access and "
+                   "error log, Zeek http.log, EVE, pcap) are one event when their times, "
+                   "after each input's clock offset, are within S seconds (default: "
+                   "%(default)g; docs/events.md)")
+    p.add_argument("--max-skew", type=float, default=MatchKey.max_skew, metavar="S",
+                   help="largest clock offset between inputs looked for, beyond whole time "
+                   "zones (default: %(default)g)")
+    p.add_argument("--no-correlate", action="store_true",
+                   help="count every record of every input (no events across sensors)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -168,9 +179,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
     limits = Limits(max_line_bytes=args.max_line_bytes,
                     decompression_ratio=args.max_decompressed_ratio)
+    try:
+        match = None if args.no_correlate else MatchKey(tolerance=args.tolerance,
+                                                        max_skew=args.max_skew)
+    except ValueError as exc:
+        raise ConfigError(f"--tolerance/--max-skew: {exc}") from None
     with _progress(args.paths, show) as on_bytes:
         report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
-                            workers=args.workers, scheduler=args.scheduler, limits=limits)
+                            workers=args.workers, scheduler=args.scheduler, limits=limits,
+                            match=match)
     with _alerts_alongside(report, args.alerts):
         if args.csv:
             write_csv(report, args.csv)

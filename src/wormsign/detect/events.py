@@ -1,0 +1,422 @@
+"""One event across sensors: the records of one request in several logs become one event.
+
+An access log and its error log, a Zeek ``http.log`` and an EVE ``http`` log on the same
+link, and a packet capture of the same server each record the same worm request. Counted as
+lines, one request would be two, three or five. :func:`correlate` groups the records
+(*evidence*) into events by the match key of :mod:`wormsign.detect.eventkey`: same source,
+different sensors, compatible method, path and query, times within a tolerance once each
+input's clock offset is corrected. Each event keeps all of its evidence and names one
+*primary* record: the one whose rule says most (Code Red's padding seen in the access log
+beats the error log's bare ``/default.ida``), then the most telling sensor.
+
+Identical requests repeated by one source (a worm retrying, a Nimda burst) are as many
+events as one sensor recorded: an event takes at most one record of each sensor kind, and a
+record joins the earliest open event it fits, so the k-th of n identical requests in one log
+pairs with the k-th in another (its *occurrence index*).
+
+Clock offsets: each input's offset from a reference input (the largest capture or network
+log, else the largest input) is estimated from the sources they share: first the whole
+quarter-hour that makes most records meet (an error log in local time beside an access log
+with its zone), then the median of the remaining differences, applied when it is at least
+one second (below that it is the logs' resolution, not skew).
+
+Everything is columns: grouping, offsets and the choice of primaries are numpy sorts and
+searches; only the records of sources seen by more than one sensor pass through one short
+Python loop.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from wormsign.detect import eventkey as ek
+from wormsign.detect.columns import NO_TIME, MatchBatch
+from wormsign.rules.model import Rule
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Bools = npt.NDArray[np.bool_]
+_US = 1_000_000
+#: Time offsets tried for a whole input (seconds): zones are whole quarter-hours, ±14 h.
+ZONE_STEPS = np.arange(-14 * 4, 14 * 4 + 1, dtype=np.int64) * 900
+#: Records of an input used to estimate its offset (an evenly spaced sample of them).
+SKEW_SAMPLE = 20_000
+#: Events of one source left open at once (see :class:`_Greedy`).
+MAX_OPEN = 256
+
+
+@dataclass(frozen=True)
+class MatchKey:
+    """The settable parts of the match key: ``tolerance`` (seconds between two records of
+    one request, after offsets), ``max_skew`` (largest clock offset, beyond whole zones,
+    looked for), ``min_pairs`` (records that must meet before an offset is applied), and
+    ``zones`` (look for whole quarter-hour offsets as well)."""
+
+    tolerance: float = 2.0
+    max_skew: float = 120.0
+    min_pairs: int = 5
+    zones: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.tolerance >= 0 or not self.max_skew >= 0 or self.min_pairs < 1:
+            raise ValueError("tolerance and max_skew must be >= 0 and min_pairs >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tolerance_s": self.tolerance, "max_skew_s": self.max_skew,
+                "min_pairs": self.min_pairs, "zones": self.zones}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Records to correlate, one row each. ``source`` (address code), ``time`` (µs,
+    :data:`~wormsign.detect.columns.NO_TIME` unknown), ``stream`` (the input), ``sensor``
+    (code into :data:`~wormsign.detect.eventkey.SENSORS`), ``method`` (code, -1 unknown),
+    ``path`` (code into ``paths``; ``partial`` and ``rooted`` per code), ``query`` (code
+    into ``queries``, -1 not logged) and ``rank`` (higher: a better primary)."""
+
+    source: I64
+    time: I64
+    stream: I64
+    sensor: I64
+    method: I64
+    path: I64
+    query: I64
+    rank: I64
+    paths: tuple[str, ...]
+    partial: Bools
+    rooted: Bools
+    queries: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.source.shape[0])
+
+
+@dataclass(frozen=True)
+class Events:
+    """Evidence grouped into events. ``event`` (per record: its event, numbered in the
+    order of the primaries), ``primary`` (per event: its primary record, ascending),
+    ``size`` (per event: records), ``offsets`` (input -> seconds added to its times)."""
+
+    event: I64
+    primary: I64
+    size: I64
+    key: MatchKey
+    offsets: dict[int, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.primary.shape[0])
+
+    @property
+    def merged(self) -> int:
+        """Events seen by more than one record."""
+        return int(np.count_nonzero(self.size > 1))
+
+    def evidence_of(self, k: int) -> I64:
+        """The records of event ``k`` (ascending)."""
+        return np.flatnonzero(self.event == k)
+
+
+#: The match key ``scan`` uses unless told otherwise.
+DEFAULT_MATCH = MatchKey()
+
+
+def singletons(n: int, key: MatchKey | None = None) -> Events:
+    """Every record its own event (one sensor, or correlation switched off)."""
+    rows = np.arange(n, dtype=np.int64)
+    return Events(rows, rows.copy(), np.ones(n, np.int64), key or MatchKey())
+
+
+def correlate(ev: Evidence, key: MatchKey | None = None) -> Events:
+    """Group ``ev``'s records into events (module docstring)."""
+    key = key or MatchKey()
+    n = len(ev)
+    if n == 0 or len(np.unique(ev.sensor)) < 2:
+        return singletons(n, key)
+    offsets = estimate_offsets(ev, key)
+    t = ev.time.copy()
+    timed = t != NO_TIME
+    for s, off in offsets.items():
+        t[timed & (ev.stream == s)] += round(off * _US)
+    label = np.arange(n, dtype=np.int64)
+    cand = _multi_sensor(ev) & timed
+    rows = np.flatnonzero(cand)
+    if len(rows):
+        order = rows[np.lexsort((rows, t[rows], ev.source[rows]))]
+        _Greedy(ev, t, int(key.tolerance * _US)).run(order, label)
+    return _number(label, ev.rank, key, offsets)
+
+
+def _multi_sensor(ev: Evidence) -> Bools:
+    """Records whose source was seen by more than one sensor kind."""
+    n_sens = len(ek.SENSORS)
+    pair = np.unique(ev.source * n_sens + ev.sensor)
+    src, counts = np.unique(pair // n_sens, return_counts=True)
+    multi = src[counts > 1]
+    return np.isin(ev.source, multi)
+
+
+def _number(label: I64, rank: I64, key: MatchKey, offsets: dict[int, float]) -> Events:
+    """Events numbered by their primary record (best rank, then first in the input)."""
+    n = len(label)
+    idx = np.arange(n, dtype=np.int64)
+    order = np.lexsort((idx, -rank, label))
+    first = np.ones(n, dtype=bool)
+    first[1:] = label[order][1:] != label[order][:-1]
+    prim_of_label = np.full(n, -1, np.int64)
+    prim_of_label[label[order][first]] = order[first]
+    primary = np.sort(order[first])
+    number = np.full(n, -1, np.int64)
+    number[primary] = np.arange(len(primary), dtype=np.int64)
+    event = number[prim_of_label[label]]
+    size = np.bincount(event, minlength=len(primary)).astype(np.int64)
+    return Events(event, primary, size, key, offsets)
+
+
+class _Greedy:
+    """The one loop: records of multi-sensor sources, by source then time, each joining the
+    earliest open event of its source that it fits, else opening one. An event that holds
+    every sensor its source was seen by is closed; at most :data:`MAX_OPEN` stay open per
+    source (the oldest is closed first), so a flood of identical lines stays linear."""
+
+    def __init__(self, ev: Evidence, t: I64, tol: int) -> None:
+        self.ev, self.t, self.tol = ev, t, tol
+        self._fits: dict[tuple[int, int], bool] = {}
+
+    def run(self, order: I64, label: I64) -> None:
+        ev = self.ev
+        src = ev.source[order]
+        bits = (np.int64(1) << ev.sensor[order]).astype(np.int64)
+        starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+        full = np.repeat(np.bitwise_or.reduceat(bits, starts),
+                         np.diff(np.r_[starts, len(src)])).tolist()
+        cols = (self.t[order].tolist(), bits.tolist(), ev.method[order].tolist(),
+                ev.path[order].tolist(), ev.query[order].tolist(),
+                ev.partial[ev.path[order]].tolist())
+        src_l, rows = src.tolist(), order.tolist()
+        # an open event: [t0, sensor bits, method, full path, partial path, query, label]
+        open_: list[list[int]] = []
+        cur = None
+        for i, (t, bit, m, p, q, part) in enumerate(zip(*cols, strict=True)):
+            if src_l[i] != cur:
+                cur, open_ = src_l[i], []
+            if open_ and t - open_[0][0] > self.tol:
+                open_ = [e for e in open_ if t - e[0] <= self.tol]
+            for j, e in enumerate(open_):
+                if not e[1] & bit and self._fits_event(e, m, p, q, part):
+                    e[1] |= bit
+                    e[2] = m if e[2] < 0 else e[2]
+                    e[5] = q if e[5] < 0 else e[5]
+                    if not part:
+                        e[3] = p
+                    label[rows[i]] = e[6]
+                    if e[1] == full[i]:
+                        del open_[j]
+                    break
+            else:
+                if bit != full[i]:
+                    open_.append([t, bit, m, -1 if part else p, p if part else -1, q,
+                                  rows[i]])
+                    if len(open_) > MAX_OPEN:
+                        del open_[0]
+
+    def _fits_event(self, e: list[int], m: int, p: int, q: int, part: bool) -> bool:
+        if m >= 0 and e[2] >= 0 and m != e[2]:
+            return False
+        if q >= 0 and e[5] >= 0 and q != e[5] and not ek.queries_match(
+                self.ev.queries[q], self.ev.queries[e[5]]):
+            return False
+        if part:
+            return e[4] == p if e[3] < 0 else self._fits_path(p, e[3])
+        if e[3] >= 0:
+            return p == e[3]
+        return self._fits_path(e[4], p)
+
+    def _fits_path(self, partial: int, full: int) -> bool:
+        k = (partial, full)
+        v = self._fits.get(k)
+        if v is None:
+            ev = self.ev
+            v = self._fits[k] = ek.partial_matches(ev.paths[partial], bool(ev.rooted[partial]),
+                                                   ev.paths[full])
+        return v
+
+
+# -- clock offsets ------------------------------------------------------------------------------
+
+def estimate_offsets(ev: Evidence, key: MatchKey) -> dict[int, float]:
+    """Seconds to add to each input's times to bring it to the reference input's clock
+    (only inputs with an offset; module docstring)."""
+    timed = ev.time != NO_TIME
+    streams, counts = np.unique(ev.stream[timed], return_counts=True)
+    if len(streams) < 2:
+        return {}
+    net = np.array([_stream_sensor(ev, int(s)) in (1, 2, 3) for s in streams.tolist()])
+    pick = np.flatnonzero(net) if net.any() else np.arange(len(streams))
+    ref = int(streams[pick[np.argmax(counts[pick])]])
+    ref_rows = np.flatnonzero(timed & (ev.stream == ref))
+    out: dict[int, float] = {}
+    for s in streams.tolist():
+        if s == ref or _stream_sensor(ev, int(s)) == _stream_sensor(ev, ref):
+            continue
+        rows = np.flatnonzero(timed & (ev.stream == s))
+        off = _offset(ev, rows, ref_rows, key)
+        if off:
+            out[int(s)] = off
+    return out
+
+
+def _stream_sensor(ev: Evidence, s: int) -> int:
+    return int(ev.sensor[np.argmax(ev.stream == s)])
+
+
+def _offset(ev: Evidence, rows: I64, ref_rows: I64, key: MatchKey) -> float:
+    """The offset (seconds) of the records ``rows`` against ``ref_rows`` (0: none found)."""
+    if len(rows) > SKEW_SAMPLE:
+        rows = rows[np.linspace(0, len(rows) - 1, SKEW_SAMPLE).astype(np.int64)]
+    src = np.unique(ev.source[ref_rows])
+    rows = rows[np.isin(ev.source[rows], src)]
+    ref_rows = ref_rows[np.isin(ev.source[ref_rows], np.unique(ev.source[rows]))]
+    if len(rows) < key.min_pairs:
+        return 0.0
+    rank = np.searchsorted(src, ev.source)  # dense source numbers
+    t0 = int(min(ev.time[rows].min(), ev.time[ref_rows].min())) // _US
+    span = int(max(ev.time[rows].max(), ev.time[ref_rows].max())) // _US - t0 + 2 * 15 * 3600
+    if span * (len(src) + 1) >= 2**62 // 1000:
+        return 0.0
+    # Keys in milliseconds: source number * span + time since t0 (plus a margin).
+    def keyed(r: I64, shift_ms: int) -> I64:
+        tm = (ev.time[r] // 1000 - t0 * 1000) + 15 * 3600 * 1000 + shift_ms
+        return rank[r].astype(np.int64) * (span * 1000) + tm
+
+    ref_k = np.sort(keyed(ref_rows, 0))
+    skew_ms = int(key.max_skew * 1000)
+    zone = 0
+    if key.zones:
+        hits = [len(_nearest_diff(keyed(rows, int(z) * 1000), ref_k, max(skew_ms, 1000)))
+                for z in ZONE_STEPS.tolist()]
+        best = int(np.argmax(hits))
+        if hits[best] >= key.min_pairs and hits[best] > hits[len(ZONE_STEPS) // 2]:
+            zone = int(ZONE_STEPS[best])
+    d = _pair_diffs(keyed(rows, zone * 1000), ref_k, skew_ms)
+    if len(d) < key.min_pairs:
+        return float(zone)
+    # The most common difference (1 s bins), refined by the median of those near it.
+    bins = np.floor_divide(d, 1000)
+    vals, counts = np.unique(bins, return_counts=True)
+    peak = int(vals[np.argmax(counts)]) * 1000 + 500
+    near = d[np.abs(d - peak) <= max(int(key.tolerance * 1000), 1000)]
+    med = float(np.median(near)) / 1000
+    return float(zone + (round(med) if abs(med) >= 1 else 0))
+
+
+#: Pairs of records looked at for one input's fine offset.
+MAX_PAIRS = 2_000_000
+
+
+def _pair_diffs(k: I64, ref: I64, limit: int) -> I64:
+    """Reference key minus key for every reference key within ``limit`` of each key (the
+    keys are thinned first when that would make too many pairs)."""
+    lo = np.searchsorted(ref, k - limit)
+    hi = np.searchsorted(ref, k + limit, side="right")
+    n = hi - lo
+    total = int(n.sum())
+    if total > MAX_PAIRS:
+        keep = np.linspace(0, len(k) - 1, max(1, len(k) * MAX_PAIRS // total)).astype(np.int64)
+        k, lo, n = k[keep], lo[keep], n[keep]
+    at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+    return ref[at] - np.repeat(k, n)
+
+
+def _nearest_diff(k: I64, ref: I64, limit: int) -> I64:
+    """Reference key minus key, for the nearest reference key of each key within ``limit``."""
+    if not len(ref):
+        return np.zeros(0, np.int64)
+    pos = np.searchsorted(ref, k)
+    lo = ref[np.clip(pos - 1, 0, len(ref) - 1)] - k
+    hi = ref[np.clip(pos, 0, len(ref) - 1)] - k
+    d = np.where(np.abs(lo) <= np.abs(hi), lo, hi)
+    return d[np.abs(d) <= limit]
+
+
+# -- from matched requests ----------------------------------------------------------------------
+
+def evidence_of(batch: MatchBatch, rules: Sequence[Rule]) -> Evidence:
+    """The match-key columns of a scan's matched requests (``rules``: the scan's rules,
+    which the batch's variants point into)."""
+    variants = batch.tables.variants.values
+    n_var = len(variants)
+    sensor = np.array([ek.SENSORS.index(ek.sensor_of(v.format)) for v in variants], np.int64)
+    methods: dict[str, int] = {}
+    method = np.array([-1 if v.method is None else methods.setdefault(v.method, len(methods))
+                       for v in variants], np.int64)
+    prio = np.array([max((rules[i].priority for i in v.rules), default=0) for v in variants],
+                    np.int64)
+    rank = prio * len(ek.SENSORS) + (len(ek.SENSORS) - 1 - sensor)
+    targets = [ek.split_target(v.url) for v in variants]
+    part = np.array([ek.is_partial(v.format, v.method) for v in variants], dtype=bool)
+    paths: dict[tuple[bool, bool, str], int] = {}
+    queries: dict[str, int] = {}
+    v_path = np.zeros(n_var, np.int64)
+    for i, (p, _q) in enumerate(targets):
+        if not part[i]:
+            v_path[i] = paths.setdefault((False, False, p), len(paths))
+    query = np.array([-1 if q is None else queries.setdefault(q, len(queries))
+                      for _p, q in targets], np.int64)
+    var = batch.variant.astype(np.int64)
+    row_path = v_path[var] if n_var else np.zeros(0, np.int64)
+    if part.any():
+        _partial_paths(batch, var, part, targets, paths, row_path)
+    keys = sorted(paths, key=paths.__getitem__)
+    return Evidence(
+        source=batch.source.astype(np.int64), time=batch.time, stream=batch.file.astype(np.int64),
+        sensor=sensor[var], method=method[var], path=row_path, query=query[var],
+        rank=rank[var], paths=tuple(k[2] for k in keys),
+        partial=np.array([k[0] for k in keys], dtype=bool),
+        rooted=np.array([k[1] for k in keys], dtype=bool), queries=tuple(queries))
+
+
+def _partial_paths(batch: MatchBatch, var: I64, part: Bools,
+                   targets: list[tuple[str, str | None]],
+                   paths: dict[tuple[bool, bool, str], int], row_path: I64) -> None:
+    """Codes of the error logs' file paths, each cut at its input's learnt document root."""
+    full = [k[2] for k in paths]
+    is_part = part[var]
+    rows = np.flatnonzero(is_part)
+    pair, inv = np.unique(batch.file[rows].astype(np.int64) * len(part) + var[rows],
+                          return_inverse=True)
+    n_pair = np.bincount(inv.ravel(), minlength=len(pair))
+    per_file: dict[int, Counter[str]] = {}
+    for pr, n in zip(pair.tolist(), n_pair.tolist(), strict=True):
+        f, v = divmod(pr, len(part))
+        per_file.setdefault(f, Counter())[targets[v][0]] += n
+    roots = {f: ek.learn_docroot(c, full) for f, c in per_file.items()}
+    code = np.zeros(len(pair), np.int64)
+    for j, pr in enumerate(pair.tolist()):
+        f, v = divmod(pr, len(part))
+        p = targets[v][0]
+        rest = ek.rooted(p, roots[f])
+        k = (True, True, rest) if rest is not None else (True, False, p)
+        code[j] = paths.setdefault(k, len(paths))
+    row_path[rows] = code[inv.ravel()]
+
+
+def take(batch: MatchBatch, rows: I64) -> MatchBatch:
+    """The rows ``rows`` of ``batch`` (same tables)."""
+    return MatchBatch(batch.tables, batch.source[rows], batch.time[rows], batch.line[rows],
+                      batch.variant[rows], batch.file[rows])
+
+
+def correlate_batch(batch: MatchBatch, rules: Sequence[Rule],
+                    key: MatchKey | None = None) -> Events:
+    """:func:`correlate` over a scan's matched requests."""
+    return correlate(evidence_of(batch, rules), key)
+
+
+__all__ = ["DEFAULT_MATCH", "Events", "Evidence", "MatchKey", "correlate", "correlate_batch",
+           "estimate_offsets", "evidence_of", "singletons", "take"]
