@@ -346,59 +346,79 @@ def _nearest_diff(k: I64, ref: I64, limit: int) -> I64:
 
 # -- from matched requests ----------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Kind:
+    """What the records of one kind share (a scan's variant, a stored alert's request): the
+    URL as logged, method, format and the priority of the best rule it matched."""
+
+    url: str
+    method: str | None
+    format: str
+    priority: int
+
+
 def evidence_of(batch: MatchBatch, rules: Sequence[Rule]) -> Evidence:
     """The match-key columns of a scan's matched requests (``rules``: the scan's rules,
     which the batch's variants point into)."""
-    variants = batch.tables.variants.values
-    n_var = len(variants)
-    sensor = np.array([ek.SENSORS.index(ek.sensor_of(v.format)) for v in variants], np.int64)
+    kinds = [Kind(v.url, v.method, v.format,
+                  max((rules[i].priority for i in v.rules), default=0))
+             for v in batch.tables.variants.values]
+    return build_evidence(batch.source.astype(np.int64), batch.time,
+                          batch.file.astype(np.int64), batch.variant.astype(np.int64), kinds)
+
+
+def build_evidence(source: I64, time: I64, stream: I64, kind: I64,
+                   kinds: Sequence[Kind]) -> Evidence:
+    """Evidence columns from per-record codes: ``source`` (any dense code), ``time`` (µs),
+    ``stream`` (input code) and ``kind`` (index into ``kinds``)."""
+    n_kind = len(kinds)
+    sensor = np.array([ek.SENSORS.index(ek.sensor_of(k.format)) for k in kinds], np.int64)
     methods: dict[str, int] = {}
-    method = np.array([-1 if v.method is None else methods.setdefault(v.method, len(methods))
-                       for v in variants], np.int64)
-    prio = np.array([max((rules[i].priority for i in v.rules), default=0) for v in variants],
-                    np.int64)
+    method = np.array([-1 if k.method is None else methods.setdefault(k.method, len(methods))
+                       for k in kinds], np.int64)
+    prio = np.array([k.priority for k in kinds], np.int64)
     rank = prio * len(ek.SENSORS) + (len(ek.SENSORS) - 1 - sensor)
-    targets = [ek.split_target(v.url) for v in variants]
-    part = np.array([ek.is_partial(v.format, v.method) for v in variants], dtype=bool)
+    targets = [ek.split_target(k.url) for k in kinds]
+    part = np.array([ek.is_partial(k.format, k.method) for k in kinds], dtype=bool)
     paths: dict[tuple[bool, bool, str], int] = {}
     queries: dict[str, int] = {}
-    v_path = np.zeros(n_var, np.int64)
+    k_path = np.zeros(n_kind, np.int64)
     for i, (p, _q) in enumerate(targets):
         if not part[i]:
-            v_path[i] = paths.setdefault((False, False, p), len(paths))
+            k_path[i] = paths.setdefault((False, False, p), len(paths))
     query = np.array([-1 if q is None else queries.setdefault(q, len(queries))
                       for _p, q in targets], np.int64)
-    var = batch.variant.astype(np.int64)
-    row_path = v_path[var] if n_var else np.zeros(0, np.int64)
+    row_path = k_path[kind] if n_kind else np.zeros(0, np.int64)
     if part.any():
-        _partial_paths(batch, var, part, targets, paths, row_path)
+        _partial_paths(stream, kind, part, targets, paths, row_path)
     keys = sorted(paths, key=paths.__getitem__)
     return Evidence(
-        source=batch.source.astype(np.int64), time=batch.time, stream=batch.file.astype(np.int64),
-        sensor=sensor[var], method=method[var], path=row_path, query=query[var],
-        rank=rank[var], paths=tuple(k[2] for k in keys),
-        partial=np.array([k[0] for k in keys], dtype=bool),
+        source=source, time=time, stream=stream,
+        sensor=sensor[kind] if n_kind else np.zeros(0, np.int64),
+        method=method[kind] if n_kind else np.zeros(0, np.int64), path=row_path,
+        query=query[kind] if n_kind else np.zeros(0, np.int64),
+        rank=rank[kind] if n_kind else np.zeros(0, np.int64),
+        paths=tuple(k[2] for k in keys), partial=np.array([k[0] for k in keys], dtype=bool),
         rooted=np.array([k[1] for k in keys], dtype=bool), queries=tuple(queries))
 
 
-def _partial_paths(batch: MatchBatch, var: I64, part: Bools,
+def _partial_paths(stream: I64, kind: I64, part: Bools,
                    targets: list[tuple[str, str | None]],
                    paths: dict[tuple[bool, bool, str], int], row_path: I64) -> None:
     """Codes of the error logs' file paths, each cut at its input's learnt document root."""
     full = [k[2] for k in paths]
-    is_part = part[var]
-    rows = np.flatnonzero(is_part)
-    pair, inv = np.unique(batch.file[rows].astype(np.int64) * len(part) + var[rows],
-                          return_inverse=True)
+    n_kind = len(part)
+    rows = np.flatnonzero(part[kind])
+    pair, inv = np.unique(stream[rows] * n_kind + kind[rows], return_inverse=True)
     n_pair = np.bincount(inv.ravel(), minlength=len(pair))
     per_file: dict[int, Counter[str]] = {}
     for pr, n in zip(pair.tolist(), n_pair.tolist(), strict=True):
-        f, v = divmod(pr, len(part))
+        f, v = divmod(pr, n_kind)
         per_file.setdefault(f, Counter())[targets[v][0]] += n
     roots = {f: ek.learn_docroot(c, full) for f, c in per_file.items()}
     code = np.zeros(len(pair), np.int64)
     for j, pr in enumerate(pair.tolist()):
-        f, v = divmod(pr, len(part))
+        f, v = divmod(pr, n_kind)
         p = targets[v][0]
         rest = ek.rooted(p, roots[f])
         k = (True, True, rest) if rest is not None else (True, False, p)
@@ -418,5 +438,6 @@ def correlate_batch(batch: MatchBatch, rules: Sequence[Rule],
     return correlate(evidence_of(batch, rules), key)
 
 
-__all__ = ["DEFAULT_MATCH", "Events", "Evidence", "MatchKey", "correlate", "correlate_batch",
-           "estimate_offsets", "evidence_of", "singletons", "take"]
+__all__ = ["DEFAULT_MATCH", "Events", "Evidence", "Kind", "MatchKey", "build_evidence",
+           "correlate", "correlate_batch", "estimate_offsets", "evidence_of", "singletons",
+           "take"]

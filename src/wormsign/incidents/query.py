@@ -188,7 +188,8 @@ def timeline(store: Store, incident_id: int, width: int | None = None,
             a = t.alerts
             bucket = (a.c.ts // width) * width
             q = (sa.select(bucket, a.c.family, sa.func.count())
-                 .where(a.c.incident_id == incident_id, a.c.ts.is_not(None))
+                 .where(a.c.incident_id == incident_id, a.c.ts.is_not(None),
+                        a.c.event_of.is_(None))
                  .group_by(bucket, a.c.family))
     elif by == "source":
         if not sources:
@@ -197,7 +198,7 @@ def timeline(store: Store, incident_id: int, width: int | None = None,
         bucket = (a.c.ts // width) * width
         q = (sa.select(bucket, a.c.source_ip, sa.func.count())
              .where(a.c.incident_id == incident_id, a.c.ts.is_not(None),
-                    a.c.source_ip.in_(sources))
+                    a.c.event_of.is_(None), a.c.source_ip.in_(sources))
              .group_by(bucket, a.c.source_ip))
     else:
         raise StoreError(f"timeline by family or source, not {by!r}")
@@ -227,7 +228,8 @@ def targets(store: Store, incident_id: int, top: int = 50) -> list[dict[str, Any
     """Our servers named in the alerts (``destination.domain``), most attacked first."""
     a = t.alerts
     q = (sa.select(a.c.host, sa.func.count().label("n"))
-         .where(a.c.incident_id == incident_id, a.c.host.is_not(None))
+         .where(a.c.incident_id == incident_id, a.c.host.is_not(None),
+                a.c.event_of.is_(None))
          .group_by(a.c.host).order_by(sa.desc("n"), a.c.host).limit(top))
     with store.engine.connect() as conn:
         return [{"host": r[0], "alerts": int(r[1])} for r in conn.execute(q)]
@@ -358,7 +360,8 @@ def alert_conditions(incident_id: int, filters: dict[str, Any] | None) -> list[A
     if unknown:
         raise StoreError(f"unknown alert filter(s): {', '.join(sorted(unknown))}")
     a = t.alerts
-    conds: list[Any] = [a.c.incident_id == incident_id]
+    # one alert per event: the primary record (incidents/events.py)
+    conds: list[Any] = [a.c.incident_id == incident_id, a.c.event_of.is_(None)]
     for k in ("family", "source_ip", "rule_id"):
         if k in filters:
             conds.append(a.c[k] == str(filters[k]))
@@ -392,7 +395,7 @@ def list_alerts(store: Store, incident_id: int, page: int = 1, per_page: int = 5
     if total is None:
         total = count_alerts(store, incident_id, filters)
     a = t.alerts
-    cols = [c for c in a.c if c.name not in ("akey", "job_id", "incident_id")]
+    cols = [c for c in a.c if c.name not in ("akey", "job_id", "incident_id", "event_of")]
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(*cols).where(*conds).order_by(a.c.ts, a.c.id)
                             .limit(per_page).offset((page - 1) * per_page)).all()
