@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from wormsign.detect.events import DEFAULT_MATCH, Kind, MatchKey, build_evidence, correlate
 from wormsign.incidents import schema as t
-from wormsign.incidents.store import Store
+
+if TYPE_CHECKING:  # the store imports query, which counts with this module
+    from wormsign.incidents.store import Store
 
 #: Seconds around the new rows searched for the other records of their events: the
 #: tolerance, the largest offset beyond whole zones, and whole zones up to 14 hours.

@@ -46,13 +46,17 @@ class VersionedIncidentRef(IncidentRef):
 
 
 class Totals(TypedDict):
-    """An incident's alert counts and the time span they cover (ISO 8601 UTC)."""
+    """An incident's alert counts and the time span they cover (ISO 8601 UTC). ``alerts``
+    counts events (a request seen by several sensors once); ``evidence`` counts the stored
+    records behind them and ``merged`` the events with more than one."""
 
     alerts: int
     sources: int
     victims: int
     first_seen: str | None
     last_seen: str | None
+    evidence: int
+    merged: int
 
 
 class FamilyCount(TypedDict):
@@ -245,7 +249,10 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> Incide
     Times are ISO 8601 UTC strings.
     """
     inc = store.get_incident(incident_id)
+    from wormsign.incidents.events import evidence_counts
+
     stats = source_stats(store, incident_id)
+    ev = evidence_counts(store, incident_id)
     fam: dict[str, FamilyCount] = {}
     victims: dict[str, dict[str, Any]] = {}
     first = last = None
@@ -300,7 +307,8 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> Incide
                      "version": store.incident_version(incident_id)},
         "networks": store.networks(incident_id),
         "totals": {"alerts": sum(s["alerts"] for s in stats), "sources": distinct_sources,
-                   "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last)},
+                   "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last),
+                   "evidence": ev["evidence"], "merged": ev["merged"]},
         "families": sorted(fam.values(), key=lambda d: (-d["alerts"], d["family"])),
         "sources": [when(s) for s in stats[:top]],
         "victims": [when(v) for v in sorted(victims.values(), key=lambda d: -d["alerts"])],
