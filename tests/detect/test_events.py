@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detect import eventdata as ed
 from wormsign.cli.main import main
 from wormsign.detect import eventkey as ek
-from wormsign.detect.events import MatchKey
+from wormsign.detect.events import Kind, MatchKey, build_evidence, correlate
 from wormsign.detect.scanner import scan_paths
 from wormsign.logs.synth import CODE_RED, CODE_RED_II
 
@@ -136,3 +138,30 @@ def test_partial_paths() -> None:
     assert not ek.partial_matches("/scripts", True, "/scriptsx/root.exe")
     assert ek.partial_matches("/srv/www/default.ida", False, "/default.ida")
     assert not ek.partial_matches("/srv/www/default.ida", False, "/other.ida")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 40)),
+                min_size=1, max_size=60),
+       st.lists(st.integers(-400, 400), min_size=3, max_size=3))
+def test_requests_every_sensor_saw_are_one_event_each(
+        reqs: list[tuple[int, int, int]], jitter_ms: list[int]) -> None:
+    """Any mix of repeated identical requests (same source, path, second), each recorded
+    by three sensors with small clock jitter, gives exactly one event per request, and
+    each event holds one record of each sensor."""
+    kinds = [Kind(u, "GET" if s < 2 else None, f, 1)
+             for s, f in enumerate(("combined", "zeek-http", "apache-error"))
+             for u in (("/a.ida?x", "/b/c.exe", "/d") if s < 2 else
+                       ("/srv/www/a.ida", "/srv/www/b", "/srv/www/d"))]
+    src, tim, stream, kind = [], [], [], []
+    for s in range(3):
+        for source, path, sec in reqs:
+            src.append(source)
+            tim.append(sec * 1_000_000 + jitter_ms[s] * 1000)
+            stream.append(s)
+            kind.append(s * 3 + path)
+    ev = build_evidence(np.array(src, np.int64), np.array(tim, np.int64),
+                        np.array(stream, np.int64), np.array(kind, np.int64), kinds)
+    out = correlate(ev, MatchKey(zones=False))
+    assert len(out) == len(reqs)
+    assert (out.size == 3).all()

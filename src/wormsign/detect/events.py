@@ -199,6 +199,7 @@ class _Greedy:
                 ev.path[order].tolist(), ev.query[order].tolist(),
                 ev.partial[ev.path[order]].tolist())
         src_l, rows = src.tolist(), order.tolist()
+        fits, queries = self._fits_path, ev.queries
         # an open event: [t0, sensor bits, method, full path, partial path, query, label]
         open_: list[list[int]] = []
         cur = None
@@ -208,34 +209,31 @@ class _Greedy:
             if open_ and t - open_[0][0] > self.tol:
                 open_ = [e for e in open_ if t - e[0] <= self.tol]
             for j, e in enumerate(open_):
-                if not e[1] & bit and self._fits_event(e, m, p, q, part):
-                    e[1] |= bit
-                    e[2] = m if e[2] < 0 else e[2]
-                    e[5] = q if e[5] < 0 else e[5]
-                    if not part:
-                        e[3] = p
-                    label[rows[i]] = e[6]
-                    if e[1] == full[i]:
-                        del open_[j]
-                    break
+                if e[1] & bit:
+                    continue
+                if part:
+                    ok = e[4] == p if e[3] < 0 else fits(p, e[3])
+                else:
+                    ok = p == e[3] if e[3] >= 0 else fits(e[4], p)
+                if not ok or (m >= 0 and e[2] >= 0 and m != e[2]) or (
+                        q >= 0 and e[5] >= 0 and q != e[5] and not ek.queries_match(
+                            queries[q], queries[e[5]])):
+                    continue
+                e[1] |= bit
+                e[2] = m if e[2] < 0 else e[2]
+                e[5] = q if e[5] < 0 else e[5]
+                if not part:
+                    e[3] = p
+                label[rows[i]] = e[6]
+                if e[1] == full[i]:
+                    del open_[j]
+                break
             else:
                 if bit != full[i]:
                     open_.append([t, bit, m, -1 if part else p, p if part else -1, q,
                                   rows[i]])
                     if len(open_) > MAX_OPEN:
                         del open_[0]
-
-    def _fits_event(self, e: list[int], m: int, p: int, q: int, part: bool) -> bool:
-        if m >= 0 and e[2] >= 0 and m != e[2]:
-            return False
-        if q >= 0 and e[5] >= 0 and q != e[5] and not ek.queries_match(
-                self.ev.queries[q], self.ev.queries[e[5]]):
-            return False
-        if part:
-            return e[4] == p if e[3] < 0 else self._fits_path(p, e[3])
-        if e[3] >= 0:
-            return p == e[3]
-        return self._fits_path(e[4], p)
 
     def _fits_path(self, partial: int, full: int) -> bool:
         k = (partial, full)
@@ -295,6 +293,7 @@ def _offset(ev: Evidence, rows: I64, ref_rows: I64, key: MatchKey) -> float:
         return rank[r].astype(np.int64) * (span * 1000) + tm
 
     ref_k = np.sort(keyed(ref_rows, 0))
+    rows = rows[np.argsort(keyed(rows, 0), kind="stable")]  # sorted queries search fast
     skew_ms = int(key.max_skew * 1000)
     zone = 0
     if key.zones:
