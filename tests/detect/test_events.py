@@ -165,3 +165,33 @@ def test_requests_every_sensor_saw_are_one_event_each(
     out = correlate(ev, MatchKey(zones=False))
     assert len(out) == len(reqs)
     assert (out.size == 3).all()
+
+
+def test_a_directory_in_the_error_log_never_takes_another_requests_place() -> None:
+    """Apache 1.3 names only the first missing directory of some requests: that record may
+    stand for any request below it, but not before the exact records have found theirs."""
+    kinds = [Kind("/scripts/root.exe?/c+dir", "GET", "combined", 90),
+             Kind("/scripts/..%c1%1c../winnt/system32/cmd.exe?/c+dir", "GET", "combined", 90),
+             Kind("/var/www/scripts", None, "apache-error", 90),
+             Kind("/var/www/scripts/root.exe", None, "apache-error", 90),
+             Kind("/var/www/default.ida", None, "apache-error", 95),
+             Kind("/default.ida?NNNN", "GET", "combined", 100)]
+    # access: root.exe, cmd.exe, default.ida; error: the directory first, then root.exe
+    kind = np.array([0, 1, 5, 2, 3, 4], np.int64)
+    stream = np.array([0, 0, 0, 1, 1, 1], np.int64)
+    t = np.array([0, 100_000, 200_000, 0, 0, 0], np.int64) + 995_538_225_000_000
+    ev = build_evidence(np.zeros(6, np.int64), t, stream, kind, kinds)
+    out = correlate(ev, MatchKey(zones=False))
+    assert len(out) == 3 and (out.size == 2).all()
+    assert out.event[3] == out.event[1] and out.event[4] == out.event[0]
+    assert out.event[5] == out.event[2]
+    assert list(out.primary) == [0, 1, 2]  # the access log's records speak for the events
+
+
+def test_a_small_error_log_in_local_time_still_pairs(tmp_path: Path) -> None:
+    made = [m for m in ed.requests_made(seed=2, sources=3, others=0)
+            if m.url in (CODE_RED, CODE_RED_II)][:3]
+    rep = scan_paths([str(ed.access_log(made, tmp_path / "a.log")),
+                      str(ed.error_log(made, tmp_path / "e.log"))])
+    assert len(made) >= 2 and len(rep.alerts) == len(made)
+    assert {a.family for a in rep.alerts} <= {"code-red", "code-red-ii"}

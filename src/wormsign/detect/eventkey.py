@@ -100,14 +100,17 @@ def under(prefix: str, path: str) -> bool:
     return path in (prefix, p) or path.startswith(p + "/")
 
 
-def partial_matches(file_path: str, is_rooted: bool, url_path: str) -> bool:
+def partial_matches(file_path: str, is_rooted: bool, url_path: str, *,
+                    exact: bool = False) -> bool:
     """Whether an error log's (partial) path stands for the URL path ``url_path``: the
-    rooted rest is ``url_path`` or above it; without a known root, some tail of the file
-    path starting at a ``/`` is."""
+    rooted rest is ``url_path`` or (unless ``exact``) above it; without a known root, some
+    tail of the file path starting at a ``/`` is."""
+    def fits(rest: str) -> bool:
+        return rest == url_path if exact else under(rest, url_path)
+
     if is_rooted:
-        return under(file_path, url_path)
-    return any(under(file_path[i:], url_path) for i in _slashes(file_path)
-               if len(file_path) - i > 1)
+        return fits(file_path)
+    return any(fits(file_path[i:]) for i in _slashes(file_path) if len(file_path) - i > 1)
 
 
 def queries_match(a: str, b: str) -> bool:

@@ -55,7 +55,8 @@ MAX_OPEN = 256
 class MatchKey:
     """The settable parts of the match key: ``tolerance`` (seconds between two records of
     one request, after offsets), ``max_skew`` (largest clock offset, beyond whole zones,
-    looked for), ``min_pairs`` (records that must meet before an offset is applied), and
+    looked for), ``min_pairs`` (records that must meet before an offset is applied; an input
+    with fewer shared records needs half of them, at least two), and
     ``zones`` (look for whole quarter-hour offsets as well)."""
 
     tolerance: float = 2.0
@@ -148,7 +149,9 @@ def correlate(ev: Evidence, key: MatchKey | None = None) -> Events:
     rows = np.flatnonzero(cand)
     if len(rows):
         order = rows[np.lexsort((rows, t[rows], ev.source[rows]))]
-        _Greedy(ev, t, int(key.tolerance * _US)).run(order, label)
+        greedy = _Greedy(ev, t, int(key.tolerance * _US))
+        greedy.run(order, label)
+        greedy.place_partials(rows, label)
     return _number(label, ev.rank, key, offsets)
 
 
@@ -187,6 +190,7 @@ class _Greedy:
     def __init__(self, ev: Evidence, t: I64, tol: int) -> None:
         self.ev, self.t, self.tol = ev, t, tol
         self._fits: dict[tuple[int, int], bool] = {}
+        self.exact = True  # first pass: an error log's path must be the URL path itself
 
     def run(self, order: I64, label: I64) -> None:
         ev = self.ev
@@ -241,8 +245,40 @@ class _Greedy:
         if v is None:
             ev = self.ev
             v = self._fits[k] = ek.partial_matches(ev.paths[partial], bool(ev.rooted[partial]),
-                                                   ev.paths[full])
+                                                   ev.paths[full], exact=self.exact)
         return v
+
+    def place_partials(self, rows: I64, label: I64) -> None:
+        """Second pass: an error-log record left alone because it names only a directory
+        above the URL (``/var/www/html/scripts`` for ``/scripts/..%c1%1c../cmd.exe``) joins
+        the nearest event of its source, within the tolerance, that lacks an error-log
+        record and whose URL path lies below it. Done after the exact pass, so that such a
+        record never takes the place of another request's exact one."""
+        ev = self.ev
+        own = np.bincount(label[rows], minlength=len(label))[label[rows]] == 1
+        alone = rows[own & ev.partial[ev.path[rows]]]
+        if not len(alone):
+            return
+        self.exact, self._fits = False, {}
+        near = rows[np.isin(ev.source[rows], ev.source[alone])]
+        groups: dict[int, dict[int, list[int]]] = {}  # source -> label -> [t0, bits, path]
+        for r in near.tolist():
+            g = groups.setdefault(int(ev.source[r]), {}).setdefault(
+                int(label[r]), [int(self.t[r]), 0, -1])
+            g[0] = min(g[0], int(self.t[r]))
+            g[1] |= 1 << int(ev.sensor[r])
+            if not ev.partial[ev.path[r]]:
+                g[2] = int(ev.path[r])
+        for r in alone[np.argsort(self.t[alone], kind="stable")].tolist():
+            bit, t, p = 1 << int(ev.sensor[r]), int(self.t[r]), int(ev.path[r])
+            best, gap = -1, self.tol + 1
+            for lab, g in groups[int(ev.source[r])].items():
+                d = abs(g[0] - t)
+                if d < gap and not g[1] & bit and g[2] >= 0 and self._fits_path(p, g[2]):
+                    best, gap = lab, d
+            if best >= 0:
+                label[r] = best
+                groups[int(ev.source[r])][best][1] |= bit
 
 
 # -- clock offsets ------------------------------------------------------------------------------
@@ -280,7 +316,9 @@ def _offset(ev: Evidence, rows: I64, ref_rows: I64, key: MatchKey) -> float:
     src = np.unique(ev.source[ref_rows])
     rows = rows[np.isin(ev.source[rows], src)]
     ref_rows = ref_rows[np.isin(ev.source[ref_rows], np.unique(ev.source[rows]))]
-    if len(rows) < key.min_pairs:
+    # A small input needs fewer meetings: half its shared records, at least two.
+    need = min(key.min_pairs, max(2, len(rows) // 2))
+    if len(rows) < need:
         return 0.0
     rank = np.searchsorted(src, ev.source)  # dense source numbers
     t0 = int(min(ev.time[rows].min(), ev.time[ref_rows].min())) // _US
@@ -300,10 +338,10 @@ def _offset(ev: Evidence, rows: I64, ref_rows: I64, key: MatchKey) -> float:
         hits = [len(_nearest_diff(keyed(rows, int(z) * 1000), ref_k, max(skew_ms, 1000)))
                 for z in ZONE_STEPS.tolist()]
         best = int(np.argmax(hits))
-        if hits[best] >= key.min_pairs and hits[best] > hits[len(ZONE_STEPS) // 2]:
+        if hits[best] >= need and hits[best] > hits[len(ZONE_STEPS) // 2]:
             zone = int(ZONE_STEPS[best])
     d = _pair_diffs(keyed(rows, zone * 1000), ref_k, skew_ms)
-    if len(d) < key.min_pairs:
+    if len(d) < need:
         return float(zone)
     # The most common difference (1 s bins), refined by the median of those near it.
     bins = np.floor_divide(d, 1000)
