@@ -195,3 +195,14 @@ def test_a_small_error_log_in_local_time_still_pairs(tmp_path: Path) -> None:
                       str(ed.error_log(made, tmp_path / "e.log"))])
     assert len(made) >= 2 and len(rep.alerts) == len(made)
     assert {a.family for a in rep.alerts} <= {"code-red", "code-red-ii"}
+
+
+def test_a_busy_source_does_not_hide_the_error_logs_zone(tmp_path: Path) -> None:
+    """One source probing every 20 s for a whole day meets *something* at every whole-hour
+    offset; only the true one makes the records meet at one time."""
+    made = [ed.Made(ed.START + 20.0 * i + 0.3, "10.9.9.9", ed.SERVER, CODE_RED)
+            for i in range(4000)]
+    rep = scan_paths([str(ed.access_log(made, tmp_path / "a.log")),
+                      str(ed.error_log(made, tmp_path / "e.log", zone=+2))])
+    assert rep.events is not None and set(rep.events.offsets.values()) == {-2 * 3600.0}
+    assert len(rep.alerts) == len(made)

@@ -335,7 +335,8 @@ def _offset(ev: Evidence, rows: I64, ref_rows: I64, key: MatchKey) -> float:
     skew_ms = int(key.max_skew * 1000)
     zone = 0
     if key.zones:
-        hits = [len(_nearest_diff(keyed(rows, int(z) * 1000), ref_k, max(skew_ms, 1000)))
+        reach = max(skew_ms, 1000)
+        hits = [_peak(_nearest_diff(keyed(rows, int(z) * 1000), ref_k, reach), reach)
                 for z in ZONE_STEPS.tolist()]
         best = int(np.argmax(hits))
         if hits[best] >= need and hits[best] > hits[len(ZONE_STEPS) // 2]:
@@ -368,6 +369,15 @@ def _pair_diffs(k: I64, ref: I64, limit: int) -> I64:
         k, lo, n = k[keep], lo[keep], n[keep]
     at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
     return ref[at] - np.repeat(k, n)
+
+
+def _peak(d: I64, reach: int) -> int:
+    """The most differences within any two neighbouring 1-second bins: records that meet
+    at one offset, not a busy source that meets something at every offset."""
+    if not len(d):
+        return 0
+    b = np.bincount((d + reach) // 1000)
+    return int((b[:-1] + b[1:]).max()) if len(b) > 1 else int(b[0])
 
 
 def _nearest_diff(k: I64, ref: I64, limit: int) -> I64:
