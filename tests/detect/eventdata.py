@@ -114,3 +114,37 @@ def zeek_http(made: list[Made], path: Path, skew: float = 0.0) -> Path:
         rows.append("\t".join(v[f] for f in ZEEK_FIELDS) + "\n")
     path.write_text(head + "".join(rows), encoding="utf-8")
     return path
+
+
+def pcap(made: list[Made], path: Path) -> Path:
+    """One packet per request (the request's first segment), as a capture of the link."""
+    import socket
+
+    import dpkt
+
+    with path.open("wb") as f:
+        w = dpkt.pcap.Writer(f)
+        for m in made:
+            payload = f"GET {m.url} HTTP/1.0\r\nHost: {m.dst}\r\n\r\n".encode()
+            tcp = dpkt.tcp.TCP(sport=1025, dport=80, data=payload,
+                               flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH)
+            ip = dpkt.ip.IP(src=socket.inet_aton(m.src), dst=socket.inet_aton(m.dst),
+                            p=dpkt.ip.IP_PROTO_TCP, data=tcp)
+            ip.len = len(bytes(ip))
+            eth = dpkt.ethernet.Ethernet(src=b"\x00" * 6, dst=b"\x01" * 6, data=ip)
+            w.writepkt(bytes(eth), ts=m.t)
+    return path
+
+
+def eve(made: list[Made], path: Path) -> Path:
+    """Suricata EVE http events of the link."""
+    import json
+
+    with path.open("w", encoding="utf-8") as f:
+        for i, m in enumerate(made):
+            ts = datetime.fromtimestamp(m.t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+            f.write(json.dumps({"timestamp": ts, "flow_id": i, "tx_id": 0,
+                                "event_type": "http", "src_ip": m.src, "dest_ip": m.dst,
+                                "http": {"url": m.url, "http_method": "GET",
+                                         "protocol": "HTTP/1.0", "status": 404}}) + "\n")
+    return path

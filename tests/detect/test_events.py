@@ -206,3 +206,14 @@ def test_a_busy_source_does_not_hide_the_error_logs_zone(tmp_path: Path) -> None
                       str(ed.error_log(made, tmp_path / "e.log", zone=+2))])
     assert rep.events is not None and set(rep.events.offsets.values()) == {-2 * 3600.0}
     assert len(rep.alerts) == len(made)
+
+
+def test_five_sensors_of_one_link_and_server(tmp_path: Path, made: list[ed.Made],
+                                             logs: dict[str, Path]) -> None:
+    pytest.importorskip("dpkt")
+    more = [ed.pcap(made, tmp_path / "link.pcap"), ed.eve(made, tmp_path / "eve.json")]
+    rep = scan_paths([*map(str, logs.values()), *map(str, more)])
+    assert rep.events is not None
+    assert len(rep.alerts) == len(made)
+    assert int(np.count_nonzero(rep.events.size == 5)) == len(_server(made))
+    assert int(np.count_nonzero(rep.events.size == 3)) == len(made) - len(_server(made))
