@@ -217,3 +217,13 @@ def test_five_sensors_of_one_link_and_server(tmp_path: Path, made: list[ed.Made]
     assert len(rep.alerts) == len(made)
     assert int(np.count_nonzero(rep.events.size == 5)) == len(_server(made))
     assert int(np.count_nonzero(rep.events.size == 3)) == len(made) - len(_server(made))
+
+
+def test_many_identical_requests_in_one_second_stay_as_many(tmp_path: Path) -> None:
+    """More identical requests in one second than events are held open (a flood, or a worm
+    retrying hard): the k-th line of each log still meets the k-th of the other."""
+    made = [ed.Made(ed.START + 0.5, "10.7.7.7", ed.SERVER, CODE_RED)] * 2000
+    rep = scan_paths([str(ed.access_log(made, tmp_path / "a.log")),
+                      str(ed.error_log(made, tmp_path / "e.log"))])
+    assert rep.events is not None and len(rep.alerts) == len(made)
+    assert (rep.events.size == 2).all()

@@ -148,11 +148,25 @@ def correlate(ev: Evidence, key: MatchKey | None = None) -> Events:
     cand = _multi_sensor(ev) & timed
     rows = np.flatnonzero(cand)
     if len(rows):
-        order = rows[np.lexsort((rows, t[rows], ev.source[rows]))]
+        order = _interleaved(rows, t, ev)
         greedy = _Greedy(ev, t, int(key.tolerance * _US))
         greedy.run(order, label)
         greedy.place_partials(rows, label)
     return _number(label, ev.rank, key, offsets)
+
+
+def _interleaved(rows: I64, t: I64, ev: Evidence) -> I64:
+    """``rows`` by source and time; records of one source at one and the same time (logs
+    with whole seconds) taken one of each input in turn, so that the k-th of many
+    identical requests in one log meets the k-th in another at once."""
+    by = rows[np.lexsort((rows, ev.stream[rows], t[rows], ev.source[rows]))]
+    if len(by) < 2:
+        return by
+    src, tt, st = ev.source[by], t[by], ev.stream[by]
+    new = np.r_[True, (src[1:] != src[:-1]) | (tt[1:] != tt[:-1]) | (st[1:] != st[:-1])]
+    start = np.maximum.accumulate(np.where(new, np.arange(len(by)), 0))
+    occ = np.arange(len(by)) - start
+    return by[np.lexsort((st, occ, tt, src))]
 
 
 def _multi_sensor(ev: Evidence) -> Bools:
