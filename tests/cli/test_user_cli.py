@@ -71,6 +71,11 @@ def _argv(key: str, tmp: Path) -> list[str] | None:
     if key in per:
         return per[key]
     command, _, action = key.partition(" ")
+    if command == "triage":
+        targs = {"mark": ["--source", "10.0.0.1", "--verdict", "confirmed"],
+                 "suppress": ["--reason", "known scanner", "--source", "10.0.0.0/8"],
+                 "unsuppress": ["some-rule"], "sync": [str(tmp / "wormsign-ignore.yml")]}
+        return ["triage", action, "999", *targs.get(action, [])]
     assert command == "incident", f"teach the role test how to run {key!r}"
     extra = {"new": ["case"], "ingest": ["999", str(log)], "networks": ["999", "10.0.0.0/8"],
              "task": ["999", "1", "--note", "x"], "export": ["999", "--format", "csv"],

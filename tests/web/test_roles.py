@@ -83,8 +83,11 @@ def live(world: World) -> Iterator[LiveServer]:
 
 
 def _fill(path: str, world: World) -> str:
+    from wormsign.web.taxii import collection_id
+
     values = {"iid": str(world.iid), "task_id": str(world.task_id), "job_id": "0" * 32,
-              "name": "target"}
+              "name": "target", "cid": collection_id(world.iid),
+              "object_id": "indicator--00000000-0000-4000-8000-000000000000"}
     params = re.findall(r"{(\w+)}", path)
     unknown = [p for p in params if p not in values]
     assert not unknown, f"teach the role test a value for {unknown} ({path})"

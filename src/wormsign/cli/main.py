@@ -14,6 +14,7 @@ nothing found, 1 found, 2 error, 130 interrupted), never a traceback:
 from __future__ import annotations
 
 import argparse
+import contextvars
 import importlib
 import importlib.util
 import os
@@ -145,7 +146,8 @@ def _dispatch(args_list: list[str]) -> int:
     extra = COMMAND_EXTRAS.get(args.command)
     if extra is not None:
         require_extra(extra, f"wormsign {args.command}")
-    result = args.func(args)
+    # a context of its own: the actor a command sets (cli.access.authorize) ends with it
+    result = contextvars.copy_context().run(args.func, args)
     sys.stdout.flush()
     return int(result)
 

@@ -144,10 +144,12 @@ def alert_aggregates(store: Store, incident_id: int, top: int = TOP) -> dict[str
     families, top sources and infected internal hosts are folded from one row per (source,
     family), the timeline from one row per minute and family.
     """
+    from wormsign.incidents.events import evidence_counts
     from wormsign.incidents.query import source_stats, time_span, timeline
 
     first, last = time_span(store, incident_id)
     tl = timeline(store, incident_id, bucket_width(first, last))
+    ev = evidence_counts(store, incident_id)
     sources: dict[str, list[Any]] = {}
     fams: dict[str, list[int]] = {}
     for r in source_stats(store, incident_id):
@@ -178,7 +180,8 @@ def alert_aggregates(store: Store, incident_id: int, top: int = TOP) -> dict[str
 
     return {
         "totals": {"alerts": int(sum(s[1] for s in ranked)), "sources": len(ranked),
-                   "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last)},
+                   "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last),
+                   "evidence": ev["evidence"], "merged": ev["merged"]},
         "families": sorted(({"family": k, "alerts": int(v[0]), "sources": v[1]}
                             for k, v in fams.items()), key=lambda d: (-d["alerts"], d["family"])),
         "top_sources": [row(s) for s in ranked[:top]],

@@ -93,11 +93,15 @@ alerts = sa.Table(
     sa.Column("line", sa.BigInteger, nullable=False),
     sa.Column("format", sa.String(32), nullable=False),
     sa.Column("job_id", sa.BigInteger, nullable=True),
+    # NULL: the primary record of its event; else the akey of the event's primary record
+    # (the same request seen by another sensor; migration 0007, incidents/events.py).
+    sa.Column("event_of", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("incident_id", "akey", name="uq_alerts_key"),
     # Covering indexes for the aggregates of `incident show`.
     sa.Index("ix_alerts_source", "incident_id", "source_ip", "family", "internal", "ts"),
     sa.Index("ix_alerts_time", "incident_id", "ts", "family"),
     sa.Index("ix_alerts_host", "incident_id", "host"),
+    sa.Index("ix_alerts_event", "incident_id", "event_of"),
 )
 
 #: Assessment verdicts (``assess --json``); one row per host and vulnerability, the latest

@@ -58,7 +58,9 @@ HERE = Path(__file__).parent
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+    """Machine clients (the JSON API, TAXII) get status codes, never the login page."""
+    path = request.url.path
+    return path.startswith(("/api/", "/taxii2/")) or path == "/openapi.json"
 
 
 def _error(request: Request, status: int, message: str,
