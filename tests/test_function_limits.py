@@ -31,10 +31,6 @@ KNOWN: set[str] = {
     "sim/hosts.py:start_scanning",
     "sim/hosts.py:stop_scanning",
     "sim/hosts.py:walker_start",
-    "forecast/binning.py:observations",
-    "forecast/calibrate.py:fit_scenario",
-    "watch/forecast.py:__init__",
-    "watch/runner.py:__init__",
 }
 
 
