@@ -95,7 +95,10 @@ def test_apache13_error_log_bare_directories_count_towards_the_burst(tmp_path: P
     assert scan_paths([str(log)]).alerts == []
 
 
-def test_error_log_code_red_takes_the_family_the_access_log_shows(tmp_path: Path) -> None:
+def test_error_log_ida_is_one_event_with_the_access_log_or_ida_overflow(tmp_path: Path,
+                                                                        ) -> None:
+    """The error log's bare /default.ida is the access log's request (one event, the
+    family its padding shows); alone it is the exploit, variant unknown (issue #12.5)."""
     from wormsign.logs.synth import CODE_RED, CODE_RED_II
 
     crii = _ev("4.4.4.4", [CODE_RED_II], start=T0)
@@ -103,12 +106,12 @@ def test_error_log_code_red_takes_the_family_the_access_log_shows(tmp_path: Path
     alone = _ev("4.4.4.6", [CODE_RED], start=T0)
     (tmp_path / "access.log").write_text("".join(combined_lines(crii + cr)))
     (tmp_path / "error.log").write_bytes(b"".join(error_lines(crii + cr + alone)))
-    fams: dict[tuple[str, str], set[str]] = {}
+    fams: dict[str, list[tuple[str, str]]] = {}
     for a in scan_paths([str(tmp_path)]).alerts:
-        fams.setdefault((a.source_ip, a.format), set()).add(a.family)
-    assert fams[("4.4.4.4", "apache-error")] == {"code-red-ii"}
-    assert fams[("4.4.4.5", "apache-error")] == {"code-red"}
-    assert fams[("4.4.4.6", "apache-error")] == {"code-red"}
+        fams.setdefault(a.source_ip, []).append((a.format, a.family))
+    assert fams["4.4.4.4"] == [("combined", "code-red-ii")]
+    assert fams["4.4.4.5"] == [("combined", "code-red")]
+    assert fams["4.4.4.6"] == [("apache-error", "ida-overflow")]
 
 
 def test_repeated_bursts_stay_nimda(tmp_path: Path) -> None:

@@ -42,13 +42,16 @@ T0 = datetime(2001, 9, 18, 13, 0, tzinfo=UTC)
 
 def assert_same(paths: list[str], **kw: object) -> None:
     old = old_scanner.scan_paths(paths, **kw)  # type: ignore[arg-type]
-    new = scan_paths(paths, **kw)  # type: ignore[arg-type]
+    # The old core counted records; one event across sensors is a layer above (test_events).
+    new = scan_paths(paths, match=None, **kw)  # type: ignore[arg-type]
     assert [{k: v for k, v in f.to_dict().items() if k != "overlong"} for f in new.files] == [
         f.to_dict() for f in old.files]
     assert len(new.alerts) == len(old.alerts)
     assert list(new.alerts) == old.alerts
     assert [a.to_ecs() for a in new.alerts] == [a.to_ecs() for a in old.alerts]
-    assert report.to_json(new) == _people_text_escaped(old_report.to_json(old))
+    new_doc = report.to_json(new)
+    assert new_doc.pop("events")["events"] >= len(new.alerts)
+    assert new_doc == _people_text_escaped(old_report.to_json(old))
     assert _rows(report.to_csv(new)) == [[safe(c) for c in r] for r in _rows(old_report.to_csv(old))]
     out = io.StringIO()
     report.write_json(new, out)

@@ -86,3 +86,27 @@ def test_suppressed_sources_not_shared(store: Store, incident: int) -> None:
     bundle = stix2.parse(export(store, incident, "stix"), allow_custom=False)
     patterns = " ".join(o.pattern for o in bundle.objects if o.type == "indicator")
     assert "2001:db8::5" not in patterns and "198.51.100.7" in patterns
+
+
+def test_later_worms_are_malware_with_their_cves(store: Store, tmp_path: Path) -> None:
+    """A family the rule packs call a worm (here the 2003 WebDAV overflow) becomes a STIX
+    malware object that exploits its rules' CVEs, and a MISP vulnerability attribute."""
+    from dataclasses import replace
+
+    base = make_alert(0, "198.51.100.9", "code-red")
+    alerts = [replace(base, line=i + 1, family="webdav-overflow", rule_family="webdav-overflow",
+                      rule_id="webdav-ntdll-overflow", method="SEARCH",
+                      url="/" + "%u9090" * 300) for i in range(3)]
+    iid = store.create_incident("webdav")
+    ingest_paths(store, iid, [write_jsonl(tmp_path / "w.jsonl", alerts)])
+    bundle = stix2.parse(export(store, iid, "stix"), allow_custom=False)
+    malware = [o for o in bundle.objects if o.type == "malware"]
+    assert [m.name for m in malware] and "WebDAV" in malware[0].name
+    vulns = {o.name for o in bundle.objects if o.type == "vulnerability"}
+    assert "CVE-2003-0109" in vulns
+    rels = [o for o in bundle.objects if o.type == "relationship"
+            and o.relationship_type == "exploits"]
+    assert rels and rels[0].source_ref == malware[0].id
+    misp = json.loads(export(store, iid, "misp"))
+    values = {a["value"] for a in misp["Event"]["Attribute"] if a["type"] == "vulnerability"}
+    assert "CVE-2003-0109" in values

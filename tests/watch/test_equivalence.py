@@ -28,7 +28,8 @@ def _watch(path: Path, max_read: int) -> list[Alert]:
 
 def test_watching_the_sample_equals_scanning_it(sample_dir: Path) -> None:
     got = _watch(sample_dir, 8 << 20)
-    want = scan_paths([str(sample_dir)]).alerts
+    # watch follows each log on its own: compared with a scan that counts records
+    want = scan_paths([str(sample_dir)], match=None).alerts
     assert len(want) > 100
     assert sorted(map(_key, got)) == sorted(map(_key, want))
     assert {a.family for a in got} >= {"code-red", "code-red-ii", "nimda"}
@@ -44,7 +45,7 @@ def test_in_small_pieces_only_ambiguous_families_may_differ(sample_dir: Path,
     got = {(a.file_path, a.line, a.rule_id, a.source_ip): a.family
            for a in _watch(sample_dir, chunk)}
     want = {(a.file_path, a.line, a.rule_id, a.source_ip): a.family
-            for a in scan_paths([str(sample_dir)]).alerts}
+            for a in scan_paths([str(sample_dir)], match=None).alerts}
     assert got.keys() == want.keys()
     for k, fam in want.items():
         if k[2] in ambiguous:

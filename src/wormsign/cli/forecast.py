@@ -116,7 +116,10 @@ def _observations(args: argparse.Namespace) -> Any:
 
     if args.at is not None:
         raise ConfigError("--at works with observation files, not --incident")
+    from wormsign.cli.access import authorize
+
     with Store.open(args.db) as store:
+        authorize(store, "forecast")
         return observations_for(store, args.incident, family=args.family, monitor=monitor)
 
 

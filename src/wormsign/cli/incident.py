@@ -161,8 +161,10 @@ def _usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
 
 def _with_store(fn: ActionFn) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        from wormsign.cli.access import authorize, command_key
         from wormsign.incidents import Store
         with Store.open(getattr(args, "db", None)) as store:
+            authorize(store, command_key(args))
             return fn(store, args)
     return run
 

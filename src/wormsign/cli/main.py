@@ -14,6 +14,7 @@ nothing found, 1 found, 2 error, 130 interrupted), never a traceback:
 from __future__ import annotations
 
 import argparse
+import contextvars
 import importlib
 import importlib.util
 import os
@@ -39,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "watch": "wormsign.cli.watch",
     "forecast": "wormsign.cli.forecast",
     "demo": "wormsign.cli.demo",
+    "user": "wormsign.cli.user",
+    "notify": "wormsign.cli.notify",
 }
 
 EXIT_ERROR = 2
@@ -56,7 +59,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
 }
 """The importable modules each optional extra of ``pyproject.toml`` provides."""
 
-COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web", "triage": "incident"}
+COMMAND_EXTRAS: dict[str, str] = {"incident": "incident", "serve": "web", "triage": "incident",
+                                  "user": "incident", "notify": "incident"}
 """Commands that cannot do anything without an extra (checked before the command runs)."""
 
 
@@ -142,7 +146,8 @@ def _dispatch(args_list: list[str]) -> int:
     extra = COMMAND_EXTRAS.get(args.command)
     if extra is not None:
         require_extra(extra, f"wormsign {args.command}")
-    result = args.func(args)
+    # a context of its own: the actor a command sets (cli.access.authorize) ends with it
+    result = contextvars.copy_context().run(args.func, args)
     sys.stdout.flush()
     return int(result)
 

@@ -14,6 +14,7 @@ from typing import IO
 
 from wormsign.cli import _network as network
 from wormsign.detect import report as report_mod
+from wormsign.detect.events import MatchKey
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
 from wormsign.detect.suppress import ScanSuppression, load_ignore_file
 from wormsign.errors import ConfigError, InputError
@@ -59,6 +60,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="scan on the Dask cluster at ADDRESS, e.g. tcp://10.0.0.5:8786 (the "
                    "dask extra; the paths must be readable on the workers)")
+    p.add_argument("--tolerance", type=float, default=MatchKey.tolerance, metavar="S",
+                   help="records of one request in inputs of different sensors (access and "
+                   "error log, Zeek http.log, EVE, pcap) are one event when their times, "
+                   "after each input's clock offset, are within S seconds (default: "
+                   "%(default)g; docs/events.md)")
+    p.add_argument("--max-skew", type=float, default=MatchKey.max_skew, metavar="S",
+                   help="largest clock offset between inputs looked for, beyond whole time "
+                   "zones (default: %(default)g)")
+    p.add_argument("--no-correlate", action="store_true",
+                   help="count every record of every input (no events across sensors)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     network.add_arguments(p)
     p.set_defaults(func=run)
@@ -180,13 +191,19 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
     limits = Limits(max_line_bytes=args.max_line_bytes,
                     decompression_ratio=args.max_decompressed_ratio)
+    try:
+        match = None if args.no_correlate else MatchKey(tolerance=args.tolerance,
+                                                        max_skew=args.max_skew)
+    except ValueError as exc:
+        raise ConfigError(f"--tolerance/--max-skew: {exc}") from None
     if args.format is None:
         conn_paths, web_paths = network.split_inputs(args.paths)
         if conn_paths:
-            return _run_network(args, conn_paths, web_paths, pack, limits, show)
+            return _run_network(args, conn_paths, web_paths, pack, limits, show, match)
     with _progress(args.paths, show) as on_bytes:
         report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
-                            workers=args.workers, scheduler=args.scheduler, limits=limits)
+                            workers=args.workers, scheduler=args.scheduler, limits=limits,
+                            match=match)
     sup = None
     if ignore is not None:
         sup = ScanSuppression.apply(report.attribution, ignore.suppress, int(time.time()))
@@ -208,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_network(args: argparse.Namespace, conn_paths: list[str], web_paths: list[str],
-                 pack: RulePack, limits: Limits, show: bool) -> int:
+                 pack: RulePack, limits: Limits, show: bool, match: MatchKey | None) -> int:
     """Connection logs among the inputs: the network analysis, beside the request scan of
     the other inputs (whose families then name the scanners they match)."""
     report: ScanReport | None = None
@@ -216,7 +233,7 @@ def _run_network(args: argparse.Namespace, conn_paths: list[str], web_paths: lis
     if web_paths:
         with _progress(web_paths, show) as on_bytes:
             report = scan_paths(web_paths, pack=pack, on_bytes=on_bytes, workers=args.workers,
-                                scheduler=args.scheduler, limits=limits)
+                                scheduler=args.scheduler, limits=limits, match=match)
         families = {a.source_ip: a.family for a in report.alerts}
     net = network.analyse(conn_paths, args, limits, families)
     if report is not None:

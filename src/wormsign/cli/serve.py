@@ -61,17 +61,41 @@ def require_web_extra() -> None:
                           "pip install 'wormsign[web]'")
 
 
-def check_bind(host: str, token: str | None) -> None:
-    """Refuse a guessable token, and a non-loopback address without a token (ConfigError:
-    exit 2)."""
+def check_bind(host: str, token: str | None, people: bool = False) -> None:
+    """Refuse a guessable token, and a non-loopback address without a token unless the
+    store has users (``people``: everyone logs in by name) (ConfigError: exit 2)."""
     from wormsign.web.security import token_problem
 
     if token is not None and (problem := token_problem(token)):
         raise ConfigError(f"{problem}; use e.g. `python -c 'import secrets; "
                           "print(secrets.token_urlsafe(24))'`")
-    if not is_loopback(host) and not token:
+    if not is_loopback(host) and not token and not people:
         raise ConfigError(f"refusing to serve on {host} without an access token: set --token "
-                          "or WORMSIGN_TOKEN, or bind 127.0.0.1")
+                          "or WORMSIGN_TOKEN, add users (wormsign user add), or bind "
+                          "127.0.0.1")
+
+
+def _has_users(db: str | None) -> bool:
+    """Whether the store has users, without creating or migrating anything (a refused
+    serve leaves no trace)."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from wormsign.incidents import Store
+    from wormsign.incidents.store import resolve_url
+    from wormsign.incidents.users import has_users
+
+    url = resolve_url(db)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return False
+    store = Store.open(url, migrate=False)
+    try:
+        return has_users(store)
+    except sa.exc.SQLAlchemyError:
+        return False  # no users table yet
+    finally:
+        store.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
 
     # An empty $WORMSIGN_TOKEN counts as unset; an empty --token is refused.
     token = args.token if args.token is not None else os.environ.get("WORMSIGN_TOKEN") or None
-    check_bind(args.host, token)
+    check_bind(args.host, token, people=not is_loopback(args.host) and not token
+               and _has_users(args.db))
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535, not {args.port}")
     if args.max_upload_mb <= 0:
@@ -93,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
                         allowed_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None)
     app = create_app(settings)
+    from wormsign.cli.access import authorize
+    authorize(app.state.wormsign.store, "serve")
     if args.get:
         return _get(app, args.get, token)
     import uvicorn

@@ -100,11 +100,26 @@ def _usage(p: argparse.ArgumentParser) -> Any:
 
 def _run(fn: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
+        from wormsign.cli.access import authorize, command_key
         from wormsign.incidents import Store
         with Store.open(getattr(args, "db", None)) as store:
+            _actor(args, authorize(store, command_key(args)))
             code: int = fn(store, args)
             return code
     return run
+
+
+def _actor(args: argparse.Namespace, who: str) -> None:
+    """A store with users records the person whose token ran the command (``--actor`` may
+    only repeat that name); without users ``--actor``, ``$WORMSIGN_ACTOR`` or the login."""
+    from wormsign.cli.access import AccessDenied
+
+    if not hasattr(args, "actor") or who.startswith("cli:"):
+        return
+    if args.actor not in (None, who):
+        raise AccessDenied(f"--actor {args.actor!r}: this store has users, and triage marks "
+                           f"are recorded as the token's owner ({who})")
+    args.actor = who
 
 
 def parse_when(text: str | None) -> int | None:

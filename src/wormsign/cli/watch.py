@@ -73,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
     sink: Any = None
     checkpoint: Any = None
     if args.incident is not None:
+        from wormsign.cli.access import authorize
+        from wormsign.incidents import Store
         from wormsign.watch.store import StoreSink
+        with Store.open(args.db) as store:
+            authorize(store, "watch")
         sink = StoreSink.open(args.db, args.incident, args.paths, note=plain.note)
         checkpoint = sink.checkpoint
     elif args.db:

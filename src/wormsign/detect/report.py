@@ -4,8 +4,19 @@ The ``--json`` contract::
 
     {"files": [{"path", "format", "lines", "parsed", "skipped", ...}],
      "lines", "parsed", "skipped", "alerts",
+     "events": {"events", "evidence", "merged", "key": {"tolerance_s", "max_skew_s", ...},
+                "inputs": [{"path", "sensor", "records", "offset_s"}]},
      "families": {family: {"requests", "sources", "first_seen", "last_seen", ...}},
      "sources": [{"ip", "family", "requests", "first_seen", "last_seen", ...}]}
+
+Counts count *events*: a request recorded by several inputs of different sensor kinds (an
+access log and its error log, a Zeek http.log, EVE, a capture) is one alert, one request
+(:mod:`wormsign.detect.events`). ``events.events`` counts the matched requests (an event
+whose burst rule found no burst is no alert, so ``alerts`` can be fewer), ``events.evidence``
+the matched records over all inputs, ``events.merged`` the events with more than one record;
+each input's ``records``
+and ``offset_s`` (seconds added to its times to meet the others' clock) say where they came
+from.
 
 With ``scan --ignore FILE`` the document also has ``"suppressed"`` (docs/triage.md) and each
 suppressed ``--alerts`` line carries ``wormsign.suppressed``, ``wormsign.suppression.id`` and
@@ -39,6 +50,7 @@ import numpy.typing as npt
 from wormsign.detect.alert import SEVERITY_LEVELS, Alert
 from wormsign.detect.attribute import AlertView
 from wormsign.detect.columns import NO_TIME, from_micros
+from wormsign.detect.eventkey import sensor_of
 from wormsign.detect.scanner import ScanReport
 from wormsign.detect.summary import Summary
 from wormsign.detect.suppress import ScanSuppression, Suppression
@@ -342,10 +354,33 @@ def _head(report: ScanReport, s: Summary) -> dict[str, Any]:
         "parsed": lines - skipped,
         "skipped": skipped,
         "alerts": len(report.alerts),
+        "events": events_summary(report),
         "errors": [{"path": safe(f.path), "error": safe(f.error or "")} for f in report.errors],
         "families": {s.att.families[k]: _family_entry(report, s, k)
                      for k in s.family_order()},
     }
+
+
+def events_summary(report: ScanReport) -> dict[str, Any]:
+    """The ``events`` entry of the JSON document (module docstring)."""
+    ev, batch = report.events, report.evidence
+    n_alerts = len(report.alerts)
+    if ev is None or batch is None:
+        return {"events": n_alerts, "evidence": n_alerts, "merged": 0, "key": None,
+                "inputs": []}
+    files = batch.tables.files
+    per_file = np.bincount(batch.file, minlength=len(files)) if len(batch) else \
+        np.zeros(len(files), np.int64)
+    first = np.full(len(files), -1, np.int64)
+    first[batch.file[::-1]] = np.arange(len(batch) - 1, -1, -1)  # each input's first row
+    variants = batch.tables.variants.values
+    inputs = [{"path": safe(path),
+               "sensor": sensor_of(variants[int(batch.variant[first[c]])].format)
+               if first[c] >= 0 else None,
+               "records": int(per_file[c]), "offset_s": float(ev.offsets.get(c, 0.0))}
+              for c, path in enumerate(files.values)]
+    return {"events": len(ev), "evidence": len(batch), "merged": ev.merged,
+            "key": ev.key.to_dict(), "inputs": inputs}
 
 
 def to_json(report: ScanReport) -> dict[str, Any]:

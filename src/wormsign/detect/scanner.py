@@ -18,6 +18,16 @@ from functools import cached_property
 
 from wormsign.detect.attribute import AlertView, Attribution, attribute_columns
 from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
+from wormsign.detect.columns import MatchBatch
+from wormsign.detect.eventkey import sensor_of
+from wormsign.detect.events import (
+    DEFAULT_MATCH,
+    Events,
+    MatchKey,
+    correlate_batch,
+    singletons,
+    take,
+)
 from wormsign.detect.filescan import FileStats, scan_file, scan_serial
 from wormsign.detect.parallel import scan_parallel
 from wormsign.logs import formats
@@ -34,11 +44,16 @@ class ScanReport:
     """The result of a scan: per-file statistics and the attributed alerts, as columns.
 
     ``alerts`` is a sequence of :class:`~wormsign.detect.alert.Alert` records built on
-    demand from ``attribution`` (``len``, indexing, slicing and iteration all work)."""
+    demand from ``attribution`` (``len``, indexing, slicing and iteration all work): one per
+    *event*, from its primary record. ``evidence`` holds every matched record of every input
+    and ``events`` groups them (:mod:`wormsign.detect.events`); attribution row ``k`` is
+    the primary record of event ``k``. Both are None in reports built without them."""
 
     files: list[FileStats]
     attribution: Attribution
     pack: RulePack
+    events: Events | None = None
+    evidence: MatchBatch | None = None
 
     @property
     def errors(self) -> list[FileStats]:
@@ -53,7 +68,8 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
                on_bytes: Callable[[int], None] | None = None,
                on_file: Callable[[FileStats], None] | None = None,
                workers: int | None = 1, scheduler: str | None = None,
-               limits: Limits = DEFAULT_LIMITS) -> ScanReport:
+               limits: Limits = DEFAULT_LIMITS,
+               match: MatchKey | None = DEFAULT_MATCH) -> ScanReport:
     """Scan files, directories (recursively) and ``-`` (stdin) for worm activity.
 
     ``fmt`` forces a format id (see :data:`wormsign.logs.formats.FORMATS`); otherwise it is
@@ -62,7 +78,9 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
     scan in parallel (None: one per core; small inputs stay in this process);
     ``scheduler`` (a Dask scheduler address) spreads the work over a cluster instead. The
     result does not depend on either. ``limits`` bounds line length and decompression
-    (:class:`~wormsign.logs.source.Limits`).
+    (:class:`~wormsign.logs.source.Limits`). ``match`` is the key by which the records
+    of one request in several inputs (an access log and its error log, http.log, EVE, pcap)
+    become one event (:class:`~wormsign.detect.events.MatchKey`); None counts every record.
     """
     engine = RuleEngine(pack)
     if fmt is not None:
@@ -73,8 +91,20 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
                                      on_bytes, on_file, limits)
     else:
         files, batch = scan_serial(expand(paths), engine, fmt, on_bytes, on_file, limits)
-    return ScanReport(files=files, attribution=attribute_columns(batch, engine.rules),
-                      pack=engine.pack)
+    events = _events(files, batch, engine, match)
+    primary = batch if len(events) == len(batch) else take(batch, events.primary)
+    return ScanReport(files=files, attribution=attribute_columns(primary, engine.rules),
+                      pack=engine.pack, events=events, evidence=batch)
+
+
+def _events(files: list[FileStats], batch: MatchBatch, engine: RuleEngine,
+            match: MatchKey | None) -> Events:
+    """The scan's events: records of one request in inputs of different sensor kinds
+    merged (every record its own event when there is one kind, or ``match`` is None)."""
+    kinds = {sensor_of(f.format) for f in files if f.error is None and f.format != "unknown"}
+    if match is None or len(kinds) < 2:
+        return singletons(len(batch), match)
+    return correlate_batch(batch, engine.rules, match)
 
 
 def total_size(paths: list[str]) -> int | None:
@@ -88,5 +118,5 @@ def total_size(paths: list[str]) -> int | None:
     return total
 
 
-__all__ = ["ChunkScanner", "FileStats", "RuleEngine", "ScanReport", "scan_file", "scan_paths",
-           "total_size"]
+__all__ = ["ChunkScanner", "Events", "FileStats", "MatchKey", "RuleEngine", "ScanReport",
+           "scan_file", "scan_paths", "total_size"]

@@ -22,7 +22,9 @@ crash-safe), :mod:`.query` (summary, timelines, assets, alert pages), :mod:`.net
 IDS and CSV formats), :mod:`.stix` (STIX 2.1 bundles), :mod:`.report` (HTML and PDF),
 :mod:`.triage` (marks on alerts, sources, rules, with the actor), :mod:`.suppress`
 (suppression rules and what they cover now), :mod:`.tlp` (the TLP 2.0 level of shared
-exports), :mod:`.misp` (MISP event JSON), :mod:`.enrich` (offline country/AS, rDNS).
+exports), :mod:`.misp` (MISP event JSON), :mod:`.enrich` (offline country/AS, rDNS),
+:mod:`.users` (people, roles, passwords, API tokens), :mod:`.actor` (who the audit trail
+names), :mod:`.notify` (webhook and apprise notifications with a retry queue).
 Migrations live in ``migrations/`` and run on :meth:`Store.open`.
 """
 

@@ -144,10 +144,12 @@ def alert_aggregates(store: Store, incident_id: int, top: int = TOP) -> dict[str
     families, top sources and infected internal hosts are folded from one row per (source,
     family), the timeline from one row per minute and family.
     """
+    from wormsign.incidents.events import evidence_counts
     from wormsign.incidents.query import source_stats, time_span, timeline
 
     first, last = time_span(store, incident_id)
     tl = timeline(store, incident_id, bucket_width(first, last))
+    ev = evidence_counts(store, incident_id)
     sources: dict[str, list[Any]] = {}
     fams: dict[str, list[int]] = {}
     for r in source_stats(store, incident_id):
@@ -178,7 +180,8 @@ def alert_aggregates(store: Store, incident_id: int, top: int = TOP) -> dict[str
 
     return {
         "totals": {"alerts": int(sum(s[1] for s in ranked)), "sources": len(ranked),
-                   "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last)},
+                   "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last),
+                   "evidence": ev["evidence"], "merged": ev["merged"]},
         "families": sorted(({"family": k, "alerts": int(v[0]), "sources": v[1]}
                             for k, v in fams.items()), key=lambda d: (-d["alerts"], d["family"])),
         "top_sources": [row(s) for s in ranked[:top]],
@@ -211,10 +214,11 @@ def recent_jobs(store: Store, incident_id: int, limit: int = 10) -> list[dict[st
 def recent_actions(store: Store, incident_id: int, limit: int = 20) -> list[dict[str, Any]]:
     """The newest entries of the audit trail, newest first."""
     x = t.actions
-    q = (sa.select(x.c.at, x.c.kind, x.c.detail).where(x.c.incident_id == incident_id)
-         .order_by(x.c.id.desc()).limit(limit))
+    q = (sa.select(x.c.at, x.c.kind, x.c.detail, x.c.actor)
+         .where(x.c.incident_id == incident_id).order_by(x.c.id.desc()).limit(limit))
     with store.engine.connect() as conn:
-        return [{"at": iso(r[0]), "kind": r[1], "detail": r[2]} for r in conn.execute(q)]
+        return [{"at": iso(r[0]), "kind": r[1], "detail": r[2], "actor": r[3]}
+                for r in conn.execute(q)]
 
 
 def incident_view(store: Store, incident_id: int, top: int = TOP,

@@ -911,7 +911,8 @@ def ingest_paths(store: Store, incident_id: int, paths: Sequence[str | Path], *,
     and modification time) is skipped (``unchanged`` in its result) unless ``reread``; a
     re-read one adds only the alerts not stored yet. Evidence is identified by content
     (module docstring); ``sensor`` names the sensor of every file instead of the format's
-    family.
+    family. Afterwards the records of one request in several sensors' logs are grouped into
+    one event (:func:`wormsign.incidents.events.correlate_incident`): counts count events.
 
     A path that does not exist raises :class:`InputError` before anything is ingested. A
     file that cannot be read at all (binary, truncated, no known format) gets ``error`` in its
@@ -926,6 +927,8 @@ def ingest_paths(store: Store, incident_id: int, paths: Sequence[str | Path], *,
     store.require_open(incident_id)
     reap_stale_jobs(store, incident_id)
     cls = store.classifier(incident_id)
+    with store.engine.connect() as conn:
+        before = max_alert_id(conn)
     results: list[FileResult] = []
     for p in list(_expand(paths)):
         same = None if reread else _unchanged(store, incident_id, p)
@@ -951,6 +954,13 @@ def ingest_paths(store: Store, incident_id: int, paths: Sequence[str | Path], *,
                             f"{p.name} ({r.kind}): {r.added} added, {r.duplicates} duplicate, "
                             f"{r.skipped} skipped")
         results.append(r)
+    if any(r.added for r in results):
+        from wormsign.incidents.events import correlate_incident
+
+        joined = correlate_incident(store, incident_id, after_id=before)
+        if joined:
+            store.record_action(incident_id, "ingest", f"events across sensors: {joined} "
+                                "record(s) regrouped")
     families: list[str] = []
     added_tasks = 0
     if apply_playbooks:

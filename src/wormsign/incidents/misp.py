@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from wormsign.incidents import schema as t
-from wormsign.incidents.stix import VULNS, WORMS, tlp_of, uuid5
+from wormsign.incidents.stix import tlp_of, uuid5, vuln_title, worm_info
 from wormsign.logs.text import safe
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def event(ctx: ExportContext) -> dict[str, Any]:
     attrs = [_entry(ctx, e, where) for e in ctx.entries]
     cves: list[str] = []
     for fam in ctx.families:
-        info = WORMS.get(fam)
+        info = worm_info(fam)
         if info is None:
             continue
         for frag in info["urls"]:
@@ -102,10 +102,10 @@ def event(ctx: ExportContext) -> dict[str, Any]:
                                     to_ids=True, comment=f"{info['name']} request"))
         cves.extend(c for c in info["cves"] if c not in cves)
     attrs.extend(_attribute(ctx, "vulnerability", "External analysis", c, to_ids=False,
-                            comment=VULNS.get(c, "")) for c in cves)
+                            comment=vuln_title(c)) for c in cves)
     tags = [{"name": f"tlp:{tlp}"}]
     tags += [{"name": f'wormsign:family="{safe(f)[:64]}"'} for f in ctx.families]
-    if any(f in WORMS for f in ctx.families):
+    if any(worm_info(f) is not None for f in ctx.families):
         tags.append({"name": ATTACK_T1190})
     inc = ctx.incident
     return {"Event": {

@@ -46,13 +46,17 @@ class VersionedIncidentRef(IncidentRef):
 
 
 class Totals(TypedDict):
-    """An incident's alert counts and the time span they cover (ISO 8601 UTC)."""
+    """An incident's alert counts and the time span they cover (ISO 8601 UTC). ``alerts``
+    counts events (a request seen by several sensors once); ``evidence`` counts the stored
+    records behind them and ``merged`` the events with more than one."""
 
     alerts: int
     sources: int
     victims: int
     first_seen: str | None
     last_seen: str | None
+    evidence: int
+    merged: int
 
 
 class FamilyCount(TypedDict):
@@ -188,7 +192,8 @@ def timeline(store: Store, incident_id: int, width: int | None = None,
             a = t.alerts
             bucket = (a.c.ts // width) * width
             q = (sa.select(bucket, a.c.family, sa.func.count())
-                 .where(a.c.incident_id == incident_id, a.c.ts.is_not(None))
+                 .where(a.c.incident_id == incident_id, a.c.ts.is_not(None),
+                        a.c.event_of.is_(None))
                  .group_by(bucket, a.c.family))
     elif by == "source":
         if not sources:
@@ -197,7 +202,7 @@ def timeline(store: Store, incident_id: int, width: int | None = None,
         bucket = (a.c.ts // width) * width
         q = (sa.select(bucket, a.c.source_ip, sa.func.count())
              .where(a.c.incident_id == incident_id, a.c.ts.is_not(None),
-                    a.c.source_ip.in_(sources))
+                    a.c.event_of.is_(None), a.c.source_ip.in_(sources))
              .group_by(bucket, a.c.source_ip))
     else:
         raise StoreError(f"timeline by family or source, not {by!r}")
@@ -227,7 +232,8 @@ def targets(store: Store, incident_id: int, top: int = 50) -> list[dict[str, Any
     """Our servers named in the alerts (``destination.domain``), most attacked first."""
     a = t.alerts
     q = (sa.select(a.c.host, sa.func.count().label("n"))
-         .where(a.c.incident_id == incident_id, a.c.host.is_not(None))
+         .where(a.c.incident_id == incident_id, a.c.host.is_not(None),
+                a.c.event_of.is_(None))
          .group_by(a.c.host).order_by(sa.desc("n"), a.c.host).limit(top))
     with store.engine.connect() as conn:
         return [{"host": r[0], "alerts": int(r[1])} for r in conn.execute(q)]
@@ -243,7 +249,10 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> Incide
     Times are ISO 8601 UTC strings.
     """
     inc = store.get_incident(incident_id)
+    from wormsign.incidents.events import evidence_counts
+
     stats = source_stats(store, incident_id)
+    ev = evidence_counts(store, incident_id)
     fam: dict[str, FamilyCount] = {}
     victims: dict[str, dict[str, Any]] = {}
     first = last = None
@@ -298,7 +307,8 @@ def incident_summary(store: Store, incident_id: int, *, top: int = 50) -> Incide
                      "version": store.incident_version(incident_id)},
         "networks": store.networks(incident_id),
         "totals": {"alerts": sum(s["alerts"] for s in stats), "sources": distinct_sources,
-                   "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last)},
+                   "victims": len(victims), "first_seen": iso(first), "last_seen": iso(last),
+                   "evidence": ev["evidence"], "merged": ev["merged"]},
         "families": sorted(fam.values(), key=lambda d: (-d["alerts"], d["family"])),
         "sources": [when(s) for s in stats[:top]],
         "victims": [when(v) for v in sorted(victims.values(), key=lambda d: -d["alerts"])],
@@ -358,7 +368,8 @@ def alert_conditions(incident_id: int, filters: dict[str, Any] | None) -> list[A
     if unknown:
         raise StoreError(f"unknown alert filter(s): {', '.join(sorted(unknown))}")
     a = t.alerts
-    conds: list[Any] = [a.c.incident_id == incident_id]
+    # one alert per event: the primary record (incidents/events.py)
+    conds: list[Any] = [a.c.incident_id == incident_id, a.c.event_of.is_(None)]
     for k in ("family", "source_ip", "rule_id"):
         if k in filters:
             conds.append(a.c[k] == str(filters[k]))
@@ -392,7 +403,7 @@ def list_alerts(store: Store, incident_id: int, page: int = 1, per_page: int = 5
     if total is None:
         total = count_alerts(store, incident_id, filters)
     a = t.alerts
-    cols = [c for c in a.c if c.name not in ("akey", "job_id", "incident_id")]
+    cols = [c for c in a.c if c.name not in ("akey", "job_id", "incident_id", "event_of")]
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(*cols).where(*conds).order_by(a.c.ts, a.c.id)
                             .limit(per_page).offset((page - 1) * per_page)).all()

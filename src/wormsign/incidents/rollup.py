@@ -1,5 +1,7 @@
 """Rollups of the alerts table, updated inside each ingest batch's transaction.
 
+Both count *events*: rows whose ``event_of`` is NULL (the primary record of each event;
+:mod:`wormsign.incidents.events` regroups them and rebuilds the rollup rows it touches).
 ``alert_minutes`` (alerts per minute and family) feeds the timeline and ``source_families``
 (alerts, first/last time and internal flag per source and family) the source, family and
 victim aggregates. A batch adds the rows it inserted itself — those of its ingest job with an
@@ -41,7 +43,7 @@ def add_batch(conn: Connection, dialect: str, insert: Any, incident_id: int,
     lock), so the incident's rows above ``after_id`` are this batch's. ``insert`` is the
     store's dialect-specific insert constructor."""
     a = t.alerts
-    new = sa.and_(a.c.incident_id == incident_id, a.c.id > after_id)
+    new = sa.and_(a.c.incident_id == incident_id, a.c.id > after_id, a.c.event_of.is_(None))
     if job_id is not None:
         new = sa.and_(new, a.c.job_id == job_id)
     m = t.alert_minutes
@@ -71,14 +73,16 @@ def recomputed(conn: Connection, incident_id: int) -> tuple[set[tuple[Any, ...]]
     """Both rollups computed afresh from ``alerts`` (for checks)."""
     a = t.alerts
     minute = (a.c.ts // 60) * 60
+    primary = a.c.event_of.is_(None)  # one event, one count (incidents/events.py)
     minutes = {tuple(r) for r in conn.execute(
         sa.select(minute, a.c.family, sa.func.count())
-        .where(a.c.incident_id == incident_id, a.c.ts.is_not(None))
+        .where(a.c.incident_id == incident_id, a.c.ts.is_not(None), primary)
         .group_by(minute, a.c.family))}
     sources = {tuple(r) for r in conn.execute(
         sa.select(a.c.source_ip, a.c.family, sa.func.max(a.c.internal), sa.func.count(),
                   sa.func.min(a.c.ts), sa.func.max(a.c.ts))
-        .where(a.c.incident_id == incident_id).group_by(a.c.source_ip, a.c.family))}
+        .where(a.c.incident_id == incident_id, primary)
+        .group_by(a.c.source_ip, a.c.family))}
     return minutes, sources
 
 

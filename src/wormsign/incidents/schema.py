@@ -93,11 +93,15 @@ alerts = sa.Table(
     sa.Column("line", sa.BigInteger, nullable=False),
     sa.Column("format", sa.String(32), nullable=False),
     sa.Column("job_id", sa.BigInteger, nullable=True),
+    # NULL: the primary record of its event; else the akey of the event's primary record
+    # (the same request seen by another sensor; migration 0007, incidents/events.py).
+    sa.Column("event_of", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("incident_id", "akey", name="uq_alerts_key"),
     # Covering indexes for the aggregates of `incident show`.
     sa.Index("ix_alerts_source", "incident_id", "source_ip", "family", "internal", "ts"),
     sa.Index("ix_alerts_time", "incident_id", "ts", "family"),
     sa.Index("ix_alerts_host", "incident_id", "host"),
+    sa.Index("ix_alerts_event", "incident_id", "event_of"),
 )
 
 #: Assessment verdicts (``assess --json``); one row per host and vulnerability, the latest
@@ -176,6 +180,9 @@ actions = sa.Table(
     sa.Column("at", sa.BigInteger, nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+    # Who did it: a user's name, ``token`` (the single shared token), ``local`` (the loopback
+    # dashboard without a token) or ``cli:<login>``; NULL for rows older than revision 0008.
+    sa.Column("actor", sa.String(128), nullable=True),
     sa.Index("ix_actions_incident", "incident_id", "at"),
 )
 
@@ -326,4 +333,84 @@ sharing = sa.Table(
     sa.Column("tlp", sa.String(16), nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Column("actor", sa.String(128), nullable=False, server_default=""),
+)
+
+#: People of the workspace (:mod:`wormsign.incidents.users`): a role (``viewer``, ``analyst``,
+#: ``admin``), an argon2 hash of the password (NULL: token-only), and an ``epoch`` bumped
+#: whenever their sessions must end (disabled, password changed, a token revoked).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("disabled_at", sa.BigInteger, nullable=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False, server_default="0"),
+    sa.UniqueConstraint("name", name="uq_users_name"),
+)
+
+#: Per-user API tokens; only a SHA-256 of each token is stored.
+user_tokens = sa.Table(
+    "user_tokens",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.BigInteger,
+              sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("token_sha256", name="uq_user_tokens_hash"),
+    sa.Index("ix_user_tokens_user", "user_id"),
+)
+
+#: Changes of people (added, disabled, role, password, tokens), each with its actor: the
+#: people side of the audit trail (incident actions are in ``actions``).
+user_events = sa.Table(
+    "user_events",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=True),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+
+#: Where notifications go (:mod:`wormsign.incidents.notify`): a webhook (http/https) or an
+#: apprise URL, the events it wants (comma-separated), an optional HMAC key for webhooks.
+notify_targets = sa.Table(
+    "notify_targets",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("events", sa.String(200), nullable=False),
+    sa.Column("secret", sa.String(128), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("disabled_at", sa.BigInteger, nullable=True),
+)
+
+#: The notification queue: one row per target and event (``key`` names what happened, e.g.
+#: the family), retried with backoff until ``delivered`` or ``failed``.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", PK, primary_key=True, autoincrement=True),
+    sa.Column("target_id", sa.BigInteger,
+              sa.ForeignKey("notify_targets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("incident_id", sa.BigInteger,
+              sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("target_id", "incident_id", "event", "key", name="uq_notifications"),
+    sa.Index("ix_notifications_due", "status", "next_attempt_at"),
 )

@@ -72,6 +72,42 @@ VULNS = {
 }
 
 
+
+@functools.lru_cache(maxsize=1)
+def _catalogue() -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Worm families and CVE titles: :data:`WORMS` and :data:`VULNS` (the 2001 worms, with
+    aliases and URL fragments), then every other family the built-in rule packs mark as a
+    worm, named and described by its pack, exploiting the CVEs its rules reference."""
+    from wormsign.rules.loader import load_pack
+
+    worms = {k: dict(v) for k, v in WORMS.items()}
+    vulns = dict(VULNS)
+    pack = load_pack()
+    for rule in pack.rules:
+        for cve in rule.references.get("cve", []) or []:
+            bulletins = ", ".join(str(b) for b in rule.references.get("bulletin", []) or [])
+            vulns.setdefault(str(cve), f"{rule.title} ({bulletins or cve})")
+    for fam in pack.families.values():
+        if not fam.worm or fam.id in worms:
+            continue
+        cves = sorted({str(c) for r in pack.rules if r.family == fam.id
+                       for c in (r.references.get("cve", []) or [])})
+        worms[fam.id] = {"name": fam.title, "aliases": [], "cves": cves, "urls": [],
+                         "description": " ".join(fam.description.split()) or fam.title}
+    return worms, vulns
+
+
+def worm_info(family: str) -> dict[str, Any] | None:
+    """What STIX and MISP say of a worm family (name, aliases, description, CVEs, URL
+    fragments), None when ``family`` is not a worm."""
+    return _catalogue()[0].get(family)
+
+
+def vuln_title(cve: str) -> str:
+    """A one-line title of a CVE the rule packs reference (the CVE id when none)."""
+    return _catalogue()[1].get(cve, cve)
+
+
 @functools.lru_cache(maxsize=65536)
 def _ts(epoch: int, *, ms: bool = False) -> str:
     """A STIX timestamp (UTC, ``Z``); ``created`` and ``modified`` carry milliseconds."""
@@ -139,7 +175,7 @@ def _objects(ctx: ExportContext) -> Iterator[dict[str, Any] | str]:
     malware: dict[str, str] = {}
     vulns: set[str] = set()
     for fam in ctx.families:
-        info = WORMS.get(fam)
+        info = worm_info(fam)
         if info is None:
             continue
         mw = w.obj("malware", fam, created_by_ref=w.me, name=info["name"],
@@ -152,7 +188,7 @@ def _objects(ctx: ExportContext) -> Iterator[dict[str, Any] | str]:
             if cve not in vulns:
                 vulns.add(cve)
                 yield w.obj("vulnerability", cve, created_by_ref=w.me, name=cve,
-                            description=VULNS[cve],
+                            description=vuln_title(cve),
                             external_references=[{"source_name": "cve", "external_id": cve}])
             yield w.obj("relationship", f"{fam}/exploits/{cve}", relationship_type="exploits",
                         source_ref=mw["id"], target_ref=vid)
@@ -206,10 +242,11 @@ def _url_indicators(ctx: ExportContext, w: _Writer,
             .where(sf.c.incident_id == w.iid).group_by(sf.c.family))}
     for fam, mw_id in malware.items():
         count, first, last = fam_stats.get(fam, (0, None, None))
-        for frag in WORMS[fam]["urls"]:
+        info = worm_info(fam) or {"urls": [], "name": fam}
+        for frag in info["urls"]:
             key = f"url/{fam}/{frag}"
             ind = w.obj("indicator", key, created_by_ref=w.me,
-                        name=f"{WORMS[fam]['name']} request {frag}",
+                        name=f"{info['name']} request {frag}",
                         indicator_types=["malicious-activity"], pattern=_like(frag),
                         pattern_type="stix", pattern_version="2.1",
                         valid_from=_ts(first) if first is not None else w.common["created"])

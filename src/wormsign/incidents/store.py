@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from wormsign.errors import ConflictError, InvalidError, NotFoundError, StoreError
 from wormsign.incidents import schema as t
+from wormsign.incidents.actor import current_actor
 from wormsign.incidents.networks import Classifier, parse_network
 from wormsign.incidents.query import AlertPage, IncidentSummary, incident_summary, list_alerts
 from wormsign.incidents.tasks import TASK_STATUSES as TASK_STATUSES
@@ -157,11 +158,13 @@ class StoredForecast:
 
 @dataclass(frozen=True)
 class Action:
-    """One entry of the audit trail ("actions taken")."""
+    """One entry of the audit trail ("actions taken"); ``actor`` says who (None for entries
+    written before actors were recorded)."""
 
     at: int
     kind: str
     detail: str
+    actor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -432,9 +435,10 @@ class Store:
 
     # -- actions -----------------------------------------------------------------------
     def log_action(self, conn: Connection, incident_id: int, kind: str, detail: str) -> None:
-        """Append to the audit trail inside the caller's transaction."""
+        """Append to the audit trail inside the caller's transaction, with the current actor
+        (:mod:`wormsign.incidents.actor`)."""
         conn.execute(t.actions.insert().values(incident_id=incident_id, at=now_s(), kind=kind,
-                                               detail=detail))
+                                               detail=detail, actor=current_actor()))
 
     def record_action(self, incident_id: int, kind: str, detail: str) -> None:
         """Append to the audit trail in a transaction of its own."""
@@ -444,7 +448,8 @@ class Store:
     def list_actions(self, incident_id: int) -> list[Action]:
         """The incident's audit trail, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.actions.c.at, t.actions.c.kind, t.actions.c.detail)
+            rows = conn.execute(sa.select(t.actions.c.at, t.actions.c.kind, t.actions.c.detail,
+                                          t.actions.c.actor)
                                 .where(t.actions.c.incident_id == incident_id)
                                 .order_by(t.actions.c.id))
             return [Action(*r) for r in rows]

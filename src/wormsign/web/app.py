@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -27,11 +27,12 @@ from wormsign import __version__
 from wormsign.errors import ConfigError, InputError, StoreError, WormsignError
 from wormsign.incidents import Store
 from wormsign.incidents.dashboard import Dashboard
-from wormsign.web import api, feed, pages, taxii
+from wormsign.web import api, feed, pages, people, taxii
 from wormsign.web.fastread import ReadCache
 from wormsign.web.feed import FormatError
 from wormsign.web.jobs import JobManager, UploadJob
 from wormsign.web.pages import render, render_error
+from wormsign.web.roles import enforce
 from wormsign.web.security import (
     Access,
     BodyLimit,
@@ -57,7 +58,9 @@ HERE = Path(__file__).parent
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
+    """Machine clients (the JSON API, TAXII) get status codes, never the login page."""
+    path = request.url.path
+    return path.startswith(("/api/", "/taxii2/")) or path == "/openapi.json"
 
 
 def _error(request: Request, status: int, message: str,
@@ -142,7 +145,6 @@ def _install_handlers(app: FastAPI) -> None:
 
 def _describe(app: FastAPI) -> None:
     """``/openapi.json`` and ``/docs`` (a plain list of the operations), token required."""
-    from fastapi import Depends
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_auth)])
     def openapi() -> JSONResponse:
@@ -183,7 +185,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             except WormsignError:
                 pass
         threading.Thread(target=prewarm, name="dashboard-prewarm", daemon=True).start()
+        notifier = None
+        if settings.notify_interval:
+            from wormsign.incidents.notify import Notifier
+            notifier = Notifier(store, settings.notify_interval).start()
         yield
+        if notifier is not None:
+            notifier.stop()
         jobs.wait(timeout=30)
         if settings.upload_dir is None:
             shutil.rmtree(upload_dir, ignore_errors=True)
@@ -191,19 +199,22 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             store.close()
 
     # The API description is served by routes that need the token (see _describe).
+    # Every route passes the role check of wormsign.web.roles (it also sets the actor).
     app = FastAPI(title="wormsign dashboard", version=__version__, lifespan=lifespan,
+                  dependencies=[Depends(enforce)],
                   docs_url=None, redoc_url=None, openapi_url=None,
                   description="Incidents, alerts and playbook tasks of the wormsign incident "
                               "store. Errors have one shape: "
                               '`{"error": {"status": int, "message": str}}`.')
     secret = settings.secret_key or secrets.token_urlsafe(32)
-    access = Access(settings.token, secret, settings.session_max_age)
+    access = Access(settings.token, secret, settings.session_max_age, store=store)
     app.state.wormsign = State(settings, store, dashboard, jobs, own_store, access,
                                ReadCache(store))
     _install_handlers(app)
     _describe(app)
 
     app.include_router(api.router)
+    app.include_router(people.router)
     app.include_router(feed.router)
     app.include_router(taxii.router)
     app.include_router(pages.router)

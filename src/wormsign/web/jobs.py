@@ -22,6 +22,7 @@ Job records live as long as the server (the newest ``keep`` are kept).
 from __future__ import annotations
 
 import bz2
+import contextvars
 import dataclasses
 import hashlib
 import json
@@ -157,7 +158,9 @@ class JobManager:
             while len(self._jobs) > self.keep:
                 self._jobs.popitem(last=False)
             self._threads = [t for t in self._threads if t.is_alive()]
-            thread = threading.Thread(target=self._run, args=(job, path, sha),
+            # In a copy of the caller's context: the job's audit entries keep its actor.
+            ctx = contextvars.copy_context()
+            thread = threading.Thread(target=ctx.run, args=(self._run, job, path, sha),
                                       name=f"upload-{job.id[:8]}", daemon=True)
             self._threads.append(thread)
         thread.start()

@@ -26,7 +26,6 @@ from wormsign.web.security import (
     check_form_csrf,
     csrf_token,
     require_auth,
-    same,
 )
 from wormsign.web.state import state_of
 from wormsign.web.uploads import start_upload as start_upload
@@ -58,8 +57,10 @@ authed = [Depends(require_auth)]
 def render(request: Request, name: str, status_code: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     access = access_of(request)
-    context.update(csrf=csrf_token(request), login_required=bool(access.token),
-                   logged_in=access.session_ok(request), colour=colour)
+    who = access.principal(request)
+    context.update(csrf=csrf_token(request), login_required=access.login_required(),
+                   logged_in=who is not None and who.via == "session", colour=colour,
+                   who=who)
     return templates.TemplateResponse(request, name, context, status_code=status_code,
                                       headers=headers)
 
@@ -223,14 +224,27 @@ def _safe_next(target: str) -> str:
 
 
 @router.post("/login")
-def login(request: Request, token: Annotated[str, Form(max_length=512)] = "",
+def login(request: Request, token: Annotated[str, Form(max_length=1024)] = "",
+          user: Annotated[str, Form(max_length=64)] = "",
           csrf: Annotated[str, Form()] = "", next: Annotated[str, Form(max_length=200)] = "/",
           ) -> Response:
+    """A person logs in with name and password (or a personal API token); without a name,
+    the shared token (single-token mode) or a personal API token."""
     check_form_csrf(request, csrf)
     access = access_of(request)
-    if not access.token or same(token, access.token) or access.bearer_ok(request):
+    if not access.login_required():
         access.login(request)
         return _redirect(_safe_next(next))
+    name = user.strip()
+    wait = access.throttled(name)
+    if wait > 0:
+        return render(request, "login.html", status_code=429, next=_safe_next(next),
+                      failed=True, headers={"Retry-After": str(int(wait) + 1)})
+    accepted, person = access.check_login(name, token)
+    if accepted:
+        access.login(request, person)
+        return _redirect(_safe_next(next))
+    access.failed_login(name)
     return render(request, "login.html", status_code=401, next=_safe_next(next), failed=True)
 
 

@@ -1,15 +1,32 @@
-"""Safety of the dashboard: access token, sessions, CSRF, body size limit, security headers.
+"""Safety of the dashboard: who is asking, sessions, CSRF, body size limit, security headers.
 
-* **Access.** Without a token the server only binds loopback (enforced by ``wormsign serve``)
-  and checks the ``Host`` header against loopback names (no DNS rebinding). With a token,
-  pages need a login (the token, once, then a session) and the API accepts either that
-  session or ``Authorization: Bearer <token>``. The token must be hard to guess
-  (:func:`check_token`).
-* **Sessions are revocable.** The signed cookie only carries a random session id and the
-  *generation* of the token it was opened with (an HMAC of the token); the server keeps the
-  live session ids (:class:`Access`). Logging out forgets the id, so a copied cookie stops
-  working; a new token (a restart with ``--token``, or :meth:`Access.rotate`) changes the
-  generation and ends every session. Sessions also end with the server process.
+* **Access.** Every request is answered for a :class:`Principal` (a name and a role), or not
+  at all. Three modes, by what the store and the settings hold:
+
+  - *people* (the store has users, :mod:`wormsign.incidents.users`): pages need a login
+    (name and password, or a personal API token) and the API accepts that session or
+    ``Authorization: Bearer <personal token>``; each person acts with their own role;
+  - *single token* (``--token``, no users needed): the token, once, opens a session; the
+    token's holder is ``token`` with the admin role. It also stays valid next to users, as
+    the operator's key;
+  - *open* (no token, no users): loopback only (enforced by ``wormsign serve``), with the
+    ``Host`` header checked against loopback names (no DNS rebinding); the one person there
+    is ``local``, an admin.
+
+  The shared token must be hard to guess (:func:`token_problem`). Which role each route
+  needs is decided in :mod:`wormsign.web.roles`.
+* **Sessions are revocable.** The signed cookie only carries a random session id, the
+  *generation* of the token it was opened with (an HMAC of the token) and, for a person, their
+  user id and *epoch*; the server keeps the live session ids (:class:`Access`). Logging out
+  forgets the id, so a copied cookie stops working; a new token (a restart with ``--token``,
+  or :meth:`Access.rotate`) changes the generation and ends every session. A person's session
+  is honoured only while the user is active and their epoch unchanged, read from the store
+  on each request: disabling them, changing their password or revoking one of their tokens
+  (from the dashboard or from ``wormsign user`` in another process) ends it at once.
+  Sessions also end with the server process.
+* **Guessing.** Passwords are checked with argon2 (slow on purpose), and after ten failed
+  logins for one name within five minutes further tries for it get 429 until the window
+  passes.
 * **CSRF.** Each session holds a random token; every form carries it in a hidden ``csrf``
   field and every state-changing API call sent with the session cookie in an
   ``X-CSRF-Token`` header. Calls authenticated with the bearer token need none (browsers
@@ -29,11 +46,16 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from wormsign.incidents import Store
+    from wormsign.incidents.users import User
 
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
@@ -116,20 +138,39 @@ def token_problem(token: str | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for: ``name`` (a user, ``token`` or ``local``), their ``role``,
+    how they came in (``session``, ``bearer`` or ``open``) and the user id of a person."""
+
+    name: str
+    role: str
+    via: str
+    user_id: int | None = None
+
+
+TOKEN_HOLDER = "token"  # noqa: S105 (the actor name)
+LOCAL = "local"
+_PRINCIPAL = "wormsign_principal"
+
+
 class Access:
-    """Who may use the dashboard: the access token and the live sessions opened with it.
+    """Who may use the dashboard: the shared token, the store's users, and the live sessions.
 
     A session cookie is honoured only while its id is live here and it was opened with the
-    current token's generation. At most ``limit`` sessions are kept (the oldest go first).
+    current token's generation (and, for a person, while they are active in the same epoch).
+    At most ``limit`` sessions are kept (the oldest go first).
     """
 
     def __init__(self, token: str | None, secret: str, max_age: int,
-                 limit: int = 10_000) -> None:
+                 limit: int = 10_000, store: Store | None = None) -> None:
         self._secret = secret.encode()
         self.max_age = max_age
         self.limit = limit
+        self.store = store
         self._lock = threading.Lock()
-        self._sessions: OrderedDict[str, float] = OrderedDict()
+        self._sessions: OrderedDict[str, tuple[float, int | None]] = OrderedDict()
+        self._failures: dict[str, list[float]] = {}
         self.token: str | None = None
         self.generation = ""
         self.rotate(token)
@@ -142,39 +183,151 @@ class Access:
                                        hashlib.sha256).hexdigest()[:32]
             self._sessions.clear()
 
-    def bearer_ok(self, request: Request) -> bool:
-        """Whether the request carries ``Authorization: Bearer <token>``."""
-        return bool(self.token) and same(bearer_of(request), self.token)
+    def has_users(self) -> bool:
+        """Whether the store has users (then people log in by name)."""
+        if self.store is None:
+            return False
+        from wormsign.incidents.users import has_users
+        return has_users(self.store)
 
-    def session_ok(self, request: Request) -> bool:
-        """Whether the request's session is a live login with the current token."""
+    def login_required(self) -> bool:
+        """Whether anyone must log in at all (a token is set or the store has users)."""
+        return bool(self.token) or self.has_users()
+
+    def bearer_ok(self, request: Request) -> bool:
+        """Whether the request carries ``Authorization: Bearer`` with the shared token or an
+        active person's API token."""
+        p = self.principal(request)
+        return p is not None and p.via == "bearer"
+
+    def _user_for_token(self, token: str | None) -> User | None:
+        if self.store is None or not token:
+            return None
+        from wormsign.incidents.users import user_for_token
+        return user_for_token(self.store, token)
+
+    def _live_sid(self, request: Request) -> bool:
         sid = request.session.get("sid")
         if not isinstance(sid, str) or not same(request.session.get("gen"), self.generation):
             return False
         with self._lock:
-            expires = self._sessions.get(sid)
-            if expires is None:
+            entry = self._sessions.get(sid)
+            if entry is None:
                 return False
-            if expires < time.time():
+            if entry[0] < time.time():
                 del self._sessions[sid]
                 return False
         return True
 
-    def authenticated(self, request: Request) -> bool:
-        """No token configured (loopback only), a live session, or the bearer token."""
-        return not self.token or self.session_ok(request) or self.bearer_ok(request)
+    def _session_principal(self, request: Request) -> Principal | None:
+        if not self._live_sid(request):
+            return None
+        uid = request.session.get("uid")
+        if uid is None:
+            return Principal(TOKEN_HOLDER, "admin", "session") if self.token else None
+        if self.store is None or not isinstance(uid, int):
+            return None
+        from wormsign.incidents.users import user_by_id
+        user = user_by_id(self.store, uid)
+        if user is None or not user.active or request.session.get("epoch") != user.epoch:
+            return None
+        return Principal(user.name, user.role, "session", user.id)
 
-    def login(self, request: Request) -> None:
-        """Start a new session (a fresh id and CSRF token: no session fixation)."""
+    def _resolve(self, request: Request) -> Principal | None:
+        bearer = bearer_of(request)
+        if bearer is not None:
+            if self.token and same(bearer, self.token):
+                return Principal(TOKEN_HOLDER, "admin", "bearer")
+            user = self._user_for_token(bearer)
+            if user is not None:
+                return Principal(user.name, user.role, "bearer", user.id)
+        found = self._session_principal(request)
+        if found is not None:
+            return found
+        if not self.token and not self.has_users():
+            return Principal(LOCAL, "admin", "open")
+        return None
+
+    def principal(self, request: Request) -> Principal | None:
+        """Who the request acts for, or None (resolved once per request)."""
+        state = request.scope.setdefault("state", {})
+        if _PRINCIPAL not in state:
+            state[_PRINCIPAL] = self._resolve(request)
+        found: Principal | None = state[_PRINCIPAL]
+        return found
+
+    def session_ok(self, request: Request) -> bool:
+        """Whether the request's session is a live login (shared token or a person)."""
+        return self._session_principal(request) is not None
+
+    def authenticated(self, request: Request) -> bool:
+        """Open mode, a live session, or a valid bearer token."""
+        return self.principal(request) is not None
+
+    def check_login(self, name: str, secret: str) -> tuple[bool, User | None]:
+        """A login form's answer: (accepted, the person or None for the token holder).
+        With a name, ``secret`` is that user's password or one of their API tokens; without
+        one, the shared token or a person's API token."""
+        if name:
+            if self.store is None:
+                return False, None
+            from wormsign.incidents.users import verify_password
+            user = self._user_for_token(secret)
+            if user is not None and user.name == name:
+                return True, user
+            user = verify_password(self.store, name, secret) if secret else None
+            return user is not None, user
+        if self.token and same(secret, self.token):
+            return True, None
+        user = self._user_for_token(secret)
+        return user is not None, user
+
+    #: Failed logins allowed per name and per client address within the window.
+    MAX_FAILURES = 10
+    FAILURE_WINDOW = 300.0
+
+    def throttled(self, name: str) -> float:
+        """Seconds until a password login for ``name`` may be tried again (0: now): after
+        :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW` seconds. Counted by
+        name, not by address (behind a reverse proxy every client has the proxy's); tokens
+        (256 random bits) need no throttle."""
+        if not name:
+            return 0.0
+        now = time.time()
+        key = name.lower()
+        with self._lock:
+            times = [t for t in self._failures.get(key, []) if t > now - self.FAILURE_WINDOW]
+            self._failures[key] = times
+            if len(times) >= self.MAX_FAILURES:
+                return times[0] + self.FAILURE_WINDOW - now
+        return 0.0
+
+    def failed_login(self, name: str) -> None:
+        """Count a failed password login for ``name``."""
+        if not name:
+            return
+        with self._lock:
+            self._failures.setdefault(name.lower(), []).append(time.time())
+            while len(self._failures) > self.limit:
+                self._failures.pop(next(iter(self._failures)))
+
+    def login(self, request: Request, user: User | None = None) -> None:
+        """Start a new session (a fresh id and CSRF token: no session fixation), for
+        ``user`` or, with None, the token holder."""
         self.logout(request)
         sid = secrets.token_urlsafe(32)
         with self._lock:
-            self._sessions[sid] = time.time() + self.max_age
+            self._sessions[sid] = (time.time() + self.max_age,
+                                   None if user is None else user.id)
             while len(self._sessions) > self.limit:
                 self._sessions.popitem(last=False)
         request.session["sid"] = sid
         request.session["gen"] = self.generation
+        if user is not None:
+            request.session["uid"] = user.id
+            request.session["epoch"] = user.epoch
         csrf_token(request)
+        request.scope.setdefault("state", {}).pop(_PRINCIPAL, None)
 
     def logout(self, request: Request) -> None:
         """End the session: its id is forgotten, so a copy of the cookie is worthless."""
@@ -183,6 +336,16 @@ class Access:
             with self._lock:
                 self._sessions.pop(sid, None)
         request.session.clear()
+        request.scope.setdefault("state", {}).pop(_PRINCIPAL, None)
+
+    def end_sessions_of(self, user_id: int) -> int:
+        """Forget every live session of a person (the store's epoch ends them anyway, in
+        every process; this frees them here at once). Returns how many there were."""
+        with self._lock:
+            gone = [sid for sid, (_, uid) in self._sessions.items() if uid == user_id]
+            for sid in gone:
+                del self._sessions[sid]
+        return len(gone)
 
     def live_sessions(self) -> int:
         with self._lock:
@@ -194,8 +357,13 @@ def access_of(request: Request) -> Access:
     return access
 
 
+def principal_of(request: Request) -> Principal | None:
+    """Who the request acts for (None: nobody logged in)."""
+    return access_of(request).principal(request)
+
+
 def is_authenticated(request: Request) -> bool:
-    """No token configured (loopback only), a live session, or the bearer token."""
+    """Open mode, a live session, or a valid bearer token."""
     return access_of(request).authenticated(request)
 
 
@@ -212,7 +380,7 @@ def check_form_csrf(request: Request, submitted: Any) -> None:
 
 
 def check_api_csrf(request: Request) -> None:
-    """State-changing API calls: bearer token, or the session's CSRF token in a header."""
+    """State-changing API calls: a bearer token, or the session's CSRF token in a header."""
     if access_of(request).bearer_ok(request):
         return
     if not same(request.headers.get(CSRF_HEADER), request.session.get("csrf")):

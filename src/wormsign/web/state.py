@@ -37,6 +37,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS
     https_only: bool = False
     session_max_age: int = 12 * 3600
+    #: Seconds between passes of the notification queue (None: the server sends none).
+    notify_interval: float | None = 30.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
