@@ -31,15 +31,6 @@ KNOWN: set[str] = {
     "sim/hosts.py:start_scanning",
     "sim/hosts.py:stop_scanning",
     "sim/hosts.py:walker_start",
-    "detect/chunkscan.py:_scan_access",
-    "fleet/assess.py:assess",
-    "forecast/api.py:forecast",
-    "forecast/api.py:_fit",
-    "forecast/binning.py:observations",
-    "forecast/calibrate.py:fit_scenario",
-    "watch/forecast.py:__init__",
-    "watch/runner.py:__init__",
-    "web/api.py:list_alerts",
 }
 
 

@@ -5,6 +5,7 @@ instants, so that the comparison with the truth can be checked."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
@@ -88,10 +89,10 @@ def installed_fakes() -> Iterator[Calls]:
     assess_mod = importlib.import_module("wormsign.fleet.assess")
     real_assess = assess_mod.assess
 
-    def assess_with_forecast(inventory: Any, *, forecast: Mapping[str, Any] | None = None,
-                             **kw: Any) -> Any:
-        calls.assess.append(forecast)
-        return real_assess(inventory, **kw)
+    def assess_with_forecast(inventory: Any, options: Any = None, **kw: Any) -> Any:
+        opts = dataclasses.replace(options or assess_mod.AssessOptions(), **kw)
+        calls.assess.append(opts.forecast)
+        return real_assess(inventory, dataclasses.replace(opts, forecast=None))
 
     def attach(store: Any, incident_id: int, doc: Mapping[str, Any]) -> int:
         calls.attach.append((incident_id, doc))

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from wormsign.fleet.assess import assess
+import pytest
+
+from wormsign.fleet.assess import AssessOptions, assess
 from wormsign.fleet.output import csv_cell, print_table, safe, to_csv, to_sarif
 
 from .conftest import era_kb, line_of
@@ -16,6 +18,17 @@ SARIF_LEVELS = {"none", "note", "warning", "error"}
 
 def _report(sample: Path) -> Any:
     return assess(str(sample / "inventory.csv"), outbreak_source="closed-form", kb=era_kb())
+
+
+def test_options_object_and_keywords_give_the_same_report(sample: Path) -> None:
+    """``assess(inv, AssessOptions(...), **overrides)``: the keywords win over the object."""
+    inv = str(sample / "inventory.csv")
+    by_kw = assess(inv, outbreak_source="closed-form", kb=era_kb(), max_per_wave=1).to_json()
+    opts = AssessOptions(outbreak_source="closed-form", kb=era_kb(), max_per_wave=3)
+    assert assess(inv, opts, max_per_wave=1).to_json() == by_kw
+    assert assess(inv, opts).to_json() != by_kw  # max_per_wave counts
+    with pytest.raises(TypeError):
+        assess(inv, max_wave=1)  # type: ignore[call-arg]
 
 
 def test_json_contract_exact_shape(sample: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from tests.forecast import obs_fakes
 
 from wormsign.errors import ConfigError
-from wormsign.forecast.api import evidence_problem, forecast, resolve_method
+from wormsign.forecast.api import ForecastOptions, evidence_problem, forecast, resolve_method
 from wormsign.forecast.observations import Monitor, Observations, TimeBase
 
 
@@ -145,3 +145,16 @@ def test_real_closed_form_end_to_end(tmp_path: Path) -> None:
     assert fc.hosts and fc.hosts[0].median > obs.end and fc.alarm is not None
     doc = fc.to_json()
     assert isinstance(doc["t50"]["estimate"], float) and doc["time_base"] == "seconds"
+
+
+def test_options_object_and_keywords_are_the_same_call(calls: obs_fakes.Calls) -> None:
+    """``forecast(obs, ForecastOptions(...), **overrides)``: the keywords win over the object."""
+    a = forecast(_obs(GROWING), horizon_s=7200.0, seed=5, intervals="bootstrap")
+    fit_a = calls.fits[-1]
+    b = forecast(_obs(GROWING), ForecastOptions(horizon_s=7200.0, seed=9, intervals="bootstrap"),
+                 seed=5)
+    assert calls.fits[-1] == fit_a == ("closed-form", {"horizon_s": 7200.0, "seed": 5,
+                                                       "intervals": "bootstrap"})
+    assert a.to_json() == b.to_json()
+    with pytest.raises(TypeError):
+        forecast(_obs(GROWING), horizon=7200.0)  # type: ignore[call-arg]

@@ -96,6 +96,22 @@ def test_error_shape(client: httpx.Client, evidence: int) -> None:
     assert_error(client.get("/api/jobs/" + "0" * 32), 404)
 
 
+@pytest.mark.parametrize("params", [{"page": 0}, {"page": 1_000_001}, {"per_page": 1001},
+                                    {"family": "f" * 65}, {"source_ip": "1" * 65},
+                                    {"rule_id": "r" * 129}, {"q": "q" * 201},
+                                    {"since": -1}, {"until": 2**40 + 1}, {"internal": "maybe"}])
+def test_alert_query_limits(client: httpx.Client, evidence: int, params: dict[str, object]) -> None:
+    """Each query-string bound of the alert list answers 422 (the query model keeps them)."""
+    assert_error(client.get(f"/api/incidents/{evidence}/alerts", params=params), 422)
+
+
+def test_alert_query_at_the_limits(client: httpx.Client, evidence: int) -> None:
+    r = client.get(f"/api/incidents/{evidence}/alerts",
+                   params={"page": 1, "per_page": 1000, "q": "q" * 200, "since": 0,
+                           "until": 2**40, "family": "", "unknown": "ignored"})
+    assert r.status_code == 200 and r.json()["items"] == []
+
+
 def test_state_changes_need_csrf(client: httpx.Client, store: Store) -> None:
     assert_error(client.post("/api/incidents", json={"name": "x"}), 403)
     assert_error(client.post("/api/incidents", json={"name": "x"},

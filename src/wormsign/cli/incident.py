@@ -97,7 +97,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--status", choices=TASK_STATUSES)
     sp.add_argument("--owner")
     sp.add_argument("--note")
+    _register_outputs(add)
 
+
+def _register_outputs(add: Callable[[str, ActionFn, str], argparse.ArgumentParser]) -> None:
+    """The actions that put an incident out: blocklists, exports, reports, forecasts, the
+    feed's tokens and the alert pages."""
     sp = add("blocklist", _blocklist, "refresh and list the blocklist with expiries")
     sp.add_argument("id", type=int)
     sp.add_argument("--ttl", help="lifetime of new or re-seen entries (e.g. 12h, 7d; "

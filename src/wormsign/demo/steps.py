@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
-import inspect
 import ipaddress
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -268,18 +267,10 @@ def assess_fleet(inventory: Inventory, forecast_doc: Mapping[str, Any] | None, o
                  seed: int) -> AssessStep:
     """``assess`` the fleet with the forecast as its outbreak model when both exist; write
     ``assess.json``."""
-    from wormsign.fleet.assess import assess
+    from wormsign.fleet.assess import AssessOptions, assess
 
-    kwargs: dict[str, Any] = {"seed": seed}
-    note = ""
-    takes = "forecast" in inspect.signature(assess).parameters
-    if forecast_doc is not None and takes:
-        kwargs["forecast"] = forecast_doc
-    elif forecast_doc is not None:
-        note = "this installation's assess takes no forecast: urgency from the preset"
-    else:
-        note = "no forecast: urgency from the preset"
-    report = assess(inventory, **kwargs)
+    note = "" if forecast_doc is not None else "no forecast: urgency from the preset"
+    report = assess(inventory, AssessOptions(seed=seed, forecast=forecast_doc))
     path = out_dir / "assess.json"
     with open(path, "w", encoding="utf-8") as f:
         report.write_json(f)
@@ -287,7 +278,7 @@ def assess_fleet(inventory: Inventory, forecast_doc: Mapping[str, Any] | None, o
                         if any(v.status == "exploitable" for v in report.verdicts[h.host]))
     first = report.plan[0] if report.plan else None
     return AssessStep(path, len(report.hosts), exploitable, first.hosts if first else (),
-                      first.reason if first else "", "forecast" in kwargs, note)
+                      first.reason if first else "", forecast_doc is not None, note)
 
 
 # ---------------------------------------------------------------------------- 6. incident

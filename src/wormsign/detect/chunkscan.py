@@ -26,6 +26,7 @@ import numpy.typing as npt
 from wormsign.detect.columns import MatchBatch, Tables, Variant, to_micros
 from wormsign.detect.prefilter import (
     CandidateArrays,
+    Candidates,
     Prefilter,
     candidate_arrays,
     candidate_lines,
@@ -166,8 +167,7 @@ class ChunkScanner:
         else:
             cand = candidate_lines(pf, chunk)
         if prefix:
-            self._scan_access(chunk, cand.line, cand.start, cand.end, cand.mask, first_line,
-                              prefix, fmt.name, cols)
+            self._scan_access(chunk, cand, first_line, prefix, fmt.name, cols)
         else:
             for li, s, e, m in zip(cand.line, cand.start, cand.end, cand.mask, strict=True):
                 req = fmt.parse(chunk[s:e], first_line + li, self._state, self.path)
@@ -234,14 +234,14 @@ class ChunkScanner:
         ip = _canonical_source(ip)
         return _ip4_key(ip.encode()) if IPV4_TEXT.fullmatch(ip) else self.tables.sources.code(ip)
 
-    def _scan_access(self, chunk: bytes, lines: list[int], starts: list[int], ends: list[int],
-                     masks: list[int], first_line: int, prefix: int, fmt_name: str,
-                     cols: _Columns) -> None:
-        """Access-log lines: the text after ``] "`` (and the vhost) is the memo key; the
-        source and time are looked up in their own small dictionaries."""
+    def _scan_access(self, chunk: bytes, cand: Candidates, first_line: int, prefix: int,
+                     fmt_name: str, cols: _Columns) -> None:
+        """Access-log lines (the flagged lines ``cand`` of ``chunk``): the text after ``] "``
+        (and the vhost) is the memo key; the source and time are looked up in their own small
+        dictionaries."""
         memo, srcs, times = self._memo, self._src, self._time
         c_src, c_time, c_line, c_var = cols.source, cols.time, cols.line, cols.variant
-        for li, s, e, m in zip(lines, starts, ends, masks, strict=True):
+        for li, s, e, m in zip(cand.line, cand.start, cand.end, cand.mask, strict=True):
             raw = chunk[s:e]
             if raw.endswith(b"\r"):
                 raw = raw.rstrip(b"\r\n")

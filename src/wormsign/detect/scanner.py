@@ -11,10 +11,12 @@ files are scanned in parallel (:mod:`wormsign.detect.parallel`); the result is t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypedDict, Unpack
 
 from wormsign.detect.attribute import AlertView, Attribution, attribute_columns
 from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
@@ -64,15 +66,40 @@ class ScanReport:
         return AlertView(self.attribution)
 
 
-def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None = None,
-               on_bytes: Callable[[int], None] | None = None,
-               on_file: Callable[[FileStats], None] | None = None,
-               workers: int | None = 1, scheduler: str | None = None,
-               limits: Limits = DEFAULT_LIMITS,
-               match: MatchKey | None = DEFAULT_MATCH) -> ScanReport:
-    """Scan files, directories (recursively) and ``-`` (stdin) for worm activity.
+@dataclass(frozen=True)
+class ScanOptions:
+    """How :func:`scan_paths` scans (see there)."""
 
-    ``fmt`` forces a format id (see :data:`wormsign.logs.formats.FORMATS`); otherwise it is
+    pack: RulePack | None = None
+    fmt: str | None = None
+    on_bytes: Callable[[int], None] | None = None
+    on_file: Callable[[FileStats], None] | None = None
+    workers: int | None = 1
+    scheduler: str | None = None
+    limits: Limits = DEFAULT_LIMITS
+    match: MatchKey | None = DEFAULT_MATCH
+
+
+class ScanKw(TypedDict, total=False):
+    """:class:`ScanOptions` as keyword arguments of :func:`scan_paths`."""
+
+    pack: RulePack | None
+    fmt: str | None
+    on_bytes: Callable[[int], None] | None
+    on_file: Callable[[FileStats], None] | None
+    workers: int | None
+    scheduler: str | None
+    limits: Limits
+    match: MatchKey | None
+
+
+def scan_paths(paths: list[str], options: ScanOptions | None = None,
+               **overrides: Unpack[ScanKw]) -> ScanReport:
+    """Scan files, directories (recursively) and ``-`` (stdin) for worm activity, with
+    ``options`` (:class:`ScanOptions`) and the keyword ``overrides`` of its fields.
+
+    ``pack`` is the rule pack (None: the built-in one). ``fmt`` forces a format id (see
+    :data:`wormsign.logs.formats.FORMATS`); otherwise it is
     detected per file. ``on_bytes`` receives the number of (compressed) bytes read as the scan
     progresses; ``on_file`` each file's statistics when it is done. ``workers`` processes
     scan in parallel (None: one per core; small inputs stay in this process);
@@ -82,6 +109,9 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
     of one request in several inputs (an access log and its error log, http.log, EVE, pcap)
     become one event (:class:`~wormsign.detect.events.MatchKey`); None counts every record.
     """
+    opts = dataclasses.replace(options or ScanOptions(), **overrides)
+    pack, fmt, workers, scheduler = opts.pack, opts.fmt, opts.workers, opts.scheduler
+    on_bytes, on_file, limits = opts.on_bytes, opts.on_file, opts.limits
     engine = RuleEngine(pack)
     if fmt is not None:
         formats.get(fmt)  # fail early on an unknown format
@@ -91,7 +121,7 @@ def scan_paths(paths: list[str], pack: RulePack | None = None, fmt: str | None =
                                      on_bytes, on_file, limits)
     else:
         files, batch = scan_serial(expand(paths), engine, fmt, on_bytes, on_file, limits)
-    events = _events(files, batch, engine, match)
+    events = _events(files, batch, engine, opts.match)
     primary = batch if len(events) == len(batch) else take(batch, events.primary)
     return ScanReport(files=files, attribution=attribute_columns(primary, engine.rules),
                       pack=engine.pack, events=events, evidence=batch)
@@ -118,5 +148,5 @@ def total_size(paths: list[str]) -> int | None:
     return total
 
 
-__all__ = ["ChunkScanner", "Events", "FileStats", "MatchKey", "RuleEngine", "ScanReport",
-           "scan_file", "scan_paths", "total_size"]
+__all__ = ["ChunkScanner", "Events", "FileStats", "MatchKey", "RuleEngine", "ScanKw",
+           "ScanOptions", "ScanReport", "scan_file", "scan_paths", "total_size"]

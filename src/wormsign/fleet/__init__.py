@@ -14,7 +14,7 @@ order to patch them.
 - ``vex``                    OpenVEX documents written from and read into the verdicts
 """
 
-from wormsign.fleet.assess import AssessReport, assess
+from wormsign.fleet.assess import AssessOptions, AssessReport, assess
 from wormsign.fleet.audit import ConfigAudit, Finding, audit_file, audit_text
 from wormsign.fleet.inventory import Host, Inventory, SkippedRow, load_inventory
 from wormsign.fleet.kb import Advisory, KnowledgeBase, load_kb, validate_kb
@@ -23,8 +23,8 @@ from wormsign.fleet.urgency import Outbreak, UrgencyModel, closed_form, from_sim
 from wormsign.fleet.verdict import Judge, ProbeEvidence, Verdict
 
 __all__ = [
-    "Advisory", "AssessReport", "ConfigAudit", "Finding", "Host", "Inventory", "Judge",
-    "KnowledgeBase", "Outbreak", "ProbeEvidence", "SkippedRow", "UrgencyModel", "Verdict",
+    "Advisory", "AssessOptions", "AssessReport", "ConfigAudit", "Finding", "Host", "Inventory",
+    "Judge", "KnowledgeBase", "Outbreak", "ProbeEvidence", "SkippedRow", "UrgencyModel", "Verdict",
     "Wave", "Window", "assess", "audit_file", "audit_text", "closed_form", "from_simulator",
     "load_inventory", "load_kb", "parse_window", "validate_kb",
 ]

@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypedDict, Unpack
 
 from wormsign.fleet.audit import ConfigAudit, audit_file
 from wormsign.fleet.inventory import Host, Inventory, load_inventory
@@ -94,19 +95,61 @@ class AssessReport:
         out.write("\n}\n")
 
 
-def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
-           kb_dirs: Sequence[str] = (), fmt: str | None = None,
-           default_exposure: str | None = None, assume_defaults: bool = False,
-           outbreak_state: str | None = None, outbreak_source: str = "auto", seed: int = 1,
-           max_per_wave: int | None = None, windows: Sequence[Window] = (),
-           probes: Mapping[str, ProbeEvidence] | None = None,
-           config_root: str | Path | None = None,
-           forecast: Mapping[str, Any] | None = None,
-           forecast_name: str = "forecast",
-           accepted: Sequence[AcceptedRisk] = (), now: int | None = None,
-           vex: Sequence[VexStatement] = ()) -> AssessReport:
+@dataclass(frozen=True)
+class AssessOptions:
+    """How :func:`assess` reads and decides (see there): the knowledge base (``kb``, else
+    loaded from ``kb_dirs``), the inventory's ``fmt`` and ``default_exposure``,
+    ``assume_defaults``, the outbreak model (``outbreak_state``, ``outbreak_source``,
+    ``seed``, a ``forecast`` document named ``forecast_name``), the plan (``max_per_wave``,
+    ``windows``), the evidence (``probes``, ``vex``, ``accepted`` risks at ``now``) and the
+    ``config_root``."""
+
+    kb: KnowledgeBase | None = None
+    kb_dirs: Sequence[str] = ()
+    fmt: str | None = None
+    default_exposure: str | None = None
+    assume_defaults: bool = False
+    outbreak_state: str | None = None
+    outbreak_source: str = "auto"
+    seed: int = 1
+    max_per_wave: int | None = None
+    windows: Sequence[Window] = ()
+    probes: Mapping[str, ProbeEvidence] | None = None
+    config_root: str | Path | None = None
+    forecast: Mapping[str, Any] | None = None
+    forecast_name: str = "forecast"
+    accepted: Sequence[AcceptedRisk] = ()
+    now: int | None = None
+    vex: Sequence[VexStatement] = ()
+
+
+class AssessKw(TypedDict, total=False):
+    """:class:`AssessOptions` as keyword arguments of :func:`assess`."""
+
+    kb: KnowledgeBase | None
+    kb_dirs: Sequence[str]
+    fmt: str | None
+    default_exposure: str | None
+    assume_defaults: bool
+    outbreak_state: str | None
+    outbreak_source: str
+    seed: int
+    max_per_wave: int | None
+    windows: Sequence[Window]
+    probes: Mapping[str, ProbeEvidence] | None
+    config_root: str | Path | None
+    forecast: Mapping[str, Any] | None
+    forecast_name: str
+    accepted: Sequence[AcceptedRisk]
+    now: int | None
+    vex: Sequence[VexStatement]
+
+
+def assess(inventory: str | Inventory, options: AssessOptions | None = None,
+           **overrides: Unpack[AssessKw]) -> AssessReport:
     """Assess a fleet: read the inventory, audit each configuration export once, decide a
-    verdict per host and advisory, and plan the patching.
+    verdict per host and advisory, and plan the patching. ``options`` (or the keyword
+    ``overrides`` of its fields: ``assess(inv, kb=kb, seed=2)``) say how.
 
     ``probes`` maps host names (or addresses) to what ``wormsign probe`` saw. Configuration
     files named by the inventory are read only inside ``config_root`` (by default the
@@ -122,11 +165,13 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
     turn the verdicts they cover into ``accepted`` before the plan is made
     (:mod:`wormsign.fleet.accepted`).
     """
+    opts = dataclasses.replace(options or AssessOptions(), **overrides)
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(
-        inventory, fmt=fmt, exposure=default_exposure)
-    kb = kb or load_kb(kb_dirs)
-    judge = Judge(kb, assume_defaults=assume_defaults)
-    root = Path(config_root) if config_root is not None else Path(inv.source).parent
+        inventory, fmt=opts.fmt, exposure=opts.default_exposure)
+    kb = opts.kb or load_kb(opts.kb_dirs)
+    judge = Judge(kb, assume_defaults=opts.assume_defaults)
+    root = Path(opts.config_root) if opts.config_root is not None else Path(inv.source).parent
+    probes = opts.probes
     audits: dict[str, ConfigAudit] = {}
     verdicts: dict[str, tuple[Verdict, ...]] = {}
     host_audit: dict[str, str] = {}
@@ -144,24 +189,25 @@ def assess(inventory: str | Inventory, *, kb: KnowledgeBase | None = None,
         if probes:
             probe = probes.get(h.host) or (probes.get(h.address) if h.address else None)
         verdicts[h.host] = judge.judge(h, audit, probe)
-    if vex:
+    if opts.vex:
         from wormsign.fleet.vex import apply_vex
-        verdicts = apply_vex(verdicts, vex)
-    if accepted:
+        verdicts = apply_vex(verdicts, opts.vex)
+    if opts.accepted:
         from wormsign.fleet.accepted import apply_accepted
-        verdicts = apply_accepted(verdicts, accepted,
-                                  int(time.time()) if now is None else now)
-    urgency = _urgency(kb, outbreak_state, outbreak_source, seed, forecast, forecast_name)
+        verdicts = apply_accepted(verdicts, opts.accepted,
+                                  int(time.time()) if opts.now is None else opts.now)
+    urgency = _urgency(kb, opts)
     ranked = rank(inv.hosts, verdicts, kb, urgency)
-    plan = make_plan(ranked, kb, urgency, max_per_wave, windows)
+    plan = make_plan(ranked, kb, urgency, opts.max_per_wave, opts.windows)
     return AssessReport(inv, kb, verdicts, audits, ranked, plan, urgency, host_audit)
 
 
-def _urgency(kb: KnowledgeBase, state: str | None, source: str, seed: int,
-             forecast: Mapping[str, Any] | None, name: str) -> UrgencyModel:
+def _urgency(kb: KnowledgeBase, opts: AssessOptions) -> UrgencyModel:
+    state, source, seed, forecast = (opts.outbreak_state, opts.outbreak_source, opts.seed,
+                                     opts.forecast)
     if forecast is None:
         return UrgencyModel(state, source, seed)
-    outbreak = Outbreak.from_forecast(forecast, name=name)
+    outbreak = Outbreak.from_forecast(forecast, name=opts.forecast_name)
     ids = forecast_advisories(forecast.get("family"),
                               {a.id: a.worms for a in kb.advisories.values()})
     return UrgencyModel(state, source, seed, forecast=outbreak, forecast_ids=ids)

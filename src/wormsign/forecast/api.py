@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -103,35 +104,69 @@ def _check(runs: int | None, workers: int | None, horizon_s: float | None) -> No
         raise ConfigError(f"--horizon must be positive, not {horizon_s!r}")
 
 
-def forecast(obs: Observations, *, method: str = "auto", preset: str | None = None,
-             scan_rate: float | None = None, vulnerable: int | None = None,
-             horizon_s: float | None = None, runs: int | None = None, seed: int = 1,
-             scheduler: str | None = None, workers: int | None = None,
-             inventory: str | Hosts | None = None, intervals: str = "laplace") -> Forecast:
-    """Forecast the outbreak ``obs`` shows (see the module doc). ``inventory`` is an
-    inventory file or ``(name, address)`` pairs. ``intervals`` (``laplace``, ``bootstrap``
-    or ``profile``) is how the closed form makes its intervals; the simulation-based fit
-    has its own."""
+@dataclass(frozen=True)
+class ForecastOptions:
+    """How :func:`forecast` fits: ``method`` (:data:`METHODS`); the prior's ``preset``,
+    ``scan_rate`` and ``vulnerable`` overrides; the ``horizon_s``; the simulation's ``runs``,
+    ``scheduler`` and ``workers``; the ``seed``; an ``inventory`` file or ``(name, address)``
+    pairs; the closed form's ``intervals`` (:data:`INTERVALS`)."""
+
+    method: str = "auto"
+    preset: str | None = None
+    scan_rate: float | None = None
+    vulnerable: int | None = None
+    horizon_s: float | None = None
+    runs: int | None = None
+    seed: int = 1
+    scheduler: str | None = None
+    workers: int | None = None
+    inventory: str | Hosts | None = None
+    intervals: str = "laplace"
+
+
+class ForecastKw(TypedDict, total=False):
+    """:class:`ForecastOptions` as keyword arguments of :func:`forecast`."""
+
+    method: str
+    preset: str | None
+    scan_rate: float | None
+    vulnerable: int | None
+    horizon_s: float | None
+    runs: int | None
+    seed: int
+    scheduler: str | None
+    workers: int | None
+    inventory: str | Hosts | None
+    intervals: str
+
+
+def forecast(obs: Observations, options: ForecastOptions | None = None,
+             **overrides: Unpack[ForecastKw]) -> Forecast:
+    """Forecast the outbreak ``obs`` shows (see the module doc), with ``options`` and the
+    keyword ``overrides`` of its fields (``forecast(obs, method="simulation", runs=200)``).
+    ``inventory`` is an inventory file or ``(name, address)`` pairs. ``intervals``
+    (``laplace``, ``bootstrap`` or ``profile``) is how the closed form makes its intervals;
+    the simulation-based fit has its own."""
     from wormsign.forecast import priors
 
-    _check(runs, workers, horizon_s)
-    _check_intervals(intervals)
-    prior = priors.prior_for(obs.family, preset=preset, scan_rate=scan_rate,
-                             vulnerable=vulnerable)
-    chosen = resolve_method(method, prior.strategy, prior.removal)
-    hosts, inv_notes = _hosts(inventory)
+    opts = dataclasses.replace(options or ForecastOptions(), **overrides)
+    _check(opts.runs, opts.workers, opts.horizon_s)
+    _check_intervals(opts.intervals)
+    prior = priors.prior_for(obs.family, preset=opts.preset, scan_rate=opts.scan_rate,
+                             vulnerable=opts.vulnerable)
+    chosen = resolve_method(opts.method, prior.strategy, prior.removal)
+    hosts, inv_notes = _hosts(opts.inventory)
     notes = _prior_notes(prior, chosen)
-    if chosen != "closed-form" and intervals != "laplace":
-        notes.append(f"--intervals {intervals} applies to the closed form only; the "
+    if chosen != "closed-form" and opts.intervals != "laplace":
+        notes.append(f"--intervals {opts.intervals} applies to the closed form only; the "
                      "simulation-based fit's intervals come from its accepted runs")
     problem = evidence_problem(obs)
     if problem:
         return Forecast(status="not-enough-evidence", method=chosen, observations=obs,
                         reason=problem, notes=tuple(notes + inv_notes), preset=prior.preset,
-                        seed=seed)
-    result = _fit(obs, prior, chosen, horizon_s=horizon_s, runs=runs, seed=seed,
-                  scheduler=scheduler, workers=workers, intervals=intervals)
-    return _finish(result, obs, notes + inv_notes, hosts, prior.preset, seed)
+                        seed=opts.seed)
+    result = _fit(obs, prior, chosen, opts)
+    return _finish(result, obs, notes + inv_notes, hosts, prior.preset, opts.seed)
 
 
 def _hosts(inventory: str | Hosts | None) -> tuple[list[tuple[str, str]], list[str]]:
@@ -142,17 +177,17 @@ def _hosts(inventory: str | Hosts | None) -> tuple[list[tuple[str, str]], list[s
     return [(str(n), str(a)) for n, a in inventory], []
 
 
-def _fit(obs: Observations, prior: Any, method: str, *, horizon_s: float | None,
-         runs: int | None, seed: int, scheduler: str | None, workers: int | None,
-         intervals: str = "laplace") -> Forecast:
+def _fit(obs: Observations, prior: Any, method: str, opts: ForecastOptions) -> Forecast:
     if method == "closed-form":
         from wormsign.forecast import closedform
 
-        return closedform.fit(obs, prior, horizon_s=horizon_s, seed=seed, intervals=intervals)
+        return closedform.fit(obs, prior, horizon_s=opts.horizon_s, seed=opts.seed,
+                              intervals=opts.intervals)
     from wormsign.forecast import sbi
 
-    return sbi.fit(obs, prior, horizon_s=horizon_s, runs=150 if runs is None else runs,
-                   seed=seed, workers=workers, scheduler=scheduler)
+    return sbi.fit(obs, prior, horizon_s=opts.horizon_s,
+                   runs=150 if opts.runs is None else opts.runs, seed=opts.seed,
+                   workers=opts.workers, scheduler=opts.scheduler)
 
 
 def _finish(result: Forecast, obs: Observations, notes: list[str], hosts: list[tuple[str, str]],
@@ -178,4 +213,5 @@ def _finish(result: Forecast, obs: Observations, notes: list[str], hosts: list[t
 
 
 __all__ = ["INTERVALS", "METHODS", "MIN_INTERVALS", "MIN_PROBES", "MIN_SOURCES",
-           "evidence_problem", "forecast", "inventory_hosts", "resolve_method"]
+           "ForecastKw", "ForecastOptions", "evidence_problem", "forecast", "inventory_hosts",
+           "resolve_method"]

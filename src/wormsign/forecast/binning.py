@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -49,15 +50,26 @@ def round_edges(first: float, last: float, end: float | None = None) -> F64:
     return edges
 
 
+@dataclass(frozen=True)
+class ObservationInfo:
+    """What :func:`observations` are of and where they come from: the worm ``family``, the
+    ``monitor`` that watched (None: one address, assumed and noted), the ``inputs`` read,
+    ``notes`` and the number of events ``skipped``."""
+
+    family: str | None = None
+    monitor: Monitor | None = None
+    inputs: Sequence[str] = ()
+    notes: Sequence[str] = ()
+    skipped: int = 0
+
+
 def observations(first_seen: F64, *, edges: F64 | None = None, probes: F64 | None = None,
                  probe_times: F64 | None = None, probe_counts: F64 | None = None,
-                 family: str | None = None, monitor: Monitor | None = None,
-                 inputs: Sequence[str] = (), notes: Sequence[str] = (),
-                 skipped: int = 0) -> Observations:
+                 info: ObservationInfo = ObservationInfo()) -> Observations:
     """Observations from first-seen times (unix s, at least one) and probes, given either
     per interval of ``edges`` (``probes``) or as events (``probe_times`` with
-    ``probe_counts``, default one each). ``edges`` default to :func:`round_edges` over all
-    the events. Without ``monitor``, one address is assumed (and noted)."""
+    ``probe_counts``, default one each), described by ``info``. ``edges`` default to
+    :func:`round_edges` over all the events."""
     first = np.sort(np.asarray(first_seen, dtype=np.float64))
     ptimes = None if probe_times is None else np.asarray(probe_times, dtype=np.float64)
     if edges is None:
@@ -71,7 +83,8 @@ def observations(first_seen: F64, *, edges: F64 | None = None, probes: F64 | Non
                    else np.asarray(probe_counts, dtype=np.float64))
         probes = np.histogram(np.clip(ptimes, edges[0], edges[-1]), bins=edges,
                               weights=weights)[0].astype(np.float64)
-    all_notes = list(notes)
+    all_notes = list(info.notes)
+    monitor = info.monitor
     if monitor is None:
         monitor = ASSUMED_MONITOR
         all_notes.append(ASSUMED_NOTE)
@@ -79,8 +92,8 @@ def observations(first_seen: F64, *, edges: F64 | None = None, probes: F64 | Non
     return Observations(
         monitor=monitor, timebase=TimeBase("iso", origin=start), edges=edges - start,
         new_sources=new.astype(np.float64), probes=probes, first_seen=first - start,
-        family=family, now=float(edges[-1] - start), inputs=tuple(inputs), skipped=skipped,
-        notes=tuple(all_notes))
+        family=info.family, now=float(edges[-1] - start), inputs=tuple(info.inputs),
+        skipped=info.skipped, notes=tuple(all_notes))
 
 
 @lru_cache(maxsize=1)

@@ -37,6 +37,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -50,8 +51,8 @@ FIELDS = ("initial", "vulnerable", "scan_rate", "scan_rate_sigma", "infection_de
 """Scenario fields that :func:`fit_scenario` can fit directly."""
 SCHEDULES = ("patch_rate", "removal_rate", "reboot_rate")
 INT_PARAMS = frozenset({"initial", "vulnerable"})
-__all__ = ["Calibration", "PublishedCurve", "apply", "fit_scenario", "log_error", "mean_field",
-           "published_curve", "simulated_median"]
+__all__ = ["Calibration", "FitKw", "FitOptions", "PublishedCurve", "apply", "fit_scenario",
+           "log_error", "mean_field", "published_curve", "simulated_median"]
 
 
 @dataclass(frozen=True)
@@ -244,25 +245,48 @@ def _check_inputs(template: Scenario, curve: Sequence[tuple[float, float]],
             raise ConfigError(f"fit_scenario: {p} needs finite bounds (low, high), low < high")
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """How :func:`fit_scenario` searches: ``seeds`` runs per evaluation from ``seed``,
+    ``start`` values, ``evaluations`` of the simulator, the mean-field ``surrogate`` first."""
+
+    seeds: int = 10
+    seed: int = 1
+    start: Mapping[str, float] | None = None
+    evaluations: int = 40
+    surrogate: bool = True
+
+
+class FitKw(TypedDict, total=False):
+    """:class:`FitOptions` as keyword arguments of :func:`fit_scenario`."""
+
+    seeds: int
+    seed: int
+    start: Mapping[str, float] | None
+    evaluations: int
+    surrogate: bool
+
+
 def fit_scenario(template: Scenario, curve: Sequence[tuple[float, float]],
-                 params: Sequence[str], bounds: Mapping[str, tuple[float, float]], *,
-                 seeds: int = 10, seed: int = 1, start: Mapping[str, float] | None = None,
-                 evaluations: int = 40, surrogate: bool = True) -> Calibration:
+                 params: Sequence[str], bounds: Mapping[str, tuple[float, float]],
+                 options: FitOptions | None = None, **overrides: Unpack[FitKw]) -> Calibration:
     """Fit ``params`` of ``template`` to ``curve``: ``(seconds from the template's start,
-    hosts ever infected)`` pairs, each parameter within ``bounds[name] = (low, high)``.
+    hosts ever infected)`` pairs, each parameter within ``bounds[name] = (low, high)``;
+    ``options`` or the keyword ``overrides`` of its fields say how:
 
     ``seeds`` runs per evaluation, their seeds derived from ``seed`` as ``wormsign simulate
     --runs SEEDS --seed SEED`` derives them; ``start`` gives starting values (default: the
     mean-field optimum when ``surrogate``, else the middle of the bounds); ``evaluations``
     caps the simulator stage (0 skips it and reports the surrogate's fit, simulated).
     """
+    opts = dataclasses.replace(options or FitOptions(), **overrides)
     from wormsign.sim.montecarlo import run_seeds
 
     _check_inputs(template, curve, params, bounds)
     space = _Space(params, bounds)
     times = np.array([t for t, _ in curve], dtype=np.float64)
     observed = np.array([n for _, n in curve], dtype=np.float64)
-    run_seed_list = run_seeds(seed, seeds)
+    run_seed_list = run_seeds(opts.seed, opts.seeds)
 
     def scenario_for(u: F64) -> tuple[Scenario, float] | None:
         vals = space.values(u)
@@ -285,14 +309,14 @@ def fit_scenario(template: Scenario, curve: Sequence[tuple[float, float]],
         sc, off = got
         return log_error(simulated_median(sc, times, run_seed_list, off), observed)
 
-    u = space.unit(start) if start else np.full(len(params), 0.5)
+    u = space.unit(opts.start) if opts.start else np.full(len(params), 0.5)
     surrogate_obj = math.nan
-    if surrogate:
+    if opts.surrogate:
         u = _minimise(surrogate_loss, u, 0.25, 4000)
         surrogate_obj = surrogate_loss(u)
     counter = _Counter(sim_loss)
-    if evaluations > 0:
-        u = _minimise(counter, u, 0.05, evaluations)
+    if opts.evaluations > 0:
+        u = _minimise(counter, u, 0.05, opts.evaluations)
     vals = space.values(u)
     best = apply(template, vals)
     fitted = simulated_median(best, times, run_seed_list, _offset_s(vals))

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import bisect
 import csv
+import dataclasses
 import hashlib
 import io
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import sqlalchemy as sa
 
@@ -265,35 +267,56 @@ def _check_format(fmt: str) -> None:
         raise StoreError(f"unknown export format {fmt!r}; one of {', '.join(EXPORTERS)}")
 
 
-def export(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
-           now: int | None = None, sid_base: int | None = None,
-           refresh_first: bool = True, aggregated: bool = False,
-           tlp: str | None = None) -> str:
+@dataclass(frozen=True)
+class ExportOptions:
+    """How :func:`export` and :func:`stream` refresh and render (see :func:`export`)."""
+
+    ttl: str | int | None = None
+    now: int | None = None
+    sid_base: int | None = None
+    refresh_first: bool = True
+    aggregated: bool = False
+    tlp: str | None = None
+
+
+class ExportKw(TypedDict, total=False):
+    """:class:`ExportOptions` as keyword arguments of :func:`export` and :func:`stream`."""
+
+    ttl: str | int | None
+    now: int | None
+    sid_base: int | None
+    refresh_first: bool
+    aggregated: bool
+    tlp: str | None
+
+
+def export(store: Store, incident_id: int, fmt: str, options: ExportOptions | None = None,
+           **overrides: Unpack[ExportKw]) -> str:
     """Refresh the blocklist with ``ttl`` (unless ``refresh_first`` is False) and render the
-    active entries in format ``fmt``; the export is recorded in the audit trail.
+    active entries in format ``fmt``; the export is recorded in the audit trail. ``options``
+    (:class:`ExportOptions`) and the keyword ``overrides`` of its fields say how.
 
     Suricata rule ids start at ``sid_base``, by default a range of 100,000 ids of the
     incident's own (:func:`incident_sid_base`), so exports of two incidents load together.
-    With ``aggregated`` the entries are collapsed into CIDR blocks."""
-    return "".join(stream(store, incident_id, fmt, ttl=ttl, now=now, sid_base=sid_base,
-                          refresh_first=refresh_first, aggregated=aggregated, tlp=tlp))
+    With ``aggregated`` the entries are collapsed into CIDR blocks; ``tlp`` marks a STIX
+    export."""
+    return "".join(stream(store, incident_id, fmt, options, **overrides))
 
 
-def stream(store: Store, incident_id: int, fmt: str, *, ttl: str | int | None = None,
-           now: int | None = None, sid_base: int | None = None,
-           refresh_first: bool = True, aggregated: bool = False,
-           tlp: str | None = None) -> Iterator[str]:
+def stream(store: Store, incident_id: int, fmt: str, options: ExportOptions | None = None,
+           **overrides: Unpack[ExportKw]) -> Iterator[str]:
     """:func:`export` as pieces of text to write one after the other: a STIX bundle of a
     large blocklist is never held whole in memory. The work (refresh, loading, the audit
     record) is done before the first piece is returned."""
+    opts = dataclasses.replace(options or ExportOptions(), **overrides)
     _check_format(fmt)
     inc = store.get_incident(incident_id)
-    now = now_s() if now is None else now
+    now = now_s() if opts.now is None else opts.now
     known = None
-    if refresh_first and inc.status == "open":
-        known = refresh(store, incident_id, ttl, now=now)["refused"]
-    ctx = context(store, incident_id, now=now, sid_base=sid_base, aggregated=aggregated,
-                  refused_sources_known=known, tlp=tlp)
+    if opts.refresh_first and inc.status == "open":
+        known = refresh(store, incident_id, opts.ttl, now=now)["refused"]
+    ctx = context(store, incident_id, now=now, sid_base=opts.sid_base,
+                  aggregated=opts.aggregated, refused_sources_known=known, tlp=opts.tlp)
     refused = f", {ctx.refused} refused (not addresses)" if ctx.refused else ""
     if ctx.suppressed:
         refused += f", {ctx.suppressed} suppressed"

@@ -137,10 +137,11 @@ def observations_for(store: Store, incident_id: int, *, family: str | None = Non
         notes.append(f"{internal} internal source(s) left out (a worm prefers its own network)")
     if untimed:
         notes.append(f"{untimed} source(s) without a timestamp left out")
+    info = binning.ObservationInfo(family=name, monitor=monitor,
+                                   inputs=(f"incident {incident_id}",), notes=notes,
+                                   skipped=internal + untimed)
     return binning.observations(first, edges=edges,
-                                probes=_probes(store, incident_id, name, edges), family=name,
-                                monitor=monitor, inputs=(f"incident {incident_id}",),
-                                notes=notes, skipped=internal + untimed)
+                                probes=_probes(store, incident_id, name, edges), info=info)
 
 
 def _document_text(forecast_json: Mapping[str, Any]) -> tuple[str, str, str]:

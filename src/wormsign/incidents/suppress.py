@@ -16,7 +16,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -52,13 +52,25 @@ def _row(incident_id: int, s: Suppression, actor: str, stamp: int) -> dict[str, 
             "expires_at": s.until, "created_at": stamp, "actor": actor}
 
 
-def add_rule(store: Store, incident_id: int, *, reason: str, source: str | None = None,
-             rule: str | None = None, family: str | None = None, path: str | None = None,
-             until: int | None = None, key: str | None = None,
-             actor: str | None = None) -> Suppression:
-    """Store a suppression rule typed by a person (``origin`` ``store``); returns it."""
+class RuleMatch(TypedDict, total=False):
+    """What a suppression rule covers (:func:`add_rule`'s keywords): a ``source`` address
+    or CIDR, a ``rule`` id, a ``family``, a ``path`` pattern."""
+
+    source: str | None
+    rule: str | None
+    family: str | None
+    path: str | None
+
+
+def add_rule(store: Store, incident_id: int, *, reason: str, until: int | None = None,
+             key: str | None = None, actor: str | None = None,
+             **match: Unpack[RuleMatch]) -> Suppression:
+    """Store a suppression rule typed by a person (``origin`` ``store``) covering ``match``
+    (``source=``, ``rule=``, ``family=``, ``path=``); returns it."""
     from wormsign.detect.suppress import derived_id
     store.get_incident(incident_id)
+    source, rule = match.get("source"), match.get("rule")
+    family, path = match.get("family"), match.get("path")
     fields = {"source": source, "rule": rule, "family": family, "path": path}
     try:
         s = Suppression(id=key or derived_id(fields), reason=reason, until=until,

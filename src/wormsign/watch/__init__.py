@@ -11,6 +11,6 @@
 
 from wormsign.watch.checkpoint import Checkpoint, MemoryCheckpoint
 from wormsign.watch.follower import Chunk, Follower
-from wormsign.watch.runner import Watcher
+from wormsign.watch.runner import Watcher, WatchOptions
 
-__all__ = ["Checkpoint", "Chunk", "Follower", "MemoryCheckpoint", "Watcher"]
+__all__ = ["Checkpoint", "Chunk", "Follower", "MemoryCheckpoint", "WatchOptions", "Watcher"]

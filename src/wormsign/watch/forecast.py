@@ -14,6 +14,7 @@ counted and reported in one line; the watch goes on.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import os
@@ -23,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -72,13 +73,43 @@ def _api_fit(preset: str | None, seed: int) -> Fit:
     return fit
 
 
-class ForecastRefresher:
-    """See the module docstring. ``family`` None: the worm family with the most sources
-    (any family when no worm was seen); ``note`` gets the one-line failure reports."""
+@dataclass(frozen=True)
+class RefreshOptions:
+    """What :class:`ForecastRefresher` forecasts and how often: the ``family`` (None: the
+    worm family with the most sources, any family when no worm was seen), a forecast after
+    ``every`` new sources, the ``monitor`` that watched, the ``preset`` and ``seed`` of the
+    fit (or a ``fit`` function instead of :func:`wormsign.forecast.api.forecast`), and
+    ``note``, which gets the one-line failure reports."""
 
-    def __init__(self, path: str, *, family: str | None = None, every: int = DEFAULT_EVERY,
-                 monitor: Monitor | None = None, preset: str | None = None, seed: int = 1,
-                 note: Callable[[str], None] | None = None, fit: Fit | None = None) -> None:
+    family: str | None = None
+    every: int = DEFAULT_EVERY
+    monitor: Monitor | None = None
+    preset: str | None = None
+    seed: int = 1
+    note: Callable[[str], None] | None = None
+    fit: Fit | None = None
+
+
+class RefreshKw(TypedDict, total=False):
+    """:class:`RefreshOptions` as keyword arguments of :class:`ForecastRefresher`."""
+
+    family: str | None
+    every: int
+    monitor: Monitor | None
+    preset: str | None
+    seed: int
+    note: Callable[[str], None] | None
+    fit: Fit | None
+
+
+class ForecastRefresher:
+    """See the module docstring; ``options`` (:class:`RefreshOptions`), or the keyword
+    ``overrides`` of its fields, say what and how often."""
+
+    def __init__(self, path: str, options: RefreshOptions | None = None,
+                 **overrides: Unpack[RefreshKw]) -> None:
+        opts = dataclasses.replace(options or RefreshOptions(), **overrides)
+        family, every, monitor, note = opts.family, opts.every, opts.monitor, opts.note
         if every < 1:
             raise ConfigError(f"--forecast-every must be at least 1, not {every}")
         folder = Path(path).parent
@@ -89,7 +120,7 @@ class ForecastRefresher:
         self.every = every
         self.monitor = monitor
         self.note = note or (lambda _m: None)
-        self.fit = fit or _api_fit(preset, seed)
+        self.fit = opts.fit or _api_fit(opts.preset, opts.seed)
         self.families: dict[str, _Family] = {}
         self.untimed = 0
         self.written = 0
@@ -138,10 +169,10 @@ class ForecastRefresher:
                  "interval"]
         if self.untimed:
             notes.append(f"{self.untimed} alert(s) without a timestamp left out")
-        return binning.observations(first, probe_times=times, probe_counts=counts,
-                                    family=name, monitor=self.monitor,
-                                    inputs=("wormsign watch",), notes=notes,
-                                    skipped=self.untimed)
+        info = binning.ObservationInfo(family=name, monitor=self.monitor,
+                                       inputs=("wormsign watch",), notes=notes,
+                                       skipped=self.untimed)
+        return binning.observations(first, probe_times=times, probe_counts=counts, info=info)
 
     # -- forecasting -------------------------------------------------------------------
     def maybe_refresh(self) -> bool:

@@ -12,11 +12,12 @@ missed or unsupported event only delays a line, never loses it. Setting the ``st
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from wormsign.detect.alert import Alert
 from wormsign.rules.model import RulePack
@@ -75,26 +76,55 @@ class _Waker:
             self.observer.join(timeout=5)
 
 
-class Watcher:
-    """Follows ``paths`` and reports alerts; see the module docstring.
-
+@dataclass(frozen=True)
+class WatchOptions:
+    """How a :class:`Watcher` reads and reports: the ``checkpoint`` (None: nothing kept),
+    the rule ``pack``, the log format ``fmt`` (None: detected), the ``poll_interval`` in
+    seconds, whether to start ``from_end``, how long to ``hold`` requests for attribution;
     ``on_alerts`` receives each step's alerts after they are committed; ``on_commit`` the
     number the checkpoint added (e.g. to refresh a blocklist); ``on_note`` one-line notes
-    (a rotation whose rest is gone, a file that is not a log).
+    (a rotation whose rest is gone, a file that is not a log)."""
+
+    checkpoint: Checkpoint | None = None
+    pack: RulePack | None = None
+    fmt: str | None = None
+    poll_interval: float = 0.5
+    from_end: bool = False
+    hold: float | None = None
+    on_alerts: Callable[[list[Alert]], None] | None = None
+    on_commit: Callable[[int], None] | None = None
+    on_note: Callable[[str], None] | None = None
+
+
+class WatchKw(TypedDict, total=False):
+    """:class:`WatchOptions` as keyword arguments of :class:`Watcher`."""
+
+    checkpoint: Checkpoint | None
+    pack: RulePack | None
+    fmt: str | None
+    poll_interval: float
+    from_end: bool
+    hold: float | None
+    on_alerts: Callable[[list[Alert]], None] | None
+    on_commit: Callable[[int], None] | None
+    on_note: Callable[[str], None] | None
+
+
+class Watcher:
+    """Follows ``paths`` and reports alerts; see the module docstring. ``options``
+    (:class:`WatchOptions`), or the keyword ``overrides`` of its fields, say how.
     """
 
-    def __init__(self, paths: Sequence[str], *, checkpoint: Checkpoint | None = None,
-                 pack: RulePack | None = None, fmt: str | None = None,
-                 poll_interval: float = 0.5, from_end: bool = False,
-                 hold: float | None = None,
-                 on_alerts: Callable[[list[Alert]], None] | None = None,
-                 on_commit: Callable[[int], None] | None = None,
-                 on_note: Callable[[str], None] | None = None) -> None:
+    def __init__(self, paths: Sequence[str], options: WatchOptions | None = None,
+                 **overrides: Unpack[WatchKw]) -> None:
+        opts = dataclasses.replace(options or WatchOptions(), **overrides)
+        checkpoint = opts.checkpoint
         self.totals = WatchTotals()
-        self.note = on_note or self.totals.notes.append
+        self.note = opts.on_note or self.totals.notes.append
         self.checkpoint = checkpoint
-        self.detector = Detector(pack, fmt)
-        self.live = LiveAttributor(self.detector.engine.rules, self.detector.tables, hold=hold)
+        self.detector = Detector(opts.pack, opts.fmt)
+        self.live = LiveAttributor(self.detector.engine.rules, self.detector.tables,
+                                   hold=opts.hold)
         saved = checkpoint.load() if checkpoint is not None else {}
         pending = saved.pop(PENDING_KEY, {}).get("items", [])
         #: lines read from each followed path in all generations (never goes back)
@@ -102,10 +132,11 @@ class Watcher:
         for k in [k for k, r in saved.items() if r.get("state") == "stream"]:
             r = saved.pop(k)
             self.path_lines[str(r["path"])] = int(r.get("lines", 0))
-        self.follower = Follower(paths, resume=saved, from_end=from_end, on_note=self.note)
-        self.poll_interval = poll_interval
-        self.on_alerts = on_alerts
-        self.on_commit = on_commit
+        self.follower = Follower(paths, resume=saved, from_end=opts.from_end,
+                                 on_note=self.note)
+        self.poll_interval = opts.poll_interval
+        self.on_alerts = opts.on_alerts
+        self.on_commit = opts.on_commit
         self._restored = self.live.restore(pending, time.monotonic())
         self._errors_seen = 0
         self.wake = threading.Event()

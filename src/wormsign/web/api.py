@@ -249,25 +249,32 @@ def attacked_servers(request: Request, iid: IncidentId) -> Response:
                   lambda _v: {"items": dash.attacked_servers(iid)})
 
 
+class AlertQuery(BaseModel):
+    """The query string of :func:`list_alerts`: the page and the filters."""
+
+    page: int = Field(1, ge=1, le=1_000_000)
+    per_page: int = Field(50, ge=1, le=1000)
+    family: str | None = Field(None, max_length=64)
+    source_ip: str | None = Field(None, max_length=64)
+    rule_id: str | None = Field(None, max_length=128)
+    internal: bool | None = None
+    since: int | None = Field(None, ge=0, le=2**40, description="epoch seconds")
+    until: int | None = Field(None, ge=0, le=2**40, description="epoch seconds")
+    q: str | None = Field(None, max_length=200, description="substring of the URL")
+
+    def filters(self) -> dict[str, Any]:
+        """The filters given (not None, not empty), by name."""
+        return {k: v for k, v in self.model_dump(exclude={"page", "per_page"}).items()
+                if v is not None and v != ""}
+
+
 @router.get("/incidents/{iid}/alerts", response_model=AlertPageModel,
             responses=_errors(400, 404),
             summary="One page of alerts, in time order (then family and id)")
-def list_alerts(
-    request: Request, iid: IncidentId,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=1000)] = 50,
-    family: Annotated[str | None, Query(max_length=64)] = None,
-    source_ip: Annotated[str | None, Query(max_length=64)] = None,
-    rule_id: Annotated[str | None, Query(max_length=128)] = None,
-    internal: Annotated[bool | None, Query()] = None,
-    since: Annotated[int | None, Query(ge=0, le=2**40, description="epoch seconds")] = None,
-    until: Annotated[int | None, Query(ge=0, le=2**40, description="epoch seconds")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="substring of the URL")] = None,
-) -> Response:
+def list_alerts(request: Request, iid: IncidentId,
+                query: Annotated[AlertQuery, Query()]) -> Response:
     st = state_of(request)
-    filters = {k: v for k, v in {"family": family, "source_ip": source_ip, "rule_id": rule_id,
-                                 "internal": internal, "since": since, "until": until,
-                                 "q": q}.items() if v is not None and v != ""}
+    page, per_page, filters = query.page, query.per_page, query.filters()
 
     def compute(version: tuple[Any, ...]) -> AlertPageDoc:
         st.store.get_incident(iid)
