@@ -9,7 +9,7 @@ never kept: each batch updates the columns and is let go.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,16 @@ COLUMNS: dict[str, tuple[type, float]] = {
     "exc_start": (np.float64, np.nan),
 }
 
+
+
+class _Rows(NamedTuple):
+    """A batch's columns, sorted by source then time."""
+
+    src: npt.NDArray[np.uint32]
+    dst: npt.NDArray[np.uint32]
+    time: npt.NDArray[np.float64]
+    outcome: npt.NDArray[np.uint8]
+    line: npt.NDArray[np.int64]
 
 @dataclass
 class SourceState:
@@ -81,7 +91,7 @@ class SourceState:
         g = g.astype(np.int64)
         pos = self._add_sources(u)
         path_id = self._path_id(b.path, b.format)
-        self._walk(pos, g, src, dst, time, outcome, line, path_id)
+        self._walk(pos, g, _Rows(src, dst, time, outcome, line), path_id)
         self._probes(pos, g, src, dst, time, outcome)
 
     def _path_id(self, path: str, fmt: str) -> int:
@@ -147,11 +157,10 @@ class SourceState:
             rows = rows[self.seen[at] != k]
         return rows
 
-    def _walk(self, pos: npt.NDArray[np.intp], g: npt.NDArray[np.int64],
-              src: npt.NDArray[np.uint32], dst: npt.NDArray[np.uint32],
-              time: npt.NDArray[np.float64], outcome: npt.NDArray[np.uint8],
-              line: npt.NDArray[np.int64], path_id: int) -> None:
+    def _walk(self, pos: npt.NDArray[np.intp], g: npt.NDArray[np.int64], batch: _Rows,
+              path_id: int) -> None:
         c = self.col
+        src, dst, time, outcome, line = batch
         rows = self._first_contacts(pos, g, src, dst, outcome)
         if not len(rows):
             return

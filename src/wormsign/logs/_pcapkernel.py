@@ -5,6 +5,8 @@ built; imported only then, since loading numba costs about a second per process.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -378,11 +380,10 @@ def _flows(pk: npt.NDArray[np.int64], ts: npt.NDArray[np.float64],
 
 
 
-def frame(buf: npt.NDArray[np.uint8], pos: int, ng: bool, hdr: npt.NDArray[np.int64],
-          ifaces: npt.NDArray[np.int64], ifres: npt.NDArray[np.float64],
-          out: npt.NDArray[np.int64], out_t: npt.NDArray[np.float64],
-          state: npt.NDArray[np.int64]) -> int:
-    """Packets of a pcap (``ng`` False) or pcapng from ``pos`` (as ``_connscan.frame``)."""
+def frame(buf: npt.NDArray[np.uint8], pos: int, ng: bool, *arrays: npt.NDArray[Any]) -> int:
+    """Packets of a pcap (``ng`` False) or pcapng from ``pos`` (as ``_connscan.frame``, whose
+    positional form it takes: ``hdr, ifaces, ifres, out, out_t, state``)."""
+    hdr, ifaces, ifres, out, out_t, state = arrays
     if ng:
         return int(_frame_pcapng(buf, pos, ifaces, ifres, out, out_t, state))
     return int(_frame_pcap(buf, pos, hdr, out, out_t, state))
