@@ -96,6 +96,22 @@ def test_webdav_overflow_as_raw_bytes(tmp_path: Path) -> None:
     assert report.alerts[0].family == "webdav-overflow"
 
 
+def test_a_log_that_opens_with_the_raw_overflow_is_read(tmp_path: Path) -> None:
+    """A file whose first 8 KB are the worm's raw bytes is still a log when it begins as a
+    log line does; real binary data is still refused."""
+    line = (b'10.3.3.9 - - [11/Jan/2005:03:04:05 +0100] "SEARCH /\x90' + b"\x02\xb1" * 8000
+            + b'" 414 338 "-" "-"\n')
+    p = tmp_path / "raw-first.log"
+    p.write_bytes(line + b'192.168.1.2 - - [11/Jan/2005:03:04:06 +0100] "GET / HTTP/1.1" '
+                  b'200 338 "-" "Mozilla/4.0"\n')
+    report = scan_paths([str(p)], pack=builtin())
+    assert not report.errors
+    assert [(a.rule_id, a.line) for a in report.alerts] == [("webdav-ntdll-overflow", 1)]
+    junk = tmp_path / "junk.log"
+    junk.write_bytes(b"\x02\xb1\x00\x01" * 4000)
+    assert scan_paths([str(junk)], pack=builtin()).errors
+
+
 def test_later_packs_add_nothing_on_the_synthetic_logs(tmp_path: Path) -> None:
     """The sample logs (ordinary traffic, the 2001 worms) and the worm-heavy storm log (with
     Nikto-style scanners) give the same alerts with every pack as with worms.yml alone."""
