@@ -93,6 +93,7 @@ def report_dict(r: NetworkReport) -> dict[str, Any]:
                              "probes": s.probes} for s in r.inside],
         "floods": [flood_dict(f) for f in r.floods],
         "floods_late_records": r.late_for_floods,
+        "trw_pairs_forgotten": r.pairs_forgotten,
         "rules": r.rule_counts,
         "rule_matches": [rule_source_dict(s) for s in r.rule_sources],
         "alerts": len(report_alerts(r)),

@@ -4,6 +4,17 @@ Memory grows with the number of sources (a few hundred bytes each) plus the dist
 (source, destination) pairs of sources not yet found scanning (TRW counts first contacts
 only); a source's pairs are dropped once it is found scanning. Connections themselves are
 never kept: each batch updates the columns and is let go.
+
+The pairs are bounded (a NAT gateway or proxy may contact millions of distinct
+destinations): each source remembers at most :data:`PAIRS_PER_SOURCE` destinations, its
+most recent first contacts (older ones are forgotten), and all sources together at most
+:data:`PAIRS_TOTAL`; over that, the pairs of the least recently active sources go first.
+A forgotten pair makes a later contact with that destination count as a first contact
+again. That keeps a busy source walking, so a proxy or gateway that turns scanner is still
+found (counting its new destinations as not-first would freeze its walk); the cost is that
+a retry to a long-forgotten destination can move the walk once more. TRW is decided within
+a few tens of first contacts, far below the caps. Forgotten pairs are counted
+(:attr:`SourceState.forgotten`, reported as ``trw_pairs_forgotten``).
 """
 
 from __future__ import annotations
@@ -19,6 +30,10 @@ from wormsign.detect.trw import TRWParams, walk_batch
 from wormsign.logs.conn import OTHER, ConnBatch
 
 PENDING, BENIGN, SCANNER = 0, 1, 2
+#: destinations remembered per source still walking (its most recent first contacts)
+PAIRS_PER_SOURCE = 4096
+#: (source, destination) pairs remembered in all (16 bytes each: 64 MiB)
+PAIRS_TOTAL = 4 << 20
 VERDICTS = ("pending", "benign", "scanner")
 
 #: column name -> (dtype, initial value)
@@ -55,6 +70,11 @@ class SourceState:
     ip: npt.NDArray[np.uint32] = field(default_factory=lambda: np.zeros(0, np.uint32))
     col: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
     seen: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, np.uint64))
+    seen_age: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    per_source: int = PAIRS_PER_SOURCE
+    total: int = PAIRS_TOTAL
+    forgotten: int = 0  # pairs dropped to keep within the caps
+    tick: int = 0  # first contacts remembered so far: the age of the next pair
     paths: list[str] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)
 
@@ -200,10 +220,44 @@ class SourceState:
 
     def _remember(self, src: npt.NDArray[np.uint32], dst: npt.NDArray[np.uint32],
                   now_scanning: npt.NDArray[np.uint32]) -> None:
-        """Keep the new pairs of sources still walking; forget the new scanners' pairs."""
-        key = np.sort((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64))
-        seen = np.insert(self.seen, np.searchsorted(self.seen, key), key)  # keys are new
+        """Keep the new pairs of sources still walking (within the caps); forget the new
+        scanners' pairs."""
+        key = (src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64)
+        age = self.tick + np.arange(len(key), dtype=np.int64)  # in time order per source
+        self.tick += len(key)
+        by_key = np.argsort(key, kind="stable")
+        at = np.searchsorted(self.seen, key[by_key])
+        seen = np.insert(self.seen, at, key[by_key])  # keys are new
+        seen_age = np.insert(self.seen_age, at, age[by_key])
         if len(now_scanning):
-            owner = (seen >> np.uint64(32)).astype(np.uint32)
-            seen = seen[~np.isin(owner, now_scanning)]
-        self.seen = seen
+            keep = ~np.isin((seen >> np.uint64(32)).astype(np.uint32), now_scanning)
+            seen, seen_age = seen[keep], seen_age[keep]
+        fit = _within_caps(seen >> np.uint64(32), seen_age, self.per_source, self.total)
+        if fit is not None:
+            self.forgotten += int(len(fit) - fit.sum())
+            seen, seen_age = seen[fit], seen_age[fit]
+        self.seen, self.seen_age = seen, seen_age
+
+
+def _within_caps(owner: npt.NDArray[np.uint64], age: npt.NDArray[np.int64], per_source: int,
+                 total: int) -> npt.NDArray[np.bool_] | None:
+    """Which pairs (sorted by owner) to keep: each owner's ``per_source`` most recent, then
+    all pairs of the most recently active owners up to ``total``; None when all fit."""
+    n = len(owner)
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if n else np.zeros(0, int)
+    counts = np.diff(np.append(starts, n))
+    if n <= total and (not len(counts) or counts.max() <= per_source):
+        return None
+    g = np.repeat(np.arange(len(starts)), counts)
+    order = np.lexsort((-age, g))  # per owner, newest first
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - starts[g[order]]
+    keep = rank < per_source
+    if keep.sum() > total:
+        newest = np.full(len(starts), -1, dtype=np.int64)
+        np.maximum.at(newest, g, age)
+        kept = np.bincount(g[keep], minlength=len(starts))
+        by_recent = np.argsort(-newest, kind="stable")
+        fits = np.cumsum(kept[by_recent]) <= total
+        keep &= np.isin(g, by_recent[fits])
+    return keep

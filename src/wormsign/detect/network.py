@@ -151,6 +151,7 @@ class NetworkReport:
     late_for_floods: int
     rule_counts: dict[str, dict[str, Any]] = field(default_factory=dict)  # per rule id
     rule_sources: list[RuleSource] = field(default_factory=list)
+    pairs_forgotten: int = 0  # TRW's (source, destination) pairs dropped at the caps
 
     @property
     def inside(self) -> list[SourceVerdict]:
@@ -220,7 +221,7 @@ class NetworkAnalysis:
         return NetworkReport(self.config, list(self.inputs), self.connections,
                              len(self.state.ip), counts, scanners, self.floods.finish(),
                              self.floods.late, self.hits.counts(),
-                             self._rule_sources(hits, fams))
+                             self._rule_sources(hits, fams), self.state.forgotten)
 
     def _rule_sources(self, hits: list[RuleHit], fams: Mapping[str, str],
                       ) -> list[RuleSource]:
