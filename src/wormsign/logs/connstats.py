@@ -33,7 +33,9 @@ class ConnStats:
     ``bad_values``: optional values (ports, byte counts, times) that could not be read and
     became unknown. ``overlong``: lines cut at the line-length limit. ``other_events``: JSON
     lines of another kind (EVE events that are not flows). ``packets``/``bytes_read`` for
-    captures."""
+    captures. ``late_answers``: captures' TCP flows that went on after their attempt was
+    written out (two minutes silent: a new ``other`` row); ``flushed_early``: attempts written
+    out before that because too many were open (see :mod:`wormsign.logs.pcapcarry`)."""
 
     records: int = 0
     lines: int = 0
@@ -44,6 +46,8 @@ class ConnStats:
     overlong: int = 0
     other_events: int = 0
     bytes_read: int = 0
+    late_answers: int = 0
+    flushed_early: int = 0
 
     def skip(self, reason: str, n: int = 1) -> None:
         """Count ``n`` rows left out for ``reason``."""

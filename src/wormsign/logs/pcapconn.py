@@ -28,8 +28,14 @@ keeping what came before. Captures compressed with gzip are read as they are (wi
 decompression budget of :class:`~wormsign.logs.source.Limits`). A file that is not a
 capture at all is an :class:`~wormsign.errors.InputError`.
 
-All packets' headers (about 90 bytes each) are held until the file is read, so memory grows
-with the number of packets, not with their size.
+The capture is read a chunk (8 MiB) at a time and its attempts written out as batches as
+it goes: only the attempts still open are held between chunks (a few made-up packets each),
+and an attempt is written out once its flow has been silent for two minutes of capture time
+(see :mod:`wormsign.logs.pcapcarry`: the results are those of the whole capture read at
+once, except TCP packets arriving later than that, counted in ``late_answers``; over 250,000
+open attempts the least recently seen are written out early, counted in
+``flushed_early``). Memory is bounded by the chunk size and the open attempts, whatever the
+number of packets.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from wormsign.logs.conn import ConnBatch
 from wormsign.logs.conncols import MATRIX_COLUMNS, batch_from_matrix
 from wormsign.logs.connstats import ConnStats
 from wormsign.logs.pcap import is_pcap
+from wormsign.logs.pcapcarry import Carry, group_order
 from wormsign.logs.source import DEFAULT_LIMITS, Input, InputStream, Limits, open_input
 
 FORMAT = "pcap-conn"
@@ -52,6 +59,7 @@ _PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": (False, 1e-6), b"\xa1\xb2\xc3\xd4": (True, 
                 b"\x4d\x3c\xb2\xa1": (False, 1e-9), b"\xa1\xb2\x3c\x4d": (True, 1e-9)}
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _READ = 8 << 20
+BATCH_ROWS = 1 << 18  # attempts written out are handed on in batches of about this many
 (_P_SRC, _P_DST, _P_SPORT, _P_DPORT, _P_PROTO, _P_FLAGS, _P_SEQ, _P_PLEN, _P_KIND,
  _P_ICMP, _P_NUM) = range(11)
 _PCOLS = 11
@@ -81,7 +89,17 @@ def _read_frames(stream: InputStream | Inflated, head: bytes, path: str,
                  state: npt.NDArray[np.int64], frame: Callable[..., int],
                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int, bool]:
     """Every kept packet's fields, how many bytes were read, and whether the file ended in
-    the middle of a record."""
+    the middle of a record (the whole capture at once: for tests and comparisons)."""
+    end = [0, 0]
+    parts = list(_frame_chunks(stream, head, path, state, frame, end))
+    return *_joined(parts), end[0], bool(end[1])
+
+
+def _frame_chunks(stream: InputStream | Inflated, head: bytes, path: str,
+                  state: npt.NDArray[np.int64], frame: Callable[..., int], end: list[int],
+                  ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+    """The kept packets' fields, a read (8 MiB) at a time; at the end ``end`` holds how
+    many bytes were read and whether the file ended in the middle of a record."""
     ng = head[:4] == _PCAPNG_MAGIC
     hdr = np.zeros(3, dtype=np.int64)
     if not ng:
@@ -94,18 +112,17 @@ def _read_frames(stream: InputStream | Inflated, head: bytes, path: str,
                        dtype=np.int64)
     ifaces = np.zeros(64, dtype=np.int64)
     ifres = np.full(64, 1e-6)
-    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
     carry = b""
-    total = 24 * (not ng)
+    end[0] = 24 * (not ng)
     while True:
         try:
             more = stream.read(_READ)
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), path=path) from None
-        total += len(more)
+        end[0] += len(more)
         data = carry + more if carry else more
         if not data:
-            return *_joined(parts), total, False
+            return
         buf = np.frombuffer(data, dtype=np.uint8)
         pos = 0
         while True:
@@ -115,14 +132,15 @@ def _read_frames(stream: InputStream | Inflated, head: bytes, path: str,
             state[_S_ROWS] = 0
             pos = frame(buf, pos, ng, hdr, ifaces, ifres, out, out_t, state)
             rows = int(state[_S_ROWS])
-            parts.append((out[:rows].copy(), out_t[:rows].copy()))
+            yield out[:rows].copy(), out_t[:rows].copy()
             if pos < 0 or rows < cap:
                 break
         if pos < 0:
-            return *_joined(parts), total, False
+            return
         carry = data[pos:]
         if not more:
-            return *_joined(parts), total, bool(carry)
+            end[1] = bool(carry)
+            return
 
 
 def _joined(parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]],
@@ -132,26 +150,12 @@ def _joined(parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]],
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _group_order(pk: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64],
-                                                      npt.NDArray[np.bool_]]:
-    """Packets ordered by flow (either direction), then by packet number."""
-    a = (pk[:, _P_SRC] << 16) | pk[:, _P_SPORT]
-    b = (pk[:, _P_DST] << 16) | pk[:, _P_DPORT]
-    lo = np.minimum(a, b)
-    hi = (np.maximum(a, b) << 8) | pk[:, _P_PROTO]
-    order = np.lexsort((pk[:, _P_NUM], hi, lo)).astype(np.int64)
-    slo, shi = lo[order], hi[order]
-    starts = np.ones(len(order), dtype=np.bool_)
-    starts[1:] = (slo[1:] != slo[:-1]) | (shi[1:] != shi[:-1])
-    return order, starts
-
-
 def attempts(pk: npt.NDArray[np.int64], ts: npt.NDArray[np.float64], path: str,
              flows: Callable[..., int]) -> ConnBatch:
     """Connection attempts of decoded packets, in time order."""
     if len(pk) == 0:
         return ConnBatch.empty(path, FORMAT)
-    order, starts = _group_order(pk)
+    order, starts = group_order(pk)
     out = np.empty((len(pk), _NCOL), dtype=np.int64)
     out_t = np.empty(len(pk), dtype=np.float64)
     n = flows(pk, ts, order, starts, out, out_t)
@@ -223,8 +227,10 @@ class Inflated:
 
 def read_capture(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
                  ) -> Iterator[ConnBatch]:
-    """The attempts of one capture file (plain or gzip-compressed) as one batch."""
+    """The attempts of one capture file (plain or gzip-compressed), a batch per chunk read
+    (each in time order), holding only the attempts still open between chunks."""
     state = np.zeros(7, dtype=np.int64)
+    end = [0, 0]
     with open_input(inp) as raw:
         stream: InputStream | Inflated = raw
         try:
@@ -236,13 +242,32 @@ def read_capture(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
         if not is_pcap(head):
             raise InputError("not a pcap or pcapng capture", path=inp.display)
         frame, flows = kernels()
-        pk, ts, total, cut = _read_frames(stream, head, inp.display, state, frame)
+        carry = Carry(flows)
+        done: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]] = []
+        for pk, ts in _frame_chunks(stream, head, inp.display, state, frame, end):
+            done.append(carry.feed(pk, ts))
+            if sum(len(d[0]) for d in done) >= BATCH_ROWS:
+                batch = _batch(done, inp.full_path)
+                stats.records += len(batch)
+                yield batch
+                done = []
+    batch = _batch([*done, carry.finish()], inp.full_path)
+    stats.records += len(batch)
     stats.lines += int(state[_S_PACKETS])
-    stats.bytes_read += total
+    stats.bytes_read += end[0]
     stats.ipv6 += int(state[_S_IPV6])
     stats.skip("undecodable", int(state[_S_BAD]))
     stats.skip("corrupt", int(state[_S_CORRUPT]))
-    stats.skip("truncated", int(cut))
-    batch = attempts(pk, ts, inp.full_path, flows)
-    stats.records += len(batch)
+    stats.skip("truncated", end[1])
+    stats.late_answers += carry.late
+    stats.flushed_early += carry.overflow
     yield batch
+
+
+def _batch(done: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]], path: str,
+           ) -> ConnBatch:
+    """Kernel rows (times, rows) as a batch in time order."""
+    out_t = np.concatenate([d[0] for d in done])
+    out = np.concatenate([d[1] for d in done])
+    by_time = np.lexsort((out[:, _I_LINE], out_t))
+    return batch_from_matrix(out_t[by_time], out[by_time], len(out), path, FORMAT)
