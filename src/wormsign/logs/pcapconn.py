@@ -59,7 +59,7 @@ _PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": (False, 1e-6), b"\xa1\xb2\xc3\xd4": (True, 
                 b"\x4d\x3c\xb2\xa1": (False, 1e-9), b"\xa1\xb2\x3c\x4d": (True, 1e-9)}
 _PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 _READ = 8 << 20
-BATCH_ROWS = 1 << 18  # attempts written out are handed on in batches of about this many
+BATCH_ROWS = 1 << 16  # attempts written out are handed on in batches of about this many
 (_P_SRC, _P_DST, _P_SPORT, _P_DPORT, _P_PROTO, _P_FLAGS, _P_SEQ, _P_PLEN, _P_KIND,
  _P_ICMP, _P_NUM) = range(11)
 _PCOLS = 11
