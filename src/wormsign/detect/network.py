@@ -323,5 +323,7 @@ def analyse_paths(paths: Iterable[str], config: NetworkConfig | None = None,
                                   error, notes={"ipv6": stats.ipv6,
                                                 "out_of_order": stats.out_of_order,
                                                 "bad_values": stats.bad_values,
-                                                "overlong": stats.overlong}))
+                                                "overlong": stats.overlong,
+                                                "late_answers": stats.late_answers,
+                                                "flushed_early": stats.flushed_early}))
     return a.report(families)

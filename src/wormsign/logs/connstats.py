@@ -64,4 +64,5 @@ class ConnStats:
                 "skipped": dict(sorted(self.skipped.items())), "ipv6": self.ipv6,
                 "out_of_order": self.out_of_order, "bad_values": self.bad_values,
                 "overlong": self.overlong, "other_events": self.other_events,
-                "bytes_read": self.bytes_read}
+                "bytes_read": self.bytes_read, "late_answers": self.late_answers,
+                "flushed_early": self.flushed_early}
