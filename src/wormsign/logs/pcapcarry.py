@@ -17,7 +17,11 @@ of reading the whole capture at once except for TCP packets (or ICMP unreachable
 more than :data:`FLUSH_AFTER` seconds after their flow's previous packet: the attempt was
 written out, and such a late packet starts a new ``other`` row (counted in ``late``; an
 unreachable then changes nothing). At most :data:`MAX_OPEN` attempts are carried; over that
-the least recently seen are written out early (counted in ``overflow``).
+the least recently seen are written out early (counted in ``overflow``). Attempts whose
+packets carry no time (pcapng simple packet blocks) are held until the end or the cap.
+Written-out attempts leave in time order within a chunk, not across chunks (an attempt
+held open is written out after later ones: as a Zeek conn.log, which logs a connection when
+it ends).
 """
 
 from __future__ import annotations
@@ -66,21 +70,17 @@ def group_order(pk: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64],
     return order, starts
 
 
-def _row_groups(rows: npt.NDArray[np.int64], glo: npt.NDArray[np.int64],
-                ghi: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """The flow (index into the sorted keys ``glo``/``ghi``) of each attempt row."""
-    icmp = rows[:, _I_PROTO] == 1
-    sp = np.where(icmp, 0, rows[:, _I_SP])
-    dp = np.where(icmp, 0, rows[:, _I_DP])
-    rlo, rhi = flow_keys(rows[:, _I_SRC], rows[:, _I_DST], sp, dp, rows[:, _I_PROTO])
-    ng = len(glo)
-    flag = np.r_[np.zeros(ng, np.int8), np.ones(len(rows), np.int8)]
-    o = np.lexsort((flag, np.r_[ghi, rhi], np.r_[glo, rlo]))
-    is_row = flag[o] == 1
-    rank = np.cumsum(~is_row) - 1
-    gid = np.empty(len(rows), dtype=np.int64)
-    gid[o[is_row] - ng] = rank[is_row]
-    return gid
+def _row_groups(pk: npt.NDArray[np.int64], order: npt.NDArray[np.int64],
+                gid: npt.NDArray[np.int64], line: npt.NDArray[np.int64],
+                ) -> npt.NDArray[np.int64]:
+    """The flow of each attempt row: that of the packet that opened it (its number is the
+    row's ``line``; the made-up packets of one attempt share theirs, in one flow)."""
+    by_num = np.argsort(pk[:, _P_NUM], kind="stable")  # nearly sorted already: cheap
+    at = by_num[np.searchsorted(pk[by_num, _P_NUM], line)]
+    flow_of = np.empty(len(pk), dtype=np.int64)
+    flow_of[order] = gid
+    out: npt.NDArray[np.int64] = flow_of[at]
+    return out
 
 
 def _hash(lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
@@ -195,21 +195,17 @@ class Carry:
         if not len(order):
             return out_t, out
         gid = np.cumsum(starts) - 1
-        ng = int(gid[-1]) + 1
+        first_at = np.flatnonzero(starts)
         ots = allts[order]
-        known = np.where(np.isnan(ots), -np.inf, ots)
-        seen = np.full(ng, -np.inf)
-        np.maximum.at(seen, gid, known)
-        seen[np.isinf(seen)] = np.nan
-        real = np.flatnonzero(allpk[order, _P_KIND] != _K_UNREACH)
-        lastpos = np.full(ng, -1, dtype=np.int64)
-        np.maximum.at(lastpos, gid[real], real)
+        seen = np.fmax.reduceat(ots, first_at)  # NaN only where no packet has a time
+        real = np.where(allpk[order, _P_KIND] != _K_UNREACH, np.arange(len(order)), -1)
+        lastpos = np.maximum.reduceat(real, first_at)
         last_t = np.where(lastpos >= 0, ots[np.maximum(lastpos, 0)], np.nan)
         first = order[starts]
         glo, ghi = flow_keys(*(allpk[first, c] for c in (_P_SRC, _P_DST, _P_SPORT,
                                                             _P_DPORT, _P_PROTO)))
         self._count_late(allpk[first], order[starts] >= carried, _hash(glo, ghi))
-        rg = _row_groups(out, glo, ghi)
+        rg = _row_groups(allpk, order, gid, out[:, _I_LINE])
         cand = np.flatnonzero(np.r_[rg[1:] != rg[:-1], True]) if len(rg) else rg
         g = rg[cand]
         keep = ~(self.now - seen[g] > self.flush_after)
