@@ -1,7 +1,8 @@
 """Memory stays flat: peak RSS reading captures of N and 4N packets, and TRW's state fed
 a proxy-like source of D and 4D distinct destinations.
 
-    python benchmarks/bench_conn_memory.py [--rows 100000] [--dests 1000000] [--dir DIR]
+    python benchmarks/bench_conn_memory.py [--rows 100000] [--dests 1000000]
+                                           [--sources 1000] [--dir DIR]
 
 Captures: ``--rows`` connections (about 2.6 packets each, a scan-heavy mix written by
 :func:`wormsign.logs.connwrite.write_pcap`), then four such days one after another. Each is
@@ -11,8 +12,9 @@ before streaming (every packet's header held, then all attempts at once:
 ``pcapconn._read_frames`` + ``pcapconn.attempts``); the figure is the process's peak RSS
 (``VmHWM``; not ``ru_maxrss``, which a child inherits from the benchmark across exec).
 TRW: a :class:`wormsign.detect.netstate.SourceState` fed batches of 100,000
-answered connections from one source to ``--dests`` and 4x as many distinct destinations,
-in a fresh process each: peak RSS and the pairs remembered.
+answered connections from one source (then from ``--sources`` clients in turn) to
+``--dests`` and 4x as many distinct destinations, in a fresh process each: peak RSS and the
+pairs remembered (caps: 4096 a source, 4 Mi in all).
 """
 
 from __future__ import annotations
@@ -63,12 +65,14 @@ import sys
 import numpy as np
 from wormsign.detect.netstate import SourceState
 from wormsign.logs.conn import ConnBatch
-dests, step = int(sys.argv[1]), 100_000
+dests, sources = (int(x) for x in sys.argv[1].split(","))
+step = 100_000
 s = SourceState()
 for i in range(0, dests, step):
     n = min(step, dests - i)
     s.feed(ConnBatch(
-        1e9 + i + np.arange(n, dtype=np.float64), np.full(n, 0x0A000005, np.uint32),
+        1e9 + i + np.arange(n, dtype=np.float64),
+        (0x0A000000 + (i + np.arange(n)) % sources).astype(np.uint32),
         (0x20000000 + i + np.arange(n)).astype(np.uint32), np.full(n, 40000, np.int32),
         np.full(n, 80, np.int32), np.full(n, 6, np.uint8), np.zeros(n, np.uint8),
         np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n, np.uint8),
@@ -116,25 +120,29 @@ def bench_capture(d: Path, rows: int) -> None:
           f"x{w4 / w1:.2f}")
 
 
-def bench_trw(dests: int) -> None:
-    res = {}
-    for k in (1, 4):
-        pairs, forgotten, kb = _run(_TRW, str(dests * k))
-        res[k] = kb
-        print(f"TRW state, one source with {dests * k:,} distinct destinations: {pairs:,} "
-              f"pairs remembered, {forgotten:,} forgotten, peak RSS {kb / 1024:.0f} MiB")
-    print(f"4x the destinations: TRW peak x{res[4] / res[1]:.2f}")
+def bench_trw(dests: int, sources: int) -> None:
+    """One proxy-like source, then ``sources`` clients sharing the destinations (answered:
+    all stay walking, so their pairs are kept up to the caps)."""
+    for who, n in (("one source", 1), (f"{sources:,} sources", sources)):
+        res = {}
+        for k in (1, 4):
+            pairs, forgotten, kb = _run(_TRW, f"{dests * k},{n}")
+            res[k] = kb
+            print(f"TRW state, {who}, {dests * k:,} distinct destinations: {pairs:,} pairs "
+                  f"remembered, {forgotten:,} forgotten, peak RSS {kb / 1024:.0f} MiB")
+        print(f"4x the destinations ({who}): TRW peak x{res[4] / res[1]:.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dests", type=int, default=1_000_000)
+    ap.add_argument("--sources", type=int, default=1000)
     ap.add_argument("--dir", type=Path, default=None)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
         bench_capture(Path(tmp), a.rows)
-    bench_trw(a.dests)
+    bench_trw(a.dests, a.sources)
 
 
 if __name__ == "__main__":

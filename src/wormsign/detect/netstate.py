@@ -244,20 +244,27 @@ def _within_caps(owner: npt.NDArray[np.uint64], age: npt.NDArray[np.int64], per_
     """Which pairs (sorted by owner) to keep: each owner's ``per_source`` most recent, then
     all pairs of the most recently active owners up to ``total``; None when all fit."""
     n = len(owner)
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if n else np.zeros(0, int)
-    counts = np.diff(np.append(starts, n))
-    if n <= total and (not len(counts) or counts.max() <= per_source):
+    if not n:
         return None
-    g = np.repeat(np.arange(len(starts)), counts)
-    order = np.lexsort((-age, g))  # per owner, newest first
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n) - starts[g[order]]
-    keep = rank < per_source
-    if keep.sum() > total:
-        newest = np.full(len(starts), -1, dtype=np.int64)
-        np.maximum.at(newest, g, age)
-        kept = np.bincount(g[keep], minlength=len(starts))
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    counts = np.diff(np.append(starts, n))
+    over = counts > per_source
+    if n <= total and not over.any():
+        return None
+    keep = np.ones(n, dtype=np.bool_)
+    if over.any():  # only the owners over the cap are ranked
+        idx = np.flatnonzero(np.repeat(over, counts))
+        g = np.repeat(np.arange(int(over.sum())), counts[over])
+        order = np.lexsort((-age[idx], g))  # per owner, newest first
+        rank = np.empty(len(idx), dtype=np.int64)
+        rank[order] = np.arange(len(idx)) - np.repeat(np.cumsum(counts[over]) - counts[over],
+                                                      counts[over])[order]
+        keep[idx[rank >= per_source]] = False
+    kept = np.minimum(counts, per_source)
+    if kept.sum() > total:
+        newest = np.maximum.reduceat(age, starts)
         by_recent = np.argsort(-newest, kind="stable")
-        fits = np.cumsum(kept[by_recent]) <= total
-        keep &= np.isin(g, by_recent[fits])
+        fits = np.zeros(len(starts), dtype=np.bool_)
+        fits[by_recent] = np.cumsum(kept[by_recent]) <= total
+        keep &= np.repeat(fits, counts)
     return keep
