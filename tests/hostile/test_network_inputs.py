@@ -17,9 +17,7 @@ from wormsign.logs import connwrite
 from wormsign.logs.conn import ConnBatch
 from wormsign.logs.normalize import canonical_ip
 
-FIELDS = ("ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration orig_bytes "
-          "resp_bytes conn_state local_orig local_resp missed_bytes history orig_pkts "
-          "orig_ip_bytes resp_pkts resp_ip_bytes tunnel_parents").split()
+FIELDS = [name for name, _ in connwrite.ZEEK_CONN_FIELDS]
 GOOD = ["995538225.5", "C1", "10.0.0.1", "1025", "192.0.2.80", "80", "tcp", "-", "0.1", "0",
         "0", "S0", "-", "-", "0", "S", "1", "40", "0", "0", "-"]
 
