@@ -6,12 +6,12 @@ A thin skin over :mod:`wormsign.incidents`; ``--json`` outputs are stable contra
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
 
+from wormsign.cli._store import dump, usage, with_store
 from wormsign.errors import InputError, InvalidError
 from wormsign.logs.text import safe
 
@@ -37,13 +37,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     db_help = "store: SQLite path or database URL (default $WORMSIGN_DB or the per-user file)"
     p.add_argument("--db", help=db_help)
-    p.set_defaults(func=_usage(p))
+    p.set_defaults(func=usage(p))
     cmds = p.add_subparsers(dest="action", metavar="ACTION")
 
     def add(name: str, fn: ActionFn, help_: str) -> argparse.ArgumentParser:
         sp = cmds.add_parser(name, help=help_, description=help_)
         sp.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
-        sp.set_defaults(func=_with_store(fn))
+        sp.set_defaults(func=with_store(fn))
         return sp
 
     sp = add("new", _new, "open a new incident and print its id")
@@ -157,28 +157,6 @@ def _register_outputs(add: Callable[[str, ActionFn, str], argparse.ArgumentParse
     sp.add_argument("--json", action="store_true")
 
 
-def _usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    def run(_args: argparse.Namespace) -> int:
-        p.print_help(sys.stderr)
-        return 2
-    return run
-
-
-def _with_store(fn: ActionFn) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        from wormsign.cli.access import authorize, command_key
-        from wormsign.incidents import Store
-        with Store.open(getattr(args, "db", None)) as store:
-            authorize(store, command_key(args))
-            return fn(store, args)
-    return run
-
-
-def _dump(obj: object) -> None:
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
 @contextmanager
 def _output(path: str | None) -> Iterator[IO[str]]:
     if path is None:
@@ -221,7 +199,7 @@ def _ingest(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.suppress import state
     suppressed = state(store, args.id)
     if args.json:
-        _dump({**res.to_dict(), "suppressed": suppressed})
+        dump({**res.to_dict(), "suppressed": suppressed})
         return status
     for f in res.files:
         if f.error is not None:
@@ -247,7 +225,7 @@ def _list(store: Store, args: argparse.Namespace) -> int:
     from wormsign.incidents.query import iso
     incs = store.list_incidents(include_closed=not args.open)
     if args.json:
-        _dump([{**i.to_dict(), "created_at": iso(i.created_at), "closed_at": iso(i.closed_at)}
+        dump([{**i.to_dict(), "created_at": iso(i.created_at), "closed_at": iso(i.closed_at)}
                for i in incs])
         return 0
     if not incs:
@@ -262,7 +240,7 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     s = store.get_incident_summary(args.id, top=args.top)
     suppressed = state(store, args.id)
     if args.json:
-        _dump({**s, "suppressed": suppressed})
+        dump({**s, "suppressed": suppressed})
         return 0
     inc, tot = s["incident"], s["totals"]
     print(f"Incident {inc['id']}: {safe(inc['name'])} [{inc['status']}], opened "
@@ -325,7 +303,7 @@ def _tasks(store: Store, args: argparse.Namespace) -> int:
     store.get_incident(args.id)
     tasks = store.list_tasks(args.id)
     if args.json:
-        _dump({"progress": progress(tasks), "items": [x.to_dict() for x in tasks]})
+        dump({"progress": progress(tasks), "items": [x.to_dict() for x in tasks]})
         return 0
     _print_progress(progress(tasks))
     for x in tasks:
@@ -355,7 +333,7 @@ def _blocklist(store: Store, args: argparse.Namespace) -> int:
     items = entries(store, args.id, include_expired=args.all)
     hidden = suppressed_sources(store, args.id)  # kept, but left out of every export
     if args.json:
-        _dump([{**e.to_dict(), **{k: iso(getattr(e, k)) for k in
+        dump([{**e.to_dict(), **{k: iso(getattr(e, k)) for k in
                                   ("first_seen", "last_seen", "added_at", "expires_at")},
                 "suppressed": e.address in hidden} for e in items])
         return 0
@@ -402,7 +380,7 @@ def _forecast(store: Store, args: argparse.Namespace) -> int:
     fid, doc = forecasts.compute(store, args.id, family=args.family, preset=args.preset,
                                  monitor=monitor, seed=args.seed)
     if args.json:
-        _dump(doc)
+        dump(doc)
         return 0
     print(safe(forecasts.headline(doc)))
     for what, est, p5, p95 in forecasts.estimate_rows(doc):
@@ -417,7 +395,7 @@ def _alerts(store: Store, args: argparse.Namespace) -> int:
     filters = {"family": args.family, "source_ip": args.source_ip}
     page = store.list_alerts(args.id, args.page, args.per_page, filters)
     if args.json:
-        _dump(page.to_dict())
+        dump(page.to_dict())
         return 0
     for a in page.items:  # the number first: wormsign triage mark ID --alert N
         print(f"{a['id']:>8} {a['timestamp'] or '-':<21} {safe(a['source_ip']):<18} "
@@ -432,7 +410,7 @@ def _feed_token(store: Store, args: argparse.Namespace) -> int:
     if args.revoke is not None:
         gone = store.revoke_feed_token(args.id, args.revoke)
         if args.json:
-            _dump([x.to_dict() for x in gone])
+            dump([x.to_dict() for x in gone])
         else:
             for x in gone:
                 print(f"revoked feed token #{x.id} {safe(x.label)}".rstrip())
@@ -440,7 +418,7 @@ def _feed_token(store: Store, args: argparse.Namespace) -> int:
     if args.list:
         items = store.list_feed_tokens(args.id)
         if args.json:
-            _dump([{**x.to_dict(), "created_at": iso(x.created_at),
+            dump([{**x.to_dict(), "created_at": iso(x.created_at),
                     "revoked_at": iso(x.revoked_at)} for x in items])
             return 0
         for x in items:
@@ -451,7 +429,7 @@ def _feed_token(store: Store, args: argparse.Namespace) -> int:
         return 0
     token = store.create_feed_token(args.id, args.label)
     if args.json:
-        _dump({"incident": args.id, "label": args.label, "token": token})
+        dump({"incident": args.id, "label": args.label, "token": token})
         return 0
     print(token)
     print("the token is shown once; the store keeps only its hash. Use it as "

@@ -5,13 +5,13 @@ hosts and due playbook tasks, through a retry queue in the store. A thin skin ov
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+from wormsign.cli._store import dump, usage, with_store
 from wormsign.errors import ConfigError
 
 Action = Callable[[Any, argparse.Namespace], int]
@@ -28,13 +28,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "every 30 s; `notify run` does it without the dashboard.")
     db_help = "store: SQLite path or database URL (default $WORMSIGN_DB or the per-user file)"
     p.add_argument("--db", help=db_help)
-    p.set_defaults(func=_usage(p))
+    p.set_defaults(func=usage(p))
     cmds = p.add_subparsers(dest="action", metavar="ACTION")
 
     def add(name: str, fn: Action, help_: str) -> argparse.ArgumentParser:
         sp = cmds.add_parser(name, help=help_, description=help_)
         sp.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
-        sp.set_defaults(func=_with_store(fn))
+        sp.set_defaults(func=with_store(fn))
         return sp
 
     sp = add("add", _add, "add a target (webhook or apprise URL)")
@@ -57,28 +57,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add("retry", _retry, "put failed notifications back in the queue")
 
 
-def _usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    def run(_args: argparse.Namespace) -> int:
-        p.print_help(sys.stderr)
-        return 2
-    return run
-
-
-def _with_store(fn: Action) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        from wormsign.cli.access import authorize, command_key
-        from wormsign.incidents import Store
-        with Store.open(getattr(args, "db", None)) as store:
-            authorize(store, command_key(args))
-            return fn(store, args)
-    return run
-
-
-def _dump(obj: object) -> None:
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
 def _add(store: Any, args: argparse.Namespace) -> int:
     from wormsign.incidents.notify import add_target
     secret = None
@@ -95,7 +73,7 @@ def _list(store: Any, args: argparse.Namespace) -> int:
     from wormsign.incidents.notify import list_targets
     targets = list_targets(store)
     if args.json:
-        _dump({"items": [x.to_dict() for x in targets]})
+        dump({"items": [x.to_dict() for x in targets]})
         return 0
     for x in targets:
         state = "active" if x.active else "removed"
@@ -117,7 +95,7 @@ def _run(store: Any, args: argparse.Namespace) -> int:
     while True:
         queued, result = run_once(store)
         if args.once and args.json:
-            _dump({"queued": queued, **result.to_dict()})
+            dump({"queued": queued, **result.to_dict()})
         else:
             print(f"queued {queued}, delivered {result.delivered}, retrying "
                   f"{result.retried}, failed {result.failed}", file=sys.stderr)
@@ -130,7 +108,7 @@ def _queue(store: Any, args: argparse.Namespace) -> int:
     from wormsign.incidents.notify import list_queue, queue_counts
     counts, items = queue_counts(store), list_queue(store, args.status)
     if args.json:
-        _dump({"counts": counts, "items": items})
+        dump({"counts": counts, "items": items})
         return 0
     print(", ".join(f"{k} {v}" for k, v in counts.items()))
     for x in items:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
+from wormsign.cli._store import Command, StoreAction, usage, with_store
 from wormsign.errors import ConfigError
 from wormsign.logs.text import safe
 
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "suppressed and leaves it out of blocklist exports until its expiry. Rules kept in "
         "git go in wormsign-ignore.yml (docs/triage.md).")
     p.add_argument("--db", help="store: SQLite path or database URL")
-    p.set_defaults(func=_usage(p))
+    p.set_defaults(func=usage(p))
     cmds = p.add_subparsers(dest="action", metavar="ACTION")
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
@@ -91,29 +91,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.set_defaults(func=_run(_show))
 
 
-def _usage(p: argparse.ArgumentParser) -> Any:
-    def run(_args: argparse.Namespace) -> int:
-        p.print_help(sys.stderr)
-        return 2
-    return run
+def _run(fn: StoreAction) -> Command:
+    def act(store: Any, args: argparse.Namespace) -> int:
+        _actor(args)
+        return fn(store, args)
+    return with_store(act)
 
 
-def _run(fn: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        from wormsign.cli.access import authorize, command_key
-        from wormsign.incidents import Store
-        with Store.open(getattr(args, "db", None)) as store:
-            _actor(args, authorize(store, command_key(args)))
-            code: int = fn(store, args)
-            return code
-    return run
-
-
-def _actor(args: argparse.Namespace, who: str) -> None:
+def _actor(args: argparse.Namespace) -> None:
     """A store with users records the person whose token ran the command (``--actor`` may
     only repeat that name); without users ``--actor``, ``$WORMSIGN_ACTOR`` or the login."""
     from wormsign.cli.access import AccessDenied
+    from wormsign.incidents.actor import current_actor
 
+    who = current_actor() or "cli:"  # set by with_store's role check
     if not hasattr(args, "actor") or who.startswith("cli:"):
         return
     if args.actor not in (None, who):

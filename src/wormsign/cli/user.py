@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from wormsign.cli._store import dump, usage, with_store
 from wormsign.errors import ConfigError
 
 ROLES = ("viewer", "analyst", "admin")
@@ -26,13 +26,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "admin.")
     db_help = "store: SQLite path or database URL (default $WORMSIGN_DB or the per-user file)"
     p.add_argument("--db", help=db_help)
-    p.set_defaults(func=_usage(p))
+    p.set_defaults(func=usage(p))
     cmds = p.add_subparsers(dest="action", metavar="ACTION")
 
     def add(name: str, fn: Action, help_: str) -> argparse.ArgumentParser:
         sp = cmds.add_parser(name, help=help_, description=help_)
         sp.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
-        sp.set_defaults(func=_with_store(fn))
+        sp.set_defaults(func=with_store(fn))
         return sp
 
     sp = add("add", _add, "add a user (with --password-stdin, or a password prompt with "
@@ -84,28 +84,6 @@ def _read_password(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _usage(p: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    def run(_args: argparse.Namespace) -> int:
-        p.print_help(sys.stderr)
-        return 2
-    return run
-
-
-def _with_store(fn: Action) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        from wormsign.cli.access import authorize, command_key
-        from wormsign.incidents import Store
-        with Store.open(getattr(args, "db", None)) as store:
-            authorize(store, command_key(args))
-            return fn(store, args)
-    return run
-
-
-def _dump(obj: object) -> None:
-    json.dump(obj, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
 def _say(user: Any, what: str) -> int:
     print(f"{user.name}: {what} ({user.role}, {'active' if user.active else 'disabled'})")
     return 0
@@ -129,7 +107,7 @@ def _list(store: Any, args: argparse.Namespace) -> int:
     from wormsign.incidents.users import list_users
     users = list_users(store)
     if args.json:
-        _dump({"items": [u.to_dict() for u in users]})
+        dump({"items": [u.to_dict() for u in users]})
         return 0
     for u in users:
         login = "password+token" if u.has_password else "token only"
@@ -166,7 +144,7 @@ def _token(store: Any, args: argparse.Namespace) -> int:
     if args.list:
         tokens = list_tokens(store, args.name)
         if args.json:
-            _dump({"items": [x.to_dict() for x in tokens]})
+            dump({"items": [x.to_dict() for x in tokens]})
         for x in tokens if not args.json else []:
             print(f"#{x.id:<5} {'active' if x.active else 'revoked':<8} {x.label}")
         return 0
@@ -176,7 +154,7 @@ def _token(store: Any, args: argparse.Namespace) -> int:
         return 0
     token = create_token(store, args.name, args.label)
     if args.json:
-        _dump({"user": args.name, "token": token})
+        dump({"user": args.name, "token": token})
     else:
         print(token)
         print("(shown once: store it now, e.g. as WORMSIGN_USER_TOKEN)", file=sys.stderr)
@@ -194,7 +172,7 @@ def _log(store: Any, args: argparse.Namespace) -> int:
     from wormsign.incidents.users import user_events
     events = user_events(store)
     if args.json:
-        _dump({"items": [{**e.to_dict(), "at": iso(e.at)} for e in events]})
+        dump({"items": [{**e.to_dict(), "at": iso(e.at)} for e in events]})
         return 0
     for e in events:
         detail = f" {e.detail}" if e.detail else ""
