@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from wormsign.logs.conn import ESTABLISHED, OTHER, REFUSED, UNANSWERED, ConnBatch
 from wormsign.logs.conncols import (
     PROTO_NUMBERS,
@@ -36,8 +34,8 @@ from wormsign.logs.conncols import (
     text_seconds,
 )
 from wormsign.logs.connstats import ConnStats
-from wormsign.logs.source import DEFAULT_LIMITS, Input, Limits, ReadStats, read_chunks
-from wormsign.logs.zeekconn import count_out_of_order, load_object
+from wormsign.logs.source import DEFAULT_LIMITS, Input, Limits
+from wormsign.logs.zeekconn import read_json_lines
 
 FORMAT = "eve-flow"
 _SYN, _RST, _ACK = 0x02, 0x04, 0x10
@@ -113,33 +111,14 @@ def _row(obj: dict[str, Any], rows: Rows, stats: ConnStats, line: int) -> None:
     stats.bad_values += bad
 
 
+def _event(obj: dict[str, Any], rows: Rows, stats: ConnStats, line: int) -> None:
+    if obj.get("event_type") != "flow":
+        stats.other_events += 1
+    else:
+        _row(obj, rows, stats, line)
+
+
 def read_flows(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
                ) -> Iterator[ConnBatch]:
     """Batches of the flow events of an eve.json (one per chunk of lines)."""
-    rows = Rows(inp.full_path, FORMAT)
-    line = 0
-    last = -np.inf
-    read = ReadStats()
-    try:
-        for chunk in read_chunks(inp, limits=limits, stats=read):
-            body = chunk[:-1] if chunk.endswith(b"\n") else chunk
-            for raw in body.split(b"\n"):
-                line += 1
-                if not raw.strip():
-                    continue
-                obj = load_object(raw)
-                if obj is None:
-                    stats.skip("json")
-                elif obj.get("event_type") != "flow":
-                    stats.other_events += 1
-                else:
-                    _row(obj, rows, stats, line)
-            batch = rows.batch()
-            late, last = count_out_of_order(batch.time, last)
-            stats.out_of_order += late
-            stats.records += len(batch)
-            yield batch
-    finally:
-        stats.lines += line
-        stats.overlong += read.overlong
-        stats.bytes_read += read.bytes_read
+    return read_json_lines(inp, stats, limits, FORMAT, _event)

@@ -246,10 +246,15 @@ def load_object(raw: bytes) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def read_json(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
-              ) -> Iterator[ConnBatch]:
-    """Batches of a JSON-lines conn.log (Zeek's ``LogAscii::use_json``)."""
-    rows = Rows(inp.full_path, FORMAT_JSON)
+#: Puts one JSON object's row (if any) into the rows, counting what it skips.
+JsonRow = Callable[[dict[str, Any], Rows, ConnStats, int], None]
+
+
+def read_json_lines(inp: Input, stats: ConnStats, limits: Limits, fmt: str,
+                    row: JsonRow) -> Iterator[ConnBatch]:
+    """Batches of a JSON-lines connection log, one per chunk of lines; ``row`` turns each
+    object into a row (a line that is not one JSON object is skipped as ``json``)."""
+    rows = Rows(inp.full_path, fmt)
     line = 0
     last = -np.inf
     read = ReadStats()
@@ -264,7 +269,7 @@ def read_json(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
                 if obj is None:
                     stats.skip("json")
                     continue
-                _json_row(obj, rows, stats, line)
+                row(obj, rows, stats, line)
             batch = rows.batch()
             late, last = count_out_of_order(batch.time, last)
             stats.out_of_order += late
@@ -274,3 +279,9 @@ def read_json(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
         stats.lines += line
         stats.overlong += read.overlong
         stats.bytes_read += read.bytes_read
+
+
+def read_json(inp: Input, stats: ConnStats, limits: Limits = DEFAULT_LIMITS,
+              ) -> Iterator[ConnBatch]:
+    """Batches of a JSON-lines conn.log (Zeek's ``LogAscii::use_json``)."""
+    return read_json_lines(inp, stats, limits, FORMAT_JSON, _json_row)
