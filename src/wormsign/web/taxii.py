@@ -22,7 +22,7 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -176,20 +176,27 @@ def _page_headers(page: list[dict[str, Any]], added: str) -> dict[str, str]:
 Limit = Annotated[int | None, Query(ge=1)]
 
 
+def _paged(request: Request, cid: str, query: tuple[int | None, str | None, str | None],
+           shape: Callable[[list[dict[str, Any]], str], list[dict[str, Any]]]) -> Response:
+    """One page of a collection's objects, ``shape``d (the objects, or the manifest),
+    from the ``(limit, next, added_after)`` query."""
+    if (no := _denied(request)) is not None:
+        return no
+    got = _select(request, cid, *query)
+    if isinstance(got, Response):
+        return got
+    page, added, more, nxt = got
+    doc: dict[str, Any] = {"more": more, "objects": shape(page, added)}
+    if more:
+        doc["next"] = str(nxt)
+    return _taxii(doc, headers=_page_headers(page, added))
+
+
 @router.get("/api/collections/{cid}/objects/")
 def objects(request: Request, cid: str, limit: Limit = None,
             next: Annotated[str | None, Query(max_length=20)] = None,
             added_after: Annotated[str | None, Query(max_length=40)] = None) -> Response:
-    if (no := _denied(request)) is not None:
-        return no
-    got = _select(request, cid, limit, next, added_after)
-    if isinstance(got, Response):
-        return got
-    page, added, more, nxt = got
-    doc: dict[str, Any] = {"more": more, "objects": page}
-    if more:
-        doc["next"] = str(nxt)
-    return _taxii(doc, headers=_page_headers(page, added))
+    return _paged(request, cid, (limit, next, added_after), lambda page, _added: page)
 
 
 @router.get("/api/collections/{cid}/objects/{object_id}/")
@@ -210,18 +217,9 @@ def get_object(request: Request, cid: str, object_id: str) -> Response:
 def manifest(request: Request, cid: str, limit: Limit = None,
              next: Annotated[str | None, Query(max_length=20)] = None,
              added_after: Annotated[str | None, Query(max_length=40)] = None) -> Response:
-    if (no := _denied(request)) is not None:
-        return no
-    got = _select(request, cid, limit, next, added_after)
-    if isinstance(got, Response):
-        return got
-    page, added, more, nxt = got
-    doc: dict[str, Any] = {"more": more, "objects": [
+    return _paged(request, cid, (limit, next, added_after), lambda page, added: [
         {"id": o["id"], "date_added": added, "version": o.get("modified", o.get("created")),
-         "media_type": STIX_MEDIA} for o in page]}
-    if more:
-        doc["next"] = str(nxt)
-    return _taxii(doc, headers=_page_headers(page, added))
+         "media_type": STIX_MEDIA} for o in page])
 
 
 __all__ = ["MEDIA", "collection_id", "router"]
