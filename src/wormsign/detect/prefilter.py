@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from wormsign.detect.hscache import compile_block
 from wormsign.rules.model import Condition, Rule
 
 # Percent-escapes of letters, digits and . / \\ _ %, and overlong lead bytes, as literals
@@ -140,16 +141,12 @@ class Prefilter:
             # (Hyperscan reports one match per end offset), which saves a callback per repeat
             # (4-10 % of the scan on a Nimda storm, most of it on 30 KB lines of ``\x90``).
             short = [len(_UNESCAPE.sub(rb"\1", p)) <= 3 or b"[" in p for p in patterns]
-            db = hyperscan.Database()
-            db.compile(
-                expressions=[b"(?:" + p + rb")[^\n]*$" if s else p
-                             for p, s in zip(patterns, short, strict=True)],
-                ids=list(range(len(patterns))),
-                elements=len(patterns),
-                flags=[hyperscan.HS_FLAG_CASELESS | (hyperscan.HS_FLAG_MULTILINE if s else 0)
-                       for s in short],
-            )
-            self._db = db
+            self._db = compile_block(
+                [b"(?:" + p + rb")[^\n]*$" if s else p
+                 for p, s in zip(patterns, short, strict=True)],
+                [hyperscan.HS_FLAG_CASELESS | (hyperscan.HS_FLAG_MULTILINE if s else 0)
+                 for s in short],
+                list(range(len(patterns))))
 
     def candidates(self, chunk: bytes) -> Iterator[tuple[int, int, frozenset[int]]]:
         """Yield ``(line_start, line_end, rule_indices)`` for the lines worth matching,
