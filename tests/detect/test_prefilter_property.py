@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wormsign.detect.chunkscan import RuleEngine
-from wormsign.detect.prefilter import candidate_lines
+from wormsign.detect.prefilter import candidate_arrays, candidate_lines, flagged_lines
 from wormsign.logs.clf import parse_line
 
 ENGINE = RuleEngine()
@@ -98,6 +98,12 @@ def _assert_kept(raw: bytes) -> None:
     cand = candidate_lines(PREFILTER, raw + b"\n")
     masks = dict(zip(cand.line, cand.mask, strict=True))
     assert all(masks.get(0, 0) >> i & 1 for i in matched)
+    # the scanner's fast path: the line is flagged (one report per line), and the mask of
+    # its request text (what follows the time) holds every rule that matches
+    assert flagged_lines(PREFILTER, raw + b"\n").line.tolist() == [0]
+    text_mask = PREFILTER.mask_of(raw[raw.index(b'] "') + 3:])
+    missed = {i for i in matched if not text_mask >> i & 1}
+    assert not missed, f"text mask drops {raw!r} for {[RULES[i].id for i in sorted(missed)]}"
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -124,3 +130,20 @@ def test_the_generator_reaches_the_rules() -> None:
         hits |= {r.id for r in RULES if r.matches(req)}
     assert {"cmd-exe-access", "crii-root-exe", "etc-passwd", "code-red-ii",
             "iis-unicode-traversal", "path-traversal"} <= hits
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(st.one_of(_URL, _UA, st.just(b"")), min_size=1, max_size=12),
+       end_nl=st.booleans())
+def test_one_report_per_line_flags_the_same_lines(lines: list[bytes], end_nl: bool) -> None:
+    """:func:`flagged_lines` (one Hyperscan report per line) flags exactly the lines that
+    :func:`candidate_arrays` (a report per keyword) flags, at the same offsets."""
+    chunk = b"\n".join(x.replace(b"\n", b"") for x in lines) + (b"\n" if end_nl else b"")
+    full = candidate_arrays(PREFILTER, chunk)
+    one = flagged_lines(PREFILTER, chunk)
+    assert one.line.tolist() == full.line.tolist()
+    assert one.start.tolist() == full.start.tolist()
+    assert one.end.tolist() == full.end.tolist()
+    for li, s0, e0, m in zip(full.line.tolist(), full.start.tolist(), full.end.tolist(),
+                             full.mask.tolist(), strict=True):
+        assert PREFILTER.mask_of(chunk[s0:e0]) == int(m), li

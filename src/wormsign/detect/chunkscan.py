@@ -25,11 +25,12 @@ import numpy.typing as npt
 
 from wormsign.detect.columns import MatchBatch, Tables, Variant, to_micros
 from wormsign.detect.prefilter import (
-    CandidateArrays,
     Candidates,
+    FlaggedLines,
     Prefilter,
     candidate_arrays,
     candidate_lines,
+    flagged_lines,
 )
 from wormsign.detect.sources import IPV4_TEXT
 from wormsign.logs import clf, formats
@@ -120,6 +121,7 @@ class ChunkScanner:
         self._state: object = self.format.new_state() if self.format else None
         self._file = self.tables.files.code(path)
         self._memo: dict[object, int] = {}
+        self._text_memo: dict[tuple[bytes, bytes], int] = {}
         self._src: dict[object, int] = {}
         self._time: dict[bytes, int] = {}
         self._days: dict[bytes, int] = {}
@@ -160,10 +162,11 @@ class ChunkScanner:
             st.first_skipped += first[:room]
         cols = _Columns()
         if fast:
-            arr = candidate_arrays(pf, chunk, nl)
-            if self._scan_access_fast(chunk, arr, first_line, prefix, fmt.name, cols):
+            flagged = flagged_lines(pf, chunk, nl)
+            if self._scan_access_fast(chunk, flagged, first_line, prefix, fmt.name, cols):
                 return self._done(cols)
-            cand = candidate_lines(pf, chunk, arr)  # an odd line among them: the loop
+            # an odd line among them: the loop, with each line's own mask
+            cand = candidate_lines(pf, chunk, candidate_arrays(pf, chunk, flagged.newlines))
         else:
             cand = candidate_lines(pf, chunk)
         if prefix:
@@ -176,7 +179,7 @@ class ChunkScanner:
         return self._done(cols)
 
     def _done(self, cols: _Columns) -> MatchBatch:
-        for memo in (self._memo, self._time, self._src):
+        for memo in (self._memo, self._text_memo, self._time, self._src):
             if len(memo) > MEMO_LIMIT:
                 memo.clear()
         return cols.batch(self.tables, self._file)
@@ -276,13 +279,18 @@ class ChunkScanner:
             c_var.append(v)
 
 
-    def _scan_access_fast(self, chunk: bytes, arr: CandidateArrays, first_line: int,
+    def _scan_access_fast(self, chunk: bytes, arr: FlaggedLines, first_line: int,
                           prefix: int, fmt_name: str, cols: _Columns) -> bool:
         """:meth:`_scan_access` with the per-line work in C (``_clfscan.access_fields``) and
         numpy: Python runs once per distinct request text (and for the rare source or time
         not in the usual form), in order of first appearance, so the tables are numbered
         as the loop numbers them. False (nothing added) when a flagged line does not have
-        the usual shape: the caller then reads the chunk with the loop."""
+        the usual shape: the caller then reads the chunk with the loop.
+
+        A text's rule mask is found once, in the part of the line rules can see (the request
+        and what follows it, and the vhost): it holds every rule the whole line's mask
+        holds that can match, since a rule's keywords come from its conditions on those
+        fields."""
         n = len(arr.line)
         if not n:
             return True
@@ -302,14 +310,12 @@ class ChunkScanner:
         kept = np.flatnonzero(src != -1)
         if not len(kept):
             return True
-        mask_vals, mask_code = np.unique(arr.mask[kept], return_inverse=True)
-        key = tid[kept] * len(mask_vals) + mask_code.ravel()
-        uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        uniq, first, inv = np.unique(tid[kept], return_index=True, return_inverse=True)
         var = np.empty(len(uniq), np.int64)
         for j in np.argsort(first, kind="stable").tolist():
             r = int(kept[first[j]])
-            var[j] = self._access_variant(chunk, int(arr.start[r]), out[r], int(arr.mask[r]),
-                                          prefix, first_line + int(arr.line[r]), fmt_name)
+            var[j] = self._access_variant(chunk, int(arr.start[r]), out[r], prefix,
+                                          first_line + int(arr.line[r]), fmt_name)
         v = var[inv.ravel()]
         rows = kept[v >= 0]
         v = v[v >= 0]
@@ -324,17 +330,18 @@ class ChunkScanner:
         cols.extend(src[rows], t, arr.line[rows] + first_line, v)
         return True
 
-    def _access_variant(self, chunk: bytes, start: int, o: npt.NDArray[np.int64], mask: int,
+    def _access_variant(self, chunk: bytes, start: int, o: npt.NDArray[np.int64],
                         prefix: int, line: int, fmt_name: str) -> int:
         """The memoised variant code of the flagged line at ``start`` (fields ``o`` from
         ``access_fields``; its request text is ``o[6]:o[7]``)."""
         tail = chunk[o[6]:o[7]]
-        key = (mask, tail, chunk[start:o[3] - 1]) if prefix == 4 else (mask, tail)
-        v = self._memo.get(key)
+        vhost = chunk[start:o[3] - 1] if prefix == 4 else b""
+        v = self._text_memo.get((tail, vhost))
         if v is None:
+            mask = self.engine.prefilter.mask_of(vhost + b"\n" + tail if vhost else tail)
             req = clf.parse_line(chunk[start:o[7]], prefix, self.path, line, fmt_name)
             assert req is not None  # the line has the shape parse_line reads directly
-            v = self._memo[key] = self._variant(mask, req)
+            v = self._text_memo[(tail, vhost)] = self._variant(mask, req)
         return v
 
     def _clf_time(self, tb: bytes) -> int:

@@ -17,6 +17,7 @@ kept, the least recently used removed first.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -95,10 +96,8 @@ def _load(path: Path) -> hyperscan.Database | None:
         db.scratch = hyperscan.Scratch(db)  # a loaded database comes without one
     except (OSError, hyperscan.error):
         return None
-    try:
+    with contextlib.suppress(OSError):
         os.utime(path)  # most recently used: kept when the folder is pruned
-    except OSError:
-        pass
     return db
 
 
