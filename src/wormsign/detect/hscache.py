@@ -60,7 +60,8 @@ def cache_key(expressions: list[bytes], flags: list[int], ids: list[int]) -> str
     import hyperscan
 
     h = hashlib.sha256()
-    for part in (hyperscan.__version__, platform.machine(), platform.system()):
+    version = str(getattr(hyperscan, "__version__", "?"))
+    for part in (version, platform.machine(), platform.system()):
         h.update(part.encode() + b"\0")
     for expr, flag, pid in zip(expressions, flags, ids, strict=True):
         h.update(b"%d\0%d\0%d\0" % (pid, flag, len(expr)) + expr)
