@@ -101,3 +101,23 @@ def test_builtin_pack_parses_the_same_with_libyaml() -> None:
         pytest.skip("PyYAML without libyaml")
     for name, text in loader._builtin_files():
         assert loader.parse_text(text, name, builtin=True) == loader.parse_text(text, name)
+
+
+def test_builtin_patterns_compile_when_first_used_and_all_compile() -> None:
+    """The built-in pack's patterns are not compiled at load (start-up time); every one of
+    them compiles (this test is the check the loader skips for them)."""
+    pack = load_pack()
+    conds = [c for r in pack.rules for conj in (*r.match, *r.exclude) for c in conj]
+    assert conds and all(c._compiled == () for c in conds)
+    for c in conds:
+        assert len(c._patterns()) == len(c.values)
+    assert all(len(c._compiled) == len(c.values) for c in conds)
+
+
+def test_user_pack_patterns_are_checked_at_load(tmp_path: Path) -> None:
+    f = tmp_path / "mine.yml"
+    f.write_text("rules:\n  - id: mine\n    title: t\n    family: scanner\n"
+                 "    severity: low\n    match:\n      url|re: '(?<=a)b'\n")
+    with pytest.raises(RuleError) as exc:
+        load_pack([str(f)])
+    assert "mine.yml:7" in str(exc.value) and "invalid regular expression" in str(exc.value)

@@ -85,7 +85,7 @@ _strip = strip_lines
 
 
 def _conditions(spec: Any, path: str, line: int | None, problems: list[Problem],
-                ) -> tuple[Condition, ...]:
+                check: bool = True) -> tuple[Condition, ...]:
     out: list[Condition] = []
     if not isinstance(spec, dict) or not [k for k in spec if k != _LINE]:
         problems.append(Problem(path, line, "match must be a non-empty mapping of field|op: value"))
@@ -112,13 +112,15 @@ def _conditions(spec: Any, path: str, line: int | None, problems: list[Problem],
             problems.append(Problem(path, line, f"{key}: values must be strings"))
             continue
         try:
-            out.append(Condition(fld, op, tuple(str(v) for v in values), cased))
+            out.append(Condition(fld, op, tuple(str(v) for v in values), cased, check=check))
         except re.error as exc:
             problems.append(Problem(path, line, f"{key}: invalid regular expression: {exc}"))
     return tuple(out)
 
 
-def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
+def _rule(d: Any, path: str, problems: list[Problem], check: bool = True) -> Rule | None:
+    """One rule, or None with its problems appended. ``check``: compile the patterns now
+    (False for the built-in pack: see :class:`~wormsign.rules.model.Condition`)."""
     if not isinstance(d, dict):
         problems.append(Problem(path, None, "each rule must be a mapping"))
         return None
@@ -139,9 +141,10 @@ def _rule(d: Any, path: str, problems: list[Problem]) -> Rule | None:
                                 f"{', '.join(SEVERITIES)}, not {sev!r}"))
     spec = d.get("match")
     specs = spec if isinstance(spec, list) else [spec]
-    match = tuple(_conditions(s, path, line, problems) for s in specs) if "match" in d else ()
+    match = (tuple(_conditions(s, path, line, problems, check) for s in specs)
+             if "match" in d else ())
     ex = d.get("exclude", [])
-    exclude = tuple(_conditions(s, path, line, problems)
+    exclude = tuple(_conditions(s, path, line, problems, check)
                     for s in (ex if isinstance(ex, list) else [ex]))
     kw = d.get("keywords", [])
     if not isinstance(kw, list) or not all(isinstance(k, str) and k for k in kw):
@@ -261,7 +264,7 @@ def parse_text(text: str, path: str, *, builtin: bool = False,
         raw_rules = []
     for d in raw_rules:
         try:
-            rule = _rule(d, path, problems)
+            rule = _rule(d, path, problems, check=not builtin)
         except (ValueError, TypeError, OverflowError) as exc:  # e.g. str() of a huge number
             problems.append(Problem(path, d.get(_LINE) if isinstance(d, dict) else None,
                                     f"invalid value: {exc}"))

@@ -77,15 +77,25 @@ class Condition:
     values: tuple[str, ...]
     cased: bool = False
     _compiled: tuple[_Searcher, ...] = dataclasses.field(default=(), compare=False, repr=False)
+    #: Compile (and so check) the values now. The loader passes False for the built-in pack,
+    #: whose every pattern the test suite compiles: they are then compiled when first used,
+    #: in the process that uses them (a scan's workers), not in every command's start-up.
+    check: dataclasses.InitVar[bool] = True
 
-    def __post_init__(self) -> None:
-        flags = 0 if self.cased else re.IGNORECASE
-        pats: tuple[_Searcher, ...]
-        if self.op == "re":
-            pats = tuple(compile_re2(v, self.cased) for v in self.values)
-        else:
-            pats = tuple(re.compile(self._literal(v), flags) for v in self.values)
-        object.__setattr__(self, "_compiled", pats)
+    def __post_init__(self, check: bool) -> None:
+        if check:
+            self._patterns()
+
+    def _patterns(self) -> tuple[_Searcher, ...]:
+        if not self._compiled:
+            flags = 0 if self.cased else re.IGNORECASE
+            pats: tuple[_Searcher, ...]
+            if self.op == "re":
+                pats = tuple(compile_re2(v, self.cased) for v in self.values)
+            else:
+                pats = tuple(re.compile(self._literal(v), flags) for v in self.values)
+            object.__setattr__(self, "_compiled", pats)
+        return self._compiled
 
     def _literal(self, v: str) -> str:
         e = re.escape(v)
@@ -96,7 +106,7 @@ class Condition:
         if value is None:
             return False
         try:
-            return any(p.search(value) is not None for p in self._compiled)
+            return any(p.search(value) is not None for p in self._patterns())
         except UnicodeEncodeError:  # a lone surrogate, which RE2 (UTF-8) cannot take
             return self.test(clean(value))
 
