@@ -35,8 +35,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_every_command_in_the_readme_has_help(command: str) -> None:
     parser = build_parser(command)
     sub = next(a for a in parser._actions if a.dest == "command")
-    if command not in sub.choices:  # type: ignore[operator]
-        pytest.skip(f"{command} not built yet")
+    assert command in sub.choices, f"the README shows `wormsign {command}`, which is not a command"  # type: ignore[operator]
     assert f"wormsign {command}" in README
     help_text = sub.choices[command].format_help()  # type: ignore[index]
     assert command in help_text
