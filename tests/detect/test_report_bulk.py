@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ import pytest
 from wormsign.detect import report
 from wormsign.detect.columns import NO_TIME, to_micros
 from wormsign.detect.report import _Block, iso_json, iso_us
+from wormsign.detect.scanner import scan_paths
 from wormsign.detect.sources import SourceTable
 from wormsign.logs.clf import parse_time
+from wormsign.logs.synth import worm_heavy_lines
 from wormsign.logs.text import safe
 
 
@@ -72,3 +75,22 @@ def test_join_rows_refuses_bad_columns() -> None:
         join((([b"a", "b"], idx),), 2)
     with pytest.raises(TypeError):
         join((([b"a"],),), 0)
+
+
+def test_alerts_are_the_same_whatever_the_rest_memo(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """The encoded rests kept from block to block (and the memo starting afresh when full)
+    change nothing in the alerts written."""
+    log = tmp_path / "storm.log"
+    log.write_text("".join(line + "\n" for line in worm_heavy_lines(120_000)))
+    rep = scan_paths([str(log)])
+    outs = []
+    for memo in (8192, 0, 3):
+        monkeypatch.setattr(report, "REST_MEMO", memo)
+        buf = io.BytesIO()
+        n = report.write_alerts(rep, buf)
+        outs.append(buf.getvalue())
+        assert n == len(rep.alerts) > 16384  # more than one block
+    assert outs[0] == outs[1] == outs[2]
+    first = [json.loads(x) for x in outs[0].splitlines()[:50]]
+    assert [a["source.ip"] for a in first] == [a.source_ip for a in list(rep.alerts)[:50]]

@@ -175,6 +175,7 @@ def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
         yield list(_marked_lines(view, sup))  # absurdly many distinct requests: one by one
         return
     step = 1 << 14  # rows per block: the block's lines are held once, as text
+    known: dict[int, str] = {}  # the rests already encoded, by key (a worm's repeat often)
     for lo in range(0, len(att), step):
         rows = att.row[lo:lo + step]
         parts = [b.variant[rows], b.file[rows], att.rule[lo:lo + step],
@@ -188,9 +189,29 @@ def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
         for col, r in zip(parts, radix, strict=True):  # one int per distinct rest
             key = key * r + col
         rk, r_inv = np.unique(key, return_inverse=True)
-        rests = []
-        for k in rk.tolist():
-            digits = []
+        rests = _block_rests(view, rk.tolist(), radix, sup, encode, known)
+        sk, s_inv = np.unique(b.source[rows], return_inverse=True)
+        tk, t_inv = np.unique(b.time[rows], return_inverse=True)
+        yield _Block(iso_json(tk), t.sources.json_texts(sk, encode), rests, t_inv.ravel(),
+                     s_inv.ravel(), b.line[rows], r_inv.ravel())
+
+
+#: Encoded rests kept from one block for the next (a worm's alerts repeat a few of them);
+#: past this many the memo starts afresh, so that memory stays bounded.
+REST_MEMO = 8192
+
+
+def _block_rests(view: AlertView, keys: list[int], radix: list[int],
+                 sup: ScanSuppression | None, encode: Any, known: dict[int, str]) -> list[str]:
+    """The encoded rest of each distinct key of a block (its digits in ``radix``: variant,
+    file, rule, family, rule family, and the suppression rule when ``sup``)."""
+    if len(known) > REST_MEMO:
+        known.clear()
+    rests = []
+    for key in keys:
+        rest = known.get(key)
+        if rest is None:
+            k, digits = key, []
             for r in reversed(radix):
                 k, d = divmod(k, r)
                 digits.append(d)
@@ -199,11 +220,9 @@ def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
                 s_i = digits.pop(0) - 1
                 rule_of = sup.rules[s_i] if s_i >= 0 else None
             rfam, fam, r, f, v = digits  # least significant first
-            rests.append(_ecs_rest(view, v, f, r, fam, rfam, encode, rule_of))
-        sk, s_inv = np.unique(b.source[rows], return_inverse=True)
-        tk, t_inv = np.unique(b.time[rows], return_inverse=True)
-        yield _Block(iso_json(tk), t.sources.json_texts(sk, encode), rests, t_inv.ravel(),
-                     s_inv.ravel(), b.line[rows], r_inv.ravel())
+            rest = known[key] = _ecs_rest(view, v, f, r, fam, rfam, encode, rule_of)
+        rests.append(rest)
+    return rests
 
 
 def _ecs_rest(view: AlertView, v: int, f: int, r: int, fam: int, rfam: int,
