@@ -18,8 +18,11 @@ alerts stored. The rows (``file_key`` prefixes):
 Alerts are keyed by content with the format's sensor family, like ``incident ingest``: the
 same log ingested later adds nothing.
 
-:class:`StoreSink` adds what an incident needs while the watch runs: its blocklist refreshed
-and the playbooks of new families applied.
+:class:`StoreSink` adds what an incident needs while the watch runs: the new records grouped
+into events with the other sensors' records of the same requests (as ``incident ingest``
+does after each file), its blocklist refreshed and the playbooks of new families applied.
+How far the events are up to date is the row ``events:HASH`` (its ``offset``: the last alert
+id grouped), so that rows a killed watcher stored are grouped after its restart.
 """
 
 from __future__ import annotations
@@ -166,9 +169,12 @@ class StoreSink:
         self.checkpoint = StoreCheckpoint(store, incident_id, sensor, note)
         self.note = note
         self.refresh_every = refresh_every
+        self.regrouped = 0  # records that joined another sensor's event, this run
         self._unrefreshed = 0
         self._next = 0.0
         self._thread: threading.Thread | None = None
+        self._events_key = f"events:{_h(sensor)}"
+        self._grouped = self._load_watermark()
 
     @classmethod
     def open(cls, db: str | None, incident_id: int, paths: Sequence[str],
@@ -193,6 +199,7 @@ class StoreSink:
 
         t0 = time.monotonic()
         try:
+            self.group_events()
             refresh(self.store, self.incident_id)
             apply_playbooks(self.store, self.incident_id)
         except (WormsignError, sa.exc.SQLAlchemyError) as exc:
@@ -200,10 +207,48 @@ class StoreSink:
         took = time.monotonic() - t0
         self._next = time.monotonic() + max(self.refresh_every, 4 * took)
 
+    def group_events(self) -> int:
+        """Group the records stored since the last call into events across sensors
+        (:func:`wormsign.incidents.events.correlate_incident`); returns how many records
+        changed event."""
+        from wormsign.incidents.events import correlate_incident
+        from wormsign.incidents.rollup import max_alert_id
+
+        with self.store.engine.connect() as conn:
+            top = max_alert_id(conn)
+        if top <= self._grouped:
+            return 0
+        joined = correlate_incident(self.store, self.incident_id, after_id=self._grouped)
+        self._save_watermark(top)
+        self.regrouped += joined
+        return joined
+
+    def _load_watermark(self) -> int:
+        """The last alert id grouped into events for this watcher; when it has none yet,
+        every row stored before it started (their ingest grouped them)."""
+        from wormsign.incidents.rollup import max_alert_id
+
+        for o in self.store.get_watch_offsets(self.incident_id):
+            if o.file_key == self._events_key:
+                return o.offset
+        with self.store.engine.connect() as conn:
+            top = max_alert_id(conn)
+        self._save_watermark(top)
+        return top
+
+    def _save_watermark(self, top: int) -> None:
+        with self.store.begin() as conn:
+            self.store.save_watch_offsets(conn, self.incident_id, [
+                WatchOffset(self._events_key, "", 0, 0, top, 0, "events")])
+        self._grouped = top
+
     def close(self) -> None:
         if self._thread is not None:
             self._thread.join()
         if self._unrefreshed:
             self.refresh()
+        if self.regrouped:
+            self.store.record_action(self.incident_id, "watch", "events across sensors: "
+                                     f"{self.regrouped} record(s) regrouped")
         self.checkpoint.finish()
         self.store.close()
