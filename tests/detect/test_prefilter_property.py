@@ -11,6 +11,7 @@ keeps). Every rule that holds must be among the rules the prefilter flags for th
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -147,3 +148,41 @@ def test_one_report_per_line_flags_the_same_lines(lines: list[bytes], end_nl: bo
     for li, s0, e0, m in zip(full.line.tolist(), full.start.tolist(), full.end.tolist(),
                              full.mask.tolist(), strict=True):
         assert PREFILTER.mask_of(chunk[s0:e0]) == int(m), li
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(st.one_of(_URL, _UA, st.just(b""), _URL.map(lambda u: u * 9)),
+                      min_size=1, max_size=12),
+       end_nl=st.booleans(), long_line=st.integers(0, 120))
+def test_long_lines_checked_on_their_own_flag_the_same(lines: list[bytes], end_nl: bool,
+                                                       long_line: int) -> None:
+    """Lines longer than LONG_LINE are checked alone, up to their first keyword: the same
+    lines are flagged as when the whole chunk is scanned at once."""
+    from wormsign.detect import prefilter
+
+    chunk = b"\n".join(x.replace(b"\n", b"") for x in lines) + (b"\n" if end_nl else b"")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(prefilter, "LONG_LINE", 1 << 40)
+        whole = flagged_lines(PREFILTER, chunk)
+        mp.setattr(prefilter, "LONG_LINE", long_line)
+        split = flagged_lines(PREFILTER, chunk)
+    assert split.line.tolist() == whole.line.tolist()
+    assert split.start.tolist() == whole.start.tolist()
+    assert split.end.tolist() == whole.end.tolist()
+
+
+def test_a_storm_line_is_flagged_and_a_long_clean_one_is_not() -> None:
+    head = b'198.51.100.7 - - [19/Jul/2001:12:00:00 +0000] "SEARCH /'
+    tail = b' HTTP/1.1" 414 0 "-" "-"'
+    storm = head + b"\\x90" * 9000 + tail
+    get = head.replace(b"SEARCH", b"GET")
+    clean = get + b"A" * 40000 + tail
+    late = get + b"A" * 40000 + b"/default.ida" + tail
+    chunk = b"\n".join([storm, clean, late, b"short line", storm[:200]]) + b"\n"
+    fl = flagged_lines(PREFILTER, chunk)
+    assert fl.line.tolist() == [0, 2, 4]
+    arr = candidate_arrays(PREFILTER, chunk)
+    assert arr.line.tolist() == [0, 2, 4]
+    assert [PREFILTER.mask_of(chunk[s:e]) for s, e in zip(arr.start, arr.end, strict=True)] \
+        == [int(m) for m in arr.mask]
+    assert PREFILTER.holds_keyword(storm) and not PREFILTER.holds_keyword(clean)

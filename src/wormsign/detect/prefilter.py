@@ -14,12 +14,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from wormsign.detect.hscache import compile_block
 from wormsign.rules.model import Condition, Rule
+
+if TYPE_CHECKING:
+    import hyperscan
 
 # Percent-escapes of letters, digits and . / \\ _ %, and overlong lead bytes, as literals
 # (Hyperscan scans ~60 short literals about twice as fast as the equivalent class regex).
@@ -133,24 +137,20 @@ class Prefilter:
             [sum(1 << i for i in t) for t in self._triggers],
             dtype=object if wide else np.uint64)
         self.always_mask = sum(1 << i for i in self.always)
-        self._db: hyperscan.Database | None = None
+        self._first_db: hyperscan.Database | None = None
         self._line_db: hyperscan.Database | None = None
         if patterns:
-            # Short keywords (``..``, ``%25``, ``%c0``) and classes (``\\x[0-9a-f]{2}``)
-            # occur many times in one line (double-encoded traversals, shellcode written as
-            # text): matched through to the line's end, each is reported once per line
-            # (Hyperscan reports one match per end offset), which saves a callback per repeat
-            # (4-10 % of the scan on a Nimda storm, most of it on 30 KB lines of ``\x90``).
-            short = [len(_UNESCAPE.sub(rb"\1", p)) <= 3 or b"[" in p for p in patterns]
-            self._db = compile_block(
-                [b"(?:" + p + rb")[^\n]*$" if s else p
-                 for p, s in zip(patterns, short, strict=True)],
-                [hyperscan.HS_FLAG_CASELESS | (hyperscan.HS_FLAG_MULTILINE if s else 0)
-                 for s in short],
+            # Which keywords a text holds: each pattern reported once (its first match), so
+            # a keyword repeated thousands of times in a line (``../``, ``%c0%af``,
+            # ``cmd.exe``, ``\x90`` in a shellcode line) costs no callback per repeat.
+            self._first_db = compile_block(
+                patterns,
+                [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(patterns),
                 list(range(len(patterns))))
-            # Every pattern matched through to its line's end under one id: Hyperscan reports
-            # one match per id and end offset, so a flagged line costs one callback however
-            # many keywords it holds (a worm's line holds two to four).
+            # Which lines of a chunk hold a keyword: every pattern matched through to its
+            # line's end under one id. Hyperscan reports one match per id and end offset, so
+            # a flagged line costs one callback however many keywords it holds (a worm's
+            # line holds two to four, a Nimda line dozens).
             self._line_db = compile_block(
                 [b"(?:" + p + rb")[^\n]*$" for p in patterns],
                 [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * len(patterns),
@@ -159,64 +159,34 @@ class Prefilter:
     def candidates(self, chunk: bytes) -> Iterator[tuple[int, int, frozenset[int]]]:
         """Yield ``(line_start, line_end, rule_indices)`` for the lines worth matching,
         in order. With rules that have no keywords, every non-empty line is yielded."""
-        if self.always:
-            pos = 0
-            n = len(chunk)
-            while pos < n:
-                end = chunk.find(b"\n", pos)
-                end = n if end < 0 else end
-                if end > pos:
-                    yield pos, end, self.always | self._hits_in(chunk[pos:end])
-                pos = end + 1
-            return
-        if self._db is None:
-            return
-        hits: list[tuple[int, int]] = []
+        cand = candidate_lines(self, chunk)
+        for start, end, mask in zip(cand.start, cand.end, cand.mask, strict=True):
+            yield start, end, frozenset(i for i in range(len(self.rules)) if mask >> i & 1)
 
-        def on_match(pid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            hits.append((to, pid))
-
-        self._db.scan(chunk, match_event_handler=on_match)
-        if not hits:
-            return
-        hits.sort()
-        cur_start = -1
-        cur_end = -1
-        cur: set[int] = set()
-        for to, pid in hits:
-            if to > cur_end:
-                if cur_start >= 0:
-                    yield cur_start, cur_end, frozenset(cur)
-                cur_start = chunk.rfind(b"\n", 0, to - 1) + 1
-                e = chunk.find(b"\n", to - 1)
-                cur_end = len(chunk) if e < 0 else e
-                cur = set()
-            cur |= self._triggers[pid]
-        if cur_start >= 0:
-            yield cur_start, cur_end, frozenset(cur)
-
-    def mask_of(self, text: bytes) -> int:
-        """The rule mask of ``text`` (bit i: rule i may match), as :func:`candidate_arrays`
-        gives it for a line that is ``text``."""
-        if self._db is None:
-            return self.always_mask
+    def mask_of(self, text: bytes | memoryview) -> int:
+        """The rule mask of the keywords in ``text`` (bit i: rule i may match; the rules
+        without keywords are :attr:`always_mask`)."""
+        if self._first_db is None:
+            return 0
         pids: list[int] = []
-        self._db.scan(text, match_event_handler=lambda pid, _f, _t, _fl, _c: pids.append(pid))
-        mask = self.always_mask
-        for pid in set(pids):
+        self._first_db.scan(cast(bytes, text),
+                            match_event_handler=lambda p, _f, _t, _fl, _c: pids.append(p))
+        mask = 0
+        for pid in pids:
             mask |= int(self._masks[pid])
         return mask
 
-    def _hits_in(self, line: bytes) -> frozenset[int]:
-        if self._db is None:
-            return frozenset()
-        found: set[int] = set()
+    def holds_keyword(self, text: bytes | memoryview) -> bool:
+        """Whether ``text`` holds any keyword; the scan stops at the first one."""
+        if self._first_db is None:
+            return False
+        import hyperscan
 
-        def on_match(pid: int, _from: int, _to: int, _flags: int, _ctx: object) -> None:
-            found.update(self._triggers[pid])
-
-        self._db.scan(line, match_event_handler=on_match)
-        return frozenset(found)
+        try:
+            self._first_db.scan(cast(bytes, text), match_event_handler=lambda *_a: True)
+        except hyperscan.ScanTerminated:
+            return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -260,40 +230,19 @@ class CandidateArrays:
 
 def candidate_arrays(pf: Prefilter, chunk: bytes,
                      newlines: npt.NDArray[np.intp] | None = None) -> CandidateArrays:
-    """The flagged lines of ``chunk`` as arrays (the keyword lines only: the lines of rules
-    without keywords are added by :func:`candidate_lines`). ``newlines``: the offsets of the
-    chunk's newlines, when they are known already.
+    """The flagged lines of ``chunk`` as arrays, each with its mask (the keyword lines only:
+    the lines of rules without keywords are added by :func:`candidate_lines`).
+    ``newlines``: the offsets of the chunk's newlines, when they are known already.
 
-    Hyperscan reports each match's end; the matches are then grouped into lines with numpy
-    (no Python work per line except the one call per match)."""
-    nl = _newlines(chunk) if newlines is None else newlines
-    hits: list[int] = []
-    npat = max(len(pf._triggers), 1)
-    if pf._db is not None:
-        app = hits.append
-
-        def on_match(pid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            app(to * npat + pid)
-
-        pf._db.scan(chunk, match_event_handler=on_match)
-    if not hits:
-        empty = np.zeros(0, np.int64)
-        return CandidateArrays(empty, empty, empty, pf._masks[:0], nl)
-    code = np.array(hits, dtype=np.int64)
-    to, pid = np.divmod(code, npat)
-    li = np.searchsorted(nl, to - 1)
-    order = np.argsort(li, kind="stable")
-    li, pid = li[order], pid[order]
-    first = np.flatnonzero(np.concatenate(([True], li[1:] != li[:-1])))
-    lines = li[first].astype(np.int64)
-    masks = np.bitwise_or.reduceat(pf._masks[pid], first)
-    starts = np.zeros(len(lines), np.int64)
-    inner = lines > 0
-    starts[inner] = nl[lines[inner] - 1] + 1
-    ends = np.full(len(lines), len(chunk), np.int64)
-    inside = lines < len(nl)
-    ends[inside] = nl[lines[inside]]
-    return CandidateArrays(lines, starts, ends, masks, nl)
+    The lines are :func:`flagged_lines`; each line's mask is :meth:`Prefilter.mask_of` of
+    the line (the scanner's fast path finds masks once per distinct request text instead)."""
+    fl = flagged_lines(pf, chunk, newlines)
+    view = memoryview(chunk)
+    masks = pf._masks[:0].copy()
+    masks.resize(len(fl.line), refcheck=False)
+    masks[:] = [pf.mask_of(view[s:e]) for s, e in
+                zip(fl.start.tolist(), fl.end.tolist(), strict=True)]
+    return CandidateArrays(fl.line, fl.start, fl.end, masks, fl.newlines)
 
 
 @dataclass(frozen=True)
@@ -308,15 +257,29 @@ class FlaggedLines:
     newlines: npt.NDArray[np.intp]
 
 
+#: Lines longer than this are checked on their own, up to their first keyword.
+LONG_LINE = 4096
+
+
 def flagged_lines(pf: Prefilter, chunk: bytes,
                   newlines: npt.NDArray[np.intp] | None = None) -> FlaggedLines:
-    """The lines :func:`candidate_arrays` flags, found with one Hyperscan report per line
-    (a worm's line holds several keywords: 20 % less scan time on a worm storm). Their masks
-    are for the caller to find, once per distinct text (:meth:`Prefilter.mask_of`)."""
+    """The lines of ``chunk`` that hold a keyword: one Hyperscan report per line, however
+    many keywords it holds. Their masks are for the caller to find, once per distinct text
+    (:meth:`Prefilter.mask_of`).
+
+    A line longer than :data:`LONG_LINE` bytes (worm payloads run to 20-100 KB) is checked
+    on its own and only up to its first keyword: a keyword repeated thousands of times in
+    it (``\\x90`` written by the server for each byte of shellcode, ``../``, ``%c0%af``)
+    would otherwise cost Hyperscan a step per repeat, 20-40 times the cost per byte of a
+    plain log line."""
     nl = _newlines(chunk) if newlines is None else newlines
     ends: list[int] = []
     if pf._line_db is not None:
-        pf._line_db.scan(chunk, match_event_handler=lambda _p, _f, to, _fl, _c: ends.append(to))
+        long_lines = _long_lines(nl, len(chunk))
+        if not long_lines:
+            ends = _line_ends(pf._line_db, chunk)
+        else:
+            _scan_around(pf, chunk, long_lines, ends)
     if not ends:
         empty = np.zeros(0, np.int64)
         return FlaggedLines(empty, empty, empty, nl)
@@ -329,6 +292,36 @@ def flagged_lines(pf: Prefilter, chunk: bytes,
     inside = lines < len(nl)
     stops[inside] = nl[lines[inside]]
     return FlaggedLines(lines, starts, stops, nl)
+
+
+def _line_ends(db: hyperscan.Database, data: bytes | memoryview) -> list[int]:
+    """The end offsets :attr:`Prefilter._line_db` reports in ``data`` (one per line)."""
+    ends: list[int] = []
+    db.scan(cast(bytes, data), match_event_handler=lambda _p, _f, to, _fl, _c: ends.append(to))
+    return ends
+
+
+def _long_lines(nl: npt.NDArray[np.intp], size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of the lines longer than :data:`LONG_LINE` (end: the newline)."""
+    ends = np.append(nl, size)
+    starts = np.concatenate(([0], nl + 1))
+    idx = np.flatnonzero(ends - starts > LONG_LINE)
+    return list(zip(starts[idx].tolist(), ends[idx].tolist(), strict=True))
+
+
+def _scan_around(pf: Prefilter, chunk: bytes, long_lines: list[tuple[int, int]],
+                 ends: list[int]) -> None:
+    """Append to ``ends`` the line ends of the flagged lines of ``chunk``: the runs of
+    ordinary lines between the long ones in one scan each, each long line on its own."""
+    assert pf._line_db is not None
+    view = memoryview(chunk)
+    pos = 0
+    for start, end in [*long_lines, (len(chunk) + 1, len(chunk) + 1)]:
+        if start > pos:
+            ends += [pos + to for to in _line_ends(pf._line_db, view[pos:min(start, len(chunk))])]
+        if end <= len(chunk) and pf.holds_keyword(view[start:end]):
+            ends.append(end)
+        pos = end + 1
 
 
 def candidate_lines(pf: Prefilter, chunk: bytes,
