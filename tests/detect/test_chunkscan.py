@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from wormsign.detect import ChunkScanner, attribute_batches
 from wormsign.detect.chunkscan import RuleEngine
@@ -75,3 +76,43 @@ def test_micros_round_trip() -> None:
     t = datetime(2001, 7, 19, 10, 23, 45, 123456, tzinfo=UTC)
     assert from_micros(to_micros(t)) == t
     assert to_micros(None) == NO_TIME and from_micros(int(NO_TIME)) is None
+
+
+@pytest.mark.parametrize("vhost", [False, True])
+def test_memo_of_request_texts_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch,
+                                                   vhost: bool) -> None:
+    """Distinct 40 KB request texts do not pile up in the memo: past MEMO_BYTES it starts
+    afresh after the chunk, and the rows are the same as with an unbounded memo."""
+    from wormsign.detect import chunkscan
+
+    lines = []
+    for i in range(120):
+        pad = (b"%04d" % i) * 10_000
+        lines.append((b"www.example.com " if vhost else b"")
+                     + b'10.0.%d.%d - - [19/Jul/2001:00:00:%02d +0000] "GET /default.ida?'
+                     % (i // 250, i % 250 + 1, i % 60) + pad
+                     + b' HTTP/1.0" 404 0 "-" "-"\n')
+    chunks = [b"".join(lines[k:k + 10]) for k in range(0, len(lines), 10)]
+    fmt = "vhost_combined" if vhost else "combined"
+
+    def run(limit: int) -> tuple[list[int], list[int], int]:
+        monkeypatch.setattr(chunkscan, "MEMO_BYTES", limit)
+        sc = ChunkScanner(fmt=fmt)
+        rows: list[int] = []
+        times: list[int] = []
+        most = 0
+        line = 1
+        for c in chunks:
+            b = sc.scan(c, line)
+            line = sc.stats.lines + 1
+            rows += b.line.tolist()
+            times += b.time.tolist()
+            most = max(most, sc._memo_bytes)
+        return rows, times, most
+
+    free = run(1 << 40)
+    bounded = run(100_000)
+    assert free[0] == bounded[0] == list(range(1, 121))
+    assert free[1] == bounded[1]
+    assert free[2] > 4_000_000  # every text kept
+    assert bounded[2] <= 100_000  # cleared after each chunk that passed the bound

@@ -44,6 +44,8 @@ from wormsign.rules.model import Rule, RulePack
 MAX_BAD_LINES = 5
 #: Distinct request texts (sources, times) remembered per scanner before a memo starts afresh.
 MEMO_LIMIT = 100_000
+#: ... and before the request texts they hold pass this many bytes (texts run to 64 KB).
+MEMO_BYTES = 32 << 20
 #: The C reader of flagged access-log lines (None: the Python loop, with the same results).
 _FIELDS: Callable[..., int] | None = getattr(getattr(clf, "_clfscan", None), "access_fields",
                                             None)
@@ -122,6 +124,7 @@ class ChunkScanner:
         self._file = self.tables.files.code(path)
         self._memo: dict[object, int] = {}
         self._text_memo: dict[tuple[bytes, bytes], int] = {}
+        self._memo_bytes = 0  # the texts held as keys of the two memos
         self._src: dict[object, int] = {}
         self._time: dict[bytes, int] = {}
         self._days: dict[bytes, int] = {}
@@ -179,6 +182,10 @@ class ChunkScanner:
         return self._done(cols)
 
     def _done(self, cols: _Columns) -> MatchBatch:
+        if self._memo_bytes > MEMO_BYTES:
+            self._memo.clear()
+            self._text_memo.clear()
+            self._memo_bytes = 0
         for memo in (self._memo, self._text_memo, self._time, self._src):
             if len(memo) > MEMO_LIMIT:
                 memo.clear()
@@ -200,6 +207,7 @@ class ChunkScanner:
         v = self._memo.get(key)
         if v is None:
             v = self._memo[key] = self._variant(mask, req)
+            self._memo_bytes += sum(len(x) for x in key if isinstance(x, str))
         if v < 0:
             return False
         cols.source.append(self._source(req.source_ip))
@@ -267,6 +275,7 @@ class ChunkScanner:
                 req = clf.parse_line(raw, prefix, self.path, first_line + li, fmt_name)
                 assert req is not None  # the line has the shape parse_line reads directly
                 v = memo[key] = self._variant(m, req)
+                self._memo_bytes += len(raw) - cut
             if v < 0:
                 continue
             tb = head[-1]
@@ -342,6 +351,7 @@ class ChunkScanner:
             req = clf.parse_line(chunk[start:o[7]], prefix, self.path, line, fmt_name)
             assert req is not None  # the line has the shape parse_line reads directly
             v = self._text_memo[(tail, vhost)] = self._variant(mask, req)
+            self._memo_bytes += len(tail) + len(vhost)
         return v
 
     def _clf_time(self, tb: bytes) -> int:
