@@ -94,3 +94,27 @@ def test_alerts_are_the_same_whatever_the_rest_memo(monkeypatch: pytest.MonkeyPa
     assert outs[0] == outs[1] == outs[2]
     first = [json.loads(x) for x in outs[0].splitlines()[:50]]
     assert [a["source.ip"] for a in first] == [a.source_ip for a in list(rep.alerts)[:50]]
+
+
+def test_sort_rank_is_the_order_of_the_texts() -> None:
+    """IPv4-only tables rank by numbers (no text per address); mixed ones by text; both as
+    Python sorts the texts."""
+    rng = np.random.default_rng(3)
+    ips = np.unique(np.concatenate((
+        rng.integers(0, 2**32, 5000, dtype=np.uint64),
+        [0, 1, 9, 10, 11, 99, 100, 255, 256, 2**32 - 1, 0x01020304, 0x0C020304, 0x01160304],
+        (rng.integers(0, 256, (3000, 4)) * [1 << 24, 1 << 16, 1 << 8, 1]).sum(axis=1),
+    ))).astype(np.uint32)
+    rng.shuffle(ips)
+    t = SourceTable()
+    t.codes_ip4(ips)
+    texts = [t.text(c) for c in range(len(t))]
+    expect = np.empty(len(t), np.int64)
+    expect[sorted(range(len(t)), key=texts.__getitem__)] = np.arange(len(t))
+    assert t.sort_rank().tolist() == expect.tolist()
+    for extra in ("2001:db8::1", "10.0.0.1x", "::ffff:1.2.3.4"):
+        t.code(extra)
+    texts = [t.text(c) for c in range(len(t))]
+    expect = np.empty(len(t), np.int64)
+    expect[sorted(range(len(t)), key=texts.__getitem__)] = np.arange(len(t))
+    assert t.sort_rank().tolist() == expect.tolist()

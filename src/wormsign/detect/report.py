@@ -329,7 +329,7 @@ def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
     def safe_json(text: str) -> str:
         return str(encode(safe(text)))
 
-    step = 1 << 16  # rows per block
+    step = 1 << 14  # rows per block
     for b in range(0, len(order), step):
         g = order[b:b + step]
         lo = p.ptr[g]

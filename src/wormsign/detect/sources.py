@@ -153,6 +153,14 @@ class SourceTable:
         rank = np.zeros(n, np.int64)
         if not n:
             return rank
+        if not self._text:  # IPv4 only: the dotted texts' order from the numbers
+            ips = np.frombuffer(self._ip4, np.uint32)
+            key = np.zeros(n, np.uint32)
+            for shift in (24, 16, 8, 0):
+                key <<= np.uint32(8)
+                key |= _OCTET_RANK[(ips >> np.uint32(shift)) & np.uint32(255)]
+            rank[np.argsort(key, kind="stable")] = np.arange(n)
+            return rank
         texts = {c: t.encode("utf-8") for c, t in self._text.items()}
         width = max([15, *map(len, texts.values())])
         if width > 64 or any(b"\x00" in t for t in texts.values()):
@@ -174,6 +182,13 @@ class SourceTable:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+
+#: Each octet's place when the texts "0".."255" are sorted. Dotted quads sort as the tuples
+#: of their octets' places: an octet's text ends with "." (or the end), which sorts before
+#: any digit, as a shorter text sorts before a longer one it begins.
+_OCTET_RANK = np.argsort(np.argsort(np.array([str(v) for v in range(256)]),
+                                    kind="stable")).astype(np.uint32)
 
 
 def _dotted(ips: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:

@@ -67,20 +67,24 @@ def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
     del ks
     g = len(starts)
     small = n < 2**31  # counts and offsets of millions of groups as int32
-    d = np.diff(np.append(starts, n))
-    requests: Ints = d.astype(np.int32) if small else d
+    requests: Ints = np.diff(starts, append=n)
+    if small:
+        requests = requests.astype(np.int32)
     if not n:
         e = np.zeros(0, np.int64)
         return keys, Tallies(e, e, e, e, np.zeros(1, np.int64), np.zeros(0, np.int32), e, e)
+    # (the temporaries of millions of rows are dropped as soon as they are used: this is
+    # the peak of a scan's memory with millions of sources)
     t = time[order]
     last = np.maximum.reduceat(t, starts)
-    t[t == NO_TIME] = _MAX
+    np.place(t, t == NO_TIME, _MAX)
     first = np.minimum.reduceat(t, starts)
     del t
     first[first == _MAX] = NO_TIME
     r = rule[order]
     level = np.maximum(1, np.maximum.reduceat(rule_level[r], starts)).astype(np.int8)
     if not np.any((r[1:] != r[:-1]) & ~is_start[1:]):  # one rule per group (the usual case)
+        del order, is_start
         # (first appearance only orders several rules of a group: any value will do)
         ptr: Ints = np.arange(g + 1, dtype=np.int32) if small else np.arange(g + 1)
         return keys, Tallies(requests, first, last, level, ptr,
@@ -140,8 +144,10 @@ class Summary:
         n_rules = max(1, len(rules))
         fam_keys, fam_t = tally_by(att.family.astype(np.int64), att.rule, time, level, n_rules)
         fams = _dense(fam_keys, fam_t, len(att.families))
-        key = att.batch.source[att.row].astype(np.int64) * n_fam + att.family
         del fam_t
+        key = att.batch.source[att.row].astype(np.int64)
+        key *= n_fam
+        key += att.family
         keys, pairs = tally_by(key, att.rule, time, level, n_rules)
         del key, time
         pair_family = (keys % n_fam).astype(np.int32)
