@@ -112,6 +112,24 @@ def walker_aim(seq_sorted: I64, seq_bucket: I64, pos: float, space: float) -> tu
 
 
 @njit
+def start_walking(h: int, pos: float, vtime: float, run: Run) -> None:
+    """Walker ``h`` stands at ``pos`` at virtual time ``vtime``: queue its first vulnerable
+    crossing. The caller guarantees room in the walkers' heap."""
+    w = borrow(run.w)
+    hq = borrow(run.hq)
+    space = w.p.pf[P_SPACE]
+    seq_sorted = w.wk.seq_sorted
+    ptr, wrap = walker_aim(seq_sorted, w.wk.seq_bucket, pos, space)
+    w.wk.pos[h] = pos
+    w.wk.acc[h] = pos
+    w.wk.ptr[h] = ptr
+    w.wk.wrap[h] = wrap
+    w.wk.v[h] = vtime
+    nxt = vtime + (seq_sorted[ptr] + wrap * space - pos) / w.hs.rate[h]
+    heap_push(hq.walk, hq.n_walk, nxt, h, 0, w.sc.sepoch[h])
+
+
+@njit
 def start_scanning(hosts: I64, t: float, vtime: float, run: Run,
                    rng: np.random.Generator) -> None:
     """The ``hosts`` start scanning at time ``t`` (those already scanning are skipped): each
@@ -138,11 +156,9 @@ def start_scanning(hosts: I64, t: float, vtime: float, run: Run,
     act2, act2_pos, n_act2 = sc.act2
     hl_lo, hl_hi = w.hl.lo, w.hl.hi
     hl_list, hl_pos, n_hl = w.hl.holders
-    wk = w.wk
-    seq_sorted, seq_bucket, seq_own = wk.seq_sorted, wk.seq_bucket, wk.seq_own
-    wpos, wptr, wwrap, wv, wacc = wk.pos, wk.ptr, wk.wrap, wk.v, wk.acc
+    seq_own = w.wk.seq_own
     qtel, qsum, seen = w.tel.q, w.tel.qsum, w.tel.seen
-    hp, hn, wp, wn = hq
+    hp, hn = hq.ev, hq.n_ev
     for idx in range(hosts.shape[0]):
         h = hosts[idx]
         if scanning[h]:
@@ -170,15 +186,8 @@ def start_scanning(hosts: I64, t: float, vtime: float, run: Run,
                 cnt_g2[b] += 1
         else:
             walker[h] = 1
-            pos = walker_origin(strategy, seq_start, seq_own[h], space, rng)
-            ptr, wrap = walker_aim(seq_sorted, seq_bucket, pos, space)
-            wpos[h] = pos
-            wacc[h] = pos
-            wptr[h] = ptr
-            wwrap[h] = wrap
-            wv[h] = vtime
-            nxt = vtime + (seq_sorted[ptr] + wrap * space - pos) / rate[h]
-            heap_push(wp, wn, nxt, h, 0, sepoch[h])
+            start_walking(h, walker_origin(strategy, seq_start, seq_own[h], space, rng), vtime,
+                          run)
         # telescopes: a host's probes reach block k as a Poisson process of rate rate * q; its
         # first one is a timed event, the later ones are drawn in bulk with the seen hosts
         for k in range(qtel.shape[0]):

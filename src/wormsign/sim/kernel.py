@@ -86,6 +86,7 @@ from wormsign.sim.hosts import (
     overlap,
     schedule_value,
     start_scanning,
+    start_walking,
     stop_scanning,
     walker_aim,
     walker_origin,
@@ -393,20 +394,15 @@ def hitlist(capf: float, dt: float, cf: float, vtime: float, n_new: int, run: Ru
     host they infect. Returns the length of ``newly``, how many holders ran out (in
     ``finished``) and the probes left of those that fall back to random scanning, per side."""
     w = borrow(run.w)
-    hq = borrow(run.hq)
     hl_then = w.p.pi[Q_HITLIST_THEN]
     space = w.p.pf[P_SPACE]
     bl_cov = w.p.pf[P_BL_COV]
     allow = w.p.allow
     state, black, side, rate = w.hs.state, w.hs.black, w.hs.side, w.hs.rate
-    sepoch, walker = w.sc.sepoch, w.sc.walker
+    walker = w.sc.walker
     hl_hosts, hl_lo, hl_hi, budget = w.hl.hosts, w.hl.lo, w.hl.hi, w.hl.budget
     hl_list, hl_pos, n_hl = w.hl.holders
-    wk = w.wk
-    seq_sorted, seq_bucket = wk.seq_sorted, wk.seq_bucket
-    wpos, wptr, wwrap, wv, wacc = wk.pos, wk.ptr, wk.wrap, wk.v, wk.acc
     newly, finished = w.tally.newly, w.tally.finished
-    wp, wn = hq.walk, hq.n_walk
     n_fin = 0
     extra0 = 0.0
     extra1 = 0.0
@@ -444,16 +440,7 @@ def hitlist(capf: float, dt: float, cf: float, vtime: float, n_new: int, run: Ru
                 # walks from the end of this step (its probes left in this step, under one
                 # step's worth, are lost)
                 walker[h] = 1
-                v0 = vtime + capf * dt
-                pos = walker_origin(PERM, 1, 0, space, rng)
-                ptr, wrap = walker_aim(seq_sorted, seq_bucket, pos, space)
-                wpos[h] = pos
-                wacc[h] = pos
-                wptr[h] = ptr
-                wwrap[h] = wrap
-                wv[h] = v0
-                nxt = v0 + (seq_sorted[ptr] + wrap * space - pos) / rate[h]
-                heap_push(wp, wn, nxt, h, 0, sepoch[h])
+                start_walking(h, walker_origin(PERM, 1, 0, space, rng), vtime + capf * dt, run)
         else:
             ii += 1
     return n_new, n_fin, extra0, extra1
