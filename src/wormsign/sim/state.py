@@ -1,13 +1,15 @@
 """The kernel's state as a few records of arrays, so that a phase takes a handful of arguments.
 
-Each record is a ``NamedTuple`` (numba reads it as a tuple of arrays). A phase of
-:mod:`wormsign.sim.kernel` unpacks the fields it needs into locals once, at its top, and its
-loops only touch those locals: numba counts a reference each time an array is read out of a
-record, and those atomic counts inside a per-probe loop would cost more than the work.
-Helpers called per host (``pool_remove``, ``heap_push``, ``list_add``...) take plain arrays.
+Each record is a ``NamedTuple`` (numba reads it as a tuple of arrays). :class:`World` holds them
+all; :class:`Run` (a numba structref, made by the kernel) holds the world and the event heaps,
+so a phase takes one pointer where the world itself would be passed as some 600 machine words.
+A phase of :mod:`wormsign.sim.kernel` reads the world through a borrowed reference
+(:func:`wormsign.sim._jit.borrow`, no reference counting), unpacks the fields it needs into
+locals at its top, and its loops only touch those locals. Helpers called per host
+(``pool_remove``, ``heap_push``, ``list_add``...) take plain arrays.
 
 Scalars that several phases change live in small arrays (``Tally.totals``); the event heaps
-grow, so they sit in their own record (:class:`Heaps`) that the driver replaces when it grows.
+grow, so the run owns them and replaces them when full (``run.hq``).
 """
 
 from __future__ import annotations
