@@ -2,9 +2,9 @@
 
 At most 8 parameters (positional, keyword-only, ``*args`` and ``**kwargs`` each count,
 ``self`` too) and at most 120 lines from ``def`` to its last line. Read with ``ast`` from the
-source, so compiled (numba) functions are checked like the others. The simulator's kernel
-is still one function (see ``KNOWN``). ``KNOWN`` lists functions that are over a limit today, each to be split; an entry that is no
-longer over fails, so the list only shrinks.
+source, so compiled (numba) functions are checked like the others. ``KNOWN`` lists functions
+that are over a limit today, each to be split (none since the simulator's kernel was split into
+phases); an entry that is no longer over fails, so the list only shrinks.
 """
 
 from __future__ import annotations
@@ -19,19 +19,7 @@ import wormsign
 SRC = Path(wormsign.__file__).parent
 MAX_PARAMS = 8
 MAX_LINES = 120
-KNOWN: set[str] = {
-    # The kernel (issue 15 point 1). Two splits into phases over NamedTuple records were
-    # bit-identical on the goldens but 1.4-13x slower (benchmarks/bench_kernel.py): numba
-    # increments and decrements the reference count of each array read from a record, also
-    # when the phases are inlined (numba IR inlining; tried 2026-12-01), and the atomic
-    # counts in the inner loops cost more than the work. Kept whole until a split keeps
-    # bench_kernel.py's ratios within 5 %.
-    "sim/kernel.py:run_kernel",
-    "sim/kernel.py:infect_level",
-    "sim/hosts.py:start_scanning",
-    "sim/hosts.py:stop_scanning",
-    "sim/hosts.py:walker_start",
-}
+KNOWN: set[str] = set()
 
 
 def _param_count(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:

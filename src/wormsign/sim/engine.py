@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from wormsign.sim import calendar, codes, kernel
+from wormsign.sim import calendar, codes, kernel, state
 from wormsign.sim.pools import build_pool
 from wormsign.sim.population import load_density, place_clustered, place_uniform
 from wormsign.sim.result import SimResult
@@ -234,11 +234,15 @@ def simulate_stochastic(sc: Scenario, seed: int | None = None) -> SimResult:
     out = np.zeros((nb, codes.N_BASE_COLS + 2 * len(sc.telescopes)))
     thr = np.ceil(np.array([0.1, 0.5, 0.9]) * n - 1e-9)
     thr_t = np.full(3, -1.0)
-    kernel.run_kernel(
-        pf, pi, lay.g1, lay.g2, lay.side, rate, seq_sorted, order, seqpos, bucket, qtel,
-        tel_lo, tel_hi, init_ids, hl_hosts, *pools[0], *pools[1], *pools[2], st, sv, sn,
-        cal_t, cal_ph, _allowed(sc), out, thr, thr_t, rng,
-    )
+    p = state.Params(pf, pi, _allowed(sc), thr, st, sv, sn, cal_t, cal_ph)
+    world = state.World(
+        p, state.new_hosts((lay.side, lay.g1, lay.g2, rate), init_ids),
+        state.new_scanners(n, pools[1][2].shape[0] - 1, pools[2][2].shape[0] - 1),
+        state.new_walkers((seq_sorted, order, seqpos, bucket), n),
+        state.new_hitlist(hl_hosts, n), state.new_telescopes(qtel, tel_lo, tel_hi),
+        state.Pools(state.Pool(*pools[0]), state.Pool(*pools[1]), state.Pool(*pools[2])),
+        state.new_tally(n, len(sc.telescopes)))
+    kernel.run_kernel(world, state.new_heaps(n), out, thr_t, rng)
     return _result(sc, seed, out, thr_t)
 
 

@@ -12,11 +12,14 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from wormsign.sim._jit import njit
+from wormsign.sim._jit import borrow, njit
 from wormsign.sim.codes import (
     A_SENT,
     E_TELESCOPE,
     HITLIST,
+    LOCAL,
+    P_BL_COV,
+    P_SPACE,
     Q_HITLIST_THEN,
     Q_SEQ_START,
     Q_STRATEGY,
@@ -25,6 +28,7 @@ from wormsign.sim.codes import (
     UNIFORM,
 )
 from wormsign.sim.heap import heap_push
+from wormsign.sim.state import Run
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -86,56 +90,76 @@ def overlap(a: float, b: float, lo: int, hi: int) -> int:
 
 
 @njit
-def walker_start(h: int, strategy: int, seq_start: int, wpos: F64, wptr: I64, wwrap: I64,
-                 wv: F64, wacc: F64, seq_sorted: I64, seq_bucket: I64, seq_own: I64,
-                 space: float, vtime: float,
-                 rate: F64, wp: F64, wn: I64, sepoch: I64,
-                 rng: np.random.Generator) -> None:
-    """Place a walker at its starting point and queue its first vulnerable crossing.
-
-    Positions are unwrapped (``wwrap`` laps of the space); ``wv`` is the virtual time (time
-    scaled by the congestion factor) at which the walker stood at ``wpos``.
-    """
-    n = seq_sorted.shape[0]
+def walker_origin(strategy: int, seq_start: int, own: int, space: float,
+                  rng: np.random.Generator) -> float:
+    """Where a walker starts: 0 (static sequence), just after its own address (sequential
+    from its own), or a random address."""
     if strategy == STATIC:
-        pos = 0.0
-    elif strategy == SEQ and seq_start == 0:
-        pos = float(seq_own[h]) + 1.0
-    else:
-        pos = math.floor(rng.random() * space)
-    ptr = first_at_or_after(seq_sorted, seq_bucket, pos, space)
-    wrap = 0
-    if ptr == n:
-        ptr = 0
-        wrap = 1
-    wpos[h] = pos
-    wacc[h] = pos
-    wptr[h] = ptr
-    wwrap[h] = wrap
-    wv[h] = vtime
-    nxt = vtime + (seq_sorted[ptr] + wrap * space - pos) / rate[h]
-    heap_push(wp, wn, nxt, h, 0, sepoch[h])
+        return 0.0
+    if strategy == SEQ and seq_start == 0:
+        return float(own) + 1.0
+    return float(math.floor(rng.random() * space))
 
 
 @njit
-def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64,
-                   local: bool, bl_cov: float,
-                   space: float, scanning: U8, sepoch: I64, scan_list: I64, scan_pos: I64,
-                   n_scan: I64, rate: F64, black: U8, hl_lo: I64, hl_hi: I64, hl_list: I64,
-                   hl_pos: I64, n_hl: I64, randomer: U8, walker: U8, side: I64, g1: I64,
-                   g2: I64, agg: F64, rate1: F64, rate2: F64, cnt_g1: I64, cnt_g2: I64,
-                   act1: I64, act1_pos: I64, n_act1: I64, act2: I64, act2_pos: I64,
-                   n_act2: I64, wpos: F64, wptr: I64, wwrap: I64, wv: F64, wacc: F64,
-                   seq_sorted: I64, seq_bucket: I64, seq_own: I64, wp: F64, wn: I64, qtel: F64,
-                   qsum: F64,
-                   seen: U8, hp: F64, hn: I64, rng: np.random.Generator) -> None:
-    """Hosts ``hosts[lo:hi]`` start scanning at time ``t`` (those already scanning are
-    skipped): each joins the aggregates of its kind. One call per batch, not per host, since
-    a call passes every array. The caller guarantees room in the event heap for
-    ``qtel.shape[0]`` events per host.
+def walker_aim(seq_sorted: I64, seq_bucket: I64, pos: float, space: float) -> tuple[int, int]:
+    """``(ptr, wrap)``: the next vulnerable position at or after ``pos`` in the walk order, as
+    its index and the laps of the space (1 when the walker must wrap around)."""
+    ptr = first_at_or_after(seq_sorted, seq_bucket, pos, space)
+    if ptr == seq_sorted.shape[0]:
+        return 0, 1
+    return ptr, 0
+
+
+@njit
+def start_walking(h: int, pos: float, vtime: float, run: Run) -> None:
+    """Walker ``h`` stands at ``pos`` at virtual time ``vtime``: queue its first vulnerable
+    crossing. The caller guarantees room in the walkers' heap."""
+    w = borrow(run.w)
+    hq = borrow(run.hq)
+    space = w.p.pf[P_SPACE]
+    seq_sorted = w.wk.seq_sorted
+    ptr, wrap = walker_aim(seq_sorted, w.wk.seq_bucket, pos, space)
+    w.wk.pos[h] = pos
+    w.wk.acc[h] = pos
+    w.wk.ptr[h] = ptr
+    w.wk.wrap[h] = wrap
+    w.wk.v[h] = vtime
+    nxt = vtime + (seq_sorted[ptr] + wrap * space - pos) / w.hs.rate[h]
+    heap_push(hq.walk, hq.n_walk, nxt, h, 0, w.sc.sepoch[h])
+
+
+@njit
+def start_scanning(hosts: I64, t: float, vtime: float, run: Run,
+                   rng: np.random.Generator) -> None:
+    """The ``hosts`` start scanning at time ``t`` (those already scanning are skipped): each
+    joins the aggregates of its kind. Walkers are placed at ``vtime`` (the virtual time). One
+    call per batch, not per host. The caller guarantees room in the event heap for
+    ``w.tel.q.shape[0]`` events per host and in the walkers' heap for one.
     """
+    w = borrow(run.w)
+    hq = borrow(run.hq)
+    pf = w.p.pf
+    pi = w.p.pi
     strategy = pi[Q_STRATEGY]
-    for idx in range(lo, hi):
+    seq_start = pi[Q_SEQ_START]
+    random_too = strategy == HITLIST and pi[Q_HITLIST_THEN] == 0
+    local = strategy == LOCAL
+    bl_cov = pf[P_BL_COV]
+    space = pf[P_SPACE]
+    side, g1, g2, rate, black = w.hs.side, w.hs.g1, w.hs.g2, w.hs.rate, w.hs.black
+    sc = w.sc
+    scanning, sepoch, randomer, walker, agg = sc.scanning, sc.sepoch, sc.randomer, sc.walker, sc.agg
+    scan_list, scan_pos, n_scan = sc.scan
+    rate1, rate2, cnt_g1, cnt_g2 = sc.rate1, sc.rate2, sc.cnt1, sc.cnt2
+    act1, act1_pos, n_act1 = sc.act1
+    act2, act2_pos, n_act2 = sc.act2
+    hl_lo, hl_hi = w.hl.lo, w.hl.hi
+    hl_list, hl_pos, n_hl = w.hl.holders
+    seq_own = w.wk.seq_own
+    qtel, qsum, seen = w.tel.q, w.tel.qsum, w.tel.seen
+    hp, hn = hq.ev, hq.n_ev
+    for idx in range(hosts.shape[0]):
         h = hosts[idx]
         if scanning[h]:
             continue
@@ -146,7 +170,7 @@ def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64
         eff = rate[h] * (1.0 - bl_cov) if black[h] else rate[h]
         if strategy == HITLIST and hl_lo[h] < hl_hi[h]:
             list_add(hl_list, hl_pos, n_hl, h)
-        elif strategy == UNIFORM or local or (strategy == HITLIST and pi[Q_HITLIST_THEN] == 0):
+        elif strategy == UNIFORM or local or random_too:
             randomer[h] = 1
             agg[side[h]] += eff
             if local:
@@ -162,8 +186,8 @@ def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64
                 cnt_g2[b] += 1
         else:
             walker[h] = 1
-            walker_start(h, strategy, pi[Q_SEQ_START], wpos, wptr, wwrap, wv, wacc, seq_sorted,
-                         seq_bucket, seq_own, space, vtime, rate, wp, wn, sepoch, rng)
+            start_walking(h, walker_origin(strategy, seq_start, seq_own[h], space, rng), vtime,
+                          run)
         # telescopes: a host's probes reach block k as a Poisson process of rate rate * q; its
         # first one is a timed event, the later ones are drawn in bulk with the seen hosts
         for k in range(qtel.shape[0]):
@@ -176,17 +200,24 @@ def start_scanning(hosts: I64, lo: int, hi: int, t: float, vtime: float, pi: I64
                 heap_push(hp, hn, t + rng.exponential(1.0 / (rate[h] * q)), h,
                           E_TELESCOPE + k, sepoch[h])
 
+
 @njit
-def stop_scanning(hosts: I64, lo: int, hi: int, local: bool, bl_cov: float, scanning: U8,
-                  sepoch: I64,
-                  scan_list: I64, scan_pos: I64, n_scan: I64, rate: F64, black: U8,
-                  hl_list: I64, hl_pos: I64, n_hl: I64, randomer: U8, walker: U8, side: I64,
-                  g1: I64, g2: I64, agg: F64, rate1: F64, rate2: F64, cnt_g1: I64,
-                  cnt_g2: I64, act1: I64, act1_pos: I64, n_act1: I64, act2: I64,
-                  act2_pos: I64, n_act2: I64, qtel: F64, qsum: F64, seen: U8) -> None:
-    """Hosts ``hosts[lo:hi]`` stop scanning (those not scanning are skipped): each leaves
-    every aggregate, and its pending events go stale."""
-    for idx in range(lo, hi):
+def stop_scanning(hosts: I64, run: Run) -> None:
+    """The ``hosts`` stop scanning (those not scanning are skipped): each leaves every
+    aggregate, and its pending events go stale."""
+    w = borrow(run.w)
+    local = w.p.pi[Q_STRATEGY] == LOCAL
+    bl_cov = w.p.pf[P_BL_COV]
+    side, g1, g2, rate, black = w.hs.side, w.hs.g1, w.hs.g2, w.hs.rate, w.hs.black
+    sc = w.sc
+    scanning, sepoch, randomer, walker, agg = sc.scanning, sc.sepoch, sc.randomer, sc.walker, sc.agg
+    scan_list, scan_pos, n_scan = sc.scan
+    rate1, rate2, cnt_g1, cnt_g2 = sc.rate1, sc.rate2, sc.cnt1, sc.cnt2
+    act1, act1_pos, n_act1 = sc.act1
+    act2, act2_pos, n_act2 = sc.act2
+    hl_list, hl_pos, n_hl = w.hl.holders
+    qtel, qsum, seen = w.tel.q, w.tel.qsum, w.tel.seen
+    for idx in range(hosts.shape[0]):
         h = hosts[idx]
         if not scanning[h]:
             continue
