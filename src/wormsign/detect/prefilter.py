@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -238,11 +238,10 @@ def candidate_arrays(pf: Prefilter, chunk: bytes,
     the line (the scanner's fast path finds masks once per distinct request text instead)."""
     fl = flagged_lines(pf, chunk, newlines)
     view = memoryview(chunk)
-    masks = pf._masks[:0].copy()
-    masks.resize(len(fl.line), refcheck=False)
-    masks[:] = [pf.mask_of(view[s:e]) for s, e in
-                zip(fl.start.tolist(), fl.end.tolist(), strict=True)]
-    return CandidateArrays(fl.line, fl.start, fl.end, masks, fl.newlines)
+    values = [pf.mask_of(view[s:e]) for s, e in
+              zip(fl.start.tolist(), fl.end.tolist(), strict=True)]
+    masks = np.array(values, dtype=pf._masks.dtype)
+    return CandidateArrays(fl.line, fl.start, fl.end, cast(Any, masks), fl.newlines)
 
 
 @dataclass(frozen=True)
@@ -313,15 +312,18 @@ def _scan_around(pf: Prefilter, chunk: bytes, long_lines: list[tuple[int, int]],
                  ends: list[int]) -> None:
     """Append to ``ends`` the line ends of the flagged lines of ``chunk``: the runs of
     ordinary lines between the long ones in one scan each, each long line on its own."""
-    assert pf._line_db is not None
+    db = pf._line_db
+    assert db is not None
     view = memoryview(chunk)
     pos = 0
-    for start, end in [*long_lines, (len(chunk) + 1, len(chunk) + 1)]:
+    for start, end in long_lines:
         if start > pos:
-            ends += [pos + to for to in _line_ends(pf._line_db, view[pos:min(start, len(chunk))])]
-        if end <= len(chunk) and pf.holds_keyword(view[start:end]):
+            ends += [pos + to for to in _line_ends(db, view[pos:start])]
+        if pf.holds_keyword(view[start:end]):
             ends.append(end)
         pos = end + 1
+    if pos < len(chunk):
+        ends += [pos + to for to in _line_ends(db, view[pos:])]
 
 
 def candidate_lines(pf: Prefilter, chunk: bytes,
