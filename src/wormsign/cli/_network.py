@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from wormsign.detect.flood import FloodParams
-from wormsign.detect.trw import TRWParams
+from wormsign.detect.netparams import FloodParams, TRWParams
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.pcap import is_pcap
 from wormsign.logs.source import Input, Limits, expand, open_input, read_chunks

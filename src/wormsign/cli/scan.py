@@ -10,20 +10,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from wormsign.cli import _network as network
 from wormsign.detect import report as report_mod
 from wormsign.detect.events import MatchKey
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
-from wormsign.detect.suppress import ScanSuppression, load_ignore_file
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.formats import FORMATS
 from wormsign.logs.source import DEFAULT_LIMITS, Limits
 from wormsign.logs.text import safe
 from wormsign.rules.loader import load_pack
 from wormsign.rules.model import RulePack
-from wormsign.rules.netloader import NetPack, load_network_pack, split_rule_files
+
+if TYPE_CHECKING:  # suppression and the network rules: imported when they are asked for
+    from wormsign.detect.suppress import ScanSuppression
+    from wormsign.rules.netloader import NetPack
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -184,11 +186,24 @@ def _return_freed_memory() -> None:
         pass
 
 
+def _split_rule_files(paths: list[str]) -> tuple[list[str], list[str]]:
+    """The ``--rules`` paths as (request rule files, network rule files)."""
+    if not paths:
+        return [], []
+    from wormsign.rules.netloader import split_rule_files
+
+    return split_rule_files(paths)
+
+
 def run(args: argparse.Namespace) -> int:
     _return_freed_memory()
-    request_rules, network_rules = split_rule_files(args.rules)
+    request_rules, network_rules = _split_rule_files(args.rules)
     pack = load_pack(request_rules, builtin=not args.no_builtin_rules)
-    ignore = load_ignore_file(args.ignore) if args.ignore else None
+    ignore = None
+    if args.ignore:
+        from wormsign.detect.suppress import ScanSuppression, load_ignore_file
+
+        ignore = load_ignore_file(args.ignore)
     show = not args.quiet and sys.stderr.isatty()
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
@@ -202,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format is None:
         conn_paths, web_paths = network.split_inputs(args.paths)
         if conn_paths:  # network rule files are checked before any scanning
+            from wormsign.rules.netloader import load_network_pack
+
             net_pack = load_network_pack(network_rules, builtin=not args.no_builtin_rules)
             return _run_network(args, (conn_paths, web_paths), (pack, net_pack), limits, show,
                                 match)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from wormsign.errors import ConfigError
+from wormsign.detect.netparams import FloodParams as FloodParams  # re-exported
 from wormsign.logs.conn import ESTABLISHED
 
 U64 = npt.NDArray[np.uint64]
@@ -29,22 +29,6 @@ SLACK_S = 600.0
 #: A flood keeps at most this many of its sources (they become alerts: hosts taking part).
 MAX_MEMBERS = 100_000
 I64 = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class FloodParams:
-    window_s: float = 60.0
-    min_sources: int = 100
-    min_connections: int = 1000
-
-    def __post_init__(self) -> None:
-        if not (self.window_s > 0 and self.min_sources >= 2 and self.min_connections >= 1):
-            raise ConfigError("flood: window must be > 0 s, min sources >= 2, "
-                              "min connections >= 1")
-
-    def to_dict(self) -> dict[str, float]:
-        return {"window_s": self.window_s, "min_sources": self.min_sources,
-                "min_connections": self.min_connections}
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -53,9 +53,11 @@ from wormsign.detect.columns import NO_TIME, from_micros
 from wormsign.detect.eventkey import sensor_of
 from wormsign.detect.scanner import ScanReport
 from wormsign.detect.summary import Summary
-from wormsign.detect.suppress import ScanSuppression, Suppression
 from wormsign.logs import clf
 from wormsign.logs.text import csv_cell, safe
+
+if TYPE_CHECKING:
+    from wormsign.detect.suppress import ScanSuppression, Suppression
 
 
 @lru_cache(maxsize=65536)

@@ -29,56 +29,16 @@ sum) evaluates a whole batch of sources at once with cumulative sums.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from wormsign.errors import ConfigError
+from wormsign.detect.netparams import TRWParams as TRWParams  # re-exported
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
-
-
-@dataclass(frozen=True)
-class TRWParams:
-    """The test's parameters (see the module docstring); checked on construction."""
-
-    theta0: float = 0.8  # P(first contact succeeds | benign)
-    theta1: float = 0.2  # P(first contact succeeds | scanner)
-    alpha: float = 0.01  # false-positive probability aimed at
-    beta: float = 0.99  # detection probability aimed at
-
-    def __post_init__(self) -> None:
-        ok = (0.0 < self.theta1 < self.theta0 < 1.0 and 0.0 < self.alpha < self.beta < 1.0)
-        if not ok:
-            raise ConfigError("TRW needs 0 < theta1 < theta0 < 1 and 0 < alpha < beta < 1 "
-                              f"(got theta0={self.theta0}, theta1={self.theta1}, "
-                              f"alpha={self.alpha}, beta={self.beta})")
-
-    @property
-    def step_success(self) -> float:
-        return math.log(self.theta1 / self.theta0)
-
-    @property
-    def step_failure(self) -> float:
-        return math.log((1.0 - self.theta1) / (1.0 - self.theta0))
-
-    @property
-    def upper(self) -> float:
-        """``ln(eta1)``: at or above it, a scanner."""
-        return math.log(self.beta / self.alpha)
-
-    @property
-    def lower(self) -> float:
-        """``ln(eta0)``: at or below it, benign (the floor the walk rests on)."""
-        return math.log((1.0 - self.beta) / (1.0 - self.alpha))
-
-    def to_dict(self) -> dict[str, float]:
-        return {"theta0": self.theta0, "theta1": self.theta1, "alpha": self.alpha,
-                "beta": self.beta, "upper": self.upper, "lower": self.lower}
 
 
 @dataclass(frozen=True)
