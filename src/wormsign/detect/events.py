@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from wormsign.arrays import sorted_unique
 from wormsign.detect import eventkey as ek
 from wormsign.detect.columns import NO_TIME, MatchBatch
 from wormsign.rules.model import Rule
@@ -137,7 +138,7 @@ def correlate(ev: Evidence, key: MatchKey | None = None) -> Events:
     """Group ``ev``'s records into events (module docstring)."""
     key = key or MatchKey()
     n = len(ev)
-    if n == 0 or len(np.unique(ev.sensor)) < 2:
+    if n == 0 or len(sorted_unique(ev.sensor)) < 2:
         return singletons(n, key)
     offsets = estimate_offsets(ev, key)
     t = ev.time.copy()
@@ -172,7 +173,7 @@ def _interleaved(rows: I64, t: I64, ev: Evidence) -> I64:
 def _multi_sensor(ev: Evidence) -> Bools:
     """Records whose source was seen by more than one sensor kind."""
     n_sens = len(ek.SENSORS)
-    pair = np.unique(ev.source * n_sens + ev.sensor)
+    pair = sorted_unique(ev.source * n_sens + ev.sensor)
     src, counts = np.unique(pair // n_sens, return_counts=True)
     multi = src[counts > 1]
     return np.isin(ev.source, multi)
@@ -327,9 +328,9 @@ def _offset(ev: Evidence, rows: I64, ref_rows: I64, key: MatchKey) -> float:
     """The offset (seconds) of the records ``rows`` against ``ref_rows`` (0: none found)."""
     if len(rows) > SKEW_SAMPLE:
         rows = rows[np.linspace(0, len(rows) - 1, SKEW_SAMPLE).astype(np.int64)]
-    src = np.unique(ev.source[ref_rows])
+    src = sorted_unique(ev.source[ref_rows])
     rows = rows[np.isin(ev.source[rows], src)]
-    ref_rows = ref_rows[np.isin(ev.source[ref_rows], np.unique(ev.source[rows]))]
+    ref_rows = ref_rows[np.isin(ev.source[ref_rows], sorted_unique(ev.source[rows]))]
     # A small input needs fewer meetings: half its shared records, at least two.
     need = min(key.min_pairs, max(2, len(rows) // 2))
     if len(rows) < need:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from wormsign.arrays import sorted_unique
 from wormsign.detect.hscache import compile_block
 from wormsign.rules.model import Condition, Rule
 
@@ -283,7 +284,7 @@ def flagged_lines(pf: Prefilter, chunk: bytes,
         empty = np.zeros(0, np.int64)
         return FlaggedLines(empty, empty, empty, nl)
     # each report ends at its line's newline (or the chunk's end): one per line, in order
-    lines = np.unique(np.searchsorted(nl, np.array(ends, np.int64) - 1)).astype(np.int64)
+    lines = sorted_unique(np.searchsorted(nl, np.array(ends, np.int64) - 1)).astype(np.int64)
     starts = np.zeros(len(lines), np.int64)
     inner = lines > 0
     starts[inner] = nl[lines[inner] - 1] + 1

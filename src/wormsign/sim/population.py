@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from wormsign.arrays import sorted_unique
 from wormsign.errors import ConfigError
 
 I64 = npt.NDArray[np.int64]
@@ -97,17 +98,6 @@ def _excluded_mask(addr: I64, blocks: list[tuple[int, int]]) -> npt.NDArray[np.b
     return bad
 
 
-def _sorted_unique(a: I64) -> I64:
-    """Sorted distinct values (numpy's hash-based ``unique`` is slower here)."""
-    a = np.sort(a)
-    if a.size == 0:
-        return a
-    keep = np.empty(a.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(a[1:], a[:-1], out=keep[1:])
-    return a[keep]
-
-
 def place_uniform(n: int, bits: int, excluded: list[tuple[int, int]],
                   rng: np.random.Generator) -> I64:
     """``n`` distinct addresses drawn uniformly from the space less the excluded blocks."""
@@ -117,7 +107,7 @@ def place_uniform(n: int, bits: int, excluded: list[tuple[int, int]],
         need = n - out.size
         draw = rng.integers(0, space, size=int(need * 1.05) + 16, dtype=np.int64)
         draw = draw[~_excluded_mask(draw, excluded)]
-        out = _sorted_unique(np.concatenate((out, draw)))
+        out = sorted_unique(np.concatenate((out, draw)))
     out = rng.permutation(out)[:n]
     return out.astype(np.int64)
 
@@ -151,7 +141,7 @@ def place_clustered(n: int, bits: int, density: Density, excluded: list[tuple[in
         counts = rng.multinomial(int(need * 1.05) + 16, w16)
         slash16 = np.repeat(np.arange(65536, dtype=np.int64), counts)
         draw = slash16 * size16 + rng.integers(0, size16, size=slash16.size, dtype=np.int64)
-        out = _sorted_unique(np.concatenate((out, draw)))
+        out = sorted_unique(np.concatenate((out, draw)))
         # a /16 that overflows keeps at most half its addresses filled
         full = np.bincount(out // size16, minlength=65536) > size16 // 2
         if full.any():
