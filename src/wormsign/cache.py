@@ -1,0 +1,99 @@
+"""Private folders where commands keep what they would otherwise rebuild on every start.
+
+Two caches use them: compiled Hyperscan databases (:mod:`wormsign.detect.hscache`, kind
+``hyperscan``) and the parsed built-in rule pack (:mod:`wormsign.rules.packcache`, kind
+``packs``).
+
+Where: ``$XDG_CACHE_HOME/wormsign/<kind>``, else ``~/.cache/wormsign/<kind>``.
+``$WORMSIGN_CACHE_DIR`` moves them: it names the Hyperscan folder itself (its meaning since
+that cache came first), and every other kind is a sub-folder of it (``$WORMSIGN_CACHE_DIR/packs``).
+``WORMSIGN_CACHE_DIR=off`` (or an empty value, ``0``, ``no``, ``false``) turns every cache off.
+
+A folder is created private (0700) and is not used when it is not a folder, another user
+owns it or others can write to it (:func:`private`): what is read back from it is then as
+trusted as the user's own files. Entries are written atomically (:func:`store_atomic`, so
+that a command reading meanwhile sees the old file or the new one, never half of one), and
+the least recently used are removed beyond a number per kind (:func:`prune`). A cache that
+cannot be written to only costs the work it would have saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+__all__ = ["CACHE_ENV", "HYPERSCAN", "cache_dir", "mark_used", "private", "prune",
+           "store_atomic"]
+
+CACHE_ENV = "WORMSIGN_CACHE_DIR"
+#: The kind whose folder ``$WORMSIGN_CACHE_DIR`` names itself.
+HYPERSCAN = "hyperscan"
+_OFF = ("", "0", "off", "no", "false")
+
+
+def cache_dir(kind: str) -> Path | None:
+    """The folder for caches of ``kind`` (see the module docstring), or None when caching
+    is off."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        if env.strip().lower() in _OFF:
+            return None
+        return Path(env) if kind == HYPERSCAN else Path(env) / kind
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "wormsign" / kind
+
+
+def private(folder: Path) -> bool:
+    """Create ``folder`` (0700) if needed; True when it is a folder of ours and only we can
+    write to it."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = folder.stat()
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return False
+    return not hasattr(os, "getuid") or st.st_uid == os.getuid()
+
+
+def store_atomic(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename
+    (another command may read it meanwhile); False when it could not be written."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        return False
+    return True
+
+
+def mark_used(path: Path) -> None:
+    """Mark an entry read back as the most recently used (kept when the folder is pruned)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def prune(folder: Path, suffix: str, keep: int) -> None:
+    """Keep the ``keep`` most recently used files of ``folder`` whose names end in
+    ``suffix``; remove the others."""
+    files = []
+    for p in folder.glob("*" + suffix):
+        try:
+            files.append((p.stat().st_mtime, p))
+        except OSError:
+            continue
+    files.sort(reverse=True)
+    for _, p in files[keep:]:
+        try:
+            p.unlink()
+        except OSError:
+            continue
