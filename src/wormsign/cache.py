@@ -9,12 +9,13 @@ Where: ``$XDG_CACHE_HOME/wormsign/<kind>``, else ``~/.cache/wormsign/<kind>``.
 that cache came first), and every other kind is a sub-folder of it (``$WORMSIGN_CACHE_DIR/packs``).
 ``WORMSIGN_CACHE_DIR=off`` (or an empty value, ``0``, ``no``, ``false``) turns every cache off.
 
-A folder is created private (0700) and is not used when it is not a folder, another user
-owns it or others can write to it (:func:`private`): what is read back from it is then as
-trusted as the user's own files. Entries are written atomically (:func:`store_atomic`, so
-that a command reading meanwhile sees the old file or the new one, never half of one), and
-the least recently used are removed beyond a number per kind (:func:`prune`). A cache that
-cannot be written to only costs the work it would have saved.
+A folder is created private (0700, and so are the folders above it that it creates) and is
+not used when it is not a folder, another user owns it or others can write to it
+(:func:`private`; :func:`usable_dir` checks the folder above a sub-folder too): what is read
+back from it is then as trusted as the user's own files. Entries are written atomically
+(:func:`store_atomic`: a command reading meanwhile sees the old file or the new one, never
+half of one), and the least recently used are removed beyond a number per kind
+(:func:`prune`). A cache that cannot be written to only costs the work it would have saved.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["CACHE_ENV", "HYPERSCAN", "cache_dir", "mark_used", "private", "prune",
-           "store_atomic"]
+           "store_atomic", "usable_dir"]
 
 CACHE_ENV = "WORMSIGN_CACHE_DIR"
 #: The kind whose folder ``$WORMSIGN_CACHE_DIR`` names itself.
@@ -46,17 +47,37 @@ def cache_dir(kind: str) -> Path | None:
     return Path(base) / "wormsign" / kind
 
 
+def usable_dir(kind: str) -> Path | None:
+    """The folder for caches of ``kind``, created if needed, when caching is on and the folder
+    is private (:func:`private`) -- and, for every kind but Hyperscan's, the folder above it
+    too (``$WORMSIGN_CACHE_DIR`` or ``.../wormsign``: nobody else may swap the folder for
+    another between its check and its use); else None."""
+    folder = cache_dir(kind)
+    if folder is None or (kind != HYPERSCAN and not private(folder.parent)):
+        return None
+    return folder if private(folder) else None
+
+
 def private(folder: Path) -> bool:
-    """Create ``folder`` (0700) if needed; True when it is a folder of ours and only we can
-    write to it."""
+    """Create ``folder`` (and any missing folder above it: 0700) if needed; True when it is a
+    folder of ours and only we can write to it."""
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make(folder)
         st = folder.stat()
     except OSError:
         return False
     if not stat.S_ISDIR(st.st_mode) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return False
     return not hasattr(os, "getuid") or st.st_uid == os.getuid()
+
+
+def _make(folder: Path) -> None:
+    """Create ``folder`` and the folders above it that are missing, each 0700 (``mkdir -p``
+    would make the ones above with the default mode, readable by others)."""
+    if folder.exists() or folder.parent == folder:
+        return
+    _make(folder.parent)
+    folder.mkdir(mode=0o700, exist_ok=True)
 
 
 def store_atomic(path: Path, data: bytes) -> bool:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from wormsign.errors import Problem, RuleError
+from wormsign.rules import packcache
 from wormsign.rules.attack import parse_technique_ids
 from wormsign.rules.model import (
     FIELDS,
@@ -311,16 +312,22 @@ def _small_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and abs(v) < 10**18
 
 
+def _parse_builtin(text: str, name: str) -> packcache.Parsed:
+    return parse_text(text, name, builtin=True)
+
+
 def load_pack(user_paths: list[str] | None = None, builtin: bool = True) -> RulePack:
     """The built-in pack plus the user's rule files; raises :class:`RuleError` with every
-    problem in every file when anything is wrong."""
+    problem in every file when anything is wrong. The built-in pack is read from its cache
+    (:mod:`wormsign.rules.packcache`, no YAML) when it is there."""
     own = _builtin_files() if builtin else []
     files = own + _user_files(user_paths or [])
+    parsed = packcache.load_builtin(own, _parse_builtin) if own else []
+    parsed += [parse_text(text, name) for name, text in files[len(own):]]
     rules: dict[str, Rule] = {}
     families: dict[str, Family] = {}
     problems: list[Problem] = []
-    for k, (name, text) in enumerate(files):
-        rs, fams, probs = parse_text(text, name, builtin=k < len(own))
+    for k, ((name, _text), (rs, fams, probs)) in enumerate(zip(files, parsed, strict=True)):
         problems += probs
         families.update(fams)
         for r in rs:
