@@ -11,8 +11,8 @@ that cache came first), and every other kind is a sub-folder of it (``$WORMSIGN_
 
 A folder is created private (0700, and so are the folders above it that it creates) and is
 not used when it is not a folder, another user owns it or others can write to it
-(:func:`private`; :func:`usable_dir` checks the folder above a sub-folder too): what is read
-back from it is then as trusted as the user's own files. Entries are written atomically
+(:func:`private`; :func:`read_private` reads through the folder it has checked): what is
+read back from it is then as trusted as the user's own files. Entries are written atomically
 (:func:`store_atomic`: a command reading meanwhile sees the old file or the new one, never
 half of one), and the least recently used are removed beyond a number per kind
 (:func:`prune`). A cache that cannot be written to only costs the work it would have saved.
@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["CACHE_ENV", "HYPERSCAN", "cache_dir", "mark_used", "private", "prune",
-           "store_atomic", "usable_dir"]
+           "read_private", "store_atomic", "usable_dir"]
 
 CACHE_ENV = "WORMSIGN_CACHE_DIR"
 #: The kind whose folder ``$WORMSIGN_CACHE_DIR`` names itself.
@@ -49,13 +49,9 @@ def cache_dir(kind: str) -> Path | None:
 
 def usable_dir(kind: str) -> Path | None:
     """The folder for caches of ``kind``, created if needed, when caching is on and the folder
-    is private (:func:`private`) -- and, for every kind but Hyperscan's, the folder above it
-    too (``$WORMSIGN_CACHE_DIR`` or ``.../wormsign``: nobody else may swap the folder for
-    another between its check and its use); else None."""
+    is private (:func:`private`); else None."""
     folder = cache_dir(kind)
-    if folder is None or (kind != HYPERSCAN and not private(folder.parent)):
-        return None
-    return folder if private(folder) else None
+    return folder if folder is not None and private(folder) else None
 
 
 def private(folder: Path) -> bool:
@@ -66,9 +62,40 @@ def private(folder: Path) -> bool:
         st = folder.stat()
     except OSError:
         return False
+    return _ours(st)
+
+
+def _ours(st: os.stat_result) -> bool:
+    """A folder that we own and only we can write to."""
     if not stat.S_ISDIR(st.st_mode) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return False
     return not hasattr(os, "getuid") or st.st_uid == os.getuid()
+
+
+def read_private(folder: Path, name: str) -> bytes | None:
+    """The bytes of the file ``name`` in ``folder``, read only when ``folder`` is private
+    (:func:`private`) and ``name`` is a regular file in it; else None. The folder is opened
+    once and the file read through that handle, so a folder swapped for another between the
+    check and the read is never read from."""
+    if os.open not in os.supports_dir_fd:  # Windows: the check, then the read by name
+        try:
+            return folder.joinpath(name).read_bytes() if private(folder) else None
+        except OSError:
+            return None
+    try:
+        dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    try:
+        if not _ours(os.fstat(dfd)):
+            return None
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0), dir_fd=dfd)
+        with os.fdopen(fd, "rb") as f:
+            return f.read() if stat.S_ISREG(os.fstat(f.fileno()).st_mode) else None
+    except OSError:
+        return None
+    finally:
+        os.close(dfd)
 
 
 def _make(folder: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from wormsign import cache
 from wormsign.cache import CACHE_ENV
 from wormsign.logs.record import Request
 from wormsign.rules import loader, packcache
@@ -168,13 +169,40 @@ def test_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert not list(tmp_path.rglob("*"))
 
 
-@pytest.mark.parametrize("which", ["folder", "above"])
-def test_a_folder_others_can_write_to_is_not_used(folder: Path, which: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_others_can_write_to_is_neither_written_nor_read(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _parsed(monkeypatch)
     folder.mkdir(mode=0o700, parents=True)
-    os.chmod(folder if which == "folder" else folder.parent, 0o777)
-    _same(loader.load_pack(), _parsed(monkeypatch))
+    os.chmod(folder, 0o777)
+    _same(loader.load_pack(), parsed)
     assert not list(folder.iterdir())
+    os.chmod(folder, 0o700)
+    loader.load_pack()  # an entry written by us, then the folder opened to others
+    os.chmod(folder, 0o777)
+    calls: list[str] = []
+
+    def counted(text: str, name: str) -> packcache.Parsed:
+        calls.append(name)
+        return loader.parse_text(text, name, builtin=True)
+
+    monkeypatch.setattr(loader, "_parse_builtin", counted)
+    _same(loader.load_pack(), parsed)
+    assert len(calls) == len(loader._builtin_files())
+
+
+def test_read_private_reads_only_regular_files_of_a_private_folder(tmp_path: Path) -> None:
+    d = tmp_path / "private"
+    assert cache.private(d)
+    (d / "entry").write_bytes(b"data")
+    (d / "sub").mkdir()
+    (d / "link").symlink_to(d / "entry")
+    assert cache.read_private(d, "entry") == b"data"
+    assert cache.read_private(d, "sub") is None
+    assert cache.read_private(d, "link") is None
+    assert cache.read_private(d, "missing") is None
+    os.chmod(d, 0o770)
+    assert cache.read_private(d, "entry") is None
+    assert cache.read_private(tmp_path / "nowhere", "entry") is None
 
 
 def test_default_folder_beside_the_hyperscan_one(tmp_path: Path,

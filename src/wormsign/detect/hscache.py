@@ -58,9 +58,9 @@ def compile_block(expressions: list[bytes], flags: list[int],
     else compiled (and stored for the next run)."""
     import hyperscan
 
-    folder = cache_dir()
+    folder = cache.usable_dir(cache.HYPERSCAN)
     path = None
-    if folder is not None and cache.private(folder):
+    if folder is not None:
         path = folder / (cache_key(expressions, flags, ids) + _SUFFIX)
         db = _load(path)
         if db is not None:
@@ -75,11 +75,13 @@ def compile_block(expressions: list[bytes], flags: list[int],
 def _load(path: Path) -> hyperscan.Database | None:
     import hyperscan
 
+    data = cache.read_private(path.parent, path.name)
+    if data is None:
+        return None
     try:
-        data = path.read_bytes()
         db = hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK)
         db.scratch = hyperscan.Scratch(db)  # a loaded database comes without one
-    except (OSError, hyperscan.error):
+    except hyperscan.error:
         return None
     cache.mark_used(path)
     return db

@@ -14,9 +14,9 @@ text. A changed pack file or an upgrade therefore gives a new name, never an old
 Where: the ``packs`` folder of :mod:`wormsign.cache` (``~/.cache/wormsign/packs``, or
 ``$WORMSIGN_CACHE_DIR/packs``; ``WORMSIGN_CACHE_DIR=off`` turns it off). The entry is a
 pickle, and unpickling runs whatever the file says: this is acceptable only because the
-folder is private (0700, owned by the user, nobody else can write to it or to the folder
-above it; checked on every use by :func:`wormsign.cache.usable_dir`, which refuses any other
-folder) -- the trust Python gives
+folder is private (0700, owned by the user, nobody else can write to it; checked on every
+use, on the very folder the entry is read from, by :func:`wormsign.cache.read_private`,
+which refuses any other folder) -- the trust Python gives
 its own ``__pycache__`` .pyc files. Each entry also carries a SHA-256 of its pickle, checked
 before unpickling, so a damaged file is never unpickled. Anything wrong on reading back (a
 missing, cut short, corrupt or foreign file, a wrong type, any exception) means the pack is
@@ -94,12 +94,13 @@ def load_builtin(files: list[tuple[str, str]],
 def _load(path: Path, names: list[str]) -> list[Parsed] | None:
     """The entry at ``path`` when it is whole and of the right shape, else None."""
     try:
-        data = path.read_bytes()
-        head, digest, body = data[:len(_MAGIC)], data[len(_MAGIC):len(_MAGIC) + 32], \
-            data[len(_MAGIC) + 32:]
-        if head != _MAGIC or hashlib.sha256(body).digest() != digest:
+        data = cache.read_private(path.parent, path.name)
+        if data is None:
             return None
-        # The folder is private (checked by the caller): see the module docstring.
+        body = data[len(_MAGIC) + 32:]
+        if data[:len(_MAGIC) + 32] != _MAGIC + hashlib.sha256(body).digest():
+            return None
+        # Read from a private folder (read_private): see the module docstring.
         got = pickle.loads(body)  # noqa: S301
         if not _valid(got, names):
             return None
