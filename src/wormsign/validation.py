@@ -13,6 +13,9 @@ shared repositories, so they are read the same way:
   problem it finds and carries on, and the caller raises one
   :class:`~wormsign.errors.ValidationError` carrying all of them (:func:`raise_problems`),
   which the CLI prints one line per problem.
+
+PyYAML is imported on the first YAML read (:mod:`wormsign._yamlload`), not with this module:
+a command that reads no YAML (``scan`` with the built-in pack cached) does not pay for it.
 """
 
 from __future__ import annotations
@@ -25,32 +28,20 @@ import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from wormsign._linedict import MAX_DEPTH, MAX_NODES, LineDict
 from wormsign.errors import Problem, ValidationError
+
+if TYPE_CHECKING:
+    from wormsign._yamlload import LineLoader, construct_line_mapping
 
 __all__ = ["LINE", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "LineDict", "LineLoader",
            "construct_line_mapping", "key_line", "line_of", "parse_json", "parse_yaml",
            "raise_problems", "read_bounded", "read_problem", "strip_lines", "unknown_keys"]
 
-MAX_DEPTH = 64
-MAX_NODES = 200_000
 MAX_FILE_BYTES = 16 << 20
 LINE = "__line__"
-
-
-class LineDict(dict[Any, Any]):
-    """A mapping read from a file: ``line`` is where it starts, ``key_lines`` where each key is
-    (both 1-based; None/absent when built in memory)."""
-
-    line: int | None = None
-    key_lines: dict[Any, int]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.key_lines = {}
 
 
 def line_of(obj: object, default: int | None = None) -> int | None:
@@ -79,66 +70,24 @@ def strip_lines(d: Any) -> Any:
     return d
 
 
-class LineLoader(yaml.SafeLoader):
-    """A safe loader that builds :class:`LineDict` mappings, refuses aliases and bounds nesting
-    and size while composing, before any object is built."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
-        mark: Any = event.start_mark
-        if isinstance(event, yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in wormsign data files", mark)
-        self._depth += 1
-        self._nodes += 1
-        if self._depth > MAX_DEPTH:
-            raise yaml.composer.ComposerError(
-                None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
-        if self._nodes > MAX_NODES:
-            raise yaml.composer.ComposerError(
-                None, None, f"more than {MAX_NODES} values in one file", mark)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def construct_line_mapping(loader: Any, node: yaml.MappingNode) -> LineDict:
-    """A mapping node as a :class:`LineDict` (for any SafeLoader subclass, C or Python)."""
-    out = LineDict(loader.construct_mapping(node, deep=True))
-    out.line = node.start_mark.line + 1
-    for key_node, _value in node.value:
-        try:
-            key = loader.construct_object(key_node, deep=True)
-            out.key_lines.setdefault(key, key_node.start_mark.line + 1)
-        except TypeError:  # an unhashable key: construct_mapping has refused it already
-            continue
-    return out
-
-
-LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                           construct_line_mapping)
-
-
-def parse_yaml(text: str, path: str, *, loader: Any = LineLoader,
+def parse_yaml(text: str, path: str, *, loader: Any = None,
                ) -> tuple[Any, list[Problem]]:
     """The document in ``text`` and the problems that kept it from being read (then the
-    document is None). ``loader`` must be :class:`LineLoader` or a subclass for any text a
-    user wrote."""
-    try:
-        return yaml.load(text, Loader=loader), []  # noqa: S506 - SafeLoader subclasses
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        return None, [Problem(path, line, f"YAML syntax error: {what}")]
-    except (ValueError, OverflowError, RecursionError, TypeError) as exc:  # 5000 digits, ...
-        return None, [Problem(path, None, f"invalid YAML value: {exc}")]
+    document is None). ``loader`` (default :class:`LineLoader`) must be :class:`LineLoader`
+    or a subclass for any text a user wrote. PyYAML is imported here, on the first call."""
+    from wormsign import _yamlload
+
+    return _yamlload.parse(text, path, _yamlload.LineLoader if loader is None else loader)
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`LineLoader` and :func:`construct_line_mapping`, imported (with PyYAML) when
+    first asked for (PEP 562)."""
+    if name in ("LineLoader", "construct_line_mapping"):
+        from wormsign import _yamlload
+
+        return getattr(_yamlload, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _line_decoder(text: str) -> json.JSONDecoder:

@@ -20,9 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from wormsign.errors import Problem, RuleError
+from wormsign.rules import packcache
 from wormsign.rules.attack import parse_technique_ids
 from wormsign.rules.model import (
     FIELDS,
@@ -39,8 +38,6 @@ from wormsign.validation import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_NODES,
-    LineLoader,
-    construct_line_mapping,
     parse_yaml,
     read_bounded,
     strip_lines,
@@ -56,30 +53,24 @@ _RULE_KEYS = {"id", "title", "family", "severity", "match", "keywords", "descrip
               _LINE}
 
 
-class _LineLoader(LineLoader):
-    """The shared bounded loader (:class:`wormsign.validation.LineLoader`); a rule file's
-    mappings also carry their line under the ``__line__`` key."""
+def __getattr__(name: str) -> Any:
+    """``_LineLoader`` (every user file) and ``_BuiltinLoader`` (the built-in pack with
+    libyaml; None without it), imported with PyYAML when first asked for (PEP 562)."""
+    if name in ("_LineLoader", "_BuiltinLoader"):
+        from wormsign.rules import _ruleyaml
+
+        return _ruleyaml.RuleLineLoader if name == "_LineLoader" else _ruleyaml.BuiltinLoader
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _construct_mapping(loader: Any, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = construct_line_mapping(loader, node)
-    mapping[_LINE] = mapping.line
-    return mapping
+def _yaml_loader(builtin: bool) -> Any:
+    """The loader for a rule file: libyaml's for the built-in pack when it is there."""
+    from wormsign.rules import _ruleyaml
 
+    if builtin and _ruleyaml.BuiltinLoader is not None:
+        return _ruleyaml.BuiltinLoader
+    return _ruleyaml.RuleLineLoader
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-_BuiltinLoader: Any = None
-if hasattr(yaml, "CSafeLoader"):  # libyaml: the same document, ten times faster
-
-    class _BuiltinLoaderC(yaml.CSafeLoader):
-        """For the built-in pack only (text shipped with wormsign, not attacker-written):
-        libyaml's parser with the same line-keeping mappings; user files always go through
-        :class:`_LineLoader` and its bounds. ``scan`` loads the pack on every start."""
-
-    _BuiltinLoaderC.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                    _construct_mapping)
-    _BuiltinLoader = _BuiltinLoaderC
 
 _strip = strip_lines
 
@@ -224,8 +215,7 @@ def parse_text(text: str, path: str, *, builtin: bool = False,
     """Parse one pack file; returns rules, families and every problem found. ``builtin``:
     the text is wormsign's own pack (parsed with libyaml when it is installed)."""
     problems: list[Problem] = []
-    loader = _BuiltinLoader if builtin and _BuiltinLoader is not None else _LineLoader
-    doc, bad = parse_yaml(text, path, loader=loader)
+    doc, bad = parse_yaml(text, path, loader=_yaml_loader(builtin))
     if bad:
         return [], {}, bad
     if doc is None:
@@ -322,16 +312,22 @@ def _small_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and abs(v) < 10**18
 
 
+def _parse_builtin(text: str, name: str) -> packcache.Parsed:
+    return parse_text(text, name, builtin=True)
+
+
 def load_pack(user_paths: list[str] | None = None, builtin: bool = True) -> RulePack:
     """The built-in pack plus the user's rule files; raises :class:`RuleError` with every
-    problem in every file when anything is wrong."""
+    problem in every file when anything is wrong. The built-in pack is read from its cache
+    (:mod:`wormsign.rules.packcache`, no YAML) when it is there."""
     own = _builtin_files() if builtin else []
     files = own + _user_files(user_paths or [])
+    parsed = packcache.load_builtin(own, _parse_builtin) if own else []
+    parsed += [parse_text(text, name) for name, text in files[len(own):]]
     rules: dict[str, Rule] = {}
     families: dict[str, Family] = {}
     problems: list[Problem] = []
-    for k, (name, text) in enumerate(files):
-        rs, fams, probs = parse_text(text, name, builtin=k < len(own))
+    for k, ((name, _text), (rs, fams, probs)) in enumerate(zip(files, parsed, strict=True)):
         problems += probs
         families.update(fams)
         for r in rs:

@@ -86,6 +86,11 @@ class Condition:
         if check:
             self._patterns()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickling keeps: everything but the compiled patterns, compiled again when
+        first used (the cached built-in pack, :mod:`wormsign.rules.packcache`)."""
+        return {**self.__dict__, "_compiled": ()}
+
     def _patterns(self) -> tuple[_Searcher, ...]:
         if not self._compiled:
             flags = 0 if self.cased else re.IGNORECASE
