@@ -119,12 +119,26 @@ def _start(log: Path, db: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
 
+def _timeline(written: dict[tuple[str, int], float], seen: dict[tuple[str, int], float],
+              t0: float) -> None:
+    per: dict[int, list[float]] = {}
+    for k, t in written.items():
+        if k in seen:
+            per.setdefault(int((t - t0) * 2), []).append(seen[k] - t)
+    print("delay by time written (s: p95/max): " + " ".join(
+        f"{b / 2:.1f}:{sorted(v)[int(0.95 * len(v))]:.2f}/{max(v):.2f}"
+        for b, v in sorted(per.items())))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=int, default=20000, help="lines per second")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--kill", action="store_true", help="kill -9 and restart mid-run")
     ap.add_argument("--max-p95", type=float, default=1.0, help="fail above this p95 (s)")
+    ap.add_argument("--timeline", action="store_true",
+                    help="also print the p95/max delay of each half second of writing (where "
+                    "the slow alerts were written: rotations, the incident's upkeep, ...)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-watch-"))
     db = tmp / "case.db"
@@ -194,6 +208,8 @@ def main() -> int:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = ru.ru_utime + ru.ru_stime
     delays = sorted(seen[k] - t for k, t in w.written.items() if k in seen)
+    if args.timeline:
+        _timeline(w.written, seen, t0)
     missing = [k for k in w.written if k not in seen]
     extra = [k for k in seen if k not in w.written]
     con = sqlite3.connect(str(db))

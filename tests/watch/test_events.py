@@ -36,8 +36,7 @@ def _watch(store: Store, iid: int, paths: list[str], *, close: bool = True) -> S
     w.step()
     w.step(final=True)
     w.follower.close()
-    if sink._thread is not None:
-        sink._thread.join()
+    sink.wait()
     if close:
         sink.group_events()
     return sink

@@ -30,9 +30,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.connection import Connection
 from typing import Any
 
 import sqlalchemy as sa
@@ -154,46 +156,24 @@ class StoreCheckpoint:
         """Nothing to close: every commit is complete in itself."""
 
 
-class StoreSink:
-    """A store checkpoint plus blocklist and playbook upkeep.
-
-    The upkeep runs in a background thread, so a blocklist of many sources never stalls
-    the watch loop; it runs again no sooner than ``refresh_every`` seconds, or four times
-    as long as it last took, after its previous run.
-    """
+class Upkeep:
+    """What an incident needs besides its alerts while a watch runs: the new records grouped
+    into events with the other sensors' records, the blocklist refreshed, the playbooks of
+    new families applied. How far the events are up to date is the row ``events:HASH``."""
 
     def __init__(self, store: Store, incident_id: int, sensor: str,
-                 note: Callable[[str], None], refresh_every: float = REFRESH_EVERY) -> None:
+                 note: Callable[[str], None]) -> None:
         self.store = store
         self.incident_id = incident_id
-        self.checkpoint = StoreCheckpoint(store, incident_id, sensor, note)
+        self.sensor = sensor
         self.note = note
-        self.refresh_every = refresh_every
-        self.regrouped = 0  # records that joined another sensor's event, this run
-        self._unrefreshed = 0
-        self._next = 0.0
-        self._thread: threading.Thread | None = None
+        self.regrouped = 0  # records that joined another sensor's event
         self._events_key = f"events:{_h(sensor)}"
         self._grouped = self._load_watermark()
 
-    @classmethod
-    def open(cls, db: str | None, incident_id: int, paths: Sequence[str],
-             note: Callable[[str], None]) -> StoreSink:
-        return cls(Store.open(db), incident_id, sensor_name(paths), note)
-
-    def after_commit(self, added: int) -> None:
-        """Start a blocklist refresh (and apply playbooks) when alerts were added and the
-        last refresh is long enough ago."""
-        self._unrefreshed += added
-        busy = self._thread is not None and self._thread.is_alive()
-        if self._unrefreshed and not busy and time.monotonic() >= self._next:
-            self._unrefreshed = 0
-            self._thread = threading.Thread(target=self.refresh, name="wormsign-blocklist",
-                                            daemon=True)
-            self._thread.start()
-
-    def refresh(self) -> None:
-        """Bring the blocklist and the playbook tasks up to date with the stored alerts."""
+    def refresh(self) -> float:
+        """Bring events, blocklist and playbook tasks up to date with the stored alerts;
+        returns the seconds it took."""
         from wormsign.incidents.blocklist import refresh
         from wormsign.incidents.playbook import apply_playbooks
 
@@ -204,8 +184,7 @@ class StoreSink:
             apply_playbooks(self.store, self.incident_id)
         except (WormsignError, sa.exc.SQLAlchemyError) as exc:
             self.note(f"blocklist refresh failed: {exc}")
-        took = time.monotonic() - t0
-        self._next = time.monotonic() + max(self.refresh_every, 4 * took)
+        return time.monotonic() - t0
 
     def group_events(self) -> int:
         """Group the records stored since the last call into events across sensors
@@ -222,6 +201,10 @@ class StoreSink:
         self._save_watermark(top)
         self.regrouped += joined
         return joined
+
+    def reload(self) -> None:
+        """Read the watermark again (another process may have moved it)."""
+        self._grouped = self._load_watermark()
 
     def _load_watermark(self) -> int:
         """The last alert id grouped into events for this watcher; when it has none yet,
@@ -242,11 +225,212 @@ class StoreSink:
                 WatchOffset(self._events_key, "", 0, 0, top, 0, "events")])
         self._grouped = top
 
-    def close(self) -> None:
+
+class _InThread:
+    """The upkeep in a thread of the watcher."""
+
+    def __init__(self, upkeep: Upkeep) -> None:
+        self.upkeep = upkeep
+        self.took = 0.0
+        self._thread: threading.Thread | None = None
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="wormsign-blocklist",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.took = self.upkeep.refresh()
+
+    def wait(self) -> None:
         if self._thread is not None:
             self._thread.join()
-        if self._unrefreshed:
-            self.refresh()
+
+    def finish(self, again: bool) -> int:
+        """Wait, run once more when ``again``; the records regrouped elsewhere than in
+        :attr:`upkeep` (none: this runner uses it)."""
+        self.wait()
+        if again:
+            self.took = self.upkeep.refresh()
+        return 0
+
+
+def _upkeep_main(conn: Connection, url: str, incident_id: int, sensor: str) -> None:
+    """The upkeep process: a refresh per ``"refresh"`` message, until ``"close"`` or until
+    the watcher is gone (its end of the pipe closed: killed, even with SIGKILL)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the watcher, which closes us
+    store = Store.open(url, migrate=False)
+    try:
+        up = Upkeep(store, incident_id, sensor, note=lambda m: conn.send(("note", m)))
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                return
+            if msg == "close":
+                conn.send(("closed", up.regrouped))
+                return
+            conn.send(("took", up.refresh()))
+    finally:
+        store.close()
+
+
+class _InProcess:
+    """The upkeep in a process of its own (started with ``spawn``: the watcher has threads),
+    so that its work (grouping tens of thousands of records, rewriting a blocklist of as many
+    sources) neither takes the watch loop's turn at the interpreter lock nor slows it on a
+    second core; delays of the watch loop stay those of its own work. When the process
+    cannot start or dies, the upkeep falls back to a thread."""
+
+    def __init__(self, url: str, upkeep: Upkeep) -> None:
+        import multiprocessing
+
+        self.fallback = _InThread(upkeep)
+        self.note = upkeep.note
+        self.took = 0.0
+        self._busy = False
+        self._regrouped = 0
+        self.failed = False
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc: Any = ctx.Process(target=_upkeep_main, name="wormsign-upkeep", daemon=True,
+                                      args=(child, url, upkeep.incident_id, upkeep.sensor))
+        try:
+            self._proc.start()
+        except OSError as exc:
+            self.note(f"no upkeep process ({exc}); blocklist refreshes run in this process")
+            self.failed = True
+        child.close()
+
+    def _drain(self, wait: bool) -> None:
+        """Read what the process said; ``wait``: until its current refresh ends."""
+        try:
+            while self._busy and (wait or self._conn.poll()):
+                kind, value = self._conn.recv()
+                if kind == "note":
+                    self.note(str(value))
+                elif kind == "took":
+                    self.took, self._busy = float(value), False
+        except (EOFError, OSError):
+            self._lost()
+
+    def _lost(self) -> None:
+        if not self.failed:
+            self.note("the upkeep process ended; blocklist refreshes run in this process")
+            self.fallback.upkeep.reload()
+        self.failed, self._busy = True, False
+
+    def busy(self) -> bool:
+        if self.failed:
+            return self.fallback.busy()
+        self._drain(wait=False)
+        return self._busy
+
+    def start(self) -> None:
+        if not self.failed:
+            try:
+                self._conn.send("refresh")
+                self._busy = True
+                return
+            except OSError:
+                self._lost()
+        self.fallback.start()
+
+    def wait(self) -> None:
+        if self.failed:
+            self.fallback.wait()
+        else:
+            self._drain(wait=True)
+
+    def finish(self, again: bool) -> int:
+        """Wait, run once more when ``again``, end the process; the records it regrouped."""
+        if self.failed:
+            return self._regrouped + self.fallback.finish(again)
+        self._drain(wait=True)
+        if again and not self.failed:
+            self.start()
+            self._drain(wait=True)
+        try:
+            self._conn.send("close")
+            kind, value = self._conn.recv()
+            while kind == "note":
+                self.note(str(value))
+                kind, value = self._conn.recv()
+            self._regrouped = int(value) if kind == "closed" else 0
+        except (EOFError, OSError):
+            self._lost()
+            return self.fallback.finish(again)
+        self._proc.join(timeout=30)
+        return self._regrouped
+
+
+class StoreSink:
+    """A store checkpoint plus the :class:`Upkeep` of the incident (blocklist, events,
+    playbooks).
+
+    The upkeep runs beside the watch loop, never in it: in a process of its own when the
+    sink is opened from a store URL (:meth:`open`, what ``wormsign watch`` does), else in a
+    background thread. It starts again no sooner than ``refresh_every`` seconds, or four
+    times as long as it last took, after its previous start, and never while it runs.
+    """
+
+    def __init__(self, store: Store, incident_id: int, sensor: str,
+                 note: Callable[[str], None], refresh_every: float = REFRESH_EVERY,
+                 url: str | None = None) -> None:
+        self.store = store
+        self.incident_id = incident_id
+        self.checkpoint = StoreCheckpoint(store, incident_id, sensor, note)
+        self.note = note
+        self.refresh_every = refresh_every
+        self._elsewhere = 0  # records regrouped by the upkeep process
+        self._unrefreshed = 0
+        self._next = 0.0
+        self.upkeep = Upkeep(store, incident_id, sensor, note)  # the watermark, set now
+        self._runner: _InThread | _InProcess = (
+            _InProcess(url, self.upkeep) if url is not None else _InThread(self.upkeep))
+
+    @classmethod
+    def open(cls, db: str | None, incident_id: int, paths: Sequence[str],
+             note: Callable[[str], None]) -> StoreSink:
+        store = Store.open(db)
+        url = store.engine.url.render_as_string(hide_password=False)
+        in_memory = store.dialect == "sqlite" and store.engine.url.database in (None, "",
+                                                                               ":memory:")
+        return cls(store, incident_id, sensor_name(paths), note,
+                   url=None if in_memory else url)
+
+    def after_commit(self, added: int) -> None:
+        """Start an upkeep run when alerts were added and the last run is long enough
+        ago."""
+        self._unrefreshed += added
+        if self._unrefreshed and not self._runner.busy() and time.monotonic() >= self._next:
+            self._unrefreshed = 0
+            self._next = time.monotonic() + max(self.refresh_every, 4 * self._runner.took)
+            self._runner.start()
+
+    @property
+    def regrouped(self) -> int:
+        """Records that joined another sensor's event, this run."""
+        return self.upkeep.regrouped + self._elsewhere
+
+    def wait(self) -> None:
+        """Wait for the upkeep run in progress, if any."""
+        self._runner.wait()
+
+    def refresh(self) -> None:
+        """Bring the blocklist and the playbook tasks up to date (in this thread)."""
+        self.upkeep.refresh()
+
+    def group_events(self) -> int:
+        """:meth:`Upkeep.group_events` (in this thread)."""
+        return self.upkeep.group_events()
+
+    def close(self) -> None:
+        self._elsewhere = self._runner.finish(again=bool(self._unrefreshed))
+        self._unrefreshed = 0
         if self.regrouped:
             self.store.record_action(self.incident_id, "watch", "events across sensors: "
                                      f"{self.regrouped} record(s) regrouped")
