@@ -287,3 +287,50 @@ def test_alerts_written_alongside_equal_the_serial_file(
         rc3, _, err = run(["scan", "-q", "--json", "--alerts", "/dev/full", str(p)], capsys)
         assert rc3 == 2 and len(forks) == 2
         assert err.strip() == "wormsign: error: /dev/full: cannot write: No space left on device"
+
+
+def test_alerts_written_in_two_halves_equal_the_serial_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many alerts into a regular file: two writers, the second half through a temporary
+    file beside it, appended; the same bytes, no temporary file left, a failure reported."""
+    import os
+
+    from wormsign.cli import scan as scan_cli
+    from wormsign.detect import report as report_mod
+    from wormsign.logs.synth import worm_heavy_lines
+
+    p = tmp_path / "storm.log"
+    p.write_text("".join(worm_heavy_lines(3000, seed=3)))
+    serial, halves = tmp_path / "serial.jsonl", tmp_path / "out" / "halves.jsonl"
+    halves.parent.mkdir()
+    rc1, out1, _ = run(["scan", "-q", "--json", "--alerts", str(serial), str(p)], capsys)
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(scan_cli, "BACKGROUND_ALERTS", 1)
+    monkeypatch.setattr(scan_cli, "SPLIT_ALERTS", 1)
+    monkeypatch.setattr(report_mod, "ALERT_BLOCK", 97)  # several blocks in each half
+    monkeypatch.setattr(scan_cli.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(os, "fork", fork)
+    rc2, out2, _ = run(["scan", "-q", "--json", "--alerts", str(halves), str(p)], capsys)
+    assert len(forks) == 2 and rc1 == rc2 == 1 and out1 == out2
+    assert halves.read_bytes() == serial.read_bytes() and serial.stat().st_size > 10_000
+    assert sorted(x.name for x in halves.parent.iterdir()) == ["halves.jsonl"]
+
+    real_write = report_mod.write_alerts
+
+    def second_half_fails(report: object, out: object, sup: object = None,
+                          rows: tuple[int, int] | None = None) -> int:
+        if rows is not None and rows[0] > 0:
+            raise OSError(28, "No space left on device")
+        return real_write(report, out, sup, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report_mod, "write_alerts", second_half_fails)
+    rc3, _, err = run(["scan", "-q", "--json", "--alerts", str(halves), str(p)], capsys)
+    assert rc3 == 2
+    assert err.strip() == f"wormsign: error: {halves}: cannot write: No space left on device"
+    assert sorted(x.name for x in halves.parent.iterdir()) == ["halves.jsonl"]

@@ -14,6 +14,7 @@ from wormsign.detect.columns import NO_TIME, to_micros
 from wormsign.detect.report import _Block, iso_json, iso_us
 from wormsign.detect.scanner import scan_paths
 from wormsign.detect.sources import SourceTable
+from wormsign.detect.summary import Summary
 from wormsign.logs.clf import parse_time
 from wormsign.logs.synth import worm_heavy_lines
 from wormsign.logs.text import safe
@@ -118,3 +119,62 @@ def test_sort_rank_is_the_order_of_the_texts() -> None:
     expect = np.empty(len(t), np.int64)
     expect[sorted(range(len(t)), key=texts.__getitem__)] = np.arange(len(t))
     assert t.sort_rank().tolist() == expect.tolist()
+
+
+def test_iso_cells_are_iso_json() -> None:
+    rng = np.random.default_rng(11)
+    us = np.concatenate((
+        rng.integers(-62135596800_000000, 253402300799_999999, 2000),
+        (rng.integers(-2_000_000_000, 4_000_000_000, 2000) * 1_000_000),
+        [0, -1, 1, NO_TIME, 995538225_000000],
+    )).astype(np.int64)
+    cells, width = report.iso_cells(us)
+    assert cells.shape == (len(us), width)
+    texts = [bytes(row).rstrip(b"\0").decode("ascii") for row in cells]
+    assert texts == iso_json(us)
+    assert report.iso_cells(np.array([NO_TIME], np.int64))[0].tobytes() == b"null"
+
+
+def test_join_rows_cells_columns() -> None:
+    join = report._JOIN
+    if join is None or not report._JOIN_CELLS:
+        pytest.skip("C accelerator not built")
+    cells = np.array([b"ab", b"", b"xyz"], "S3")
+    idx = np.array([0, 1, 0], np.int64)
+    assert join(((cells.tobytes(), 3), ([b"-", b"+"], idx)), 3) == b"ab-+xyz-"
+    with pytest.raises(ValueError):
+        join(((cells.tobytes(), 2),), 3)  # not n * width bytes
+    with pytest.raises(ValueError):
+        join(((cells.tobytes(), 0),), 3)
+
+
+@pytest.mark.parametrize("c_twin", [True, False])
+def test_json_sources_are_the_rows_encoded(c_twin: bool, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``sources`` of ``scan --json`` (IPv4 blocks joined in C, the others with numpy)
+    are :func:`source_rows` encoded one by one: many blocks, IPv4 and IPv6 sources, several
+    rules per source, two files (times of every kind: ``test_iso_cells_are_iso_json``)."""
+    if c_twin and not report._JOIN_CELLS:
+        pytest.skip("C accelerator not built")
+    monkeypatch.setattr(report, "_JOIN_CELLS", c_twin)
+    log = tmp_path / "storm.log"
+    monkeypatch.setattr(report, "JSON_BLOCK", 100)
+    lines = list(worm_heavy_lines(6000, seed=4))
+    lines[1::50] = [x.replace(x.split(" ", 1)[0], "2001:db8::" + format(k, "x"), 1)
+                    for k, x in enumerate(lines[1::50])]
+    log.write_text("".join(lines))
+    iis = tmp_path / "iis.log"
+    iis.write_text("#Fields: date time c-ip cs-method cs-uri-stem cs-uri-query sc-status\n"
+                   + "".join(f"2001-07-19 10:{k % 60:02d}:{k % 60:02d}.{k:03d} 10.9.{k}.1 GET "
+                             "/default.ida NNNN 404\n" for k in range(40)))
+    rep = scan_paths([str(log), str(iis)])
+
+    s = Summary.of(rep.attribution)
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                              check_circular=False).encode
+    blocks = list(report._source_texts(s, encode))
+    want = [json.dumps(r, ensure_ascii=False, separators=(",", ":"))
+            for r in report.source_rows(s)]
+    assert ",".join(blocks) == ",".join(want)
+    assert len(want) > 300
+    assert any('"ip":"2001:db8::' in r for r in want)  # text sources: the numpy blocks

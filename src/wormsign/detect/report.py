@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -163,29 +164,36 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
         yield block if isinstance(block, list) else block.lines()
 
 
-def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
-               ) -> Iterator[_Block | list[str]]:
+#: Alert rows per block of the ``--alerts`` writer (a block's lines are held once, as text).
+ALERT_BLOCK = 1 << 14
+
+
+def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None, start: int = 0,
+               stop: int | None = None) -> Iterator[_Block | list[str]]:
     """Alerts that differ only in time, source and line (a worm's requests) share the
     encoding of everything else: each distinct rest, source and time is encoded once per
-    block of rows (numpy finds the distinct ones)."""
+    block of rows (numpy finds the distinct ones). ``start``/``stop``: only those rows."""
     att = view.att
     b = att.batch
     t = b.tables
     encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
     n_sup = len(sup.rules) + 1 if sup is not None else 1
+    stop = len(att) if stop is None else min(stop, len(att))
     if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 * n_sup >= 2**62:
-        yield list(_marked_lines(view, sup))  # absurdly many distinct requests: one by one
+        # absurdly many distinct requests: one by one
+        yield list(itertools.islice(_marked_lines(view, sup), start, stop))
         return
-    step = 1 << 14  # rows per block: the block's lines are held once, as text
+    step = ALERT_BLOCK
     known: dict[int, str] = {}  # the rests already encoded, by key (a worm's repeat often)
-    for lo in range(0, len(att), step):
-        rows = att.row[lo:lo + step]
-        parts = [b.variant[rows], b.file[rows], att.rule[lo:lo + step],
-                 att.family[lo:lo + step], att.rule_family[lo:lo + step]]
+    for lo in range(start, stop, step):
+        hi = min(lo + step, stop)
+        rows = att.row[lo:hi]
+        parts = [b.variant[rows], b.file[rows], att.rule[lo:hi], att.family[lo:hi],
+                 att.rule_family[lo:hi]]
         radix = [max(len(t.variants), 1), max(len(t.files), 1), max(len(att.rules), 1),
                  max(len(att.families), 1), max(len(att.families), 1)]
         if sup is not None:  # the suppression rule (0: none) is part of the shared rest
-            parts.append(sup.rows[lo:lo + step].astype(np.int64) + 1)
+            parts.append(sup.rows[lo:hi].astype(np.int64) + 1)
             radix.append(n_sup)
         key = np.zeros(len(rows), np.int64)
         for col, r in zip(parts, radix, strict=True):  # one int per distinct rest
@@ -262,13 +270,17 @@ def _marked_lines(view: AlertView, sup: ScanSuppression | None) -> Iterator[str]
 
 
 def write_alerts(report: ScanReport, out: IO[bytes],
-                 suppression: ScanSuppression | None = None) -> int:
+                 suppression: ScanSuppression | None = None,
+                 rows: tuple[int, int] | None = None) -> int:
     """Write the scan's alerts as ECS JSON lines (UTF-8) to the binary stream ``out``;
     returns how many. With ``suppression``, suppressed alerts carry
-    ``wormsign.suppressed`` (true), ``wormsign.suppression.id`` and ``.reason``."""
+    ``wormsign.suppressed`` (true), ``wormsign.suppression.id`` and ``.reason``. ``rows``
+    ``(start, stop)``: only those alerts, the same bytes as that part of the whole file
+    (every line stands alone)."""
     sup = suppression if suppression is not None and suppression.suppressed else None
     n = 0
-    for block in _ecs_parts(report.alerts, sup):
+    start, stop = rows if rows is not None else (0, None)
+    for block in _ecs_parts(report.alerts, sup, start, stop):
         if isinstance(block, list):
             for lo in range(0, len(block), 16384):
                 out.write("".join(block[lo:lo + 16384]).encode("utf-8", "backslashreplace"))
@@ -313,6 +325,10 @@ def _obj(items: list[str]) -> npt.NDArray[np.object_]:
     return out
 
 
+#: ``sources`` rows per block of the ``--json`` writer.
+JSON_BLOCK = 1 << 14
+
+
 def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
     """:func:`source_rows` as compact JSON texts, one block of rows (joined by commas) at a
     time: the same bytes ``encode`` gives for each row dictionary, without building them.
@@ -331,9 +347,15 @@ def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
     def safe_json(text: str) -> str:
         return str(encode(safe(text)))
 
-    step = 1 << 14  # rows per block
+    fam_sev = _utf8([f'"{f}{v}' for f in fam_txt.tolist() for v in sev_txt.tolist()])
+    rule_pieces = _utf8(rule_one.tolist())
+    step = JSON_BLOCK
     for b in range(0, len(order), step):
         g = order[b:b + step]
+        dotted = table.dotted_cells(s.pair_source[g]) if _JOIN_CELLS else None
+        if dotted is not None:  # IPv4 sources only: every cell from numpy, joined in C
+            yield _joined_rows(s, g, dotted, (fam_sev, len(sev_txt), rule_pieces, rule_txt))
+            continue
         lo = p.ptr[g]
         n_rules = p.ptr[g + 1] - lo
         at = np.minimum(lo, max(len(p.rule) - 1, 0))
@@ -357,6 +379,83 @@ def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
                                                       p.count[i:i + nr].tolist(), strict=True))
         cells[-1, 8] = cells[-1, 8][:-1]
         yield "".join(cells.ravel().tolist())
+
+
+#: ``join_rows`` takes fixed-width cell columns (a build of ``_clfscan`` from this version).
+_JOIN_CELLS = _JOIN is not None and getattr(getattr(clf, "_clfscan", None), "JOIN_KINDS", 1) >= 2
+
+
+def _utf8(texts: list[str]) -> list[bytes]:
+    return [t.encode("utf-8", "surrogatepass") for t in texts]
+
+
+def _joined_rows(s: Summary, g: npt.NDArray[np.int64], dotted: npt.NDArray[np.uint8],
+                 texts: tuple[list[bytes], int, list[bytes], list[str]]) -> str:
+    """:func:`_source_texts`'s rows ``g`` whose sources are all IPv4 (``dotted``: their
+    dotted texts, 15 bytes each), by ``join_rows``: no Python step per row but for rows with
+    several rules. ``texts``: the family-and-severity pieces (``'"'`` first, closing the
+    address), the number of severity levels, the single-rule pieces and the rule ids as
+    JSON."""
+    fam_sev, n_sev, rule_pieces, rule_txt = texts
+    assert _JOIN is not None
+    p = s.pairs
+    n = len(g)
+    lo = p.ptr[g]
+    n_rules = p.ptr[g + 1] - lo
+    at = np.minimum(lo, max(len(p.rule) - 1, 0))
+    rule_at = p.rule[at].astype(np.int64)
+    count = p.count[at].astype(np.int64)
+    pieces = list(rule_pieces)
+    for k in np.flatnonzero(n_rules != 1).tolist():  # the last count stays a number
+        i, nr = int(lo[k]), int(n_rules[k])
+        pairs = [f"{rule_txt[r]}:{c}" for r, c in zip(p.rule[i:i + nr - 1].tolist(),
+                                                      p.count[i:i + nr - 1].tolist(),
+                                                      strict=True)]
+        last = int(p.rule[i + nr - 1])
+        pieces += _utf8([',"rules":{' + "".join(x + "," for x in pairs) + rule_txt[last] + ":"])
+        rule_at[k] = len(pieces) - 1
+        count[k] = int(p.count[i + nr - 1])
+    tk, t_inv = np.unique(np.concatenate((p.first[g], p.last[g])), return_inverse=True)
+    distinct, width = iso_cells(tk)
+    times = distinct[t_inv.ravel()]
+    ends = np.zeros(n, np.int64)
+    ends[-1] = 1
+    zero = np.zeros(n, np.int64)
+    cols = (([b'{"ip":"'], zero), (dotted.tobytes(), 15),
+            (fam_sev, s.pair_family[g].astype(np.int64) * n_sev + p.level[g]),
+            p.requests[g].astype(np.int64),
+            ([b',"first_seen":'], zero), (times[:n].tobytes(), width),
+            ([b',"last_seen":'], zero), (times[n:].tobytes(), width),
+            (pieces, rule_at), count, ([b"}},", b"}}"], ends))
+    return _JOIN(cols, n).decode("utf-8", "surrogatepass")
+
+
+def iso_cells(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], int]:
+    """:func:`iso_json` of each time as rows of a fixed-width byte matrix (NUL-padded) and
+    its width: the same texts, without a Python string per time."""
+    us = np.asarray(us, np.int64)
+    known = us != NO_TIME
+    whole = known & (us % 1_000_000 == 0)
+    frac = known & ~whole
+    parts = []
+    if whole.any():
+        text = np.datetime_as_string(us[whole].astype("datetime64[us]"), unit="s")
+        parts.append((whole, text.astype(f"S{text.dtype.itemsize // 4}")))
+    if frac.any():
+        text = np.datetime_as_string(us[frac].astype("datetime64[us]"), unit="us")
+        parts.append((frac, text.astype(f"S{text.dtype.itemsize // 4}")))
+    width = max([4, *(t.dtype.itemsize + 3 for _, t in parts)])
+    out = np.zeros((len(us), width), np.uint8)
+    out[~known, :4] = np.frombuffer(b"null", np.uint8)
+    for mask, text in parts:
+        rows = np.flatnonzero(mask)
+        cells = text.view(np.uint8).reshape(len(rows), text.dtype.itemsize)
+        size = np.count_nonzero(cells, axis=1)
+        out[rows, 0] = ord('"')
+        out[rows, 1:1 + cells.shape[1]] = cells
+        out[rows, 1 + size] = ord("Z")
+        out[rows, 2 + size] = ord('"')
+    return out, width
 
 
 def _head(report: ScanReport, s: Summary) -> dict[str, Any]:

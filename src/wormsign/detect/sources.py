@@ -137,6 +137,14 @@ class SourceTable:
                     for c, t in zip(codes.tolist(), is_text.tolist(), strict=True)]
         return out
 
+    def dotted_cells(self, codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.uint8] | None:
+        """The dotted texts of ``codes`` as rows of 15 NUL-padded bytes, when every one of
+        them is an IPv4 address (None when one is a text source)."""
+        codes = np.asarray(codes, np.int64)
+        if np.frombuffer(self._is_text, np.uint8)[codes].any():
+            return None
+        return _dotted(np.frombuffer(self._ip4, np.uint32)[codes])
+
     def remap(self, other: SourceTable) -> npt.NDArray[np.int32]:
         """For each code of ``other``, its code here (added when new)."""
         out = np.empty(len(other), np.int32)

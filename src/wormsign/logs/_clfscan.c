@@ -413,9 +413,12 @@ done:
  * join_rows(columns, n) -> bytes
  *
  * Each column is either (pieces, index): a list of bytes and an int64 array of n indices
- * into it, or an int64 array of n numbers (written in decimal). Row i is the concatenation
- * of every column's value for i; the rows are concatenated. The --alerts writer of
- * wormsign/detect/report.py uses it (its numpy form is the fallback, with the same bytes).
+ * into it; or (cells, width): a buffer of n * width bytes, row i's value its i-th width
+ * bytes up to the first NUL (numpy's fixed-width bytes); or an int64 array of n numbers
+ * (written in decimal). Row i is the concatenation of every column's value for i; the rows
+ * are concatenated. The --alerts writer and the --json sources of wormsign/detect/report.py
+ * use it (their numpy forms are the fallback, with the same bytes). JOIN_KINDS (below) is 2
+ * since (cells, width) columns exist.
  */
 static int digits(int64_t v, char *out)
 {
@@ -438,28 +441,43 @@ static PyObject *join_rows(PyObject *self, PyObject *args)
     if (nc > 16 || n < 0) { PyErr_SetString(PyExc_ValueError, "join_rows: bad arguments"); return NULL; }
     Py_buffer idx[16];
     PyObject *pieces[16];
+    Py_ssize_t width[16];
     int acquired = 0;
     for (int c = 0; c < nc; c++) {
         PyObject *col = PyTuple_GET_ITEM(cols, c);
         pieces[c] = NULL;
+        width[c] = 0;
         if (PyTuple_Check(col)) {
-            if (PyTuple_GET_SIZE(col) != 2 || !PyList_Check(PyTuple_GET_ITEM(col, 0))) {
-                PyErr_SetString(PyExc_TypeError, "join_rows: a column is (list, index)");
+            if (PyTuple_GET_SIZE(col) == 2 && PyLong_Check(PyTuple_GET_ITEM(col, 1))) {
+                width[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(col, 1));
+                if (width[c] <= 0) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetString(PyExc_ValueError, "join_rows: width must be > 0");
+                    goto done;
+                }
+                col = PyTuple_GET_ITEM(col, 0);
+            } else if (PyTuple_GET_SIZE(col) != 2 || !PyList_Check(PyTuple_GET_ITEM(col, 0))) {
+                PyErr_SetString(PyExc_TypeError,
+                                "join_rows: a column is (list, index) or (cells, width)");
                 goto done;
+            } else {
+                pieces[c] = PyTuple_GET_ITEM(col, 0);
+                col = PyTuple_GET_ITEM(col, 1);
             }
-            pieces[c] = PyTuple_GET_ITEM(col, 0);
-            col = PyTuple_GET_ITEM(col, 1);
         }
         if (PyObject_GetBuffer(col, &idx[c], PyBUF_SIMPLE) < 0) goto done;
         acquired++;
-        if (idx[c].len != n * 8) {
-            PyErr_SetString(PyExc_ValueError, "join_rows: a column is not n int64 values");
+        if (idx[c].len != n * (width[c] ? width[c] : 8)) {
+            PyErr_SetString(PyExc_ValueError, width[c]
+                            ? "join_rows: a cells column is not n * width bytes"
+                            : "join_rows: a column is not n int64 values");
             goto done;
         }
     }
     Py_ssize_t total = 0;
     for (int c = 0; c < nc; c++) {
         const int64_t *v = idx[c].buf;
+        if (width[c]) { total += n * width[c]; continue; }
         if (pieces[c] == NULL) { total += n * 20; continue; }  /* at most 20 characters */
         Py_ssize_t np_ = PyList_GET_SIZE(pieces[c]);
         for (Py_ssize_t k = 0; k < np_; k++)
@@ -480,6 +498,14 @@ static PyObject *join_rows(PyObject *self, PyObject *args)
     char *o = PyBytes_AS_STRING(result);
     for (Py_ssize_t i = 0; i < n; i++)
         for (int c = 0; c < nc; c++) {
+            if (width[c]) {
+                const char *cell = (const char *)idx[c].buf + i * width[c];
+                const char *nul = memchr(cell, 0, (size_t)width[c]);
+                size_t len = nul ? (size_t)(nul - cell) : (size_t)width[c];
+                memcpy(o, cell, len);
+                o += len;
+                continue;
+            }
             int64_t v = ((const int64_t *)idx[c].buf)[i];
             if (pieces[c] == NULL) { o += digits(v, o); continue; }
             PyObject *b = PyList_GET_ITEM(pieces[c], v);
@@ -518,5 +544,6 @@ PyMODINIT_FUNC PyInit__clfscan(void)
 {
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && PyModule_AddIntConstant(m, "RULES", 2) < 0) { Py_DECREF(m); return NULL; }
+    if (m != NULL && PyModule_AddIntConstant(m, "JOIN_KINDS", 2) < 0) { Py_DECREF(m); return NULL; }
     return m;
 }
