@@ -432,21 +432,26 @@ def _joined_rows(s: Summary, g: npt.NDArray[np.int64], dotted: npt.NDArray[np.ui
 
 def iso_cells(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], int]:
     """:func:`iso_json` of each time as rows of a fixed-width byte matrix (NUL-padded) and
-    its width: the same texts, without a Python string per time."""
+    its width: the same texts, written with integer arithmetic (years 1-9999; numpy's
+    own formatting for the others)."""
     us = np.asarray(us, np.int64)
     known = us != NO_TIME
-    whole = known & (us % 1_000_000 == 0)
-    frac = known & ~whole
+    fast = known & (us >= _US_MIN) & (us <= _US_MAX)
+    slow = known & ~fast
+    frac = us % 1_000_000
+    width = 29 if (fast & (frac != 0)).any() else 22
     parts = []
-    if whole.any():
-        text = np.datetime_as_string(us[whole].astype("datetime64[us]"), unit="s")
-        parts.append((whole, text.astype(f"S{text.dtype.itemsize // 4}")))
-    if frac.any():
-        text = np.datetime_as_string(us[frac].astype("datetime64[us]"), unit="us")
-        parts.append((frac, text.astype(f"S{text.dtype.itemsize // 4}")))
-    width = max([4, *(t.dtype.itemsize + 3 for _, t in parts)])
+    if slow.any():  # numpy writes them (years beyond 9999, before 1)
+        for mask, unit in ((slow & (frac == 0), "s"), (slow & (frac != 0), "us")):
+            if mask.any():
+                text = np.datetime_as_string(us[mask].astype("datetime64[us]"),
+                                             unit="s" if unit == "s" else "us")
+                parts.append((mask, text.astype(f"S{text.dtype.itemsize // 4}")))
+                width = max(width, parts[-1][1].dtype.itemsize + 3)
     out = np.zeros((len(us), width), np.uint8)
     out[~known, :4] = np.frombuffer(b"null", np.uint8)
+    if fast.any():
+        _civil_into(out, np.flatnonzero(fast), us[fast])
     for mask, text in parts:
         rows = np.flatnonzero(mask)
         cells = text.view(np.uint8).reshape(len(rows), text.dtype.itemsize)
@@ -456,6 +461,47 @@ def iso_cells(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], int]:
         out[rows, 1 + size] = ord("Z")
         out[rows, 2 + size] = ord('"')
     return out, width
+
+
+#: The times :func:`_civil_into` writes: 0001-01-01T00:00:00 to 9999-12-31T23:59:59.999999.
+_US_MIN = -62135596800 * 1_000_000
+_US_MAX = 253402300800 * 1_000_000 - 1
+
+
+def _civil_into(out: npt.NDArray[np.uint8], rows: npt.NDArray[np.intp],
+                us: npt.NDArray[np.int64]) -> None:
+    """Write ``"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"`` of each time into ``out[rows]`` (the
+    proleptic Gregorian calendar's days from the epoch, as numpy and ``datetime`` count)."""
+    secs, frac = np.divmod(us, 1_000_000)
+    days, sod = np.divmod(secs, 86400)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    fields = ((year, 1, 4), (month, 6, 2), (day, 9, 2), (sod // 3600, 12, 2),
+              (sod // 60 % 60, 15, 2), (sod % 60, 18, 2))
+    r = rows[:, None]
+    for value, at, n in fields:
+        scale = 10 ** np.arange(n - 1, -1, -1, dtype=np.int64)
+        out[r, at + np.arange(n)] = (48 + value[:, None] // scale % 10).astype(np.uint8)
+    for at, ch in ((0, '"'), (5, "-"), (8, "-"), (11, "T"), (14, ":"), (17, ":")):
+        out[rows, at] = ord(ch)
+    whole = frac == 0
+    out[rows[whole], 20] = ord("Z")
+    out[rows[whole], 21] = ord('"')
+    part = rows[~whole]
+    if len(part):
+        scale = 10 ** np.arange(5, -1, -1, dtype=np.int64)
+        out[part, 20] = ord(".")
+        out[part[:, None], 21 + np.arange(6)] = (
+            48 + frac[~whole][:, None] // scale % 10).astype(np.uint8)
+        out[part, 27] = ord("Z")
+        out[part, 28] = ord('"')
 
 
 def _head(report: ScanReport, s: Summary) -> dict[str, Any]:
