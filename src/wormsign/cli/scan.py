@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import os
-import shutil
-import stat
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -125,24 +121,19 @@ print_summary = report_mod.print_summary
 BACKGROUND_ALERTS = 2_000
 
 
-#: From this many alerts, two processes write the ``--alerts`` file, each half of it (the
-#: second half into a temporary file beside it, appended at the end).
-SPLIT_ALERTS = 100_000
-
-
 @contextmanager
 def _alerts_alongside(report: ScanReport, path: str | None,
                       suppression: ScanSuppression | None = None) -> Iterator[None]:
     """Write the ``--alerts`` file while the body writes the other outputs: in a forked
-    child process (the two largest outputs on two cores at once), or two for many alerts
-    into a regular file. Leaving waits for the children; a write error is raised then, as
-    :func:`write_alerts` raises it. Where a fork is not safe or not worth it (threads
-    running, no ``fork``, few alerts) the file is written first, in this process."""
+    child process (the two largest outputs on two cores at once). Leaving waits for the
+    child; its write error is raised then, as :func:`write_alerts` raises it. Where a fork
+    is not safe or not worth it (threads running, no ``fork``, few alerts) the file is
+    written first, in this process."""
     if path is None:
         yield
         return
-    n = len(report.alerts)
-    if not hasattr(os, "fork") or threading.active_count() > 1 or n < BACKGROUND_ALERTS:
+    if (not hasattr(os, "fork") or threading.active_count() > 1
+            or len(report.alerts) < BACKGROUND_ALERTS):
         write_alerts(report, path, suppression)
         yield
         return
@@ -152,91 +143,29 @@ def _alerts_alongside(report: ScanReport, path: str | None,
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
     sys.stdout.flush()
     sys.stderr.flush()
-    tail = _tail_file(path, f) if n >= SPLIT_ALERTS else None
-    mid = n // 2 if tail is not None else n
-    writers = [_fork_writer(report, f, suppression, (0, mid))]
-    f.close()
-    try:
-        if tail is not None:
-            with tail:
-                writers.append(_fork_writer(report, tail, suppression, (mid, n)))
-        yield
-    finally:
-        why = [_wait_writer(*w) for w in writers]
-        try:
-            if tail is not None and not any(why):
-                _append(tail.name, path)
-        except OSError as exc:
-            why.append(exc.strerror or str(exc))
-        finally:
-            if tail is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tail.name)
-    failed = next((w for w in why if w), None)
-    if failed is not None:
-        raise InputError(f"cannot write: {failed}", path=path)
-
-
-def _tail_file(path: str, f: IO[bytes]) -> IO[bytes] | None:
-    """A temporary file beside ``path`` for the second half of the alerts, when ``f`` is a
-    regular file (not a pipe or a terminal) and one can be made there."""
-    try:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return None
-        folder = os.path.dirname(os.path.abspath(path))
-        return tempfile.NamedTemporaryFile(
-            dir=folder, prefix=".wormsign-alerts-", suffix=".part", delete=False)
-    except OSError:
-        return None
-
-
-def _append(src: str, dst: str) -> None:
-    """Append file ``src`` to ``dst`` (in the kernel where it can: ``copy_file_range``)."""
-    with open(src, "rb") as i, open(dst, "ab") as o:
-        left = os.fstat(i.fileno()).st_size
-        copy = getattr(os, "copy_file_range", None)
-        while copy is not None and left > 0:
-            try:
-                done = copy(i.fileno(), o.fileno(), left)
-            except OSError:
-                break
-            if done <= 0:
-                break
-            left -= done
-        if left > 0:
-            shutil.copyfileobj(i, o, 1 << 20)
-
-
-def _fork_writer(report: ScanReport, f: IO[bytes], suppression: ScanSuppression | None,
-                 rows: tuple[int, int]) -> tuple[int, int]:
-    """A forked child writing alerts ``rows`` to ``f``: its pid and the pipe it reports a
-    failure through."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: write the file, say why not through the pipe, leave at once
         os.close(r)
-        os._exit(_child_writes(report, f, w, suppression, rows))
+        os._exit(_child_writes(report, f, w, suppression))
     os.close(w)
-    return pid, r
-
-
-def _wait_writer(pid: int, r: int) -> str:
-    """Wait for a writer; why it failed ("" when it did not)."""
-    _, status = os.waitpid(pid, 0)
-    with os.fdopen(r, "rb") as pipe:
-        why = pipe.read(1000).decode("utf-8", "replace")
+    f.close()
+    try:
+        yield
+    finally:
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(r, "rb") as pipe:
+            why = pipe.read(1000).decode("utf-8", "replace")
     if os.waitstatus_to_exitcode(status) != 0:
-        return why or "the writer process failed"
-    return ""
+        raise InputError(f"cannot write: {why or 'the writer process failed'}", path=path)
 
 
 def _child_writes(report: ScanReport, f: IO[bytes], pipe: int,
-                  suppression: ScanSuppression | None = None,
-                  rows: tuple[int, int] | None = None) -> int:
+                  suppression: ScanSuppression | None = None) -> int:
     """The forked writer's work; its exit status (0: written)."""
     try:
         with f:
-            report_mod.write_alerts(report, f, suppression, rows)
+            report_mod.write_alerts(report, f, suppression)
         return 0
     except OSError as exc:
         os.write(pipe, (exc.strerror or str(exc)).encode("utf-8", "replace"))

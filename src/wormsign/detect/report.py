@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -164,36 +163,29 @@ def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
         yield block if isinstance(block, list) else block.lines()
 
 
-#: Alert rows per block of the ``--alerts`` writer (a block's lines are held once, as text).
-ALERT_BLOCK = 1 << 14
-
-
-def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None, start: int = 0,
-               stop: int | None = None) -> Iterator[_Block | list[str]]:
+def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
+               ) -> Iterator[_Block | list[str]]:
     """Alerts that differ only in time, source and line (a worm's requests) share the
     encoding of everything else: each distinct rest, source and time is encoded once per
-    block of rows (numpy finds the distinct ones). ``start``/``stop``: only those rows."""
+    block of rows (numpy finds the distinct ones)."""
     att = view.att
     b = att.batch
     t = b.tables
     encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
     n_sup = len(sup.rules) + 1 if sup is not None else 1
-    stop = len(att) if stop is None else min(stop, len(att))
     if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 * n_sup >= 2**62:
-        # absurdly many distinct requests: one by one
-        yield list(itertools.islice(_marked_lines(view, sup), start, stop))
+        yield list(_marked_lines(view, sup))  # absurdly many distinct requests: one by one
         return
-    step = ALERT_BLOCK
+    step = 1 << 14  # rows per block: the block's lines are held once, as text
     known: dict[int, str] = {}  # the rests already encoded, by key (a worm's repeat often)
-    for lo in range(start, stop, step):
-        hi = min(lo + step, stop)
-        rows = att.row[lo:hi]
-        parts = [b.variant[rows], b.file[rows], att.rule[lo:hi], att.family[lo:hi],
-                 att.rule_family[lo:hi]]
+    for lo in range(0, len(att), step):
+        rows = att.row[lo:lo + step]
+        parts = [b.variant[rows], b.file[rows], att.rule[lo:lo + step],
+                 att.family[lo:lo + step], att.rule_family[lo:lo + step]]
         radix = [max(len(t.variants), 1), max(len(t.files), 1), max(len(att.rules), 1),
                  max(len(att.families), 1), max(len(att.families), 1)]
         if sup is not None:  # the suppression rule (0: none) is part of the shared rest
-            parts.append(sup.rows[lo:hi].astype(np.int64) + 1)
+            parts.append(sup.rows[lo:lo + step].astype(np.int64) + 1)
             radix.append(n_sup)
         key = np.zeros(len(rows), np.int64)
         for col, r in zip(parts, radix, strict=True):  # one int per distinct rest
@@ -270,17 +262,13 @@ def _marked_lines(view: AlertView, sup: ScanSuppression | None) -> Iterator[str]
 
 
 def write_alerts(report: ScanReport, out: IO[bytes],
-                 suppression: ScanSuppression | None = None,
-                 rows: tuple[int, int] | None = None) -> int:
+                 suppression: ScanSuppression | None = None) -> int:
     """Write the scan's alerts as ECS JSON lines (UTF-8) to the binary stream ``out``;
     returns how many. With ``suppression``, suppressed alerts carry
-    ``wormsign.suppressed`` (true), ``wormsign.suppression.id`` and ``.reason``. ``rows``
-    ``(start, stop)``: only those alerts, the same bytes as that part of the whole file
-    (every line stands alone)."""
+    ``wormsign.suppressed`` (true), ``wormsign.suppression.id`` and ``.reason``."""
     sup = suppression if suppression is not None and suppression.suppressed else None
     n = 0
-    start, stop = rows if rows is not None else (0, None)
-    for block in _ecs_parts(report.alerts, sup, start, stop):
+    for block in _ecs_parts(report.alerts, sup):
         if isinstance(block, list):
             for lo in range(0, len(block), 16384):
                 out.write("".join(block[lo:lo + 16384]).encode("utf-8", "backslashreplace"))
