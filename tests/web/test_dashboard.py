@@ -3,13 +3,10 @@ on SQLite and, when WORMSIGN_TEST_PG_URL is set, PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from web.helpers import alert, mixed_alerts, write_alerts
 from wormsign.errors import StoreError
@@ -17,27 +14,11 @@ from wormsign.incidents import Store, ingest_paths
 from wormsign.incidents.dashboard import Dashboard, alert_page, incident_view, overview
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        with Store.open(f"sqlite:///{tmp_path / 'd.db'}") as s:
-            yield s
-        return
-    base = os.environ.get("WORMSIGN_TEST_PG_URL")
-    if not base:
-        pytest.skip("WORMSIGN_TEST_PG_URL is not set")
-    schema = "wsweb_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(base)
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in base else "?"
-        with Store.open(f"{base}{sep}options=-csearch_path%3D{schema}") as s:
-            yield s
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """A store on SQLite and on PostgreSQL (``store_url`` of tests/conftest.py)."""
+    with Store.open(store_url) as s:
+        yield s
 
 
 @pytest.fixture
