@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, Literal, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -74,20 +74,10 @@ def iso_us(us: int) -> str | None:
 
 def iso_json(us: npt.NDArray[np.int64]) -> list[str]:
     """The JSON text of :func:`iso_us` of each time (``null`` for :data:`NO_TIME`), in bulk:
-    ISO 8601 with a ``Z``, microseconds only when there are some, as ``isoformat`` writes."""
-    us = np.asarray(us, np.int64)
-    out = np.full(len(us), "null", object)
-    known = us != NO_TIME
-    whole = known & (us % 1_000_000 == 0)
-    frac = known & ~whole
-    if whole.any():
-        text = np.datetime_as_string(us[whole].astype("datetime64[us]"), unit="s")
-        out[whole] = [f'"{t}Z"' for t in text.tolist()]
-    if frac.any():
-        text = np.datetime_as_string(us[frac].astype("datetime64[us]"), unit="us")
-        out[frac] = [f'"{t}Z"' for t in text.tolist()]
-    texts: list[str] = out.tolist()
-    return texts
+    ISO 8601 with a ``Z``, microseconds only when there are some, as ``isoformat`` writes
+    (:func:`iso_cells` as strings)."""
+    cells, width = iso_cells(us)
+    return [t.decode("ascii") for t in cells.view(f"S{width}").ravel().tolist()]
 
 
 _VARYING = ("@timestamp", "source.ip", "log.file.line")
@@ -428,14 +418,11 @@ def iso_cells(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], int]:
     slow = known & ~fast
     frac = us % 1_000_000
     width = 29 if (fast & (frac != 0)).any() else 22
-    parts = []
-    if slow.any():  # numpy writes them (years beyond 9999, before 1)
-        for mask, unit in ((slow & (frac == 0), "s"), (slow & (frac != 0), "us")):
-            if mask.any():
-                text = np.datetime_as_string(us[mask].astype("datetime64[us]"),
-                                             unit="s" if unit == "s" else "us")
-                parts.append((mask, text.astype(f"S{text.dtype.itemsize // 4}")))
-                width = max(width, parts[-1][1].dtype.itemsize + 3)
+    # numpy writes the times beyond the years 1-9999
+    whole, part = slow & (frac == 0), slow & (frac != 0)
+    parts = [(m, t) for m, t in ((whole, _numpy_iso(us[whole], "s")),
+                                 (part, _numpy_iso(us[part], "us"))) if m.any()]
+    width = max([width, *(t.dtype.itemsize + 3 for _, t in parts)])
     out = np.zeros((len(us), width), np.uint8)
     out[~known, :4] = np.frombuffer(b"null", np.uint8)
     if fast.any():
@@ -449,6 +436,12 @@ def iso_cells(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], int]:
         out[rows, 1 + size] = ord("Z")
         out[rows, 2 + size] = ord('"')
     return out, width
+
+
+def _numpy_iso(us: npt.NDArray[np.int64], unit: Literal["s", "us"]) -> npt.NDArray[np.bytes_]:
+    """numpy's ISO text of each time, as fixed-width bytes."""
+    text = np.datetime_as_string(us.astype("datetime64[us]"), unit=unit)
+    return text.astype(f"S{max(1, text.dtype.itemsize // 4)}")
 
 
 #: The times :func:`_civil_into` writes: 0001-01-01T00:00:00 to 9999-12-31T23:59:59.999999.
