@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import io
 import os
 import sys
 import threading
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
 
 from wormsign.cli import _network as network
+from wormsign.cli._files import claim_output, open_output
 from wormsign.detect import report as report_mod
 from wormsign.detect.events import MatchKey
 from wormsign.detect.scanner import ScanReport, scan_paths, total_size
@@ -98,7 +100,7 @@ def write_alerts(report: ScanReport, path: str,
                  suppression: ScanSuppression | None = None) -> None:
     """JSON Lines, one ECS alert per matched request, streamed from the columns."""
     try:
-        with open(path, "wb") as f:
+        with open_output(path) as f:
             report_mod.write_alerts(report, f, suppression)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
@@ -107,7 +109,7 @@ def write_alerts(report: ScanReport, path: str,
 def write_csv(report: ScanReport, path: str) -> None:
     """One CSV row per source (see :func:`wormsign.detect.report.write_csv`)."""
     try:
-        with open(path, "w", encoding="utf-8", newline="") as f:
+        with io.TextIOWrapper(open_output(path), encoding="utf-8", newline="") as f:
             report_mod.write_csv(report, f)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
@@ -138,7 +140,7 @@ def _alerts_alongside(report: ScanReport, path: str | None,
         yield
         return
     try:
-        f = open(path, "wb")  # noqa: SIM115 - handed to the child, closed on both sides
+        f = open_output(path)  # handed to the child, closed on both sides
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
     sys.stdout.flush()
@@ -188,6 +190,14 @@ def _return_freed_memory() -> None:
         pass
 
 
+def _claim_outputs(args: argparse.Namespace) -> None:
+    """Create or empty the output files before the scan (an unwritable one is reported
+    before the work, not after it)."""
+    for path in (args.alerts, args.csv):
+        if path:
+            claim_output(path)
+
+
 def _split_rule_files(paths: list[str]) -> tuple[list[str], list[str]]:
     """The ``--rules`` paths as (request rule files, network rule files)."""
     if not paths:
@@ -224,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
             net_pack = load_network_pack(network_rules, builtin=not args.no_builtin_rules)
             return _run_network(args, (conn_paths, web_paths), (pack, net_pack), limits, show,
                                 match)
+    _claim_outputs(args)
     with _progress(args.paths, show) as on_bytes:
         report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
                             workers=args.workers, scheduler=args.scheduler, limits=limits,
@@ -256,6 +267,7 @@ def _run_network(args: argparse.Namespace, inputs: tuple[list[str], list[str]],
     with the request rules (whose families then name the scanners they match)."""
     conn_paths, web_paths = inputs
     pack, net_pack = packs
+    _claim_outputs(args)
     report: ScanReport | None = None
     families: dict[str, str] = {}
     if web_paths:

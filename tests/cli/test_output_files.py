@@ -1,0 +1,94 @@
+"""Output files claimed before the work (``cli._files``): emptied once, never left stale."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from wormsign.cli import scan as scan_cli
+from wormsign.cli._files import claim_output, open_output
+from wormsign.cli.main import main
+from wormsign.errors import InputError
+from wormsign.logs.synth import worm_heavy_lines
+
+
+def test_claim_creates_or_empties_a_regular_file(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.jsonl", tmp_path / "old.jsonl"
+    old.write_bytes(b"stale alert\n" * 1000)
+    claim_output(str(new))
+    claim_output(str(old))
+    assert new.read_bytes() == b"" and old.read_bytes() == b""
+
+
+def test_open_output_empties_a_file_that_holds_bytes(tmp_path: Path) -> None:
+    p = tmp_path / "out"
+    p.write_bytes(b"x" * 5000)
+    with open_output(str(p)) as f:
+        f.write(b"new")
+    assert p.read_bytes() == b"new"
+    claim_output(str(p))
+    with open_output(str(p)) as f:
+        f.write(b"after a claim")
+    assert p.read_bytes() == b"after a claim"
+
+
+@pytest.mark.parametrize("where", ["dir", "missing-dir"])
+def test_unwritable_paths_are_one_line_errors(tmp_path: Path, where: str) -> None:
+    path = tmp_path if where == "dir" else tmp_path / "no" / "such" / "a.jsonl"
+    with pytest.raises(InputError) as exc:
+        claim_output(str(path))
+    assert str(path) in str(exc.value) and "cannot write" in str(exc.value)
+
+
+def test_a_fifo_is_left_alone_until_written(tmp_path: Path) -> None:
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def claim() -> None:
+        claim_output(str(fifo))  # no reader: opening it would block
+        done.set()
+
+    t = threading.Thread(target=claim, daemon=True)
+    t.start()
+    t.join(5)
+    assert done.is_set() and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_scan_reports_an_unwritable_alerts_file_before_scanning(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("".join(worm_heavy_lines(50, seed=1)))
+
+    def no_scan(*_a: object, **_k: object) -> None:
+        raise AssertionError("scanned before the outputs were checked")
+
+    monkeypatch.setattr(scan_cli, "scan_paths", no_scan)
+    rc = main(["scan", "--json", "--alerts", str(tmp_path), str(log)])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert err == f"wormsign: error: {tmp_path}: cannot write: Is a directory\n"
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_rescan_leaves_no_stale_alerts(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         background: bool) -> None:
+    big, small = tmp_path / "big.log", tmp_path / "small.log"
+    big.write_text("".join(worm_heavy_lines(4000, seed=3)))
+    small.write_text("".join(worm_heavy_lines(300, seed=4)))
+    if background:
+        monkeypatch.setattr(scan_cli, "BACKGROUND_ALERTS", 1)
+        monkeypatch.setattr(scan_cli.threading, "active_count", lambda: 1)
+    out, fresh = tmp_path / "alerts.jsonl", tmp_path / "fresh.jsonl"
+    for args in (["--alerts", str(out), str(big)], ["--alerts", str(out), str(small)],
+                 ["--alerts", str(fresh), str(small)]):
+        assert main(["scan", "-q", "--json", *args]) == 1
+        capsys.readouterr()
+    assert out.read_bytes() == fresh.read_bytes() and b"small.log" in out.read_bytes()
+    assert b"big.log" not in out.read_bytes()
