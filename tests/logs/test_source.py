@@ -91,3 +91,39 @@ def test_concatenated_gzip_members(tmp_path: Path) -> None:
     p = tmp_path / "multi.gz"
     p.write_bytes(gzip.compress(TEXT) + gzip.compress(TEXT))
     assert b"".join(read_chunks(Input(str(p)))) == TEXT + TEXT
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_regular_file_blocks_equal_the_stream_blocks(tmp_path: Path, seed: int) -> None:
+    """Blocks of a regular file end at a newline found by a look ahead; a pipe's blocks are
+    completed line by line: both give the same lines (cut where they may differ), overlong
+    lines and all, in chunks of whole lines of bounded size."""
+    import io
+    import random
+
+    from wormsign.logs.source import InputStream, Limits, ReadStats, _chunks
+
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(rng.randrange(50, 400)):
+        n = rng.choice([0, 5, 80, 300, 3000, 5000, 9000, 70000])
+        lines.append(b"1.2.3.4 " + bytes(rng.choice(b"abc ") for _ in range(n)))
+    data = b"\n".join(lines) + (b"\n" if seed % 2 else b"")
+    p = tmp_path / "a.log"
+    p.write_bytes(data)
+    limits = Limits(max_line_bytes=rng.choice([256, 8192, 65536]))
+    size = rng.choice([4097, 6000, 20000, 1 << 16])
+
+    def chunks(stream: InputStream) -> tuple[list[bytes], ReadStats]:
+        st = ReadStats()
+        return list(_chunks(stream, Input(str(p)), size, None, limits, st)), st
+
+    with open(p, "rb") as f:
+        got, st1 = chunks(InputStream(f))
+    want, st2 = chunks(InputStream(io.BufferedReader(io.BytesIO(data))))  # type: ignore[arg-type]
+    assert b"".join(got) == b"".join(want)
+    assert b"".join(got).count(b"\n") >= len(lines) - 1
+    assert max(map(len, got)) <= size + limits.max_line_bytes + 1
+    assert (st1.overlong, st1.discarded, st1.bytes_read) == (
+        st2.overlong, st2.discarded, st2.bytes_read)
+    assert all(c.endswith(b"\n") for c in got[:-1])

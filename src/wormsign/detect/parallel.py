@@ -152,6 +152,18 @@ class _Range:
         left = self._left()
         return self.f.readline(left if size < 0 else min(size, left))
 
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seek(self, pos: int) -> int:
+        return self.f.seek(pos)
+
+    def seekable(self) -> bool:
+        return self.f.seekable()
+
+    def fileno(self) -> int:
+        return self.f.fileno()
+
 
 def _range_chunks(inp: Input, raw: _Range, limits: Limits, read: ReadStats,
                   first: bool) -> Iterator[bytes]:

@@ -43,6 +43,7 @@ from wormsign.logs.text import safe
 CHUNK = 2 << 20
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 _COMP_READ = 1 << 16  # compressed bytes read per step
+_PROBE = 1 << 12  # the look ahead that ends a block of a regular file at a newline
 _OUT_STEP = 1 << 20  # the most bytes one decompression step may produce
 _MAX_LINE_LIMIT = 1 << 30
 # xz names its dictionary size in its header: a 100-byte file can ask for 4 GiB. The presets
@@ -173,6 +174,7 @@ class InputStream:
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
         self._head = b""
+        self._regular: bool | None = None  # a regular file (seekable): known once asked
 
     def peek(self, n: int) -> bytes:
         """The next ``n`` bytes without consuming them."""
@@ -193,6 +195,42 @@ class InputStream:
             return head[:n]
         self._head = b""
         return head + self._raw.read(-1 if n < 0 else n - len(head))
+
+    def read_block(self, n: int, line_limit: int) -> bytes:
+        """About ``n`` bytes completed to the end of their last line, unless that line is
+        longer than ``line_limit`` (then its first ``line_limit`` bytes end the block).
+
+        On a regular file a look at the block's last few kilobytes first finds its last
+        newline, so that the block is read in one piece: completing the line afterwards
+        would copy the whole block again (14 % of a worker's time on a plain log)."""
+        if n > _PROBE and not self._head and self._is_regular():
+            b = self._read_to_newline(n)
+        else:
+            b = self.read(n)
+        if b and not b.endswith(b"\n"):
+            b += self.readline(line_limit)
+        return b
+
+    def _is_regular(self) -> bool:
+        if self._regular is None:
+            try:
+                self._regular = (stat.S_ISREG(os.fstat(self._raw.fileno()).st_mode)
+                                 and self._raw.seekable())
+            except (AttributeError, OSError, ValueError):  # no descriptor, closed
+                self._regular = False
+        return self._regular
+
+    def _read_to_newline(self, n: int) -> bytes:
+        """Bytes up to the last newline within ``n`` bytes (``n`` bytes if none is near their
+        end, or fewer at the end of the file); the file may change meanwhile, so the caller
+        still completes a block that does not end with a newline."""
+        raw = self._raw
+        pos = raw.tell()
+        raw.seek(pos + n - _PROBE)
+        probe = raw.read(_PROBE)
+        raw.seek(pos)
+        nl = probe.rfind(b"\n")
+        return raw.read(n - _PROBE + nl + 1 if nl >= 0 else n)
 
     def readline(self, size: int) -> bytes:
         """One line, or its first ``size`` bytes when it is longer (always bounded)."""
@@ -462,9 +500,7 @@ def _plain_blocks(stream: InputStream, inp: Input, chunk_size: int,
     line is longer than the limit (one copy, bounded reads only)."""
     while True:
         try:
-            b = stream.read(chunk_size)
-            if b and not b.endswith(b"\n"):
-                b += stream.readline(limits.max_line_bytes + 1)
+            b = stream.read_block(chunk_size, limits.max_line_bytes + 1)
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), path=inp.display) from None
         stats.bytes_read += len(b)
