@@ -57,8 +57,12 @@ def test_block_bytes_are_its_lines_encoded(c_twin: bool, monkeypatch: pytest.Mon
     out.write(blk.utf8())
     assert out.getvalue() == "".join(blk.lines()).encode("utf-8", "backslashreplace")
     assert out.getvalue().count(b"\n") == 3
+    for rows in (1, 2, 3, 5):  # in parts of a few rows: the same bytes, cut at row ends
+        parts = list(blk.utf8_parts(rows))
+        assert b"".join(parts) == out.getvalue()
+        assert all(p.count(b"\n") == min(rows, 3) for p in parts[:-1])
     empty = _Block([], [], [], *(np.zeros(0, np.int64),) * 4)
-    assert empty.utf8() == b""
+    assert empty.utf8() == b"" and b"".join(empty.utf8_parts()) == b""
 
 
 def test_join_rows_refuses_bad_columns() -> None:

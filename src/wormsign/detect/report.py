@@ -126,25 +126,33 @@ class _Block:
     def utf8(self) -> bytes:
         """:meth:`lines` joined and encoded (``backslashreplace``), built from the encoded
         distinct parts with numpy (no Python step per row)."""
+        return b"".join(self.utf8_parts(max(len(self.line), 1)))
+
+    def utf8_parts(self, rows: int = 2048) -> Iterator[bytes]:
+        """:meth:`utf8` in parts of ``rows`` rows: parts of a few megabytes reuse the memory
+        of the one before (a block's 18 MB in one piece would be fresh pages each time)."""
         def enc(texts: list[str], pre: str, post: str) -> npt.NDArray[np.object_]:
             out = np.empty(len(texts), object)
             out[:] = [(pre + x + post).encode("utf-8", "backslashreplace") for x in texts]
             return out
 
         if _JOIN is not None:  # the C twin: one pass, one copy
-            return _JOIN(((enc(self.times, '{"@timestamp":', ',"source.ip":').tolist(),
-                           self.t.astype(np.int64)),
-                          (enc(self.ips, "", ',"log.file.line":').tolist(),
-                           self.s.astype(np.int64)),
-                          self.line.astype(np.int64),
-                          (enc(self.rests, ",", "}\n").tolist(), self.r.astype(np.int64))),
-                         len(self.line))
+            times = enc(self.times, '{"@timestamp":', ',"source.ip":').tolist()
+            ips = enc(self.ips, "", ',"log.file.line":').tolist()
+            rests = enc(self.rests, ",", "}\n").tolist()
+            t, s, r = (a.astype(np.int64) for a in (self.t, self.s, self.r))
+            line = self.line.astype(np.int64)
+            for lo in range(0, len(line), rows):
+                hi = lo + rows
+                yield _JOIN(((times, t[lo:hi]), (ips, s[lo:hi]), line[lo:hi],
+                             (rests, r[lo:hi])), len(line[lo:hi]))
+            return
         cells = np.empty((len(self.line), 4), object)
         cells[:, 0] = enc(self.times, '{"@timestamp":', ',"source.ip":')[self.t]
         cells[:, 1] = enc(self.ips, "", ',"log.file.line":')[self.s]
         cells[:, 2] = self.line.astype("S20").astype(object)
         cells[:, 3] = enc(self.rests, ",", "}\n")[self.r]
-        return b"".join(cells.ravel().tolist())
+        yield b"".join(cells.ravel().tolist())
 
 
 def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
@@ -264,7 +272,8 @@ def write_alerts(report: ScanReport, out: IO[bytes],
                 out.write("".join(block[lo:lo + 16384]).encode("utf-8", "backslashreplace"))
             n += len(block)
         else:
-            out.write(block.utf8())
+            for part in block.utf8_parts():
+                out.write(part)
             n += len(block.line)
     return n
 
