@@ -12,7 +12,6 @@ process.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections import deque
@@ -288,18 +287,28 @@ def _run_local(inputs: list[Input], tasks: list[list[Task]], flat: list[Task],
                engine: RuleEngine, workers: int, on_bytes: Callable[[int], None] | None,
                on_file: Callable[[FileStats], None] | None, limits: Limits,
                ) -> tuple[list[FileStats], MatchBatch]:
-    from concurrent.futures import ProcessPoolExecutor
-
     global _ENGINE
-    # fork shares the compiled rules for free; a parent with threads (a progress bar) must
-    # not fork, so it starts a clean server process instead.
-    method = "fork" if threading.active_count() == 1 else "forkserver"
-    ctx = multiprocessing.get_context(method)
     _ENGINE = engine
     n = min(workers, len(flat))
-    init: dict[str, Any] = {} if method == "fork" else {
-        "initializer": _init_worker, "initargs": (engine.pack,)}
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx, **init) as pool:
+    if threading.active_count() == 1:  # fork shares the compiled rules for free
+        from wormsign.detect.forkpool import ForkPool
+
+        with ForkPool(n, lambda i: run_task(flat[i], None, limits)) as pool:
+            return _merge(inputs, tasks, pool.results(len(flat)), on_bytes, on_file)
+    return _run_forkserver(inputs, tasks, flat, engine, n, on_bytes, on_file, limits)
+
+
+def _run_forkserver(inputs: list[Input], tasks: list[list[Task]], flat: list[Task],
+                    engine: RuleEngine, n: int, on_bytes: Callable[[int], None] | None,
+                    on_file: Callable[[FileStats], None] | None, limits: Limits,
+                    ) -> tuple[list[FileStats], MatchBatch]:
+    """A parent with threads (a progress bar) must not fork: clean server processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                             initargs=(engine.pack,)) as pool:
         futures = deque(pool.submit(run_task, t, None, limits) for t in flat)
 
         def results() -> Iterator[Part]:
