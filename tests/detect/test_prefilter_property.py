@@ -115,6 +115,7 @@ def _assert_kept(raw: bytes) -> None:
 @example(method=b"GET", url=b"/scripts/root%2eexe?/c+dir", status=404, ua=b"-")
 @example(method=b"GET", url=b"/scripts/root\xe0\x80\xaeexe", status=404, ua=b"-")
 @example(method=b"GET", url=b"/default.ida?" + b"N" * 224 + b"%u9090=a", status=404, ua=b"-")
+@example(method=b"GET", url=b"/%2524{%2524{", status=200, ua=b"-")  # found by this test
 def test_prefilter_keeps_every_line_a_rule_matches(method: bytes, url: bytes, status: int,
                                                   ua: bytes) -> None:
     _assert_kept(_line(method, b"/" + url.lstrip(b"/"), status, ua))
