@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 __all__ = ["CACHE_ENV", "HYPERSCAN", "cache_dir", "mark_used", "private", "prune",
@@ -111,6 +110,8 @@ def store_atomic(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename
     (another command may read it meanwhile); False when it could not be written."""
     try:
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:

@@ -16,10 +16,10 @@ line, reported with all the others.
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from wormsign._resources import package_dir
 from wormsign.errors import Problem, RuleError
 from wormsign.rules import packcache
 from wormsign.rules.attack import parse_technique_ids
@@ -280,7 +280,7 @@ def _builtin_files() -> list[tuple[str, str]]:
     """Every built-in pack of request rules (``wormsign/rules/packs/*.yml`` but the network
     pack): worms.yml first, so that rules of equal priority keep their order when packs are
     added."""
-    pack = resources.files("wormsign.rules") / "packs"
+    pack = package_dir("wormsign.rules", __file__) / "packs"
     files = [(f"<builtin>/{p.name}", p.read_text("utf-8")) for p in pack.iterdir()
              if p.name.endswith((".yml", ".yaml")) and p.name != NETWORK_PACK]
     return sorted(files, key=lambda f: (f[0] != f"<builtin>/{FIRST_PACK}", f[0]))

@@ -31,12 +31,12 @@ import hashlib
 import pickle
 import sys
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import wormsign
 from wormsign import cache
+from wormsign._resources import package_dir
 from wormsign.errors import Problem
 from wormsign.rules.model import Burst, Condition, Family, Rule
 
@@ -61,7 +61,7 @@ def cache_key(files: list[tuple[str, str]]) -> str:
     for part in (str(FORMAT), wormsign.__version__, sys.version, sys.implementation.cache_tag
                  or ""):
         h.update(part.encode() + b"\0")
-    root = resources.files(wormsign)
+    root = package_dir("wormsign", wormsign.__file__)
     for name in _SHAPERS:
         try:
             data = root.joinpath(name).read_bytes()
