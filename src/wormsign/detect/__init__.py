@@ -20,9 +20,33 @@
   alerts of a scan each rule covers (on the columns)
 """
 
-from wormsign.detect.alert import Alert
-from wormsign.detect.attribute import attribute_batches
-from wormsign.detect.chunkscan import ChunkScanner
-from wormsign.detect.scanner import FileStats, ScanReport, scan_paths
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wormsign.detect.alert import Alert
+    from wormsign.detect.attribute import attribute_batches
+    from wormsign.detect.chunkscan import ChunkScanner
+    from wormsign.detect.scanner import FileStats, ScanReport, scan_paths
 
 __all__ = ["Alert", "ChunkScanner", "FileStats", "ScanReport", "attribute_batches", "scan_paths"]
+
+#: Where each name of ``__all__`` lives: imported on first use, so that the modules that need
+#: no numpy (the rule keywords, the range split, the Hyperscan cache) load without it.
+_HOMES = {"Alert": "alert", "attribute_batches": "attribute", "ChunkScanner": "chunkscan",
+          "FileStats": "scanner", "ScanReport": "scanner", "scan_paths": "scanner"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
