@@ -11,7 +11,6 @@ Rules for which no keyword can be derived are checked on every line (correct, bu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -20,94 +19,21 @@ import numpy as np
 import numpy.typing as npt
 
 from wormsign.arrays import sorted_unique
-from wormsign.detect.hscache import compile_block
-from wormsign.rules.model import Condition, Rule
+from wormsign.detect.keywords import (
+    LONG_LINE,
+    OBFUSCATION,
+    KeywordDatabases,
+    keyword_patterns,
+    keywords,
+)
+from wormsign.rules.model import Rule
 
 if TYPE_CHECKING:
     import hyperscan
 
-# Percent-escapes of letters, digits and . / \\ _ %, and overlong lead bytes, as literals
-# (Hyperscan scans ~60 short literals about twice as fast as the equivalent class regex).
-_HEX = (["2e", "2f", "5c", "5f", "25", "c0", "c1", "e0"] + [f"3{d}" for d in "0123456789"]
-        + [f"{a}{b}" for a in "46" for b in "123456789abcdef"]
-        + [f"{a}{b}" for a in "57" for b in "0123456789a"])
-OBFUSCATION = (
-    *(re.escape("%" + h).encode() for h in _HEX),
-    rb"%u00[2-7][0-9a-f]",
-    rb"%%",
-    rb"\\x[0-9a-f]{2}",
-    rb"[\xc0\xc1]",
-    # raw 3-byte overlong leads (e0 80-9f, never valid UTF-8), as 32 literals: a class costs
-    # 6-15 % more scan time, these about 1 % (benchmarks/bench_prefilter.py)
-    *(b"\\xe0\\x%02x" % b for b in range(0x80, 0xA0)),
-)
-_SPLIT = re.compile(r"[?+ %\\]")
-_UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
-_META = set(".^$*+?{}[]|()\\")
-
-
-def _literal_run(pattern: str) -> str | None:
-    """The longest plain literal that any match of a simple regex must contain, or None."""
-    if "|" in pattern or "(" in pattern or "[" in pattern:
-        return None
-    runs: list[str] = []
-    cur = ""
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            n = pattern[i + 1]
-            if n.isalnum():
-                runs.append(cur)
-                cur = ""
-            else:
-                cur += n
-            i += 2
-            continue
-        if c in "*?{" and cur:
-            cur = cur[:-1]  # the quantified character is optional
-            runs.append(cur)
-            cur = ""
-        elif c in _META:
-            runs.append(cur)
-            cur = ""
-        else:
-            cur += c
-        i += 1
-    runs.append(cur)
-    pieces = [p for r in runs for p in _SPLIT.split(r)]
-    best = max(pieces, key=len, default="")
-    return best if len(best) >= 3 else None
-
-
-def _condition_keywords(cond: Condition) -> list[str] | None:
-    out: list[str] = []
-    for v in cond.values:
-        lit = _literal_run(v) if cond.op == "re" else max(_SPLIT.split(v), key=len)
-        if not lit or len(lit) < 3:
-            return None
-        out.append(lit)
-    return out
-
-
-def keywords(rule: Rule) -> tuple[str, ...] | None:
-    """The rule's keywords: declared, or derived; None when none can be derived."""
-    if rule.keywords:
-        return rule.keywords
-    out: list[str] = []
-    for conj in rule.match:
-        best: list[str] | None = None
-        for cond in conj:
-            if cond.field in ("method", "status"):
-                continue
-            kw = _condition_keywords(cond)
-            if kw is not None and (best is None or min(map(len, kw)) > min(map(len, best))):
-                best = kw
-        if best is None:
-            return None
-        out += best
-    return tuple(dict.fromkeys(out))
-
+__all__ = ["LONG_LINE", "OBFUSCATION", "CandidateArrays", "Candidates", "FlaggedLines",
+           "Prefilter", "candidate_arrays", "candidate_lines", "flagged_lines", "keywords", "lines_ending_at",
+           "long_lines"]
 
 @dataclass
 class Prefilter:
@@ -116,46 +42,18 @@ class Prefilter:
     rules: tuple[Rule, ...]
 
     def __post_init__(self) -> None:
-        import hyperscan
-
-        self._triggers: list[frozenset[int]] = []
         self.always: frozenset[int] = frozenset(
             i for i, r in enumerate(self.rules) if keywords(r) is None)
-        by_pattern: dict[bytes, set[int]] = {}
-        deob = {i for i, r in enumerate(self.rules) if r.needs_deobfuscation}
-        for i, r in enumerate(self.rules):
-            for kw in keywords(r) or ():
-                by_pattern.setdefault(re.escape(kw.lower()).encode("utf-8", "surrogateescape"),
-                                      set()).add(i)
-        for pat in OBFUSCATION:
-            if deob:
-                by_pattern.setdefault(pat, set()).update(deob)
-        patterns = list(by_pattern)
-        self._triggers = [frozenset(by_pattern[p]) for p in patterns]
+        patterns, self._triggers = keyword_patterns(self.rules)
         # The same triggers as bit masks (bit i: rule i), for unions over many hits at once.
         wide = len(self.rules) > 63
         self._masks: npt.NDArray[np.uint64] | npt.NDArray[np.object_] = np.array(
             [sum(1 << i for i in t) for t in self._triggers],
             dtype=object if wide else np.uint64)
         self.always_mask = sum(1 << i for i in self.always)
-        self._first_db: hyperscan.Database | None = None
-        self._line_db: hyperscan.Database | None = None
-        if patterns:
-            # Which keywords a text holds: each pattern reported once (its first match), so
-            # a keyword repeated thousands of times in a line (``../``, ``%c0%af``,
-            # ``cmd.exe``, ``\x90`` in a shellcode line) costs no callback per repeat.
-            self._first_db = compile_block(
-                patterns,
-                [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(patterns),
-                list(range(len(patterns))))
-            # Which lines of a chunk hold a keyword: every pattern matched through to its
-            # line's end under one id. Hyperscan reports one match per id and end offset, so
-            # a flagged line costs one callback however many keywords it holds (a worm's
-            # line holds two to four, a Nimda line dozens).
-            self._line_db = compile_block(
-                [b"(?:" + p + rb")[^\n]*$" for p in patterns],
-                [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * len(patterns),
-                [0] * len(patterns))
+        self.databases = KeywordDatabases(patterns)
+        self._first_db: hyperscan.Database | None = self.databases.first_db
+        self._line_db: hyperscan.Database | None = self.databases.line_db
 
     def candidates(self, chunk: bytes) -> Iterator[tuple[int, int, frozenset[int]]]:
         """Yield ``(line_start, line_end, rule_indices)`` for the lines worth matching,
@@ -179,15 +77,7 @@ class Prefilter:
 
     def holds_keyword(self, text: bytes | memoryview) -> bool:
         """Whether ``text`` holds any keyword; the scan stops at the first one."""
-        if self._first_db is None:
-            return False
-        import hyperscan
-
-        try:
-            self._first_db.scan(cast(bytes, text), match_event_handler=lambda *_a: True)
-        except hyperscan.ScanTerminated:
-            return True
-        return False
+        return self.databases.holds_keyword(text)
 
 
 @dataclass(frozen=True)
@@ -257,10 +147,6 @@ class FlaggedLines:
     newlines: npt.NDArray[np.intp]
 
 
-#: Lines longer than this are checked on their own, up to their first keyword.
-LONG_LINE = 4096
-
-
 def flagged_lines(pf: Prefilter, chunk: bytes,
                   newlines: npt.NDArray[np.intp] | None = None) -> FlaggedLines:
     """The lines of ``chunk`` that hold a keyword: one Hyperscan report per line, however
@@ -273,13 +159,13 @@ def flagged_lines(pf: Prefilter, chunk: bytes,
     would otherwise cost Hyperscan a step per repeat, 20-40 times the cost per byte of a
     plain log line."""
     nl = _newlines(chunk) if newlines is None else newlines
-    ends: list[int] = []
-    if pf._line_db is not None:
-        long_lines = _long_lines(nl, len(chunk))
-        if not long_lines:
-            ends = _line_ends(pf._line_db, chunk)
-        else:
-            _scan_around(pf, chunk, long_lines, ends)
+    return lines_ending_at(pf.databases.line_ends(chunk, long_lines(nl, len(chunk))), nl,
+                           len(chunk))
+
+
+def lines_ending_at(ends: list[int], nl: npt.NDArray[np.intp], size: int) -> FlaggedLines:
+    """The flagged lines of a ``size``-byte chunk with newlines ``nl``, from the end offsets
+    :meth:`KeywordDatabases.line_ends` reported."""
     if not ends:
         empty = np.zeros(0, np.int64)
         return FlaggedLines(empty, empty, empty, nl)
@@ -288,43 +174,18 @@ def flagged_lines(pf: Prefilter, chunk: bytes,
     starts = np.zeros(len(lines), np.int64)
     inner = lines > 0
     starts[inner] = nl[lines[inner] - 1] + 1
-    stops = np.full(len(lines), len(chunk), np.int64)
+    stops = np.full(len(lines), size, np.int64)
     inside = lines < len(nl)
     stops[inside] = nl[lines[inside]]
     return FlaggedLines(lines, starts, stops, nl)
 
 
-def _line_ends(db: hyperscan.Database, data: bytes | memoryview) -> list[int]:
-    """The end offsets :attr:`Prefilter._line_db` reports in ``data`` (one per line)."""
-    ends: list[int] = []
-    db.scan(cast(bytes, data), match_event_handler=lambda _p, _f, to, _fl, _c: ends.append(to))
-    return ends
-
-
-def _long_lines(nl: npt.NDArray[np.intp], size: int) -> list[tuple[int, int]]:
+def long_lines(nl: npt.NDArray[np.intp], size: int) -> list[tuple[int, int]]:
     """``(start, end)`` of the lines longer than :data:`LONG_LINE` (end: the newline)."""
     ends = np.append(nl, size)
     starts = np.concatenate(([0], nl + 1))
     idx = np.flatnonzero(ends - starts > LONG_LINE)
     return list(zip(starts[idx].tolist(), ends[idx].tolist(), strict=True))
-
-
-def _scan_around(pf: Prefilter, chunk: bytes, long_lines: list[tuple[int, int]],
-                 ends: list[int]) -> None:
-    """Append to ``ends`` the line ends of the flagged lines of ``chunk``: the runs of
-    ordinary lines between the long ones in one scan each, each long line on its own."""
-    db = pf._line_db
-    assert db is not None
-    view = memoryview(chunk)
-    pos = 0
-    for start, end in long_lines:
-        if start > pos:
-            ends += [pos + to for to in _line_ends(db, view[pos:start])]
-        if pf.holds_keyword(view[start:end]):
-            ends.append(end)
-        pos = end + 1
-    if pos < len(chunk):
-        ends += [pos + to for to in _line_ends(db, view[pos:])]
 
 
 def candidate_lines(pf: Prefilter, chunk: bytes,

@@ -1,0 +1,190 @@
+"""The prefilter's keywords and its two Hyperscan databases, without numpy.
+
+Every rule contributes literal keywords (its own, or ones derived from its conditions); rules
+on decoded fields also get the *obfuscation* patterns. :class:`KeywordDatabases` holds the
+two databases made of them (which keywords a text holds; which lines of a chunk hold one)
+and finds the flagged lines' ends. :mod:`wormsign.detect.prefilter` builds the rule masks on
+top; the scan's early pre-scan process (:mod:`wormsign.detect.prescan`) uses this module
+before numpy is imported, so both find the same lines with the same databases.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, cast
+
+from wormsign.detect.hscache import compile_block
+from wormsign.rules.model import Condition, Rule
+
+if TYPE_CHECKING:
+    import hyperscan
+
+# Percent-escapes of letters, digits and . / \\ _ %, and overlong lead bytes, as literals
+# (Hyperscan scans ~60 short literals about twice as fast as the equivalent class regex).
+_HEX = (["2e", "2f", "5c", "5f", "25", "c0", "c1", "e0"] + [f"3{d}" for d in "0123456789"]
+        + [f"{a}{b}" for a in "46" for b in "123456789abcdef"]
+        + [f"{a}{b}" for a in "57" for b in "0123456789a"])
+OBFUSCATION = (
+    *(re.escape("%" + h).encode() for h in _HEX),
+    rb"%u00[2-7][0-9a-f]",
+    rb"%%",
+    rb"\\x[0-9a-f]{2}",
+    rb"[\xc0\xc1]",
+    # raw 3-byte overlong leads (e0 80-9f, never valid UTF-8), as 32 literals: a class costs
+    # 6-15 % more scan time, these about 1 % (benchmarks/bench_prefilter.py)
+    *(b"\\xe0\\x%02x" % b for b in range(0x80, 0xA0)),
+)
+_SPLIT = re.compile(r"[?+ %\\]")
+_UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
+_META = set(".^$*+?{}[]|()\\")
+
+
+def _literal_run(pattern: str) -> str | None:
+    """The longest plain literal that any match of a simple regex must contain, or None."""
+    if "|" in pattern or "(" in pattern or "[" in pattern:
+        return None
+    runs: list[str] = []
+    cur = ""
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            n = pattern[i + 1]
+            if n.isalnum():
+                runs.append(cur)
+                cur = ""
+            else:
+                cur += n
+            i += 2
+            continue
+        if c in "*?{" and cur:
+            cur = cur[:-1]  # the quantified character is optional
+            runs.append(cur)
+            cur = ""
+        elif c in _META:
+            runs.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    runs.append(cur)
+    pieces = [p for r in runs for p in _SPLIT.split(r)]
+    best = max(pieces, key=len, default="")
+    return best if len(best) >= 3 else None
+
+
+def _condition_keywords(cond: Condition) -> list[str] | None:
+    out: list[str] = []
+    for v in cond.values:
+        lit = _literal_run(v) if cond.op == "re" else max(_SPLIT.split(v), key=len)
+        if not lit or len(lit) < 3:
+            return None
+        out.append(lit)
+    return out
+
+
+def keywords(rule: Rule) -> tuple[str, ...] | None:
+    """The rule's keywords: declared, or derived; None when none can be derived."""
+    if rule.keywords:
+        return rule.keywords
+    out: list[str] = []
+    for conj in rule.match:
+        best: list[str] | None = None
+        for cond in conj:
+            if cond.field in ("method", "status"):
+                continue
+            kw = _condition_keywords(cond)
+            if kw is not None and (best is None or min(map(len, kw)) > min(map(len, best))):
+                best = kw
+        if best is None:
+            return None
+        out += best
+    return tuple(dict.fromkeys(out))
+
+
+#: Lines longer than this are checked on their own, up to their first keyword.
+LONG_LINE = 4096
+
+
+def keyword_patterns(rules: tuple[Rule, ...]) -> tuple[list[bytes], list[frozenset[int]]]:
+    """The Hyperscan patterns of ``rules`` (in this order) and, for each, the indices of the
+    rules it triggers: every rule's keywords, and the obfuscation patterns for the rules
+    that match decoded fields."""
+    by_pattern: dict[bytes, set[int]] = {}
+    deob = {i for i, r in enumerate(rules) if r.needs_deobfuscation}
+    for i, r in enumerate(rules):
+        for kw in keywords(r) or ():
+            by_pattern.setdefault(re.escape(kw.lower()).encode("utf-8", "surrogateescape"),
+                                  set()).add(i)
+    for pat in OBFUSCATION:
+        if deob:
+            by_pattern.setdefault(pat, set()).update(deob)
+    return list(by_pattern), [frozenset(v) for v in by_pattern.values()]
+
+
+class KeywordDatabases:
+    """The two databases of a rule list's keyword patterns (none when it has no keyword)."""
+
+    def __init__(self, patterns: list[bytes]) -> None:
+        import hyperscan
+
+        self.first_db: hyperscan.Database | None = None
+        self.line_db: hyperscan.Database | None = None
+        if patterns:
+            # Which keywords a text holds: each pattern reported once (its first match), so
+            # a keyword repeated thousands of times in a line (``../``, ``%c0%af``,
+            # ``cmd.exe``, ``\x90`` in a shellcode line) costs no callback per repeat.
+            self.first_db = compile_block(
+                patterns,
+                [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(patterns),
+                list(range(len(patterns))))
+            # Which lines of a chunk hold a keyword: every pattern matched through to its
+            # line's end under one id. Hyperscan reports one match per id and end offset, so
+            # a flagged line costs one callback however many keywords it holds (a worm's
+            # line holds two to four, a Nimda line dozens).
+            self.line_db = compile_block(
+                [b"(?:" + p + rb")[^\n]*$" for p in patterns],
+                [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * len(patterns),
+                [0] * len(patterns))
+
+    def holds_keyword(self, text: bytes | memoryview) -> bool:
+        """Whether ``text`` holds any keyword; the scan stops at the first one."""
+        if self.first_db is None:
+            return False
+        import hyperscan
+
+        try:
+            self.first_db.scan(cast(bytes, text), match_event_handler=lambda *_a: True)
+        except hyperscan.ScanTerminated:
+            return True
+        return False
+
+    def line_ends(self, chunk: bytes, long_lines: list[tuple[int, int]]) -> list[int]:
+        """The end offsets of the lines of ``chunk`` that hold a keyword, in order (a line
+        ends at its newline, or the chunk's end): ordinary lines in one scan per run of
+        them, each line of ``long_lines`` (``(start, end)``, longer than :data:`LONG_LINE`)
+        on its own, up to its first keyword."""
+        db = self.line_db
+        if db is None:
+            return []
+        if not long_lines:
+            return _line_ends(db, chunk)
+        ends: list[int] = []
+        view = memoryview(chunk)
+        pos = 0
+        for start, end in long_lines:
+            if start > pos:
+                ends += [pos + to for to in _line_ends(db, view[pos:start])]
+            if self.holds_keyword(view[start:end]):
+                ends.append(end)
+            pos = end + 1
+        if pos < len(chunk):
+            ends += [pos + to for to in _line_ends(db, view[pos:])]
+        return ends
+
+
+def _line_ends(db: Any, data: bytes | memoryview) -> list[int]:
+    """The end offsets ``db`` (a line database) reports in ``data`` (one per line)."""
+    ends: list[int] = []
+    db.scan(cast(bytes, data), match_event_handler=lambda _p, _f, to, _fl, _c: ends.append(to))
+    return ends
