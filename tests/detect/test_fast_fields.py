@@ -126,6 +126,30 @@ def test_c_newlines_are_numpys() -> None:
         assert got.dtype == want.dtype and got.tolist() == want.tolist()
 
 
+def test_c_long_lines_are_numpys() -> None:
+    from wormsign.detect import prefilter
+    from wormsign.logs import clf
+
+    c_long = getattr(getattr(clf, "_clfscan", None), "long_lines", None)
+    if c_long is None:
+        pytest.skip("C accelerator not built")
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        lengths = rng.choice([0, 10, 4096, 4097, 9000], rng.integers(0, 30))
+        data = b"".join(b"x" * int(n) + b"\n" for n in lengths)
+        data += b"y" * int(rng.choice([0, 5, 5000]))
+        nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        limit = int(rng.choice([0, 10, 4096]))
+        want = prefilter.long_lines(nl, len(data)) if limit == prefilter.LONG_LINE else [
+            (s, e) for s, e in zip([0, *(nl + 1).tolist()], [*nl.tolist(), len(data)],
+                                   strict=True) if e - s > limit]
+        assert c_long(nl.astype(np.int64).tobytes(), len(data), limit) == want
+    with pytest.raises(ValueError):
+        c_long(np.array([5, 3], np.int64).tobytes(), 10, 1)
+    with pytest.raises(ValueError):
+        c_long(b"abc", 10, 1)
+
+
 def _burst_events(rng: random.Random) -> list[str]:
     """Sources sending Nimda requests (all, some, repeated) at random paces, with other
     requests between: windows that qualify, fall short of requests, kinds or share."""

@@ -1,7 +1,8 @@
 /*
  * The scan's C helpers. Each has a Python twin with the same results, used where this module
  * is not built (and tested against it): validate (wormsign/logs/clf.py), newlines and
- * access_fields (wormsign/detect/prefilter.py, chunkscan.py), burst_windows
+ * access_fields (wormsign/detect/prefilter.py, chunkscan.py), long_lines
+ * (wormsign/detect/prefilter.py), burst_windows
  * (wormsign/detect/attribute.py), join_rows (wormsign/detect/report.py). All inputs are
  * checked (lengths, offsets, indices) before any is used: a bad call raises, never reads
  * outside a buffer.
@@ -518,6 +519,49 @@ done:
     return result;
 }
 
+/* ---- long_lines: the lines longer than a limit, from the newline offsets ----
+ *
+ * long_lines(newlines, size, limit) -> [(start, end), ...]
+ *
+ * newlines: the int64 offsets of a chunk's '\n's (validate_nl's fourth value), in order;
+ * size: the chunk's length. A line runs from after the previous newline (or 0) to its
+ * newline (or size, for a last line without one); those longer than limit bytes are listed.
+ * The twin is wormsign/detect/prefilter.py long_lines (numpy).
+ */
+static PyObject *long_lines(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t size, limit;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &size, &limit)) return NULL;
+    PyObject *out = NULL;
+    if (view.len % 8 != 0 || size < 0 || limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "long_lines: bad arguments");
+        goto done;
+    }
+    const int64_t *nl = (const int64_t *)view.buf;
+    Py_ssize_t n = view.len / 8;
+    if ((out = PyList_New(0)) == NULL) goto done;
+    int64_t start = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        int64_t end = i < n ? nl[i] : (int64_t)size;
+        if (end < start || end > (int64_t)size) {
+            PyErr_SetString(PyExc_ValueError, "long_lines: newline offsets out of order");
+            Py_CLEAR(out);
+            goto done;
+        }
+        if (end - start > (int64_t)limit) {
+            PyObject *t = Py_BuildValue("(LL)", (long long)start, (long long)end);
+            if (t == NULL || PyList_Append(out, t) < 0) { Py_XDECREF(t); Py_CLEAR(out); goto done; }
+            Py_DECREF(t);
+        }
+        start = end + 1;
+    }
+done:
+    PyBuffer_Release(&view);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"validate", validate, METH_VARARGS,
      "validate(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad_line_numbers)"},
@@ -527,6 +571,8 @@ static PyMethodDef methods[] = {
     {"validate_nl", validate_nl, METH_VARARGS,
      "validate_nl(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad, newline offsets)"},
     {"join_rows", join_rows, METH_VARARGS, "join_rows(columns, n) -> bytes"},
+    {"long_lines", long_lines, METH_VARARGS,
+     "long_lines(newlines, size, limit) -> [(start, end)] of the lines longer than limit"},
     {"burst_windows", burst_windows, METH_VARARGS,
      "burst_windows(ts, keys, member_bounds, all_t, all_bounds, n_keys, within, "
      "min_requests, min_distinct, max_other_share, out)"},
