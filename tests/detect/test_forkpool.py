@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wormsign.detect import parallel
+from wormsign.detect import parallel, ranges
 from wormsign.detect.forkpool import ForkPool, WorkerLost
 from wormsign.detect.scanner import scan_paths
 from wormsign.errors import InputError
@@ -85,8 +85,8 @@ def test_scan_through_the_fork_pool_equals_one_process(
     log.write_text("".join(lines))
     one = scan_paths([str(log)], workers=1)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(parallel, "MIN_SPLIT_BYTES", 1 << 16)
-    monkeypatch.setattr(parallel, "RANGE_BYTES", 1 << 16)
+    monkeypatch.setattr(ranges, "MIN_SPLIT_BYTES", 1 << 16)
+    monkeypatch.setattr(ranges, "RANGE_BYTES", 1 << 16)
     monkeypatch.setattr("threading.active_count", lambda: 1)
     pools: list[int] = []
     real = ForkPool.__init__

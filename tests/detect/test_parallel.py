@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wormsign.cli.main import main
-from wormsign.detect import parallel, report
+from wormsign.detect import parallel, ranges, report
 from wormsign.detect.scanner import ScanReport, scan_paths
 from wormsign.logs.source import Input
 from wormsign.logs.synth import CODE_RED, worm_heavy_lines, write_sample
@@ -20,8 +20,8 @@ from wormsign.logs.synth import CODE_RED, worm_heavy_lines, write_sample
 def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cut even small files into many ranges, and never fall back to one process."""
     monkeypatch.setattr(parallel, "MIN_PARALLEL_BYTES", 0)
-    monkeypatch.setattr(parallel, "MIN_SPLIT_BYTES", 1 << 16)
-    monkeypatch.setattr(parallel, "RANGE_BYTES", 1 << 16)
+    monkeypatch.setattr(ranges, "MIN_SPLIT_BYTES", 1 << 16)
+    monkeypatch.setattr(ranges, "RANGE_BYTES", 1 << 16)
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +47,14 @@ def _same(a: ScanReport, b: ScanReport) -> None:
 
 
 def test_ranges_and_files_in_parallel_equal_one_process(logs: Path, small_ranges: None) -> None:
-    tasks = parallel._split(Input(str(logs / "storm.log")), None)
+    tasks = ranges.split(Input(str(logs / "storm.log")), None)
     assert len(tasks) > 10 and all(t.start is not None for t in tasks)
     for workers in (2, 3, 7):  # ranges that end together: a multiple of the workers
-        ranges = parallel._split(Input(str(logs / "storm.log")), None, workers)
-        assert len(ranges) % workers == 0 and len(ranges) >= len(tasks)
-        assert [(t.start, t.end) for t in ranges] == sorted((t.start, t.end) for t in ranges)
-        assert ranges[0].start == 0 and ranges[-1].end == tasks[-1].end
-        assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
+        cut = ranges.split(Input(str(logs / "storm.log")), None, workers)
+        assert len(cut) % workers == 0 and len(cut) >= len(tasks)
+        assert [(t.start, t.end) for t in cut] == sorted((t.start, t.end) for t in cut)
+        assert cut[0].start == 0 and cut[-1].end == tasks[-1].end
+        assert all(a.end == b.start for a, b in itertools.pairwise(cut))
     one = scan_paths([str(logs)], workers=1)
     two = scan_paths([str(logs)], workers=2)
     _same(one, two)

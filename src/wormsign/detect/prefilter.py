@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     import hyperscan
 
 __all__ = ["LONG_LINE", "OBFUSCATION", "CandidateArrays", "Candidates", "FlaggedLines",
-           "Prefilter", "candidate_arrays", "candidate_lines", "flagged_lines", "keywords", "lines_ending_at",
-           "long_lines"]
+           "Prefilter", "candidate_arrays", "candidate_lines", "flagged_lines", "keywords",
+           "lines_ending_at", "long_lines"]
 
 @dataclass
 class Prefilter:
