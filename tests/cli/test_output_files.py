@@ -68,7 +68,7 @@ def test_scan_reports_an_unwritable_alerts_file_before_scanning(
     def no_scan(*_a: object, **_k: object) -> None:
         raise AssertionError("scanned before the outputs were checked")
 
-    monkeypatch.setattr(scan_cli, "scan_paths", no_scan)
+    monkeypatch.setattr("wormsign.detect.scanner.scan_paths", no_scan)
     rc = main(["scan", "--json", "--alerts", str(tmp_path), str(log)])
     out, err = capsys.readouterr()
     assert rc == 2 and out == ""

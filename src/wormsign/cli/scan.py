@@ -15,9 +15,7 @@ from typing import IO, TYPE_CHECKING
 
 from wormsign.cli import _network as network
 from wormsign.cli._files import claim_output, open_output
-from wormsign.detect import report as report_mod
-from wormsign.detect.events import MatchKey
-from wormsign.detect.scanner import ScanReport, scan_paths, total_size
+from wormsign.detect.eventkey import MatchKey
 from wormsign.errors import ConfigError, InputError
 from wormsign.logs.formats import FORMATS
 from wormsign.logs.source import DEFAULT_LIMITS, Limits
@@ -26,7 +24,11 @@ from wormsign.rules.loader import load_pack
 from wormsign.rules.model import RulePack
 
 if TYPE_CHECKING:  # suppression and the network rules: imported when they are asked for
-    from wormsign.detect.suppress import ScanSuppression
+    from types import ModuleType
+
+    from wormsign.detect.prescan import Prescan
+    from wormsign.detect.scanner import ScanReport
+    from wormsign.detect.suppress import IgnoreFile, ScanSuppression
     from wormsign.rules.netloader import NetPack
 
 
@@ -89,6 +91,8 @@ def _progress(paths: list[str], enabled: bool) -> Iterator[Callable[[int], None]
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+    from wormsign.detect.scanner import total_size
+
     total = total_size(paths)
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
@@ -101,7 +105,7 @@ def write_alerts(report: ScanReport, path: str,
     """JSON Lines, one ECS alert per matched request, streamed from the columns."""
     try:
         with open_output(path) as f:
-            report_mod.write_alerts(report, f, suppression)
+            _report().write_alerts(report, f, suppression)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
 
@@ -110,12 +114,17 @@ def write_csv(report: ScanReport, path: str) -> None:
     """One CSV row per source (see :func:`wormsign.detect.report.write_csv`)."""
     try:
         with io.TextIOWrapper(open_output(path), encoding="utf-8", newline="") as f:
-            report_mod.write_csv(report, f)
+            _report().write_csv(report, f)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
 
 
-print_summary = report_mod.print_summary
+def _report() -> ModuleType:
+    """:mod:`wormsign.detect.report`, imported when a report is written: the scan's first
+    steps (and its pre-scan) run before numpy is imported."""
+    from wormsign.detect import report
+
+    return report
 
 #: Fewer alerts than this are written in this process (forking a second one costs about as
 #: much as writing 2,000 alerts; above that the two outputs overlap: 14,806 alerts of the 1.5 %
@@ -167,7 +176,7 @@ def _child_writes(report: ScanReport, f: IO[bytes], pipe: int,
     """The forked writer's work; its exit status (0: written)."""
     try:
         with f:
-            report_mod.write_alerts(report, f, suppression)
+            _report().write_alerts(report, f, suppression)
         return 0
     except OSError as exc:
         os.write(pipe, (exc.strerror or str(exc)).encode("utf-8", "replace"))
@@ -198,6 +207,34 @@ def _claim_outputs(args: argparse.Namespace) -> None:
             claim_output(path)
 
 
+def _start_prescan(args: argparse.Namespace, pack: RulePack, limits: Limits) -> Prescan | None:
+    """The pre-scan of this scan's ranges (:mod:`wormsign.detect.prescan`), forked before the
+    scanner is imported; None where the scan will not fork workers for ranges of a large
+    access log."""
+    from wormsign.detect.keywords import (
+        KeywordDatabases,
+        keyword_patterns,
+        keywords,
+        ordered_rules,
+    )
+    from wormsign.detect.prescan import Prescan
+    from wormsign.detect.ranges import MIN_PARALLEL_BYTES, split
+    from wormsign.logs.source import expand
+
+    workers = args.workers or os.cpu_count() or 1
+    if workers < 2 or threading.active_count() > 1:
+        return None
+    inputs = list(expand(args.paths))
+    sizes = [i.size() for i in inputs]
+    if any(s is None for s in sizes) or sum(s or 0 for s in sizes) < MIN_PARALLEL_BYTES:
+        return None
+    rules = ordered_rules(pack)
+    if len(rules) > 63 or any(keywords(r) is None for r in rules):
+        return None
+    tasks = [t for inp in inputs for t in split(inp, args.format, workers)]
+    return Prescan.start(tasks, KeywordDatabases(keyword_patterns(rules)[0]), limits)
+
+
 def _split_rule_files(paths: list[str]) -> tuple[list[str], list[str]]:
     """The ``--rules`` paths as (request rule files, network rule files)."""
     if not paths:
@@ -213,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     pack = load_pack(request_rules, builtin=not args.no_builtin_rules)
     ignore = None
     if args.ignore:
-        from wormsign.detect.suppress import ScanSuppression, load_ignore_file
+        from wormsign.detect.suppress import load_ignore_file
 
         ignore = load_ignore_file(args.ignore)
     show = not args.quiet and sys.stderr.isatty()
@@ -235,21 +272,35 @@ def run(args: argparse.Namespace) -> int:
             return _run_network(args, (conn_paths, web_paths), (pack, net_pack), limits, show,
                                 match)
     _claim_outputs(args)
-    with _progress(args.paths, show) as on_bytes:
-        report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
-                            workers=args.workers, scheduler=args.scheduler, limits=limits,
-                            match=match)
+    prescan = None if show or args.scheduler else _start_prescan(args, pack, limits)
+    try:
+        from wormsign.detect.scanner import scan_paths  # numpy and the rest: the slow part
+
+        with _progress(args.paths, show) as on_bytes:
+            report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
+                                workers=args.workers, scheduler=args.scheduler, limits=limits,
+                                match=match, prescan=prescan)
+    finally:
+        if prescan is not None:
+            prescan.close()
+    return _report_scan(args, report, ignore)
+
+
+def _report_scan(args: argparse.Namespace, report: ScanReport,
+                 ignore: IgnoreFile | None) -> int:
     sup = None
     if ignore is not None:
+        from wormsign.detect.suppress import ScanSuppression
+
         sup = ScanSuppression.apply(report.attribution, ignore.suppress, int(time.time()))
     with _alerts_alongside(report, args.alerts, sup):
         if args.csv:
             write_csv(report, args.csv)
         if args.json:
             # Compact, streamed one source at a time (millions of sources stay cheap).
-            report_mod.write_json(report, sys.stdout, sup)
+            _report().write_json(report, sys.stdout, sup)
         else:
-            print_summary(report, sys.stdout, args.top, sup)
+            _report().print_summary(report, sys.stdout, args.top, sup)
     for f in report.errors:
         print(f"wormsign: error: {safe(f.path)}: {safe(f.error or '')}", file=sys.stderr)
     # As clamscan: a detection takes priority over errors (1), then errors (2), else 0.
@@ -271,6 +322,8 @@ def _run_network(args: argparse.Namespace, inputs: tuple[list[str], list[str]],
     report: ScanReport | None = None
     families: dict[str, str] = {}
     if web_paths:
+        from wormsign.detect.scanner import scan_paths
+
         with _progress(web_paths, show) as on_bytes:
             report = scan_paths(web_paths, pack=pack, on_bytes=on_bytes, workers=args.workers,
                                 scheduler=args.scheduler, limits=limits, match=match)
@@ -286,10 +339,10 @@ def _run_network(args: argparse.Namespace, inputs: tuple[list[str], list[str]],
         if report is None:
             network.print_json(net, sys.stdout)
         else:
-            report_mod.write_json(report, sys.stdout, extra={"network": net.to_dict()})
+            _report().write_json(report, sys.stdout, extra={"network": net.to_dict()})
     else:
         if report is not None:
-            print_summary(report, sys.stdout, args.top)
+            _report().print_summary(report, sys.stdout, args.top)
         network.print_network(net, sys.stdout, args.top)
     errors = [(f.path, f.error or "") for f in (report.errors if report else [])]
     errors += [(i.path, i.error) for i in net.inputs if i.error]

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wormsign.detect.columns import MatchBatch, Tables, Variant, to_micros
+from wormsign.detect.keywords import ordered_rules
 from wormsign.detect.prefilter import (
     Candidates,
     FlaggedLines,
@@ -31,7 +32,9 @@ from wormsign.detect.prefilter import (
     candidate_arrays,
     candidate_lines,
     flagged_lines,
+    lines_ending_at,
 )
+from wormsign.detect.prescan import ChunkRecord
 from wormsign.detect.sources import IPV4_TEXT
 from wormsign.logs import clf, formats
 from wormsign.logs.normalize import canonical_ip
@@ -64,7 +67,7 @@ class RuleEngine:
 
     def __init__(self, pack: RulePack | None = None) -> None:
         self.pack = pack or load_pack()
-        self.rules: tuple[Rule, ...] = tuple(sorted(self.pack.rules, key=lambda r: -r.priority))
+        self.rules: tuple[Rule, ...] = ordered_rules(self.pack)
         self.prefilter = Prefilter(self.rules)
 
     def match(self, mask: int, req: Request) -> tuple[int, ...]:
@@ -147,8 +150,7 @@ class ChunkScanner:
         fmt = self.detect(chunk)
         prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
         pf = self.engine.prefilter
-        fast = (prefix in (3, 4) and _FIELDS is not None and not pf.always
-                and pf._masks.dtype != object)
+        fast = self._fast(fmt, prefix)
         nl: npt.NDArray[np.intp] | None = None
         if fast and _VALIDATE_NL is not None and type(fmt) is formats.AccessLog:
             # AccessLog.validate and the newline offsets in one pass
@@ -157,15 +159,46 @@ class ChunkScanner:
             nl = np.frombuffer(nl_bytes, np.intp)
         else:
             n, bad, first = fmt.validate(chunk, first_line - 1, self._state, MAX_BAD_LINES)
+        self._count(n, bad, first)
+        flagged = flagged_lines(pf, chunk, nl) if fast else None
+        return self._matched(chunk, first_line, fmt, prefix, flagged)
+
+    def finish(self, chunk: bytes, first_line: int, record: ChunkRecord) -> MatchBatch:
+        """:meth:`scan` of ``chunk``, whose line check and keyword lines the pre-scan
+        (:mod:`wormsign.detect.prescan`) found already (``record``): the same columns, with
+        only the flagged lines parsed. A chunk that is not the one recorded is scanned."""
+        fmt = self.detect(chunk)
+        prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
+        if (record.length != len(chunk) or type(fmt) is not formats.AccessLog
+                or prefix not in (3, 4) or not self._fast(fmt, prefix)
+                or _VALIDATE_NL is None):
+            return self.scan(chunk, first_line)
+        self._count(record.lines, record.bad, [first_line - 1 + k for k in record.first_bad])
+        nl = np.frombuffer(record.newlines, np.intp)
+        ends = np.frombuffer(record.ends, np.int64).tolist()
+        return self._matched(chunk, first_line, fmt, prefix, lines_ending_at(ends, nl,
+                                                                               len(chunk)))
+
+    def _fast(self, fmt: formats.LogFormat, prefix: int) -> bool:
+        pf = self.engine.prefilter
+        return (prefix in (3, 4) and _FIELDS is not None and not pf.always
+                and pf._masks.dtype != object)
+
+    def _count(self, n: int, bad: int, first: list[int]) -> None:
         st = self.stats
         st.lines += n
         st.skipped += bad
         room = MAX_BAD_LINES - len(st.first_skipped)
         if room > 0:
             st.first_skipped += first[:room]
+
+    def _matched(self, chunk: bytes, first_line: int, fmt: formats.LogFormat, prefix: int,
+                 flagged: FlaggedLines | None) -> MatchBatch:
+        """The columns of ``chunk``'s matched requests, from its flagged lines (None: the
+        format's general path, every line's own mask)."""
+        pf = self.engine.prefilter
         cols = _Columns()
-        if fast:
-            flagged = flagged_lines(pf, chunk, nl)
+        if flagged is not None:
             if self._scan_access_fast(chunk, flagged, first_line, prefix, fmt.name, cols):
                 return self._done(cols)
             # an odd line among them: the loop, with each line's own mask

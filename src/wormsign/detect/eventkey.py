@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from wormsign.logs.normalize import canonical
 
@@ -118,5 +120,27 @@ def queries_match(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-__all__ = ["FILE_PATH_FORMATS", "SENSORS", "is_partial", "learn_docroot", "partial_matches",
-           "queries_match", "rooted", "sensor_of", "split_target", "under"]
+__all__ = ["FILE_PATH_FORMATS", "SENSORS", "MatchKey", "is_partial", "learn_docroot",
+           "partial_matches", "queries_match", "rooted", "sensor_of", "split_target", "under"]
+
+
+@dataclass(frozen=True)
+class MatchKey:
+    """The settable parts of the match key: ``tolerance`` (seconds between two records of
+    one request, after offsets), ``max_skew`` (largest clock offset, beyond whole zones,
+    looked for), ``min_pairs`` (records that must meet before an offset is applied; an input
+    with fewer shared records needs half of them, at least two), and
+    ``zones`` (look for whole quarter-hour offsets as well)."""
+
+    tolerance: float = 2.0
+    max_skew: float = 120.0
+    min_pairs: int = 5
+    zones: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.tolerance >= 0 or not self.max_skew >= 0 or self.min_pairs < 1:
+            raise ValueError("tolerance and max_skew must be >= 0 and min_pairs >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tolerance_s": self.tolerance, "max_skew_s": self.max_skew,
+                "min_pairs": self.min_pairs, "zones": self.zones}

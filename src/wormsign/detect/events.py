@@ -30,7 +30,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +37,7 @@ import numpy.typing as npt
 from wormsign.arrays import sorted_unique
 from wormsign.detect import eventkey as ek
 from wormsign.detect.columns import NO_TIME, MatchBatch
+from wormsign.detect.eventkey import MatchKey
 from wormsign.rules.model import Rule
 
 I64 = npt.NDArray[np.int64]
@@ -50,28 +50,6 @@ ZONE_STEPS = np.arange(-14 * 4, 14 * 4 + 1, dtype=np.int64) * 900
 SKEW_SAMPLE = 20_000
 #: Events of one source left open at once (see :class:`_Greedy`).
 MAX_OPEN = 256
-
-
-@dataclass(frozen=True)
-class MatchKey:
-    """The settable parts of the match key: ``tolerance`` (seconds between two records of
-    one request, after offsets), ``max_skew`` (largest clock offset, beyond whole zones,
-    looked for), ``min_pairs`` (records that must meet before an offset is applied; an input
-    with fewer shared records needs half of them, at least two), and
-    ``zones`` (look for whole quarter-hour offsets as well)."""
-
-    tolerance: float = 2.0
-    max_skew: float = 120.0
-    min_pairs: int = 5
-    zones: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.tolerance >= 0 or not self.max_skew >= 0 or self.min_pairs < 1:
-            raise ValueError("tolerance and max_skew must be >= 0 and min_pairs >= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tolerance_s": self.tolerance, "max_skew_s": self.max_skew,
-                "min_pairs": self.min_pairs, "zones": self.zones}
 
 
 @dataclass(frozen=True)

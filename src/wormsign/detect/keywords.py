@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any, cast
 
 from wormsign.detect.hscache import compile_block
-from wormsign.rules.model import Condition, Rule
+from wormsign.rules.model import Condition, Rule, RulePack
 
 if TYPE_CHECKING:
     import hyperscan
@@ -104,6 +104,11 @@ def keywords(rule: Rule) -> tuple[str, ...] | None:
 
 #: Lines longer than this are checked on their own, up to their first keyword.
 LONG_LINE = 4096
+
+
+def ordered_rules(pack: RulePack) -> tuple[Rule, ...]:
+    """The pack's rules in the order a scan tries them (and numbers them): by priority."""
+    return tuple(sorted(pack.rules, key=lambda r: -r.priority))
 
 
 def keyword_patterns(rules: tuple[Rule, ...]) -> tuple[list[bytes], list[frozenset[int]]]:

@@ -12,17 +12,19 @@ process.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wormsign.cluster import dask_client
 from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
 from wormsign.detect.columns import MatchBatch, StringTable, Tables, VariantTable, concat, recode
 from wormsign.detect.filescan import FileStats, scan_file, scan_serial
-from wormsign.detect.ranges import Task, read_range, split
+from wormsign.detect.ranges import MIN_PARALLEL_BYTES, Task, read_range, split
 from wormsign.detect.sources import SourceTable
 from wormsign.errors import InputError
 from wormsign.logs.source import (
@@ -33,8 +35,10 @@ from wormsign.logs.source import (
 )
 from wormsign.rules.model import RulePack
 
-#: A scan of less than this in all stays in one process (starting workers costs more).
-MIN_PARALLEL_BYTES = 24 << 20
+if TYPE_CHECKING:
+    from wormsign.detect.prescan import ChunkRecord
+    from wormsign.detect.scanner import ScanOptions
+
 
 
 @dataclass
@@ -82,10 +86,13 @@ def _engine(pack: RulePack | None) -> RuleEngine:
     return engine
 
 
-def run_task(task: Task, pack: RulePack | None = None,
-             limits: Limits = DEFAULT_LIMITS) -> Part:
-    """Scan one task (in a worker process, or on a Dask worker)."""
+def run_task(task: Task, pack: RulePack | None = None, limits: Limits = DEFAULT_LIMITS,
+             records: list[ChunkRecord] | None = None) -> Part:
+    """Scan one task (in a worker process, or on a Dask worker); with ``records``, finish the
+    range the pre-scan read (:func:`finish_task`)."""
     engine = _engine(pack)
+    if records:
+        return finish_task(task, records, engine)
     inp = Input(task.name, allow_special=task.allow_special)
     tables = Tables()
     if task.start is None or task.end is None:
@@ -104,6 +111,25 @@ def run_task(task: Task, pack: RulePack | None = None,
         stats.error = exc.strerror or str(exc)
     stats.absorb(sc.stats)
     stats.overlong = read.overlong
+    return Part.of(stats, concat(parts, tables, consume=True))
+
+
+def finish_task(task: Task, records: list[ChunkRecord], engine: RuleEngine) -> Part:
+    """The columns of a pre-scanned range: each recorded chunk read again and finished
+    (:meth:`ChunkScanner.finish`), which equals scanning it."""
+    inp = Input(task.name, allow_special=task.allow_special)
+    tables = Tables()
+    stats = FileStats(path=inp.display, format=task.fmt or "unknown")
+    sc = ChunkScanner(engine, task.fmt, inp.full_path, tables)
+    parts: list[MatchBatch] = []
+    try:
+        with open(inp.name, "rb") as f:
+            for rec in records:
+                chunk = os.pread(f.fileno(), rec.length, rec.offset)
+                parts.append(sc.finish(chunk, sc.stats.lines + 1, rec))
+    except OSError as exc:
+        stats.error = exc.strerror or str(exc)
+    stats.absorb(sc.stats)
     return Part.of(stats, concat(parts, tables, consume=True))
 
 
@@ -138,63 +164,126 @@ def _merge(inputs: list[Input], tasks: list[list[Task]], results: Iterator[Part]
     return files, concat(parts, tables, consume=True)
 
 
-def scan_parallel(inputs: list[Input], engine: RuleEngine, fmt: str | None, workers: int,
-                  scheduler: str | None, on_bytes: Callable[[int], None] | None,
-                  on_file: Callable[[FileStats], None] | None,
-                  limits: Limits = DEFAULT_LIMITS) -> tuple[list[FileStats], MatchBatch]:
+@dataclass
+class _Work:
+    """One parallel scan: the inputs, their tasks (per input, in order), and for each task of
+    the flat list the pre-scan's records it is finished from (None: scanned in full)."""
+
+    inputs: list[Input]
+    tasks: list[list[Task]]
+    records: list[list[ChunkRecord] | None]
+    options: ScanOptions
+
+    @property
+    def flat(self) -> list[Task]:
+        return [t for ts in self.tasks for t in ts]
+
+    def merge(self, results: Iterator[Part]) -> tuple[list[FileStats], MatchBatch]:
+        o = self.options
+        return _merge(self.inputs, self.tasks, results, o.on_bytes, o.on_file)
+
+
+def scan_parallel(inputs: list[Input], engine: RuleEngine, options: ScanOptions,
+                  workers: int) -> tuple[list[FileStats], MatchBatch]:
     """Scan ``inputs`` with ``workers`` local processes, or on the Dask cluster at
-    ``scheduler``; the same files and columns a serial scan gives."""
-    if scheduler is None:
+    ``options.scheduler``; the same files and columns a serial scan gives. A pre-scan in
+    ``options.prescan`` is stopped here, and the ranges it began are finished from it."""
+    o = options
+    prescan = o.prescan
+    if o.scheduler is None:
         sizes = [i.size() for i in inputs]
         if any(s is None for s in sizes) or sum(s or 0 for s in sizes) < MIN_PARALLEL_BYTES:
-            return scan_serial(iter(inputs), engine, fmt, on_bytes, on_file, limits)
-    tasks = [split(inp, fmt, workers) for inp in inputs]
-    flat = [t for ts in tasks for t in ts]
-    if scheduler is not None:
-        results = _run_dask(flat, engine.pack, scheduler, limits)
-        return _merge(inputs, tasks, iter(results), on_bytes, on_file)
-    return _run_local(inputs, tasks, flat, engine, workers, on_bytes, on_file, limits)
+            if prescan is not None:
+                prescan.close()
+            return scan_serial(iter(inputs), engine, o.fmt, o.on_bytes, o.on_file, o.limits)
+    tasks = [split(inp, o.fmt, workers) for inp in inputs]
+    found = prescan.finish() if prescan is not None else {}
+    if prescan is None or prescan.tasks != [t for ts in tasks for t in ts]:
+        found = {}  # split otherwise (a file changed meanwhile): not used
+    work = _with_records(inputs, tasks, found, o)
+    if o.scheduler is not None:
+        return work.merge(iter(_run_dask(work, engine.pack, o.scheduler)))
+    return _run_local(work, engine, workers)
 
 
-def _run_local(inputs: list[Input], tasks: list[list[Task]], flat: list[Task],
-               engine: RuleEngine, workers: int, on_bytes: Callable[[int], None] | None,
-               on_file: Callable[[FileStats], None] | None, limits: Limits,
-               ) -> tuple[list[FileStats], MatchBatch]:
+def _with_records(inputs: list[Input], tasks: list[list[Task]],
+                  found: dict[int, list[ChunkRecord]], options: ScanOptions) -> _Work:
+    """The work, each task the pre-scan began cut where its records end: the part they
+    cover (finished from them), then the rest (scanned)."""
+    out: list[list[Task]] = []
+    records: list[list[ChunkRecord] | None] = []
+    index = 0
+    for ts in tasks:
+        cut: list[Task] = []
+        for t in ts:
+            recs = found.get(index)
+            index += 1
+            end = _covered(t, recs)
+            if recs and end is not None:
+                cut.append(dataclasses.replace(t, end=end))
+                records.append(recs)
+                if t.end is not None and end < t.end:
+                    cut.append(dataclasses.replace(t, start=end))
+                    records.append(None)
+            else:
+                cut.append(t)
+                records.append(None)
+        out.append(cut)
+    return _Work(inputs, out, records, options)
+
+
+def _covered(task: Task, recs: list[ChunkRecord] | None) -> int | None:
+    """Where the records of ``task`` end, when they cover it from its start without a gap."""
+    if not recs or task.start is None or task.end is None:
+        return None
+    pos = task.start
+    for r in recs:
+        if r.offset != pos or r.length <= 0:
+            return None
+        pos += r.length
+    return pos if pos <= task.end else None
+
+
+def _run_local(work: _Work, engine: RuleEngine,
+               workers: int) -> tuple[list[FileStats], MatchBatch]:
     global _ENGINE
     _ENGINE = engine
+    flat, records, limits = work.flat, work.records, work.options.limits
     n = min(workers, len(flat))
     if threading.active_count() == 1:  # fork shares the compiled rules for free
         from wormsign.detect.forkpool import ForkPool
 
-        with ForkPool(n, lambda i: run_task(flat[i], None, limits)) as pool:
-            return _merge(inputs, tasks, pool.results(len(flat)), on_bytes, on_file)
-    return _run_forkserver(inputs, tasks, flat, engine, n, on_bytes, on_file, limits)
+        with ForkPool(n, lambda i: run_task(flat[i], None, limits, records[i])) as pool:
+            return work.merge(pool.results(len(flat)))
+    return _run_forkserver(work, engine, n)
 
 
-def _run_forkserver(inputs: list[Input], tasks: list[list[Task]], flat: list[Task],
-                    engine: RuleEngine, n: int, on_bytes: Callable[[int], None] | None,
-                    on_file: Callable[[FileStats], None] | None, limits: Limits,
-                    ) -> tuple[list[FileStats], MatchBatch]:
+def _run_forkserver(work: _Work, engine: RuleEngine,
+                    n: int) -> tuple[list[FileStats], MatchBatch]:
     """A parent with threads (a progress bar) must not fork: clean server processes."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("forkserver")
+    limits = work.options.limits
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
                              initargs=(engine.pack,)) as pool:
-        futures = deque(pool.submit(run_task, t, None, limits) for t in flat)
+        futures = deque(pool.submit(run_task, t, None, limits, r)
+                        for t, r in zip(work.flat, work.records, strict=True))
 
         def results() -> Iterator[Part]:
             while futures:  # dropped as merged: a part's columns are not held twice
                 yield futures.popleft().result()
 
-        return _merge(inputs, tasks, results(), on_bytes, on_file)
+        return work.merge(results())
 
 
-def _run_dask(flat: list[Task], pack: RulePack, address: str, limits: Limits) -> list[Part]:
+def _run_dask(work: _Work, pack: RulePack, address: str) -> list[Part]:
     client = dask_client(address)
+    limits = work.options.limits
     try:
-        futures = [client.submit(run_task, t, pack, limits, pure=False) for t in flat]
+        futures = [client.submit(run_task, t, pack, limits, r, pure=False)
+                   for t, r in zip(work.flat, work.records, strict=True)]
         return list(client.gather(futures))
     finally:
         client.close()

@@ -27,6 +27,8 @@ from wormsign.logs.source import (
     read_chunks,
 )
 
+#: A scan of less than this in all stays in one process (starting workers costs more).
+MIN_PARALLEL_BYTES = 24 << 20
 #: Plain files at least this large are cut into ranges.
 MIN_SPLIT_BYTES = 16 << 20
 #: Target size of one range.

@@ -32,6 +32,7 @@ from wormsign.detect.events import (
 )
 from wormsign.detect.filescan import FileStats, scan_file, scan_serial
 from wormsign.detect.parallel import scan_parallel
+from wormsign.detect.prescan import Prescan
 from wormsign.logs import formats
 from wormsign.logs.source import (
     DEFAULT_LIMITS,
@@ -78,6 +79,7 @@ class ScanOptions:
     scheduler: str | None = None
     limits: Limits = DEFAULT_LIMITS
     match: MatchKey | None = DEFAULT_MATCH
+    prescan: Prescan | None = None
 
 
 class ScanKw(TypedDict, total=False):
@@ -91,6 +93,7 @@ class ScanKw(TypedDict, total=False):
     scheduler: str | None
     limits: Limits
     match: MatchKey | None
+    prescan: Prescan | None
 
 
 def scan_paths(paths: list[str], options: ScanOptions | None = None,
@@ -108,6 +111,9 @@ def scan_paths(paths: list[str], options: ScanOptions | None = None,
     (:class:`~wormsign.logs.source.Limits`). ``match`` is the key by which the records
     of one request in several inputs (an access log and its error log, http.log, EVE, pcap)
     become one event (:class:`~wormsign.detect.events.MatchKey`); None counts every record.
+    ``prescan`` is a :class:`~wormsign.detect.prescan.Prescan` the caller started on this
+    scan's ranges (``wormsign scan`` does, before its imports): its records are used, and it
+    is ended, in any case.
     """
     opts = dataclasses.replace(options or ScanOptions(), **overrides)
     pack, fmt, workers, scheduler = opts.pack, opts.fmt, opts.workers, opts.scheduler
@@ -117,9 +123,10 @@ def scan_paths(paths: list[str], options: ScanOptions | None = None,
         formats.get(fmt)  # fail early on an unknown format
     n_workers = (os.cpu_count() or 1) if workers is None else max(1, workers)
     if scheduler is not None or n_workers > 1:
-        files, batch = scan_parallel(list(expand(paths)), engine, fmt, n_workers, scheduler,
-                                     on_bytes, on_file, limits)
+        files, batch = scan_parallel(list(expand(paths)), engine, opts, n_workers)
     else:
+        if opts.prescan is not None:
+            opts.prescan.close()
         files, batch = scan_serial(expand(paths), engine, fmt, on_bytes, on_file, limits)
     events = _events(files, batch, engine, opts.match)
     primary = batch if len(events) == len(batch) else take(batch, events.primary)

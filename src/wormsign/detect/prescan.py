@@ -1,0 +1,200 @@
+"""The scan's pre-scan: the per-byte work of a large access log, begun before numpy is loaded.
+
+A ``wormsign scan`` spends its first 0.15-0.2 s importing numpy and the rest of the scanner,
+on one core, before it forks its workers (on this project's 2-core test machine, a third
+of the whole scan of a 1-million-line log). :meth:`Prescan.start` forks a process at once
+that needs none of that: from the last range of the split backwards, it reads each chunk,
+checks its lines (``validate_nl``) and finds the lines holding a keyword (Hyperscan), and
+keeps a :class:`ChunkRecord` of each. When the parent is ready, :meth:`Prescan.finish` stops
+it (after its current chunk) and collects the records; the workers then only re-read those
+chunks and parse their flagged lines (:meth:`~wormsign.detect.chunkscan.ChunkScanner.finish`),
+which gives the very columns a full scan of them gives.
+
+Only ranges of plain access logs that the scanner's fast path takes are pre-scanned, and
+only chunks read verbatim (a range stops at a line cut for being overlong); a record whose
+chunk reads back differently is scanned again in full. At most :data:`BUDGET` bytes are
+pre-scanned, so the records (about 5 % of what they describe) stay small.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import select
+import signal
+import struct
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from wormsign.detect.keywords import LONG_LINE, KeywordDatabases
+from wormsign.detect.ranges import Task, read_range
+from wormsign.logs import clf, formats
+from wormsign.logs.source import Limits, ReadStats
+
+#: The most bytes a pre-scan reads.
+BUDGET = 256 << 20
+#: First skipped line numbers kept per chunk (as the scanner keeps).
+MAX_BAD_LINES = 5
+
+_C = getattr(clf, "_clfscan", None)
+_VALIDATE_NL = getattr(_C, "validate_nl", None)
+_LONG_LINES = getattr(_C, "long_lines", None)
+_WIDE = struct.calcsize("P") == 8
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """What the pre-scan found in one chunk: where it is in the file, its line check
+    (``lines``, ``bad``, the first bad lines' 1-based numbers in the chunk), its newline
+    offsets (int64 bytes) and the end offsets of its flagged lines (int64 bytes)."""
+
+    offset: int
+    length: int
+    lines: int
+    bad: int
+    first_bad: tuple[int, ...]
+    newlines: bytes
+    ends: bytes
+
+
+def prefix_tokens(task: Task) -> int | None:
+    """The access-log prefix of ``task``'s format when the pre-scan can take it, else None."""
+    if task.start is None or task.end is None or task.fmt is None:
+        return None
+    try:
+        fmt = formats.get(task.fmt)
+    except Exception:  # an unknown id: the scan reports it
+        return None
+    if type(fmt) is not formats.AccessLog or fmt.prefix_tokens not in (3, 4):
+        return None
+    return fmt.prefix_tokens
+
+
+class Prescan:
+    """A running pre-scan of ``tasks`` (the scan's split, in order); see the module."""
+
+    def __init__(self, tasks: list[Task], pid: int, control: int, results: int) -> None:
+        self.tasks = tasks
+        self._pid, self._control, self._results = pid, control, results
+
+    @classmethod
+    def start(cls, tasks: list[Task], databases: KeywordDatabases,
+              limits: Limits) -> Prescan | None:
+        """Fork the pre-scan of ``tasks`` with the line database of the scan's rules; None
+        when nothing in them can be pre-scanned here (no C helpers, no fork, no keyword)."""
+        if (_VALIDATE_NL is None or _LONG_LINES is None or not _WIDE
+                or databases.line_db is None or not hasattr(os, "fork")
+                or not any(prefix_tokens(t) for t in tasks)):
+            return None
+        control_r, control_w = os.pipe()
+        results_r, results_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the pre-scan: never returns
+            code = 1
+            try:
+                os.close(control_w)
+                os.close(results_r)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                records = _prescan(tasks, databases, limits, control_r)
+                _write_all(results_w, pickle.dumps(records, protocol=5))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(control_r)
+        os.close(results_w)
+        return cls(tasks, pid, control_w, results_r)
+
+    def finish(self) -> dict[int, list[ChunkRecord]]:
+        """Stop the pre-scan after its current chunk; the records of each task it began
+        (by index into :attr:`tasks`; each list covers the task's start onwards, without
+        gaps). Empty when the process failed: the scan then does all the work itself."""
+        if self._pid < 0:
+            return {}
+        with contextlib.suppress(OSError):
+            os.write(self._control, b"s")
+        data = bytearray()
+        with contextlib.suppress(OSError):
+            while block := os.read(self._results, 1 << 20):
+                data += block
+        ok = self._reap() == 0
+        try:
+            got = pickle.loads(data) if ok and data else {}  # noqa: S301 - our own child
+        except Exception:  # cut short: nothing of it is used
+            got = {}
+        return got if isinstance(got, dict) else {}
+
+    def close(self) -> None:
+        """End the pre-scan at once (the scan did not get to use it)."""
+        if self._pid >= 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._reap()
+
+    def _reap(self) -> int:
+        for fd in (self._control, self._results):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        pid, self._pid = self._pid, -1
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            return -1
+        return os.waitstatus_to_exitcode(status)
+
+
+def _prescan(tasks: list[Task], databases: KeywordDatabases, limits: Limits,
+             control: int) -> dict[int, list[ChunkRecord]]:
+    """The pre-scan process's work, from the last task backwards, until told to stop (or
+    the control pipe closes), the budget is spent or every task is done."""
+    out: dict[int, list[ChunkRecord]] = {}
+    budget = BUDGET
+    for index in range(len(tasks) - 1, -1, -1):
+        prefix = prefix_tokens(tasks[index])
+        if prefix is None or tasks[index].start == 0:  # a file's first range: BOM, sniffing
+            continue
+        records: list[ChunkRecord] = []
+        out[index] = records
+        for record in _task_records(tasks[index], prefix, databases, limits):
+            records.append(record)
+            budget -= record.length
+            if budget <= 0 or _stopped(control):
+                return out
+    return out
+
+
+def _task_records(task: Task, prefix: int, databases: KeywordDatabases,
+                  limits: Limits) -> Iterator[ChunkRecord]:
+    """The records of ``task``'s chunks, while they are read verbatim (a chunk whose bytes
+    are not the file's, such as a line cut for being overlong, ends them)."""
+    assert task.start is not None
+    read = ReadStats()
+    offset = task.start
+    try:
+        for chunk in read_range(task, limits, read):
+            if read.overlong or read.discarded:  # a line was cut: not the file's bytes
+                return
+            yield _record(chunk, offset, prefix, databases)
+            offset += len(chunk)
+    except Exception:  # the scan meets the same problem and reports it
+        return
+
+
+def _record(chunk: bytes, offset: int, prefix: int, databases: KeywordDatabases) -> ChunkRecord:
+    assert _VALIDATE_NL is not None and _LONG_LINES is not None
+    lines, bad, first, newlines = _VALIDATE_NL(chunk, prefix, MAX_BAD_LINES)
+    ends = databases.line_ends(chunk, _LONG_LINES(newlines, len(chunk), LONG_LINE))
+    return ChunkRecord(offset, len(chunk), lines, bad, tuple(first), newlines,
+                       array("q", ends).tobytes())
+
+
+def _stopped(control: int) -> bool:
+    ready, _, _ = select.select([control], [], [], 0)
+    return bool(ready)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
