@@ -59,6 +59,12 @@ _VALIDATE_NL: Callable[..., tuple[int, int, list[int], bytes]] | None = (
     if np.dtype(np.intp).itemsize == 8 else None)
 
 
+def _same_newlines(chunk: bytes, nl: npt.NDArray[np.intp]) -> bool:
+    """Whether ``nl`` can be the newline offsets of ``chunk`` (as many, the last one a
+    newline): a chunk that changed since it was pre-scanned is scanned again."""
+    return len(nl) == chunk.count(b"\n") and (not len(nl) or chunk[int(nl[-1])] == 10)
+
+
 class RuleEngine:
     """A rule pack made ready to scan: rules by priority and the compiled prefilter.
 
@@ -169,12 +175,12 @@ class ChunkScanner:
         only the flagged lines parsed. A chunk that is not the one recorded is scanned."""
         fmt = self.detect(chunk)
         prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
+        nl = np.frombuffer(record.newlines, np.intp)
         if (record.length != len(chunk) or type(fmt) is not formats.AccessLog
                 or prefix not in (3, 4) or not self._fast(fmt, prefix)
-                or _VALIDATE_NL is None):
+                or _VALIDATE_NL is None or not _same_newlines(chunk, nl)):
             return self.scan(chunk, first_line)
         self._count(record.lines, record.bad, [first_line - 1 + k for k in record.first_bad])
-        nl = np.frombuffer(record.newlines, np.intp)
         ends = np.frombuffer(record.ends, np.int64).tolist()
         return self._matched(chunk, first_line, fmt, prefix, lines_ending_at(ends, nl,
                                                                                len(chunk)))

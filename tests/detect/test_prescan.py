@@ -1,0 +1,176 @@
+"""The pre-scan (``detect/prescan.py``): ranges it began are finished from its records with
+the result a full scan gives, whatever it managed before it was stopped, and nothing of it is
+left running."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from wormsign.cli.main import main
+from wormsign.detect import parallel, prescan, ranges, report
+from wormsign.detect.chunkscan import RuleEngine
+from wormsign.detect.keywords import KeywordDatabases, keyword_patterns
+from wormsign.detect.scanner import ScanReport, scan_paths
+from wormsign.logs.source import DEFAULT_LIMITS, Limits, expand
+from wormsign.logs.synth import CODE_RED, worm_heavy_lines
+
+pytestmark = pytest.mark.skipif(prescan._VALIDATE_NL is None or prescan._LONG_LINES is None,
+                                reason="the C helpers are not built")
+
+
+@pytest.fixture
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    for mod in (parallel, ranges):
+        monkeypatch.setattr(mod, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(ranges, "MIN_SPLIT_BYTES", 1 << 16)
+    monkeypatch.setattr(ranges, "RANGE_BYTES", 1 << 16)
+    monkeypatch.setattr("threading.active_count", lambda: 1)
+
+
+@pytest.fixture(scope="module")
+def storm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lines = list(worm_heavy_lines(9000, seed=21))
+    for k in (7, 2500, 6100):  # bad lines in several ranges
+        lines.insert(k, "not a log line\n")
+    long_line = ('9.9.9.9 - - [19/Jul/2001:10:23:45 +0000] "GET ' + CODE_RED + "A" * 70000
+                 + ' HTTP/1.0" 404 1 "-" "-"\n')
+    lines.insert(4000, long_line)  # overlong (cut at 64 KiB): the pre-scan stops there
+    lines.insert(5000, long_line[:9000] + ' HTTP/1.0" 404 1 "-" "-"\n')  # long, not cut
+    p = tmp_path_factory.mktemp("pre") / "storm.log"
+    p.write_text("".join(lines))
+    return p
+
+
+def _same(a: ScanReport, b: ScanReport) -> None:
+    assert [f.to_dict() for f in a.files] == [f.to_dict() for f in b.files]
+    assert list(a.alerts) == list(b.alerts)
+    assert report.to_json(a) == report.to_json(b)
+
+
+def _start(path: Path, limits: Limits = DEFAULT_LIMITS) -> prescan.Prescan:
+    engine = RuleEngine()
+    tasks = [t for inp in expand([str(path)]) for t in ranges.split(inp, None, 2)]
+    pre = prescan.Prescan.start(tasks, KeywordDatabases(keyword_patterns(engine.rules)[0]),
+                                limits)
+    assert pre is not None
+    return pre
+
+
+def _children() -> set[int]:
+    text = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text()
+    return {int(p) for p in text.split()}
+
+
+def _used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many chunks each task finished from records has (the work the parent planned)."""
+    counted: list[int] = []
+    real = parallel._with_records
+
+    def plan(*a: object) -> parallel._Work:
+        work = real(*a)  # type: ignore[arg-type]
+        counted.extend(len(r) for r in work.records if r)
+        return work
+
+    monkeypatch.setattr(parallel, "_with_records", plan)
+    return counted
+
+
+def test_a_finished_prescan_gives_the_full_scan(storm: Path, small_ranges: None,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    want = scan_paths([str(storm)], workers=1)
+    before = _children()
+    pre = _start(storm)
+    time.sleep(1.0)  # let it do everything it can
+    used = _used(monkeypatch)
+    got = scan_paths([str(storm)], workers=2, prescan=pre)
+    _same(want, got)
+    assert len(used) >= 5 and sum(used) >= 5  # ranges after the overlong line, at least
+    assert _children() == before
+
+
+@pytest.mark.parametrize("budget", [1, 100_000, 400_000])
+def test_a_prescan_stopped_part_way_gives_the_full_scan(storm: Path, small_ranges: None,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        budget: int) -> None:
+    monkeypatch.setattr(prescan, "BUDGET", budget)
+    want = scan_paths([str(storm)], workers=1)
+    pre = _start(storm, Limits(max_line_bytes=65536))
+    time.sleep(0.5)
+    used = _used(monkeypatch)
+    _same(want, scan_paths([str(storm)], workers=3, prescan=pre))
+    assert used  # a range begun, cut where the records end
+
+
+def test_a_lost_prescan_costs_only_its_work(storm: Path, small_ranges: None,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    want = scan_paths([str(storm)], workers=1)
+    pre = _start(storm)
+    os.kill(pre._pid, signal.SIGKILL)
+    used = _used(monkeypatch)
+    _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
+    assert used == []
+
+
+def test_records_of_another_split_are_not_used(storm: Path, small_ranges: None,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    want = scan_paths([str(storm)], workers=1)
+    pre = _start(storm)
+    time.sleep(0.5)
+    monkeypatch.setattr(ranges, "RANGE_BYTES", 1 << 17)  # the scan cuts other ranges
+    used = _used(monkeypatch)
+    _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
+    assert used == []
+
+
+def test_a_chunk_that_reads_back_otherwise_is_scanned(storm: Path, small_ranges: None) -> None:
+    engine = RuleEngine()
+    pre = _start(storm)
+    time.sleep(0.5)
+    found = pre.finish()
+    index, records = max(found.items(), key=lambda kv: len(kv[1]))
+    task = pre.tasks[index]
+    want = parallel.run_task(task, None, DEFAULT_LIMITS)
+    whole = parallel.finish_task(task, records, engine)
+    assert whole.stats.lines == sum(r.lines for r in records) <= want.stats.lines
+    assert len(whole.columns[0]) > 0
+    # records that are not what is read back (the file changed): those chunks are scanned
+    stale = [dataclasses.replace(r, newlines=r.newlines[8:], ends=b"") for r in records]
+    again = parallel.finish_task(task, stale, engine)
+    assert again.stats.lines == whole.stats.lines
+    assert [c.tolist() for c in again.columns] == [c.tolist() for c in whole.columns]
+    odd = [dataclasses.replace(records[0], length=records[0].length - 1)]
+    part = parallel.finish_task(task, odd, engine)
+    assert 1 <= part.stats.lines <= records[0].lines
+
+
+def test_the_cli_prescans_a_large_log(storm: Path, small_ranges: None, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    alerts1, alerts2 = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert main(["scan", "-q", "--json", "--workers", "1", "--alerts", str(alerts1),
+                 str(storm)]) == 1
+    one = json.loads(capsys.readouterr().out)
+    started: list[int] = []
+    real = prescan.Prescan.start.__func__  # type: ignore[attr-defined]
+
+    def start(cls: type[prescan.Prescan], *a: object) -> prescan.Prescan | None:
+        pre = real(cls, *a)
+        started.append(pre is not None)
+        time.sleep(0.3)
+        return pre
+
+    monkeypatch.setattr(prescan.Prescan, "start", classmethod(start))
+    used = _used(monkeypatch)
+    before = _children()
+    assert main(["scan", "-q", "--json", "--workers", "2", "--alerts", str(alerts2),
+                 str(storm)]) == 1
+    assert json.loads(capsys.readouterr().out) == one
+    assert alerts1.read_bytes() == alerts2.read_bytes()
+    assert started == [True] and used and _children() == before
