@@ -92,3 +92,16 @@ def test_a_rescan_leaves_no_stale_alerts(tmp_path: Path, capsys: pytest.CaptureF
         capsys.readouterr()
     assert out.read_bytes() == fresh.read_bytes() and b"small.log" in out.read_bytes()
     assert b"big.log" not in out.read_bytes()
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "logs" / "access.log"
+    log.parent.mkdir()
+    text = "".join(worm_heavy_lines(50, seed=1))
+    log.write_text(text)
+    for args in (["--alerts", str(log), str(log)], ["--csv", str(log), str(log.parent)]):
+        assert main(["scan", "--json", *args]) == 2
+        err = capsys.readouterr().err
+        assert "is also an input" in err and err.count("\n") == 1
+        assert log.read_text() == text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import io
 import os
@@ -201,10 +202,25 @@ def _return_freed_memory() -> None:
 
 def _claim_outputs(args: argparse.Namespace) -> None:
     """Create or empty the output files before the scan (an unwritable one is reported
-    before the work, not after it)."""
-    for path in (args.alerts, args.csv):
-        if path:
-            claim_output(path)
+    before the work, not after it); an output that is one of the inputs is refused."""
+    outputs = [(flag, path) for flag, path in (("--alerts", args.alerts), ("--csv", args.csv))
+               if path]
+    if not outputs:
+        return
+    from wormsign.logs.source import expand
+
+    inputs = set()
+    for inp in expand(args.paths):
+        with contextlib.suppress(OSError):
+            if not inp.is_stdin:
+                st = os.stat(inp.name)
+                inputs.add((st.st_dev, st.st_ino))
+    for flag, path in outputs:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) in inputs:
+                raise ConfigError(f"{flag} {path} is also an input; write it elsewhere")
+        claim_output(path)
 
 
 def _start_prescan(args: argparse.Namespace, pack: RulePack, limits: Limits) -> Prescan | None:
