@@ -65,6 +65,36 @@ def test_block_bytes_are_its_lines_encoded(c_twin: bool, monkeypatch: pytest.Mon
     assert empty.utf8() == b"" and b"".join(empty.utf8_parts()) == b""
 
 
+@pytest.mark.parametrize("dotted", [True, False])
+def test_block_from_cells_is_its_lines_encoded(dotted: bool) -> None:
+    if report._JOIN is None or not report._JOIN_CELLS:
+        pytest.skip("C accelerator not built")
+    from wormsign.detect.sources import SourceTable
+
+    rng = np.random.default_rng(7)
+    us = np.array([NO_TIME, 0, 995_587_200_123_456, -62135596800 * 1_000_000 - 1,
+                   253402300800 * 1_000_000, 995_587_200_000_000], np.int64)
+    table = SourceTable()
+    for ip in ("1.2.3.4", "255.255.255.255", "10.0.0.1"):
+        table.code(ip)
+    if not dotted:
+        table.code("2001:db8::1")
+    sk = np.arange(len(table), dtype=np.int64)
+    cells = table.dotted_cells(sk)
+    assert (cells is not None) == dotted
+    n = 500
+    t, s, r = (rng.integers(0, k, n) for k in (len(us), len(sk), 2))
+    line = rng.integers(-5, 2**40, n).astype(np.int64)
+    rests = ['"a": 1', '"url": "/\udcff\u00e9"']
+    texts = _Block(iso_json(us), table.json_texts(sk, json.dumps), rests, t, s, line, r)
+    from_cells = _Block(None, None if dotted else table.json_texts(sk, json.dumps), rests, t,
+                        s, line, r, report.iso_cells(us), cells)
+    want = "".join(texts.lines()).encode("utf-8", "backslashreplace")
+    assert from_cells.lines() == texts.lines()
+    for rows in (1, 7, 2048):
+        assert b"".join(from_cells.utf8_parts(rows)) == want
+
+
 def test_join_rows_refuses_bad_columns() -> None:
     join = report._JOIN
     if join is None:

@@ -106,18 +106,38 @@ _JOIN: Callable[[tuple[Any, ...], int], bytes] | None = getattr(
 @dataclass(frozen=True)
 class _Block:
     """A block of alert rows as the distinct texts of its parts and each row's indices into
-    them: ``times[t[i]]``, ``ips[s[i]]``, ``line[i]``, ``rests[r[i]]`` (JSON texts)."""
+    them: ``times[t[i]]``, ``ips[s[i]]``, ``line[i]``, ``rests[r[i]]`` (JSON texts).
 
-    times: list[str]
-    ips: list[str]
+    The times may be given as ``time_cells`` instead (:func:`iso_cells`: the same texts in
+    a NUL-padded byte matrix, and its width) and, when every source of the block is an IPv4
+    address, the sources as ``ip_cells`` (dotted, 15 bytes a row, without the quotes): the C
+    join then copies them row by row, and no Python string is made for them."""
+
+    times: list[str] | None
+    ips: list[str] | None
     rests: list[str]
     t: npt.NDArray[np.intp]
     s: npt.NDArray[np.intp]
     line: npt.NDArray[np.int64]
     r: npt.NDArray[np.intp]
+    time_cells: tuple[npt.NDArray[np.uint8], int] | None = None
+    ip_cells: npt.NDArray[np.uint8] | None = None
+
+    def time_texts(self) -> list[str]:
+        if self.times is not None:
+            return self.times
+        assert self.time_cells is not None
+        cells, width = self.time_cells
+        return [x.decode("ascii") for x in cells.view(f"S{width}").ravel().tolist()]
+
+    def ip_texts(self) -> list[str]:
+        if self.ips is not None:
+            return self.ips
+        assert self.ip_cells is not None
+        return [f'"{d.decode("ascii")}"' for d in self.ip_cells.view("S15").ravel().tolist()]
 
     def lines(self) -> list[str]:
-        times, ips, rests = self.times, self.ips, self.rests
+        times, ips, rests = self.time_texts(), self.ip_texts(), self.rests
         return [
             f'{{"@timestamp":{times[i]},"source.ip":{ips[s]},"log.file.line":{n},{rests[r]}}}\n'
             for i, s, n, r in zip(self.t.tolist(), self.s.tolist(), self.line.tolist(),
@@ -131,15 +151,13 @@ class _Block:
     def utf8_parts(self, rows: int = 2048) -> Iterator[bytes]:
         """:meth:`utf8` in parts of ``rows`` rows: parts of a few megabytes reuse the memory
         of the one before (a block's 18 MB in one piece would be fresh pages each time)."""
-        def enc(texts: list[str], pre: str, post: str) -> npt.NDArray[np.object_]:
-            out = np.empty(len(texts), object)
-            out[:] = [(pre + x + post).encode("utf-8", "backslashreplace") for x in texts]
-            return out
-
+        if _JOIN is not None and _JOIN_CELLS and self.time_cells is not None:
+            yield from self._cell_parts(rows)
+            return
         if _JOIN is not None:  # the C twin: one pass, one copy
-            times = enc(self.times, '{"@timestamp":', ',"source.ip":').tolist()
-            ips = enc(self.ips, "", ',"log.file.line":').tolist()
-            rests = enc(self.rests, ",", "}\n").tolist()
+            times = _enc(self.time_texts(), '{"@timestamp":', ',"source.ip":').tolist()
+            ips = _enc(self.ip_texts(), "", ',"log.file.line":').tolist()
+            rests = _enc(self.rests, ",", "}\n").tolist()
             t, s, r = (a.astype(np.int64) for a in (self.t, self.s, self.r))
             line = self.line.astype(np.int64)
             for lo in range(0, len(line), rows):
@@ -148,11 +166,38 @@ class _Block:
                              (rests, r[lo:hi])), len(line[lo:hi]))
             return
         cells = np.empty((len(self.line), 4), object)
-        cells[:, 0] = enc(self.times, '{"@timestamp":', ',"source.ip":')[self.t]
-        cells[:, 1] = enc(self.ips, "", ',"log.file.line":')[self.s]
+        cells[:, 0] = _enc(self.time_texts(), '{"@timestamp":', ',"source.ip":')[self.t]
+        cells[:, 1] = _enc(self.ip_texts(), "", ',"log.file.line":')[self.s]
         cells[:, 2] = self.line.astype("S20").astype(object)
-        cells[:, 3] = enc(self.rests, ",", "}\n")[self.r]
+        cells[:, 3] = _enc(self.rests, ",", "}\n")[self.r]
         yield b"".join(cells.ravel().tolist())
+
+    def _cell_parts(self, rows: int) -> Iterator[bytes]:
+        """:meth:`utf8_parts` with the times (and IPv4 sources) copied from their cells."""
+        assert _JOIN is not None and self.time_cells is not None
+        tcells, width = self.time_cells
+        rests = _enc(self.rests, ",", "}\n").tolist()
+        ips = None if self.ip_cells is not None else _enc(
+            self.ip_texts(), "", ',"log.file.line":').tolist()
+        t, s, r = (a.astype(np.int64) for a in (self.t, self.s, self.r))
+        line = self.line.astype(np.int64)
+        for lo in range(0, len(line), rows):
+            hi = lo + rows
+            zero = np.zeros(len(line[lo:hi]), np.int64)
+            head = (([b'{"@timestamp":'], zero), (tcells[t[lo:hi]].tobytes(), width))
+            if self.ip_cells is None:
+                assert ips is not None
+                src: tuple[Any, ...] = (([b',"source.ip":'], zero), (ips, s[lo:hi]))
+            else:
+                src = (([b',"source.ip":"'], zero), (self.ip_cells[s[lo:hi]].tobytes(), 15),
+                       ([b'","log.file.line":'], zero))
+            yield _JOIN((*head, *src, line[lo:hi], (rests, r[lo:hi])), len(zero))
+
+
+def _enc(texts: list[str], pre: str, post: str) -> npt.NDArray[np.object_]:
+    out = np.empty(len(texts), object)
+    out[:] = [(pre + x + post).encode("utf-8", "backslashreplace") for x in texts]
+    return out
 
 
 def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
@@ -192,8 +237,10 @@ def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
         rests = _block_rests(view, rk.tolist(), radix, sup, encode, known)
         sk, s_inv = np.unique(b.source[rows], return_inverse=True)
         tk, t_inv = np.unique(b.time[rows], return_inverse=True)
-        yield _Block(iso_json(tk), t.sources.json_texts(sk, encode), rests, t_inv.ravel(),
-                     s_inv.ravel(), b.line[rows], r_inv.ravel())
+        dotted = t.sources.dotted_cells(sk) if _JOIN_CELLS else None
+        ips = None if dotted is not None else t.sources.json_texts(sk, encode)
+        yield _Block(None, ips, rests, t_inv.ravel(), s_inv.ravel(), b.line[rows],
+                     r_inv.ravel(), iso_cells(tk), dotted)
 
 
 #: Encoded rests kept from one block for the next (a worm's alerts repeat a few of them);
