@@ -54,6 +54,7 @@ class ForkPool:
     def _start(self) -> tuple[int, int, int]:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
+        _widen(result_w)
         pid = os.fork()
         if pid == 0:  # the worker: serve until the task pipe closes, never return
             code = 1
@@ -117,6 +118,18 @@ class ForkPool:
             with contextlib.suppress(ChildProcessError):  # reaped already (by _status)
                 os.waitpid(pid, 0)
         self._workers = []
+
+
+#: Linux's ``F_SETPIPE_SZ``: a 1 MiB pipe carries a worker's columns in 16 times fewer
+#: turns of the two processes than the default 64 KiB.
+_SETPIPE_SZ = 1031
+
+
+def _widen(fd: int) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        import fcntl
+
+        fcntl.fcntl(fd, _SETPIPE_SZ, 1 << 20)
 
 
 def _unpack(payload: bytearray) -> Any:
