@@ -118,6 +118,20 @@ def test_a_lost_prescan_costs_only_its_work(storm: Path, small_ranges: None,
     assert used == []
 
 
+def test_a_prescan_that_does_not_answer_is_left_behind(storm: Path, small_ranges: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prescan, "STOP_WAIT", 0.3)
+    want = scan_paths([str(storm)], workers=1)
+    before = _children()
+    pre = _start(storm)
+    os.kill(pre._pid, signal.SIGSTOP)  # as a read hung on a network file system
+    used = _used(monkeypatch)
+    t = time.monotonic()
+    _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
+    assert used == [] and time.monotonic() - t < 5
+    assert _children() == before  # killed (a stopped process dies of SIGKILL) and reaped
+
+
 def test_records_of_another_split_are_not_used(storm: Path, small_ranges: None,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     want = scan_paths([str(storm)], workers=1)

@@ -24,6 +24,7 @@ import pickle
 import select
 import signal
 import struct
+import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ from wormsign.logs.source import Limits, ReadStats
 
 #: The most bytes a pre-scan reads.
 BUDGET = 256 << 20
+#: Seconds the scan waits for a stopped pre-scan's records (a read hung on a network file
+#: system, say) before it goes on without them.
+STOP_WAIT = 5.0
 #: First skipped line numbers kept per chunk (as the scanner keeps).
 MAX_BAD_LINES = 5
 
@@ -90,6 +94,10 @@ class Prescan:
             return None
         control_r, control_w = os.pipe()
         results_r, results_w = os.pipe()
+        with contextlib.suppress(OSError, ValueError):  # 1 MiB: the records in fewer turns
+            import fcntl
+
+            fcntl.fcntl(results_w, 1031, 1 << 20)  # F_SETPIPE_SZ (Linux)
         pid = os.fork()
         if pid == 0:  # the pre-scan: never returns
             code = 1
@@ -114,10 +122,10 @@ class Prescan:
             return {}
         with contextlib.suppress(OSError):
             os.write(self._control, b"s")
-        data = bytearray()
-        with contextlib.suppress(OSError):
-            while block := os.read(self._results, 1 << 20):
-                data += block
+        data = self._read_results(time.monotonic() + STOP_WAIT)
+        if data is None:  # no answer in time: on without it
+            self.close()
+            return {}
         ok = self._reap() == 0
         try:
             got = pickle.loads(data) if ok and data else {}  # noqa: S301 - our own child
@@ -125,23 +133,43 @@ class Prescan:
             got = {}
         return got if isinstance(got, dict) else {}
 
+    def _read_results(self, deadline: float) -> bytearray | None:
+        data = bytearray()
+        with contextlib.suppress(OSError):
+            while (left := deadline - time.monotonic()) > 0:
+                ready, _, _ = select.select([self._results], [], [], left)
+                if not ready:
+                    continue
+                block = os.read(self._results, 1 << 20)
+                if not block:
+                    return data
+                data += block
+            return None
+        return data
+
     def close(self) -> None:
         """End the pre-scan at once (the scan did not get to use it)."""
         if self._pid >= 0:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGKILL)
-            self._reap()
+            self._reap(block=False)
 
-    def _reap(self) -> int:
+    def _reap(self, block: bool = True) -> int:
+        """Close the pipes and collect the process's exit status (-1 when unknown). Killed,
+        it is waited for a moment only: a process in a hung read ends when the read does."""
         for fd in (self._control, self._results):
             with contextlib.suppress(OSError):
                 os.close(fd)
         pid, self._pid = self._pid, -1
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            return -1
-        return os.waitstatus_to_exitcode(status)
+        for _ in range(1 if block else 50):
+            try:
+                done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                return -1
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.002)
+        return -1
 
 
 def _prescan(tasks: list[Task], databases: KeywordDatabases, limits: Limits,
