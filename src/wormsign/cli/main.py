@@ -20,7 +20,6 @@ import importlib
 import importlib.util
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -118,6 +117,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def _internal_error(exc: BaseException) -> int:
     if os.environ.get("WORMSIGN_DEBUG", "") not in ("", "0"):
+        import traceback
+
         traceback.print_exception(exc, file=sys.stderr)
     message = " ".join(str(exc).split())[:500]
     print(safe(f"wormsign: internal error: {type(exc).__name__}: {message} "

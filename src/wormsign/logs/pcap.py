@@ -7,7 +7,6 @@ reassembly: worm request lines fit in their first segment). Needs the ``pcap`` e
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from struct import error as struct_error
@@ -43,6 +42,8 @@ def _ip_layer(dpkt: Any, datalink: int, buf: bytes) -> Any:
 
 
 def _address(ip: Any) -> str:
+    import socket  # here: ``scan`` imports this module before it reads anything
+
     family = socket.AF_INET6 if len(ip.src) == 16 else socket.AF_INET
     return socket.inet_ntop(family, ip.src)
 

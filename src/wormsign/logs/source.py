@@ -19,8 +19,6 @@ yields its content as chunks of whole lines.
 
 from __future__ import annotations
 
-import bz2
-import lzma
 import math
 import os
 import re
@@ -342,6 +340,9 @@ class _Decoder:
         self._new()
 
     def _new(self) -> None:
+        import bz2
+        import lzma
+
         self.d: Any = (zlib.decompressobj(16 + zlib.MAX_WBITS) if self.kind == "gzip"
                        else bz2.BZ2Decompressor() if self.kind == "bzip2"
                        else lzma.LZMADecompressor(memlimit=_XZ_MEMLIMIT))
@@ -517,6 +518,8 @@ def _decoded_blocks(stream: InputStream, inp: Input, kind: str, chunk_size: int,
                     stats: ReadStats) -> Iterator[bytes]:
     """Decompressed blocks of about ``chunk_size`` bytes; raises after yielding what was
     decoded when the archive is corrupt, truncated or inflates past its budget."""
+    import lzma  # compressed inputs only
+
     dec = _Decoder(kind)
     size = max(inp.size() or 0, 0)
     parts: list[bytes] = []

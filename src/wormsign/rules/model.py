@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import re2
-
 from wormsign.logs.normalize import canonical, escaped
 from wormsign.logs.record import Request
 from wormsign.logs.text import clean
@@ -55,6 +53,8 @@ class _Searcher(Protocol):
 
 def compile_re2(pattern: str, cased: bool) -> _Searcher:
     """``pattern`` compiled by RE2; raises :class:`re.error` with RE2's reason otherwise."""
+    import re2  # on the first rule compiled: a scan starts without it
+
     opts = re2.Options()
     opts.log_errors = False  # the reason goes into the problem report, not to stderr
     opts.case_sensitive = cased
