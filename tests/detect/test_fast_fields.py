@@ -140,10 +140,12 @@ def test_c_long_lines_are_numpys() -> None:
         data += b"y" * int(rng.choice([0, 5, 5000]))
         nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
         limit = int(rng.choice([0, 10, 4096]))
-        want = prefilter.long_lines(nl, len(data)) if limit == prefilter.LONG_LINE else [
+        want = prefilter._long_lines_numpy(nl, len(data)) if limit == prefilter.LONG_LINE else [
             (s, e) for s, e in zip([0, *(nl + 1).tolist()], [*nl.tolist(), len(data)],
                                    strict=True) if e - s > limit]
         assert c_long(nl.astype(np.int64).tobytes(), len(data), limit) == want
+        if limit == prefilter.LONG_LINE:
+            assert prefilter.long_lines(nl, len(data)) == want
     with pytest.raises(ValueError):
         c_long(np.array([5, 3], np.int64).tobytes(), 10, 1)
     with pytest.raises(ValueError):

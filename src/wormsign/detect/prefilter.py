@@ -104,6 +104,9 @@ if np.dtype(np.intp).itemsize == 8:
     from wormsign.logs import clf
 
     _NEWLINES = getattr(getattr(clf, "_clfscan", None), "newlines", None)
+#: ``_clfscan.long_lines`` (None: the numpy form below, with the same result).
+_LONG_LINES: Callable[[Any, int, int], list[tuple[int, int]]] | None = (
+    getattr(getattr(clf, "_clfscan", None), "long_lines", None) if _NEWLINES else None)
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,12 @@ def lines_ending_at(ends: list[int], nl: npt.NDArray[np.intp], size: int) -> Fla
 
 def long_lines(nl: npt.NDArray[np.intp], size: int) -> list[tuple[int, int]]:
     """``(start, end)`` of the lines longer than :data:`LONG_LINE` (end: the newline)."""
+    if _LONG_LINES is not None and nl.dtype == np.int64 and nl.flags.c_contiguous:
+        return _LONG_LINES(nl, size, LONG_LINE)
+    return _long_lines_numpy(nl, size)
+
+
+def _long_lines_numpy(nl: npt.NDArray[np.intp], size: int) -> list[tuple[int, int]]:
     ends = np.append(nl, size)
     starts = np.concatenate(([0], nl + 1))
     idx = np.flatnonzero(ends - starts > LONG_LINE)
