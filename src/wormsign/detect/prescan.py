@@ -82,6 +82,7 @@ class Prescan:
     def __init__(self, tasks: list[Task], pid: int, control: int, results: int) -> None:
         self.tasks = tasks
         self._pid, self._control, self._results = pid, control, results
+        self._stopping = False
 
     @classmethod
     def start(cls, tasks: list[Task], databases: KeywordDatabases,
@@ -114,14 +115,21 @@ class Prescan:
         os.close(results_w)
         return cls(tasks, pid, control_w, results_r)
 
+    def stop(self) -> None:
+        """Ask the pre-scan to stop after its current chunk, without waiting: the caller
+        goes on with its own preparations while it finishes and sends its records."""
+        if self._pid >= 0 and not self._stopping:
+            self._stopping = True
+            with contextlib.suppress(OSError):
+                os.write(self._control, b"s")
+
     def finish(self) -> dict[int, list[ChunkRecord]]:
-        """Stop the pre-scan after its current chunk; the records of each task it began
-        (by index into :attr:`tasks`; each list covers the task's start onwards, without
-        gaps). Empty when the process failed: the scan then does all the work itself."""
+        """Stop the pre-scan after its current chunk (:meth:`stop`); the records of each task
+        it began (by index into :attr:`tasks`; each list covers the task's start onwards,
+        without gaps). Empty when the process failed: the scan then does all the work."""
         if self._pid < 0:
             return {}
-        with contextlib.suppress(OSError):
-            os.write(self._control, b"s")
+        self.stop()
         data = self._read_results(time.monotonic() + STOP_WAIT)
         if data is None:  # no answer in time: on without it
             self.close()

@@ -118,6 +118,8 @@ def scan_paths(paths: list[str], options: ScanOptions | None = None,
     opts = dataclasses.replace(options or ScanOptions(), **overrides)
     pack, fmt, workers, scheduler = opts.pack, opts.fmt, opts.workers, opts.scheduler
     on_bytes, on_file, limits = opts.on_bytes, opts.on_file, opts.limits
+    if opts.prescan is not None:  # it finishes its chunk while the engine is made
+        opts.prescan.stop()
     engine = RuleEngine(pack)
     if fmt is not None:
         formats.get(fmt)  # fail early on an unknown format
