@@ -152,6 +152,90 @@ def test_c_long_lines_are_numpys() -> None:
         c_long(b"abc", 10, 1)
 
 
+
+def test_c_line_spans_are_numpys() -> None:
+    """``_clfscan.line_spans`` (one merge) gives the lines, starts and stops the numpy twin
+    gives, for ends at line ends, inside lines, repeated, at the chunk's end without a
+    newline; ends out of order give None (the twin decides)."""
+    from wormsign.detect import prefilter
+    from wormsign.logs import clf
+
+    spans = getattr(getattr(clf, "_clfscan", None), "line_spans", None)
+    if spans is None:
+        pytest.skip("C accelerator not built")
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        lengths = rng.integers(1, 40, rng.integers(0, 25))
+        data = b"".join(b"x" * int(n) + b"\n" for n in lengths) + b"y" * int(rng.choice([0, 7]))
+        nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10).astype(np.int64)
+        starts = np.concatenate(([0], nl + 1))
+        stops = np.concatenate((nl, [len(data)]))
+        pick = [k for k in range(len(starts)) if stops[k] > starts[k] and rng.random() < 0.4]
+        ends = sorted(int(rng.integers(starts[k] + 1, stops[k] + 1))
+                      for k in pick for _ in range(int(rng.integers(1, 3))))
+        raw = np.array(ends, np.int64)
+        want = prefilter._lines_ending_at_numpy(raw, nl, len(data))
+        got = spans(nl.tobytes(), raw.tobytes(), len(data))
+        assert got is not None
+        for part, expected in zip(got, (want.line, want.start, want.end), strict=True):
+            assert np.frombuffer(part, np.int64).tolist() == expected.tolist()
+        fl = prefilter.lines_ending_at(raw.tobytes(), nl, len(data))
+        assert fl.line.tolist() == want.line.tolist() and fl.end.tolist() == want.end.tolist()
+    assert spans(np.array([3, 9], np.int64).tobytes(), np.array([9, 3], np.int64).tobytes(),
+                 12) is None
+    with pytest.raises(ValueError):
+        spans(b"abc", b"", 10)
+    with pytest.raises(ValueError):
+        spans(b"", b"", -1)
+
+
+def test_c_end_collector_is_the_twins() -> None:
+    """``_clfscan.EndCollector`` keeps what its Python twin keeps, as a Hyperscan match
+    handler (with the offset of a scanned piece added), and refuses a call without an end."""
+    from wormsign.detect import keywords
+    from wormsign.detect.chunkscan import RuleEngine
+
+    if keywords._COLLECTOR is None:
+        pytest.skip("C accelerator not built")
+    db = RuleEngine().prefilter.databases.line_db
+    assert db is not None
+    chunk = "".join(worm_heavy_lines(3000, seed=4)).encode()
+    kept = []
+    for handler in (keywords._COLLECTOR(), keywords._Ends()):
+        handler.base = 0
+        db.scan(chunk, match_event_handler=handler)
+        handler.base = 1000
+        db.scan(chunk[:5000], match_event_handler=handler)
+        kept.append(handler.take())
+        assert handler.take() == b""
+    assert kept[0] == kept[1] and len(kept[0]) > 8 * 100
+    with pytest.raises(TypeError):
+        keywords._COLLECTOR()(1, 2)
+    with pytest.raises(TypeError):
+        keywords._COLLECTOR()(0, 0, "x", 0, None)
+
+
+def test_flagged_lines_without_the_c_helpers_are_the_same(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """The flagged lines of a chunk with long lines, with the C collector and merge and with
+    their twins."""
+    from wormsign.detect import keywords, prefilter
+    from wormsign.detect.chunkscan import RuleEngine
+
+    pf = RuleEngine().prefilter
+    lines = list(worm_heavy_lines(2000, seed=9))
+    lines[100] = lines[100].rstrip("\n") + "A" * 9000 + "\n"
+    lines[700] = "B" * 6000 + "cmd.exe" + "C" * 3000 + "\n"
+    chunk = "".join(lines).encode()
+    fast = prefilter.flagged_lines(pf, chunk)
+    monkeypatch.setattr(keywords, "_COLLECTOR", None)
+    monkeypatch.setattr(prefilter, "_LINE_SPANS", None)
+    slow = prefilter.flagged_lines(pf, chunk)
+    assert 700 in slow.line.tolist()
+    for a, b in ((fast.line, slow.line), (fast.start, slow.start), (fast.end, slow.end)):
+        assert a.tolist() == b.tolist()
+
+
 def _burst_events(rng: random.Random) -> list[str]:
     """Sources sending Nimda requests (all, some, repeated) at random paces, with other
     requests between: windows that qualify, fall short of requests, kinds or share."""

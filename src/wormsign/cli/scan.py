@@ -289,9 +289,9 @@ def run(args: argparse.Namespace) -> int:
                                 match)
     # The pre-scan first: the outputs are emptied (the kernel freeing a previous 200 MB
     # alerts file takes 0.05 s) and the scanner imported while it reads.
+    _return_freed_memory()  # before the fork: the pre-scan reuses its chunks' memory too
     prescan = None if show or args.scheduler else _start_prescan(args, pack, limits)
     try:
-        _return_freed_memory()
         _claim_outputs(args)
         from wormsign.detect.scanner import scan_paths  # numpy and the rest: the slow part
 

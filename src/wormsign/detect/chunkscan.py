@@ -190,9 +190,8 @@ class ChunkScanner:
                 or _VALIDATE_NL is None or not _same_newlines(chunk, nl)):
             return self.scan(chunk, first_line)
         self._count(record.lines, record.bad, [first_line - 1 + k for k in record.first_bad])
-        ends = np.frombuffer(record.ends, np.int64).tolist()
-        return self._matched(chunk, first_line, fmt, prefix, lines_ending_at(ends, nl,
-                                                                               len(chunk)))
+        return self._matched(chunk, first_line, fmt, prefix,
+                             lines_ending_at(record.ends, nl, len(chunk)))
 
     def _fast(self, fmt: formats.LogFormat, prefix: int) -> bool:
         pf = self.engine.prefilter

@@ -11,9 +11,11 @@ before numpy is imported, so both find the same lines with the same databases.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, cast
+from array import array
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from wormsign.detect.hscache import compile_block
+from wormsign.logs import clf
 from wormsign.rules.model import Condition, Rule, RulePack
 
 if TYPE_CHECKING:
@@ -164,32 +166,63 @@ class KeywordDatabases:
             return True
         return False
 
-    def line_ends(self, chunk: bytes, long_lines: list[tuple[int, int]]) -> list[int]:
-        """The end offsets of the lines of ``chunk`` that hold a keyword, in order (a line
-        ends at its newline, or the chunk's end): ordinary lines in one scan per run of
-        them, each line of ``long_lines`` (``(start, end)``, longer than :data:`LONG_LINE`)
-        on its own, up to its first keyword."""
+    def line_ends(self, chunk: bytes, long_lines: list[tuple[int, int]]) -> bytes:
+        """The end offsets of the lines of ``chunk`` that hold a keyword, in order, as native
+        int64 bytes (a line ends at its newline, or the chunk's end): ordinary lines in one
+        scan per run of them, each line of ``long_lines`` (``(start, end)``, longer than
+        :data:`LONG_LINE`) on its own, up to its first keyword."""
         db = self.line_db
         if db is None:
-            return []
+            return b""
+        ends = _collector()
         if not long_lines:
-            return _line_ends(db, chunk)
-        ends: list[int] = []
+            db.scan(chunk, match_event_handler=ends)
+            return ends.take()
         view = memoryview(chunk)
         pos = 0
         for start, end in long_lines:
             if start > pos:
-                ends += [pos + to for to in _line_ends(db, view[pos:start])]
+                ends.base = pos
+                db.scan(cast(bytes, view[pos:start]), match_event_handler=ends)
             if self.holds_keyword(view[start:end]):
-                ends.append(end)
+                ends.base = end
+                ends(0, 0, 0, 0, None)
             pos = end + 1
         if pos < len(chunk):
-            ends += [pos + to for to in _line_ends(db, view[pos:])]
-        return ends
+            ends.base = pos
+            db.scan(cast(bytes, view[pos:]), match_event_handler=ends)
+        return ends.take()
 
 
-def _line_ends(db: Any, data: bytes | memoryview) -> list[int]:
-    """The end offsets ``db`` (a line database) reports in ``data`` (one per line)."""
-    ends: list[int] = []
-    db.scan(cast(bytes, data), match_event_handler=lambda _p, _f, to, _fl, _c: ends.append(to))
-    return ends
+class _Collector(Protocol):
+    base: int
+
+    def __call__(self, _id: int, _from: int, to: int, _flags: int, _ctx: object) -> None: ...
+
+    def take(self) -> bytes: ...
+
+
+class _Ends:
+    """The Python twin of ``_clfscan.EndCollector`` (a match handler keeping ``base + to``
+    of every match; :meth:`take` gives them as native int64 bytes and empties it)."""
+
+    def __init__(self) -> None:
+        self.base = 0
+        self._ends = array("q")
+
+    def __call__(self, _id: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+        self._ends.append(self.base + to)
+
+    def take(self) -> bytes:
+        out = self._ends.tobytes()
+        self._ends = array("q")
+        return out
+
+
+_C = getattr(clf, "_clfscan", None)
+_COLLECTOR: Any = getattr(_C, "EndCollector", None) if array("q").itemsize == 8 else None
+
+
+def _collector() -> _Collector:
+    """A fresh match handler keeping end offsets: the C one, or its twin."""
+    return cast(_Collector, _COLLECTOR()) if _COLLECTOR is not None else _Ends()

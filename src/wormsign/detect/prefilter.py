@@ -107,6 +107,9 @@ if np.dtype(np.intp).itemsize == 8:
 #: ``_clfscan.long_lines`` (None: the numpy form below, with the same result).
 _LONG_LINES: Callable[[Any, int, int], list[tuple[int, int]]] | None = (
     getattr(getattr(clf, "_clfscan", None), "long_lines", None) if _NEWLINES else None)
+#: ``_clfscan.line_spans`` (None: :func:`_lines_ending_at_numpy`, with the same result).
+_LINE_SPANS: Callable[[Any, bytes, int], tuple[bytes, bytes, bytes] | None] | None = (
+    getattr(getattr(clf, "_clfscan", None), "line_spans", None) if _NEWLINES else None)
 
 
 @dataclass(frozen=True)
@@ -166,14 +169,24 @@ def flagged_lines(pf: Prefilter, chunk: bytes,
                            len(chunk))
 
 
-def lines_ending_at(ends: list[int], nl: npt.NDArray[np.intp], size: int) -> FlaggedLines:
+def lines_ending_at(ends: bytes, nl: npt.NDArray[np.intp], size: int) -> FlaggedLines:
     """The flagged lines of a ``size``-byte chunk with newlines ``nl``, from the end offsets
-    :meth:`KeywordDatabases.line_ends` reported."""
+    :meth:`KeywordDatabases.line_ends` reported (native int64 bytes)."""
     if not ends:
         empty = np.zeros(0, np.int64)
         return FlaggedLines(empty, empty, empty, nl)
-    # each report ends at its line's newline (or the chunk's end): one per line, in order
-    lines = sorted_unique(np.searchsorted(nl, np.array(ends, np.int64) - 1)).astype(np.int64)
+    if _LINE_SPANS is not None and nl.dtype == np.int64 and nl.flags.c_contiguous:
+        spans = _LINE_SPANS(nl, ends, size)  # one merge of the two lists, in C
+        if spans is not None:
+            lines, starts, stops = (np.frombuffer(b, np.int64) for b in spans)
+            return FlaggedLines(lines, starts, stops, nl)
+    return _lines_ending_at_numpy(np.frombuffer(ends, np.int64), nl, size)
+
+
+def _lines_ending_at_numpy(ends: npt.NDArray[np.int64], nl: npt.NDArray[np.intp],
+                           size: int) -> FlaggedLines:
+    # each report ends at its line's newline (or the chunk's end): one per line
+    lines = sorted_unique(np.searchsorted(nl, ends - 1)).astype(np.int64)
     starts = np.zeros(len(lines), np.int64)
     inner = lines > 0
     starts[inner] = nl[lines[inner] - 1] + 1

@@ -25,7 +25,6 @@ import select
 import signal
 import struct
 import time
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -221,8 +220,7 @@ def _record(chunk: bytes, offset: int, prefix: int, databases: KeywordDatabases)
     assert _VALIDATE_NL is not None and _LONG_LINES is not None
     lines, bad, first, newlines = _VALIDATE_NL(chunk, prefix, MAX_BAD_LINES)
     ends = databases.line_ends(chunk, _LONG_LINES(newlines, len(chunk), LONG_LINE))
-    return ChunkRecord(offset, len(chunk), lines, bad, tuple(first), newlines,
-                       array("q", ends).tobytes())
+    return ChunkRecord(offset, len(chunk), lines, bad, tuple(first), newlines, ends)
 
 
 def _stopped(control: int) -> bool:

@@ -1,8 +1,8 @@
 /*
  * The scan's C helpers. Each has a Python twin with the same results, used where this module
  * is not built (and tested against it): validate (wormsign/logs/clf.py), newlines and
- * access_fields (wormsign/detect/prefilter.py, chunkscan.py), long_lines
- * (wormsign/detect/prefilter.py), burst_windows
+ * access_fields (wormsign/detect/prefilter.py, chunkscan.py), long_lines and line_spans
+ * (wormsign/detect/prefilter.py), EndCollector (wormsign/detect/keywords.py), burst_windows
  * (wormsign/detect/attribute.py), join_rows (wormsign/detect/report.py). All inputs are
  * checked (lengths, offsets, indices) before any is used: a bad call raises, never reads
  * outside a buffer.
@@ -562,6 +562,163 @@ done:
     return out;
 }
 
+/* ---- EndCollector: a Hyperscan match handler that keeps the reported end offsets ----
+ *
+ * ends = EndCollector(); db.scan(buf, match_event_handler=ends); ends.take() -> bytes
+ *
+ * Called as python-hyperscan calls a handler, (id, from, to, flags, context), it appends
+ * base + to (base: an attribute, 0 at first; the offset of a scanned piece in its chunk) to
+ * an int64 array and returns None (go on). take() returns the offsets kept (native int64
+ * bytes) and empties the collector. A Python function doing the same costs a frame per
+ * match; a flagged line is one match (wormsign/detect/keywords.py, which has the twin).
+ */
+typedef struct {
+    PyObject_HEAD
+    int64_t *buf;
+    Py_ssize_t n, cap;
+    long long base;
+} EndCollector;
+
+static void EndCollector_dealloc(EndCollector *self)
+{
+    PyMem_Free(self->buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *EndCollector_call(EndCollector *self, PyObject *args, PyObject *kwds)
+{
+    if (kwds != NULL && PyDict_GET_SIZE(kwds) != 0) {
+        PyErr_SetString(PyExc_TypeError, "EndCollector takes no keyword arguments");
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) < 3) {
+        PyErr_SetString(PyExc_TypeError, "EndCollector: expected (id, from, to, ...)");
+        return NULL;
+    }
+    long long to = PyLong_AsLongLong(PyTuple_GET_ITEM(args, 2));
+    if (to == -1 && PyErr_Occurred()) return NULL;
+    if (self->n == self->cap) {
+        Py_ssize_t cap = self->cap ? self->cap * 2 : 1024;
+        int64_t *grown = PyMem_Realloc(self->buf, (size_t)cap * sizeof(int64_t));
+        if (grown == NULL) return PyErr_NoMemory();
+        self->buf = grown;
+        self->cap = cap;
+    }
+    self->buf[self->n++] = (int64_t)(self->base + to);
+    Py_RETURN_NONE;
+}
+
+static PyObject *EndCollector_take(EndCollector *self, PyObject *unused)
+{
+    (void)unused;
+    PyObject *out = PyBytes_FromStringAndSize((const char *)self->buf,
+                                              self->n * (Py_ssize_t)sizeof(int64_t));
+    if (out != NULL) self->n = 0;
+    return out;
+}
+
+static PyObject *EndCollector_get_base(EndCollector *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLongLong(self->base);
+}
+
+static int EndCollector_set_base(EndCollector *self, PyObject *value, void *closure)
+{
+    (void)closure;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "base cannot be deleted");
+        return -1;
+    }
+    long long base = PyLong_AsLongLong(value);
+    if (base == -1 && PyErr_Occurred()) return -1;
+    self->base = base;
+    return 0;
+}
+
+static PyMethodDef EndCollector_methods[] = {
+    {"take", (PyCFunction)EndCollector_take, METH_NOARGS,
+     "take() -> the kept end offsets as native int64 bytes (the collector is emptied)"},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef EndCollector_getset[] = {
+    {"base", (getter)EndCollector_get_base, (setter)EndCollector_set_base,
+     "added to every end offset kept from now on", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyTypeObject EndCollectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wormsign.logs._clfscan.EndCollector",
+    .tp_basicsize = sizeof(EndCollector),
+    .tp_dealloc = (destructor)EndCollector_dealloc,
+    .tp_call = (ternaryfunc)EndCollector_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A Hyperscan match handler keeping base + to of every match (see the source).",
+    .tp_methods = EndCollector_methods,
+    .tp_getset = EndCollector_getset,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---- line_spans: the lines that hold reported end offsets ----
+ *
+ * line_spans(newlines, ends, size) -> (lines, starts, stops) or None
+ *
+ * newlines: a chunk's int64 '\n' offsets, in order; ends: int64 end offsets of matches
+ * (EndCollector.take()), each inside a line (after its first byte, at most at its newline
+ * or the chunk's end), in order; size: the chunk's length. The distinct lines holding an
+ * end: index (the line's number of newlines before it), start and stop (its newline, or
+ * size), as native int64 bytes, in one merge of the two lists. None when ends are out of
+ * order (the caller's numpy twin, wormsign/detect/prefilter.py lines_ending_at, then
+ * decides).
+ */
+static PyObject *line_spans(PyObject *self, PyObject *args)
+{
+    Py_buffer nlv, endv;
+    Py_ssize_t size;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*n", &nlv, &endv, &size)) return NULL;
+    PyObject *lines = NULL, *starts = NULL, *stops = NULL, *out = NULL;
+    if (nlv.len % 8 != 0 || endv.len % 8 != 0 || size < 0) {
+        PyErr_SetString(PyExc_ValueError, "line_spans: bad arguments");
+        goto done;
+    }
+    const int64_t *nl = (const int64_t *)nlv.buf, *ends = (const int64_t *)endv.buf;
+    Py_ssize_t n_nl = nlv.len / 8, n_ends = endv.len / 8;
+    for (Py_ssize_t i = 1; i < n_ends; i++) {
+        if (ends[i] < ends[i - 1]) { out = Py_None; Py_INCREF(out); goto done; }
+    }
+    Py_ssize_t bytes = n_ends * (Py_ssize_t)sizeof(int64_t);
+    lines = PyBytes_FromStringAndSize(NULL, bytes);
+    starts = PyBytes_FromStringAndSize(NULL, bytes);
+    stops = PyBytes_FromStringAndSize(NULL, bytes);
+    if (lines == NULL || starts == NULL || stops == NULL) goto done;
+    int64_t *li = (int64_t *)PyBytes_AS_STRING(lines);
+    int64_t *st = (int64_t *)PyBytes_AS_STRING(starts);
+    int64_t *sp = (int64_t *)PyBytes_AS_STRING(stops);
+    Py_ssize_t j = 0, k = 0;
+    for (Py_ssize_t i = 0; i < n_ends; i++) {
+        while (j < n_nl && nl[j] < ends[i] - 1) j++;   /* searchsorted(nl, end - 1) */
+        if (k > 0 && li[k - 1] == (int64_t)j) continue;
+        li[k] = (int64_t)j;
+        st[k] = j > 0 ? nl[j - 1] + 1 : 0;
+        sp[k] = j < n_nl ? nl[j] : (int64_t)size;
+        k++;
+    }
+    Py_ssize_t used = k * (Py_ssize_t)sizeof(int64_t);
+    if (_PyBytes_Resize(&lines, used) < 0 || _PyBytes_Resize(&starts, used) < 0
+        || _PyBytes_Resize(&stops, used) < 0) goto done;
+    out = PyTuple_Pack(3, lines, starts, stops);
+done:
+    Py_XDECREF(lines);
+    Py_XDECREF(starts);
+    Py_XDECREF(stops);
+    PyBuffer_Release(&nlv);
+    PyBuffer_Release(&endv);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"validate", validate, METH_VARARGS,
      "validate(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad_line_numbers)"},
@@ -573,6 +730,8 @@ static PyMethodDef methods[] = {
     {"join_rows", join_rows, METH_VARARGS, "join_rows(columns, n) -> bytes"},
     {"long_lines", long_lines, METH_VARARGS,
      "long_lines(newlines, size, limit) -> [(start, end)] of the lines longer than limit"},
+    {"line_spans", line_spans, METH_VARARGS,
+     "line_spans(newlines, ends, size) -> (lines, starts, stops) int64 bytes, or None"},
     {"burst_windows", burst_windows, METH_VARARGS,
      "burst_windows(ts, keys, member_bounds, all_t, all_bounds, n_keys, within, "
      "min_requests, min_distinct, max_other_share, out)"},
@@ -591,5 +750,11 @@ PyMODINIT_FUNC PyInit__clfscan(void)
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && PyModule_AddIntConstant(m, "RULES", 2) < 0) { Py_DECREF(m); return NULL; }
     if (m != NULL && PyModule_AddIntConstant(m, "JOIN_KINDS", 2) < 0) { Py_DECREF(m); return NULL; }
+    if (m != NULL && (PyType_Ready(&EndCollectorType) < 0
+                      || PyModule_AddObjectRef(m, "EndCollector",
+                                               (PyObject *)&EndCollectorType) < 0)) {
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }
