@@ -287,3 +287,62 @@ def test_alerts_written_alongside_equal_the_serial_file(
         rc3, _, err = run(["scan", "-q", "--json", "--alerts", "/dev/full", str(p)], capsys)
         assert rc3 == 2 and len(forks) == 2
         assert err.strip() == "wormsign: error: /dev/full: cannot write: No space left on device"
+
+
+def test_scan_process_ends_without_teardown_but_with_its_outputs(sample_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    """A ``scan`` process leaves without the interpreter's teardown: its JSON (through a
+    pipe), its alerts file and its exit status are those of the in-process command, and the
+    ``atexit`` functions still run."""
+    alerts = tmp_path / "alerts.jsonl"
+    code = ("import atexit, sys\n"
+            "atexit.register(print, 'atexit ran', file=sys.stderr)\n"
+            "from wormsign.cli.main import main\n"
+            "sys.argv[0] = 'wormsign'\n"
+            "sys.exit(main())\n")
+    r = subprocess.run([sys.executable, "-c", code, "scan", "-q", "--json", "--alerts",
+                        str(alerts), str(sample_dir)], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 1, r.stderr
+    assert "atexit ran" in r.stderr
+    got = json.loads(r.stdout)
+    written = alerts.read_bytes()
+    alerts.unlink()
+    r2 = subprocess.run([sys.executable, "-c", "import sys\nfrom wormsign.cli.main import main\n"
+                         "sys.exit(main(sys.argv[1:]))", "scan", "-q", "--json", "--alerts",
+                         str(alerts), str(sample_dir)], capture_output=True, text=True,
+                        timeout=120, check=False)
+    assert r2.returncode == 1 and json.loads(r2.stdout) == got
+    assert alerts.read_bytes() == written and written.count(b"\n") == got["alerts"]
+
+
+def test_leave_now_waits_for_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick exit is taken only when no other thread runs (the interpreter would wait
+    for it); then the ``atexit`` functions run before the process ends."""
+    import threading
+
+    from wormsign.cli import main as cli_main
+
+    ran: list[str] = []
+
+    class Left(Exception):
+        pass
+
+    def fake_exit(code: int) -> None:
+        ran.append(f"exit {code}")
+        raise Left
+
+    monkeypatch.setattr(cli_main.os, "_exit", fake_exit)
+    monkeypatch.setattr(cli_main.atexit, "_run_exitfuncs", lambda: ran.append("atexit"))
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        cli_main._leave_now(1)
+        assert ran == []
+    finally:
+        stop.set()
+        t.join()
+    with pytest.raises(Left):
+        cli_main._leave_now(3)
+    assert ran == ["atexit", "exit 3"]
