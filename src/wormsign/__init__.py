@@ -12,8 +12,19 @@ Subpackages, one concept each:
 - ``cli``       the command line (a thin skin over the library)
 """
 
-from wormsign.errors import WormsignError
+from __future__ import annotations
 
 __version__ = "0.1.0"
 
 __all__ = ["WormsignError", "__version__"]
+
+
+def __getattr__(name: str) -> type[Exception]:
+    # imported on first use (not even ``typing`` at first): ``python -m wormsign`` reaches
+    # the command's first step, the early pre-scan of ``scan`` (wormsign.cli._early),
+    # before anything else is imported
+    if name == "WormsignError":
+        from wormsign.errors import WormsignError
+
+        return WormsignError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,6 @@
 
 import sys
 
-from wormsign.cli.main import main
+from wormsign.cli._early import main
 
 sys.exit(main())

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
 
+from wormsign.cli import _early
 from wormsign.cli import _network as network
 from wormsign.cli._files import claim_output, open_output
 from wormsign.detect.eventkey import MatchKey
@@ -228,6 +229,7 @@ def _start_prescan(args: argparse.Namespace, pack: RulePack, limits: Limits) -> 
     """The pre-scan of this scan's ranges (:mod:`wormsign.detect.prescan`), forked before the
     scanner is imported; None where the scan will not fork workers for ranges of a large
     access log."""
+    from wormsign.detect import hscache
     from wormsign.detect.keywords import (
         KeywordDatabases,
         keyword_patterns,
@@ -238,18 +240,26 @@ def _start_prescan(args: argparse.Namespace, pack: RulePack, limits: Limits) -> 
     from wormsign.detect.ranges import MIN_PARALLEL_BYTES, split
     from wormsign.logs.source import expand
 
+    early = _early.take()  # forked before the imports, when the command line allowed
     workers = args.workers or os.cpu_count() or 1
-    if workers < 2 or threading.active_count() > 1:
-        return None
     inputs = list(expand(args.paths))
     sizes = [i.size() for i in inputs]
-    if any(s is None for s in sizes) or sum(s or 0 for s in sizes) < MIN_PARALLEL_BYTES:
-        return None
     rules = ordered_rules(pack)
-    if len(rules) > 63 or any(keywords(r) is None for r in rules):
+    if (workers < 2 or threading.active_count() > 1 or any(s is None for s in sizes)
+            or sum(s or 0 for s in sizes) < MIN_PARALLEL_BYTES or len(rules) > 63
+            or any(keywords(r) is None for r in rules)):
+        if early is not None:
+            early.close()
         return None
     tasks = [t for inp in inputs for t in split(inp, args.format, workers)]
-    return Prescan.start(tasks, KeywordDatabases(keyword_patterns(rules)[0]), limits)
+    databases = KeywordDatabases(keyword_patterns(rules)[0])
+    if databases.keys is not None:  # for the next scan's early pre-scan
+        hscache.remember(_early.NOTE, databases.keys)
+    if early is not None:
+        adopted = Prescan.adopt(early, tasks, databases, limits)
+        if adopted is not None:
+            return adopted
+    return Prescan.start(tasks, databases, limits)
 
 
 def _split_rule_files(paths: list[str]) -> tuple[list[str], list[str]]:
@@ -262,6 +272,13 @@ def _split_rule_files(paths: list[str]) -> tuple[list[str], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    finally:
+        _early.discard()  # a pre-scan forked at the start that this scan did not take over
+
+
+def _run(args: argparse.Namespace) -> int:
     request_rules, network_rules = _split_rule_files(args.rules)
     pack = load_pack(request_rules, builtin=not args.no_builtin_rules)
     ignore = None

@@ -17,7 +17,6 @@ most :data:`MAX_FILES` databases are kept, the least recently used removed first
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,10 +27,12 @@ from wormsign.cache import CACHE_ENV
 if TYPE_CHECKING:
     import hyperscan
 
-__all__ = ["CACHE_ENV", "MAX_FILES", "cache_dir", "cache_key", "compile_block"]
+__all__ = ["CACHE_ENV", "MAX_FILES", "cache_dir", "cache_key", "compile_block", "load",
+           "recall", "remember"]
 
 MAX_FILES = 32
 _SUFFIX = ".hsdb"
+_NOTE = ".keys"
 
 
 def cache_dir() -> Path | None:
@@ -41,6 +42,8 @@ def cache_dir() -> Path | None:
 
 def cache_key(expressions: list[bytes], flags: list[int], ids: list[int]) -> str:
     """The file name (without suffix) of the database these arguments compile to."""
+    import hashlib
+
     import hyperscan
 
     h = hashlib.sha256()
@@ -64,15 +67,16 @@ def _machine() -> tuple[str, str]:
 
 
 def compile_block(expressions: list[bytes], flags: list[int],
-                  ids: list[int]) -> hyperscan.Database:
+                  ids: list[int], key: str | None = None) -> hyperscan.Database:
     """A block-mode database of ``expressions``: loaded from the cache when it is there,
-    else compiled (and stored for the next run)."""
+    else compiled (and stored for the next run). ``key``: their :func:`cache_key`, when
+    the caller has it."""
     import hyperscan
 
     folder = cache.usable_dir(cache.HYPERSCAN)
     path = None
     if folder is not None:
-        path = folder / (cache_key(expressions, flags, ids) + _SUFFIX)
+        path = folder / ((key or cache_key(expressions, flags, ids)) + _SUFFIX)
         db = _load(path)
         if db is not None:
             return db
@@ -81,6 +85,39 @@ def compile_block(expressions: list[bytes], flags: list[int],
     if path is not None:
         _store(path, hyperscan.dumpb(db))
     return db
+
+
+def load(key: str) -> hyperscan.Database | None:
+    """The database stored under ``key`` (a :func:`cache_key`), or None when it is not
+    there (or caching is off, or the key is not one)."""
+    folder = cache.usable_dir(cache.HYPERSCAN)
+    if folder is None or not _is_key(key):
+        return None
+    return _load(folder / (key + _SUFFIX))
+
+
+def remember(name: str, keys: tuple[str, ...]) -> None:
+    """Note ``keys`` under ``name`` (``[a-z-]+``) for a later process that must find its
+    databases before it can build them (:mod:`wormsign.cli._early`); written only when
+    they changed."""
+    folder = cache.usable_dir(cache.HYPERSCAN)
+    if folder is None or not all(map(_is_key, keys)) or recall(name) == keys:
+        return
+    cache.store_atomic(folder / (name + _NOTE), (" ".join(keys) + "\n").encode("ascii"))
+
+
+def recall(name: str) -> tuple[str, ...] | None:
+    """The keys last noted under ``name`` (:func:`remember`), or None."""
+    folder = cache.cache_dir(cache.HYPERSCAN)
+    data = cache.read_private(folder, name + _NOTE) if folder is not None else None
+    if not data or len(data) > 4096:
+        return None
+    keys = tuple(data.decode("ascii", "replace").split())
+    return keys if keys and all(map(_is_key, keys)) else None
+
+
+def _is_key(key: str) -> bool:
+    return len(key) == 40 and all(c in "0123456789abcdef" for c in key)
 
 
 def _load(path: Path) -> hyperscan.Database | None:

@@ -14,12 +14,14 @@ import re
 from array import array
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from wormsign.detect.hscache import compile_block
-from wormsign.logs import clf
-from wormsign.rules.model import Condition, Rule, RulePack
+from wormsign.detect import hscache
+from wormsign.detect.hscache import cache_key, compile_block
+from wormsign.logs._native import C as _C
 
 if TYPE_CHECKING:
     import hyperscan
+
+    from wormsign.rules.model import Condition, Rule, RulePack
 
 # Percent-escapes of letters, digits and . / \\ _ %, and overlong lead bytes, as literals
 # (Hyperscan scans ~60 short literals about twice as fast as the equivalent class regex).
@@ -129,30 +131,51 @@ def keyword_patterns(rules: tuple[Rule, ...]) -> tuple[list[bytes], list[frozens
     return list(by_pattern), [frozenset(v) for v in by_pattern.values()]
 
 
+def _specs(patterns: list[bytes]) -> tuple[tuple[list[bytes], list[int], list[int]], ...]:
+    """(expressions, flags, ids) of the two databases of ``patterns``.
+
+    Which keywords a text holds: each pattern reported once (its first match), so a keyword
+    repeated thousands of times in a line (``../``, ``%c0%af``, ``cmd.exe``, ``\\x90`` in a
+    shellcode line) costs no callback per repeat. Which lines of a chunk hold a keyword:
+    every pattern matched through to its line's end under one id; Hyperscan reports one
+    match per id and end offset, so a flagged line costs one callback however many keywords
+    it holds (a worm's line holds two to four, a Nimda line dozens)."""
+    import hyperscan
+
+    n = len(patterns)
+    first = (patterns, [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * n,
+             list(range(n)))
+    line = ([b"(?:" + p + rb")[^\n]*$" for p in patterns],
+            [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * n, [0] * n)
+    return first, line
+
+
 class KeywordDatabases:
-    """The two databases of a rule list's keyword patterns (none when it has no keyword)."""
+    """The two databases of a rule list's keyword patterns (none when it has no keyword);
+    :attr:`keys` names them in the Hyperscan cache (:mod:`wormsign.detect.hscache`)."""
 
     def __init__(self, patterns: list[bytes]) -> None:
-        import hyperscan
-
         self.first_db: hyperscan.Database | None = None
         self.line_db: hyperscan.Database | None = None
+        self.keys: tuple[str, str] | None = None
         if patterns:
-            # Which keywords a text holds: each pattern reported once (its first match), so
-            # a keyword repeated thousands of times in a line (``../``, ``%c0%af``,
-            # ``cmd.exe``, ``\x90`` in a shellcode line) costs no callback per repeat.
-            self.first_db = compile_block(
-                patterns,
-                [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(patterns),
-                list(range(len(patterns))))
-            # Which lines of a chunk hold a keyword: every pattern matched through to its
-            # line's end under one id. Hyperscan reports one match per id and end offset, so
-            # a flagged line costs one callback however many keywords it holds (a worm's
-            # line holds two to four, a Nimda line dozens).
-            self.line_db = compile_block(
-                [b"(?:" + p + rb")[^\n]*$" for p in patterns],
-                [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * len(patterns),
-                [0] * len(patterns))
+            first, line = _specs(patterns)
+            self.keys = (cache_key(*first), cache_key(*line))
+            self.first_db = compile_block(*first, key=self.keys[0])
+            self.line_db = compile_block(*line, key=self.keys[1])
+
+    @classmethod
+    def cached(cls, keys: tuple[str, ...]) -> KeywordDatabases | None:
+        """The databases stored in the cache under ``keys`` (first, line), without their
+        patterns; None when either is not there."""
+        if len(keys) != 2:
+            return None
+        first, line = hscache.load(keys[0]), hscache.load(keys[1])
+        if first is None or line is None:
+            return None
+        out = cls([])
+        out.first_db, out.line_db, out.keys = first, line, (keys[0], keys[1])
+        return out
 
     def holds_keyword(self, text: bytes | memoryview) -> bool:
         """Whether ``text`` holds any keyword; the scan stops at the first one."""
@@ -219,7 +242,6 @@ class _Ends:
         return out
 
 
-_C = getattr(clf, "_clfscan", None)
 _COLLECTOR: Any = getattr(_C, "EndCollector", None) if array("q").itemsize == 8 else None
 
 

@@ -23,28 +23,22 @@ import os
 import pickle
 import select
 import signal
-import struct
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from wormsign.detect.keywords import LONG_LINE, KeywordDatabases
-from wormsign.detect.ranges import Task, read_range
-from wormsign.logs import clf, formats
-from wormsign.logs.source import Limits, ReadStats
+from wormsign.detect.keywords import KeywordDatabases
+from wormsign.detect.prescanloop import BUDGET, MAX_BAD_LINES, Range, serve, usable
+from wormsign.detect.ranges import Task
+from wormsign.logs import formats
+from wormsign.logs.source import Limits
 
-#: The most bytes a pre-scan reads.
-BUDGET = 256 << 20
+__all__ = ["BUDGET", "MAX_BAD_LINES", "STOP_WAIT", "ChunkRecord", "Prescan", "prefix_tokens",
+           "ranges_of"]
+
 #: Seconds the scan waits for a stopped pre-scan's records (a read hung on a network file
 #: system, say) before it goes on without them.
 STOP_WAIT = 5.0
-#: First skipped line numbers kept per chunk (as the scanner keeps).
-MAX_BAD_LINES = 5
-
-_C = getattr(clf, "_clfscan", None)
-_VALIDATE_NL = getattr(_C, "validate_nl", None)
-_LONG_LINES = getattr(_C, "long_lines", None)
-_WIDE = struct.calcsize("P") == 8
 
 
 @dataclass(frozen=True)
@@ -75,22 +69,36 @@ def prefix_tokens(task: Task) -> int | None:
     return fmt.prefix_tokens
 
 
-class Prescan:
-    """A running pre-scan of ``tasks`` (the scan's split, in order); see the module."""
+def ranges_of(tasks: list[Task]) -> list[Range | None]:
+    """The pre-scan's ranges of the scan's ``tasks`` (None: not pre-scanned: not a range of
+    an access log, or a file's first range, whose first bytes the scan sniffs)."""
+    out: list[Range | None] = []
+    for t in tasks:
+        prefix = prefix_tokens(t)
+        ok = prefix is not None and t.start and t.end is not None
+        out.append((t.name, int(t.start or 0), int(t.end or 0), int(prefix or 0)) if ok else None)
+    return out
 
-    def __init__(self, tasks: list[Task], pid: int, control: int, results: int) -> None:
+
+class Prescan:
+    """A running pre-scan of ``tasks`` (the scan's split, in order); see the module.
+    ``expect``: what its message must say besides its records for them to be used (the
+    ranges it read, the databases and line limit it used)."""
+
+    def __init__(self, tasks: list[Task], pid: int, control: int, results: int,
+                 expect: dict[str, Any] | None = None) -> None:
         self.tasks = tasks
         self._pid, self._control, self._results = pid, control, results
         self._stopping = False
+        self._expect = expect or {}
 
     @classmethod
     def start(cls, tasks: list[Task], databases: KeywordDatabases,
               limits: Limits) -> Prescan | None:
         """Fork the pre-scan of ``tasks`` with the line database of the scan's rules; None
         when nothing in them can be pre-scanned here (no C helpers, no fork, no keyword)."""
-        if (_VALIDATE_NL is None or _LONG_LINES is None or not _WIDE
-                or databases.line_db is None or not hasattr(os, "fork")
-                or not any(prefix_tokens(t) for t in tasks)):
+        ranges = ranges_of(tasks)
+        if not usable() or databases.line_db is None or not any(ranges):
             return None
         control_r, control_w = os.pipe()
         results_r, results_w = os.pipe()
@@ -105,14 +113,31 @@ class Prescan:
                 os.close(control_w)
                 os.close(results_r)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                records = _prescan(tasks, databases, limits, control_r)
-                _write_all(results_w, pickle.dumps(records, protocol=5))
-                code = 0
+                code = serve(ranges, databases, limits.max_line_bytes, control_r, results_w)
             finally:
                 os._exit(code)
         os.close(control_r)
         os.close(results_w)
-        return cls(tasks, pid, control_w, results_r)
+        return cls(tasks, pid, control_w, results_r, {"ranges": ranges})
+
+    @classmethod
+    def adopt(cls, early: Any, tasks: list[Task], databases: KeywordDatabases,
+              limits: Limits) -> Prescan | None:
+        """The pre-scan :mod:`wormsign.cli._early` forked before the command's imports, as
+        this scan's: its records are used only when it read the ranges of ``tasks`` with
+        ``databases`` and the scan's line limit (else the scan does all the work). None
+        when it has already ended (it found nothing to do); it is then reaped."""
+        pid, control, results = early.pid, early.control, early.results
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                for fd in (control, results):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+                return None
+        expect = {"ranges": ranges_of(tasks), "keys": databases.keys,
+                  "max_line": limits.max_line_bytes}
+        return cls(tasks, pid, control, results, expect)
 
     def stop(self) -> None:
         """Ask the pre-scan to stop after its current chunk, without waiting: the caller
@@ -125,7 +150,8 @@ class Prescan:
     def finish(self) -> dict[int, list[ChunkRecord]]:
         """Stop the pre-scan after its current chunk (:meth:`stop`); the records of each task
         it began (by index into :attr:`tasks`; each list covers the task's start onwards,
-        without gaps). Empty when the process failed: the scan then does all the work."""
+        without gaps). Empty when the process failed, or read other ranges than expected:
+        the scan then does all the work."""
         if self._pid < 0:
             return {}
         self.stop()
@@ -138,7 +164,12 @@ class Prescan:
             got = pickle.loads(data) if ok and data else {}  # noqa: S301 - our own child
         except Exception:  # cut short: nothing of it is used
             got = {}
-        return got if isinstance(got, dict) else {}
+        if not isinstance(got, dict) or any(got.get(k) != v for k, v in self._expect.items()):
+            return {}
+        records = got.get("records")
+        if not isinstance(records, dict):
+            return {}
+        return {i: [ChunkRecord(*r) for r in recs] for i, recs in records.items()}
 
     def _read_results(self, deadline: float) -> bytearray | None:
         data = bytearray()
@@ -177,58 +208,3 @@ class Prescan:
                 return os.waitstatus_to_exitcode(status)
             time.sleep(0.002)
         return -1
-
-
-def _prescan(tasks: list[Task], databases: KeywordDatabases, limits: Limits,
-             control: int) -> dict[int, list[ChunkRecord]]:
-    """The pre-scan process's work, from the last task backwards, until told to stop (or
-    the control pipe closes), the budget is spent or every task is done."""
-    out: dict[int, list[ChunkRecord]] = {}
-    budget = BUDGET
-    for index in range(len(tasks) - 1, -1, -1):
-        prefix = prefix_tokens(tasks[index])
-        if prefix is None or tasks[index].start == 0:  # a file's first range: BOM, sniffing
-            continue
-        records: list[ChunkRecord] = []
-        out[index] = records
-        for record in _task_records(tasks[index], prefix, databases, limits):
-            records.append(record)
-            budget -= record.length
-            if budget <= 0 or _stopped(control):
-                return out
-    return out
-
-
-def _task_records(task: Task, prefix: int, databases: KeywordDatabases,
-                  limits: Limits) -> Iterator[ChunkRecord]:
-    """The records of ``task``'s chunks, while they are read verbatim (a chunk whose bytes
-    are not the file's, such as a line cut for being overlong, ends them)."""
-    assert task.start is not None
-    read = ReadStats()
-    offset = task.start
-    try:
-        for chunk in read_range(task, limits, read):
-            if read.overlong or read.discarded:  # a line was cut: not the file's bytes
-                return
-            yield _record(chunk, offset, prefix, databases)
-            offset += len(chunk)
-    except Exception:  # the scan meets the same problem and reports it
-        return
-
-
-def _record(chunk: bytes, offset: int, prefix: int, databases: KeywordDatabases) -> ChunkRecord:
-    assert _VALIDATE_NL is not None and _LONG_LINES is not None
-    lines, bad, first, newlines = _VALIDATE_NL(chunk, prefix, MAX_BAD_LINES)
-    ends = databases.line_ends(chunk, _LONG_LINES(newlines, len(chunk), LONG_LINE))
-    return ChunkRecord(offset, len(chunk), lines, bad, tuple(first), newlines, ends)
-
-
-def _stopped(control: int) -> bool:
-    ready, _, _ = select.select([control], [], [], 0)
-    return bool(ready)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import IO
 
+from wormsign.detect.bounds import MAGICS as _MAGICS
+from wormsign.detect.bounds import (
+    MIN_PARALLEL_BYTES,
+    MIN_SPLIT_BYTES,
+    RANGE_BYTES,
+    range_bounds,
+)
 from wormsign.errors import WormsignError
 from wormsign.logs import formats, pcap
 from wormsign.logs.source import (
@@ -27,13 +34,8 @@ from wormsign.logs.source import (
     read_chunks,
 )
 
-#: A scan of less than this in all stays in one process (starting workers costs more).
-MIN_PARALLEL_BYTES = 24 << 20
-#: Plain files at least this large are cut into ranges.
-MIN_SPLIT_BYTES = 16 << 20
-#: Target size of one range.
-RANGE_BYTES = 32 << 20
-_MAGICS = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")  # compressed: read as one piece
+__all__ = ["MIN_PARALLEL_BYTES", "MIN_SPLIT_BYTES", "RANGE_BYTES", "Task", "range_chunks",
+           "read_range", "split"]
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -103,21 +105,6 @@ def range_chunks(inp: Input, raw: _Range, limits: Limits, read: ReadStats,
         yield tail
 
 
-def _line_start_after(f: IO[bytes], pos: int, stop: int) -> int | None:
-    """The start of the first line after byte ``pos`` (before ``stop``), read in bounded
-    steps (a line may be gigabytes long)."""
-    f.seek(pos)
-    while pos < stop:
-        block = f.read(min(1 << 16, stop - pos))
-        if not block:
-            return None
-        nl = block.find(b"\n")
-        if nl >= 0:
-            return pos + nl + 1 if pos + nl + 1 < stop else None
-        pos += len(block)
-    return None
-
-
 def split(inp: Input, fmt: str | None, workers: int = 1) -> list[Task]:
     """Tasks for one input: ranges of whole lines for a large plain file in a stateless
     format (about :data:`RANGE_BYTES` each, as many as a multiple of ``workers``, so that
@@ -138,13 +125,7 @@ def split(inp: Input, fmt: str | None, workers: int = 1) -> list[Task]:
             lf = formats.get(fmt) if fmt else formats.detect(head[:65536], inp.display)
             if lf.new_state() is not None:  # per-file state (IIS headers): one piece
                 return whole
-            n = -(-max(1, size // RANGE_BYTES) // workers) * workers
-            bounds = [0]
-            for k in range(1, n):
-                at = _line_start_after(f, max(bounds[-1], k * size // n), size)
-                if at is not None and at > bounds[-1]:
-                    bounds.append(at)
-            bounds.append(size)
+            bounds = range_bounds(f.fileno(), size, workers, RANGE_BYTES)
     except (OSError, WormsignError):
         return whole
     return [Task(inp.name, lf.name, lo, hi) for lo, hi in pairwise(bounds)]

@@ -12,10 +12,36 @@ may leave a reader (:func:`~wormsign.logs.normalize.canonical_ip`); ``synth`` wr
 labelled synthetic sample.
 """
 
-from wormsign.logs.formats import FORMATS, LogFormat, register
-from wormsign.logs.normalize import canonical_ip, canonical_network
-from wormsign.logs.record import Request
-from wormsign.logs.source import Limits, ReadStats, open_input, read_chunks
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wormsign.logs.formats import FORMATS, LogFormat, register
+    from wormsign.logs.normalize import canonical_ip, canonical_network
+    from wormsign.logs.record import Request
+    from wormsign.logs.source import Limits, ReadStats, open_input, read_chunks
 
 __all__ = ["FORMATS", "Limits", "LogFormat", "ReadStats", "Request", "canonical_ip",
            "canonical_network", "open_input", "read_chunks", "register"]
+
+#: Where each name of ``__all__`` lives: imported on first use, so that a submodule (the C
+#: helpers, for the early pre-scan of ``wormsign scan``) loads without the readers.
+_HOMES = {"FORMATS": "formats", "LogFormat": "formats", "register": "formats",
+          "canonical_ip": "normalize", "canonical_network": "normalize", "Request": "record",
+          "Limits": "source", "ReadStats": "source", "open_input": "source",
+          "read_chunks": "source"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

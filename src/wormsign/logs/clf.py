@@ -15,17 +15,13 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 
+# the optional C accelerator (built by setup.py; None when not built or of older line
+# rules); same results as the regex below
+from wormsign.logs._native import C as _clfscan
 from wormsign.logs.lines import count_bad
 from wormsign.logs.normalize import bounded_int, canonical_ip, status_code
 from wormsign.logs.record import Request
 from wormsign.logs.text import decode
-
-try:  # the optional C accelerator (built by setup.py); same results as the regex below
-    from wormsign.logs import _clfscan
-except ImportError:  # pragma: no cover - exercised by forcing the fallback in tests
-    _clfscan = None  # type: ignore[assignment]
-if _clfscan is not None and getattr(_clfscan, "RULES", 1) != 2:  # pragma: no cover
-    _clfscan = None  # type: ignore[assignment]  # older line rules: use the Python twin
 
 _ADDR = rb"[0-9A-Fa-f.:]{2,45}"  # the characters an address may hold (canonical_ip decides)
 _PREFIX = {
@@ -56,7 +52,8 @@ def validate(buf: bytes, prefix_tokens: int, max_bad: int, *, force_python: bool
     if not buf:
         return 0, 0, []
     if _clfscan is not None and not force_python:
-        return _clfscan.validate(buf, prefix_tokens, max_bad)
+        lines, bad, first = _clfscan.validate(buf, prefix_tokens, max_bad)
+        return int(lines), int(bad), list(first)
     prefix = _PREFIX[prefix_tokens]
     return count_bad(buf, 0, max_bad, lambda line, _n: prefix.match(line) is not None)
 
