@@ -179,7 +179,7 @@ def _file_ranges(path: str, workers: int) -> tuple[list[tuple[str, int, int, int
                                                       int] | None:
     """The ranges the scan's split gives a file it can sniff as an access log (the first
     range, which the scan sniffs, not pre-scanned), and its size; None when it cannot."""
-    from wormsign.detect.bounds import MAGICS, MIN_SPLIT_BYTES, range_bounds
+    from wormsign.detect.bounds import MAGICS, MIN_SPLIT_BYTES, first_prescanned, range_bounds
     from wormsign.logs._native import C
 
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -201,5 +201,7 @@ def _file_ranges(path: str, workers: int) -> tuple[list[tuple[str, int, int, int
     from itertools import pairwise
 
     cut = list(pairwise(bounds))
-    return [None] + [(path, lo, hi, prefix) for lo, hi in cut[1:]], size
+    begin = first_prescanned(path, cut[0][1])  # after the first bytes, which the scan sniffs
+    opening = (path, begin, cut[0][1], prefix) if begin else None
+    return [opening] + [(path, lo, hi, prefix) for lo, hi in cut[1:]], size
 

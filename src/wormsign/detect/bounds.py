@@ -46,3 +46,23 @@ def line_start_after(fd: int, pos: int, stop: int) -> int | None:
             return pos + nl + 1 if pos + nl + 1 < stop else None
         pos += len(block)
     return None
+
+
+#: The first bytes of a file that the scan itself reads first (the byte-order mark, the
+#: binary check and the format's sniffing look at them); the pre-scan starts after them.
+SNIFFED = 65536 + 3
+
+
+def first_prescanned(path: str, end: int) -> int | None:
+    """Where the pre-scan of a file's first range (bytes ``0:end``) begins: the first line
+    after :data:`SNIFFED` bytes; None when there is none (or the file cannot be read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        return line_start_after(fd, SNIFFED, end)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

@@ -208,7 +208,8 @@ def scan_parallel(inputs: list[Input], engine: RuleEngine, options: ScanOptions,
 
 def _with_records(inputs: list[Input], tasks: list[list[Task]],
                   found: dict[int, list[ChunkRecord]], options: ScanOptions) -> _Work:
-    """The work, each task the pre-scan began cut where its records end: the part they
+    """The work, each task the pre-scan began cut where its records begin and end: the
+    part before them (a file's first bytes, which the scan sniffs: scanned), the part they
     cover (finished from them), then the rest (scanned)."""
     out: list[list[Task]] = []
     records: list[list[ChunkRecord] | None] = []
@@ -218,9 +219,13 @@ def _with_records(inputs: list[Input], tasks: list[list[Task]],
         for t in ts:
             recs = found.get(index)
             index += 1
-            end = _covered(t, recs)
-            if recs and end is not None:
-                cut.append(dataclasses.replace(t, end=end))
+            span = _covered(t, recs)
+            if recs and span is not None:
+                begin, end = span
+                if begin > (t.start or 0):
+                    cut.append(dataclasses.replace(t, end=begin))
+                    records.append(None)
+                cut.append(dataclasses.replace(t, start=begin, end=end))
                 records.append(recs)
                 if t.end is not None and end < t.end:
                     cut.append(dataclasses.replace(t, start=end))
@@ -232,16 +237,18 @@ def _with_records(inputs: list[Input], tasks: list[list[Task]],
     return _Work(inputs, out, records, options)
 
 
-def _covered(task: Task, recs: list[ChunkRecord] | None) -> int | None:
-    """Where the records of ``task`` end, when they cover it from its start without a gap."""
+def _covered(task: Task, recs: list[ChunkRecord] | None) -> tuple[int, int] | None:
+    """Where the records of ``task`` begin and end, when they lie inside it without a gap."""
     if not recs or task.start is None or task.end is None:
         return None
-    pos = task.start
+    begin = pos = recs[0].offset
+    if begin < task.start:
+        return None
     for r in recs:
         if r.offset != pos or r.length <= 0:
             return None
         pos += r.length
-    return pos if pos <= task.end else None
+    return (begin, pos) if pos <= task.end else None
 
 
 def _run_local(work: _Work, engine: RuleEngine,

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from wormsign.detect.bounds import first_prescanned
 from wormsign.detect.keywords import KeywordDatabases
 from wormsign.detect.prescanloop import BUDGET, MAX_BAD_LINES, Range, serve, usable
 from wormsign.detect.ranges import Task
@@ -71,12 +72,16 @@ def prefix_tokens(task: Task) -> int | None:
 
 def ranges_of(tasks: list[Task]) -> list[Range | None]:
     """The pre-scan's ranges of the scan's ``tasks`` (None: not pre-scanned: not a range of
-    an access log, or a file's first range, whose first bytes the scan sniffs)."""
+    an access log). A file's first range is pre-scanned from the first line after its first
+    bytes, which the scan sniffs (:func:`~wormsign.detect.bounds.first_prescanned`)."""
     out: list[Range | None] = []
     for t in tasks:
         prefix = prefix_tokens(t)
-        ok = prefix is not None and t.start and t.end is not None
-        out.append((t.name, int(t.start or 0), int(t.end or 0), int(prefix or 0)) if ok else None)
+        start = t.start
+        if prefix is not None and start == 0 and t.end is not None:
+            start = first_prescanned(t.name, t.end)
+        ok = prefix is not None and start and t.end is not None
+        out.append((t.name, int(start or 0), int(t.end or 0), int(prefix or 0)) if ok else None)
     return out
 
 
