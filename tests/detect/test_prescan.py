@@ -5,6 +5,7 @@ left running."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -14,15 +15,14 @@ from pathlib import Path
 import pytest
 
 from wormsign.cli.main import main
-from wormsign.detect import parallel, prescan, ranges, report
+from wormsign.detect import bounds, parallel, prescan, prescanloop, ranges, report
 from wormsign.detect.chunkscan import RuleEngine
 from wormsign.detect.keywords import KeywordDatabases, keyword_patterns
 from wormsign.detect.scanner import ScanReport, scan_paths
 from wormsign.logs.source import DEFAULT_LIMITS, Limits, expand
 from wormsign.logs.synth import CODE_RED, worm_heavy_lines
 
-pytestmark = pytest.mark.skipif(prescan._VALIDATE_NL is None or prescan._LONG_LINES is None,
-                                reason="the C helpers are not built")
+pytestmark = pytest.mark.skipif(not prescanloop.usable(), reason="the C helpers are not built")
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_a_finished_prescan_gives_the_full_scan(storm: Path, small_ranges: None,
 def test_a_prescan_stopped_part_way_gives_the_full_scan(storm: Path, small_ranges: None,
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         budget: int) -> None:
-    monkeypatch.setattr(prescan, "BUDGET", budget)
+    monkeypatch.setattr(prescanloop, "BUDGET", budget)
     want = scan_paths([str(storm)], workers=1)
     pre = _start(storm, Limits(max_line_bytes=65536))
     time.sleep(0.5)
@@ -188,3 +188,43 @@ def test_the_cli_prescans_a_large_log(storm: Path, small_ranges: None, tmp_path:
     assert json.loads(capsys.readouterr().out) == one
     assert alerts1.read_bytes() == alerts2.read_bytes()
     assert started == [True] and used and _children() == before
+
+
+def test_the_rest_of_a_stopped_prescan_is_cut_smaller(storm: Path, small_ranges: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a stopped pre-scan leaves is cut into smaller pieces at line starts (the workers
+    then end together), with the result of a full scan."""
+    monkeypatch.setattr(prescanloop, "BUDGET", 150_000)
+    monkeypatch.setattr(parallel, "REST_PIECE", 9_000)
+    want = scan_paths([str(storm)], workers=1)
+    pre = _start(storm)
+    time.sleep(0.5)
+    planned: list[parallel._Work] = []
+    real = parallel._with_records
+
+    def plan(*a: object) -> parallel._Work:
+        work = real(*a)  # type: ignore[arg-type]
+        planned.append(work)
+        return work
+
+    monkeypatch.setattr(parallel, "_with_records", plan)
+    _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
+    flat = planned[0].flat
+    assert len(flat) > 2 * len(pre.tasks)
+    assert all(a.end == b.start for a, b in itertools.pairwise(flat))
+    with open(storm, "rb") as f:
+        data = f.read()
+    assert all(t.start == 0 or data[t.start - 1:t.start] == b"\n" for t in flat)
+
+
+def test_a_files_first_range_is_prescanned_after_its_first_bytes(tmp_path: Path) -> None:
+    """The pre-scan of a file's first range begins at the first line after the bytes the
+    scan sniffs; a first range too short for that is not pre-scanned."""
+    p = tmp_path / "a.log"
+    line = b'1.2.3.4 - - [19/Jul/2001:10:23:45 +0000] "GET /x HTTP/1.0" 200 1 "-" "-"\n'
+    p.write_bytes(line * 3000)
+    task = ranges.Task(str(p), "combined", 0, len(line) * 3000)
+    (got,) = prescan.ranges_of([task])
+    assert got is not None and got[1] > bounds.SNIFFED and got[1] % len(line) == 0
+    assert got[1] - bounds.SNIFFED <= len(line)
+    assert prescan.ranges_of([ranges.Task(str(p), "combined", 0, 1000)]) == [None]

@@ -147,8 +147,7 @@ def _prescan(paths: list[str], workers: int, max_line: int, control: int, result
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    from wormsign.detect import hscache, prescanloop
-    from wormsign.detect.bounds import MIN_PARALLEL_BYTES
+    from wormsign.detect import bounds, hscache, prescanloop
     from wormsign.detect.keywords import KeywordDatabases
 
     keys = hscache.recall(NOTE)
@@ -163,7 +162,7 @@ def _prescan(paths: list[str], workers: int, max_line: int, control: int, result
             return 1
         ranges += found[0]
         total += found[1]
-    if total < MIN_PARALLEL_BYTES or not any(ranges):
+    if total < bounds.MIN_PARALLEL_BYTES or not any(ranges):
         return 1
     import contextlib
 
@@ -179,29 +178,29 @@ def _file_ranges(path: str, workers: int) -> tuple[list[tuple[str, int, int, int
                                                       int] | None:
     """The ranges the scan's split gives a file it can sniff as an access log (the first
     range, which the scan sniffs, not pre-scanned), and its size; None when it cannot."""
-    from wormsign.detect.bounds import MAGICS, MIN_SPLIT_BYTES, first_prescanned, range_bounds
+    from wormsign.detect import bounds as b
     from wormsign.logs._native import C
 
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         size = os.fstat(fd).st_size
-        if size < MIN_SPLIT_BYTES:
+        if size < b.MIN_SPLIT_BYTES:
             return [None], size
         head = os.pread(fd, 65536 + 3, 0)
-        if head.startswith(MAGICS):
+        if head.startswith(b.MAGICS):
             return None
         head = head.removeprefix(b"\xef\xbb\xbf")
         first = head[:head.find(b"\n")]
         prefix = len(first[:first.find(b" [")].split(b" "))
         if C is None or prefix not in (3, 4) or C.validate(first + b"\n", prefix, 1)[:2] != (1, 0):
             return None
-        bounds = range_bounds(fd, size, workers)
+        bounds = b.range_bounds(fd, size, workers, b.RANGE_BYTES)
     finally:
         os.close(fd)
     from itertools import pairwise
 
     cut = list(pairwise(bounds))
-    begin = first_prescanned(path, cut[0][1])  # after the first bytes, which the scan sniffs
+    begin = b.first_prescanned(path, cut[0][1])  # after the first bytes, which the scan sniffs
     opening = (path, begin, cut[0][1], prefix) if begin else None
     return [opening] + [(path, lo, hi, prefix) for lo, hi in cut[1:]], size
 

@@ -299,6 +299,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.format is None:
         conn_paths, web_paths = network.split_inputs(args.paths)
         if conn_paths:  # network rule files are checked before any scanning
+            _early.discard()
             from wormsign.rules.netloader import load_network_pack
 
             net_pack = load_network_pack(network_rules, builtin=not args.no_builtin_rules)
@@ -308,6 +309,7 @@ def _run(args: argparse.Namespace) -> int:
     # alerts file takes 0.05 s) and the scanner imported while it reads.
     _return_freed_memory()  # before the fork: the pre-scan reuses its chunks' memory too
     prescan = None if show or args.scheduler else _start_prescan(args, pack, limits)
+    _early.discard()  # one forked at the start that this scan did not take over
     try:
         _claim_outputs(args)
         from wormsign.detect.scanner import scan_paths  # numpy and the rest: the slow part

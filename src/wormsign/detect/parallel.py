@@ -18,9 +18,11 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from wormsign.cluster import dask_client
+from wormsign.detect.bounds import line_start_after
 from wormsign.detect.chunkscan import ChunkScanner, RuleEngine
 from wormsign.detect.columns import MatchBatch, StringTable, Tables, VariantTable, concat, recode
 from wormsign.detect.filescan import FileStats, scan_file, scan_serial
@@ -220,21 +222,49 @@ def _with_records(inputs: list[Input], tasks: list[list[Task]],
             recs = found.get(index)
             index += 1
             span = _covered(t, recs)
+            pieces: list[tuple[Task, list[ChunkRecord] | None]] = [(t, None)]
             if recs and span is not None:
                 begin, end = span
-                if begin > (t.start or 0):
-                    cut.append(dataclasses.replace(t, end=begin))
-                    records.append(None)
-                cut.append(dataclasses.replace(t, start=begin, end=end))
-                records.append(recs)
-                if t.end is not None and end < t.end:
-                    cut.append(dataclasses.replace(t, start=end))
-                    records.append(None)
-            else:
-                cut.append(t)
-                records.append(None)
+                pieces = [(dataclasses.replace(t, end=begin), None),
+                          (dataclasses.replace(t, start=begin, end=end), recs),
+                          (dataclasses.replace(t, start=end), None)]
+                pieces = [(p, r) for p, r in pieces if r is not None or p.start != p.end]
+            for piece, r in pieces:
+                # with a pre-scan, what is left to scan in full is a few whole ranges: cut
+                # smaller, so that the workers end together
+                parts = _smaller(piece) if found and r is None else [piece]
+                cut += parts
+                records += [r] * len(parts)
         out.append(cut)
     return _Work(inputs, out, records, options)
+
+
+#: With a pre-scan, ranges still to be scanned in full are cut into pieces of about this.
+REST_PIECE = 8 << 20
+
+
+def _smaller(task: Task) -> list[Task]:
+    """``task`` (a range) cut into pieces of about :data:`REST_PIECE` bytes at line starts;
+    itself when it is not a range, or small."""
+    if task.start is None or task.end is None or task.end - task.start < 2 * REST_PIECE:
+        return [task]
+    bounds = [task.start]
+    try:
+        fd = os.open(task.name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return [task]
+    try:
+        while task.end - bounds[-1] >= 2 * REST_PIECE:
+            at = line_start_after(fd, bounds[-1] + REST_PIECE, task.end)
+            if at is None:
+                break
+            bounds.append(at)
+    except OSError:
+        return [task]
+    finally:
+        os.close(fd)
+    bounds.append(task.end)
+    return [dataclasses.replace(task, start=lo, end=hi) for lo, hi in pairwise(bounds)]
 
 
 def _covered(task: Task, recs: list[ChunkRecord] | None) -> tuple[int, int] | None:

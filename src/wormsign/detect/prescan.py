@@ -96,6 +96,7 @@ class Prescan:
         self._pid, self._control, self._results = pid, control, results
         self._stopping = False
         self._expect = expect or {}
+        self._ended: int | None = None  # its exit status, once reaped
 
     @classmethod
     def start(cls, tasks: list[Task], databases: KeywordDatabases,
@@ -133,16 +134,21 @@ class Prescan:
         ``databases`` and the scan's line limit (else the scan does all the work). None
         when it has already ended (it found nothing to do); it is then reaped."""
         pid, control, results = early.pid, early.control, early.results
+        ended: int | None = None
         with contextlib.suppress(ChildProcessError):
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                for fd in (control, results):
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-                return None
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:  # it finished everything, or found nothing to do
+                ended = os.waitstatus_to_exitcode(status)
+        if ended is not None and ended != 0:
+            for fd in (control, results):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            return None
         expect = {"ranges": ranges_of(tasks), "keys": databases.keys,
                   "max_line": limits.max_line_bytes}
-        return cls(tasks, pid, control, results, expect)
+        adopted = cls(tasks, pid, control, results, expect)
+        adopted._ended = ended
+        return adopted
 
     def stop(self) -> None:
         """Ask the pre-scan to stop after its current chunk, without waiting: the caller
@@ -193,8 +199,9 @@ class Prescan:
     def close(self) -> None:
         """End the pre-scan at once (the scan did not get to use it)."""
         if self._pid >= 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
+            if self._ended is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._pid, signal.SIGKILL)
             self._reap(block=False)
 
     def _reap(self, block: bool = True) -> int:
@@ -204,6 +211,8 @@ class Prescan:
             with contextlib.suppress(OSError):
                 os.close(fd)
         pid, self._pid = self._pid, -1
+        if self._ended is not None:
+            return self._ended
         for _ in range(1 if block else 50):
             try:
                 done, status = os.waitpid(pid, 0 if block else os.WNOHANG)

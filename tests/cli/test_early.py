@@ -1,0 +1,174 @@
+"""The early pre-scan of ``wormsign scan`` (``cli/_early.py``), forked before the command's
+imports: which command lines it takes, and that the scan uses its records only when it read
+the scan's own ranges with the scan's own databases, with the result of a full scan either
+way and no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from wormsign.cli import _early
+from wormsign.cli.main import main
+from wormsign.detect import bounds, hscache, parallel, prescan, prescanloop, ranges
+from wormsign.detect.keywords import KeywordDatabases
+from wormsign.logs.source import Limits
+from wormsign.logs.synth import worm_heavy_lines
+
+pytestmark = pytest.mark.skipif(not prescanloop.usable() or not sys.platform.startswith("linux"),
+                                reason="the C helpers are not built, or not Linux (/proc)")
+
+
+@pytest.fixture
+def small(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Small files cut into many ranges, a private cache, no threads seen."""
+    for mod in (bounds, parallel, ranges):
+        monkeypatch.setattr(mod, "MIN_PARALLEL_BYTES", 0)
+    for mod in (bounds, ranges):
+        monkeypatch.setattr(mod, "MIN_SPLIT_BYTES", 1 << 16)
+        monkeypatch.setattr(mod, "RANGE_BYTES", 1 << 16)
+    monkeypatch.setattr("threading.active_count", lambda: 1)
+    monkeypatch.setenv("WORMSIGN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(_early, "_started", None)
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("early") / "storm.log"
+    p.write_text("".join(worm_heavy_lines(12000, seed=5)))
+    return p
+
+
+def _children() -> set[int]:
+    text = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text()
+    return {int(p) for p in text.split()}
+
+
+def _used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The chunks of each task the scan finishes from pre-scan records."""
+    counted: list[int] = []
+    real = parallel._with_records
+
+    def plan(*a: object) -> parallel._Work:
+        work = real(*a)  # type: ignore[arg-type]
+        counted.extend(len(r) for r in work.records if r)
+        return work
+
+    monkeypatch.setattr(parallel, "_with_records", plan)
+    return counted
+
+
+def _adopted(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    seen: list[bool] = []
+    real = prescan.Prescan.adopt.__func__  # type: ignore[attr-defined]
+
+    def adopt(cls: type[prescan.Prescan], *a: object) -> prescan.Prescan | None:
+        got = real(cls, *a)
+        seen.append(got is not None)
+        return got
+
+    monkeypatch.setattr(prescan.Prescan, "adopt", classmethod(adopt))
+    return seen
+
+
+def _scan(log: Path, out: Path, capsys: pytest.CaptureFixture[str],
+          workers: str = "2") -> dict[str, object]:
+    assert main(["scan", "-q", "--json", "--workers", workers, "--alerts", str(out),
+                 str(log)]) == 1
+    return dict(json.loads(capsys.readouterr().out))
+
+
+def test_plain_scan_command_lines_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "a.log"
+    f.write_text("x\n")
+    assert _early._plan(["scan", "-q", "--json", "--workers", "3", "--alerts", "o",
+                         str(f)]) == ([str(f)], 3, _early.DEFAULT_MAX_LINE)
+    assert _early._plan(["scan", "--quiet", "--workers=4", "--max-line-bytes", "900",
+                         "--csv=c", str(f), str(f)]) == ([str(f), str(f)], 4, 900)
+    for argv in (["rules", "list"], ["scan"], ["scan", "-q", "--rules", "r.yml", str(f)],
+                 ["scan", "-q", "--format", "combined", str(f)], ["scan", "-q", "-"],
+                 ["scan", "-q", str(tmp_path)], ["scan", "-q", "--workers", "1", str(f)],
+                 ["scan", "-q", "--wor", "2", str(f)], ["scan", "-q", "--scheduler", "x", str(f)],
+                 ["scan", "-q", "--help"], ["scan", "-q", "--json=1", str(f)]):
+        assert _early._plan(argv) is None, argv
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert _early._plan(["scan", "--workers", "2", str(f)]) is None  # a progress bar
+    assert _early._plan(["scan", "-q", "--workers", "2", str(f)]) is not None
+    monkeypatch.setattr(_early, "_started", None)
+    _early.begin(["scan", "-q", "--workers", "two", str(f)])  # never raises
+    _early.begin(["scan", "-q", "--workers", "2", str(tmp_path / "missing.log")])
+    assert _early.take() is None
+
+
+def test_its_default_line_limit_is_the_scans() -> None:
+    assert Limits().max_line_bytes == _early.DEFAULT_MAX_LINE
+
+
+def test_an_early_prescan_is_taken_over_and_used(log: Path, small: None, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    want = _scan(log, tmp_path / "one.jsonl", capsys, workers="1")
+    _scan(log, tmp_path / "two.jsonl", capsys)  # notes its databases for the next scan
+    assert hscache.recall(_early.NOTE) is not None
+    before = _children()
+    _early.begin(["scan", "-q", "--json", "--workers", "2", str(log)])
+    assert _early._started is not None
+    time.sleep(0.5)
+    adopted, used = _adopted(monkeypatch), _used(monkeypatch)
+    assert _scan(log, tmp_path / "three.jsonl", capsys) == want
+    assert (tmp_path / "three.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert adopted == [True] and len(used) >= 3 and sum(used) >= 5
+    assert _children() == before
+
+
+def test_an_early_prescan_with_other_databases_is_not_used(log: Path, small: None,
+                                                           tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    want = _scan(log, tmp_path / "one.jsonl", capsys, workers="1")
+    other = KeywordDatabases([b"zzzz", b"yyyy"])  # another rule set's, as after a change
+    assert other.keys is not None
+    hscache.remember(_early.NOTE, other.keys)
+    before = _children()
+    _early.begin(["scan", "-q", "--json", "--workers", "2", str(log)])
+    time.sleep(0.5)
+    adopted, used = _adopted(monkeypatch), _used(monkeypatch)
+    assert _scan(log, tmp_path / "two.jsonl", capsys) == want
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert adopted == [True] and used == []  # taken over, its records refused
+    assert hscache.recall(_early.NOTE) != other.keys  # the scan noted its own again
+    assert _children() == before
+
+
+def test_an_early_prescan_without_databases_ends_and_the_scan_prescans(
+        log: Path, small: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    want = _scan(log, tmp_path / "one.jsonl", capsys, workers="1")
+    assert hscache.recall(_early.NOTE) is None  # a first scan: nothing noted yet
+    before = _children()
+    _early.begin(["scan", "-q", "--json", "--workers", "2", str(log)])
+    time.sleep(0.3)
+    adopted, used = _adopted(monkeypatch), _used(monkeypatch)
+    assert _scan(log, tmp_path / "two.jsonl", capsys) == want
+    assert adopted == [False] and used  # it had ended; the scan's own pre-scan ran
+    assert _children() == before
+
+
+def test_an_early_prescan_not_taken_over_is_ended(log: Path, small: None, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    _scan(log, tmp_path / "one.jsonl", capsys)
+    before = _children()
+    _early.begin(["scan", "-q", "--json", "--workers", "2", str(log)])
+    assert _early._started is not None
+    _scan(log, tmp_path / "two.jsonl", capsys, workers="1")  # one process: no pre-scan
+    assert _early._started is None and _children() == before
+    _early.begin(["scan", "-q", "--workers", "2", str(log)])
+    assert _early._started is not None
+    _early.discard()
+    assert _early._started is None and _children() == before
