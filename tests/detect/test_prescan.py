@@ -228,3 +228,54 @@ def test_a_files_first_range_is_prescanned_after_its_first_bytes(tmp_path: Path)
     assert got is not None and got[1] > bounds.SNIFFED and got[1] % len(line) == 0
     assert got[1] - bounds.SNIFFED <= len(line)
     assert prescan.ranges_of([ranges.Task(str(p), "combined", 0, 1000)]) == [None]
+
+
+@pytest.fixture(scope="module")
+def quiet_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Mostly ordinary requests: the records of its chunks carry their few flagged lines;
+    one of them is cut short inside its request (read the general way)."""
+    normal = ('10.0.{a}.{b} - - [19/Jul/2001:10:{m:02d}:00 +0000] "GET /index{i}.html '
+              'HTTP/1.1" 200 512 "-" "Mozilla/4.0"\n')
+    worm = ('10.9.{a}.{b} - - [19/Jul/2001:11:{m:02d}:00 +0000] "GET ' + CODE_RED
+            + ' HTTP/1.0" 404 1 "-" "-"\n')
+    lines = [(worm if i % 150 == 0 else normal).format(a=i % 200, b=i % 250, m=i % 60, i=i)
+             for i in range(30000)]
+    lines[20040] = '10.9.9.9 - - [19/Jul/2001:11:00:00 +0000] "GET /default.ida?NNNNNNNN\n'
+    p = tmp_path_factory.mktemp("quiet") / "quiet.log"
+    p.write_text("".join(lines))
+    return p
+
+
+def test_records_carrying_their_flagged_lines_give_the_full_scan(
+        quiet_log: Path, small_ranges: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records that carry their chunk's flagged lines are finished without reading the
+    chunk again, with the columns a full scan of their range gives; a chunk whose flagged
+    lines cannot be read that way (the line cut short) is read again."""
+    want = scan_paths([str(quiet_log)], workers=1)
+    pre = _start(quiet_log)
+    time.sleep(1.0)
+    planned: list[parallel._Work] = []
+    real = parallel._with_records
+
+    def plan(*a: object) -> parallel._Work:
+        planned.append(real(*a))  # type: ignore[arg-type]
+        return planned[-1]
+
+    monkeypatch.setattr(parallel, "_with_records", plan)
+    _same(want, scan_paths([str(quiet_log)], workers=2, prescan=pre))
+    records = [r for rs in planned[0].records if rs for r in rs]
+    assert records and all(r.copied is not None and r.newlines == b"" for r in records)
+    engine = RuleEngine()
+    pre = _start(quiet_log)
+    time.sleep(1.0)
+    found = pre.finish()
+    odd = 0
+    for index, recs in found.items():
+        task = dataclasses.replace(pre.tasks[index], start=recs[0].offset,
+                                   end=recs[-1].offset + recs[-1].length)
+        full = parallel.run_task(task, None, DEFAULT_LIMITS)
+        fin = parallel.finish_task(task, recs, engine)
+        assert fin.stats.lines == full.stats.lines and fin.stats.skipped == full.stats.skipped
+        assert [c.tolist() for c in fin.columns] == [c.tolist() for c in full.columns]
+        odd += sum(b"NNNNNNNN\n" in (r.copied or b"") for r in recs)
+    assert odd == 1

@@ -193,6 +193,30 @@ class ChunkScanner:
         return self._matched(chunk, first_line, fmt, prefix,
                              lines_ending_at(record.ends, nl, len(chunk)))
 
+    def finish_copied(self, first_line: int, record: ChunkRecord) -> MatchBatch | None:
+        """:meth:`finish` of a chunk whose flagged lines the record holds (``copied``): the
+        same columns, without the chunk. None (nothing counted) when they cannot be read
+        that way (not the fast path, an odd line among them): the caller then reads the
+        chunk and calls :meth:`finish`."""
+        copied = record.copied
+        if copied is None:
+            return None
+        fmt = self.detect(copied)
+        prefix = fmt.prefix_tokens if isinstance(fmt, formats.AccessLog) else 0
+        if type(fmt) is not formats.AccessLog or not self._fast(fmt, prefix):
+            return None
+        lines = np.frombuffer(record.copied_lines, np.int64)
+        stops = np.flatnonzero(np.frombuffer(copied, np.uint8) == 10).astype(np.int64)
+        if len(stops) != len(lines):
+            return None
+        starts = np.concatenate(([0], stops[:-1] + 1)).astype(np.int64)
+        cols = _Columns()
+        if not self._scan_access_fast(copied, FlaggedLines(lines, starts, stops, stops),
+                                      first_line, prefix, fmt.name, cols):
+            return None
+        self._count(record.lines, record.bad, [first_line - 1 + k for k in record.first_bad])
+        return self._done(cols)
+
     def _fast(self, fmt: formats.LogFormat, prefix: int) -> bool:
         pf = self.engine.prefilter
         return (prefix in (3, 4) and _FIELDS is not None and not pf.always

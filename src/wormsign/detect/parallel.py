@@ -127,8 +127,11 @@ def finish_task(task: Task, records: list[ChunkRecord], engine: RuleEngine) -> P
     try:
         with open(inp.name, "rb") as f:
             for rec in records:
-                chunk = os.pread(f.fileno(), rec.length, rec.offset)
-                parts.append(sc.finish(chunk, sc.stats.lines + 1, rec))
+                first = sc.stats.lines + 1
+                done = sc.finish_copied(first, rec) if rec.copied is not None else None
+                if done is None:  # read the chunk again
+                    done = sc.finish(os.pread(f.fileno(), rec.length, rec.offset), first, rec)
+                parts.append(done)
     except OSError as exc:
         stats.error = exc.strerror or str(exc)
     stats.absorb(sc.stats)

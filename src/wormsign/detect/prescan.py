@@ -46,7 +46,10 @@ STOP_WAIT = 5.0
 class ChunkRecord:
     """What the pre-scan found in one chunk: where it is in the file, its line check
     (``lines``, ``bad``, the first bad lines' 1-based numbers in the chunk), its newline
-    offsets (int64 bytes) and the end offsets of its flagged lines (int64 bytes)."""
+    offsets (int64 bytes) and the end offsets of its flagged lines (int64 bytes). When its
+    flagged lines are few, ``copied`` holds them (each ended by a newline) and
+    ``copied_lines`` their 0-based line numbers in the chunk (int64 bytes), and the offsets
+    are empty: the chunk need not be read again."""
 
     offset: int
     length: int
@@ -55,6 +58,8 @@ class ChunkRecord:
     first_bad: tuple[int, ...]
     newlines: bytes
     ends: bytes
+    copied: bytes | None = None
+    copied_lines: bytes = b""
 
 
 def prefix_tokens(task: Task) -> int | None:

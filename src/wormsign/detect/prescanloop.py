@@ -36,8 +36,14 @@ _PROBE = 1 << 12
 Range = tuple[str, int, int, int]
 #: What the pre-scan found in one chunk: offset in the file, length, lines, bad lines, the
 #: first bad lines' 1-based numbers in the chunk, newline offsets and the end offsets of the
-#: flagged lines (both native int64 bytes).
-Record = tuple[int, int, int, int, tuple[int, ...], bytes, bytes]
+#: flagged lines (both native int64 bytes); or, when the flagged lines are few
+#: (:data:`COPY_SHARE`), empty offsets and then the flagged lines themselves (each ended by
+#: a newline) and their line numbers in the chunk (0-based, native int64 bytes): the scan
+#: then needs not read the chunk again.
+Record = (tuple[int, int, int, int, tuple[int, ...], bytes, bytes]
+          | tuple[int, int, int, int, tuple[int, ...], bytes, bytes, bytes, bytes])
+#: Flagged lines making up at most this share of a chunk are sent along with its record.
+COPY_SHARE = 1 / 16
 
 
 def usable() -> bool:
@@ -92,11 +98,29 @@ def _records(r: Range, databases: KeywordDatabases, max_line: int) -> Iterator[R
             if C.long_lines(newlines, len(chunk), max(0, max_line - 1)):
                 return  # a line the scan cuts for its length: not read verbatim
             ends = databases.line_ends(chunk, C.long_lines(newlines, len(chunk), LONG_LINE))
-            yield offset, len(chunk), lines, bad, tuple(first), newlines, ends
+            copied = _copied(chunk, newlines, ends)
+            if copied is not None:
+                yield offset, len(chunk), lines, bad, tuple(first), b"", b"", *copied
+            else:
+                yield offset, len(chunk), lines, bad, tuple(first), newlines, ends
     except OSError:  # the scan meets the same problem and reports it
         return
     finally:
         os.close(fd)
+
+
+def _copied(chunk: bytes, newlines: bytes, ends: bytes) -> tuple[bytes, bytes] | None:
+    """The flagged lines of ``chunk`` (each ended by a newline) and their line numbers, when
+    they make up at most :data:`COPY_SHARE` of it; else None."""
+    assert C is not None
+    spans = C.line_spans(newlines, ends, len(chunk)) if hasattr(C, "line_spans") else None
+    if spans is None:
+        return None
+    lines, starts, stops = (memoryview(b).cast("q") for b in spans)
+    if sum(stops) - sum(starts) + len(lines) > COPY_SHARE * len(chunk):
+        return None
+    view = memoryview(chunk)
+    return b"".join(bytes(view[s:e]) + b"\n" for s, e in zip(starts, stops, strict=True)), spans[0]
 
 
 def chunks(fd: int, start: int, end: int, size: int = CHUNK) -> Iterator[tuple[int, bytes]]:
