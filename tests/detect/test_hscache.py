@@ -136,3 +136,26 @@ def test_prefilter_from_the_cache_flags_the_same_lines(folder: Path) -> None:
              b'winnt/system32/cmd.exe?/c+dir HTTP/1.0" 404 0\n')
     assert list(first.candidates(chunk)) == list(cached.candidates(chunk))
     assert [s for s, _e, _m in cached.candidates(chunk)] == [0, 160]
+
+
+def test_keys_noted_for_a_later_process(folder: Path) -> None:
+    """:func:`hscache.remember` notes the keys of the databases a scan used; a later process
+    finds them (:func:`hscache.recall`) and loads them by key (:func:`hscache.load`) before
+    it knows their expressions. Anything else noted, or a folder others can write to,
+    gives nothing."""
+    assert hscache.recall("scan") is None
+    key = hscache.cache_key(EXPR, FLAGS, IDS)
+    hscache.compile_block(EXPR, FLAGS, IDS)
+    hscache.remember("scan", (key, key))
+    assert hscache.recall("scan") == (key, key)
+    db = hscache.load(key)
+    assert db is not None and _hits(db, b"x cmd.exe") == [(1, 9)]
+    assert hscache.load("0" * 40) is None and hscache.load("../../etc/passwd") is None
+    hscache.remember("scan", ("not a key",))
+    assert hscache.recall("scan") == (key, key)  # refused, the old note kept
+    for text in (b"", b"zz\n", b"../x " * 9, b"a" * 5000):
+        (folder / "scan.keys").write_bytes(text)
+        assert hscache.recall("scan") is None
+    (folder / "scan.keys").write_text(f"{key} {key}\n")
+    os.chmod(folder, 0o777)
+    assert hscache.recall("scan") is None and hscache.load(key) is None
