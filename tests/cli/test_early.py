@@ -35,6 +35,7 @@ def small(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("threading.active_count", lambda: 1)
     monkeypatch.setenv("WORMSIGN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(_early, "_started", None)
+    monkeypatch.setattr(_early, "MIN_BYTES", 0)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,8 @@ def _scan(log: Path, out: Path, capsys: pytest.CaptureFixture[str],
 def test_plain_scan_command_lines_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     f = tmp_path / "a.log"
     f.write_text("x\n")
+    assert _early._plan(["scan", "-q", "--workers", "3", str(f)]) is None  # small: no fork
+    monkeypatch.setattr(_early, "MIN_BYTES", 0)
     assert _early._plan(["scan", "-q", "--json", "--workers", "3", "--alerts", "o",
                          str(f)]) == ([str(f)], 3, _early.DEFAULT_MAX_LINE)
     assert _early._plan(["scan", "--quiet", "--workers=4", "--max-line-bytes", "900",
@@ -105,8 +108,9 @@ def test_plain_scan_command_lines_only(tmp_path: Path, monkeypatch: pytest.Monke
     assert _early.take() is None
 
 
-def test_its_default_line_limit_is_the_scans() -> None:
+def test_its_defaults_are_the_scans() -> None:
     assert Limits().max_line_bytes == _early.DEFAULT_MAX_LINE
+    assert bounds.MIN_PARALLEL_BYTES == _early.MIN_BYTES
 
 
 def test_an_early_prescan_is_taken_over_and_used(log: Path, small: None, tmp_path: Path,

@@ -319,8 +319,6 @@ def test_scan_process_ends_without_teardown_but_with_its_outputs(sample_dir: Pat
 def test_leave_now_waits_for_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """The quick exit is taken only when no other thread runs (the interpreter would wait
     for it); then the ``atexit`` functions run before the process ends."""
-    import threading
-
     from wormsign.cli import main as cli_main
 
     ran: list[str] = []
@@ -334,15 +332,10 @@ def test_leave_now_waits_for_other_threads(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(cli_main.os, "_exit", fake_exit)
     monkeypatch.setattr(cli_main.atexit, "_run_exitfuncs", lambda: ran.append("atexit"))
-    stop = threading.Event()
-    t = threading.Thread(target=stop.wait)
-    t.start()
-    try:
-        cli_main._leave_now(1)
-        assert ran == []
-    finally:
-        stop.set()
-        t.join()
+    monkeypatch.setattr(cli_main.threading, "active_count", lambda: 2)
+    cli_main._leave_now(1)
+    assert ran == []
+    monkeypatch.setattr(cli_main.threading, "active_count", lambda: 1)
     with pytest.raises(Left):
         cli_main._leave_now(3)
     assert ran == ["atexit", "exit 3"]

@@ -31,6 +31,9 @@ _VALUED = frozenset({"--alerts", "--csv", "--top", "--ignore", "--tolerance", "-
 DEFAULT_MAX_LINE = 65536
 #: The name under which a scan notes its databases for the next one.
 NOTE = "scan"
+#: Inputs smaller than this in all are scanned in one process (as
+#: :data:`wormsign.detect.bounds.MIN_PARALLEL_BYTES`, which is not imported here): no fork.
+MIN_BYTES = 24 << 20
 
 
 class Early:
@@ -117,10 +120,13 @@ def _plan(argv: list[str]) -> tuple[list[str], int, int] | None:
         return None
     import stat
 
+    total = 0
     for p in paths:
-        if not stat.S_ISREG(os.stat(p).st_mode):
+        st = os.stat(p)
+        if not stat.S_ISREG(st.st_mode):
             return None
-    return paths, workers, max_line
+        total += st.st_size
+    return (paths, workers, max_line) if total >= MIN_BYTES else None
 
 
 def _fork(paths: list[str], workers: int, max_line: int) -> Early | None:
