@@ -295,3 +295,24 @@ def test_c_validate_nl_is_validate_and_newlines() -> None:
             assert np.frombuffer(nl, np.intp).tolist() == np.flatnonzero(
                 np.frombuffer(data, np.uint8) == 10).tolist()
             assert prefilter._newlines(data).tolist() == np.frombuffer(nl, np.intp).tolist()
+
+
+def test_c_dotted_is_numpys() -> None:
+    """``_clfscan.dotted`` writes the rows of 15 bytes its numpy twin writes (one, two and
+    three digit octets, 0.0.0.0, 255.255.255.255), and refuses a mismatched output."""
+    from wormsign.detect import sources
+
+    if sources._DOTTED is None:
+        pytest.skip("C accelerator not built")
+    rng = np.random.default_rng(11)
+    ips = np.concatenate([rng.integers(0, 2**32, 5000, dtype=np.uint64).astype(np.uint32),
+                          np.array([0, 2**32 - 1, 0x0A000001, 0x64646464, 0x0909090A],
+                                   np.uint32)])
+    got = sources._dotted(ips)
+    assert got.tolist() == sources._dotted_numpy(ips).tolist()
+    assert bytes(got[-1]).rstrip(b"\0") == b"9.9.9.10"
+    assert bytes(got[-4]).rstrip(b"\0") == b"255.255.255.255"
+    with pytest.raises(ValueError):
+        sources._DOTTED(ips, np.zeros((len(ips), 14), np.uint8))
+    with pytest.raises(ValueError):
+        sources._DOTTED(b"abc", np.zeros(15, np.uint8))

@@ -153,6 +153,7 @@ def _alerts_alongside(report: ScanReport, path: str | None,
         f = open_output(path)  # handed to the child, closed on both sides
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", path=path) from None
+    _report()  # imported once, for both
     sys.stdout.flush()
     sys.stderr.flush()
     r, w = os.pipe()

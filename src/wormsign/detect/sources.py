@@ -20,6 +20,8 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from wormsign.logs._native import C
+
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 #: IPv4 as ``ipaddress`` writes it (no leading zeros): stored as a number.
 IPV4_TEXT = re.compile(_OCTET + (r"\." + _OCTET) * 3)
@@ -201,7 +203,15 @@ _OCTET_RANK = np.argsort(np.argsort(np.array([str(v) for v in range(256)]),
 
 def _dotted(ips: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
     """IPv4 numbers as dotted text, one row of 15 bytes each (NUL-padded), without Python
-    work per address."""
+    work per address (in C, ``_clfscan.dotted``, where it is built)."""
+    if _DOTTED is not None:
+        out = np.zeros((len(ips), 15), np.uint8)
+        _DOTTED(np.ascontiguousarray(ips, np.uint32), out)
+        return out
+    return _dotted_numpy(ips)
+
+
+def _dotted_numpy(ips: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
     n = len(ips)
     out = np.zeros((n, 15), np.uint8)
     rows = np.arange(n, dtype=np.int32)
@@ -253,3 +263,6 @@ class SourceValues(Sequence[str]):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
+
+
+_DOTTED: Callable[[Any, Any], None] | None = getattr(C, "dotted", None) if C is not None else None

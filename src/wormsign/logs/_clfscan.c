@@ -3,7 +3,8 @@
  * is not built (and tested against it): validate (wormsign/logs/clf.py), newlines and
  * access_fields (wormsign/detect/prefilter.py, chunkscan.py), long_lines and line_spans
  * (wormsign/detect/prefilter.py), EndCollector (wormsign/detect/keywords.py), burst_windows
- * (wormsign/detect/attribute.py), join_rows (wormsign/detect/report.py). All inputs are
+ * (wormsign/detect/attribute.py), join_rows (wormsign/detect/report.py), dotted
+ * (wormsign/detect/sources.py). All inputs are
  * checked (lengths, offsets, indices) before any is used: a bad call raises, never reads
  * outside a buffer.
  *
@@ -719,6 +720,44 @@ done:
     return out;
 }
 
+/* ---- dotted: IPv4 numbers as dotted text in rows of 15 NUL-padded bytes ----
+ *
+ * dotted(ips, out): ips holds native uint32 numbers; out (writable, 15 bytes per number,
+ * zeroed by the caller) receives each as "a.b.c.d". The twin is wormsign/detect/sources.py
+ * _dotted (numpy).
+ */
+static PyObject *dotted(PyObject *self, PyObject *args)
+{
+    Py_buffer ipv, outv;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*w*", &ipv, &outv)) return NULL;
+    PyObject *result = NULL;
+    if (ipv.len % 4 != 0 || outv.len != (ipv.len / 4) * 15) {
+        PyErr_SetString(PyExc_ValueError, "dotted: bad arguments");
+        goto done;
+    }
+    const uint32_t *ips = (const uint32_t *)ipv.buf;
+    unsigned char *out = (unsigned char *)outv.buf;
+    Py_ssize_t n = ipv.len / 4;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char *o = out + i * 15;
+        uint32_t v = ips[i];
+        for (int k = 3; k >= 0; k--) {
+            unsigned int octet = (v >> (8 * k)) & 255u;
+            if (octet >= 100) *o++ = (unsigned char)('0' + octet / 100);
+            if (octet >= 10) *o++ = (unsigned char)('0' + (octet / 10) % 10);
+            *o++ = (unsigned char)('0' + octet % 10);
+            if (k) *o++ = '.';
+        }
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&ipv);
+    PyBuffer_Release(&outv);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"validate", validate, METH_VARARGS,
      "validate(buf, prefix_tokens, max_bad) -> (lines, bad, first_bad_line_numbers)"},
@@ -730,6 +769,8 @@ static PyMethodDef methods[] = {
     {"join_rows", join_rows, METH_VARARGS, "join_rows(columns, n) -> bytes"},
     {"long_lines", long_lines, METH_VARARGS,
      "long_lines(newlines, size, limit) -> [(start, end)] of the lines longer than limit"},
+    {"dotted", dotted, METH_VARARGS,
+     "dotted(ips, out): uint32 numbers as dotted text in rows of 15 NUL-padded bytes"},
     {"line_spans", line_spans, METH_VARARGS,
      "line_spans(newlines, ends, size) -> (lines, starts, stops) int64 bytes, or None"},
     {"burst_windows", burst_windows, METH_VARARGS,
