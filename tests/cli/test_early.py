@@ -6,13 +6,13 @@ way and no process left behind."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from detect.prescanhelp import children, planned, used
 from wormsign.cli import _early
 from wormsign.cli.main import main
 from wormsign.detect import bounds, hscache, parallel, prescan, prescanloop, ranges
@@ -43,25 +43,6 @@ def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     p = tmp_path_factory.mktemp("early") / "storm.log"
     p.write_text("".join(worm_heavy_lines(12000, seed=5)))
     return p
-
-
-def _children() -> set[int]:
-    text = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text()
-    return {int(p) for p in text.split()}
-
-
-def _used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The chunks of each task the scan finishes from pre-scan records."""
-    counted: list[int] = []
-    real = parallel._with_records
-
-    def plan(*a: object) -> parallel._Work:
-        work = real(*a)  # type: ignore[arg-type]
-        counted.extend(len(r) for r in work.records if r)
-        return work
-
-    monkeypatch.setattr(parallel, "_with_records", plan)
-    return counted
 
 
 def _adopted(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
@@ -119,15 +100,15 @@ def test_an_early_prescan_is_taken_over_and_used(log: Path, small: None, tmp_pat
     want = _scan(log, tmp_path / "one.jsonl", capsys, workers="1")
     _scan(log, tmp_path / "two.jsonl", capsys)  # notes its databases for the next scan
     assert hscache.recall(_early.NOTE) is not None
-    before = _children()
+    before = children()
     _early.begin(["scan", "-q", "--json", "--workers", "2", str(log)])
     assert _early._started is not None
     time.sleep(0.5)
-    adopted, used = _adopted(monkeypatch), _used(monkeypatch)
+    adopted, works = _adopted(monkeypatch), planned(monkeypatch)
     assert _scan(log, tmp_path / "three.jsonl", capsys) == want
     assert (tmp_path / "three.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
-    assert adopted == [True] and len(used) >= 3 and sum(used) >= 5
-    assert _children() == before
+    assert adopted == [True] and len(used(works)) >= 3 and sum(used(works)) >= 5
+    assert children() == before
 
 
 def test_an_early_prescan_with_other_databases_is_not_used(log: Path, small: None,
@@ -139,15 +120,15 @@ def test_an_early_prescan_with_other_databases_is_not_used(log: Path, small: Non
     other = KeywordDatabases([b"zzzz", b"yyyy"])  # another rule set's, as after a change
     assert other.keys is not None
     hscache.remember(_early.NOTE, other.keys)
-    before = _children()
+    before = children()
     _early.begin(["scan", "-q", "--json", "--workers", "2", str(log)])
     time.sleep(0.5)
-    adopted, used = _adopted(monkeypatch), _used(monkeypatch)
+    adopted, works = _adopted(monkeypatch), planned(monkeypatch)
     assert _scan(log, tmp_path / "two.jsonl", capsys) == want
     assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
-    assert adopted == [True] and used == []  # taken over, its records refused
+    assert adopted == [True] and used(works) == []  # taken over, its records refused
     assert hscache.recall(_early.NOTE) != other.keys  # the scan noted its own again
-    assert _children() == before
+    assert children() == before
 
 
 def test_an_early_prescan_without_databases_ends_and_the_scan_prescans(
@@ -155,24 +136,24 @@ def test_an_early_prescan_without_databases_ends_and_the_scan_prescans(
         monkeypatch: pytest.MonkeyPatch) -> None:
     want = _scan(log, tmp_path / "one.jsonl", capsys, workers="1")
     assert hscache.recall(_early.NOTE) is None  # a first scan: nothing noted yet
-    before = _children()
+    before = children()
     _early.begin(["scan", "-q", "--json", "--workers", "2", str(log)])
     time.sleep(0.3)
-    adopted, used = _adopted(monkeypatch), _used(monkeypatch)
+    adopted, works = _adopted(monkeypatch), planned(monkeypatch)
     assert _scan(log, tmp_path / "two.jsonl", capsys) == want
-    assert adopted == [False] and used  # it had ended; the scan's own pre-scan ran
-    assert _children() == before
+    assert adopted == [False] and used(works)  # it had ended; the scan's own pre-scan ran
+    assert children() == before
 
 
 def test_an_early_prescan_not_taken_over_is_ended(log: Path, small: None, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     _scan(log, tmp_path / "one.jsonl", capsys)
-    before = _children()
+    before = children()
     _early.begin(["scan", "-q", "--json", "--workers", "2", str(log)])
     assert _early._started is not None
     _scan(log, tmp_path / "two.jsonl", capsys, workers="1")  # one process: no pre-scan
-    assert _early._started is None and _children() == before
+    assert _early._started is None and children() == before
     _early.begin(["scan", "-q", "--workers", "2", str(log)])
     assert _early._started is not None
     _early.discard()
-    assert _early._started is None and _children() == before
+    assert _early._started is None and children() == before

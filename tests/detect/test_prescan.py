@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from detect.prescanhelp import children, planned, used
 from wormsign.cli.main import main
 from wormsign.detect import bounds, parallel, prescan, prescanloop, ranges, report
 from wormsign.detect.chunkscan import RuleEngine
@@ -63,36 +64,17 @@ def _start(path: Path, limits: Limits = DEFAULT_LIMITS) -> prescan.Prescan:
     return pre
 
 
-def _children() -> set[int]:
-    text = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text()
-    return {int(p) for p in text.split()}
-
-
-def _used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many chunks each task finished from records has (the work the parent planned)."""
-    counted: list[int] = []
-    real = parallel._with_records
-
-    def plan(*a: object) -> parallel._Work:
-        work = real(*a)  # type: ignore[arg-type]
-        counted.extend(len(r) for r in work.records if r)
-        return work
-
-    monkeypatch.setattr(parallel, "_with_records", plan)
-    return counted
-
-
 def test_a_finished_prescan_gives_the_full_scan(storm: Path, small_ranges: None,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     want = scan_paths([str(storm)], workers=1)
-    before = _children()
+    before = children()
     pre = _start(storm)
     time.sleep(1.0)  # let it do everything it can
-    used = _used(monkeypatch)
+    works = planned(monkeypatch)
     got = scan_paths([str(storm)], workers=2, prescan=pre)
     _same(want, got)
-    assert len(used) >= 5 and sum(used) >= 5  # ranges after the overlong line, at least
-    assert _children() == before
+    assert len(used(works)) >= 5 and sum(used(works)) >= 5  # ranges after the overlong line, at least
+    assert children() == before
 
 
 @pytest.mark.parametrize("budget", [1, 100_000, 400_000])
@@ -103,9 +85,9 @@ def test_a_prescan_stopped_part_way_gives_the_full_scan(storm: Path, small_range
     want = scan_paths([str(storm)], workers=1)
     pre = _start(storm, Limits(max_line_bytes=65536))
     time.sleep(0.5)
-    used = _used(monkeypatch)
+    works = planned(monkeypatch)
     _same(want, scan_paths([str(storm)], workers=3, prescan=pre))
-    assert used  # a range begun, cut where the records end
+    assert used(works)  # a range begun, cut where the records end
 
 
 def test_a_lost_prescan_costs_only_its_work(storm: Path, small_ranges: None,
@@ -113,23 +95,23 @@ def test_a_lost_prescan_costs_only_its_work(storm: Path, small_ranges: None,
     want = scan_paths([str(storm)], workers=1)
     pre = _start(storm)
     os.kill(pre._pid, signal.SIGKILL)
-    used = _used(monkeypatch)
+    works = planned(monkeypatch)
     _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
-    assert used == []
+    assert used(works) == []
 
 
 def test_a_prescan_that_does_not_answer_is_left_behind(storm: Path, small_ranges: None,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prescan, "STOP_WAIT", 0.3)
     want = scan_paths([str(storm)], workers=1)
-    before = _children()
+    before = children()
     pre = _start(storm)
     os.kill(pre._pid, signal.SIGSTOP)  # as a read hung on a network file system
-    used = _used(monkeypatch)
+    works = planned(monkeypatch)
     t = time.monotonic()
     _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
-    assert used == [] and time.monotonic() - t < 5
-    assert _children() == before  # killed (a stopped process dies of SIGKILL) and reaped
+    assert used(works) == [] and time.monotonic() - t < 5
+    assert children() == before  # killed (a stopped process dies of SIGKILL) and reaped
 
 
 def test_records_of_another_split_are_not_used(storm: Path, small_ranges: None,
@@ -138,9 +120,9 @@ def test_records_of_another_split_are_not_used(storm: Path, small_ranges: None,
     pre = _start(storm)
     time.sleep(0.5)
     monkeypatch.setattr(ranges, "RANGE_BYTES", 1 << 17)  # the scan cuts other ranges
-    used = _used(monkeypatch)
+    works = planned(monkeypatch)
     _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
-    assert used == []
+    assert used(works) == []
 
 
 def test_a_chunk_that_reads_back_otherwise_is_scanned(storm: Path, small_ranges: None) -> None:
@@ -181,13 +163,13 @@ def test_the_cli_prescans_a_large_log(storm: Path, small_ranges: None, tmp_path:
         return pre
 
     monkeypatch.setattr(prescan.Prescan, "start", classmethod(start))
-    used = _used(monkeypatch)
-    before = _children()
+    works = planned(monkeypatch)
+    before = children()
     assert main(["scan", "-q", "--json", "--workers", "2", "--alerts", str(alerts2),
                  str(storm)]) == 1
     assert json.loads(capsys.readouterr().out) == one
     assert alerts1.read_bytes() == alerts2.read_bytes()
-    assert started == [True] and used and _children() == before
+    assert started == [True] and used(works) and children() == before
 
 
 def test_the_rest_of_a_stopped_prescan_is_cut_smaller(storm: Path, small_ranges: None,
@@ -199,17 +181,9 @@ def test_the_rest_of_a_stopped_prescan_is_cut_smaller(storm: Path, small_ranges:
     want = scan_paths([str(storm)], workers=1)
     pre = _start(storm)
     time.sleep(0.5)
-    planned: list[parallel._Work] = []
-    real = parallel._with_records
-
-    def plan(*a: object) -> parallel._Work:
-        work = real(*a)  # type: ignore[arg-type]
-        planned.append(work)
-        return work
-
-    monkeypatch.setattr(parallel, "_with_records", plan)
+    works = planned(monkeypatch)
     _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
-    flat = planned[0].flat
+    flat = works[0].flat
     assert len(flat) > 2 * len(pre.tasks)
     assert all(a.end == b.start for a, b in itertools.pairwise(flat))
     with open(storm, "rb") as f:
@@ -254,16 +228,9 @@ def test_records_carrying_their_flagged_lines_give_the_full_scan(
     want = scan_paths([str(quiet_log)], workers=1)
     pre = _start(quiet_log)
     time.sleep(1.0)
-    planned: list[parallel._Work] = []
-    real = parallel._with_records
-
-    def plan(*a: object) -> parallel._Work:
-        planned.append(real(*a))  # type: ignore[arg-type]
-        return planned[-1]
-
-    monkeypatch.setattr(parallel, "_with_records", plan)
+    works = planned(monkeypatch)
     _same(want, scan_paths([str(quiet_log)], workers=2, prescan=pre))
-    records = [r for rs in planned[0].records if rs for r in rs]
+    records = [r for rs in works[0].records if rs for r in rs]
     assert records and all(r.copied is not None and r.newlines == b"" for r in records)
     engine = RuleEngine()
     pre = _start(quiet_log)

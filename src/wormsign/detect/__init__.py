@@ -22,8 +22,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wormsign._lazy import exports
 
 if TYPE_CHECKING:
     from wormsign.detect.alert import Alert
@@ -39,14 +40,4 @@ _HOMES = {"Alert": "alert", "attribute_batches": "attribute", "ChunkScanner": "c
           "FileStats": "scanner", "ScanReport": "scanner", "scan_paths": "scanner"}
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = exports(__name__, _HOMES, globals())

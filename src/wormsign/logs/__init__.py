@@ -14,8 +14,9 @@ labelled synthetic sample.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wormsign._lazy import exports
 
 if TYPE_CHECKING:
     from wormsign.logs.formats import FORMATS, LogFormat, register
@@ -34,14 +35,4 @@ _HOMES = {"FORMATS": "formats", "LogFormat": "formats", "register": "formats",
           "read_chunks": "source"}
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = exports(__name__, _HOMES, globals())
