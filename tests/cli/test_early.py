@@ -6,6 +6,7 @@ way and no process left behind."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -157,3 +158,42 @@ def test_an_early_prescan_not_taken_over_is_ended(log: Path, small: None, tmp_pa
     assert _early._started is not None
     _early.discard()
     assert _early._started is None and children() == before
+
+
+
+def _full(log: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    """The scan in one process, the early pre-scan kept aside meanwhile."""
+    early = _early.take()
+    try:
+        return _scan(log, out, capsys, workers="1")
+    finally:
+        _early._started = early
+
+
+def test_an_early_prescan_of_a_log_that_grew_is_used_where_it_still_holds(
+        log: Path, small: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log written to while the scan starts is cut otherwise by the scan than by the early
+    pre-scan: its records are given to the scan's ranges that hold them (the result that of
+    a full scan of the grown log); a file replaced meanwhile (another inode) gets none."""
+    grown = tmp_path / "live.log"
+    grown.write_bytes(log.read_bytes())
+    _scan(grown, tmp_path / "zero.jsonl", capsys)  # notes the databases
+    before = children()
+    _early.begin(["scan", "-q", "--json", "--workers", "2", str(grown)])
+    time.sleep(0.5)
+    with open(grown, "a") as f:
+        f.write("".join(worm_heavy_lines(3000, seed=8)))
+    want = _full(grown, tmp_path / "one.jsonl", capsys)
+    works = planned(monkeypatch)
+    assert _scan(grown, tmp_path / "two.jsonl", capsys) == want
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert len(used(works)) >= 3 and children() == before
+    _early.begin(["scan", "-q", "--json", "--workers", "2", str(grown)])
+    time.sleep(0.5)
+    new = tmp_path / "new.log"  # rotated: the same bytes in another file, renamed over it
+    new.write_bytes(grown.read_bytes())
+    os.replace(new, grown)
+    works.clear()
+    assert _scan(grown, tmp_path / "three.jsonl", capsys) == want
+    assert used(works) == [] and children() == before

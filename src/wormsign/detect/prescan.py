@@ -149,8 +149,7 @@ class Prescan:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             return None
-        expect = {"ranges": ranges_of(tasks), "keys": databases.keys,
-                  "max_line": limits.max_line_bytes}
+        expect = {"keys": databases.keys, "max_line": limits.max_line_bytes}
         adopted = cls(tasks, pid, control, results, expect)
         adopted._ended = ended
         return adopted
@@ -182,10 +181,14 @@ class Prescan:
             got = {}
         if not isinstance(got, dict) or any(got.get(k) != v for k, v in self._expect.items()):
             return {}
-        records = got.get("records")
-        if not isinstance(records, dict):
+        records, ranges = got.get("records"), got.get("ranges")
+        if not isinstance(records, dict) or not isinstance(ranges, list):
             return {}
-        return {i: [ChunkRecord(*r) for r in recs] for i, recs in records.items()}
+        found = {i: [ChunkRecord(*r) for r in recs] for i, recs in records.items()}
+        mine, files = ranges_of(self.tasks), got.get("files")
+        if files is None:  # forked on the scan's own ranges
+            return found if ranges == mine else {}
+        return _moved(found, ranges, mine, files) if isinstance(files, dict) else {}
 
     def _read_results(self, deadline: float) -> bytearray | None:
         data = bytearray()
@@ -227,3 +230,44 @@ class Prescan:
                 return os.waitstatus_to_exitcode(status)
             time.sleep(0.002)
         return -1
+
+
+def identity(path: str) -> tuple[int, int, int] | None:
+    """(device, inode, size) of the file ``path``, or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size
+
+
+def _moved(found: dict[int, list[ChunkRecord]], theirs: list[Range | None],
+           mine: list[Range | None], files: dict[str, Any]) -> dict[int, list[ChunkRecord]]:
+    """Records the pre-scan kept for its own ranges, given to the scan's ranges that hold
+    them (a log that grew since the pre-scan cut it is cut otherwise): only for files that
+    are still the ones it read (device and inode), at least as long as it saw them, and read
+    with the same format; in each range, the first run of records without a gap."""
+    by_file: dict[tuple[str, int], list[ChunkRecord]] = {}
+    for index, recs in found.items():
+        r = theirs[index] if 0 <= index < len(theirs) else None
+        seen = files.get(r[0]) if r is not None else None
+        now = identity(r[0]) if r is not None else None
+        if r is None or seen is None or now is None or tuple(seen[:2]) != now[:2] or (
+                now[2] < seen[2]):
+            continue
+        by_file.setdefault((r[0], r[3]), []).extend(recs)
+    out: dict[int, list[ChunkRecord]] = {}
+    for index, r in enumerate(mine):
+        held = by_file.get((r[0], r[3])) if r is not None else None
+        if r is None or not held:
+            continue
+        inside = sorted((x for x in held if x.offset >= r[1] and x.offset + x.length <= r[2]),
+                        key=lambda x: x.offset)
+        run = inside[:1]
+        for x in inside[1:]:
+            if x.offset != run[-1].offset + run[-1].length:
+                break
+            run.append(x)
+        if run:
+            out[index] = run
+    return out
