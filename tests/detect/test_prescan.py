@@ -246,3 +246,26 @@ def test_records_carrying_their_flagged_lines_give_the_full_scan(
         assert [c.tolist() for c in fin.columns] == [c.tolist() for c in full.columns]
         odd += sum(b"NNNNNNNN\n" in (r.copied or b"") for r in recs)
     assert odd == 1
+
+
+def test_pieces_end_at_newlines_and_stop_at_a_line_longer_than_a_piece(tmp_path: Path) -> None:
+    """:func:`prescanloop.chunks`: contiguous pieces of whole lines (a short look at a
+    piece's end finds its last newline, or the whole piece is searched), the range's last
+    piece as it ends; a line longer than a piece ends them."""
+    lines = [b"x" * n + b"\n" for n in (10, 5000, 3, 9000, 200, 7000, 1)] * 20
+    data = b"".join(lines)
+    p = tmp_path / "l.log"
+    p.write_bytes(data + b"y" * 30_000 + b"\ntail")
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        got = list(prescanloop.chunks(fd, 0, len(data), size=12_000))
+        assert b"".join(c for _o, c in got) == data
+        assert all(c.endswith(b"\n") for _o, c in got)
+        starts = list(itertools.accumulate([len(c) for _o, c in got], initial=0))[:-1]
+        assert [o for o, _c in got] == starts
+        rest = list(prescanloop.chunks(fd, len(data), len(data) + 30_006, size=12_000))
+        assert rest == []  # the 30,000-byte line is longer than a piece
+        last = list(prescanloop.chunks(fd, len(data) + 30_001, len(data) + 30_005, size=8))
+        assert last == [(len(data) + 30_001, b"tail")]
+    finally:
+        os.close(fd)

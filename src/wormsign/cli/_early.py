@@ -160,7 +160,7 @@ def _prescan(paths: list[str], workers: int, max_line: int, control: int, result
     databases = KeywordDatabases.cached(keys) if keys is not None else None
     if databases is None or not prescanloop.usable():
         return 1
-    files = {p: _identity(p) for p in paths}  # before the cut: the scan checks them
+    files = {p: bounds.file_identity(p) for p in paths}  # before the cut: the scan checks them
     ranges: list[prescanloop.Range | None] = []
     total = 0
     for p in paths:
@@ -179,12 +179,6 @@ def _prescan(paths: list[str], workers: int, max_line: int, control: int, result
         fcntl.fcntl(results, 1031, 1 << 20)  # F_SETPIPE_SZ (Linux): fewer turns
     return prescanloop.serve(ranges, databases, max_line, control, results,
                              {"keys": databases.keys, "max_line": max_line, "files": files})
-
-
-def _identity(path: str) -> tuple[int, int, int]:
-    """(device, inode, size) of a file the pre-scan read (the scan checks it still is)."""
-    st = os.stat(path)
-    return st.st_dev, st.st_ino, st.st_size
 
 
 def _file_ranges(path: str, workers: int) -> tuple[list[tuple[str, int, int, int] | None],

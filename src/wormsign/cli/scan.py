@@ -241,7 +241,6 @@ def _start_prescan(args: argparse.Namespace, pack: RulePack, limits: Limits) -> 
     from wormsign.detect.ranges import MIN_PARALLEL_BYTES, split
     from wormsign.logs.source import expand
 
-    early = _early.take()  # forked before the imports, when the command line allowed
     workers = args.workers or os.cpu_count() or 1
     inputs = list(expand(args.paths))
     sizes = [i.size() for i in inputs]
@@ -249,13 +248,12 @@ def _start_prescan(args: argparse.Namespace, pack: RulePack, limits: Limits) -> 
     if (workers < 2 or threading.active_count() > 1 or any(s is None for s in sizes)
             or sum(s or 0 for s in sizes) < MIN_PARALLEL_BYTES or len(rules) > 63
             or any(keywords(r) is None for r in rules)):
-        if early is not None:
-            early.close()
-        return None
+        return None  # (one forked early is ended by the caller)
     tasks = [t for inp in inputs for t in split(inp, args.format, workers)]
     databases = KeywordDatabases(keyword_patterns(rules)[0])
     if databases.keys is not None:  # for the next scan's early pre-scan
         hscache.remember(_early.NOTE, databases.keys)
+    early = _early.take()  # forked before the imports, when the command line allowed
     if early is not None:
         adopted = Prescan.adopt(early, tasks, databases, limits)
         if adopted is not None:

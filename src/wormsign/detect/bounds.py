@@ -66,3 +66,13 @@ def first_prescanned(path: str, end: int) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def file_identity(path: str) -> tuple[int, int, int] | None:
+    """(device, inode, size) of the file ``path``, or None: the early pre-scan notes it, and
+    the scan uses its records only for a file that is still that one, not shorter."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size

@@ -1,19 +1,23 @@
 """The scan's pre-scan: the per-byte work of a large access log, begun before numpy is loaded.
 
-A ``wormsign scan`` spends its first 0.15-0.2 s importing numpy and the rest of the scanner,
-on one core, before it forks its workers (on this project's 2-core test machine, a third
-of the whole scan of a 1-million-line log). :meth:`Prescan.start` forks a process at once
-that needs none of that: from the last range of the split backwards, it reads each chunk,
-checks its lines (``validate_nl``) and finds the lines holding a keyword (Hyperscan), and
-keeps a :class:`ChunkRecord` of each. When the parent is ready, :meth:`Prescan.finish` stops
-it (after its current chunk) and collects the records; the workers then only re-read those
-chunks and parse their flagged lines (:meth:`~wormsign.detect.chunkscan.ChunkScanner.finish`),
-which gives the very columns a full scan of them gives.
+A ``wormsign scan`` spends its first 0.2 s importing the command, numpy and the rest of the
+scanner on one core before it forks its workers (on this project's 2-core test machine,
+two thirds of the whole scan of a 1-million-line log). A pre-scan process does the per-byte
+work meanwhile on the other core (:mod:`wormsign.detect.prescanloop`): forked before any
+import by :mod:`wormsign.cli._early` and taken over here (:meth:`Prescan.adopt`), or forked
+here once the scan knows its ranges (:meth:`Prescan.start`). From the last range of the
+split backwards it reads each chunk, checks its lines (``validate_nl``), finds the lines
+holding a keyword (Hyperscan) and keeps a :class:`ChunkRecord` of each. When the parent is
+ready, :meth:`Prescan.finish` stops it (after its current chunk) and collects the records
+it can use; the workers then parse only the flagged lines of those chunks
+(:meth:`~wormsign.detect.chunkscan.ChunkScanner.finish`, ``finish_copied``), which gives
+the very columns a full scan of them gives.
 
 Only ranges of plain access logs that the scanner's fast path takes are pre-scanned, and
 only chunks read verbatim (a range stops at a line cut for being overlong); a record whose
-chunk reads back differently is scanned again in full. At most :data:`BUDGET` bytes are
-pre-scanned, so the records (about 5 % of what they describe) stay small.
+chunk reads back differently is scanned again in full. At most
+:data:`~wormsign.detect.prescanloop.BUDGET` bytes are pre-scanned, so the records (about 5 %
+of what they describe) stay small.
 """
 
 from __future__ import annotations
@@ -25,17 +29,17 @@ import select
 import signal
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from wormsign.detect.bounds import first_prescanned
+from wormsign.detect.bounds import file_identity, first_prescanned
 from wormsign.detect.keywords import KeywordDatabases
 from wormsign.detect.prescanloop import BUDGET, MAX_BAD_LINES, Range, serve, usable
 from wormsign.detect.ranges import Task
 from wormsign.logs import formats
 from wormsign.logs.source import Limits
 
-__all__ = ["BUDGET", "MAX_BAD_LINES", "STOP_WAIT", "ChunkRecord", "Prescan", "prefix_tokens",
-           "ranges_of"]
+__all__ = ["BUDGET", "MAX_BAD_LINES", "STOP_WAIT", "ChunkRecord", "Forked", "Prescan",
+           "prefix_tokens", "ranges_of"]
 
 #: Seconds the scan waits for a stopped pre-scan's records (a read hung on a network file
 #: system, say) before it goes on without them.
@@ -60,6 +64,15 @@ class ChunkRecord:
     ends: bytes
     copied: bytes | None = None
     copied_lines: bytes = b""
+
+
+class Forked(Protocol):
+    """A pre-scan process forked elsewhere (:class:`wormsign.cli._early.Early`): its pid and
+    the parent's ends of its control and results pipes."""
+
+    pid: int
+    control: int
+    results: int
 
 
 def prefix_tokens(task: Task) -> int | None:
@@ -96,8 +109,10 @@ class Prescan:
     ranges it read, the databases and line limit it used)."""
 
     def __init__(self, tasks: list[Task], pid: int, control: int, results: int,
-                 expect: dict[str, Any] | None = None) -> None:
+                 expect: dict[str, Any] | None = None,
+                 ranges: list[Range | None] | None = None) -> None:
         self.tasks = tasks
+        self._ranges = ranges_of(tasks) if ranges is None else ranges
         self._pid, self._control, self._results = pid, control, results
         self._stopping = False
         self._expect = expect or {}
@@ -129,10 +144,10 @@ class Prescan:
                 os._exit(code)
         os.close(control_r)
         os.close(results_w)
-        return cls(tasks, pid, control_w, results_r, {"ranges": ranges})
+        return cls(tasks, pid, control_w, results_r, {"ranges": ranges}, ranges)
 
     @classmethod
-    def adopt(cls, early: Any, tasks: list[Task], databases: KeywordDatabases,
+    def adopt(cls, early: Forked, tasks: list[Task], databases: KeywordDatabases,
               limits: Limits) -> Prescan | None:
         """The pre-scan :mod:`wormsign.cli._early` forked before the command's imports, as
         this scan's: its records are used only when it read the ranges of ``tasks`` with
@@ -185,10 +200,10 @@ class Prescan:
         if not isinstance(records, dict) or not isinstance(ranges, list):
             return {}
         found = {i: [ChunkRecord(*r) for r in recs] for i, recs in records.items()}
-        mine, files = ranges_of(self.tasks), got.get("files")
+        files = got.get("files")
         if files is None:  # forked on the scan's own ranges
-            return found if ranges == mine else {}
-        return _moved(found, ranges, mine, files) if isinstance(files, dict) else {}
+            return found if ranges == self._ranges else {}
+        return _moved(found, ranges, self._ranges, files) if isinstance(files, dict) else {}
 
     def _read_results(self, deadline: float) -> bytearray | None:
         data = bytearray()
@@ -232,30 +247,18 @@ class Prescan:
         return -1
 
 
-def identity(path: str) -> tuple[int, int, int] | None:
-    """(device, inode, size) of the file ``path``, or None."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_size
-
-
 def _moved(found: dict[int, list[ChunkRecord]], theirs: list[Range | None],
            mine: list[Range | None], files: dict[str, Any]) -> dict[int, list[ChunkRecord]]:
     """Records the pre-scan kept for its own ranges, given to the scan's ranges that hold
     them (a log that grew since the pre-scan cut it is cut otherwise): only for files that
     are still the ones it read (device and inode), at least as long as it saw them, and read
     with the same format; in each range, the first run of records without a gap."""
+    same = {name: _same_file(seen, file_identity(name)) for name, seen in files.items()}
     by_file: dict[tuple[str, int], list[ChunkRecord]] = {}
     for index, recs in found.items():
         r = theirs[index] if 0 <= index < len(theirs) else None
-        seen = files.get(r[0]) if r is not None else None
-        now = identity(r[0]) if r is not None else None
-        if r is None or seen is None or now is None or tuple(seen[:2]) != now[:2] or (
-                now[2] < seen[2]):
-            continue
-        by_file.setdefault((r[0], r[3]), []).extend(recs)
+        if r is not None and same.get(r[0]):
+            by_file.setdefault((r[0], r[3]), []).extend(recs)
     out: dict[int, list[ChunkRecord]] = {}
     for index, r in enumerate(mine):
         held = by_file.get((r[0], r[3])) if r is not None else None
@@ -271,3 +274,10 @@ def _moved(found: dict[int, list[ChunkRecord]], theirs: list[Range | None],
         if run:
             out[index] = run
     return out
+
+
+def _same_file(seen: Any, now: tuple[int, int, int] | None) -> bool:
+    """Whether a file the pre-scan noted as ``seen`` (device, inode, size) is still that
+    file, not shorter."""
+    return (now is not None and isinstance(seen, tuple) and len(seen) == 3
+            and tuple(seen[:2]) == now[:2] and now[2] >= seen[2])

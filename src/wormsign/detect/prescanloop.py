@@ -120,7 +120,7 @@ def _copied(chunk: bytes, newlines: bytes, ends: bytes) -> tuple[bytes, bytes] |
     if sum(stops) - sum(starts) + len(lines) > COPY_SHARE * len(chunk):
         return None
     view = memoryview(chunk)
-    return b"".join(bytes(view[s:e]) + b"\n" for s, e in zip(starts, stops, strict=True)), spans[0]
+    return b"\n".join(view[s:e] for s, e in zip(starts, stops, strict=True)) + b"\n", spans[0]
 
 
 def chunks(fd: int, start: int, end: int, size: int = CHUNK) -> Iterator[tuple[int, bytes]]:
@@ -131,30 +131,27 @@ def chunks(fd: int, start: int, end: int, size: int = CHUNK) -> Iterator[tuple[i
     pos = start
     while pos < end:
         n = min(size, end - pos)
-        data = b""
-        if pos + n < end:
-            if n > _PROBE:
-                probe = os.pread(fd, _PROBE, pos + n - _PROBE)
-                nl = probe.rfind(b"\n")
-                if nl >= 0:
-                    n = n - _PROBE + nl + 1
-                else:
-                    data = os.pread(fd, n, pos)
-                    n = data.rfind(b"\n") + 1
-                    data = data[:n]
-            else:
+        data: bytes | None = None
+        if pos + n < end:  # not the range's last piece: it ends at its last newline
+            k = min(_PROBE, n)
+            probe = os.pread(fd, k, pos + n - k)
+            nl = probe.rfind(b"\n")
+            if len(probe) != k:
+                return
+            if nl >= 0:
+                n = n - k + nl + 1
+            else:  # no newline near its end: read it all, cut at its last newline
                 data = os.pread(fd, n, pos)
                 n = data.rfind(b"\n") + 1
+                if n <= 0:
+                    return
                 data = data[:n]
-            if n <= 0:
-                return
-        if not data:
+        if data is None:
             data = os.pread(fd, n, pos)
         if len(data) != n:
             return
         yield pos, data
         pos += n
-
 
 def _stopped(control: int) -> bool:
     ready, _, _ = select.select([control], [], [], 0)

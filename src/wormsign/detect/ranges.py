@@ -2,9 +2,8 @@
 
 A plain file in a format without per-file state (access and error logs) is cut into ranges
 of whole lines; anything else (compressed, IIS with its ``#Fields`` headers, standard input,
-small files) is one piece. :mod:`wormsign.detect.parallel` scans the pieces in workers, and
-the scan's early pre-scan process (:mod:`wormsign.detect.prescan`) reads ranges with
-:func:`range_chunks` before the parent has imported numpy.
+small files) is one piece (the cut itself is :mod:`wormsign.detect.bounds`, which the early
+pre-scan shares). :mod:`wormsign.detect.parallel` scans the pieces in workers.
 """
 
 from __future__ import annotations
