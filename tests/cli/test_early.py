@@ -93,6 +93,7 @@ def test_plain_scan_command_lines_only(tmp_path: Path, monkeypatch: pytest.Monke
 def test_its_defaults_are_the_scans() -> None:
     assert Limits().max_line_bytes == _early.DEFAULT_MAX_LINE
     assert bounds.MIN_PARALLEL_BYTES == _early.MIN_BYTES
+    assert prescanloop.SHARED == _early.SHARED
 
 
 def test_an_early_prescan_is_taken_over_and_used(log: Path, small: None, tmp_path: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from wormsign.cli import scan as scan_cli
-from wormsign.cli._files import claim_output, open_output
+from wormsign.cli._files import _Allocated, claim_output, open_output
 from wormsign.cli.main import main
 from wormsign.errors import InputError
 from wormsign.logs.synth import worm_heavy_lines
@@ -105,3 +106,50 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
         err = capsys.readouterr().err
         assert "is also an input" in err and err.count("\n") == 1
         assert log.read_text() == text
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_an_output_allocated_ahead_holds_what_was_written_and_no_more(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: bool) -> None:
+    """A regular output file gets its disk space ahead of the writes (where the system can,
+    else as usual: ``ahead`` False is the twin); it holds the bytes written, and the space
+    allocated past them is given back when it is closed."""
+    from wormsign.cli import _files
+
+    calls: list[tuple[int, int]] = []
+    real = _files.preallocate if ahead else _files._no_preallocation
+
+    def spy(fd: int, at: int, size: int) -> bool:
+        calls.append((at, size))
+        return real(fd, at, size)
+
+    monkeypatch.setattr(_files, "preallocate", spy)
+    monkeypatch.setattr(_files, "AHEAD", 1 << 20)
+    p = tmp_path / "alerts.jsonl"
+    parts = [bytes([65 + k % 26]) * (300_000 + k) for k in range(12)]
+    written = sum(map(len, parts))
+    with open_output(str(p)) as f:
+        for part in parts:
+            f.write(part)
+        f.flush()
+        if ahead and real(f.fileno(), 0, 1):  # the file system can: space was taken ahead
+            assert os.fstat(f.fileno()).st_blocks * 512 > written
+    assert p.read_bytes() == b"".join(parts)
+    assert os.stat(p).st_blocks * 512 < len(b"".join(parts)) + (1 << 20)
+    assert calls[0][0] == 0 and all(a < b for (a, _), (b, _) in itertools.pairwise(calls))
+    if not ahead:
+        assert len(calls) == 1  # refused once: not asked again
+    assert all(size <= max(1 << 20, 300_011) for _, size in calls)
+
+
+def test_an_output_that_is_not_a_regular_file_is_written_as_it_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    with open_output(str(fifo)) as f:
+        assert not isinstance(getattr(f, "raw", None), _Allocated)
+        f.write(b"x" * 100_000)
+    reader.join(10)
+    assert got == [b"x" * 100_000]

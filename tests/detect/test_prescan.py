@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import mmap
 import os
+import pickle
 import signal
 import time
 from pathlib import Path
@@ -88,6 +90,48 @@ def test_a_prescan_stopped_part_way_gives_the_full_scan(storm: Path, small_range
     works = planned(monkeypatch)
     _same(want, scan_paths([str(storm)], workers=3, prescan=pre))
     assert used(works)  # a range begun, cut where the records end
+
+
+@pytest.mark.parametrize("room", ["none", "all", "some"])
+def test_record_arrays_in_shared_memory_or_the_pipe_give_the_full_scan(
+        storm: Path, small_ranges: None, monkeypatch: pytest.MonkeyPatch, room: str) -> None:
+    """The records' offset arrays lie in memory shared with the pre-scan and are read there
+    (not pickled); where it has no room left, or there is none, they come down the pipe.
+    Either way the result is a full scan's."""
+    if room == "none":
+        monkeypatch.setattr(prescan, "shared_area", lambda: None)
+    elif room == "some":
+        monkeypatch.setattr(prescanloop, "SHARED", 40_000)
+    want = scan_paths([str(storm)], workers=1)
+    pre = _start(storm)
+    time.sleep(1.0)
+    works = planned(monkeypatch)
+    _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
+    arrays = [r.newlines for w in works for rs in w.records if rs for r in rs if len(r.newlines)]
+    kinds = {type(a) for a in arrays}
+    assert kinds == {"none": {bytes}, "all": {memoryview}, "some": {bytes, memoryview}}[room]
+
+
+def test_a_record_read_in_shared_memory_pickles_with_bytes() -> None:
+    """A record whose arrays are views of the shared memory pickles (for workers that are not
+    forked: a progress bar's scan, Dask) with its arrays as bytes."""
+    area = mmap.mmap(-1, 4096)
+    area[0:16] = (7).to_bytes(8, "little") + (99).to_bytes(8, "little")
+    rec = prescan.ChunkRecord(0, 100, 2, 0, (), memoryview(area)[0:16], b"\x07" + bytes(7))
+    back = pickle.loads(pickle.dumps(rec))
+    assert isinstance(back.newlines, bytes) and back.newlines == bytes(area[0:16])
+    assert back == rec
+
+
+def test_a_record_placed_outside_the_shared_memory_is_refused() -> None:
+    area = mmap.mmap(-1, 4096)
+    pre = prescan.Prescan([], -1, (-1, -1), area=area)
+    assert bytes(pre._record((0, 9, 1, 0, (), (8, 8), b"")).newlines) == bytes(8)
+    for bad in ((4090, 8), (-8, 8), (0, -1)):
+        with pytest.raises(ValueError):
+            pre._record((0, 9, 1, 0, (), bad, b""))
+    with pytest.raises(ValueError):
+        prescan.Prescan([], -1, (-1, -1))._record((0, 9, 1, 0, (), (0, 8), b""))
 
 
 def test_a_lost_prescan_costs_only_its_work(storm: Path, small_ranges: None,

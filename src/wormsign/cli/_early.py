@@ -19,6 +19,7 @@ without doing so closes its control pipe, which stops it.
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 
@@ -34,15 +35,21 @@ NOTE = "scan"
 #: Inputs smaller than this in all are scanned in one process (as
 #: :data:`wormsign.detect.bounds.MIN_PARALLEL_BYTES`, which is not imported here): no fork.
 MIN_BYTES = 24 << 20
+#: Bytes of the memory shared for the records' arrays (as
+#: :data:`wormsign.detect.prescanloop.SHARED`, which is not imported here).
+SHARED = 64 << 20
 
 
 class Early:
-    """The early pre-scan process: its pid and the parent's ends of its two pipes."""
+    """The early pre-scan process: its pid, the parent's ends of its two pipes, and the
+    memory it shares for its records' arrays (an ``mmap``, or None)."""
 
-    __slots__ = ("control", "pid", "results")
+    __slots__ = ("area", "control", "pid", "results")
 
-    def __init__(self, pid: int, control: int, results: int) -> None:
+    def __init__(self, pid: int, control: int, results: int,
+                 area: mmap.mmap | None = None) -> None:
         self.pid, self.control, self.results = pid, control, results
+        self.area = area
 
     def close(self) -> None:
         """End it at once and reap it."""
@@ -132,27 +139,34 @@ def _plan(argv: list[str]) -> tuple[list[str], int, int] | None:
 def _fork(paths: list[str], workers: int, max_line: int) -> Early | None:
     control_r, control_w = os.pipe()
     results_r, results_w = os.pipe()
+    try:
+        area: mmap.mmap | None = mmap.mmap(-1, SHARED)  # shared with the child
+    except (OSError, ValueError, AttributeError):
+        area = None
     pid = os.fork()
     if pid == 0:  # the early pre-scan: never returns
         code = 1
         try:
             os.close(control_w)
             os.close(results_r)
-            code = _prescan(paths, workers, max_line, control_r, results_w)
+            code = _prescan(paths, (workers, max_line), (control_r, results_w), area)
         except BaseException:  # nothing of it reaches the command's output
             code = 1
         finally:
             os._exit(code)
     os.close(control_r)
     os.close(results_w)
-    return Early(pid, control_w, results_r)
+    return Early(pid, control_w, results_r, area)
 
 
-def _prescan(paths: list[str], workers: int, max_line: int, control: int, results: int) -> int:
+def _prescan(paths: list[str], sizes: tuple[int, int], pipes: tuple[int, int],
+             area: mmap.mmap | None) -> int:
     """The early pre-scan process's work; its exit status (nonzero: nothing sent)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    workers, max_line = sizes
+    control, results = pipes
     from wormsign.detect import bounds, hscache, prescanloop
     from wormsign.detect.keywords import KeywordDatabases
 
@@ -178,7 +192,8 @@ def _prescan(paths: list[str], workers: int, max_line: int, control: int, result
 
         fcntl.fcntl(results, 1031, 1 << 20)  # F_SETPIPE_SZ (Linux): fewer turns
     return prescanloop.serve(ranges, databases, max_line, control, results,
-                             {"keys": databases.keys, "max_line": max_line, "files": files})
+                             {"keys": databases.keys, "max_line": max_line, "files": files},
+                             area)
 
 
 def _file_ranges(path: str, workers: int) -> tuple[list[tuple[str, int, int, int] | None],

@@ -23,6 +23,8 @@ of what they describe) stay small.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import mmap
 import os
 import pickle
 import select
@@ -33,7 +35,14 @@ from typing import Any, Protocol
 
 from wormsign.detect.bounds import file_identity, first_prescanned
 from wormsign.detect.keywords import KeywordDatabases
-from wormsign.detect.prescanloop import BUDGET, MAX_BAD_LINES, Range, serve, usable
+from wormsign.detect.prescanloop import (
+    BUDGET,
+    MAX_BAD_LINES,
+    Range,
+    serve,
+    shared_area,
+    usable,
+)
 from wormsign.detect.ranges import Task
 from wormsign.logs import formats
 from wormsign.logs.source import Limits
@@ -60,19 +69,28 @@ class ChunkRecord:
     lines: int
     bad: int
     first_bad: tuple[int, ...]
-    newlines: bytes
-    ends: bytes
+    newlines: bytes | memoryview
+    ends: bytes | memoryview
     copied: bytes | None = None
     copied_lines: bytes = b""
 
+    def __reduce__(self) -> tuple[type[ChunkRecord], tuple[Any, ...]]:
+        """Pickled (for a worker that is not forked) with its arrays as bytes: they may be
+        views of the memory shared with the pre-scan."""
+        return ChunkRecord, tuple(
+            bytes(v) if isinstance(v, memoryview) else v
+            for v in (getattr(self, f.name) for f in dataclasses.fields(self)))
+
 
 class Forked(Protocol):
-    """A pre-scan process forked elsewhere (:class:`wormsign.cli._early.Early`): its pid and
-    the parent's ends of its control and results pipes."""
+    """A pre-scan process forked elsewhere (:class:`wormsign.cli._early.Early`): its pid,
+    the parent's ends of its control and results pipes, and the memory it shares for its
+    records' arrays (:func:`~wormsign.detect.prescanloop.shared_area`)."""
 
     pid: int
     control: int
     results: int
+    area: mmap.mmap | None
 
 
 def prefix_tokens(task: Task) -> int | None:
@@ -108,12 +126,15 @@ class Prescan:
     ``expect``: what its message must say besides its records for them to be used (the
     ranges it read, the databases and line limit it used)."""
 
-    def __init__(self, tasks: list[Task], pid: int, control: int, results: int,
+    def __init__(self, tasks: list[Task], pid: int, pipes: tuple[int, int],
                  expect: dict[str, Any] | None = None,
-                 ranges: list[Range | None] | None = None) -> None:
+                 ranges: list[Range | None] | None = None,
+                 area: mmap.mmap | None = None) -> None:
         self.tasks = tasks
         self._ranges = ranges_of(tasks) if ranges is None else ranges
-        self._pid, self._control, self._results = pid, control, results
+        self._pid = pid
+        self._control, self._results = pipes
+        self._area = area
         self._stopping = False
         self._expect = expect or {}
         self._ended: int | None = None  # its exit status, once reaped
@@ -132,6 +153,7 @@ class Prescan:
             import fcntl
 
             fcntl.fcntl(results_w, 1031, 1 << 20)  # F_SETPIPE_SZ (Linux)
+        area = shared_area()
         pid = os.fork()
         if pid == 0:  # the pre-scan: never returns
             code = 1
@@ -139,12 +161,13 @@ class Prescan:
                 os.close(control_w)
                 os.close(results_r)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                code = serve(ranges, databases, limits.max_line_bytes, control_r, results_w)
+                code = serve(ranges, databases, limits.max_line_bytes, control_r, results_w,
+                             area=area)
             finally:
                 os._exit(code)
         os.close(control_r)
         os.close(results_w)
-        return cls(tasks, pid, control_w, results_r, {"ranges": ranges}, ranges)
+        return cls(tasks, pid, (control_w, results_r), {"ranges": ranges}, ranges, area)
 
     @classmethod
     def adopt(cls, early: Forked, tasks: list[Task], databases: KeywordDatabases,
@@ -165,7 +188,7 @@ class Prescan:
                     os.close(fd)
             return None
         expect = {"keys": databases.keys, "max_line": limits.max_line_bytes}
-        adopted = cls(tasks, pid, control, results, expect)
+        adopted = cls(tasks, pid, (control, results), expect, area=early.area)
         adopted._ended = ended
         return adopted
 
@@ -199,11 +222,28 @@ class Prescan:
         records, ranges = got.get("records"), got.get("ranges")
         if not isinstance(records, dict) or not isinstance(ranges, list):
             return {}
-        found = {i: [ChunkRecord(*r) for r in recs] for i, recs in records.items()}
+        try:
+            found = {i: [self._record(r) for r in recs] for i, recs in records.items()}
+        except (TypeError, ValueError):  # not records as sent: nothing of it is used
+            return {}
         files = got.get("files")
         if files is None:  # forked on the scan's own ranges
             return found if ranges == self._ranges else {}
         return _moved(found, ranges, self._ranges, files) if isinstance(files, dict) else {}
+
+    def _record(self, sent: tuple[Any, ...]) -> ChunkRecord:
+        """A record as sent, its arrays placed in the shared memory read where they are."""
+        fields = list(sent)
+        for k in (5, 6):
+            if isinstance(fields[k], tuple):
+                fields[k] = self._placed(*fields[k])
+        return ChunkRecord(*fields)
+
+    def _placed(self, at: int, size: int) -> memoryview:
+        area = self._area
+        if area is None or not 0 <= at <= at + size <= len(area):
+            raise ValueError("a record's array outside the shared memory")
+        return memoryview(area)[at:at + size]
 
     def _read_results(self, deadline: float) -> bytearray | None:
         data = bytearray()

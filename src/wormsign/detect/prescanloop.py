@@ -7,7 +7,10 @@ the last range backwards it reads each range in chunks of whole lines, checks th
 (``validate_nl``), finds the lines that hold a keyword (:meth:`KeywordDatabases.line_ends`)
 and keeps a :data:`Record` of each chunk; it stops when told to (a byte on the control pipe,
 or the pipe's end), when :data:`BUDGET` bytes are read or when every range is done, and
-sends what it found, pickled, down the results pipe.
+sends what it found, pickled, down the results pipe. The records' offset arrays (their bulk:
+8 bytes a line) are not pickled: they are written as they are found into memory the scan
+shares with the pre-scan (:func:`shared_area`, made before the fork), and the record holds
+where (:data:`Placed`); the scan, and its workers forked later, read them there.
 
 A range's records stop at a chunk the scan would not read verbatim: a line longer than the
 scan's line limit (the scan cuts it), a line longer than a chunk, a file that changed.
@@ -15,11 +18,13 @@ scan's line limit (the scan cuts it), a line longer than a chunk, a file that ch
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import select
 import struct
 from collections.abc import Iterator
+from typing import cast
 
 from wormsign.detect.keywords import LONG_LINE, KeywordDatabases
 from wormsign.logs._native import C
@@ -36,14 +41,55 @@ _PROBE = 1 << 12
 Range = tuple[str, int, int, int]
 #: What the pre-scan found in one chunk: offset in the file, length, lines, bad lines, the
 #: first bad lines' 1-based numbers in the chunk, newline offsets and the end offsets of the
-#: flagged lines (both native int64 bytes); or, when the flagged lines are few
-#: (:data:`COPY_SHARE`), empty offsets and then the flagged lines themselves (each ended by
-#: a newline) and their line numbers in the chunk (0-based, native int64 bytes): the scan
-#: then needs not read the chunk again.
-Record = (tuple[int, int, int, int, tuple[int, ...], bytes, bytes]
+#: flagged lines (both native int64 bytes, or where they lie in the shared memory); or, when
+#: the flagged lines are few (:data:`COPY_SHARE`), empty offsets and then the flagged lines
+#: themselves (each ended by a newline) and their line numbers in the chunk (0-based, native
+#: int64 bytes): the scan then needs not read the chunk again.
+Record = (tuple[int, int, int, int, tuple[int, ...], bytes | tuple[int, int],
+                bytes | tuple[int, int]]
           | tuple[int, int, int, int, tuple[int, ...], bytes, bytes, bytes, bytes])
 #: Flagged lines making up at most this share of a chunk are sent along with its record.
 COPY_SHARE = 1 / 16
+#: Bytes of the memory shared for the records' offset arrays (virtual: only what is written
+#: is ever touched). Arrays that do not fit any more go down the pipe with their records.
+SHARED = 64 << 20
+#: Where an array of a record lies in the shared memory: (first byte, length).
+Placed = tuple[int, int]
+
+
+def shared_area() -> mmap.mmap | None:
+    """Memory to share with a pre-scan forked next (anonymous, shared); None where the
+    system gives none (the records then go down the pipe whole)."""
+    try:
+        return mmap.mmap(-1, SHARED)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class _Shelf:
+    """Puts arrays in the shared memory, one after the other (8-byte aligned)."""
+
+    def __init__(self, area: mmap.mmap | None) -> None:
+        self.area = area
+        self.at = 0
+
+    def put(self, data: bytes) -> bytes | Placed:
+        n = len(data)
+        if self.area is None or not n or self.at + n > len(self.area):
+            return data
+        at = self.at
+        self.area[at:at + n] = data
+        self.at = (at + n + 7) & ~7
+        return at, n
+
+    def placed(self, record: Record) -> Record:
+        """``record`` with its two offset arrays placed (when they fit)."""
+        if self.area is None:
+            return record
+        newlines, ends = record[5], record[6]
+        if not isinstance(newlines, bytes) or not isinstance(ends, bytes):
+            return record
+        return cast(Record, (*record[:5], self.put(newlines), self.put(ends), *record[7:]))
 
 
 def usable() -> bool:
@@ -53,10 +99,12 @@ def usable() -> bool:
 
 
 def serve(ranges: list[Range | None], databases: KeywordDatabases, max_line: int,
-          control: int, results: int, extra: dict[str, object] | None = None) -> int:
+          control: int, results: int, extra: dict[str, object] | None = None,
+          area: mmap.mmap | None = None) -> int:
     """The pre-scan process's work (see the module); its exit status. ``extra`` is sent
-    along with the records (what the process assumed, for the scan to check)."""
-    records = run(ranges, databases, max_line, control)
+    along with the records (what the process assumed, for the scan to check); ``area`` is
+    the memory shared with the scan (:func:`shared_area`)."""
+    records = run(ranges, databases, max_line, control, area)
     message = {"ranges": ranges, "records": records, **(extra or {})}
     try:
         _write_all(results, pickle.dumps(message, protocol=5))
@@ -66,10 +114,12 @@ def serve(ranges: list[Range | None], databases: KeywordDatabases, max_line: int
 
 
 def run(ranges: list[Range | None], databases: KeywordDatabases, max_line: int,
-        control: int) -> dict[int, list[Record]]:
+        control: int, area: mmap.mmap | None = None) -> dict[int, list[Record]]:
     """The records of each range begun (by index into ``ranges``; None: not pre-scanned),
-    from the last range backwards, until told to stop or the budget is spent."""
+    from the last range backwards, until told to stop or the budget is spent; their offset
+    arrays placed in ``area`` while it has room."""
     out: dict[int, list[Record]] = {}
+    shelf = _Shelf(area)
     budget = BUDGET
     for index in range(len(ranges) - 1, -1, -1):
         r = ranges[index]
@@ -78,7 +128,7 @@ def run(ranges: list[Range | None], databases: KeywordDatabases, max_line: int,
         records: list[Record] = []
         out[index] = records
         for record in _records(r, databases, max_line):
-            records.append(record)
+            records.append(shelf.placed(record))
             budget -= record[1]
             if budget <= 0 or _stopped(control):
                 return out
