@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wormsign.detect import report
 from wormsign.detect.columns import NO_TIME, to_micros
@@ -218,3 +220,15 @@ def test_json_sources_are_the_rows_encoded(c_twin: bool, tmp_path: Path,
     assert ",".join(blocks) == ",".join(want)
     assert len(want) > 300
     assert any('"ip":"2001:db8::' in r for r in want)  # text sources: the numpy blocks
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=-(2**40), max_value=2**40), max_size=300),
+       st.sampled_from([1, 12, 1 << 16, (1 << 32) - 1, 1 << 40]))
+def test_stable_order_is_numpys_stable_argsort(values: list[int], bound: int) -> None:
+    """The tallies' radix order equals numpy's stable argsort for keys of every range
+    (16-bit, 32-bit, wider, negative), ties in their first order."""
+    from wormsign.detect.summary import stable_order
+
+    key = np.array([v % bound if v >= 0 else v for v in values], np.int64)
+    assert stable_order(key).tolist() == np.argsort(key, kind="stable").tolist()

@@ -52,7 +52,7 @@ from wormsign.detect.attribute import AlertView
 from wormsign.detect.columns import NO_TIME, from_micros
 from wormsign.detect.eventkey import sensor_of
 from wormsign.detect.scanner import ScanReport
-from wormsign.detect.summary import Summary
+from wormsign.detect.summary import Summary, Tallies
 from wormsign.logs import clf
 from wormsign.logs.text import csv_cell, safe
 
@@ -83,6 +83,13 @@ def iso_json(us: npt.NDArray[np.int64]) -> list[str]:
 _VARYING = ("@timestamp", "source.ip", "log.file.line")
 
 
+def _ecs_encoder() -> Callable[[Any], str]:
+    """The JSON encoder of ``--alerts`` lines: compact (no space after ``,`` or ``:``, as
+    their first keys; 6 % fewer bytes than the default separators), text kept as given."""
+    return json.JSONEncoder(ensure_ascii=False, check_circular=False,
+                            separators=(",", ":")).encode
+
+
 def ecs_lines(alerts: Iterable[Alert]) -> Iterator[str]:
     """``Alert.to_ecs()`` as JSON lines. From a scan's :class:`AlertView`, straight from the
     columns (no :class:`Alert` is built); from other alerts, one by one."""
@@ -90,7 +97,7 @@ def ecs_lines(alerts: Iterable[Alert]) -> Iterator[str]:
         for block in _ecs_blocks(alerts):
             yield from block
         return
-    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    encode = _ecs_encoder()
     for a in alerts:
         d = a.to_ecs()
         rest = {k: v for k, v in d.items() if k not in _VARYING}
@@ -214,7 +221,7 @@ def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
     att = view.att
     b = att.batch
     t = b.tables
-    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    encode = _ecs_encoder()
     n_sup = len(sup.rules) + 1 if sup is not None else 1
     if len(t.variants) * len(t.files) * len(att.rules) * len(att.families) ** 2 * n_sup >= 2**62:
         yield list(_marked_lines(view, sup))  # absurdly many distinct requests: one by one
@@ -299,7 +306,7 @@ def _mark(d: dict[str, Any], rule: Suppression | None) -> None:
 
 def _marked_lines(view: AlertView, sup: ScanSuppression | None) -> Iterator[str]:
     """ECS lines one alert at a time (the fallback), suppressed ones marked."""
-    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    encode = _ecs_encoder()
     for k, a in enumerate(view):
         d = a.to_ecs()
         _mark(d, sup.rule_of(k) if sup is not None else None)
@@ -440,15 +447,11 @@ def _joined_rows(s: Summary, g: npt.NDArray[np.int64], dotted: npt.NDArray[np.ui
     rule_at = p.rule[at].astype(np.int64)
     count = p.count[at].astype(np.int64)
     pieces = list(rule_pieces)
-    for k in np.flatnonzero(n_rules != 1).tolist():  # the last count stays a number
-        i, nr = int(lo[k]), int(n_rules[k])
-        pairs = [f"{rule_txt[r]}:{c}" for r, c in zip(p.rule[i:i + nr - 1].tolist(),
-                                                      p.count[i:i + nr - 1].tolist(),
-                                                      strict=True)]
-        last = int(p.rule[i + nr - 1])
-        pieces += _utf8([',"rules":{' + "".join(x + "," for x in pairs) + rule_txt[last] + ":"])
-        rule_at[k] = len(pieces) - 1
-        count[k] = int(p.count[i + nr - 1])
+    multi = np.flatnonzero(n_rules > 1)
+    if len(multi):  # a piece of its own for each: all its rules but the last count
+        pieces += _utf8(_rules_pieces(p, lo[multi], n_rules[multi], rule_txt))
+        rule_at[multi] = np.arange(len(pieces) - len(multi), len(pieces))
+        count[multi] = p.count[lo[multi] + n_rules[multi] - 1]
     tk, t_inv = np.unique(np.concatenate((p.first[g], p.last[g])), return_inverse=True)
     distinct, width = iso_cells(tk)
     times = distinct[t_inv.ravel()]
@@ -462,6 +465,24 @@ def _joined_rows(s: Summary, g: npt.NDArray[np.int64], dotted: npt.NDArray[np.ui
             ([b',"last_seen":'], zero), (times[n:].tobytes(), width),
             (pieces, rule_at), count, ([b"}},", b"}}"], ends))
     return _JOIN(cols, n).decode("utf-8", "surrogatepass")
+
+
+def _rules_pieces(p: Tallies, lo: npt.NDArray[np.int64], n: npt.NDArray[np.int64],
+                  rule_txt: list[str]) -> list[str]:
+    """The ``"rules"`` pieces of groups with several rules (``lo``: each one's first entry,
+    ``n``: how many): ``,"rules":{"a":3,"b":2,"c":`` (the last count is written apart)."""
+    head = n - 1
+    ends = np.cumsum(head)
+    idx = np.repeat(lo - (ends - head), head) + np.arange(int(ends[-1]))
+    pairs = [f"{rule_txt[r]}:{c}," for r, c in zip(p.rule[idx].tolist(), p.count[idx].tolist(),
+                                                   strict=True)]
+    last = p.rule[lo + head].tolist()
+    out = []
+    start = 0
+    for end, r in zip(ends.tolist(), last, strict=True):
+        out.append(',"rules":{' + "".join(pairs[start:end]) + rule_txt[r] + ":")
+        start = end
+    return out
 
 
 def iso_cells(us: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.uint8], int]:

@@ -53,12 +53,28 @@ class Tallies:
                         strict=True))
 
 
+def stable_order(key: I64) -> I64:
+    """``np.argsort(key, kind="stable")``, by radix where the keys allow: keys in
+    ``[0, 2**32)`` are sorted in one or two stable passes over 16-bit digits, which numpy
+    sorts by radix (180,000 keys of a worm storm: 4.8 ms instead of 14 ms)."""
+    if not len(key):
+        return np.zeros(0, np.intp)
+    lo_key, hi_key = int(key.min()), int(key.max())
+    if lo_key < 0 or hi_key >= 1 << 32:
+        return np.argsort(key, kind="stable")
+    order = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
+    if hi_key >> 16:
+        high = (key >> 16).astype(np.uint16)[order]
+        order = order[np.argsort(high, kind="stable")]
+    return order
+
+
 def tally_by(key: I64, rule: I32, time: I64, rule_level: I64,
              n_rules: int) -> tuple[I64, Tallies]:
     """Alerts grouped by ``key`` (any int64 per alert, in alert order): the distinct keys,
     sorted, and their tallies. One stable sort; no per-group Python work."""
     n = len(key)
-    order = np.argsort(key, kind="stable")
+    order = stable_order(key)
     ks = key[order]
     is_start = np.ones(n, bool)
     is_start[1:] = ks[1:] != ks[:-1]
@@ -178,6 +194,11 @@ class Summary:
         text_key += fam_rank[self.pair_family]
         most = int(p.requests.max()) + 1
         first_key = (5 - p.level.astype(np.int64)) * most + (most - 1 - p.requests)
+        width = int(text_key.max()) + 1
+        if int(first_key.max()) < _MAX // width:  # one key (usually: a radix sort)
+            first_key *= width
+            first_key += text_key
+            return stable_order(first_key).astype(np.int64)
         return np.lexsort((text_key, first_key)).astype(np.int64)
 
 
