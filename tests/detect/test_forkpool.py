@@ -100,3 +100,28 @@ def test_scan_through_the_fork_pool_equals_one_process(
     assert pools == [2]
     assert [f.to_dict() for f in one.files] == [f.to_dict() for f in two.files]
     assert list(one.alerts) == list(two.alerts) and len(one.alerts) > 1000
+
+
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie not yet reaped, or gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_workers_with_nothing_left_end_before_the_pool_closes() -> None:
+    """A worker that has been given its last task ends as soon as it has sent the result
+    (its end overlaps the merging of the last results); the pool still reaps them all."""
+    before = _children()
+    with ForkPool(3, lambda i: i * 2) as pool:
+        pids = [pid for pid, _, _ in pool._workers]
+        got = list(pool.results(2))  # the third worker never gets a task
+        deadline = time.monotonic() + 10
+        while not all(map(_ended, pids)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(map(_ended, pids))
+        with pytest.raises(RuntimeError, match="one results"):
+            list(pool.results(1))
+    assert got == [0, 2] and _children() == before

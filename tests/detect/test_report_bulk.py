@@ -232,3 +232,19 @@ def test_stable_order_is_numpys_stable_argsort(values: list[int], bound: int) ->
 
     key = np.array([v % bound if v >= 0 else v for v in values], np.int64)
     assert stable_order(key).tolist() == np.argsort(key, kind="stable").tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=-(2**40), max_value=2**40), max_size=300),
+       st.sampled_from([1, 3, 1 << 15, 1 << 20, 1 << 40]),
+       st.sampled_from([np.int16, np.int32, np.int64]))
+def test_distinct_is_numpys_unique(values: list[int], bound: int, dtype: type) -> None:
+    """The alerts writer's distinct codes (a table over a small range, numpy beyond) equal
+    ``np.unique(..., return_inverse=True)``, dtype included."""
+    info = np.iinfo(dtype)
+    arr = np.array([min(max(v % bound if v >= 0 else v, info.min), info.max) for v in values],
+                   dtype)
+    got, inv = report.distinct(arr)
+    want, want_inv = np.unique(arr, return_inverse=True)
+    assert got.dtype == want.dtype and got.tolist() == want.tolist()
+    assert inv.ravel().tolist() == want_inv.ravel().tolist()

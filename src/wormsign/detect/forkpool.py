@@ -73,7 +73,8 @@ class ForkPool:
 
     def results(self, n_tasks: int) -> Iterator[Any]:
         """``work(0)``, ``work(1)``, ... ``work(n_tasks - 1)``, in that order; a task's
-        exception is raised here, at its turn."""
+        exception is raised here, at its turn. Once per pool: a worker left with nothing
+        to do is released (it ends while the last results are still being taken)."""
         done: dict[int, bytearray] = {}
         busy: dict[int, tuple[int, int]] = {}  # result pipe -> (worker, task)
         given = 0
@@ -81,6 +82,8 @@ class ForkPool:
             if given < n_tasks:
                 busy[self._give(w, given)] = (w, given)
                 given += 1
+            else:
+                self._release(w)
         for want in range(n_tasks):
             while want not in done:
                 ready, _, _ = select.select(list(busy), [], [])
@@ -90,10 +93,23 @@ class ForkPool:
                     if given < n_tasks:
                         busy[self._give(w, given)] = (w, given)
                         given += 1
+                    else:  # nothing left to give it: it ends while the rest is merged
+                        self._release(w)
             yield _unpack(done.pop(want))  # no name holds it here once it is merged
+
+    def _release(self, w: int) -> None:
+        """Close worker ``w``'s task pipe: it ends (once idle) without waiting for
+        :meth:`close`."""
+        pid, task_w, result_r = self._workers[w]
+        if task_w >= 0:
+            with contextlib.suppress(OSError):
+                os.close(task_w)
+            self._workers[w] = (pid, -1, result_r)
 
     def _give(self, w: int, task: int) -> int:
         _, task_w, result_r = self._workers[w]
+        if task_w < 0:
+            raise RuntimeError("the pool's workers were released: one results() per pool")
         os.write(task_w, task.to_bytes(_TASK, "little"))
         return result_r
 
@@ -112,8 +128,9 @@ class ForkPool:
             if kill:
                 _signal(pid, signal.SIGKILL)
             for fd in (task_w, result_r):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+                if fd >= 0:  # (a released worker's task pipe is closed already)
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
         for pid, _, _ in self._workers:
             with contextlib.suppress(ChildProcessError):  # reaped already (by _status)
                 os.waitpid(pid, 0)

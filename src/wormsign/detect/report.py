@@ -207,6 +207,21 @@ def _enc(texts: list[str], pre: str, post: str) -> npt.NDArray[np.object_]:
     return out
 
 
+def distinct(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
+    """``np.unique(values, return_inverse=True)`` of integer codes, by a table over their
+    range where it is small (a block's rests and sources): no sort. Other values: numpy."""
+    if not len(values):
+        return np.unique(values, return_inverse=True)
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo > 4 * len(values) + 65536:
+        return np.unique(values, return_inverse=True)
+    seen = np.zeros(hi - lo + 1, bool)
+    at = values.astype(np.int64) - lo
+    seen[at] = True
+    code = np.cumsum(seen, dtype=np.intp) - 1
+    return (np.flatnonzero(seen) + lo).astype(values.dtype), code[at]
+
+
 def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
     """:func:`_ecs_parts` as lines of text."""
     for block in _ecs_parts(view):
@@ -240,9 +255,9 @@ def _ecs_parts(view: AlertView, sup: ScanSuppression | None = None,
         key = np.zeros(len(rows), np.int64)
         for col, r in zip(parts, radix, strict=True):  # one int per distinct rest
             key = key * r + col
-        rk, r_inv = np.unique(key, return_inverse=True)
+        rk, r_inv = distinct(key)
         rests = _block_rests(view, rk.tolist(), radix, sup, encode, known)
-        sk, s_inv = np.unique(b.source[rows], return_inverse=True)
+        sk, s_inv = distinct(b.source[rows])
         tk, t_inv = np.unique(b.time[rows], return_inverse=True)
         dotted = t.sources.dotted_cells(sk) if _JOIN_CELLS else None
         ips = None if dotted is not None else t.sources.json_texts(sk, encode)
