@@ -313,6 +313,8 @@ def _run(args: argparse.Namespace) -> int:
         _claim_outputs(args)
         from wormsign.detect.scanner import scan_paths  # numpy and the rest: the slow part
 
+        _report()  # now, while the pre-scan reads, rather than between the scan and its outputs
+
         with _progress(args.paths, show) as on_bytes:
             report = scan_paths(args.paths, pack=pack, fmt=args.format, on_bytes=on_bytes,
                                 workers=args.workers, scheduler=args.scheduler, limits=limits,
