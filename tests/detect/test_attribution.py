@@ -138,3 +138,28 @@ def test_versionless_requests_are_not_nimda(tmp_path: Path) -> None:
            for e in _ev("8.8.8.3", list(NIMDA))]
     fams = _families(tmp_path, evs)
     assert fams["8.8.8.3"] and "nimda" not in fams["8.8.8.3"]
+
+
+def test_a_log_out_of_time_order_attributes_as_the_sorted_one(tmp_path: Path) -> None:
+    """Bursts are found on times, not on line order: a log whose lines are shuffled gives
+    each source the families the time-ordered log gives it (the time-ordered log takes the
+    radix path of the burst search, the shuffled one the general one)."""
+    import random
+    from collections import Counter
+
+    from wormsign.logs.synth import worm_heavy_lines
+
+    lines = list(worm_heavy_lines(4000, seed=11))
+    shuffled = lines[:]
+    random.Random(5).shuffle(shuffled)
+    ordered_p, shuffled_p = tmp_path / "ordered.log", tmp_path / "shuffled.log"
+    ordered_p.write_text("".join(lines))
+    shuffled_p.write_text("".join(shuffled))
+
+    def families(p: Path) -> Counter[tuple[str, str, str]]:
+        return Counter((a.source_ip, a.family, a.rule_id)
+                       for a in scan_paths([str(p)], workers=1).alerts)
+
+    got = families(ordered_p)
+    assert any(fam == "nimda" for _, fam, _ in got)
+    assert got == families(shuffled_p)

@@ -228,7 +228,7 @@ def test_json_sources_are_the_rows_encoded(c_twin: bool, tmp_path: Path,
 def test_stable_order_is_numpys_stable_argsort(values: list[int], bound: int) -> None:
     """The tallies' radix order equals numpy's stable argsort for keys of every range
     (16-bit, 32-bit, wider, negative), ties in their first order."""
-    from wormsign.detect.summary import stable_order
+    from wormsign.detect.columns import stable_order
 
     key = np.array([v % bound if v >= 0 else v for v in values], np.int64)
     assert stable_order(key).tolist() == np.argsort(key, kind="stable").tolist()

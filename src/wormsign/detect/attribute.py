@@ -23,7 +23,14 @@ import numpy as np
 import numpy.typing as npt
 
 from wormsign.detect.alert import Alert
-from wormsign.detect.columns import NO_TIME, MatchBatch, Tables, from_micros, merge
+from wormsign.detect.columns import (
+    NO_TIME,
+    MatchBatch,
+    Tables,
+    from_micros,
+    merge,
+    stable_order,
+)
 from wormsign.logs import clf
 from wormsign.logs.normalize import canonical
 from wormsign.rules.model import Burst, Rule
@@ -110,7 +117,11 @@ def _fired(batch: MatchBatch, rule_index: int, rule: Rule) -> npt.NDArray[np.boo
     per_source = np.bincount(batch.source[member], minlength=n_src)
     cand = timed & (per_source >= b.min_requests)[batch.source]
     rows = np.flatnonzero(cand)
-    order = rows[np.lexsort((batch.time[rows], batch.source[rows]))]
+    t_rows = batch.time[rows]
+    if len(rows) and bool(np.all(t_rows[1:] >= t_rows[:-1])):  # a log in time order
+        order = rows[stable_order(batch.source[rows].astype(np.int64))]  # (radix)
+    else:
+        order = rows[np.lexsort((t_rows, batch.source[rows]))]
     srcs = batch.source[order]
     bounds = np.flatnonzero(np.diff(srcs)) + 1
     if _WINDOWS is not None and b.within >= 0:  # every source's windows at once, in C
