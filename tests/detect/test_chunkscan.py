@@ -116,3 +116,39 @@ def test_memo_of_request_texts_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPat
     assert free[1] == bounded[1]
     assert free[2] > 4_000_000  # every text kept
     assert bounded[2] <= 100_000  # cleared after each chunk that passed the bound
+
+
+def test_scanners_of_one_engine_share_the_variants_they_read() -> None:
+    """A worker's scanners (one per task) share an engine: a request text one of them read is
+    not parsed and matched again by the next, whose columns and variants are those a fresh
+    engine gives."""
+    text = "".join(worm_heavy_lines(3000, seed=7)).encode()
+    cut = text.rindex(b"\n", 0, len(text) // 2) + 1
+    first, second = text[:cut], text[cut:]
+    engine = RuleEngine()
+    ChunkScanner(engine, "combined", "x.log", Tables()).scan(first, 1)
+    assert engine.variants
+    calls: list[int] = []
+    real = engine.match
+
+    def counted(mask: int, req: object) -> tuple[int, ...]:
+        calls.append(1)
+        return real(mask, req)  # type: ignore[arg-type]
+
+    engine.match = counted  # type: ignore[method-assign]
+    got = ChunkScanner(engine, "combined", "x.log", Tables()).scan(second, 1)
+    want = ChunkScanner(RuleEngine(), "combined", "x.log", Tables()).scan(second, 1)
+    assert got.tables.variants.values == want.tables.variants.values
+    for name in ("source", "time", "line", "variant", "file"):
+        assert getattr(got, name).tolist() == getattr(want, name).tolist()
+    assert len(calls) < len(want.tables.variants)  # the texts read before: not matched again
+
+
+def test_an_engines_shared_variants_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wormsign.detect import chunkscan
+
+    monkeypatch.setattr(chunkscan, "MEMO_LIMIT", 10)
+    engine = RuleEngine()
+    for k in range(25):
+        engine.known_variant((b"GET /%d" % k, b"", "combined"), None)
+        assert len(engine.variants) <= 10

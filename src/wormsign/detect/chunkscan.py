@@ -84,6 +84,20 @@ class RuleEngine:
         self.pack = pack or load_pack()
         self.rules: tuple[Rule, ...] = ordered_rules(self.pack)
         self.prefilter = Prefilter(self.rules)
+        #: The variant of each access-log request text (after ``] "``, with its vhost and
+        #: format) that a scanner of this engine has read (None: no rule matched): the
+        #: scanners of a worker's tasks share them, so that a worm's few requests are parsed
+        #: and matched once per process, not once per task. Bounded as a scanner's memos.
+        self.variants: dict[tuple[bytes, bytes, str], Variant | None] = {}
+        self._variants_bytes = 0
+
+    def known_variant(self, key: tuple[bytes, bytes, str], variant: Variant | None) -> None:
+        """Remember ``variant`` for the request text ``key`` (see :attr:`variants`)."""
+        if len(self.variants) >= MEMO_LIMIT or self._variants_bytes > MEMO_BYTES:
+            self.variants.clear()
+            self._variants_bytes = 0
+        self.variants[key] = variant
+        self._variants_bytes += len(key[0]) + len(key[1])
 
     def match(self, mask: int, req: Request) -> tuple[int, ...]:
         """Rules (indices) that hold for ``req`` among those in ``mask``: the best plain
@@ -418,10 +432,18 @@ class ChunkScanner:
         vhost = chunk[start:o[3] - 1] if prefix == 4 else b""
         v = self._text_memo.get((tail, vhost))
         if v is None:
-            mask = self.engine.prefilter.mask_of(vhost + b"\n" + tail if vhost else tail)
-            req = clf.parse_line(chunk[start:o[7]], prefix, self.path, line, fmt_name)
-            assert req is not None  # the line has the shape parse_line reads directly
-            v = self._text_memo[(tail, vhost)] = self._variant(mask, req)
+            key = (tail, vhost, fmt_name)
+            if key in self.engine.variants:  # read by an earlier scanner of this process
+                known = self.engine.variants[key]
+                v = -1 if known is None else self.tables.variants.code(known)
+            else:
+                mask = self.engine.prefilter.mask_of(vhost + b"\n" + tail if vhost else tail)
+                req = clf.parse_line(chunk[start:o[7]], prefix, self.path, line, fmt_name)
+                assert req is not None  # the line has the shape parse_line reads directly
+                v = self._variant(mask, req)
+                self.engine.known_variant(key, self.tables.variants.values[v] if v >= 0
+                                          else None)
+            self._text_memo[(tail, vhost)] = v
             self._memo_bytes += len(tail) + len(vhost)
         return v
 

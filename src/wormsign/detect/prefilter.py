@@ -108,7 +108,8 @@ if np.dtype(np.intp).itemsize == 8:
 _LONG_LINES: Callable[[Any, int, int], list[tuple[int, int]]] | None = (
     getattr(getattr(clf, "_clfscan", None), "long_lines", None) if _NEWLINES else None)
 #: ``_clfscan.line_spans`` (None: :func:`_lines_ending_at_numpy`, with the same result).
-_LINE_SPANS: Callable[[Any, bytes, int], tuple[bytes, bytes, bytes] | None] | None = (
+_LINE_SPANS: Callable[[Any, bytes | memoryview, int],
+                       tuple[bytes, bytes, bytes] | None] | None = (
     getattr(getattr(clf, "_clfscan", None), "line_spans", None) if _NEWLINES else None)
 
 
@@ -169,7 +170,8 @@ def flagged_lines(pf: Prefilter, chunk: bytes,
                            len(chunk))
 
 
-def lines_ending_at(ends: bytes, nl: npt.NDArray[np.intp], size: int) -> FlaggedLines:
+def lines_ending_at(ends: bytes | memoryview, nl: npt.NDArray[np.intp],
+                    size: int) -> FlaggedLines:
     """The flagged lines of a ``size``-byte chunk with newlines ``nl``, from the end offsets
     :meth:`KeywordDatabases.line_ends` reported (native int64 bytes)."""
     if not ends:
