@@ -66,6 +66,18 @@ def _start(path: Path, limits: Limits = DEFAULT_LIMITS) -> prescan.Prescan:
     return pre
 
 
+def _checked(storm: Path, monkeypatch: pytest.MonkeyPatch, wait: float,
+             limits: Limits = DEFAULT_LIMITS, workers: int = 2) -> list[parallel._Work]:
+    """Scan ``storm`` with a pre-scan given ``wait`` seconds first, check the result is a
+    full scan's, and give the work the scan planned."""
+    want = scan_paths([str(storm)], workers=1)
+    pre = _start(storm, limits)
+    time.sleep(wait)
+    works = planned(monkeypatch)
+    _same(want, scan_paths([str(storm)], workers=workers, prescan=pre))
+    return works
+
+
 def test_a_finished_prescan_gives_the_full_scan(storm: Path, small_ranges: None,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     want = scan_paths([str(storm)], workers=1)
@@ -84,11 +96,7 @@ def test_a_prescan_stopped_part_way_gives_the_full_scan(storm: Path, small_range
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         budget: int) -> None:
     monkeypatch.setattr(prescanloop, "BUDGET", budget)
-    want = scan_paths([str(storm)], workers=1)
-    pre = _start(storm, Limits(max_line_bytes=65536))
-    time.sleep(0.5)
-    works = planned(monkeypatch)
-    _same(want, scan_paths([str(storm)], workers=3, prescan=pre))
+    works = _checked(storm, monkeypatch, 0.5, Limits(max_line_bytes=65536), workers=3)
     assert used(works)  # a range begun, cut where the records end
 
 
@@ -102,11 +110,7 @@ def test_record_arrays_in_shared_memory_or_the_pipe_give_the_full_scan(
         monkeypatch.setattr(prescan, "shared_area", lambda: None)
     elif room == "some":
         monkeypatch.setattr(prescanloop, "SHARED", 40_000)
-    want = scan_paths([str(storm)], workers=1)
-    pre = _start(storm)
-    time.sleep(1.0)
-    works = planned(monkeypatch)
-    _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
+    works = _checked(storm, monkeypatch, 1.0)
     arrays = [r.newlines for w in works for rs in w.records if rs for r in rs if len(r.newlines)]
     kinds = {type(a) for a in arrays}
     assert kinds == {"none": {bytes}, "all": {memoryview}, "some": {bytes, memoryview}}[room]
@@ -222,13 +226,10 @@ def test_the_rest_of_a_stopped_prescan_is_cut_smaller(storm: Path, small_ranges:
     then end together), with the result of a full scan."""
     monkeypatch.setattr(prescanloop, "BUDGET", 150_000)
     monkeypatch.setattr(parallel, "REST_PIECE", 9_000)
-    want = scan_paths([str(storm)], workers=1)
-    pre = _start(storm)
-    time.sleep(0.5)
-    works = planned(monkeypatch)
-    _same(want, scan_paths([str(storm)], workers=2, prescan=pre))
+    works = _checked(storm, monkeypatch, 0.5)
     flat = works[0].flat
-    assert len(flat) > 2 * len(pre.tasks)
+    split = [t for inp in expand([str(storm)]) for t in ranges.split(inp, None, 2)]
+    assert len(flat) > 2 * len(split)
     assert all(a.end == b.start for a, b in itertools.pairwise(flat))
     with open(storm, "rb") as f:
         data = f.read()
