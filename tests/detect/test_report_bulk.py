@@ -244,7 +244,25 @@ def test_distinct_is_numpys_unique(values: list[int], bound: int, dtype: type) -
     info = np.iinfo(dtype)
     arr = np.array([min(max(v % bound if v >= 0 else v, info.min), info.max) for v in values],
                    dtype)
-    got, inv = report.distinct(arr)
+    from wormsign.detect.columns import distinct
+
+    got, inv = distinct(arr)
     want, want_inv = np.unique(arr, return_inverse=True)
     assert got.dtype == want.dtype and got.tolist() == want.tolist()
     assert inv.ravel().tolist() == want_inv.ravel().tolist()
+
+
+def test_json_of_text_and_ipv6_sources_with_several_rules(tmp_path: Path) -> None:
+    """Sources that are not all IPv4 take the numpy form of the ``--json`` writer; its
+    sources with several rules give the same document as the dictionaries do."""
+    from wormsign.logs.synth import worm_heavy_lines
+
+    lines = list(worm_heavy_lines(3000, seed=3))
+    p = tmp_path / "v6.log"
+    p.write_text("".join(f"2001:db8::{i % 40:x}{x[x.index(' '):]}" for i, x in enumerate(lines)))
+    rep = scan_paths([str(p)], workers=1)
+    buf = io.StringIO()
+    report.write_json(rep, buf)
+    doc = json.loads(buf.getvalue())
+    assert doc == report.to_json(rep)
+    assert any(len(s["rules"]) > 1 for s in doc["sources"])

@@ -19,6 +19,7 @@ import struct
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,7 @@ from wormsign.rules.model import Rule, RulePack
 
 #: First skipped line numbers remembered per file.
 MAX_BAD_LINES = 5
+_UNREAD = object()  # not among an engine's variants
 #: Distinct request texts (sources, times) remembered per scanner before a memo starts afresh.
 MEMO_LIMIT = 100_000
 #: ... and before the request texts they hold pass this many bytes (texts run to 64 KB).
@@ -433,9 +435,9 @@ class ChunkScanner:
         v = self._text_memo.get((tail, vhost))
         if v is None:
             key = (tail, vhost, fmt_name)
-            if key in self.engine.variants:  # read by an earlier scanner of this process
-                known = self.engine.variants[key]
-                v = -1 if known is None else self.tables.variants.code(known)
+            known = self.engine.variants.get(key, _UNREAD)
+            if known is not _UNREAD:  # read by an earlier scanner of this process
+                v = -1 if known is None else self.tables.variants.code(cast(Variant, known))
             else:
                 mask = self.engine.prefilter.mask_of(vhost + b"\n" + tail if vhost else tail)
                 req = clf.parse_line(chunk[start:o[7]], prefix, self.path, line, fmt_name)

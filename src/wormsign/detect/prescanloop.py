@@ -39,22 +39,21 @@ _PROBE = 1 << 12
 
 #: A range to pre-scan: (file name, first byte, end byte, access-log prefix tokens).
 Range = tuple[str, int, int, int]
+#: Where an array of a record lies in the shared memory: (first byte, length).
+Placed = tuple[int, int]
 #: What the pre-scan found in one chunk: offset in the file, length, lines, bad lines, the
 #: first bad lines' 1-based numbers in the chunk, newline offsets and the end offsets of the
 #: flagged lines (both native int64 bytes, or where they lie in the shared memory); or, when
 #: the flagged lines are few (:data:`COPY_SHARE`), empty offsets and then the flagged lines
 #: themselves (each ended by a newline) and their line numbers in the chunk (0-based, native
 #: int64 bytes): the scan then needs not read the chunk again.
-Record = (tuple[int, int, int, int, tuple[int, ...], bytes | tuple[int, int],
-                bytes | tuple[int, int]]
+Record = (tuple[int, int, int, int, tuple[int, ...], bytes | Placed, bytes | Placed]
           | tuple[int, int, int, int, tuple[int, ...], bytes, bytes, bytes, bytes])
 #: Flagged lines making up at most this share of a chunk are sent along with its record.
 COPY_SHARE = 1 / 16
 #: Bytes of the memory shared for the records' offset arrays (virtual: only what is written
 #: is ever touched). Arrays that do not fit any more go down the pipe with their records.
 SHARED = 64 << 20
-#: Where an array of a record lies in the shared memory: (first byte, length).
-Placed = tuple[int, int]
 
 
 def shared_area() -> mmap.mmap | None:

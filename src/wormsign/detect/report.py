@@ -49,7 +49,7 @@ import numpy.typing as npt
 
 from wormsign.detect.alert import SEVERITY_LEVELS, Alert
 from wormsign.detect.attribute import AlertView
-from wormsign.detect.columns import NO_TIME, from_micros
+from wormsign.detect.columns import NO_TIME, distinct, from_micros
 from wormsign.detect.eventkey import sensor_of
 from wormsign.detect.scanner import ScanReport
 from wormsign.detect.summary import Summary, Tallies
@@ -205,21 +205,6 @@ def _enc(texts: list[str], pre: str, post: str) -> npt.NDArray[np.object_]:
     out = np.empty(len(texts), object)
     out[:] = [(pre + x + post).encode("utf-8", "backslashreplace") for x in texts]
     return out
-
-
-def distinct(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
-    """``np.unique(values, return_inverse=True)`` of integer codes, by a table over their
-    range where it is small (a block's rests and sources): no sort. Other values: numpy."""
-    if not len(values):
-        return np.unique(values, return_inverse=True)
-    lo, hi = int(values.min()), int(values.max())
-    if hi - lo > 4 * len(values) + 65536:
-        return np.unique(values, return_inverse=True)
-    seen = np.zeros(hi - lo + 1, bool)
-    at = values.astype(np.int64) - lo
-    seen[at] = True
-    code = np.cumsum(seen, dtype=np.intp) - 1
-    return (np.flatnonzero(seen) + lo).astype(values.dtype), code[at]
 
 
 def _ecs_blocks(view: AlertView) -> Iterator[list[str]]:
@@ -428,11 +413,11 @@ def _source_texts(s: Summary, encode: Any) -> Iterator[str]:
         if len(p.rule):
             cells[:, 7] = rule_one[p.rule[at]] + p.count[at].astype(str).astype(object)
         cells[:, 8] = "}},"
-        for k in np.flatnonzero(n_rules != 1).tolist():
-            i, nr = int(lo[k]), int(n_rules[k])
-            cells[k, 7] = ',"rules":{' + ",".join(
-                f"{rule_txt[r]}:{c}" for r, c in zip(p.rule[i:i + nr].tolist(),
-                                                      p.count[i:i + nr].tolist(), strict=True))
+        multi = np.flatnonzero(n_rules > 1)
+        if len(multi):  # their pieces, each with its last count
+            last = p.count[lo[multi] + n_rules[multi] - 1].tolist()
+            pieces = _rules_pieces(p, lo[multi], n_rules[multi], rule_txt)
+            cells[multi, 7] = [f"{x}{c}" for x, c in zip(pieces, last, strict=True)]
         cells[-1, 8] = cells[-1, 8][:-1]
         yield "".join(cells.ravel().tolist())
 
